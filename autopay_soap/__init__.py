@@ -1,0 +1,68 @@
+"""autopay_soap: autopayments through Russian acquiring gateways (RBS SOAP/REST, T-Bank).
+
+The public API is re-exported here and pinned by ``tests/test_public_api.py``. Importing the
+package is cheap: zeep is imported only when a SOAP gateway is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    AccessDenied,
+    AuthenticationError,
+    AutopayError,
+    BadResponse,
+    BindingStateError,
+    ConfigurationError,
+    ConnectError,
+    ConnectionDropped,
+    DuplicateOrderNumber,
+    GatewayError,
+    GatewaySystemError,
+    HTTPStatusError,
+    InvalidOrderState,
+    InvalidRequest,
+    OrderNotFound,
+    OutcomeUnknown,
+    PaymentDeclined,
+    ResponseTimeout,
+    SoapFaultError,
+    TLSError,
+    TransportError,
+    ValidationError,
+)
+from .http import Timeouts
+from .models import (
+    Binding,
+    BindingInfo,
+    CardInfo,
+    OperationResult,
+    OrderDetails,
+    OrderStatus,
+    PaymentState,
+    PaymentStep,
+    RegisteredOrder,
+)
+from .money import Currency, Money
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessDenied", "AuthenticationError", "AutopayError", "BadResponse", "Binding", "BindingInfo",
+    "BindingStateError", "CardInfo", "ConfigurationError", "ConnectError", "ConnectionDropped",
+    "Currency", "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError",
+    "InvalidOrderState", "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderNotFound",
+    "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep",
+    "RbsSoapGateway", "RegisteredOrder", "ResponseTimeout", "SoapFaultError", "TLSError", "Timeouts",
+    "TransportError", "ValidationError", "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: keep `import autopay_soap` (and `autopay-soap --help`) free of zeep.
+    if name == "RbsSoapGateway":
+        from .gateways.rbs_soap import RbsSoapGateway
+
+        return RbsSoapGateway
+    raise AttributeError(f"module 'autopay_soap' has no attribute {name!r}")

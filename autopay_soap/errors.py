@@ -1,0 +1,255 @@
+"""The exception tree of autopay_soap.
+
+Every exception the library raises on purpose derives from :class:`AutopayError`::
+
+    AutopayError
+    ├── ValidationError            our own check refused the input; nothing was sent
+    ├── ConfigurationError         a setting is missing or contradictory; nothing was sent
+    ├── GatewayError               the gateway answered and said no (a final answer)
+    │   ├── DuplicateOrderNumber   code 1: the order number is already used
+    │   ├── InvalidRequest         codes 3, 4, 5, 13, 14: the gateway refused a parameter
+    │   │   └── AccessDenied       code 5 "access denied" / password must be changed
+    │   ├── OrderNotFound          code 6
+    │   ├── InvalidOrderState      code 7 on a money operation: wrong state or amount
+    │   ├── BindingStateError      code 2 on bindCard/unBindCard: already (in)active
+    │   ├── GatewaySystemError     code 7 elsewhere, or an unmapped code
+    │   ├── PaymentDeclined        the payment itself was declined (action code)
+    │   └── SoapFaultError         a SOAP Fault that is not about authentication
+    ├── AuthenticationError        credentials refused (WS-Security SOAP Fault)
+    └── TransportError             the exchange itself went wrong
+        ├── ConnectError           the request never reached the gateway: safe to retry
+        │   └── TLSError           certificate problem: never retried
+        ├── HTTPStatusError        an HTTP 4xx without a gateway answer: nothing done
+        └── OutcomeUnknown         the request may have been processed: reconcile!
+            ├── ResponseTimeout    no answer within the read timeout
+            ├── ConnectionDropped  connection reset or closed after the request was sent
+            └── BadResponse        5xx, truncated, garbage or unsafe (DTD/entity) reply
+
+Each error carries what a support engineer needs: ``operation``, ``order_number``,
+``order_id``, ``gateway_code``, ``gateway_message`` and ``http_status``. None of them
+ever holds a password, token, PAN or CVC.
+
+:class:`OutcomeUnknown` is not a failure: the charge may have happened. Reconcile it by a
+status lookup (see the "Operations" chapter of the docs); never treat it as declined.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+__all__ = [
+    "AccessDenied",
+    "AuthenticationError",
+    "AutopayError",
+    "BadResponse",
+    "BindingStateError",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectionDropped",
+    "DuplicateOrderNumber",
+    "GatewayError",
+    "GatewaySystemError",
+    "HTTPStatusError",
+    "InvalidOrderState",
+    "InvalidRequest",
+    "OrderNotFound",
+    "OutcomeUnknown",
+    "PaymentDeclined",
+    "ResponseTimeout",
+    "SoapFaultError",
+    "TLSError",
+    "TransportError",
+    "ValidationError",
+    "error_for_code",
+]
+
+
+class AutopayError(Exception):
+    """Root of every exception autopay_soap raises on purpose."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: Optional[str] = None,
+        order_number: Optional[str] = None,
+        order_id: Optional[str] = None,
+        gateway_code: Optional[int] = None,
+        gateway_message: Optional[str] = None,
+        http_status: Optional[int] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.order_number = order_number
+        self.order_id = order_id
+        self.gateway_code = gateway_code
+        self.gateway_message = gateway_message
+        self.http_status = http_status
+
+    def context(self) -> Dict[str, Any]:
+        """The error's fields that are set, as a dict (for logs and reports)."""
+        fields = {
+            "operation": self.operation,
+            "order_number": self.order_number,
+            "order_id": self.order_id,
+            "gateway_code": self.gateway_code,
+            "gateway_message": self.gateway_message,
+            "http_status": self.http_status,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def __str__(self) -> str:
+        ctx = self.context()
+        if not ctx:
+            return self.message
+        details = ", ".join(f"{k}={v!r}" for k, v in ctx.items())
+        return f"{self.message} ({details})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ValidationError(AutopayError, ValueError):
+    """Our own validation refused an argument before anything was sent.
+
+    ``field`` names the offending argument (``amount``, ``order_number``, ...).
+    """
+
+    def __init__(self, message: str, *, field: str, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.field = field
+
+
+class ConfigurationError(AutopayError):
+    """A setting is missing or contradictory (no credentials, unknown profile...)."""
+
+
+class GatewayError(AutopayError):
+    """The gateway answered and refused the request. The answer is final."""
+
+
+class DuplicateOrderNumber(GatewayError):
+    """RBS code 1: an order with this number was already registered or processed."""
+
+
+class InvalidRequest(GatewayError):
+    """The gateway refused a parameter (RBS codes 3, 4, 5, 13, 14)."""
+
+
+class AccessDenied(InvalidRequest):
+    """RBS code 5 with "access denied": wrong login, environment or expired password."""
+
+
+class OrderNotFound(GatewayError):
+    """RBS code 6: no order with this id or number."""
+
+
+class InvalidOrderState(GatewayError):
+    """RBS code 7 on a money operation: the order is not in a state that allows it."""
+
+
+class BindingStateError(GatewayError):
+    """RBS code 2 on bindCard/unBindCard: the binding is already (in)active."""
+
+
+class GatewaySystemError(GatewayError):
+    """RBS code 7 (system error) or a code this library does not know."""
+
+
+class PaymentDeclined(GatewayError):
+    """The payment was declined; ``action_code`` says why (116 = insufficient funds...)."""
+
+    def __init__(self, message: str, *, action_code: Optional[int] = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.action_code = action_code
+
+    def context(self) -> Dict[str, Any]:
+        """The error's fields that are set, with the action code."""
+        ctx = super().context()
+        if self.action_code is not None:
+            ctx["action_code"] = self.action_code
+        return ctx
+
+
+class SoapFaultError(GatewayError):
+    """A SOAP Fault that is not an authentication failure (``fault_code`` kept)."""
+
+    def __init__(self, message: str, *, fault_code: Optional[str] = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.fault_code = fault_code
+
+
+class AuthenticationError(AutopayError):
+    """The gateway refused the credentials (WS-Security fault over SOAP)."""
+
+
+class TransportError(AutopayError):
+    """The HTTP exchange with the gateway went wrong."""
+
+
+class ConnectError(TransportError):
+    """The request never reached the gateway (refused, DNS, connect timeout): safe to retry."""
+
+
+class TLSError(ConnectError):
+    """The TLS handshake failed (untrusted certificate...). Never retried automatically."""
+
+
+class HTTPStatusError(TransportError):
+    """An HTTP 4xx status without a gateway answer (wrong URL...): nothing was done."""
+
+
+class OutcomeUnknown(TransportError):
+    """The request may have reached the gateway, and we do not know what it did.
+
+    Not a failure: reconcile by looking the order up (by order number after a
+    registration, by order id after a payment step) before anything else.
+    """
+
+
+class ResponseTimeout(OutcomeUnknown):
+    """No answer within the read timeout after the request was sent."""
+
+
+class ConnectionDropped(OutcomeUnknown):
+    """The connection was reset or closed after the request was sent."""
+
+
+class BadResponse(OutcomeUnknown):
+    """An answer we cannot trust: HTTP 5xx, truncated or malformed body, DTD or entities."""
+
+
+_ACCESS_WORDS = ("access", "доступ", "password", "парол")
+_MONEY_OPERATIONS = {
+    "depositOrder", "reverseOrder", "refundOrder", "paymentOrderBinding",
+    "deposit", "reverse", "refund",
+}
+_REGISTER_OPERATIONS = {"registerOrder", "registerOrderPreAuth", "register", "registerPreAuth"}
+_BINDING_OPERATIONS = {"bindCard", "unBindCard"}
+
+
+def error_for_code(code: int, message: Optional[str], **context: Any) -> GatewayError:
+    """Map an RBS ``errorCode`` (not 0) to the exception of the same meaning.
+
+    The meaning of some codes depends on the operation (passed as ``operation=``): code 1 is
+    a duplicate order number on registration, code 7 an invalid state on money operations.
+    """
+    operation = context.get("operation") or ""
+    text = message or ""
+    context.setdefault("gateway_code", code)
+    context.setdefault("gateway_message", message)
+    summary = f"gateway refused {operation or 'the request'}: [{code}] {text}".rstrip()
+    if code == 1 and operation in _REGISTER_OPERATIONS:
+        return DuplicateOrderNumber(summary, **context)
+    if code == 2 and operation in _BINDING_OPERATIONS:
+        return BindingStateError(summary, **context)
+    if code == 5 and any(word in text.lower() for word in _ACCESS_WORDS):
+        return AccessDenied(summary, **context)
+    if code in (1, 3, 4, 5, 13, 14):
+        return InvalidRequest(summary, **context)
+    if code == 6:
+        return OrderNotFound(summary, **context)
+    if code == 7 and operation in _MONEY_OPERATIONS:
+        return InvalidOrderState(summary, **context)
+    return GatewaySystemError(summary, **context)

@@ -1,0 +1,422 @@
+"""RBS MerchantService over SOAP: zeep on the bundled WSDL, WS-Security UsernameToken.
+
+The WSDL is parsed once per process (:func:`autopay_soap.wsdl_bundle.shared_document`), so a
+gateway is cheap to build; each gateway has its own ``requests.Session`` and points the
+port at its own endpoint. zeep's settings forbid DTDs, entities and external loads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from .. import validation as v
+from ..errors import (
+    AuthenticationError,
+    AutopayError,
+    BadResponse,
+    HTTPStatusError,
+    OrderNotFound,
+    SoapFaultError,
+    ValidationError,
+    error_for_code,
+)
+from ..http import Timeouts, classify_request_error, make_session
+from ..models import (
+    Binding,
+    BindingInfo,
+    CardInfo,
+    OperationResult,
+    OrderDetails,
+    OrderStatus,
+    PaymentState,
+    PaymentStep,
+    RegisteredOrder,
+)
+from ..money import Currency, Money, currency
+from ..redact import mask_text
+from ..wsdl_bundle import shared_document, zeep_settings
+from .base import normalise_error_code
+
+__all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
+
+log = logging.getLogger("autopay_soap.soap")
+wire_log = logging.getLogger("autopay_soap.wire")
+
+SERVICE_NAME = "MerchantServiceImplService"
+PORT_NAME = "MerchantServiceImplPort"
+BINDING_NAME = "{http://soap.merchant.api.web.phoenix.bpc.ru/}MerchantServiceImplServiceSoapBinding"
+_AUTH_FAULT_WORDS = ("security", "authenticat", "wsse", "password", "username")
+
+
+class _WireTransport(Transport):  # type: ignore[misc]
+    """zeep transport that never logs a raw envelope: only masked ones, on our logger.
+
+    zeep's own ``Transport.post`` logs whole envelopes, WS-Security password included, at
+    DEBUG; this override replaces it.
+    """
+
+    def post(self, address: str, message: Union[str, bytes], headers: Dict[str, str]) -> requests.Response:
+        if wire_log.isEnabledFor(logging.DEBUG):
+            text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+            wire_log.debug("SOAP request to %s:\n%s", address, mask_text(text))
+        response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("SOAP response (HTTP %s):\n%s", response.status_code,
+                           mask_text(response.content.decode("utf-8", "replace")))
+        return response
+
+
+def _dt(value: Any) -> Optional[dt.datetime]:
+    return value if isinstance(value, dt.datetime) else None
+
+
+class RbsSoapGateway:
+    """The RBS gateway over SOAP.
+
+    :param endpoint: the ``merchant-ws`` address, e.g.
+        ``https://3dsec.sberbank.ru/payment/webservices/merchant-ws`` (no ``?wsdl``).
+    :param username: the API login (usually ending in ``-api``).
+    :param password: its password; never logged, never in a repr or an exception.
+    :param timeouts: connect/read/WSDL timeouts (:class:`~autopay_soap.http.Timeouts`).
+    :param verify: ``True`` (default) or a CA bundle path for TLS verification.
+    :param session: a ``requests.Session`` to use instead of a new one.
+    :param default_currency: the currency assumed when a reply names none.
+    """
+
+    name = "soap"
+
+    def __init__(
+        self,
+        endpoint: str,
+        username: str,
+        password: str,
+        *,
+        timeouts: Optional[Timeouts] = None,
+        verify: Union[bool, str] = True,
+        session: Optional[requests.Session] = None,
+        default_currency: Union[str, Currency] = "RUB",
+    ) -> None:
+        self.endpoint = v.check_url(endpoint, "endpoint") or ""
+        if not username or not password:
+            raise ValidationError("username and password are required for the SOAP gateway",
+                                  field="username" if not username else "password")
+        self.username = username
+        self.timeouts = timeouts or Timeouts()
+        self.default_currency = currency(default_currency, "default_currency")
+        self._session = session or make_session(verify)
+        transport = _WireTransport(
+            timeout=self.timeouts.wsdl,
+            operation_timeout=self.timeouts.requests_timeout,
+            session=self._session,
+        )
+        self._client = zeep.Client(
+            shared_document(), wsse=UsernameToken(username, password), transport=transport,
+            settings=zeep_settings(),
+        )
+        self._service = self._client.create_service(BINDING_NAME, self.endpoint)
+
+    def __repr__(self) -> str:
+        return f"RbsSoapGateway(endpoint={self.endpoint!r}, username={self.username!r})"
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def operations(self) -> List[str]:
+        """The operation names of the bundled WSDL's binding."""
+        binding = self._client.wsdl.bindings[BINDING_NAME]
+        return sorted(binding._operations)
+
+    def create_envelope(self, operation: str, **parts: Any) -> etree._Element:
+        """The SOAP envelope (with the wsse header) that ``operation`` would send; for tests."""
+        node: etree._Element = self._client.create_message(self._service, operation, **parts)
+        return node
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+    def __enter__(self) -> "RbsSoapGateway":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, operation: str, context: Dict[str, Any], **parts: Any) -> Any:
+        context = {"operation": operation, **{k: val for k, val in context.items() if val is not None}}
+        started = time.perf_counter()
+        try:
+            result = getattr(self._service, operation)(**parts)
+        except requests.exceptions.RequestException as exc:
+            raise classify_request_error(exc, **context) from None
+        except zeep.exceptions.Fault as exc:
+            raise self._fault_error(exc, context) from None
+        except zeep.exceptions.TransportError as exc:
+            status = exc.status_code or None
+            if status is not None and 400 <= status < 500:
+                raise HTTPStatusError(f"HTTP {status} without a SOAP answer", http_status=status,
+                                      **context) from None
+            raise BadResponse(f"an answer that is not a SOAP message (HTTP {status})",
+                              http_status=status, **context) from None
+        except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as exc:
+            raise BadResponse(f"unsafe XML refused ({type(exc).__name__})", **context) from None
+        except zeep.exceptions.ValidationError as exc:
+            raise ValidationError(f"{operation}: {exc.message}", field=operation) from None
+        except (zeep.exceptions.Error, etree.XMLSyntaxError) as exc:
+            raise BadResponse(f"an answer that does not fit the WSDL ({type(exc).__name__})",
+                              **context) from None
+        code = normalise_error_code(getattr(result, "errorCode", None))
+        log.debug("%s order_number=%s order_id=%s errorCode=%s duration_ms=%.1f", operation,
+                  context.get("order_number"), context.get("order_id"), code,
+                  (time.perf_counter() - started) * 1000)
+        return result
+
+    @staticmethod
+    def _fault_error(exc: "zeep.exceptions.Fault", context: Dict[str, Any]) -> AutopayError:
+        text = (exc.message or "").strip()
+        code = str(exc.code or "")
+        if any(word in (text + " " + code).lower() for word in _AUTH_FAULT_WORDS):
+            return AuthenticationError(f"credentials refused: {text}", **context)
+        return SoapFaultError(f"SOAP Fault: {text}", fault_code=code, gateway_message=text, **context)
+
+    def _check(self, result: Any, context: Dict[str, Any], operation: str) -> None:
+        code = normalise_error_code(getattr(result, "errorCode", None))
+        if code != 0:
+            extra = {k: val for k, val in context.items() if val is not None}
+            raise error_for_code(code, getattr(result, "errorMessage", None), operation=operation, **extra)
+
+    def _money(self, minor: Any, code: Any = None) -> Optional[Money]:
+        if minor is None:
+            return None
+        return Money.from_minor(int(minor), currency(code) if code else self.default_currency)
+
+    # -- operations -----------------------------------------------------------------------
+
+    def register_order(
+        self,
+        order_number: str,
+        amount: Money,
+        return_url: str,
+        *,
+        two_stage: bool = False,
+        client_id: Optional[str] = None,
+        auto_payment: bool = False,
+        binding_id: Optional[str] = None,
+        fail_url: Optional[str] = None,
+        description: Optional[str] = None,
+        language: Optional[str] = None,
+        session_timeout_secs: Optional[int] = None,
+        email: Optional[str] = None,
+    ) -> RegisteredOrder:
+        """``registerOrder`` (or ``registerOrderPreAuth`` when ``two_stage``).
+
+        ``auto_payment`` adds ``<features><feature>AUTO_PAYMENT</feature></features>`` and
+        needs ``client_id``.
+        """
+        order_number = v.check_order_number(order_number)
+        amount = v.check_money(amount)
+        order: Dict[str, Any] = {
+            "merchantOrderNumber": order_number,
+            "amount": amount.minor,
+            "currency": amount.currency.numeric,
+            "description": v.check_description(description),
+            "language": v.check_language(language),
+            "returnUrl": v.check_url(return_url, "return_url"),
+            "failUrl": v.check_url(fail_url, "fail_url", required=False),
+            "email": v._text(email, "email", 40, required=False),
+            "clientId": v.check_client_id(client_id, required=auto_payment),
+            "bindingId": v.check_binding_id(binding_id) if binding_id is not None else None,
+        }
+        if session_timeout_secs is not None:
+            if isinstance(session_timeout_secs, bool) or not isinstance(session_timeout_secs, int) \
+                    or session_timeout_secs <= 0:
+                raise ValidationError("session_timeout_secs: must be a positive int", field="session_timeout_secs")
+            order["sessionTimeoutSecs"] = session_timeout_secs
+        if auto_payment:
+            order["features"] = {"feature": ["AUTO_PAYMENT"]}
+        operation = "registerOrderPreAuth" if two_stage else "registerOrder"
+        context = {"order_number": order_number}
+        result = self._call(operation, context, order={k: val for k, val in order.items() if val is not None})
+        self._check(result, context, operation)
+        if not result.orderId:
+            raise BadResponse("registration answered without an orderId", operation=operation,
+                              order_number=order_number)
+        return RegisteredOrder(order_id=result.orderId, order_number=order_number, form_url=result.formUrl)
+
+    def pay_with_binding(
+        self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
+        language: Optional[str] = None, email: Optional[str] = None,
+    ) -> PaymentStep:
+        """``paymentOrderBinding``: pay an order with a saved card.
+
+        Without ``acs_url`` in the result, the payment was processed: confirm the outcome
+        with :meth:`order_status` (a decline may come back with errorCode 0).
+        """
+        order = {
+            "mdOrder": v.check_order_id(order_id),
+            "bindingId": v.check_binding_id(binding_id),
+            "ip": v.check_ip(ip),
+            "cvc": v.check_cvc(cvc),
+            "language": v.check_language(language),
+            "email": v._text(email, "email", 40, required=False),
+        }
+        context = {"order_id": order_id}
+        result = self._call("paymentOrderBinding", context, order={k: val for k, val in order.items() if val is not None})
+        self._check(result, context, "paymentOrderBinding")
+        return PaymentStep(
+            order_id=order_id, info=result.info, redirect=result.redirect, acs_url=result.acsUrl,
+            pa_req=result.paReq, term_url=result.redirect if result.acsUrl else None,
+        )
+
+    def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
+        """``finishThreeDs``: hand the ACS's PaRes to the gateway; returns the return URL."""
+        request = {"md": v.check_order_id(order_id, "order_id"), "paRes": v._text(pa_res, "pa_res", 100_000)}
+        context = {"order_id": order_id}
+        result = self._call("finishThreeDs", context, request=request)
+        self._check(result, context, "finishThreeDs")
+        return result.returnUrl  # type: ignore[no-any-return]
+
+    def deposit(self, order_id: str, amount: Optional[Money] = None) -> OperationResult:
+        """``depositOrder``: capture a hold; ``amount=None`` captures all of it."""
+        v.check_order_id(order_id)
+        minor = 0 if amount is None else v.check_money(amount, "amount").minor
+        context = {"order_id": order_id}
+        result = self._call("depositOrder", context, order={"orderId": order_id, "depositAmount": minor})
+        self._check(result, context, "depositOrder")
+        return OperationResult("deposit", order_id, amount)
+
+    def reverse(self, order_id: str) -> OperationResult:
+        """``reverseOrder``: cancel a hold (or a same-day payment). Only once per order."""
+        v.check_order_id(order_id)
+        context = {"order_id": order_id}
+        result = self._call("reverseOrder", context, order={"orderId": order_id})
+        self._check(result, context, "reverseOrder")
+        return OperationResult("reverse", order_id)
+
+    def refund(
+        self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
+        external_refund_id: Optional[str] = None,
+    ) -> OperationResult:
+        """``refundOrder``: refund part or all of a deposited order.
+
+        ``expected_deposited`` makes a retried refund safe: the gateway refunds only while
+        the deposited amount still equals it. ``external_refund_id`` exists only on REST.
+        """
+        v.check_order_id(order_id)
+        amount = v.check_money(amount)
+        if external_refund_id is not None:
+            raise ValidationError(
+                "external_refund_id: the SOAP refundOrder has no such field; use expected_deposited "
+                "(or the REST transport)", field="external_refund_id")
+        order: Dict[str, Any] = {"orderId": order_id, "refundAmount": amount.minor}
+        if expected_deposited is not None:
+            order["expectedDepositedAmount"] = v.check_money(expected_deposited, "expected_deposited",
+                                                             allow_zero=True).minor
+        context = {"order_id": order_id}
+        result = self._call("refundOrder", context, order=order)
+        self._check(result, context, "refundOrder")
+        return OperationResult("refund", order_id, amount)
+
+    def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:
+        """``getOrderStatusExtended`` by gateway order id or by merchant order number."""
+        if (order_id is None) == (order_number is None):
+            raise ValidationError("give exactly one of order_id and order_number", field="order_id")
+        order: Dict[str, Any] = {}
+        if order_id is not None:
+            order["orderId"] = v.check_order_id(order_id)
+        else:
+            order["merchantOrderNumber"] = v.check_order_number(order_number)
+        context = {"order_id": order_id, "order_number": order_number}
+        result = self._call("getOrderStatusExtended", context, order=order)
+        self._check(result, context, "getOrderStatusExtended")
+        if result.orderStatus is None:
+            raise OrderNotFound("no such order", operation="getOrderStatusExtended",
+                                **{k: val for k, val in context.items() if val is not None})
+        return self._order_details(result, order_id)
+
+    def _order_details(self, r: Any, order_id: Optional[str]) -> OrderDetails:
+        for attribute in r.attributes or []:
+            if attribute.name == "mdOrder":
+                order_id = attribute.value
+        cur = currency(r.currency) if r.currency else self.default_currency
+        pai = r.paymentAmountInfo
+        card = r.cardAuthInfo
+        binding = r.bindingInfo
+        return OrderDetails(
+            order_number=r.orderNumber,
+            order_id=order_id,
+            status=OrderStatus(int(r.orderStatus)),
+            amount=Money.from_minor(int(r.amount or 0), cur),
+            action_code=r.actionCode,
+            action_code_description=r.actionCodeDescription or None,
+            payment_state=PaymentState(pai.paymentState) if pai is not None and pai.paymentState else None,
+            approved=Money.from_minor(int(pai.approvedAmount), cur) if pai is not None else None,
+            deposited=Money.from_minor(int(pai.depositedAmount), cur) if pai is not None else None,
+            refunded=Money.from_minor(int(pai.refundedAmount), cur) if pai is not None else None,
+            description=r.orderDescription,
+            created_at=_dt(r.date),
+            card=CardInfo(card.maskedPan, card.expiration, card.cardholderName, card.approvalCode,
+                          card.paymentSystem) if card is not None else None,
+            binding=BindingInfo(binding.bindingId, binding.clientId) if binding is not None and binding.bindingId else None,
+        )
+
+    def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
+        """``getBindings``: a client's saved cards; an empty tuple when there are none."""
+        client_id = v.check_client_id(client_id, required=True) or ""
+        context = {"operation": "getBindings"}
+        result = self._call("getBindings", {}, request={"clientId": client_id, "showExpired": bool(show_expired)})
+        code = normalise_error_code(result.errorCode)
+        if code == 2:  # "information not found": no bindings
+            return ()
+        self._check(result, context, "getBindings")
+        return self._binding_list(result)
+
+    def bindings_by_card_or_id(self, *, binding_id: Optional[str] = None, show_expired: bool = False) -> Tuple[Binding, ...]:
+        """``getBindingsByCardOrId`` by binding id (PAN look-ups are not offered: no card data)."""
+        request = {"bindingId": v.check_binding_id(binding_id), "showExpired": bool(show_expired)}
+        result = self._call("getBindingsByCardOrId", {}, request=request)
+        if normalise_error_code(result.errorCode) == 2:
+            return ()
+        self._check(result, {}, "getBindingsByCardOrId")
+        return self._binding_list(result)
+
+    @staticmethod
+    def _binding_list(result: Any) -> Tuple[Binding, ...]:
+        now = dt.date.today().strftime("%Y%m")
+        items = result.bindings.binding if result.bindings is not None else []
+        return tuple(
+            Binding(b.bindingId, b.clientId, b.maskedPan, b.expiryDate,
+                    active=not b.expiryDate or b.expiryDate >= now)
+            for b in items or []
+        )
+
+    def _binding_op(self, operation: str, short: str, binding_id: str) -> OperationResult:
+        v.check_binding_id(binding_id)
+        result = self._call(operation, {}, bindingId=binding_id)
+        self._check(result, {}, operation)
+        return OperationResult(short)
+
+    def bind_card(self, binding_id: str) -> OperationResult:
+        """``bindCard``: re-activate a binding."""
+        return self._binding_op("bindCard", "bind_card", binding_id)
+
+    def unbind_card(self, binding_id: str) -> OperationResult:
+        """``unBindCard``: deactivate a binding."""
+        return self._binding_op("unBindCard", "unbind_card", binding_id)
+
+    def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
+        """``extendBinding``: set the binding's expiry to ``new_expiry`` (``YYYYMM``)."""
+        request = {"bindingId": v.check_binding_id(binding_id), "newExpiry": v.check_expiry(new_expiry)}
+        result = self._call("extendBinding", {}, request=request)
+        self._check(result, {}, "extendBinding")
+        return OperationResult("extend_binding")
+
+

@@ -1,0 +1,177 @@
+"""Value types for what the gateways return: one result type whatever the transport.
+
+All classes are frozen attrs classes. Gateway adapters build them from SOAP objects, REST
+JSON or T-Bank replies; callers never see a raw zeep object or a gateway's key casing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Optional, Tuple
+
+import attr
+
+from .money import Money
+
+__all__ = [
+    "Binding",
+    "BindingInfo",
+    "CardInfo",
+    "OperationResult",
+    "OrderDetails",
+    "OrderStatus",
+    "PaymentState",
+    "PaymentStep",
+    "RegisteredOrder",
+]
+
+
+class OrderStatus(enum.IntEnum):
+    """RBS ``orderStatus``: where an order is in its life.
+
+    "Paid" means :attr:`APPROVED` (held, two-stage) or :attr:`DEPOSITED`.
+    """
+
+    CREATED = 0
+    """Registered, not paid."""
+    APPROVED = 1
+    """Amount held (pre-authorised); needs a deposit (capture)."""
+    DEPOSITED = 2
+    """Paid in full (one-stage payment, or a captured hold)."""
+    REVERSED = 3
+    """The authorisation was cancelled."""
+    REFUNDED = 4
+    """A refund was made."""
+    ACS_AUTH = 5
+    """Authorisation started at the issuer's ACS (3-D Secure in progress); not an error."""
+    DECLINED = 6
+    """Authorisation declined (or the order expired unpaid)."""
+    PENDING = 7
+    """Payment pending (newer gateway versions)."""
+    PARTLY_DEPOSITED = 8
+    """Intermediate completion of a multi-part capture (newer gateway versions)."""
+
+    @property
+    def is_paid(self) -> bool:
+        """True for a hold or a deposit: the customer's money is taken or reserved."""
+        return self in (OrderStatus.APPROVED, OrderStatus.DEPOSITED, OrderStatus.PARTLY_DEPOSITED)
+
+    @property
+    def is_pending(self) -> bool:
+        """True while the payment may still happen (created, at the ACS, pending)."""
+        return self in (OrderStatus.CREATED, OrderStatus.ACS_AUTH, OrderStatus.PENDING)
+
+
+class PaymentState(enum.Enum):
+    """RBS ``paymentAmountInfo.paymentState``."""
+
+    CREATED = "CREATED"
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
+    REVERSED = "REVERSED"
+    DEPOSITED = "DEPOSITED"
+    REFUNDED = "REFUNDED"
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class RegisteredOrder:
+    """A registered order: the gateway's id and the payer's page (``form_url``)."""
+
+    order_id: str
+    order_number: Optional[str] = None
+    form_url: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class PaymentStep:
+    """What a payment step (``paymentOrderBinding``) answered.
+
+    With ``acs_url`` set, the payer must pass 3-D Secure: POST ``PaReq`` (``pa_req``),
+    ``MD`` (the order id) and ``TermUrl`` (``term_url``) to ``acs_url``. Without it the
+    payment was processed; confirm with a status lookup (``redirect`` is the finish page).
+    """
+
+    order_id: str
+    info: Optional[str] = None
+    redirect: Optional[str] = None
+    acs_url: Optional[str] = None
+    pa_req: Optional[str] = None
+    term_url: Optional[str] = None
+
+    @property
+    def needs_3ds(self) -> bool:
+        """True when the payer must complete 3-D Secure at ``acs_url``."""
+        return bool(self.acs_url)
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class CardInfo:
+    """The card of a paid order, masked (``411111**1111``); never a full PAN."""
+
+    masked_pan: Optional[str] = None
+    expiration: Optional[str] = None
+    cardholder_name: Optional[str] = None
+    approval_code: Optional[str] = None
+    payment_system: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class BindingInfo:
+    """The binding an order created or used."""
+
+    binding_id: str
+    client_id: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class OrderDetails:
+    """An order as ``getOrderStatusExtended`` describes it.
+
+    ``approved``, ``deposited`` and ``refunded`` are the amounts held, captured and
+    refunded so far, in the order's currency.
+    """
+
+    order_number: Optional[str]
+    status: OrderStatus
+    amount: Money
+    order_id: Optional[str] = None
+    action_code: Optional[int] = None
+    action_code_description: Optional[str] = None
+    payment_state: Optional[PaymentState] = None
+    approved: Optional[Money] = None
+    deposited: Optional[Money] = None
+    refunded: Optional[Money] = None
+    description: Optional[str] = None
+    created_at: Optional[dt.datetime] = None
+    card: Optional[CardInfo] = None
+    binding: Optional[BindingInfo] = None
+
+    @property
+    def is_paid(self) -> bool:
+        """True when the order is held or deposited."""
+        return self.status.is_paid
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Binding:
+    """A saved card of a client (``bindingId``), usable for autopayments while active."""
+
+    binding_id: str
+    client_id: Optional[str] = None
+    masked_pan: Optional[str] = None
+    expiry: Optional[str] = None
+    """Card expiry as ``YYYYMM``."""
+    active: bool = True
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class OperationResult:
+    """A money or binding operation the gateway accepted (deposit, reverse, refund...)."""
+
+    operation: str
+    order_id: Optional[str] = None
+    amount: Optional[Money] = None
+
+
+BindingList = Tuple[Binding, ...]

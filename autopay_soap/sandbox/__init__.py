@@ -1,0 +1,1 @@
+"""The embedded sandbox gateway (see the sandbox chapter of the docs)."""

@@ -1,0 +1,166 @@
+"""The bundled RBS MerchantService WSDL: where it is, its one shared parse, its validator.
+
+The WSDL in ``wsdl/`` (shipped as the package ``autopay_soap.wsdl``) is the single source
+of truth for SOAP: the client serialises with zeep from it, and the sandbox and the tests
+validate envelopes against the same schema with xmlschema. Both parses are done once per
+process, lazily and under a lock, and shared by every gateway.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from lxml import etree
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xmlschema
+    from zeep.wsdl import Document
+
+__all__ = [
+    "MERCHANT_NS",
+    "SOAP_ENV_NS",
+    "WSSE_NS",
+    "UnsafeXML",
+    "envelope_schema",
+    "operation_parts",
+    "parse_xml",
+    "shared_document",
+    "wsdl_dir",
+    "wsdl_path",
+    "xsd_path",
+    "zeep_settings",
+]
+
+MERCHANT_NS = "http://engine.paymentgate.ru/webservices/merchant"
+SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+XS_NS = "http://www.w3.org/2001/XMLSchema"
+
+_lock = threading.Lock()
+_document: Optional["Document"] = None
+_schema: Optional["xmlschema.XMLSchema"] = None
+_parts: Optional[Dict[str, Tuple[str, str]]] = None
+
+
+def wsdl_dir() -> Path:
+    """The folder holding the bundled WSDL and XSD files.
+
+    Installed, they are the package ``autopay_soap.wsdl``; in a source checkout, ``wsdl/``.
+    """
+    installed = Path(__file__).resolve().parent / "wsdl"
+    if (installed / "merchant-ws.wsdl").is_file():
+        return installed
+    checkout = Path(__file__).resolve().parent.parent / "wsdl"
+    if (checkout / "merchant-ws.wsdl").is_file():
+        return checkout
+    raise FileNotFoundError("the bundled MerchantService WSDL is missing from the installation")
+
+
+def wsdl_path() -> Path:
+    """The concrete WSDL (binding and service), ``merchant-ws.wsdl``."""
+    return wsdl_dir() / "merchant-ws.wsdl"
+
+
+def xsd_path() -> Path:
+    """The schema of the merchant namespace, ``merchant.xsd``."""
+    return wsdl_dir() / "merchant.xsd"
+
+
+class UnsafeXML(ValueError):
+    """An XML document with a DTD, an entity or a processing trick was refused."""
+
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+    huge_tree=False, remove_comments=True, remove_pis=True,
+)
+
+
+def parse_xml(data: bytes) -> "etree._Element":
+    """Parse untrusted XML safely: no DTD, no entities, no network, no huge trees.
+
+    Raises :class:`UnsafeXML` for a document with a DOCTYPE or an entity reference and
+    :class:`lxml.etree.XMLSyntaxError` for malformed XML.
+    """
+    root = etree.fromstring(data, parser=_PARSER)
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise UnsafeXML("XML with a DOCTYPE is refused")
+    for _ in root.iter(etree.Entity):
+        raise UnsafeXML("XML with entity references is refused")
+    return root
+
+
+def zeep_settings() -> Any:
+    """zeep ``Settings`` for payments: strict, no DTD, no entities, no external loads."""
+    from zeep import Settings
+
+    return Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
+                    xml_huge_tree=False, xsd_ignore_sequence_order=False)
+
+
+def shared_document() -> "Document":
+    """The bundled WSDL parsed by zeep, once per process, shared by every gateway.
+
+    A zeep ``Document`` is read-only after parsing, so sharing it between threads and
+    clients is safe; each gateway keeps its own transport and session.
+    """
+    global _document
+    if _document is None:
+        with _lock:
+            if _document is None:
+                from zeep.transports import Transport
+                from zeep.wsdl import Document
+
+                loader = Transport(timeout=10, operation_timeout=10)
+                try:
+                    _document = Document(str(wsdl_path()), loader, settings=zeep_settings())
+                finally:
+                    loader.session.close()
+    return _document
+
+
+def operation_parts() -> Dict[str, Tuple[str, str]]:
+    """``{message name: (part name, part type)}`` read from the abstract WSDL with lxml."""
+    global _parts
+    if _parts is None:
+        tree = etree.parse(str(wsdl_dir() / "MerchantService.wsdl"), parser=_PARSER)
+        found: Dict[str, Tuple[str, str]] = {}
+        for message in tree.getroot().iterfind(f"{{{WSDL_NS}}}message"):
+            part = message.find(f"{{{WSDL_NS}}}part")
+            if part is not None:
+                found[message.get("name", "")] = (part.get("name", ""), part.get("type", ""))
+        _parts = found
+    return _parts
+
+
+def envelope_schema() -> "xmlschema.XMLSchema":
+    """An xmlschema validator for the RPC body elements of every operation.
+
+    Built from the WSDL messages: a global element per message (``registerOrder``,
+    ``registerOrderResponse``...) whose one unqualified child is the part, typed as the
+    WSDL says. Validate the body's child element with ``envelope_schema().validate(el)``.
+    """
+    global _schema
+    if _schema is None:
+        with _lock:
+            if _schema is None:
+                import xmlschema
+
+                lines: List[str] = [
+                    f'<xs:schema xmlns:xs="{XS_NS}" xmlns:tns="{MERCHANT_NS}" '
+                    f'targetNamespace="{MERCHANT_NS}" elementFormDefault="unqualified">',
+                    f'<xs:include schemaLocation="{xsd_path().as_uri()}"/>',
+                ]
+                for name, (part, part_type) in sorted(operation_parts().items()):
+                    lines.append(
+                        f'<xs:element name="{name}"><xs:complexType><xs:sequence>'
+                        f'<xs:element name="{part}" type="{part_type}"/>'
+                        f"</xs:sequence></xs:complexType></xs:element>"
+                    )
+                lines.append("</xs:schema>")
+                _schema = xmlschema.XMLSchema("\n".join(lines), base_url=str(wsdl_dir()))
+    return _schema
