@@ -117,7 +117,7 @@ def shared_document() -> "Document":
 
                 loader = Transport(timeout=10, operation_timeout=10)
                 try:
-                    _document = Document(str(wsdl_path()), loader, settings=zeep_settings())
+                    _document = Document(str(wsdl_path()), loader, settings=zeep_settings())  # type: ignore[arg-type]
                 finally:
                     loader.session.close()
     return _document

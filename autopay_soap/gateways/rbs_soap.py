@@ -58,6 +58,14 @@ BINDING_NAME = "{http://soap.merchant.api.web.phoenix.bpc.ru/}MerchantServiceImp
 _AUTH_FAULT_WORDS = ("security", "authenticat", "wsse", "password", "username")
 
 
+class _NotSoap(Exception):
+    """An HTTP error status whose body is not a SOAP envelope (proxy page, HTML...)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 class _WireTransport(Transport):  # type: ignore[misc]
     """zeep transport that never logs a raw envelope: only masked ones, on our logger.
 
@@ -73,6 +81,8 @@ class _WireTransport(Transport):  # type: ignore[misc]
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("SOAP response (HTTP %s):\n%s", response.status_code,
                            mask_text(response.content.decode("utf-8", "replace")))
+        if response.status_code != 200 and b"Envelope" not in response.content[:1024]:
+            raise _NotSoap(response.status_code)
         return response
 
 
@@ -159,8 +169,8 @@ class RbsSoapGateway:
             raise classify_request_error(exc, **context) from None
         except zeep.exceptions.Fault as exc:
             raise self._fault_error(exc, context) from None
-        except zeep.exceptions.TransportError as exc:
-            status = exc.status_code or None
+        except (zeep.exceptions.TransportError, _NotSoap) as exc:
+            status = (exc.status if isinstance(exc, _NotSoap) else exc.status_code) or None
             if status is not None and 400 <= status < 500:
                 raise HTTPStatusError(f"HTTP {status} without a SOAP answer", http_status=status,
                                       **context) from None
@@ -269,7 +279,8 @@ class RbsSoapGateway:
             "email": v._text(email, "email", 40, required=False),
         }
         context = {"order_id": order_id}
-        result = self._call("paymentOrderBinding", context, order={k: val for k, val in order.items() if val is not None})
+        sent = {k: val for k, val in order.items() if val is not None}
+        result = self._call("paymentOrderBinding", context, order=sent)
         self._check(result, context, "paymentOrderBinding")
         return PaymentStep(
             order_id=order_id, info=result.info, redirect=result.redirect, acs_url=result.acsUrl,
@@ -339,7 +350,7 @@ class RbsSoapGateway:
         self._check(result, context, "getOrderStatusExtended")
         if result.orderStatus is None:
             raise OrderNotFound("no such order", operation="getOrderStatusExtended",
-                                **{k: val for k, val in context.items() if val is not None})
+                                order_id=order_id, order_number=order_number)
         return self._order_details(result, order_id)
 
     def _order_details(self, r: Any, order_id: Optional[str]) -> OrderDetails:
@@ -365,7 +376,8 @@ class RbsSoapGateway:
             created_at=_dt(r.date),
             card=CardInfo(card.maskedPan, card.expiration, card.cardholderName, card.approvalCode,
                           card.paymentSystem) if card is not None else None,
-            binding=BindingInfo(binding.bindingId, binding.clientId) if binding is not None and binding.bindingId else None,
+            binding=(BindingInfo(binding.bindingId, binding.clientId)
+                     if binding is not None and binding.bindingId else None),
         )
 
     def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
@@ -379,7 +391,9 @@ class RbsSoapGateway:
         self._check(result, context, "getBindings")
         return self._binding_list(result)
 
-    def bindings_by_card_or_id(self, *, binding_id: Optional[str] = None, show_expired: bool = False) -> Tuple[Binding, ...]:
+    def bindings_by_card_or_id(
+        self, *, binding_id: Optional[str] = None, show_expired: bool = False,
+    ) -> Tuple[Binding, ...]:
         """``getBindingsByCardOrId`` by binding id (PAN look-ups are not offered: no card data)."""
         request = {"bindingId": v.check_binding_id(binding_id), "showExpired": bool(show_expired)}
         result = self._call("getBindingsByCardOrId", {}, request=request)

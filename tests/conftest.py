@@ -1,0 +1,49 @@
+"""Shared fixtures. Every test runs with sockets limited to loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import pytest
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    if isinstance(address, tuple):
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise RuntimeError(f"test tried to reach {host!r}: only loopback is allowed")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+SOAP_URL = "https://gw.test/payment/webservices/merchant-ws"
+
+
+@pytest.fixture
+def soap_gateway():
+    from autopay_soap.gateways.rbs_soap import RbsSoapGateway
+
+    gw = RbsSoapGateway(SOAP_URL, "shop-api", "pa55-w0rd-secret")
+    yield gw
+    gw.close()
+
+
+def soap_reply(operation: str, inner: str) -> str:
+    """A SOAP 1.1 reply of ``operation`` whose ``return`` part is ``inner``."""
+    return (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        f'<ns1:{operation}Response xmlns:ns1="http://engine.paymentgate.ru/webservices/merchant">'
+        f"{inner}</ns1:{operation}Response></soap:Body></soap:Envelope>"
+    )

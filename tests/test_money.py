@@ -1,0 +1,81 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autopay_soap import Money, ValidationError
+from autopay_soap.money import currency
+
+
+def test_from_string_and_decimal_and_minor_agree():
+    assert Money.of("499.00", "RUB") == Money.of(Decimal("499"), "643") == Money.from_minor(49900, 643)
+    assert Money.of("499.00", "RUB").major == Decimal("499.00")
+    assert str(Money.of("0.05", "USD")) == "0.05 USD"
+
+
+def test_currency_lookup_by_alpha_and_numeric():
+    rub = currency("rub")
+    assert (rub.alpha, rub.numeric, rub.exponent) == ("RUB", "643", 2)
+    assert currency(643) is rub
+    assert currency("392").exponent == 0  # JPY
+    assert currency("KWD").exponent == 3
+
+
+@pytest.mark.parametrize(
+    "amount, code, field_hint",
+    [
+        (1.5, "RUB", "float"),
+        ("-1.00", "RUB", "negative"),
+        ("1.001", "RUB", "decimal places"),
+        ("1.5", "JPY", "decimal places"),
+        ("abc", "RUB", "not a decimal"),
+        ("NaN", "RUB", "finite"),
+        ("Infinity", "RUB", "finite"),
+        (True, "RUB", "bool"),
+        ("10.00", "XXX", "unknown currency"),
+        ("10.00", "", "unknown currency"),
+    ],
+)
+def test_bad_amounts_are_refused_naming_the_field(amount, code, field_hint):
+    with pytest.raises(ValidationError) as info:
+        Money.of(amount, code)
+    assert info.value.field in ("amount", "currency")
+    assert field_hint.split()[0].lower() in str(info.value).lower() or info.value.field in str(info.value)
+
+
+def test_minor_units_must_be_int():
+    with pytest.raises(ValidationError):
+        Money.from_minor(1.0, "RUB")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        Money.from_minor(-1, "RUB")
+    with pytest.raises(ValidationError):
+        Money.from_minor(10**12, "RUB")
+
+
+def test_money_is_immutable_and_hashable():
+    m = Money.from_minor(100, "RUB")
+    with pytest.raises(Exception):
+        m.minor = 5  # type: ignore[misc]
+    assert {m: 1}[Money.of("1", "RUB")] == 1
+
+
+@given(minor=st.integers(min_value=0, max_value=999_999_999_999),
+       code=st.sampled_from(["RUB", "USD", "JPY", "KWD"]))
+def test_round_trip_minor_major_str(minor, code):
+    money = Money.from_minor(minor, code)
+    assert Money.of(money.major, code) == money
+    assert Money.of(str(money.major), code) == money
+
+
+@given(minor=st.integers(min_value=0, max_value=10**9), extra=st.integers(min_value=1, max_value=9))
+def test_one_digit_too_many_is_always_refused(minor, extra):
+    text = f"{Decimal(minor).scaleb(-2)}{extra}"  # a third decimal for a 2-decimal currency
+    with pytest.raises(ValidationError):
+        Money.of(text, "RUB")
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_floats_are_always_refused(value):
+    with pytest.raises(ValidationError):
+        Money.of(value, "RUB")  # type: ignore[arg-type]
