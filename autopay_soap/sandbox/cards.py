@@ -1,0 +1,96 @@
+"""Test cards of the sandbox and how each behaves.
+
+The numbers that the real RBS test environments publish keep their meaning here
+(``4111 1111 1111 1111`` needs 3-D Secure with code ``12345678``; ``4444 5555 1111 3333``
+pays without it; ``5168 4948 9505 5780`` is declined). Cards for insufficient funds, an
+expired card and "first payment fine, autopayments declined" are sandbox conventions.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Dict, Optional
+
+import attr
+
+__all__ = ["Behaviour", "TestCard", "TestCards", "card_behaviour", "luhn_ok"]
+
+
+class Behaviour(enum.Enum):
+    """What the sandbox does with a payment by a card."""
+
+    APPROVE = "approve"
+    APPROVE_3DS = "approve_3ds"
+    DECLINE = "decline"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    APPROVE_THEN_INSUFFICIENT = "approve_then_insufficient"
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class TestCard:
+    """A sandbox card: number, expiry (``MM/YY``), CVC, cardholder and, for 3-D Secure, the code."""
+
+    __test__ = False  # not a pytest test class
+
+    pan: str = attr.ib(repr=False)
+    expiry: str
+    cvc: str = attr.ib(repr=False)
+    behaviour: Behaviour
+    three_ds_code: Optional[str] = None
+    cardholder: str = "CARD HOLDER"
+
+    @property
+    def masked_pan(self) -> str:
+        """``411111**1111``, as the gateway shows it."""
+        return f"{self.pan[:6]}**{self.pan[-4:]}"
+
+    @property
+    def expiry_yyyymm(self) -> str:
+        """The expiry as ``YYYYMM``."""
+        month, year = self.expiry.split("/")
+        return f"20{year}{month}"
+
+
+class TestCards:
+    """The sandbox's test cards (see the sandbox chapter of the docs)."""
+
+    __test__ = False
+
+    SUCCESS = TestCard("4444555511113333", "12/30", "123", Behaviour.APPROVE)
+    """Paid without 3-D Secure."""
+    SUCCESS_3DS = TestCard("4111111111111111", "12/30", "123", Behaviour.APPROVE_3DS, three_ds_code="12345678")
+    """Paid after 3-D Secure; the ACS code is ``12345678``."""
+    DECLINED = TestCard("5168494895055780", "12/30", "123", Behaviour.DECLINE)
+    """Declined by the issuer (action code 5)."""
+    INSUFFICIENT_FUNDS = TestCard("4000000000000119", "12/30", "123", Behaviour.INSUFFICIENT_FUNDS)
+    """Declined for insufficient funds (action code 116)."""
+    EXPIRED = TestCard("4444555511113333", "12/20", "123", Behaviour.APPROVE)
+    """The SUCCESS card with a past expiry: declined as expired (action code 101)."""
+    RECURRING_INSUFFICIENT = TestCard("5555555555554444", "12/30", "123", Behaviour.APPROVE_THEN_INSUFFICIENT)
+    """The first payment succeeds and binds; every autopayment on that binding is declined (116)."""
+
+
+_BY_PAN: Dict[str, Behaviour] = {
+    card.pan: card.behaviour
+    for card in (TestCards.SUCCESS, TestCards.SUCCESS_3DS, TestCards.DECLINED,
+                 TestCards.INSUFFICIENT_FUNDS, TestCards.RECURRING_INSUFFICIENT)
+}
+THREE_DS_CODE = "12345678"
+
+
+def luhn_ok(pan: str) -> bool:
+    """True when ``pan`` is 13–19 digits with a valid Luhn check digit."""
+    if not pan.isdigit() or not 13 <= len(pan) <= 19:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(pan)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def card_behaviour(pan: str) -> Behaviour:
+    """How a card number behaves: a known test card as listed, any other valid card approves."""
+    return _BY_PAN.get(pan, Behaviour.APPROVE)

@@ -1,0 +1,616 @@
+"""The sandbox's ledger and state machine, independent of any protocol.
+
+Theory of operation
+-------------------
+An :class:`Order` moves through the RBS statuses (facts §3)::
+
+    CREATED(0) ──pay──► DEPOSITED(2)            one-stage
+         │     ──pay──► APPROVED(1)             two-stage (hold)
+         │     ──pay──► ACS_AUTH(5) ──3DS──► 1 / 2 / DECLINED(6)
+         │     ──decline / expiry / declined card──► DECLINED(6)
+    APPROVED(1) ──deposit──► DEPOSITED(2);  ──reverse──► REVERSED(3)
+    DEPOSITED(2) ──refund (partial, repeatable)──► REFUNDED(4) when all is refunded
+    DEPOSITED(2) ──reverse (same day)──► REVERSED(3)
+
+Every change of money is a :class:`Movement` (hold, deposit, reverse, refund). The list of
+movements is the oracle for "charged exactly once": a test counts holds and deposits per
+order number. All methods take one lock, so concurrent calls never lose an update and an
+order is never paid twice. Gateway refusals raise :class:`EngineError` with the RBS code.
+
+Time comes from an injectable clock, so expiry is tested without waiting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import time
+import uuid
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import attr
+
+from ..models import OrderStatus
+from .cards import THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
+
+__all__ = [
+    "AUTO_PAYMENT",
+    "BindingRecord",
+    "Engine",
+    "EngineError",
+    "Event",
+    "Movement",
+    "Order",
+    "PaymentResult",
+]
+
+AUTO_PAYMENT = "AUTO_PAYMENT"
+KNOWN_CURRENCIES = {"643", "810", "840", "978", "398", "933", "156", "051"}
+DEFAULT_SESSION_TIMEOUT = 1200
+ACTION_OK = 0
+ACTION_DECLINED = 5
+ACTION_EXPIRED_CARD = 101
+ACTION_INSUFFICIENT = 116
+ACTION_3DS_FAILED = 151017
+ACTION_SESSION_EXPIRED = -2007
+_ACTION_TEXT = {
+    ACTION_OK: "Request processed successfully",
+    ACTION_DECLINED: "Declined by issuer",
+    ACTION_EXPIRED_CARD: "Card expired",
+    ACTION_INSUFFICIENT: "Insufficient funds",
+    ACTION_3DS_FAILED: "3-D Secure authentication failed",
+    ACTION_SESSION_EXPIRED: "Payment session expired",
+}
+
+
+class EngineError(Exception):
+    """A refusal with the gateway's ``errorCode`` and message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"[{code}] {message}")
+        self.code = code
+        self.message = message
+
+
+@attr.s(slots=True, auto_attribs=True)
+class BindingRecord:
+    """A saved card of a client: created by a successful first payment with a clientId."""
+
+    binding_id: str
+    client_id: str
+    masked_pan: str
+    expiry: str  # YYYYMM
+    behaviour: Behaviour
+    active: bool = True
+    created_at: float = 0.0
+
+    def expired(self, now: float) -> bool:
+        """True when the card's expiry month is over."""
+        today = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m")
+        return self.expiry < today
+
+
+@attr.s(slots=True, auto_attribs=True)
+class Order:
+    """One gateway order and everything the sandbox knows about it."""
+
+    order_id: str
+    order_number: str
+    amount: int
+    currency: str
+    two_stage: bool
+    return_url: Optional[str]
+    fail_url: Optional[str]
+    description: Optional[str]
+    client_id: Optional[str]
+    features: Tuple[str, ...]
+    restrict_binding_id: Optional[str]
+    created_at: float
+    expires_at: float
+    callback_url: Optional[str] = None
+    status: OrderStatus = OrderStatus.CREATED
+    action_code: Optional[int] = None
+    approved: int = 0
+    deposited: int = 0
+    refunded: int = 0
+    reversed: bool = False
+    masked_pan: Optional[str] = None
+    card_expiry: Optional[str] = None
+    cardholder: Optional[str] = None
+    approval_code: Optional[str] = None
+    binding_id: Optional[str] = None
+    binding_created: bool = False
+    pending_3ds: Optional[dict] = None  # what to finish after the ACS
+    refund_ids: Dict[str, int] = attr.ib(factory=dict)
+    refunds: List[Tuple[int, float]] = attr.ib(factory=list)
+    paid_at: Optional[float] = None
+    updated_at: float = 0.0
+
+    @property
+    def auto_payment(self) -> bool:
+        """True when registered with ``features=AUTO_PAYMENT``."""
+        return AUTO_PAYMENT in self.features
+
+    @property
+    def payment_state(self) -> str:
+        """``paymentAmountInfo.paymentState`` for this status."""
+        return {
+            OrderStatus.CREATED: "CREATED", OrderStatus.ACS_AUTH: "CREATED",
+            OrderStatus.APPROVED: "APPROVED", OrderStatus.DEPOSITED: "DEPOSITED",
+            OrderStatus.REVERSED: "REVERSED", OrderStatus.REFUNDED: "REFUNDED",
+            OrderStatus.DECLINED: "DECLINED",
+        }.get(self.status, "CREATED")
+
+    @property
+    def action_text(self) -> str:
+        """The description of ``action_code``."""
+        return _ACTION_TEXT.get(self.action_code or 0, "") if self.action_code is not None else ""
+
+    def snapshot(self) -> dict:
+        """A JSON-ready copy (no card number, no CVC: the sandbox never stores them)."""
+        return {
+            "orderId": self.order_id, "orderNumber": self.order_number, "amount": self.amount,
+            "currency": self.currency, "status": int(self.status), "statusName": self.status.name,
+            "twoStage": self.two_stage, "clientId": self.client_id, "features": list(self.features),
+            "actionCode": self.action_code, "approvedAmount": self.approved,
+            "depositedAmount": self.deposited, "refundedAmount": self.refunded,
+            "maskedPan": self.masked_pan, "bindingId": self.binding_id,
+            "createdAt": int(self.created_at * 1000), "expiresAt": int(self.expires_at * 1000),
+        }
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Movement:
+    """A change of the customer's money: ``hold``, ``deposit``, ``reverse`` or ``refund``."""
+
+    kind: str
+    order_id: str
+    order_number: str
+    amount: int
+    currency: str
+    at: float
+
+    def as_dict(self) -> dict:
+        """A JSON-ready copy."""
+        return {"kind": self.kind, "orderId": self.order_id, "orderNumber": self.order_number,
+                "amount": self.amount, "currency": self.currency, "at": int(self.at * 1000)}
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Event:
+    """Something a callback is sent for (``approved``, ``deposited``, ``bindingCreated``...)."""
+
+    operation: str
+    order: dict
+    success: bool = True
+    extra: Dict[str, str] = attr.ib(factory=dict)
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class PaymentResult:
+    """The outcome of a payment attempt: paid, declined, or 3-D Secure to do."""
+
+    order: dict
+    paid: bool
+    declined: bool = False
+    needs_3ds: bool = False
+    pa_req: Optional[str] = None
+    message: str = ""
+
+
+class Engine:
+    """The sandbox's thread-safe ledger and state machine.
+
+    :param clock: seconds since the epoch (``time.time`` by default; tests pass a fake).
+    :param on_event: called (outside the lock) with each :class:`Event`, for callbacks.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time,
+                 on_event: Optional[Callable[[Event], None]] = None) -> None:
+        self.clock = clock
+        self.on_event = on_event
+        self._lock = threading.RLock()
+        self._orders: Dict[str, Order] = {}
+        self._by_number: Dict[str, str] = {}
+        self._bindings: Dict[str, BindingRecord] = {}
+        self._movements: List[Movement] = []
+        self._pending_events: List[Event] = []
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _emit(self, operation: str, order: Order, success: bool = True, **extra: str) -> None:
+        self._pending_events.append(Event(operation, order.snapshot(), success, dict(extra)))
+
+    def _flush_events(self) -> None:
+        with self._lock:
+            events, self._pending_events = self._pending_events, []
+        if self.on_event:
+            for event in events:
+                self.on_event(event)
+
+    def _move(self, kind: str, order: Order, amount: int) -> None:
+        self._movements.append(Movement(kind, order.order_id, order.order_number, amount, order.currency,
+                                        self.clock()))
+
+    def _get(self, order_id: Optional[str] = None, order_number: Optional[str] = None) -> Order:
+        if order_id is None and order_number is None:
+            raise EngineError(1, "orderId or orderNumber expected")
+        if order_id is None:
+            order_id = self._by_number.get(order_number or "")
+        order = self._orders.get(order_id or "")
+        if order is None:
+            raise EngineError(6, "Order not found")
+        self._expire(order)
+        return order
+
+    def _expire(self, order: Order) -> None:
+        if order.status in (OrderStatus.CREATED, OrderStatus.ACS_AUTH) and self.clock() > order.expires_at:
+            order.status = OrderStatus.DECLINED
+            order.action_code = ACTION_SESSION_EXPIRED
+            order.updated_at = self.clock()
+            self._emit("declinedByTimeout", order, success=False)
+
+    def _settle(self, order: Order, *, masked_pan: str, expiry: str, cardholder: Optional[str],
+                behaviour: Behaviour, binding: Optional[BindingRecord]) -> None:
+        """Take the money: hold (two-stage) or deposit, and create a binding if due."""
+        now = self.clock()
+        order.masked_pan = masked_pan
+        order.card_expiry = expiry
+        order.cardholder = cardholder
+        order.action_code = ACTION_OK
+        order.approval_code = hashlib.sha1(order.order_id.encode()).hexdigest()[:6].upper()
+        order.approved = order.amount
+        order.paid_at = now
+        order.updated_at = now
+        order.pending_3ds = None
+        self._move("hold", order, order.amount)
+        if order.two_stage:
+            order.status = OrderStatus.APPROVED
+            self._emit("approved", order)
+        else:
+            order.status = OrderStatus.DEPOSITED
+            order.deposited = order.amount
+            self._move("deposit", order, order.amount)
+            self._emit("deposited", order)
+        if binding is not None:
+            order.binding_id = binding.binding_id
+        elif order.client_id:
+            existing = next((b for b in self._bindings.values()
+                             if b.client_id == order.client_id and b.masked_pan == masked_pan
+                             and b.expiry == expiry), None)
+            if existing is None:
+                existing = BindingRecord(str(uuid.uuid4()), order.client_id, masked_pan, expiry, behaviour,
+                                         created_at=now)
+                self._bindings[existing.binding_id] = existing
+                order.binding_created = True
+                self._emit("bindingCreated", order, bindingId=existing.binding_id)
+            order.binding_id = existing.binding_id
+
+    def _decline(self, order: Order, action_code: int) -> None:
+        order.status = OrderStatus.DECLINED
+        order.action_code = action_code
+        order.updated_at = self.clock()
+        order.pending_3ds = None
+        self._emit("declinedCardpresent", order, success=False)
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def register(
+        self,
+        *,
+        order_number: Optional[str],
+        amount: Optional[int],
+        currency: Optional[str] = None,
+        return_url: Optional[str] = None,
+        fail_url: Optional[str] = None,
+        description: Optional[str] = None,
+        client_id: Optional[str] = None,
+        features: Sequence[str] = (),
+        binding_id: Optional[str] = None,
+        session_timeout_secs: Optional[int] = None,
+        two_stage: bool = False,
+        callback_url: Optional[str] = None,
+    ) -> Order:
+        """Register an order; the number is unique per merchant (code 1)."""
+        if not order_number:
+            raise EngineError(4, "Order number is empty")
+        if len(order_number) > 32:
+            raise EngineError(5, "Order number is too long")
+        if amount is None:
+            raise EngineError(4, "Amount is empty")
+        if amount <= 0:
+            raise EngineError(5, "Wrong amount")
+        if not return_url:
+            raise EngineError(4, "Return URL is empty")
+        currency = currency or "643"
+        if currency not in KNOWN_CURRENCIES:
+            raise EngineError(3, "Unknown currency")
+        features = tuple(features)
+        if AUTO_PAYMENT in features and ("FORCE_TDS" in features or "FORCE_SSL" in features):
+            raise EngineError(13, "AUTO_PAYMENT cannot be combined with FORCE_TDS or FORCE_SSL")
+        if AUTO_PAYMENT in features and not client_id:
+            raise EngineError(5, "[clientId] is empty")
+        if session_timeout_secs is not None and session_timeout_secs <= 0:
+            raise EngineError(5, "Wrong sessionTimeoutSecs")
+        with self._lock:
+            if order_number in self._by_number:
+                raise EngineError(1, "Order with this number was already processed")
+            now = self.clock()
+            order = Order(
+                order_id=str(uuid.uuid4()), order_number=order_number, amount=amount, currency=currency,
+                two_stage=two_stage, return_url=return_url, fail_url=fail_url, description=description,
+                client_id=client_id, features=features, restrict_binding_id=binding_id, created_at=now,
+                expires_at=now + (session_timeout_secs or DEFAULT_SESSION_TIMEOUT),
+                callback_url=callback_url, updated_at=now,
+            )
+            self._orders[order.order_id] = order
+            self._by_number[order_number] = order.order_id
+            return order
+
+    def order(self, order_id: Optional[str] = None, order_number: Optional[str] = None) -> Order:
+        """An order by id or number (expiry applied first); code 6 if there is none."""
+        with self._lock:
+            order = self._get(order_id, order_number)
+        self._flush_events()
+        return order
+
+    def pay_with_card(self, order_id: str, *, pan: str, expiry: str, cvc: str,
+                      cardholder: Optional[str] = None) -> PaymentResult:
+        """The payer's page: pay ``order_id`` with card data (``expiry`` as ``MM/YY``)."""
+        try:
+            with self._lock:
+                order = self._get(order_id)
+                self._check_payable(order)
+                pan = pan.replace(" ", "")
+                if not luhn_ok(pan) or not cvc.isdigit() or len(cvc) not in (3, 4):
+                    return PaymentResult(order.snapshot(), paid=False, message="Check the card data")
+                try:
+                    month, year = expiry.split("/")
+                    expiry_yyyymm = f"20{int(year):02d}{int(month):02d}"
+                except ValueError:
+                    return PaymentResult(order.snapshot(), paid=False, message="Check the expiry date")
+                masked = f"{pan[:6]}**{pan[-4:]}"
+                behaviour = card_behaviour(pan)
+                today = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).strftime("%Y%m")
+                if expiry_yyyymm < today:
+                    self._decline(order, ACTION_EXPIRED_CARD)
+                    return PaymentResult(order.snapshot(), paid=False, declined=True, message="Card expired")
+                if behaviour in (Behaviour.DECLINE, Behaviour.INSUFFICIENT_FUNDS):
+                    code = ACTION_DECLINED if behaviour is Behaviour.DECLINE else ACTION_INSUFFICIENT
+                    self._decline(order, code)
+                    return PaymentResult(order.snapshot(), paid=False, declined=True, message=_ACTION_TEXT[code])
+                if behaviour is Behaviour.APPROVE_3DS:
+                    return self._start_3ds(order, masked, expiry_yyyymm, cardholder, behaviour, None)
+                self._settle(order, masked_pan=masked, expiry=expiry_yyyymm, cardholder=cardholder,
+                             behaviour=behaviour, binding=None)
+                return PaymentResult(order.snapshot(), paid=True)
+        finally:
+            self._flush_events()
+
+    def _check_payable(self, order: Order) -> None:
+        if order.status is OrderStatus.DECLINED:
+            raise EngineError(7, "Order is declined")
+        if order.status not in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
+            raise EngineError(7, "Order is already paid")
+
+    def _start_3ds(self, order: Order, masked: str, expiry: str, cardholder: Optional[str],
+                   behaviour: Behaviour, binding: Optional[BindingRecord]) -> PaymentResult:
+        order.status = OrderStatus.ACS_AUTH
+        order.updated_at = self.clock()
+        pa_req = hashlib.sha256(f"pareq:{order.order_id}".encode()).hexdigest()
+        order.pending_3ds = {"masked": masked, "expiry": expiry, "cardholder": cardholder,
+                             "behaviour": behaviour, "binding": binding.binding_id if binding else None,
+                             "pa_req": pa_req}
+        return PaymentResult(order.snapshot(), paid=False, needs_3ds=True, pa_req=pa_req)
+
+    def finish_3ds(self, order_id: str, pa_res: str) -> PaymentResult:
+        """The ACS's answer: ``pa_res`` is the code the payer typed (``12345678`` passes)."""
+        try:
+            with self._lock:
+                order = self._get(order_id)
+                pending = order.pending_3ds
+                if order.status is not OrderStatus.ACS_AUTH or not pending:
+                    raise EngineError(7, "Order is not waiting for 3-D Secure")
+                if pa_res != THREE_DS_CODE and pa_res != _pares_for(order.order_id):
+                    self._decline(order, ACTION_3DS_FAILED)
+                    return PaymentResult(order.snapshot(), paid=False, declined=True,
+                                         message=_ACTION_TEXT[ACTION_3DS_FAILED])
+                binding = self._bindings.get(pending["binding"]) if pending["binding"] else None
+                self._settle(order, masked_pan=pending["masked"], expiry=pending["expiry"],
+                             cardholder=pending["cardholder"], behaviour=pending["behaviour"], binding=binding)
+                return PaymentResult(order.snapshot(), paid=True)
+        finally:
+            self._flush_events()
+
+    def pay_with_binding(self, order_id: str, binding_id: str, *, cvc: Optional[str] = None,
+                         ip: Optional[str] = None) -> PaymentResult:
+        """``paymentOrderBinding``: AUTO_PAYMENT orders pay without CVC or 3-D Secure."""
+        try:
+            with self._lock:
+                order = self._get(order_id)
+                binding = self._bindings.get(binding_id)
+                if binding is None:
+                    raise EngineError(2, "Binding not found")
+                if not binding.active:
+                    raise EngineError(2, "Binding is not active")
+                if binding.client_id != order.client_id:
+                    raise EngineError(5, "Binding belongs to another client")
+                if order.restrict_binding_id and order.restrict_binding_id != binding_id:
+                    raise EngineError(5, "Order is restricted to another binding")
+                self._check_payable(order)
+                if order.status is OrderStatus.ACS_AUTH:
+                    raise EngineError(7, "Order is waiting for 3-D Secure")
+                if binding.expired(self.clock()):
+                    self._decline(order, ACTION_EXPIRED_CARD)
+                    return PaymentResult(order.snapshot(), paid=False, declined=True,
+                                         message=_ACTION_TEXT[ACTION_EXPIRED_CARD])
+                if not order.auto_payment and not cvc:
+                    raise EngineError(5, "[cvc] is empty")
+                behaviour = binding.behaviour
+                if behaviour is Behaviour.APPROVE_THEN_INSUFFICIENT:
+                    self._decline(order, ACTION_INSUFFICIENT)
+                    return PaymentResult(order.snapshot(), paid=False, declined=True,
+                                         message=_ACTION_TEXT[ACTION_INSUFFICIENT])
+                if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment:
+                    return self._start_3ds(order, binding.masked_pan, binding.expiry, None, behaviour, binding)
+                self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
+                             behaviour=behaviour, binding=binding)
+                return PaymentResult(order.snapshot(), paid=True)
+        finally:
+            self._flush_events()
+
+    def decline(self, order_id: str) -> Order:
+        """``decline.do``: cancel an unpaid order."""
+        try:
+            with self._lock:
+                order = self._get(order_id)
+                if order.status not in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
+                    raise EngineError(7, "Operation is impossible for the current order state")
+                self._decline(order, 10)
+                return order
+        finally:
+            self._flush_events()
+
+    def deposit(self, order_id: str, amount: int) -> Order:
+        """Capture a hold, up to the held amount (0 = all). Only from APPROVED."""
+        try:
+            with self._lock:
+                order = self._get(order_id)
+                if order.status is not OrderStatus.APPROVED:
+                    raise EngineError(7, "Payment must be in the correct state (approved)")
+                if amount < 0 or amount > order.approved:
+                    raise EngineError(7, "Deposit amount exceeds the approved amount")
+                amount = amount or order.approved
+                order.deposited = amount
+                order.status = OrderStatus.DEPOSITED
+                order.updated_at = self.clock()
+                self._move("deposit", order, amount)
+                self._emit("deposited", order)
+                return order
+        finally:
+            self._flush_events()
+
+    def reverse(self, order_id: str) -> Order:
+        """Cancel a hold (or a deposit, same day). At most once per order."""
+        try:
+            with self._lock:
+                order = self._get(order_id)
+                if order.reversed or order.status not in (OrderStatus.APPROVED, OrderStatus.DEPOSITED) \
+                        or order.refunded:
+                    raise EngineError(7, "Operation is impossible for the current order state")
+                order.reversed = True
+                order.status = OrderStatus.REVERSED
+                order.updated_at = self.clock()
+                self._move("reverse", order, order.deposited or order.approved)
+                self._emit("reversed", order)
+                return order
+        finally:
+            self._flush_events()
+
+    def refund(self, order_id: str, amount: int, *, expected_deposited: Optional[int] = None,
+               external_refund_id: Optional[str] = None) -> Order:
+        """Refund up to what is deposited and not yet refunded (0 = all of that).
+
+        ``expected_deposited``: refund only while the deposited amount (less refunds) equals
+        it. ``external_refund_id``: a repeated id answers success without refunding again.
+        """
+        try:
+            with self._lock:
+                order = self._get(order_id)
+                if external_refund_id and external_refund_id in order.refund_ids:
+                    return order
+                if order.status not in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
+                    raise EngineError(7, "Payment must be in the correct state (deposited)")
+                left = order.deposited - order.refunded
+                if expected_deposited is not None and expected_deposited != left:
+                    raise EngineError(7, "Deposited amount differs from expectedDepositedAmount")
+                amount = amount or left
+                if amount <= 0 or amount > left:
+                    raise EngineError(7, "Refund amount exceeds the deposited amount")
+                order.refunded += amount
+                order.refunds.append((amount, self.clock()))
+                if external_refund_id:
+                    order.refund_ids[external_refund_id] = amount
+                if order.refunded == order.deposited:
+                    order.status = OrderStatus.REFUNDED
+                order.updated_at = self.clock()
+                self._move("refund", order, amount)
+                self._emit("refunded", order, refundedAmount=str(amount))
+                return order
+        finally:
+            self._flush_events()
+
+    # -- bindings --------------------------------------------------------------------------
+
+    def bindings(self, client_id: Optional[str] = None, *, binding_id: Optional[str] = None,
+                 show_expired: bool = False) -> List[BindingRecord]:
+        """Active bindings of a client (or one by id); expired ones only with ``show_expired``."""
+        now = self.clock()
+        with self._lock:
+            found = [b for b in self._bindings.values()
+                     if (client_id is None or b.client_id == client_id)
+                     and (binding_id is None or b.binding_id == binding_id)
+                     and b.active and (show_expired or not b.expired(now))]
+        return sorted(found, key=lambda b: b.created_at)
+
+    def _binding(self, binding_id: str) -> BindingRecord:
+        binding = self._bindings.get(binding_id)
+        if binding is None:
+            raise EngineError(2, "Binding not found")
+        return binding
+
+    def set_binding_active(self, binding_id: str, active: bool) -> BindingRecord:
+        """bindCard (``active=True``) / unBindCard (``False``); code 2 if already so."""
+        with self._lock:
+            binding = self._binding(binding_id)
+            if binding.active == active:
+                raise EngineError(2, "Binding is already active" if active else "Binding is not active")
+            binding.active = active
+            return binding
+
+    def extend_binding(self, binding_id: str, new_expiry: str) -> BindingRecord:
+        """Set a binding's expiry (``YYYYMM``)."""
+        if len(new_expiry) != 6 or not new_expiry.isdigit() or not 1 <= int(new_expiry[4:]) <= 12:
+            raise EngineError(5, "Wrong newExpiry")
+        with self._lock:
+            binding = self._binding(binding_id)
+            binding.expiry = new_expiry
+            return binding
+
+    # -- inspection ------------------------------------------------------------------------
+
+    def movements(self) -> List[Movement]:
+        """Every money movement so far, oldest first."""
+        with self._lock:
+            return list(self._movements)
+
+    def orders(self) -> List[Order]:
+        """Every order, oldest first (expiry applied)."""
+        with self._lock:
+            for order in self._orders.values():
+                self._expire(order)
+            found = sorted(self._orders.values(), key=lambda o: o.created_at)
+        self._flush_events()
+        return found
+
+    def all_bindings(self) -> List[BindingRecord]:
+        """Every binding, active or not."""
+        with self._lock:
+            return list(self._bindings.values())
+
+    def charges_by_order_number(self) -> Dict[str, int]:
+        """How many times each order number was charged (holds), for exactly-once checks."""
+        counts: Dict[str, int] = {}
+        for movement in self.movements():
+            if movement.kind == "hold":
+                counts[movement.order_number] = counts.get(movement.order_number, 0) + 1
+        return counts
+
+
+def _pares_for(order_id: str) -> str:
+    """The PaRes the sandbox ACS posts back for a passed challenge."""
+    return hashlib.sha256(f"pares:{order_id}".encode()).hexdigest()
+
+
+pares_for = _pares_for

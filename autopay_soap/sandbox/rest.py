@@ -1,0 +1,204 @@
+"""The sandbox's REST front end: ``/payment/rest/<method>.do`` (form-encoded POST).
+
+Answers are JSON with the real gateway's quirks: ``errorCode`` is a string and is absent
+from a successful ``register.do``; dates are epoch milliseconds; a declined binding payment
+answers ``errorCode "0"`` with an ``error`` field.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from ..models import OrderStatus
+from .engine import Engine, EngineError, Order, PaymentResult
+
+__all__ = ["RestFrontEnd", "REST_METHODS"]
+
+REST_METHODS = (
+    "register", "registerPreAuth", "paymentOrderBinding", "deposit", "reverse", "refund",
+    "getOrderStatus", "getOrderStatusExtended", "getBindings", "getBindingsByCardOrId", "bindCard",
+    "unBindCard", "extendBinding", "decline", "finish3ds",
+)
+
+
+def _int(params: Mapping[str, str], name: str) -> Optional[int]:
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise EngineError(5, f"Wrong value of [{name}]") from None
+
+
+class RestFrontEnd:
+    """Turns REST form posts into engine calls and engine state into the gateway's JSON."""
+
+    def __init__(self, engine: Engine, username: str, password: str, urls: Callable[[str], str]) -> None:
+        self.engine = engine
+        self.username = username
+        self._password = password
+        self.urls = urls
+        self._handlers: Dict[str, Callable[[Mapping[str, str]], Dict[str, Any]]] = {
+            "register": lambda p: self._register(p, False),
+            "registerPreAuth": lambda p: self._register(p, True),
+            "paymentOrderBinding": self._pay_binding,
+            "deposit": lambda p: self._ok(self.engine.deposit(self._order_id(p), _int(p, "amount") or 0)),
+            "reverse": lambda p: self._ok(self.engine.reverse(self._order_id(p))),
+            "refund": self._refund,
+            "getOrderStatus": self._status,
+            "getOrderStatusExtended": self._status_extended,
+            "getBindings": self._bindings,
+            "getBindingsByCardOrId": self._bindings_by_id,
+            "bindCard": lambda p: self._binding_active(p, True),
+            "unBindCard": lambda p: self._binding_active(p, False),
+            "extendBinding": self._extend,
+            "decline": lambda p: self._ok(self.engine.decline(self._order_id(p))),
+            "finish3ds": self._finish_3ds,
+        }
+
+    def handle(self, method: str, params: Mapping[str, str]) -> Dict[str, Any]:
+        """Answer one REST call with the gateway's JSON object."""
+        handler = self._handlers.get(method)
+        if handler is None:
+            return {"errorCode": "7", "errorMessage": f"Unknown method {method}.do"}
+        user = params.get("userName") or ""
+        password = params.get("password") or ""
+        if not (hmac.compare_digest(user.encode(), self.username.encode())
+                & hmac.compare_digest(password.encode(), self._password.encode())):
+            return {"errorCode": "5", "errorMessage": "Access denied"}
+        try:
+            return handler(params)
+        except EngineError as exc:
+            return {"errorCode": str(exc.code), "errorMessage": exc.message}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _order_id(self, params: Mapping[str, str]) -> str:
+        order_id = params.get("orderId")
+        if not order_id and params.get("orderNumber"):
+            order_id = self.engine.order(order_number=params["orderNumber"]).order_id
+        if not order_id:
+            raise EngineError(5, "[orderId] is empty")
+        return order_id
+
+    @staticmethod
+    def _ok(_order: Any = None) -> Dict[str, Any]:
+        return {"errorCode": "0", "errorMessage": "Success"}
+
+    # -- methods ---------------------------------------------------------------------------
+
+    def _register(self, p: Mapping[str, str], two_stage: bool) -> Dict[str, Any]:
+        features = [f for f in (p.get("features") or "").replace(";", ",").split(",") if f.strip()]
+        order = self.engine.register(
+            order_number=p.get("orderNumber"), amount=_int(p, "amount"), currency=p.get("currency"),
+            return_url=p.get("returnUrl"), fail_url=p.get("failUrl"), description=p.get("description"),
+            client_id=p.get("clientId"), features=[f.strip() for f in features], binding_id=p.get("bindingId"),
+            session_timeout_secs=_int(p, "sessionTimeoutSecs"), two_stage=two_stage,
+            callback_url=p.get("dynamicCallbackUrl"),
+        )
+        return {"orderId": order.order_id,
+                "formUrl": self.urls(f"/payment/merchants/sandbox/payment_ru.html?mdOrder={order.order_id}")}
+
+    def _payment_json(self, result: PaymentResult) -> Dict[str, Any]:
+        if result.needs_3ds:
+            return {"errorCode": "0", "info": "Your order is proceeded, redirecting to the ACS",
+                    "acsUrl": self.urls("/payment/sandbox/acs"), "paReq": result.pa_req,
+                    "termUrl": self.urls("/payment/rest/finish3ds.do?lang=ru")}
+        if result.declined:
+            return {"errorCode": 0, "error": f"Operation declined. {result.message}",
+                    "processingErrorType": "CLIENT_ERROR", "displayErrorMessage": result.message}
+        return {"errorCode": 0, "info": "Your order is proceeded, redirecting...",
+                "redirect": self.urls(f"/payment/sandbox/finish?orderId={result.order['orderId']}")}
+
+    def _pay_binding(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        if not p.get("mdOrder"):
+            raise EngineError(5, "[mdOrder] is empty")
+        if not p.get("bindingId"):
+            raise EngineError(5, "[bindingId] is empty")
+        return self._payment_json(self.engine.pay_with_binding(p["mdOrder"], p["bindingId"], cvc=p.get("cvc"),
+                                                               ip=p.get("ip")))
+
+    def _finish_3ds(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        order_id = p.get("MD") or p.get("mdOrder") or ""
+        result = self.engine.finish_3ds(order_id, p.get("PaRes") or p.get("paRes") or "")
+        order = self.engine.order(order_id)
+        url = order.return_url if result.paid else (order.fail_url or order.return_url)
+        return {"errorCode": "0", "redirect": f"{url}{'&' if '?' in (url or '') else '?'}orderId={order_id}"}
+
+    def _refund(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        amount = _int(p, "amount")
+        if amount is None:
+            raise EngineError(5, "[amount] is empty")
+        self.engine.refund(self._order_id(p), amount, expected_deposited=_int(p, "expectedDepositedAmount"),
+                           external_refund_id=p.get("externalRefundId"))
+        return self._ok()
+
+    def _status(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        order = self.engine.order(self._order_id(p))
+        return {  # the legacy method answers in PascalCase
+            "OrderStatus": int(order.status), "ErrorCode": "2" if order.status is OrderStatus.DECLINED else "0",
+            "ErrorMessage": order.action_text, "OrderNumber": order.order_number, "Pan": order.masked_pan,
+            "expiration": order.card_expiry, "cardholderName": order.cardholder, "Amount": order.amount,
+            "currency": order.currency, "approvalCode": order.approval_code, "depositAmount": order.deposited,
+            "clientId": order.client_id, "bindingId": order.binding_id, "Ip": None,
+        }
+
+    def _status_extended(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        if not p.get("orderId") and not p.get("orderNumber"):
+            raise EngineError(1, "orderId or orderNumber expected")
+        order = self.engine.order(p.get("orderId") or None, None if p.get("orderId") else p.get("orderNumber"))
+        return self.status_json(order)
+
+    @staticmethod
+    def status_json(order: Order) -> Dict[str, Any]:
+        """``getOrderStatusExtended.do``'s JSON for an order."""
+        body: Dict[str, Any] = {
+            "errorCode": "0", "errorMessage": "Success", "orderNumber": order.order_number,
+            "orderStatus": int(order.status), "actionCode": order.action_code if order.action_code is not None else 0,
+            "actionCodeDescription": order.action_text, "amount": order.amount, "currency": order.currency,
+            "date": int(order.created_at * 1000), "orderDescription": order.description or "",
+            "merchantOrderParams": [], "attributes": [{"name": "mdOrder", "value": order.order_id}],
+            "paymentAmountInfo": {"paymentState": order.payment_state, "approvedAmount": order.approved,
+                                  "depositedAmount": order.deposited, "refundedAmount": order.refunded},
+            "bankInfo": {"bankName": "SANDBOX BANK", "bankCountryCode": "RU", "bankCountryName": "Russia"},
+        }
+        if order.masked_pan:
+            body["cardAuthInfo"] = {"maskedPan": order.masked_pan, "expiration": order.card_expiry,
+                                    "cardholderName": order.cardholder or "", "approvalCode": order.approval_code}
+        if order.binding_id:
+            body["bindingInfo"] = {"clientId": order.client_id, "bindingId": order.binding_id}
+        if order.paid_at:
+            body["authDateTime"] = int(order.paid_at * 1000)
+            body["terminalId"] = "SANDBOX1"
+        if order.refunds:
+            body["refunds"] = [{"amount": a, "date": int(t * 1000), "actionCode": 0} for a, t in order.refunds]
+        return body
+
+    def _binding_list(self, bindings: list) -> Dict[str, Any]:
+        if not bindings:
+            return {"errorCode": "2", "errorMessage": "Information not found"}
+        return {"errorCode": "0", "errorMessage": "Success", "bindings": [
+            {"bindingId": b.binding_id, "maskedPan": b.masked_pan, "expiryDate": b.expiry,
+             "clientId": b.client_id, "bindingCategory": "COMMON"} for b in bindings]}
+
+    def _bindings(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        if not p.get("clientId"):
+            raise EngineError(5, "[clientId] is empty")
+        return self._binding_list(self.engine.bindings(p["clientId"], binding_id=p.get("bindingId"),
+                                                       show_expired=p.get("showExpired") == "true"))
+
+    def _bindings_by_id(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        if not p.get("bindingId"):
+            raise EngineError(5, "[bindingId] is empty (PAN look-ups are not emulated)")
+        return self._binding_list(self.engine.bindings(binding_id=p["bindingId"],
+                                                       show_expired=p.get("showExpired") == "true"))
+
+    def _binding_active(self, p: Mapping[str, str], active: bool) -> Dict[str, Any]:
+        self.engine.set_binding_active(p.get("bindingId") or "", active)
+        return self._ok()
+
+    def _extend(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        self.engine.extend_binding(p.get("bindingId") or "", p.get("newExpiry") or "")
+        return self._ok()

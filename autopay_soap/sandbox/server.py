@@ -1,0 +1,517 @@
+"""The sandbox HTTP server and the :class:`Sandbox` handle.
+
+``with Sandbox() as gw:`` starts the gateway emulator on a free loopback port in a
+background thread; ``gw.url``, ``gw.soap_url``, ``gw.rest_url``, ``gw.username`` and
+``gw.password`` point a client at it; ``gw.ledger()`` lists the money movements.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import socket
+import struct
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import attr
+import requests
+
+from ..callbacks import rbs_hmac_checksum
+from ..wsdl_bundle import wsdl_dir
+from . import pages
+from .cards import TestCard, TestCards
+from .engine import Engine, EngineError, Event, Movement, pares_for
+from .faults import FaultPlan
+from .rest import RestFrontEnd
+from .soap import SoapFrontEnd, fault_envelope
+
+__all__ = ["DEFAULT_PASSWORD", "DEFAULT_USERNAME", "PayerResult", "Sandbox"]
+
+log = logging.getLogger("autopay_soap.sandbox")
+
+DEFAULT_USERNAME = "sandbox-api"
+DEFAULT_PASSWORD = "sandbox-password"
+SOAP_PATH = "/payment/webservices/merchant-ws"
+REST_PREFIX = "/payment/rest/"
+_REST_RE = re.compile(r"^/payment/rest/([A-Za-z0-9]+)\.do$")
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class PayerResult:
+    """What happened when the payer paid on the sandbox page."""
+
+    order_id: str
+    paid: bool
+    redirect_url: Optional[str]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    sandbox: "Sandbox"
+
+
+class _Drop(Exception):
+    """Close the connection without an answer."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave in two writes: no 40 ms delayed-ACK stall
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: Optional[Dict[str, str]] = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _redirect(self, location: str) -> None:
+        self._send(303, b"", "text/plain", {"Location": location})
+
+    def _reset(self) -> None:
+        # SO_LINGER 0: the close sends a TCP RST, like a refused or reset connection
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        raise _Drop()
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        raise _Drop()
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except _Drop:
+            self.close_connection = True
+        except (ConnectionError, BrokenPipeError):
+            self.close_connection = True
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        sandbox = self.server.sandbox
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        path = parts.path
+        if path == SOAP_PATH:
+            self._serve_wsdl(parts.query)
+        elif path.startswith("/payment/merchants/") and path.endswith(".html"):
+            try:
+                order = sandbox.engine.order(query.get("mdOrder", ""))
+            except EngineError:
+                self._send(404, pages.message_page("Not found", "No such order"), "text/html; charset=utf-8")
+                return
+            self._send(200, pages.payment_page(order), "text/html; charset=utf-8")
+        elif path == "/payment/sandbox/acs":
+            self._send(200, pages.acs_page(query.get("MD", ""), query.get("PaReq", ""), query.get("TermUrl", "")),
+                       "text/html; charset=utf-8")
+        elif path in ("/payment/sandbox/finish", "/_sandbox/return"):
+            self._send(200, pages.message_page("Payment finished", f"orderId={query.get('orderId', '')}"),
+                       "text/html; charset=utf-8")
+        elif path in ("/_sandbox", "/_sandbox/"):
+            engine = sandbox.engine
+            self._send(200, pages.dashboard_page(engine.orders(), engine.all_bindings(), engine.movements()),
+                       "text/html; charset=utf-8")
+        elif path == "/_sandbox/ledger":
+            self._json(200, sandbox.ledger_json())
+        elif path.startswith("/_sandbox/orders/"):
+            try:
+                order = sandbox.engine.order(path.rsplit("/", 1)[1])
+            except EngineError:
+                self._json(404, {"error": "order not found"})
+                return
+            self._json(200, order.snapshot())
+        else:
+            self._send(404, b"not found", "text/plain")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        sandbox = self.server.sandbox
+        body = self._body()
+        path = urlsplit(self.path).path
+        if path == SOAP_PATH:
+            self._with_faults(sandbox.soap.operation_of(body), "soap",
+                              lambda: sandbox.soap.handle(body), "text/xml; charset=utf-8")
+            return
+        match = _REST_RE.match(path)
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        if match and match.group(1) == "finish3ds" and "userName" not in form:
+            self._browser_finish_3ds(form)
+        elif match:
+            method = match.group(1)
+            self._with_faults(method, "rest", lambda: (200, json.dumps(sandbox.rest.handle(method, form),
+                                                                       ensure_ascii=False).encode("utf-8")),
+                              "application/json;charset=UTF-8")
+        elif path == "/payment/sandbox/pay":
+            self._browser_pay(form)
+        elif path == "/payment/sandbox/acs":
+            self._send(200, pages.acs_page(form.get("MD", ""), form.get("PaReq", ""), form.get("TermUrl", "")),
+                       "text/html; charset=utf-8")
+        elif path == "/payment/sandbox/acs/confirm":
+            md = form.get("MD", "")
+            pa_res = pares_for(md) if form.get("code", "").strip() == "12345678" else "failed"
+            self._send(200, pages.post_form_page(form.get("TermUrl", ""), {"MD": md, "PaRes": pa_res}),
+                       "text/html; charset=utf-8")
+        else:
+            self._send(404, b"not found", "text/plain")
+
+    # -- the API, with faults and latency --------------------------------------------------
+
+    def _with_faults(self, operation: Optional[str], protocol: str, handle: Callable[[], Tuple[int, bytes]],
+                     content_type: str) -> None:
+        sandbox = self.server.sandbox
+        fault = sandbox.faults.draw(operation) if sandbox.faults else None
+        if fault == "refuse":
+            self._reset()
+        if fault in ("http500", "http503"):
+            status = 500 if fault == "http500" else 503
+            self._send(status, f"<html><body><h1>{status}</h1></body></html>".encode(), "text/html")
+            return
+        if fault == "soap_fault":
+            if protocol == "soap":
+                self._send(500, fault_envelope("soap:Server", "Internal error"), "text/xml; charset=utf-8")
+            else:
+                self._send(200, b'{"errorCode":"7","errorMessage":"System error"}', content_type)
+            return
+        status, answer = handle()
+        if sandbox.latency:
+            time.sleep(sandbox.latency)  # emulates the remote gateway's latency
+        if fault == "drop_after":
+            self._drop()
+        if fault == "slow":
+            time.sleep(sandbox.faults.slow_seconds if sandbox.faults else 0)
+        if fault == "garbage":
+            answer = b"\x00\x17<<garbage>> not what you expected"
+        if fault == "truncated":
+            answer = answer[: len(answer) // 2]
+        self._send(status, answer, content_type)
+
+    def _json(self, status: int, data: Any) -> None:
+        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json;charset=UTF-8")
+
+    def _serve_wsdl(self, query: str) -> None:
+        base = self.server.sandbox.soap_url
+        if query == "wsdl":
+            text = (wsdl_dir() / "merchant-ws.wsdl").read_text("utf-8")
+            text = re.sub(r'location="https://[^"]+"', f'location="{base}"', text)
+            text = text.replace('location="MerchantService.wsdl"', f'location="{base}?wsdl=MerchantService.wsdl"')
+        elif query == "wsdl=MerchantService.wsdl":
+            text = (wsdl_dir() / "MerchantService.wsdl").read_text("utf-8")
+            text = text.replace('schemaLocation="merchant.xsd"', f'schemaLocation="{base}?xsd=merchant.xsd"')
+        elif query == "xsd=merchant.xsd":
+            text = (wsdl_dir() / "merchant.xsd").read_text("utf-8")
+        else:
+            self._send(404, b"not found", "text/plain")
+            return
+        self._send(200, text.encode("utf-8"), "text/xml; charset=utf-8")
+
+    # -- the payer's browser ---------------------------------------------------------------
+
+    def _browser_pay(self, form: Dict[str, str]) -> None:
+        sandbox = self.server.sandbox
+        order_id = form.get("mdOrder", "")
+        try:
+            result = sandbox.engine.pay_with_card(order_id, pan=form.get("pan", ""), expiry=form.get("expiry", ""),
+                                                  cvc=form.get("cvc", ""), cardholder=form.get("cardholder"))
+            order = sandbox.engine.order(order_id)
+        except EngineError as exc:
+            self._send(409, pages.message_page("Payment refused", exc.message, "error"), "text/html; charset=utf-8")
+            return
+        if result.needs_3ds:
+            term = sandbox.url + "/payment/rest/finish3ds.do"
+            self._redirect("/payment/sandbox/acs?" + urlencode({"MD": order_id, "PaReq": result.pa_req or "",
+                                                                "TermUrl": term}))
+        elif not result.paid and not result.declined:
+            self._send(200, pages.payment_page(order, result.message), "text/html; charset=utf-8")
+        else:
+            self._redirect(_with_order_id(order.return_url if result.paid else (order.fail_url or order.return_url),
+                                          order_id))
+
+    def _browser_finish_3ds(self, form: Dict[str, str]) -> None:
+        sandbox = self.server.sandbox
+        order_id = form.get("MD", "")
+        try:
+            result = sandbox.engine.finish_3ds(order_id, form.get("PaRes", ""))
+            order = sandbox.engine.order(order_id)
+        except EngineError as exc:
+            self._send(409, pages.message_page("Payment refused", exc.message, "error"), "text/html; charset=utf-8")
+            return
+        self._redirect(_with_order_id(order.return_url if result.paid else (order.fail_url or order.return_url),
+                                      order_id))
+
+
+def _with_order_id(url: Optional[str], order_id: str) -> str:
+    url = url or "/_sandbox/return"
+    return f"{url}{'&' if '?' in url else '?'}orderId={order_id}"
+
+
+class _Notifier:
+    """Sends callbacks in a background thread; retries like the gateway (3 tries)."""
+
+    def __init__(self, sandbox: "Sandbox") -> None:
+        self.sandbox = sandbox
+        self.queue: "queue.Queue[Optional[Tuple[str, Dict[str, str]]]]" = queue.Queue()
+        self.delivered: List[Dict[str, Any]] = []
+        self.idle = threading.Condition()
+        self._pending = 0
+        self._session = requests.Session()
+        self._thread = threading.Thread(target=self._run, name="sandbox-callbacks", daemon=True)
+        self._thread.start()
+
+    def submit(self, url: str, params: Dict[str, str]) -> None:
+        with self.idle:
+            self._pending += 1
+        self.queue.put((url, params))
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until every queued callback was delivered or given up; for tests."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            url, params = item
+            attempts, status = 0, None
+            while attempts < self.sandbox.callback_attempts:
+                attempts += 1
+                try:
+                    status = self._session.get(url, params=params, timeout=(2, 5)).status_code
+                except requests.RequestException:
+                    status = None
+                if status == 200:
+                    break
+                time.sleep(self.sandbox.callback_retry_interval)  # the gateway's retry period
+            self.delivered.append({"url": url, "params": params, "status": status, "attempts": attempts})
+            with self.idle:
+                self._pending -= 1
+                self.idle.notify_all()
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self._thread.join(timeout=5)
+        self._session.close()
+
+
+class Sandbox:
+    """The embedded RBS gateway emulator.
+
+    :param host: address to listen on; loopback unless ``allow_remote=True``.
+    :param port: 0 picks a free port.
+    :param username, password: the merchant's API credentials (SOAP and REST).
+    :param latency: seconds added to every API answer, to emulate a remote gateway.
+    :param faults: a :class:`FaultPlan` or its spec string (see :mod:`.faults`).
+    :param seed: seed of the fault plan's random draws.
+    :param callback_url: where callbacks go (an order's ``dynamicCallbackUrl`` wins).
+    :param callback_secret: with it, callbacks carry an HMAC-SHA256 ``checksum``.
+    :param clock: the engine's clock (tests pass a fake one to test expiry).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        username: str = DEFAULT_USERNAME,
+        password: str = DEFAULT_PASSWORD,
+        latency: float = 0.0,
+        faults: Union[FaultPlan, str, None] = None,
+        seed: int = 0,
+        callback_url: Optional[str] = None,
+        callback_secret: Optional[str] = None,
+        callback_retry_interval: float = 30.0,
+        callback_attempts: int = 3,
+        clock: Callable[[], float] = time.time,
+        validate: bool = True,
+        allow_remote: bool = False,
+    ) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
+            raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.latency = latency
+        self.faults = FaultPlan.parse(faults, seed=seed) if isinstance(faults, str) else faults
+        self.callback_url = callback_url
+        self._callback_secret = callback_secret
+        self.callback_retry_interval = callback_retry_interval
+        self.callback_attempts = callback_attempts
+        self.engine = Engine(clock=clock, on_event=self._on_event)
+        self.soap = SoapFrontEnd(self.engine, username, password, self._absolute, validate=validate)
+        self.rest = RestFrontEnd(self.engine, username, password, self._absolute)
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+        self._notifier: Optional[_Notifier] = None
+
+    def __repr__(self) -> str:
+        return f"Sandbox(url={self.url if self._server else None!r}, username={self.username!r})"
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> "Sandbox":
+        """Start serving in a background thread."""
+        server = _Server((self.host, self.port), _Handler)
+        server.sandbox = self
+        self._server = server
+        self.port = server.server_address[1]
+        self._notifier = _Notifier(self)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="sandbox-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._notifier is not None:
+            self._notifier.stop()
+            self._notifier = None
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (the ``autopay-soap sandbox`` command)."""
+        self.start()
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://127.0.0.1:<port>``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def _absolute(self, path: str) -> str:
+        return self.url + path
+
+    @property
+    def soap_url(self) -> str:
+        """The SOAP endpoint (``?wsdl`` serves the WSDL with this address)."""
+        return self.url + SOAP_PATH
+
+    @property
+    def wsdl_url(self) -> str:
+        """The WSDL's URL."""
+        return self.soap_url + "?wsdl"
+
+    @property
+    def rest_url(self) -> str:
+        """The REST base, ending in ``/payment/rest/``."""
+        return self.url + REST_PREFIX
+
+    @property
+    def return_url(self) -> str:
+        """A return page on the sandbox itself, for demos and tests."""
+        return self.url + "/_sandbox/return"
+
+    # -- inspection ------------------------------------------------------------------------
+
+    def ledger(self) -> List[Movement]:
+        """Every money movement (hold, deposit, reverse, refund), oldest first."""
+        return self.engine.movements()
+
+    def ledger_json(self) -> Dict[str, Any]:
+        """The ledger as served at ``/_sandbox/ledger``."""
+        return {"movements": [m.as_dict() for m in self.engine.movements()],
+                "orders": [o.snapshot() for o in self.engine.orders()],
+                "bindings": [{"bindingId": b.binding_id, "clientId": b.client_id, "maskedPan": b.masked_pan,
+                              "expiryDate": b.expiry, "active": b.active} for b in self.engine.all_bindings()]}
+
+    @property
+    def callbacks(self) -> List[Dict[str, Any]]:
+        """Callbacks delivered (or given up) so far: url, params, HTTP status, attempts."""
+        return list(self._notifier.delivered) if self._notifier else []
+
+    def wait_for_callbacks(self, timeout: float = 10.0) -> bool:
+        """Block until every queued callback was delivered or given up."""
+        return self._notifier.wait_idle(timeout) if self._notifier else True
+
+    def _on_event(self, event: Event) -> None:
+        order = event.order
+        url = self.engine.order(order["orderId"]).callback_url or self.callback_url
+        if not url or self._notifier is None:
+            return
+        params = {"mdOrder": order["orderId"], "orderNumber": order["orderNumber"], "operation": event.operation,
+                  "status": "1" if event.success else "0"}
+        if event.operation in ("approved", "deposited"):
+            params["amount"] = str(order["amount"])
+        if order.get("clientId"):
+            params["clientId"] = order["clientId"]
+        params.update(event.extra)
+        if self._callback_secret:
+            params["checksum"] = rbs_hmac_checksum(params, self._callback_secret)
+        self._notifier.submit(url, params)
+
+    # -- the payer -------------------------------------------------------------------------
+
+    def pay(self, form_url: str, card: TestCard = TestCards.SUCCESS, *, three_ds_code: Optional[str] = None,
+            timeout: float = 10.0) -> PayerResult:
+        """Pay on the sandbox page as a browser does: the card form, then the ACS if asked.
+
+        Follows redirects only within the sandbox; the merchant's return URL is reported,
+        not visited.
+        """
+        order_id = parse_qs(urlsplit(form_url).query).get("mdOrder", [""])[0]
+        with requests.Session() as http:
+            page = http.get(form_url, timeout=timeout)
+            page.raise_for_status()
+            action, fields = _form(page.text, "pay")
+            fields.update(pan=card.pan, expiry=card.expiry, cvc=card.cvc, cardholder=card.cardholder)
+            response = http.post(urljoin(form_url, action), data=fields, timeout=timeout, allow_redirects=False)
+            location = response.headers.get("Location")
+            if location and location.startswith("/payment/sandbox/acs"):
+                acs = http.get(urljoin(form_url, location), timeout=timeout)
+                action, fields = _form(acs.text, "acs")
+                fields["code"] = three_ds_code if three_ds_code is not None else (card.three_ds_code or "")
+                answer = http.post(urljoin(form_url, action), data=fields, timeout=timeout)
+                action, fields = _form(answer.text, "post")
+                response = http.post(urljoin(form_url, action), data=fields, timeout=timeout, allow_redirects=False)
+                location = response.headers.get("Location")
+        order = self.engine.order(order_id)
+        return PayerResult(order_id, order.status.is_paid, location)
+
+
+def _form(page: str, form_id: str) -> Tuple[str, Dict[str, str]]:
+    match = re.search(rf"<form id=\"{form_id}\" method=\"post\" action=\"([^\"]*)\">(.*?)</form>", page, re.S)
+    if not match:
+        raise RuntimeError(f"the sandbox page has no form {form_id!r}")
+    fields = dict(re.findall(r"<input type=['\"]hidden['\"] name=['\"]([^'\"]+)['\"] value=['\"]([^'\"]*)['\"]>",
+                             match.group(2)))
+    import html as _html
+
+    return _html.unescape(match.group(1)), {k: _html.unescape(v) for k, v in fields.items()}
