@@ -25,6 +25,38 @@ def _cmd_wsdl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration(text: str) -> float:
+    """``20ms``, ``1.5s`` or ``0.02`` (seconds) to seconds."""
+    text = text.strip().lower()
+    if text.endswith("ms"):
+        return float(text[:-2]) / 1000
+    if text.endswith("s"):
+        return float(text[:-1])
+    return float(text)
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import FaultPlan, Sandbox
+
+    faults = FaultPlan.parse(args.faults, seed=args.seed) if args.faults else None
+    sandbox = Sandbox(args.host, args.port, username=args.username, password=args.password,
+                      latency=args.latency, faults=faults, callback_url=args.callback_url,
+                      callback_secret=args.callback_secret, allow_remote=args.allow_remote)
+    sandbox.start()
+    print(f"sandbox listening on {sandbox.url}", flush=True)
+    print(f"  SOAP  {sandbox.soap_url}  (WSDL: {sandbox.wsdl_url})", flush=True)
+    print(f"  REST  {sandbox.rest_url}<method>.do", flush=True)
+    print(f"  login {sandbox.username} / (password as configured)", flush=True)
+    print(f"  dashboard {sandbox.url}/_sandbox/", flush=True)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``autopay-soap`` (no heavy imports)."""
     parser = argparse.ArgumentParser(
@@ -34,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wsdl = sub.add_parser("wsdl", help="show the bundled MerchantService WSDL and its operations")
     wsdl.set_defaults(func=_cmd_wsdl)
+
+    sandbox = sub.add_parser("sandbox", help="run the offline gateway emulator (SOAP, REST, payer's page)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=8089, help="port (default 8089; 0 picks a free one)")
+    sandbox.add_argument("--allow-remote", action="store_true",
+                         help="allow a non-loopback --host (the sandbox is for offline use)")
+    sandbox.add_argument("--latency", type=_duration, default=0.0, help="added to every answer, e.g. 20ms")
+    sandbox.add_argument("--faults", default="", help="fault plan, e.g. 'paymentOrderBinding:drop_after=0.3'")
+    sandbox.add_argument("--seed", type=int, default=0, help="seed of the fault plan")
+    sandbox.add_argument("--username", default="sandbox-api", help="merchant API login")
+    sandbox.add_argument("--password", default="sandbox-password", help="merchant API password")
+    sandbox.add_argument("--callback-url", default=None, help="where to send callbacks")
+    sandbox.add_argument("--callback-secret", default=None, help="HMAC-SHA256 key for callback checksums")
+    sandbox.set_defaults(func=_cmd_sandbox)
     return parser
 
 
@@ -44,7 +90,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ValueError as exc:  # bad option values, ValidationError included
+        print(f"autopay-soap: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

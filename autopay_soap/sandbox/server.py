@@ -394,7 +394,8 @@ class Sandbox:
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the ``autopay-soap sandbox`` command)."""
-        self.start()
+        if self._server is None:
+            self.start()
         assert self._thread is not None
         try:
             while self._thread.is_alive():

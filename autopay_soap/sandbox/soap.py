@@ -196,7 +196,8 @@ class SoapFrontEnd:
         return self._ret(errorCode=0, returnUrl=f"{url}{'&' if '?' in (url or '') else '?'}orderId={order.order_id}")
 
     def _deposit(self, part: etree._Element) -> etree._Element:
-        return self._money(lambda: self.engine.deposit(part.get("orderId") or "", self._int(part, "depositAmount") or 0))
+        amount = self._int(part, "depositAmount") or 0
+        return self._money(lambda: self.engine.deposit(part.get("orderId") or "", amount))
 
     def _reverse(self, part: etree._Element) -> etree._Element:
         return self._money(lambda: self.engine.reverse(part.get("orderId") or ""))
