@@ -55,7 +55,7 @@ def test_minor_units_must_be_int():
 
 def test_money_is_immutable_and_hashable():
     m = Money.from_minor(100, "RUB")
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         m.minor = 5  # type: ignore[misc]
     assert {m: 1}[Money.of("1", "RUB")] == 1
 

@@ -25,9 +25,9 @@ def test_importing_the_package_does_not_import_zeep():
 
 
 def test_every_public_class_and_function_has_a_docstring():
+    import importlib
     import inspect
     import pkgutil
-    import importlib
 
     missing = []
     for info in pkgutil.walk_packages(autopay_soap.__path__, "autopay_soap."):

@@ -129,9 +129,12 @@ def test_every_soap_answer_is_schema_valid(sandbox):
     gw.extend_binding(binding, "203101")
     gw.unbind_card(binding)
     gw.bind_card(binding)
-    for bad in (lambda: gw.reverse(auto.order_id), lambda: gw.order_status(order_id="nope")):
-        with pytest.raises(Exception):
-            bad()
+    from autopay_soap import InvalidOrderState, OrderNotFound
+
+    with pytest.raises(InvalidOrderState):
+        gw.reverse(auto.order_id)
+    with pytest.raises(OrderNotFound):
+        gw.order_status(order_id="nope")
     assert len(seen) >= 15
     for answer in seen:
         envelope_schema().validate(answer)

@@ -48,7 +48,8 @@ def test_error_code_absent_string_or_int_all_mean_zero(soap_gateway):
 
 def test_nonzero_codes_raise_by_meaning(soap_gateway):
     with responses.RequestsMock() as rs:
-        _reply(rs, soap_reply("registerOrder", '<return errorCode="1" errorMessage="Заказ с таким номером уже обработан"/>'))
+        duplicate = '<return errorCode="1" errorMessage="Заказ с таким номером уже обработан"/>'
+        _reply(rs, soap_reply("registerOrder", duplicate))
         _reply(rs, soap_reply("getOrderStatusExtended", '<return errorCode="6" errorMessage="Заказ не найден"/>'))
         with pytest.raises(DuplicateOrderNumber) as dup:
             soap_gateway.register_order("N1", RUB, "https://s/ok")
@@ -117,7 +118,8 @@ def test_malformed_replies_are_outcome_unknown(soap_gateway, body):
 
 
 def test_reply_with_dtd_is_refused(soap_gateway):
-    body = '<?xml version="1.0"?><!DOCTYPE x [<!ELEMENT x ANY>]>' + soap_reply("reverseOrder", '<return errorCode="0"/>')
+    body = ('<?xml version="1.0"?><!DOCTYPE x [<!ELEMENT x ANY>]>'
+            + soap_reply("reverseOrder", '<return errorCode="0"/>'))
     with responses.RequestsMock() as rs:
         _reply(rs, body)
         with pytest.raises(BadResponse, match="unsafe XML"):
