@@ -1,0 +1,325 @@
+"""RBS over REST (``/payment/rest/<method>.do``, form-encoded POST): the fallback transport.
+
+Same interface and results as :class:`~autopay_soap.gateways.rbs_soap.RbsSoapGateway`. The REST
+quirks are normalised here: ``errorCode`` as a string, a number or absent; keys whose case
+changed between versions (read case-insensitively); dates in epoch milliseconds; and a
+declined binding payment answering ``errorCode 0`` with an ``error`` field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+import requests
+
+from .. import validation as v
+from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError, error_for_code
+from ..http import Timeouts, classify_request_error, make_session
+from ..models import (
+    Binding,
+    BindingInfo,
+    CardInfo,
+    OperationResult,
+    OrderDetails,
+    OrderStatus,
+    PaymentState,
+    PaymentStep,
+    RegisteredOrder,
+)
+from ..money import Currency, Money, currency
+from ..redact import mask_mapping, mask_text
+from .base import normalise_error_code
+
+__all__ = ["RbsRestGateway"]
+
+log = logging.getLogger("autopay_soap.rest")
+wire_log = logging.getLogger("autopay_soap.wire")
+
+
+class _CI(dict):  # type: ignore[type-arg]
+    """A dict read case-insensitively (``bindingInfo`` / ``BindingInfo``)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__({str(k).lower(): (_CI(x) if isinstance(x, dict) else x) for k, x in data.items()})
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+def _ms(value: Any) -> Optional[dt.datetime]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc)
+    return None
+
+
+class RbsRestGateway:
+    """The RBS gateway over REST.
+
+    :param base_url: the REST base, e.g. ``https://3dsec.sberbank.ru/payment/rest/``.
+    :param username: the API login; :param password: its password (never logged or shown).
+    :param timeouts: connect/read timeouts; :param verify: ``True`` or a CA bundle path.
+    """
+
+    name = "rest"
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        timeouts: Optional[Timeouts] = None,
+        verify: Union[bool, str] = True,
+        session: Optional[requests.Session] = None,
+        default_currency: Union[str, Currency] = "RUB",
+    ) -> None:
+        base = v.check_url(base_url, "base_url") or ""
+        self.base_url = base if base.endswith("/") else base + "/"
+        if not username or not password:
+            raise ValidationError("username and password are required for the REST gateway",
+                                  field="username" if not username else "password")
+        self.username = username
+        self._password = password
+        self.timeouts = timeouts or Timeouts()
+        self.default_currency = currency(default_currency, "default_currency")
+        self._session = session or make_session(verify)
+
+    def __repr__(self) -> str:
+        return f"RbsRestGateway(base_url={self.base_url!r}, username={self.username!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+    def __enter__(self) -> "RbsRestGateway":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(self, method: str, params: Dict[str, Any], context: Dict[str, Any]) -> _CI:
+        context = {"operation": method, **{k: x for k, x in context.items() if x is not None}}
+        form = {"userName": self.username, "password": self._password,
+                **{k: str(x).lower() if isinstance(x, bool) else str(x) for k, x in params.items() if x is not None}}
+        url = f"{self.base_url}{method}.do"
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("REST request to %s: %s", url, mask_mapping(form))
+        started = time.perf_counter()
+        try:
+            response = self._session.post(url, data=form, timeout=self.timeouts.requests_timeout)
+        except requests.exceptions.RequestException as exc:
+            raise classify_request_error(exc, **context) from None
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("REST response (HTTP %s): %s", response.status_code,
+                           mask_text(response.content.decode("utf-8", "replace")))
+        if 400 <= response.status_code < 500:
+            raise HTTPStatusError(f"HTTP {response.status_code} from {method}.do",
+                                  http_status=response.status_code, **context)
+        if response.status_code != 200:
+            raise BadResponse(f"HTTP {response.status_code} from {method}.do", http_status=response.status_code,
+                              **context)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise BadResponse(f"{method}.do answered with something that is not JSON", http_status=200,
+                              **context) from None
+        if not isinstance(data, dict):
+            raise BadResponse(f"{method}.do answered with JSON that is not an object", **context)
+        result = _CI(data)
+        log.debug("%s order_number=%s order_id=%s errorCode=%s duration_ms=%.1f", method,
+                  context.get("order_number"), context.get("order_id"), result.get("errorCode"),
+                  (time.perf_counter() - started) * 1000)
+        return result
+
+    @staticmethod
+    def _check(result: _CI, method: str, context: Dict[str, Any]) -> None:
+        code = normalise_error_code(result.get("errorCode"))
+        if code != 0:
+            raise error_for_code(code, result.get("errorMessage"), operation=method,
+                                 **{k: x for k, x in context.items() if x is not None})
+
+    # -- operations -----------------------------------------------------------------------
+
+    def register_order(
+        self,
+        order_number: str,
+        amount: Money,
+        return_url: str,
+        *,
+        two_stage: bool = False,
+        client_id: Optional[str] = None,
+        auto_payment: bool = False,
+        binding_id: Optional[str] = None,
+        fail_url: Optional[str] = None,
+        description: Optional[str] = None,
+        language: Optional[str] = None,
+        session_timeout_secs: Optional[int] = None,
+        email: Optional[str] = None,
+        callback_url: Optional[str] = None,
+    ) -> RegisteredOrder:
+        """``register.do`` (``registerPreAuth.do`` when ``two_stage``)."""
+        order_number = v.check_order_number(order_number)
+        amount = v.check_money(amount)
+        if session_timeout_secs is not None and (isinstance(session_timeout_secs, bool)
+                                                 or not isinstance(session_timeout_secs, int)
+                                                 or session_timeout_secs <= 0):
+            raise ValidationError("session_timeout_secs: must be a positive int", field="session_timeout_secs")
+        params = {
+            "orderNumber": order_number, "amount": amount.minor, "currency": amount.currency.numeric,
+            "returnUrl": v.check_url(return_url, "return_url"),
+            "failUrl": v.check_url(fail_url, "fail_url", required=False),
+            "description": v.check_description(description), "language": v.check_language(language),
+            "clientId": v.check_client_id(client_id, required=auto_payment),
+            "bindingId": v.check_binding_id(binding_id) if binding_id is not None else None,
+            "sessionTimeoutSecs": session_timeout_secs, "email": v._text(email, "email", 40, required=False),
+            "features": "AUTO_PAYMENT" if auto_payment else None,
+            "dynamicCallbackUrl": v.check_url(callback_url, "callback_url", required=False),
+        }
+        method = "registerPreAuth" if two_stage else "register"
+        context = {"order_number": order_number}
+        result = self._call(method, params, context)
+        self._check(result, method, context)
+        if not result.get("orderId"):
+            raise BadResponse("registration answered without an orderId", operation=method, order_number=order_number)
+        return RegisteredOrder(result.get("orderId"), order_number, result.get("formUrl"))
+
+    def pay_with_binding(
+        self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
+        language: Optional[str] = None, email: Optional[str] = None,
+    ) -> PaymentStep:
+        """``paymentOrderBinding.do``. A decline (``errorCode 0`` + ``error``) raises PaymentDeclined."""
+        params = {"mdOrder": v.check_order_id(order_id), "bindingId": v.check_binding_id(binding_id),
+                  "ip": v.check_ip(ip), "cvc": v.check_cvc(cvc), "language": v.check_language(language),
+                  "email": v._text(email, "email", 40, required=False)}
+        context = {"order_id": order_id}
+        result = self._call("paymentOrderBinding", params, context)
+        self._check(result, "paymentOrderBinding", context)
+        if result.get("error"):
+            raise PaymentDeclined(f"payment declined: {result.get('error')}", operation="paymentOrderBinding",
+                                  order_id=order_id, gateway_code=0, gateway_message=result.get("error"))
+        return PaymentStep(order_id, result.get("info"), result.get("redirect"), result.get("acsUrl"),
+                           result.get("paReq"), result.get("termUrl"))
+
+    def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
+        """``finish3ds.do`` with the ACS's PaRes; returns the return URL."""
+        context = {"order_id": order_id}
+        result = self._call("finish3ds", {"MD": v.check_order_id(order_id), "PaRes": v._text(pa_res, "pa_res", 100_000)},
+                            context)
+        self._check(result, "finish3ds", context)
+        return result.get("redirect")  # type: ignore[no-any-return]
+
+    def _money_op(self, method: str, short: str, params: Dict[str, Any], order_id: str,
+                  amount: Optional[Money] = None) -> OperationResult:
+        context = {"order_id": order_id}
+        result = self._call(method, {"orderId": v.check_order_id(order_id), **params}, context)
+        self._check(result, method, context)
+        return OperationResult(short, order_id, amount)
+
+    def deposit(self, order_id: str, amount: Optional[Money] = None) -> OperationResult:
+        """``deposit.do``: capture a hold; ``amount=None`` captures all of it."""
+        minor = 0 if amount is None else v.check_money(amount).minor
+        return self._money_op("deposit", "deposit", {"amount": minor}, order_id, amount)
+
+    def reverse(self, order_id: str) -> OperationResult:
+        """``reverse.do``: cancel a hold (or a same-day payment). Only once per order."""
+        return self._money_op("reverse", "reverse", {}, order_id)
+
+    def refund(
+        self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
+        external_refund_id: Optional[str] = None,
+    ) -> OperationResult:
+        """``refund.do``; ``external_refund_id`` (≤ 32) and ``expected_deposited`` make retries safe."""
+        amount = v.check_money(amount)
+        params = {"amount": amount.minor,
+                  "expectedDepositedAmount": (v.check_money(expected_deposited, "expected_deposited",
+                                                            allow_zero=True).minor
+                                              if expected_deposited is not None else None),
+                  "externalRefundId": (v._text(external_refund_id, "external_refund_id", 32)
+                                       if external_refund_id is not None else None)}
+        return self._money_op("refund", "refund", params, order_id, amount)
+
+    def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:
+        """``getOrderStatusExtended.do`` by order id or merchant order number."""
+        if (order_id is None) == (order_number is None):
+            raise ValidationError("give exactly one of order_id and order_number", field="order_id")
+        params = ({"orderId": v.check_order_id(order_id)} if order_id is not None
+                  else {"orderNumber": v.check_order_number(order_number)})
+        context = {"order_id": order_id, "order_number": order_number}
+        result = self._call("getOrderStatusExtended", params, context)
+        self._check(result, "getOrderStatusExtended", context)
+        if result.get("orderStatus") is None:
+            raise error_for_code(6, "order not found", operation="getOrderStatusExtended",
+                                 order_id=order_id, order_number=order_number)
+        return self._details(result, order_id)
+
+    def _details(self, r: _CI, order_id: Optional[str]) -> OrderDetails:
+        for attribute in r.get("attributes") or []:
+            if isinstance(attribute, dict) and attribute.get("name") == "mdOrder":
+                order_id = attribute.get("value")
+        cur = currency(r.get("currency")) if r.get("currency") else self.default_currency
+        pai, card, binding = r.get("paymentAmountInfo"), r.get("cardAuthInfo"), r.get("bindingInfo")
+
+        def money(value: Any) -> Optional[Money]:
+            return Money.from_minor(int(value), cur) if value is not None else None
+
+        return OrderDetails(
+            order_number=r.get("orderNumber"), order_id=order_id, status=OrderStatus(int(r.get("orderStatus"))),
+            amount=Money.from_minor(int(r.get("amount") or 0), cur),
+            action_code=int(r.get("actionCode")) if r.get("actionCode") is not None else None,
+            action_code_description=r.get("actionCodeDescription") or None,
+            payment_state=PaymentState(pai.get("paymentState")) if pai and pai.get("paymentState") else None,
+            approved=money(pai.get("approvedAmount")) if pai else None,
+            deposited=money(pai.get("depositedAmount")) if pai else None,
+            refunded=money(pai.get("refundedAmount")) if pai else None,
+            description=r.get("orderDescription") or None, created_at=_ms(r.get("date")),
+            card=CardInfo(card.get("maskedPan") or card.get("pan"), card.get("expiration"),
+                          card.get("cardholderName"), card.get("approvalCode"), card.get("paymentSystem"))
+            if card else None,
+            binding=BindingInfo(binding.get("bindingId"), binding.get("clientId"))
+            if binding and binding.get("bindingId") else None,
+        )
+
+    def _binding_list(self, method: str, params: Dict[str, Any]) -> Tuple[Binding, ...]:
+        result = self._call(method, params, {})
+        if normalise_error_code(result.get("errorCode")) == 2:
+            return ()
+        self._check(result, method, {})
+        now = dt.date.today().strftime("%Y%m")
+        return tuple(Binding(b.get("bindingId"), b.get("clientId"), b.get("maskedPan"), b.get("expiryDate"),
+                             active=not b.get("expiryDate") or b.get("expiryDate") >= now)
+                     for b in result.get("bindings") or [])
+
+    def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
+        """``getBindings.do``: a client's saved cards; an empty tuple when there are none."""
+        return self._binding_list("getBindings", {"clientId": v.check_client_id(client_id, required=True),
+                                                  "showExpired": bool(show_expired)})
+
+    def bindings_by_card_or_id(self, *, binding_id: Optional[str] = None,
+                               show_expired: bool = False) -> Tuple[Binding, ...]:
+        """``getBindingsByCardOrId.do`` by binding id."""
+        return self._binding_list("getBindingsByCardOrId", {"bindingId": v.check_binding_id(binding_id),
+                                                            "showExpired": bool(show_expired)})
+
+    def _binding_op(self, method: str, short: str, params: Dict[str, Any]) -> OperationResult:
+        result = self._call(method, params, {})
+        self._check(result, method, {})
+        return OperationResult(short)
+
+    def bind_card(self, binding_id: str) -> OperationResult:
+        """``bindCard.do``: re-activate a binding."""
+        return self._binding_op("bindCard", "bind_card", {"bindingId": v.check_binding_id(binding_id)})
+
+    def unbind_card(self, binding_id: str) -> OperationResult:
+        """``unBindCard.do``: deactivate a binding."""
+        return self._binding_op("unBindCard", "unbind_card", {"bindingId": v.check_binding_id(binding_id)})
+
+    def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
+        """``extendBinding.do``: set the expiry (``YYYYMM``)."""
+        return self._binding_op("extendBinding", "extend_binding", {
+            "bindingId": v.check_binding_id(binding_id), "newExpiry": v.check_expiry(new_expiry)})
