@@ -209,8 +209,8 @@ class RbsRestGateway:
     def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
         """``finish3ds.do`` with the ACS's PaRes; returns the return URL."""
         context = {"order_id": order_id}
-        result = self._call("finish3ds", {"MD": v.check_order_id(order_id), "PaRes": v._text(pa_res, "pa_res", 100_000)},
-                            context)
+        params = {"MD": v.check_order_id(order_id), "PaRes": v._text(pa_res, "pa_res", 100_000)}
+        result = self._call("finish3ds", params, context)
         self._check(result, "finish3ds", context)
         return result.get("redirect")  # type: ignore[no-any-return]
 
