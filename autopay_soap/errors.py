@@ -11,11 +11,12 @@ Every exception the library raises on purpose derives from :class:`AutopayError`
     │   │   └── AccessDenied       code 5 "access denied" / password must be changed
     │   ├── OrderNotFound          code 6
     │   ├── InvalidOrderState      code 7 on a money operation: wrong state or amount
-    │   ├── BindingStateError      code 2 on bindCard/unBindCard: already (in)active
+    │   ├── BindingStateError      code 2 on bindings: unknown, already (in)active
     │   ├── GatewaySystemError     code 7 elsewhere, or an unmapped code
     │   ├── PaymentDeclined        the payment itself was declined (action code)
     │   └── SoapFaultError         a SOAP Fault that is not about authentication
     ├── AuthenticationError        credentials refused (WS-Security SOAP Fault)
+    ├── CallbackVerificationError  a callback's checksum or signature is missing or wrong
     └── TransportError             the exchange itself went wrong
         ├── ConnectError           the request never reached the gateway: safe to retry
         │   └── TLSError           certificate problem: never retried
@@ -43,6 +44,7 @@ __all__ = [
     "AutopayError",
     "BadResponse",
     "BindingStateError",
+    "CallbackVerificationError",
     "ConfigurationError",
     "ConnectError",
     "ConnectionDropped",
@@ -150,7 +152,7 @@ class InvalidOrderState(GatewayError):
 
 
 class BindingStateError(GatewayError):
-    """RBS code 2 on bindCard/unBindCard: the binding is already (in)active."""
+    """RBS code 2 on bindCard/unBindCard/paymentOrderBinding: binding unknown or already (in)active."""
 
 
 class GatewaySystemError(GatewayError):
@@ -182,6 +184,10 @@ class SoapFaultError(GatewayError):
 
 class AuthenticationError(AutopayError):
     """The gateway refused the credentials (WS-Security fault over SOAP)."""
+
+
+class CallbackVerificationError(AutopayError):
+    """A callback (notification) whose checksum, signature or token does not verify."""
 
 
 class TransportError(AutopayError):
@@ -226,7 +232,7 @@ _MONEY_OPERATIONS = {
     "deposit", "reverse", "refund",
 }
 _REGISTER_OPERATIONS = {"registerOrder", "registerOrderPreAuth", "register", "registerPreAuth"}
-_BINDING_OPERATIONS = {"bindCard", "unBindCard"}
+_BINDING_OPERATIONS = {"bindCard", "unBindCard", "paymentOrderBinding"}
 
 
 def error_for_code(code: int, message: Optional[str], **context: Any) -> GatewayError:

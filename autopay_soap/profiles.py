@@ -1,0 +1,97 @@
+"""Named gateway profiles and settings from arguments or ``AUTOPAY_*`` environment variables.
+
+=================== =========================================================== =======
+profile             endpoints                                                   notes
+=================== =========================================================== =======
+``sber-test``       ``https://3dsec.sberbank.ru/payment/...``                   SOAP, REST
+``sber-prod``       ``https://securepayments.sberbank.ru/payment/...``          SOAP, REST
+``alfa-test``       ``https://alfa.rbsuat.com/payment/...``                     SOAP, REST
+``alfa-prod``       ``https://payment.alfabank.ru/payment/...``                 SOAP, REST
+``rbs-test``        ``https://test.paymentgate.ru/testpayment/...``             SOAP, REST
+``yookassa-sber``   ``https://3dsec-payments.yookassa.ru/payment/rest/``        REST only
+``sandbox``         ``http://127.0.0.1:8089/payment/...`` (``autopay-soap sandbox``) SOAP, REST
+=================== =========================================================== =======
+
+Every URL can be overridden (``soap_url=``, ``rest_url=`` or ``AUTOPAY_SOAP_URL``,
+``AUTOPAY_REST_URL``). TLS verification is always on; ``ca_bundle=`` (``AUTOPAY_CA_BUNDLE``)
+adds trust in a custom CA such as the Russian Trusted Root CA.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Tuple
+
+from .errors import ConfigurationError
+from .http import Timeouts
+
+__all__ = ["PROFILES", "build_gateway", "profile_urls"]
+
+PROFILES: Dict[str, Tuple[Optional[str], Optional[str]]] = {
+    "sber-test": ("https://3dsec.sberbank.ru/payment/webservices/merchant-ws",
+                  "https://3dsec.sberbank.ru/payment/rest/"),
+    "sber-prod": ("https://securepayments.sberbank.ru/payment/webservices/merchant-ws",
+                  "https://securepayments.sberbank.ru/payment/rest/"),
+    "alfa-test": ("https://alfa.rbsuat.com/payment/webservices/merchant-ws", "https://alfa.rbsuat.com/payment/rest/"),
+    "alfa-prod": ("https://payment.alfabank.ru/payment/webservices/merchant-ws",
+                  "https://payment.alfabank.ru/payment/rest/"),
+    "rbs-test": ("https://test.paymentgate.ru/testpayment/webservices/merchant-ws",
+                 "https://test.paymentgate.ru/testpayment/rest/"),
+    "yookassa-sber": (None, "https://3dsec-payments.yookassa.ru/payment/rest/"),
+    "sandbox": ("http://127.0.0.1:8089/payment/webservices/merchant-ws", "http://127.0.0.1:8089/payment/rest/"),
+}
+
+
+def profile_urls(name: str) -> Tuple[Optional[str], Optional[str]]:
+    """``(soap_url, rest_url)`` of a profile."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ConfigurationError(f"unknown profile {name!r}; known: {', '.join(sorted(PROFILES))}") from None
+
+
+def _setting(settings: Dict[str, Any], key: str) -> Any:
+    value = settings.pop(key, None)
+    return value if value is not None else os.environ.get(f"AUTOPAY_{key.upper()}")
+
+
+def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
+    """A gateway for a profile. Settings: ``username``, ``password``, ``transport``
+    (``soap`` or ``rest``), ``soap_url``, ``rest_url``, ``ca_bundle``, ``timeout`` (read
+    timeout, seconds), ``sandbox_url`` (base URL of a running sandbox); each falls back to
+    the ``AUTOPAY_<NAME>`` environment variable.
+    """
+    name = name or os.environ.get("AUTOPAY_PROFILE")
+    if not name:
+        raise ConfigurationError("no profile given (argument or AUTOPAY_PROFILE)")
+    soap_url, rest_url = profile_urls(name)
+    sandbox_url = _setting(settings, "sandbox_url")
+    if name == "sandbox" and sandbox_url:
+        base = sandbox_url.rstrip("/")
+        soap_url, rest_url = base + "/payment/webservices/merchant-ws", base + "/payment/rest/"
+    soap_url = _setting(settings, "soap_url") or soap_url
+    rest_url = _setting(settings, "rest_url") or rest_url
+    transport = (_setting(settings, "transport") or "soap").lower()
+    username = _setting(settings, "username") or ("sandbox-api" if name == "sandbox" else None)
+    password = _setting(settings, "password") or ("sandbox-password" if name == "sandbox" else None)
+    ca_bundle = _setting(settings, "ca_bundle")
+    timeout = _setting(settings, "timeout")
+    if settings:
+        raise ConfigurationError(f"unknown settings: {', '.join(sorted(settings))}")
+    if not username or not password:
+        raise ConfigurationError("username and password are required (arguments or AUTOPAY_USERNAME/PASSWORD)")
+    timeouts = Timeouts(read=float(timeout)) if timeout else Timeouts()
+    verify: Any = ca_bundle or True
+    if transport == "soap":
+        if not soap_url:
+            raise ConfigurationError(f"profile {name!r} has no SOAP endpoint; use transport='rest' or soap_url=")
+        from .gateways.rbs_soap import RbsSoapGateway
+
+        return RbsSoapGateway(soap_url, username, password, timeouts=timeouts, verify=verify)
+    if transport == "rest":
+        if not rest_url:
+            raise ConfigurationError(f"profile {name!r} has no REST endpoint")
+        from .gateways.rbs_rest import RbsRestGateway
+
+        return RbsRestGateway(rest_url, username, password, timeouts=timeouts, verify=verify)
+    raise ConfigurationError(f"unknown transport {transport!r}: 'soap' or 'rest'")
