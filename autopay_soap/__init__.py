@@ -50,7 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied", "AuthenticationError", "AutopayError", "BadResponse", "Binding", "BindingInfo",
-    "BindingStateError", "CardInfo", "ConfigurationError", "ConnectError", "ConnectionDropped",
+    "BindingStateError", "CallbackVerificationError", "CardInfo", "ConfigurationError", "ConnectError", "ConnectionDropped",
     "Currency", "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError",
     "InvalidOrderState", "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderNotFound",
     "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep",

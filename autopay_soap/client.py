@@ -322,6 +322,9 @@ class AutopayClient:
         deposited = before.deposited.minor if before.deposited else 0
         refunded = before.refunded.minor if before.refunded else 0
         expected = Money.from_minor(deposited - refunded, amount.currency)
+        if amount.minor > expected.minor and before.status in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
+            raise InvalidOrderState(f"refund: {amount} is more than the {expected} still deposited",
+                                    operation="refund", order_id=order_id)
         target = refunded + amount.minor
         kwargs: dict = {"expected_deposited": expected}
         if refund_id is not None and self.gateway.name == "rest":  # SOAP's refundOrder has no such field
@@ -349,6 +352,7 @@ class AutopayClient:
             raise InvalidOrderState(f"{name}: not possible in status {details.status.name}", operation=name,
                                     order_id=order_id)
         wait = self._waits()
+        refusal: Optional[InvalidOrderState] = None
         for attempt in range(self.retry.attempts):
             if attempt:
                 wait()
@@ -358,14 +362,18 @@ class AutopayClient:
                 raise
             except ConnectError:
                 continue
-            except _AMBIGUOUS + (InvalidOrderState,):
-                pass
+            except InvalidOrderState as exc:  # code 7: a wrong state, or a system error
+                refusal = exc
+            except _AMBIGUOUS:
+                refusal = None
             details = self._must_lookup(order_id)
             if done(details):
                 return details
             if not allowed(details):
                 raise InvalidOrderState(f"{name}: not possible in status {details.status.name}", operation=name,
                                         order_id=order_id)
+        if refusal is not None:
+            raise refusal
         raise OutcomeUnknown(f"{name}: still not done after {self.retry.attempts} attempts", operation=name,
                              order_id=order_id)
 

@@ -7,7 +7,7 @@ import autopay_soap
 def test_public_names_are_pinned():
     assert sorted(autopay_soap.__all__) == sorted([
         "AccessDenied", "AuthenticationError", "AutopayError", "BadResponse", "Binding", "BindingInfo",
-        "BindingStateError", "CardInfo", "ConfigurationError", "ConnectError", "ConnectionDropped",
+        "BindingStateError", "CallbackVerificationError", "CardInfo", "ConfigurationError", "ConnectError", "ConnectionDropped",
         "Currency", "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError",
         "InvalidOrderState", "InvalidRequest", "Money", "OperationResult", "OrderDetails",
         "OrderNotFound", "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState",

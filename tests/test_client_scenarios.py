@@ -1,0 +1,208 @@
+"""One scenario suite over every transport, against the sandbox; ledger assertions."""
+
+from collections import Counter
+
+import pytest
+
+from autopay_soap import InvalidOrderState, Money, OrderStatus, ValidationError
+from autopay_soap.client import AutopayClient, ChargeOutcome
+from autopay_soap.errors import BindingStateError, PaymentDeclined
+from autopay_soap.retry import RetryPolicy
+from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
+from autopay_soap.sandbox.faults import FAULT_KINDS
+
+TRANSPORTS = ["soap", "rest"]
+RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
+
+
+@pytest.fixture(params=TRANSPORTS)
+def env(request):
+    with Sandbox() as sb:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=request.param,
+                                            return_url=sb.return_url)
+        client.sleep = lambda seconds: None
+        yield sb, client
+        client.close()
+
+
+def first_payment(sb, client, number, card=TestCards.SUCCESS, client_id="cust-1", two_stage=False):
+    started = client.start_first_payment(number, RUB("499.00"), client_id, two_stage=two_stage)
+    assert started.outcome is ChargeOutcome.PENDING and started.form_url
+    sb.pay(started.form_url, card)
+    return client.finish_first_payment(order_id=started.order_id)
+
+
+def test_first_payment_one_stage_creates_a_binding(env):
+    sb, client = env
+    result = first_payment(sb, client, "FP-1", TestCards.SUCCESS_3DS)
+    assert result.outcome is ChargeOutcome.PAID and result.binding.client_id == "cust-1"
+    assert client.bindings("cust-1")[0].binding_id == result.binding.binding_id
+    assert sb.engine.charges_by_order_number() == {"FP-1": 1}
+
+
+def test_first_payment_two_stage_then_capture(env):
+    sb, client = env
+    result = first_payment(sb, client, "FP-2", two_stage=True)
+    assert result.outcome is ChargeOutcome.HELD and result.details.status is OrderStatus.APPROVED
+    captured = client.capture(result.order_id)
+    assert captured.status is OrderStatus.DEPOSITED and captured.deposited == RUB("499.00")
+    assert client.capture(result.order_id).status is OrderStatus.DEPOSITED  # idempotent
+    assert [m.kind for m in sb.ledger()] == ["hold", "deposit"]
+
+
+def test_first_payment_declined(env):
+    sb, client = env
+    result = first_payment(sb, client, "FP-3", TestCards.INSUFFICIENT_FUNDS)
+    assert result.outcome is ChargeOutcome.DECLINED and result.action_code == 116
+    with pytest.raises(PaymentDeclined) as info:
+        result.raise_for_outcome()
+    assert info.value.action_code == 116
+
+
+def test_autopayment_one_and_two_stage(env):
+    sb, client = env
+    binding = first_payment(sb, client, "FP-4").binding.binding_id
+    paid = client.autopay("AP-1", RUB("199.00"), client_id="cust-1", binding_id=binding)
+    assert paid.outcome is ChargeOutcome.PAID and paid.details.deposited == RUB("199.00")
+    held = client.autopay("AP-2", RUB("50.00"), client_id="cust-1", binding_id=binding, two_stage=True)
+    assert held.outcome is ChargeOutcome.HELD
+    partial = client.capture(held.order_id, RUB("30.00"))
+    assert partial.deposited == RUB("30.00")
+    again = client.autopay("AP-1", RUB("199.00"), client_id="cust-1", binding_id=binding)  # a re-run
+    assert again.outcome is ChargeOutcome.PAID and again.order_id == paid.order_id
+    assert sb.engine.charges_by_order_number() == {"FP-4": 1, "AP-1": 1, "AP-2": 1}
+
+
+def test_autopayment_declined_is_typed(env):
+    sb, client = env
+    binding = first_payment(sb, client, "FP-5", TestCards.RECURRING_INSUFFICIENT).binding.binding_id
+    result = client.autopay("AP-D", RUB("10.00"), client_id="cust-1", binding_id=binding)
+    assert result.outcome is ChargeOutcome.DECLINED and result.action_code == 116
+    assert "Insufficient" in result.message
+    assert "AP-D" not in sb.engine.charges_by_order_number()
+
+
+def test_reverse_refund_status_and_bindings(env):
+    sb, client = env
+    binding = first_payment(sb, client, "FP-6").binding.binding_id
+    held = client.autopay("AP-R", RUB("10.00"), client_id="cust-1", binding_id=binding, two_stage=True)
+    assert client.reverse(held.order_id).status is OrderStatus.REVERSED
+    assert client.reverse(held.order_id).status is OrderStatus.REVERSED  # done already: no second call
+    paid = client.autopay("AP-F", RUB("10.00"), client_id="cust-1", binding_id=binding)
+    after = client.refund(paid.order_id, RUB("4.00"), refund_id="RF-1")
+    assert after.refunded == RUB("4.00")
+    after = client.refund(paid.order_id, RUB("6.00"))
+    assert after.refunded == RUB("10.00") and after.status is OrderStatus.REFUNDED
+    with pytest.raises(InvalidOrderState):
+        client.refund(paid.order_id, RUB("1.00"))
+    assert client.status(order_number="AP-F").order_id == paid.order_id
+    client.extend_binding(binding, "203406")
+    assert client.bindings("cust-1")[0].expiry == "203406"
+    client.unbind(binding)
+    assert client.bindings("cust-1") == ()
+    with pytest.raises(BindingStateError):
+        client.unbind(binding)
+    client.bind(binding)
+    refunds = [m.amount for m in sb.ledger() if m.kind == "refund"]
+    assert refunds == [400, 600]
+
+
+@pytest.mark.parametrize("call, field", [
+    (lambda c: c.autopay("A" * 33, RUB("1.00"), client_id="c", binding_id="b"), "order_number"),
+    (lambda c: c.autopay("bad number", RUB("1.00"), client_id="c", binding_id="b"), "order_number"),
+    (lambda c: c.autopay("OK-1", Money.from_minor(0, "RUB"), client_id="c", binding_id="b"), "amount"),
+    (lambda c: c.autopay("OK-1", 100, client_id="c", binding_id="b"), "amount"),
+    (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="", binding_id="b"), "client_id"),
+    (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="c", binding_id="b", description="100%"), "description"),
+    (lambda c: c.start_first_payment("OK-2", RUB("1.00"), "c", return_url="ftp://x"), "return_url"),
+    (lambda c: c.extend_binding("b", "1999"), "new_expiry"),
+])
+def test_bad_input_is_refused_before_anything_is_sent(env, call, field):
+    sb, client = env
+    with pytest.raises(ValidationError) as info:
+        call(client)
+    assert info.value.field == field and field in str(info.value)
+    assert sb.engine.orders() == [] and sb.ledger() == []
+
+
+def test_missing_binding_is_a_clear_error_and_charges_nothing(env):
+    sb, client = env
+    first_payment(sb, client, "FP-7")
+    with pytest.raises(BindingStateError):
+        client.autopay("AP-X", RUB("1.00"), client_id="cust-1", binding_id="no-such-binding")
+    assert "AP-X" not in sb.engine.charges_by_order_number()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_200_autopayments_with_every_fault_kind_on_every_step(transport):
+    """Every fault kind at 30% in total on every step: no double and no lost charge."""
+    per_kind = 0.3 / len(FAULT_KINDS)
+    with Sandbox() as sb:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport,
+                                            return_url=sb.return_url, timeout=0.4, retry=RetryPolicy(attempts=8))
+        client.sleep = lambda seconds: None
+        good = first_payment(sb, client, "FP-GOOD").binding.binding_id
+        bad = first_payment(sb, client, "FP-BAD", TestCards.RECURRING_INSUFFICIENT, client_id="cust-2").binding
+        plan = FaultPlan(seed=2026, slow_seconds=0.6)
+        for kind in FAULT_KINDS:
+            plan.add("*", kind, per_kind)
+        sb.faults = plan
+        results = []
+        for i in range(200):
+            declining = i % 10 == 0
+            results.append(client.autopay(
+                f"AP-{i:04d}", RUB("9.90"), client_id="cust-2" if declining else "cust-1",
+                binding_id=bad.binding_id if declining else good))
+        sb.faults = None
+        charges = sb.engine.charges_by_order_number()
+    outcomes = Counter(r.outcome for r in results)
+    print(f"\n{transport}: outcomes {dict((k.value, v) for k, v in outcomes.items())}; faults injected {plan.injected}")
+    assert sum(plan.injected.values()) > 150 and set(plan.injected) == set(FAULT_KINDS)
+    assert all(count == 1 for count in charges.values())  # no double charge
+    for r in results:
+        if r.ok:
+            assert charges.get(r.order_number) == 1, r
+        elif r.outcome is ChargeOutcome.DECLINED:
+            assert r.order_number not in charges, r
+        else:
+            assert r.outcome is ChargeOutcome.UNKNOWN
+    # every unknown is resolvable afterwards by number, and agrees with the ledger
+    for r in results:
+        if r.outcome is ChargeOutcome.UNKNOWN:
+            later = client.finish_first_payment(order_number=r.order_number)
+            assert later.ok == (r.order_number in charges)
+    assert outcomes[ChargeOutcome.PAID] + outcomes[ChargeOutcome.DECLINED] >= 190
+
+
+def test_retry_policy_is_frozen_bounded_and_jittered():
+    import random
+
+    policy = RetryPolicy(attempts=4, base_delay=0.5, max_delay=1.5, jitter=0.5)
+    with pytest.raises(AttributeError):
+        policy.attempts = 9  # frozen
+    waits = list(policy.delays(random.Random(1)))
+    assert len(waits) == 3
+    assert 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0 and 0.75 <= waits[2] <= 1.5
+    assert RetryPolicy(jitter=0).delay(10) == 5.0
+    with pytest.raises(ValueError):
+        RetryPolicy(attempts=0)
+    from autopay_soap import ConnectError, ResponseTimeout, TLSError
+
+    assert RetryPolicy.retryable(ConnectError("x")) and RetryPolicy.retryable(ResponseTimeout("x"))
+    assert not RetryPolicy.retryable(TLSError("x"))
+
+
+def test_tls_errors_are_never_retried(env):
+    sb, client = env
+    from autopay_soap import TLSError
+
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise TLSError("certificate verify failed")
+
+    client.gateway.register_order = broken
+    with pytest.raises(TLSError):
+        client.autopay("TLS-1", RUB("1.00"), client_id="c", binding_id="b")
+    assert calls == [1]
