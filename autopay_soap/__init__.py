@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .client import AutopayClient, ChargeOutcome, ChargeResult
 from .errors import (
     AccessDenied,
     AuthenticationError,
     AutopayError,
     BadResponse,
     BindingStateError,
+    CallbackVerificationError,
     ConfigurationError,
     ConnectError,
     ConnectionDropped,
@@ -45,17 +47,18 @@ from .models import (
     RegisteredOrder,
 )
 from .money import Currency, Money
+from .retry import RetryPolicy
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AccessDenied", "AuthenticationError", "AutopayError", "BadResponse", "Binding", "BindingInfo",
-    "BindingStateError", "CallbackVerificationError", "CardInfo", "ConfigurationError", "ConnectError", "ConnectionDropped",
-    "Currency", "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError",
-    "InvalidOrderState", "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderNotFound",
-    "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep",
-    "RbsSoapGateway", "RegisteredOrder", "ResponseTimeout", "SoapFaultError", "TLSError", "Timeouts",
-    "TransportError", "ValidationError", "__version__",
+    "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding",
+    "BindingInfo", "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
+    "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DuplicateOrderNumber", "GatewayError",
+    "GatewaySystemError", "HTTPStatusError", "InvalidOrderState", "InvalidRequest", "Money", "OperationResult",
+    "OrderDetails", "OrderNotFound", "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState",
+    "PaymentStep", "RbsRestGateway", "RbsSoapGateway", "RegisteredOrder", "ResponseTimeout", "RetryPolicy",
+    "SoapFaultError", "TLSError", "Timeouts", "TransportError", "ValidationError", "__version__",
 ]
 
 
@@ -65,4 +68,8 @@ def __getattr__(name: str) -> Any:
         from .gateways.rbs_soap import RbsSoapGateway
 
         return RbsSoapGateway
+    if name == "RbsRestGateway":
+        from .gateways.rbs_rest import RbsRestGateway
+
+        return RbsRestGateway
     raise AttributeError(f"module 'autopay_soap' has no attribute {name!r}")

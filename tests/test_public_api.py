@@ -6,13 +6,14 @@ import autopay_soap
 
 def test_public_names_are_pinned():
     assert sorted(autopay_soap.__all__) == sorted([
-        "AccessDenied", "AuthenticationError", "AutopayError", "BadResponse", "Binding", "BindingInfo",
-        "BindingStateError", "CallbackVerificationError", "CardInfo", "ConfigurationError", "ConnectError", "ConnectionDropped",
-        "Currency", "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError",
-        "InvalidOrderState", "InvalidRequest", "Money", "OperationResult", "OrderDetails",
-        "OrderNotFound", "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState",
-        "PaymentStep", "RbsSoapGateway", "RegisteredOrder", "ResponseTimeout", "SoapFaultError",
-        "TLSError", "Timeouts", "TransportError", "ValidationError", "__version__",
+        "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding",
+        "BindingInfo", "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome",
+        "ChargeResult", "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency",
+        "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "InvalidOrderState",
+        "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderNotFound", "OrderStatus",
+        "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep", "RbsRestGateway", "RbsSoapGateway",
+        "RegisteredOrder", "ResponseTimeout", "RetryPolicy", "SoapFaultError", "TLSError", "Timeouts",
+        "TransportError", "ValidationError", "__version__",
     ])
     for name in autopay_soap.__all__:
         assert getattr(autopay_soap, name) is not None
