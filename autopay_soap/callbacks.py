@@ -197,7 +197,8 @@ def verify_rbs_callback(params: Mapping[str, Any], *, secret: Optional[str] = No
         raise ValidationError("give exactly one of secret and public_key", field="secret")
     flat = {str(k): (v[0] if isinstance(v, (list, tuple)) and v else str(v)) for k, v in params.items()}
     checksum = flat.get("checksum") or ""
-    context = {"order_id": flat.get("mdOrder"), "order_number": flat.get("orderNumber"), "operation": "callback"}
+    context: Dict[str, Any] = {"order_id": flat.get("mdOrder"), "order_number": flat.get("orderNumber"),
+                               "operation": "callback"}
     if not checksum:
         raise CallbackVerificationError("callback without a checksum", **context)
     if secret is not None:
