@@ -57,6 +57,40 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args.transport, verbose=args.verbose)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .client import AutopayClient
+    from .errors import AutopayError
+
+    settings = {k: v for k, v in (("transport", args.transport), ("sandbox_url", args.sandbox_url)) if v}
+    try:
+        with AutopayClient.from_profile(args.profile, **settings) as client:
+            by_id = len(args.order) == 36 and args.order.count("-") == 4 and not args.by_number
+            details = client.status(order_id=args.order) if by_id else client.status(order_number=args.order)
+    except AutopayError as exc:
+        print(f"autopay-soap: {exc}", file=sys.stderr)
+        return 1
+    print(f"order number   {details.order_number}")
+    print(f"order id       {details.order_id}")
+    print(f"status         {int(details.status)} {details.status.name}")
+    print(f"amount         {details.amount}")
+    for label, value in (("approved", details.approved), ("deposited", details.deposited),
+                         ("refunded", details.refunded)):
+        print(f"{label:<15}{value}")
+    if details.action_code is not None:
+        print(f"action code    {details.action_code} {details.action_code_description or ''}".rstrip())
+    if details.card:
+        print(f"card           {details.card.masked_pan} exp {details.card.expiration}")
+    if details.binding:
+        print(f"binding        {details.binding.binding_id} (client {details.binding.client_id})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``autopay-soap`` (no heavy imports)."""
     parser = argparse.ArgumentParser(
@@ -80,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--callback-url", default=None, help="where to send callbacks")
     sandbox.add_argument("--callback-secret", default=None, help="HMAC-SHA256 key for callback checksums")
     sandbox.set_defaults(func=_cmd_sandbox)
+
+    demo = sub.add_parser("demo", help="run first payments and autopayments against the embedded sandbox")
+    demo.add_argument("--transport", choices=["soap", "rest", "all"], default="all",
+                      help="which transport to show (default: both)")
+    demo.add_argument("--verbose", action="store_true", help="print envelopes and bodies, secrets masked")
+    demo.set_defaults(func=_cmd_demo)
+
+    status = sub.add_parser("status", help="look an order up by gateway id or by order number")
+    status.add_argument("order", metavar="ORDER_ID_OR_NUMBER")
+    status.add_argument("--profile", default=None, help="gateway profile (or AUTOPAY_PROFILE)")
+    status.add_argument("--transport", choices=["soap", "rest"], default=None, help="default: soap")
+    status.add_argument("--sandbox-url", default=None, help="base URL of a running sandbox (profile sandbox)")
+    status.add_argument("--by-number", action="store_true", help="treat the argument as an order number")
+    status.set_defaults(func=_cmd_status)
     return parser
 
 

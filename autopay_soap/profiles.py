@@ -1,16 +1,16 @@
 """Named gateway profiles and settings from arguments or ``AUTOPAY_*`` environment variables.
 
-=================== =========================================================== =======
-profile             endpoints                                                   notes
-=================== =========================================================== =======
-``sber-test``       ``https://3dsec.sberbank.ru/payment/...``                   SOAP, REST
-``sber-prod``       ``https://securepayments.sberbank.ru/payment/...``          SOAP, REST
-``alfa-test``       ``https://alfa.rbsuat.com/payment/...``                     SOAP, REST
-``alfa-prod``       ``https://payment.alfabank.ru/payment/...``                 SOAP, REST
-``rbs-test``        ``https://test.paymentgate.ru/testpayment/...``             SOAP, REST
-``yookassa-sber``   ``https://3dsec-payments.yookassa.ru/payment/rest/``        REST only
-``sandbox``         ``http://127.0.0.1:8089/payment/...`` (``autopay-soap sandbox``) SOAP, REST
-=================== =========================================================== =======
+================= ================================================================ ==========
+profile           endpoints                                                        transports
+================= ================================================================ ==========
+``sber-test``     ``https://3dsec.sberbank.ru/payment/...``                        SOAP, REST
+``sber-prod``     ``https://securepayments.sberbank.ru/payment/...``               SOAP, REST
+``alfa-test``     ``https://alfa.rbsuat.com/payment/...``                          SOAP, REST
+``alfa-prod``     ``https://payment.alfabank.ru/payment/...``                      SOAP, REST
+``rbs-test``      ``https://test.paymentgate.ru/testpayment/...``                  SOAP, REST
+``yookassa-sber`` ``https://3dsec-payments.yookassa.ru/payment/rest/``             REST
+``sandbox``       ``http://127.0.0.1:8089/payment/...`` (``autopay-soap sandbox``) SOAP, REST
+================= ================================================================ ==========
 
 Every URL can be overridden (``soap_url=``, ``rest_url=`` or ``AUTOPAY_SOAP_URL``,
 ``AUTOPAY_REST_URL``). TLS verification is always on; ``ca_bundle=`` (``AUTOPAY_CA_BUNDLE``)

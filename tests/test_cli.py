@@ -30,3 +30,43 @@ def test_sandbox_command_refuses_remote_bind_without_opt_in():
     out = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--host", "0.0.0.0", "--port", "0"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "loopback" in out.stderr
+
+
+def test_demo_succeeds_over_both_transports():
+    out = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "demo"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "demo: all scenarios succeeded" in out.stdout and "no double charge" in out.stdout
+    table = [line for line in out.stdout.splitlines() if line.startswith(("soap ", "rest "))]
+    assert len(table) == 10 and all(line.rstrip().endswith("yes") for line in table)
+
+
+def test_demo_verbose_shows_envelopes_with_secrets_masked():
+    out = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "demo", "--transport", "soap", "--verbose"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    assert "<wsse:Password" in out.stdout and "registerOrder" in out.stdout
+    assert "sandbox-password" not in out.stdout
+    out = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "demo", "--transport", "rest", "--verbose"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "'password': '***'" in out.stdout and "sandbox-password" not in out.stdout
+
+
+def test_status_command_against_a_running_sandbox(capsys):
+    from autopay_soap import Money
+    from autopay_soap.cli import main
+    from autopay_soap.gateways.rbs_rest import RbsRestGateway
+    from autopay_soap.sandbox import Sandbox, TestCards
+
+    with Sandbox() as sb:
+        gw = RbsRestGateway(sb.rest_url, sb.username, sb.password)
+        order = gw.register_order("STATUS-1", Money.of("12.34", "RUB"), sb.return_url)
+        sb.pay(order.form_url, TestCards.SUCCESS)
+        assert main(["status", "STATUS-1", "--profile", "sandbox", "--sandbox-url", sb.url]) == 0
+        by_number = capsys.readouterr().out
+        assert main(["status", order.order_id, "--profile", "sandbox", "--sandbox-url", sb.url,
+                     "--transport", "rest"]) == 0
+        by_id = capsys.readouterr().out
+        assert main(["status", "NOPE-1", "--profile", "sandbox", "--sandbox-url", sb.url]) == 1
+    assert "2 DEPOSITED" in by_number and "12.34 RUB" in by_number and "444455**3333" in by_number
+    assert by_id == by_number

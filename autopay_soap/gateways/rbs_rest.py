@@ -130,7 +130,7 @@ class RbsRestGateway:
             raise BadResponse(f"{method}.do answered with something that is not JSON", http_status=200,
                               **context) from None
         if not isinstance(data, dict):
-            raise BadResponse(f"{method}.do answered with JSON that is not an object", **context)
+            raise BadResponse(f"{method}.do answered with JSON that is not an object", http_status=200, **context)
         result = _CI(data)
         log.debug("%s order_number=%s order_id=%s errorCode=%s duration_ms=%.1f", method,
                   context.get("order_number"), context.get("order_id"), result.get("errorCode"),

@@ -1,0 +1,137 @@
+"""``autopay-soap demo``: the scenarios of the seed documents against the embedded sandbox.
+
+Over each transport: a one-stage first payment with 3-D Secure (the payer's part is driven
+through the sandbox page), a two-stage first payment captured afterwards, then a one-stage
+and a two-stage autopayment on the new binding, and a partial refund. Prints each step and
+a summary; the exit status is 0 only when every step succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Callable, List, Optional, TextIO, Tuple
+
+from .client import AutopayClient, ChargeOutcome
+from .errors import AutopayError
+from .models import OrderStatus
+from .money import Money
+
+__all__ = ["run_demo"]
+
+Row = Tuple[str, str, str, str, str, bool]
+
+
+def run_demo(transports: List[str], *, verbose: bool = False, out: TextIO = sys.stdout) -> int:
+    """Run the demo over ``transports`` (``soap``, ``rest``); 0 when every step succeeded."""
+    from .sandbox import Sandbox
+
+    if verbose:
+        handler = logging.StreamHandler(out)
+        handler.setFormatter(logging.Formatter("    %(name)s: %(message)s"))
+        for name in ("autopay_soap.wire", "autopay_soap.soap", "autopay_soap.rest"):
+            logger = logging.getLogger(name)
+            logger.addHandler(handler)
+            logger.setLevel(logging.DEBUG)
+    rows: List[Row] = []
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    with Sandbox() as sandbox:
+        say(f"sandbox gateway at {sandbox.url} (dashboard: {sandbox.url}/_sandbox/)")
+        for transport in transports:
+            _demo_transport(sandbox, transport, rows, say)
+        charges = sandbox.engine.charges_by_order_number()
+        ledger = sandbox.ledger()
+    say("")
+    say(_table(rows))
+    doubles = [number for number, count in charges.items() if count > 1]
+    all_ok = all(row[5] for row in rows) and not doubles and len(rows) == 5 * len(transports)
+    say(f"\nledger: {len(ledger)} money movements, {len(charges)} orders charged, "
+        f"{'no double charge' if not doubles else 'DOUBLE CHARGES: ' + ', '.join(doubles)}")
+    say("demo: all scenarios succeeded" if all_ok else "demo: FAILED")
+    return 0 if all_ok else 1
+
+
+def _demo_transport(sandbox: "Any", transport: str, rows: List[Row], say: Callable[[str], None]) -> None:
+    """The five scenarios over one transport, appending a row per step."""
+    from .sandbox import TestCards
+
+    client = AutopayClient.from_profile("sandbox", sandbox_url=sandbox.url, transport=transport,
+                                        return_url=sandbox.return_url)
+    tag = transport.upper()
+
+    def step(scenario: str, number: str, action: Callable[[], Tuple[str, str, bool]]) -> None:
+        try:
+            outcome, status, ok = action()
+        except AutopayError as exc:
+            outcome, status, ok = "error", str(exc), False
+        rows.append((transport, scenario, number, outcome, status, ok))
+        say(f"[{tag}] {scenario}: {number} -> {outcome} ({status}){'' if ok else '  <-- FAILED'}")
+
+    binding: List[str] = []
+
+    def first_one_stage() -> Tuple[str, str, bool]:
+        started = client.start_first_payment(f"{tag}-FIRST-1", Money.of("499.00", "RUB"), "demo-customer")
+        say(f"[{tag}]   registered order {started.order_id}; the payer opens {started.form_url}")
+        paid = sandbox.pay(started.form_url or "", TestCards.SUCCESS_3DS)
+        say(f"[{tag}]   the payer paid with card {TestCards.SUCCESS_3DS.masked_pan} and passed 3-D Secure "
+            f"-> back at {paid.redirect_url}")
+        result = client.finish_first_payment(order_id=started.order_id)
+        if result.binding:
+            binding.append(result.binding.binding_id)
+            say(f"[{tag}]   binding {result.binding.binding_id} saved for demo-customer")
+        status = result.details.status.name if result.details else "?"
+        return result.outcome.value, status, result.outcome is ChargeOutcome.PAID and bool(result.binding)
+
+    def first_two_stage() -> Tuple[str, str, bool]:
+        started = client.start_first_payment(f"{tag}-FIRST-2", Money.of("1500.00", "RUB"), "demo-customer-2",
+                                             two_stage=True)
+        sandbox.pay(started.form_url or "", TestCards.SUCCESS)
+        held = client.finish_first_payment(order_id=started.order_id)
+        say(f"[{tag}]   held {held.details.approved if held.details else '?'}; capturing it")
+        captured = client.capture(started.order_id or "")
+        return held.outcome.value + "+captured", captured.status.name, \
+            held.outcome is ChargeOutcome.HELD and captured.status is OrderStatus.DEPOSITED
+
+    def autopay_one_stage() -> Tuple[str, str, bool]:
+        result = client.autopay(f"{tag}-AUTO-1", Money.of("499.00", "RUB"), client_id="demo-customer",
+                                binding_id=binding[0])
+        return result.outcome.value, result.details.status.name if result.details else "?", result.ok
+
+    def autopay_two_stage() -> Tuple[str, str, bool]:
+        result = client.autopay(f"{tag}-AUTO-2", Money.of("250.00", "RUB"), client_id="demo-customer",
+                                binding_id=binding[0], two_stage=True)
+        captured = client.capture(result.order_id or "", Money.of("200.00", "RUB"))
+        say(f"[{tag}]   held 250.00 RUB, captured {captured.deposited}")
+        return result.outcome.value + "+captured", captured.status.name, \
+            result.outcome is ChargeOutcome.HELD and captured.status is OrderStatus.DEPOSITED
+
+    def refund() -> Tuple[str, str, bool]:
+        order = client.status(order_number=f"{tag}-AUTO-1")
+        after = client.refund(order.order_id or "", Money.of("99.00", "RUB"), refund_id=f"{tag}-RF-1")
+        return f"refunded {after.refunded}", after.status.name, after.refunded == Money.of("99.00", "RUB")
+
+    step("first payment, one-stage, 3-D Secure", f"{tag}-FIRST-1", first_one_stage)
+    step("first payment, two-stage + capture", f"{tag}-FIRST-2", first_two_stage)
+    if binding:
+        step("autopayment, one-stage", f"{tag}-AUTO-1", autopay_one_stage)
+        step("autopayment, two-stage + capture", f"{tag}-AUTO-2", autopay_two_stage)
+        step("partial refund of the autopayment", f"{tag}-AUTO-1", refund)
+    client.close()
+
+
+def _table(rows: List[Row]) -> str:
+    head = ("transport", "scenario", "order number", "outcome", "status", "ok")
+    cells = [head] + [(t, s, n, o, st, "yes" if ok else "NO") for t, s, n, o, st, ok in rows]
+    widths = [max(len(str(row[i])) for row in cells) for i in range(len(head))]
+    lines = ["  ".join(str(value).ljust(widths[i]) for i, value in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(transport: Optional[str] = None, verbose: bool = False) -> int:
+    """Entry point used by the CLI."""
+    transports = ["soap", "rest"] if transport in (None, "all") else [transport or "soap"]
+    return run_demo(transports, verbose=verbose)
