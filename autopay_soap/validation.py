@@ -7,7 +7,7 @@ nothing is sent, and nothing is half-done, when an input is wrong.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .errors import ValidationError
@@ -16,6 +16,9 @@ from .money import Money
 __all__ = [
     "check_binding_id",
     "check_client_id",
+    "check_email",
+    "check_positive_int",
+    "check_registration",
     "check_cvc",
     "check_description",
     "check_expiry",
@@ -138,3 +141,42 @@ def check_expiry(value: object, field: str = "new_expiry") -> str:
     if not isinstance(value, str) or not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", value):
         raise ValidationError(f"{field}: must be YYYYMM", field=field)
     return value
+
+
+def check_email(value: object, field: str = "email") -> Optional[str]:
+    """An e-mail for the gateway's notifications, at most 40 characters."""
+    return _text(value, field, 40, required=False)
+
+
+def check_positive_int(value: object, field: str) -> Optional[int]:
+    """None, or a positive ``int`` (not a bool)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError(f"{field}: must be a positive int", field=field)
+    return value
+
+
+def check_registration(
+    order_number: object, amount: object, return_url: object, *, client_id: object = None,
+    auto_payment: bool = False, binding_id: object = None, fail_url: object = None, description: object = None,
+    language: object = None, session_timeout_secs: object = None, email: object = None,
+    callback_url: object = None,
+) -> "dict[str, Any]":
+    """Every argument of a registration checked, under its own name; the same for every transport.
+
+    ``auto_payment`` needs ``client_id`` (the gateway's autopayments belong to a client).
+    """
+    return {
+        "order_number": check_order_number(order_number),
+        "amount": check_money(amount),
+        "return_url": check_url(return_url, "return_url"),
+        "client_id": check_client_id(client_id, required=auto_payment),
+        "binding_id": check_binding_id(binding_id) if binding_id is not None else None,
+        "fail_url": check_url(fail_url, "fail_url", required=False),
+        "description": check_description(description),
+        "language": check_language(language),
+        "session_timeout_secs": check_positive_int(session_timeout_secs, "session_timeout_secs"),
+        "email": check_email(email),
+        "callback_url": check_url(callback_url, "callback_url", required=False),
+    }

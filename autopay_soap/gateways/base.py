@@ -12,7 +12,7 @@ from typing import Any, Optional, Protocol, Tuple, runtime_checkable
 from ..models import Binding, OperationResult, OrderDetails, PaymentStep, RegisteredOrder
 from ..money import Money
 
-__all__ = ["Gateway", "normalise_error_code"]
+__all__ = ["Gateway", "make_binding", "normalise_error_code"]
 
 
 def normalise_error_code(value: Any) -> int:
@@ -30,6 +30,15 @@ def normalise_error_code(value: Any) -> int:
         return int(str(value).strip())
     except ValueError:
         return -1
+
+
+def make_binding(binding_id: str, client_id: Optional[str], masked_pan: Optional[str],
+                 expiry: Optional[str]) -> Binding:
+    """A :class:`Binding` as a gateway lists it; active while its ``YYYYMM`` expiry has not passed."""
+    import datetime as dt
+
+    this_month = dt.date.today().strftime("%Y%m")
+    return Binding(binding_id, client_id, masked_pan, expiry, active=not expiry or expiry >= this_month)
 
 
 @runtime_checkable

@@ -32,7 +32,7 @@ from ..models import (
 )
 from ..money import Currency, Money, currency
 from ..redact import mask_mapping, mask_text
-from .base import normalise_error_code
+from .base import make_binding, normalise_error_code
 
 __all__ = ["RbsRestGateway"]
 
@@ -164,22 +164,17 @@ class RbsRestGateway:
         callback_url: Optional[str] = None,
     ) -> RegisteredOrder:
         """``register.do`` (``registerPreAuth.do`` when ``two_stage``)."""
-        order_number = v.check_order_number(order_number)
-        amount = v.check_money(amount)
-        if session_timeout_secs is not None and (isinstance(session_timeout_secs, bool)
-                                                 or not isinstance(session_timeout_secs, int)
-                                                 or session_timeout_secs <= 0):
-            raise ValidationError("session_timeout_secs: must be a positive int", field="session_timeout_secs")
+        c = v.check_registration(
+            order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
+            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
+            session_timeout_secs=session_timeout_secs, email=email, callback_url=callback_url)
+        order_number, amount = c["order_number"], c["amount"]
         params = {
             "orderNumber": order_number, "amount": amount.minor, "currency": amount.currency.numeric,
-            "returnUrl": v.check_url(return_url, "return_url"),
-            "failUrl": v.check_url(fail_url, "fail_url", required=False),
-            "description": v.check_description(description), "language": v.check_language(language),
-            "clientId": v.check_client_id(client_id, required=auto_payment),
-            "bindingId": v.check_binding_id(binding_id) if binding_id is not None else None,
-            "sessionTimeoutSecs": session_timeout_secs, "email": v._text(email, "email", 40, required=False),
-            "features": "AUTO_PAYMENT" if auto_payment else None,
-            "dynamicCallbackUrl": v.check_url(callback_url, "callback_url", required=False),
+            "returnUrl": c["return_url"], "failUrl": c["fail_url"], "description": c["description"],
+            "language": c["language"], "clientId": c["client_id"], "bindingId": c["binding_id"],
+            "sessionTimeoutSecs": c["session_timeout_secs"], "email": c["email"],
+            "features": "AUTO_PAYMENT" if auto_payment else None, "dynamicCallbackUrl": c["callback_url"],
         }
         method = "registerPreAuth" if two_stage else "register"
         context = {"order_number": order_number}
@@ -196,7 +191,7 @@ class RbsRestGateway:
         """``paymentOrderBinding.do``. A decline (``errorCode 0`` + ``error``) raises PaymentDeclined."""
         params = {"mdOrder": v.check_order_id(order_id), "bindingId": v.check_binding_id(binding_id),
                   "ip": v.check_ip(ip), "cvc": v.check_cvc(cvc), "language": v.check_language(language),
-                  "email": v._text(email, "email", 40, required=False)}
+                  "email": v.check_email(email)}
         context = {"order_id": order_id}
         result = self._call("paymentOrderBinding", params, context)
         self._check(result, "paymentOrderBinding", context)
@@ -290,9 +285,7 @@ class RbsRestGateway:
         if normalise_error_code(result.get("errorCode")) == 2:
             return ()
         self._check(result, method, {})
-        now = dt.date.today().strftime("%Y%m")
-        return tuple(Binding(b.get("bindingId"), b.get("clientId"), b.get("maskedPan"), b.get("expiryDate"),
-                             active=not b.get("expiryDate") or b.get("expiryDate") >= now)
+        return tuple(make_binding(b.get("bindingId"), b.get("clientId"), b.get("maskedPan"), b.get("expiryDate"))
                      for b in result.get("bindings") or [])
 
     def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:

@@ -45,7 +45,7 @@ from ..models import (
 from ..money import Currency, Money, currency
 from ..redact import mask_text
 from ..wsdl_bundle import shared_document, zeep_settings
-from .base import normalise_error_code
+from .base import make_binding, normalise_error_code
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
 
@@ -231,25 +231,17 @@ class RbsSoapGateway:
         ``auto_payment`` adds ``<features><feature>AUTO_PAYMENT</feature></features>`` and
         needs ``client_id``.
         """
-        order_number = v.check_order_number(order_number)
-        amount = v.check_money(amount)
+        c = v.check_registration(
+            order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
+            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
+            session_timeout_secs=session_timeout_secs, email=email)
+        order_number, amount = c["order_number"], c["amount"]
         order: Dict[str, Any] = {
-            "merchantOrderNumber": order_number,
-            "amount": amount.minor,
-            "currency": amount.currency.numeric,
-            "description": v.check_description(description),
-            "language": v.check_language(language),
-            "returnUrl": v.check_url(return_url, "return_url"),
-            "failUrl": v.check_url(fail_url, "fail_url", required=False),
-            "email": v._text(email, "email", 40, required=False),
-            "clientId": v.check_client_id(client_id, required=auto_payment),
-            "bindingId": v.check_binding_id(binding_id) if binding_id is not None else None,
+            "merchantOrderNumber": order_number, "amount": amount.minor, "currency": amount.currency.numeric,
+            "description": c["description"], "language": c["language"], "returnUrl": c["return_url"],
+            "failUrl": c["fail_url"], "email": c["email"], "clientId": c["client_id"],
+            "bindingId": c["binding_id"], "sessionTimeoutSecs": c["session_timeout_secs"],
         }
-        if session_timeout_secs is not None:
-            if isinstance(session_timeout_secs, bool) or not isinstance(session_timeout_secs, int) \
-                    or session_timeout_secs <= 0:
-                raise ValidationError("session_timeout_secs: must be a positive int", field="session_timeout_secs")
-            order["sessionTimeoutSecs"] = session_timeout_secs
         if auto_payment:
             order["features"] = {"feature": ["AUTO_PAYMENT"]}
         operation = "registerOrderPreAuth" if two_stage else "registerOrder"
@@ -276,7 +268,7 @@ class RbsSoapGateway:
             "ip": v.check_ip(ip),
             "cvc": v.check_cvc(cvc),
             "language": v.check_language(language),
-            "email": v._text(email, "email", 40, required=False),
+            "email": v.check_email(email),
         }
         context = {"order_id": order_id}
         sent = {k: val for k, val in order.items() if val is not None}
@@ -404,13 +396,8 @@ class RbsSoapGateway:
 
     @staticmethod
     def _binding_list(result: Any) -> Tuple[Binding, ...]:
-        now = dt.date.today().strftime("%Y%m")
         items = result.bindings.binding if result.bindings is not None else []
-        return tuple(
-            Binding(b.bindingId, b.clientId, b.maskedPan, b.expiryDate,
-                    active=not b.expiryDate or b.expiryDate >= now)
-            for b in items or []
-        )
+        return tuple(make_binding(b.bindingId, b.clientId, b.maskedPan, b.expiryDate) for b in items or [])
 
     def _binding_op(self, operation: str, short: str, binding_id: str) -> OperationResult:
         v.check_binding_id(binding_id)
