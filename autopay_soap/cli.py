@@ -91,6 +91,48 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_charge(args: argparse.Namespace) -> int:
+    import json as _json
+    import os
+
+    from .batch import EXIT_INVALID_INPUT, EXIT_JOURNAL_BUSY, BatchInputError, BatchRunner, JournalBusy
+    from .client import AutopayClient
+    from .errors import AutopayError
+    from .retry import RetryPolicy
+
+    settings = {k: v for k, v in (("transport", args.transport), ("sandbox_url", args.sandbox_url)) if v}
+    return_url = args.return_url or os.environ.get("AUTOPAY_RETURN_URL")
+    profile = args.profile or os.environ.get("AUTOPAY_PROFILE")
+    if not return_url and profile == "sandbox":
+        return_url = (args.sandbox_url or os.environ.get("AUTOPAY_SANDBOX_URL") or "http://127.0.0.1:8089") \
+            + "/_sandbox/return"
+
+    def client_factory() -> AutopayClient:
+        return AutopayClient.from_profile(profile, return_url=return_url, retry=RetryPolicy(attempts=args.attempts),
+                                          **settings)
+
+    if not args.dry_run:
+        try:
+            client_factory().close()  # settings problems surface before anything starts
+        except AutopayError as exc:
+            print(f"autopay-soap: {exc}", file=sys.stderr)
+            return 2
+    runner = BatchRunner(client_factory, args.journal or args.file + ".journal.sqlite",
+                         concurrency=args.concurrency, rate_limit=args.rate or None)
+    try:
+        summary = runner.run(args.file, dry_run=args.dry_run, report=args.report)
+    except BatchInputError as exc:
+        print(f"autopay-soap: {exc}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except JournalBusy as exc:
+        print(f"autopay-soap: {exc}; nothing was charged", file=sys.stderr)
+        return EXIT_JOURNAL_BUSY
+    print(_json.dumps(summary.as_dict()), flush=True)
+    return summary.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``autopay-soap`` (no heavy imports)."""
     parser = argparse.ArgumentParser(
@@ -120,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="which transport to show (default: both)")
     demo.add_argument("--verbose", action="store_true", help="print envelopes and bodies, secrets masked")
     demo.set_defaults(func=_cmd_demo)
+
+    charge = sub.add_parser("charge", help="charge a CSV or JSON Lines file of autopayments, exactly once")
+    charge.add_argument("file", help="CSV or JSON Lines (.jsonl): order_number, client_id, binding_id, amount...")
+    charge.add_argument("--journal", help="SQLite journal (default FILE.journal.sqlite); reuse it to resume")
+    charge.add_argument("--report", help="write one row per input row (.csv or .jsonl)")
+    charge.add_argument("--profile", default=None, help="gateway profile (or AUTOPAY_PROFILE)")
+    charge.add_argument("--transport", choices=["soap", "rest"], default=None, help="default: soap")
+    charge.add_argument("--sandbox-url", default=None, help="base URL of a running sandbox (profile sandbox)")
+    charge.add_argument("--return-url", default=None, help="returnUrl of the registrations (or AUTOPAY_RETURN_URL)")
+    charge.add_argument("--concurrency", type=int, default=8, help="charges in flight (default 8)")
+    charge.add_argument("--rate", type=float, default=0, help="charges started per second at most (default: no limit)")
+    charge.add_argument("--attempts", type=int, default=6, help="attempts per step before 'unknown' (default 6)")
+    charge.add_argument("--dry-run", action="store_true", help="validate the file and stop")
+    charge.set_defaults(func=_cmd_charge)
 
     status = sub.add_parser("status", help="look an order up by gateway id or by order number")
     status.add_argument("order", metavar="ORDER_ID_OR_NUMBER")

@@ -1,0 +1,156 @@
+"""The batch journal: a SQLite file (WAL) with the intent and the result of every charge.
+
+A row is written as ``in_flight`` **before** its gateway call and updated with the result
+after it, each in its own committed transaction. After a crash (even ``kill -9``) a row left
+``in_flight`` or ``unknown`` is reconciled on the next run by asking the gateway about the
+same order number: the number is the idempotency key, so nothing is charged twice.
+
+One runner at a time: an exclusive OS lock on ``<journal>.lock`` (released by the OS when the
+process dies) refuses a second runner on the same journal.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Tuple, Union
+
+import attr
+
+__all__ = ["FINAL_STATES", "Journal", "JournalBusy", "JournalEntry"]
+
+FINAL_STATES = ("paid", "held", "declined")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS charges (
+    order_number TEXT PRIMARY KEY,
+    line INTEGER NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    state TEXT NOT NULL,
+    order_id TEXT,
+    gateway_code INTEGER,
+    action_code INTEGER,
+    message TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS charges_state ON charges(state);
+"""
+
+
+class JournalBusy(RuntimeError):
+    """Another runner holds this journal."""
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class JournalEntry:
+    """What the journal knows of one order number."""
+
+    order_number: str
+    line: int
+    state: str
+    order_id: Optional[str]
+    gateway_code: Optional[int]
+    action_code: Optional[int]
+    message: Optional[str]
+    attempts: int
+
+
+class Journal:
+    """The SQLite journal of one batch (see the module docstring)."""
+
+    def __init__(self, path: Union[str, Path]) -> None:
+        self.path = Path(path)
+        self._lock_file: Optional[int] = None
+        self._db: Optional[sqlite3.Connection] = None
+        self._mutex = threading.Lock()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def open(self) -> "Journal":
+        """Take the runner lock (or raise :class:`JournalBusy`) and open the database."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise JournalBusy(f"another runner is using the journal {self.path}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_file = fd
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill; fsync at checkpoints
+        db.executescript(_SCHEMA)
+        self._db = db
+        return self
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock_file is not None:
+            os.close(self._lock_file)  # closing releases the flock
+            self._lock_file = None
+
+    def __enter__(self) -> "Journal":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The open connection."""
+        if self._db is None:
+            raise RuntimeError("the journal is not open")
+        return self._db
+
+    # -- entries --------------------------------------------------------------------------
+
+    def get(self, order_number: str) -> Optional[JournalEntry]:
+        """The entry of an order number, if any."""
+        with self._mutex:
+            row = self.db.execute(
+                "SELECT order_number, line, state, order_id, gateway_code, action_code, message, attempts "
+                "FROM charges WHERE order_number = ?", (order_number,)).fetchone()
+        return JournalEntry(*row) if row else None
+
+    def intend(self, order_number: str, line: int, amount_minor: int, currency: str) -> None:
+        """Record the intent before the gateway is called (state ``in_flight``)."""
+        with self._mutex:
+            self.db.execute(
+                "INSERT INTO charges (order_number, line, amount_minor, currency, state, attempts, updated_at) "
+                "VALUES (?, ?, ?, ?, 'in_flight', 1, ?) ON CONFLICT(order_number) DO UPDATE SET "
+                "state = 'in_flight', attempts = attempts + 1, updated_at = excluded.updated_at",
+                (order_number, line, amount_minor, currency, time.time()))
+
+    def record(self, order_number: str, state: str, *, order_id: Optional[str] = None,
+               gateway_code: Optional[int] = None, action_code: Optional[int] = None,
+               message: Optional[str] = None) -> None:
+        """Record the result of a charge."""
+        with self._mutex:
+            self.db.execute(
+                "UPDATE charges SET state = ?, order_id = COALESCE(?, order_id), gateway_code = ?, action_code = ?, "
+                "message = ?, updated_at = ? WHERE order_number = ?",
+                (state, order_id, gateway_code, action_code, message, time.time(), order_number))
+
+    def unresolved(self) -> Iterator[Tuple[str, int]]:
+        """``(order_number, line)`` of entries left in flight or unknown by an earlier run."""
+        with self._mutex:
+            rows = self.db.execute(
+                "SELECT order_number, line FROM charges WHERE state IN ('in_flight', 'unknown') "
+                "ORDER BY line").fetchall()
+        return iter(rows)
+
+    def counts(self) -> Dict[str, int]:
+        """Entries per state."""
+        with self._mutex:
+            return dict(self.db.execute("SELECT state, COUNT(*) FROM charges GROUP BY state").fetchall())

@@ -1,0 +1,332 @@
+"""BatchRunner: charge a file of autopayments exactly once, resumably.
+
+1. The whole file is validated (streamed) before the first charge; bad rows are reported with
+   line numbers and nothing is charged. ``dry_run`` stops there.
+2. The journal is locked (a second runner is refused) and rows left in flight or unknown by
+   an earlier run are reconciled first: the same order number is charged again through
+   :meth:`AutopayClient.autopay`, which finds a paid order and never pays it twice.
+3. The other rows are charged with ``concurrency`` requests in flight and at most
+   ``rate_limit`` charges started per second; rows already final in the journal are skipped.
+4. Ctrl-C stops feeding new rows, lets the charges in flight finish and be recorded, and the
+   run ends with :data:`EXIT_INTERRUPTED`.
+5. A report has one row per input row (order number, outcome, order id, codes, message).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, List, Optional, TextIO, Union
+
+import attr
+
+from ..client import AutopayClient, ChargeOutcome
+from ..errors import AutopayError, GatewayError
+from .journal import Journal
+from .rows import ChargeRow, RowError, read_rows, validate_file
+
+__all__ = [
+    "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_OK", "EXIT_UNKNOWN",
+    "BatchInputError", "BatchRunner", "BatchSummary",
+]
+
+EXIT_OK = 0
+"""Every row is paid (or held, for two-stage rows)."""
+EXIT_DECLINED = 3
+"""Some rows were declined or refused by the gateway; none is unknown."""
+EXIT_UNKNOWN = 4
+"""Some rows have an unknown outcome: run again later with the same journal."""
+EXIT_INVALID_INPUT = 5
+"""The file has bad rows; nothing was charged."""
+EXIT_JOURNAL_BUSY = 6
+"""Another runner holds the journal; nothing was charged."""
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C; what was in flight was recorded. Run again to continue."""
+
+_STATE_OF = {ChargeOutcome.PAID: "paid", ChargeOutcome.HELD: "held", ChargeOutcome.DECLINED: "declined",
+             ChargeOutcome.UNKNOWN: "unknown", ChargeOutcome.PENDING: "unknown"}
+
+
+class BatchInputError(AutopayError):
+    """The batch file has bad rows (``errors``: line numbers and reasons). Nothing was charged."""
+
+    def __init__(self, errors: List[RowError]) -> None:
+        super().__init__(f"{len(errors)} bad row(s) in the batch file; nothing was charged")
+        self.errors = errors
+
+
+@attr.s(slots=True, auto_attribs=True)
+class BatchSummary:
+    """Counts of one run, per final state of the file's rows."""
+
+    rows: int = 0
+    paid: int = 0
+    held: int = 0
+    declined: int = 0
+    failed: int = 0
+    unknown: int = 0
+    not_started: int = 0
+    charged_this_run: int = 0
+    reconciled: int = 0
+    elapsed: float = 0.0
+    interrupted: bool = False
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code for this outcome (see the ``EXIT_*`` constants)."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.unknown or self.not_started:
+            return EXIT_UNKNOWN
+        if self.declined or self.failed:
+            return EXIT_DECLINED
+        return EXIT_OK
+
+    def as_dict(self) -> Dict[str, Any]:
+        """A JSON-ready copy with the exit code."""
+        return {**attr.asdict(self), "exit_code": self.exit_code}
+
+
+class _RateLimiter:
+    """Start at most ``rate`` operations per second (None: unlimited), shared by threads."""
+
+    def __init__(self, rate: Optional[float]) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            slot = max(self._next, time.monotonic())
+            self._next = slot + self.interval
+        delay = slot - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)  # pacing to the rate limit; wakes early on Ctrl-C
+
+
+@attr.s(slots=True)
+class BatchRunner:
+    """Runs a batch file of autopayments against a gateway, exactly once per order number.
+
+    :param client_factory: builds one :class:`AutopayClient` per worker thread.
+    :param journal: path of the SQLite journal (one per batch; reuse it to resume).
+    :param concurrency: charges in flight at once.
+    :param rate_limit: charges started per second at most (None: no limit).
+    :param progress: where to draw a progress line (None: stderr when it is a terminal).
+    """
+
+    client_factory: Callable[[], AutopayClient] = attr.ib()
+    journal: Union[str, Path] = attr.ib()
+    concurrency: int = attr.ib(default=8)
+    rate_limit: Optional[float] = attr.ib(default=None)
+    progress: Optional[TextIO] = attr.ib(default=None)
+    _stop: threading.Event = attr.ib(factory=threading.Event, init=False)
+    _counts: Dict[str, int] = attr.ib(factory=dict, init=False)
+    _counts_lock: threading.Lock = attr.ib(factory=threading.Lock, init=False)
+
+    def stop(self) -> None:
+        """Ask the run to stop feeding rows (what is in flight finishes and is recorded)."""
+        self._stop.set()
+
+    def run(self, path: Union[str, Path], *, dry_run: bool = False,
+            report: Union[str, Path, None] = None) -> BatchSummary:
+        """Validate, then (unless ``dry_run``) charge the file; writes ``report`` if given."""
+        started = time.monotonic()
+        rows, errors = validate_file(path)
+        if errors:
+            raise BatchInputError(errors)
+        if dry_run:
+            return BatchSummary(rows=rows, dry_run=True)
+        self._stop.clear()
+        with Journal(self.journal) as journal:
+            previous = self._install_sigint()
+            try:
+                reconciled = self._charge(path, journal, rows, reconcile=True)
+                charged = self._charge(path, journal, rows, reconcile=False) if not self._stop.is_set() else 0
+            finally:
+                self._restore_sigint(previous)
+            summary = self._summarise(path, journal, report)
+        summary.reconciled = reconciled
+        summary.charged_this_run = reconciled + charged
+        summary.interrupted = self._stop.is_set()
+        summary.elapsed = time.monotonic() - started
+        return summary
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def _install_sigint(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def on_sigint(_signum: int, _frame: Any) -> None:
+            self._stop.set()
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
+
+        return signal.signal(signal.SIGINT, on_sigint)
+
+    @staticmethod
+    def _restore_sigint(previous: Any) -> None:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- charging --------------------------------------------------------------------------
+
+    def _charge(self, path: Union[str, Path], journal: Journal, total: int, *, reconcile: bool) -> int:
+        """Charge the rows of one pass; returns how many were submitted."""
+        work: "queue.Queue[Optional[ChargeRow]]" = queue.Queue(maxsize=self.concurrency * 2)
+        limiter = _RateLimiter(self.rate_limit)
+        submitted = 0
+        workers = [threading.Thread(target=self._worker, args=(work, journal, limiter), daemon=True,
+                                    name=f"batch-{i}") for i in range(self.concurrency)]
+        for worker in workers:
+            worker.start()
+        drawer = _Progress(self.progress, total, self._snapshot)
+        try:
+            for item in read_rows(path):
+                if self._stop.is_set():
+                    break
+                if isinstance(item, RowError):  # validated already; cannot happen unless the file changed
+                    continue
+                entry = journal.get(item.order_number)
+                wanted = (entry is not None and entry.state in ("in_flight", "unknown")) if reconcile \
+                    else (entry is None)
+                if not wanted:
+                    continue
+                while not self._stop.is_set():
+                    try:
+                        work.put(item, timeout=0.2)
+                        submitted += 1
+                        break
+                    except queue.Full:
+                        drawer.draw()
+                drawer.draw()
+        finally:
+            for _ in workers:
+                work.put(None)
+            for worker in workers:
+                worker.join()
+            drawer.finish()
+        return submitted
+
+    def _bump(self, state: str) -> None:
+        with self._counts_lock:
+            self._counts[state] = self._counts.get(state, 0) + 1
+
+    def _snapshot(self) -> Dict[str, int]:
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def _worker(self, work: "queue.Queue[Optional[ChargeRow]]", journal: Journal, limiter: _RateLimiter) -> None:
+        client = self.client_factory()
+        try:
+            while True:
+                row = work.get()
+                if row is None:
+                    return
+                limiter.wait(self._stop)
+                journal.intend(row.order_number, row.line, row.amount.minor, row.amount.currency.alpha)
+                try:
+                    result = client.autopay(row.order_number, row.amount, client_id=row.client_id,
+                                            binding_id=row.binding_id, two_stage=row.two_stage,
+                                            description=row.description)
+                except GatewayError as exc:  # the gateway refused the request: nothing charged
+                    journal.record(row.order_number, "failed", order_id=exc.order_id, gateway_code=exc.gateway_code,
+                                   message=exc.message)
+                    self._bump("failed")
+                    continue
+                except AutopayError as exc:  # TLS or similar: not sent, or unknown
+                    journal.record(row.order_number, "unknown", message=exc.message)
+                    self._bump("unknown")
+                    continue
+                state = _STATE_OF[result.outcome]
+                journal.record(row.order_number, state, order_id=result.order_id, action_code=result.action_code,
+                               message=result.message)
+                self._bump(state)
+        finally:
+            client.close()
+
+    # -- the report ------------------------------------------------------------------------
+
+    def _summarise(self, path: Union[str, Path], journal: Journal,
+                   report: Union[str, Path, None]) -> BatchSummary:
+        summary = BatchSummary()
+        out: Optional[IO[str]] = None
+        writer: Optional[Callable[[Dict[str, Any]], None]] = None
+        if report is not None:
+            report_path = Path(report)
+            out = report_path.open("w", encoding="utf-8", newline="")
+            fields = ["line", "order_number", "outcome", "order_id", "gateway_code", "action_code", "message"]
+            if report_path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+                handle = out
+
+                def writer(record: Dict[str, Any]) -> None:
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                csv_writer = csv.DictWriter(out, fieldnames=fields)
+                csv_writer.writeheader()
+                writer = csv_writer.writerow
+        try:
+            for item in read_rows(path):
+                if isinstance(item, RowError):
+                    continue
+                summary.rows += 1
+                entry = journal.get(item.order_number)
+                outcome = "not_started" if entry is None else ("unknown" if entry.state == "in_flight"
+                                                               else entry.state)
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+                if writer is not None:
+                    writer({"line": item.line, "order_number": item.order_number, "outcome": outcome,
+                            "order_id": entry.order_id if entry else None,
+                            "gateway_code": entry.gateway_code if entry else None,
+                            "action_code": entry.action_code if entry else None,
+                            "message": entry.message if entry else None})
+        finally:
+            if out is not None:
+                out.close()
+        return summary
+
+
+class _Progress:
+    """A one-line progress display on a terminal; silent elsewhere."""
+
+    def __init__(self, stream: Optional[TextIO], total: int, counts: Callable[[], Dict[str, int]]) -> None:
+        if stream is None:
+            stream = sys.stderr if sys.stderr.isatty() else None
+        self.stream = stream
+        self.total = total
+        self.counts = counts
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def draw(self, force: bool = False) -> None:
+        if self.stream is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.25:
+            return
+        self.last = now
+        c = self.counts()
+        done = sum(c.values())
+        rate = done / max(now - self.started, 1e-6)
+        eta = (self.total - done) / rate if rate > 0 and done < self.total else 0
+        self.stream.write(
+            f"\r{done}/{self.total}  paid {c.get('paid', 0) + c.get('held', 0)}  declined {c.get('declined', 0)}  "
+            f"unknown {c.get('unknown', 0)}  failed {c.get('failed', 0)}  {rate:6.1f}/s  ETA {eta:5.0f}s ")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.stream is not None:
+            self.draw(force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+
+

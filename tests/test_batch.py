@@ -1,0 +1,205 @@
+"""The batch runner against the sandbox: crash, resume, twice, bad input, Ctrl-C, two runners."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from autopay_soap import Money
+from autopay_soap.batch import (
+    EXIT_DECLINED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JOURNAL_BUSY,
+    EXIT_OK,
+    BatchInputError,
+    BatchRunner,
+    Journal,
+    validate_file,
+)
+from autopay_soap.client import AutopayClient
+from autopay_soap.retry import RetryPolicy
+from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
+
+
+def bind(sb, client_id, card=TestCards.SUCCESS):
+    client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url)
+    started = client.start_first_payment(f"FIRST-{client_id}", Money.of("1.00", "RUB"), client_id)
+    sb.pay(started.form_url, card)
+    return client.finish_first_payment(order_id=started.order_id).binding.binding_id
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["order_number", "client_id", "binding_id", "amount", "currency", "two_stage"])
+        writer.writerows(rows)
+
+
+def charge_cmd(sb, file, *extra):
+    return [sys.executable, "-m", "autopay_soap.cli", "charge", str(file), "--profile", "sandbox",
+            "--sandbox-url", sb.url, "--attempts", "8", *extra]
+
+
+class ChargeCounter:
+    """Sets an event once the sandbox has taken ``target`` charges (no polling, no sleeping)."""
+
+    def __init__(self, sb, target):
+        self.target, self.count, self.reached = target, 0, threading.Event()
+        self._inner = sb.engine.on_event
+        self._lock = threading.Lock()
+        sb.engine.on_event = self
+
+    def __call__(self, event):
+        if event.operation in ("deposited", "approved"):
+            with self._lock:
+                self.count += 1
+                if self.count >= self.target:
+                    self.reached.set()
+        self._inner(event)
+
+
+def test_kill_9_mid_run_then_resume_charges_each_row_exactly_once(tmp_path):
+    rows = 300
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"K-{i:04d}", "cust", binding, "9.90", "RUB", "") for i in range(rows)])
+        sb.faults = FaultPlan.parse("*:drop_after=0.06,http500=0.04,garbage=0.04,refuse=0.03,truncated=0.03", seed=9)
+        counter = ChargeCounter(sb, rows // 2)
+        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "8"), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert counter.reached.wait(120), "the runner never got halfway"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        with Journal(file.with_name("batch.csv.journal.sqlite")) as journal:
+            states = journal.counts()
+        assert states.get("in_flight", 0) + states.get("paid", 0) < rows  # really stopped halfway
+        second = subprocess.run(charge_cmd(sb, file, "--report", str(tmp_path / "report.jsonl")),
+                                capture_output=True, text=True, timeout=300)
+        summary = json.loads(second.stdout.strip().splitlines()[-1])
+        sb.faults = None
+        charges = sb.engine.charges_by_order_number()
+    assert second.returncode == EXIT_OK, second.stderr
+    assert summary["paid"] == rows and summary["unknown"] == 0 and summary["not_started"] == 0
+    report = [json.loads(line) for line in (tmp_path / "report.jsonl").read_text().splitlines()]
+    assert len(report) == rows and {r["outcome"] for r in report} == {"paid"}
+    assert all(charges[f"K-{i:04d}"] == 1 for i in range(rows))
+    assert max(charges.values()) == 1
+
+
+def test_running_the_same_file_twice_charges_nothing_the_second_time(tmp_path):
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "twice.csv"
+        write_csv(file, [(f"T-{i}", "cust", binding, "1.00", "RUB", "") for i in range(20)])
+        first = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=120)
+        ledger_after_first = len(sb.ledger())
+        second = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=120)
+        assert len(sb.ledger()) == ledger_after_first
+    assert first.returncode == second.returncode == EXIT_OK
+    assert json.loads(second.stdout)["charged_this_run"] == 0 and json.loads(second.stdout)["paid"] == 20
+
+
+def test_malformed_file_is_reported_with_line_numbers_and_nothing_is_charged(tmp_path):
+    file = tmp_path / "bad.csv"
+    write_csv(file, [("OK-1", "cust", "b-1", "1.00", "RUB", ""),
+                     ("OK-2", "cust", "b-1", "1.001", "RUB", ""),      # line 3: too many decimals
+                     ("bad number!", "cust", "b-1", "1.00", "RUB", ""),  # line 4
+                     ("OK-1", "cust", "b-1", "1.00", "RUB", ""),       # line 5: repeats line 2
+                     ("OK-5", "", "b-1", "1.00", "RUB", ""),           # line 6: no client
+                     ("OK-6", "cust", "b-1", "1.00", "XYZ", ""),       # line 7: currency
+                     ("OK-7", "cust", "b-1", "1.00", "RUB", "maybe")])  # line 8: two_stage
+    with Sandbox() as sb:
+        out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
+        assert sb.engine.orders() == []
+    assert out.returncode == EXIT_INVALID_INPUT
+    for line in ("line 3:", "line 4:", "line 5:", "line 6:", "line 7:", "line 8:"):
+        assert line in out.stderr
+    assert "line 2:" not in out.stderr and "repeats line 2" in out.stderr
+    assert not (tmp_path / "bad.csv.journal.sqlite").exists()
+
+
+def test_jsonl_and_dry_run(tmp_path):
+    file = tmp_path / "rows.jsonl"
+    file.write_text('{"order_number": "J-1", "client_id": "c", "binding_id": "b", "amount_minor": 990}\n'
+                    '{"order_number": "J-2", "client_id": "c", "binding_id": "b", "amount": "1.50", '
+                    '"currency": "USD"}\n'
+                    '[1, 2]\n{not json\n')
+    rows, errors = validate_file(file)
+    assert rows == 4 and [e.line for e in errors] == [3, 4]
+    file.write_text('{"order_number": "J-1", "client_id": "c", "binding_id": "b", "amount_minor": 990}\n')
+    runner = BatchRunner(lambda: None, tmp_path / "j.sqlite")
+    summary = runner.run(file, dry_run=True)
+    assert summary.dry_run and summary.rows == 1 and not (tmp_path / "j.sqlite").exists()
+
+
+def test_ctrl_c_finishes_what_is_in_flight_and_exits_non_zero(tmp_path):
+    rows = 200
+    with Sandbox(latency=0.01) as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "int.csv"
+        write_csv(file, [(f"I-{i:04d}", "cust", binding, "1.00", "RUB", "") for i in range(rows)])
+        counter = ChargeCounter(sb, 20)
+        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "4"), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert counter.reached.wait(60)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        summary = json.loads(out.strip().splitlines()[-1])
+        with Journal(tmp_path / "int.csv.journal.sqlite") as journal:
+            states = journal.counts()
+        charges = sb.engine.charges_by_order_number()
+        resumed = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=120)
+        final = sb.engine.charges_by_order_number()
+    assert proc.returncode == EXIT_INTERRUPTED and summary["interrupted"]
+    assert "in_flight" not in states  # everything in flight was recorded
+    assert summary["paid"] == states["paid"] == len(charges) - 1  # minus the first payment
+    assert 20 <= summary["paid"] < rows and summary["not_started"] == rows - summary["paid"]
+    assert resumed.returncode == EXIT_OK and max(final.values()) == 1 and len(final) == rows + 1
+
+
+def test_a_second_runner_on_the_same_journal_is_refused(tmp_path):
+    file = tmp_path / "lock.csv"
+    write_csv(file, [("L-1", "cust", "b", "1.00", "RUB", "")])
+    with Sandbox() as sb:
+        with Journal(tmp_path / "lock.csv.journal.sqlite"):
+            out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
+        assert sb.engine.orders() == []
+    assert out.returncode == EXIT_JOURNAL_BUSY and "another runner" in out.stderr
+
+
+def test_python_api_with_declines_failures_and_a_report(tmp_path):
+    with Sandbox() as sb:
+        good = bind(sb, "good")
+        poor = bind(sb, "poor", TestCards.RECURRING_INSUFFICIENT)
+        file = tmp_path / "mixed.csv"
+        write_csv(file, [("M-1", "good", good, "5.00", "RUB", ""), ("M-2", "poor", poor, "5.00", "RUB", ""),
+                         ("M-3", "good", "no-such-binding", "5.00", "RUB", ""),
+                         ("M-4", "good", good, "7.00", "RUB", "true")])
+
+        def client():
+            c = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,
+                                           retry=RetryPolicy(attempts=3))
+            c.sleep = lambda s: None
+            return c
+
+        runner = BatchRunner(client, tmp_path / "mixed.sqlite", concurrency=2, rate_limit=1000)
+        summary = runner.run(file, report=tmp_path / "mixed-report.csv")
+        charges = sb.engine.charges_by_order_number()
+    assert (summary.paid, summary.declined, summary.failed, summary.held) == (1, 1, 1, 1)
+    assert summary.exit_code == EXIT_DECLINED
+    report = list(csv.DictReader((tmp_path / "mixed-report.csv").open()))
+    assert [r["outcome"] for r in report] == ["paid", "declined", "failed", "held"]
+    assert report[1]["action_code"] == "116" and report[2]["gateway_code"] == "2"
+    assert set(charges) == {"FIRST-good", "FIRST-poor", "M-1", "M-4"}
+    with pytest.raises(BatchInputError):
+        bad = tmp_path / "empty.csv"
+        bad.write_text("order_number,client_id\n")
+        runner.run(bad)
