@@ -203,3 +203,20 @@ def test_python_api_with_declines_failures_and_a_report(tmp_path):
         bad = tmp_path / "empty.csv"
         bad.write_text("order_number,client_id\n")
         runner.run(bad)
+
+
+def test_progress_line_on_a_terminal_stream(tmp_path):
+    import io
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "p.csv"
+        write_csv(file, [(f"P-{i}", "cust", binding, "1.00", "RUB", "") for i in range(5)])
+        stream = io.StringIO()
+        runner = BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url,
+                                                                return_url=sb.return_url),
+                             tmp_path / "p.sqlite", concurrency=2, progress=stream)
+        summary = runner.run(file)
+    last = stream.getvalue().rstrip("\n").split("\r")[-1]
+    assert summary.paid == 5
+    assert last.startswith("5/5") and "paid 5" in last and "declined 0" in last and "ETA" in last
