@@ -12,11 +12,14 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import make_binding, start_sandbox  # noqa: E402
 
 CHILD = r"""
 import json, resource, sys, time
@@ -37,22 +40,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    sandbox = subprocess.Popen([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--port", "0"],
-                               stdout=subprocess.PIPE, text=True)
+    sandbox, url = start_sandbox()
     results = []
     try:
-        url = sandbox.stdout.readline().split()[-1]  # type: ignore[union-attr]
-        first = subprocess.run([sys.executable, "-c", (
-            "import sys; from autopay_soap import AutopayClient, Money; from autopay_soap.sandbox import TestCards\n"
-            "import requests, re\n"
-            f"c = AutopayClient.from_profile('sandbox', sandbox_url='{url}', return_url='{url}/r')\n"
-            "s = c.start_first_payment('MEM-FIRST', Money.of('1.00', 'RUB'), 'mem')\n"
-            "from autopay_soap.sandbox.server import _form\n"
-            "h = requests.Session(); p = h.get(s.form_url); a, f = _form(p.text, 'pay')\n"
-            "f.update(pan='4444555511113333', expiry='12/30', cvc='123'); h.post(s.form_url.split('/payment')[0] + a, data=f, allow_redirects=False)\n"
-            "print(c.finish_first_payment(order_id=s.order_id).binding.binding_id)")],
-            capture_output=True, text=True, check=True)
-        binding = first.stdout.strip()
+        binding = make_binding(url, "mem")
         for rows in args.rows:
             folder = tempfile.mkdtemp(prefix="autopay-mem-")
             file = os.path.join(folder, "rows.csv")

@@ -1,0 +1,1 @@
+"""Benchmarks of autopay_soap, all against the embedded sandbox: ``python -m bench [--quick]``."""

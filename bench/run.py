@@ -1,0 +1,220 @@
+"""Every benchmark in one run, side by side with its baseline, as ratios.
+
+    python -m bench [--quick] [--json bench/results/latest.json]
+
+1. Client overhead: CPU time per operation of our SOAP gateway against a bare ``zeep.Client``
+   on the same WSDL, and of our REST gateway against plain ``requests``, same calls, same
+   sandbox (in its own process). Target: at most +15 %.
+2. Start-up: a fresh process importing autopay_soap and making its first SOAP call;
+   ``autopay-soap --help`` (target < 0.3 s, no zeep import); a second gateway against the first
+   (target < 5 %).
+3. Batch efficiency: autopayments with the sandbox at 20 ms latency, concurrency 1, 4, 16, 64;
+   ideal = rows x calls per autopayment x latency / concurrency; report ideal / actual
+   (target >= 0.85 at 16).
+4. Memory: peak RSS of the batch runner for two file sizes (target: within 20 %).
+5. Sandbox capacity: sustained requests per second, SOAP (validated) and REST.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import make_binding, start_sandbox  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CALLS_PER_AUTOPAYMENT = 3  # register, paymentOrderBinding, getOrderStatusExtended
+
+
+def cpu_per_call(call: Callable[[int], Any], n: int) -> float:
+    call(0)  # warm up
+    started = time.process_time()
+    for i in range(1, n + 1):
+        call(i)
+    return (time.process_time() - started) / n
+
+
+def overhead(url: str, n: int) -> Dict[str, Any]:
+    import zeep
+    from zeep.wsse.username import UsernameToken
+
+    from autopay_soap import Money
+    from autopay_soap.gateways.rbs_rest import RbsRestGateway
+    from autopay_soap.gateways.rbs_soap import BINDING_NAME, RbsSoapGateway
+    from autopay_soap.wsdl_bundle import wsdl_path, zeep_settings
+
+    soap_url, rest_url = url + "/payment/webservices/merchant-ws", url + "/payment/rest/"
+    ours = RbsSoapGateway(soap_url, "sandbox-api", "sandbox-password")
+    order_id = ours.register_order("OVH-SEED", Money.of("1.00", "RUB"), url + "/r").order_id
+    bare = zeep.Client(str(wsdl_path()), wsse=UsernameToken("sandbox-api", "sandbox-password"),
+                       settings=zeep_settings()).create_service(BINDING_NAME, soap_url)
+    tag = time.time_ns()
+    soap_ours = cpu_per_call(lambda i: (ours.order_status(order_id=order_id),
+                                        ours.register_order(f"O{tag % 10**9}{i}", Money.of("1.00", "RUB"),
+                                                            url + "/r")), n)
+    soap_bare = cpu_per_call(lambda i: (bare.getOrderStatusExtended(order={"orderId": order_id}),
+                                        bare.registerOrder(order={"merchantOrderNumber": f"B{tag % 10**9}{i}",
+                                                                  "amount": 100, "currency": "643",
+                                                                  "returnUrl": url + "/r"})), n)
+    rest = RbsRestGateway(rest_url, "sandbox-api", "sandbox-password")
+    http = requests.Session()
+    auth = {"userName": "sandbox-api", "password": "sandbox-password"}
+    rest_ours = cpu_per_call(lambda i: (rest.order_status(order_id=order_id),
+                                        rest.register_order(f"R{tag % 10**9}{i}", Money.of("1.00", "RUB"),
+                                                            url + "/r")), n)
+    rest_bare = cpu_per_call(lambda i: (
+        http.post(rest_url + "getOrderStatusExtended.do", data={**auth, "orderId": order_id}, timeout=10).json(),
+        http.post(rest_url + "register.do", timeout=10, data={
+            **auth, "orderNumber": f"Q{tag % 10**9}{i}", "amount": "100", "currency": "643",
+            "returnUrl": url + "/r"}).json()), n)
+    return {"pairs_of_calls": n,
+            "soap_ours_ms": soap_ours * 1000, "soap_bare_zeep_ms": soap_bare * 1000,
+            "soap_ratio": soap_ours / soap_bare,
+            "rest_ours_ms": rest_ours * 1000, "rest_bare_requests_ms": rest_bare * 1000,
+            "rest_ratio": rest_ours / rest_bare}
+
+
+def timed_process(args: List[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def startup(url: str, repeat: int) -> Dict[str, Any]:
+    first_call = ("from autopay_soap.gateways.rbs_soap import RbsSoapGateway\n"
+                  f"g = RbsSoapGateway('{url}/payment/webservices/merchant-ws', 'sandbox-api', 'sandbox-password')\n"
+                  "g.bindings('nobody')")
+    help_no_zeep = subprocess.run([sys.executable, "-c", "import sys; from autopay_soap import cli\n"
+                                   "try:\n cli.main(['--help'])\nexcept SystemExit: pass\n"
+                                   "print('zeep' in sys.modules)"], capture_output=True, text=True, check=True)
+    probe = subprocess.run([sys.executable, str(ROOT / "bench" / "gateway_construction.py"), "--repeat", "3"],
+                           capture_output=True, text=True, check=True)
+    construction = json.loads(probe.stdout.strip().splitlines()[-1])["median_seconds"]
+    return {
+        "import_and_first_soap_call_s": timed_process([sys.executable, "-c", first_call], repeat),
+        "help_s": timed_process([sys.executable, "-m", "autopay_soap.cli", "--help"], repeat),
+        "help_imports_zeep": help_no_zeep.stdout.strip().endswith("True"),
+        "first_gateway_ms": construction["first"] * 1000, "second_gateway_ms": construction["next"] * 1000,
+        "second_over_first": construction["next"] / construction["first"],
+    }
+
+
+def batch_efficiency(rows: int, concurrencies: List[int], latency_ms: float) -> List[Dict[str, Any]]:
+    from autopay_soap import AutopayClient, Money  # noqa: F401
+    from autopay_soap.batch import BatchRunner
+
+    proc, url = start_sandbox(latency_ms)
+    results = []
+    try:
+        binding = make_binding(url)
+        for concurrency in concurrencies:
+            folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"autopay-eff-{time.time_ns()}"
+            folder.mkdir(parents=True)
+            file = folder / "rows.csv"
+            with file.open("w") as handle:
+                handle.write("order_number,client_id,binding_id,amount\n")
+                for i in range(rows):
+                    handle.write(f"E{concurrency}-{folder.name[-8:]}-{i},bench,{binding},1.00\n")
+
+            def factory() -> AutopayClient:
+                return AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/r")
+
+            started = time.perf_counter()
+            summary = BatchRunner(factory, folder / "j.sqlite", concurrency=concurrency).run(file)
+            actual = time.perf_counter() - started
+            ideal = rows * CALLS_PER_AUTOPAYMENT * latency_ms / 1000 / concurrency
+            results.append({"concurrency": concurrency, "rows": rows, "paid": summary.paid, "actual_s": actual,
+                            "ideal_s": ideal, "efficiency": ideal / actual})
+            print(f"  batch c={concurrency:<3} {rows} rows: {actual:6.1f} s, ideal {ideal:6.1f} s, "
+                  f"efficiency {ideal / actual:.2f}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait()
+    return results
+
+
+def memory(sizes: List[int]) -> Dict[str, Any]:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "batch_memory.py"), "--rows", *map(str, sizes)],
+                         capture_output=True, text=True, check=True)
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"runs": results, "ratio": results[-1]["peak_rss_mib"] / results[0]["peak_rss_mib"]}
+
+
+def capacity(seconds: float) -> Dict[str, Any]:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "sandbox_capacity.py"), "--seconds", str(seconds)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Run everything, print a table, write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: the whole run in a few minutes")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"))
+    args = parser.parse_args()
+    quick = args.quick
+    started = time.perf_counter()
+    report: Dict[str, Any] = {
+        "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "command": "python -m bench" + (" --quick" if quick else ""),
+    }
+    proc, url = start_sandbox(0)
+    try:
+        print("client overhead...", flush=True)
+        report["overhead"] = overhead(url, 100 if quick else 400)
+        print("start-up...", flush=True)
+        report["startup"] = startup(url, 3 if quick else 7)
+    finally:
+        proc.terminate()
+        proc.wait()
+    print("batch efficiency (sandbox latency 20 ms)...", flush=True)
+    report["batch"] = batch_efficiency(200 if quick else 2000, [1, 4, 16, 64], 20.0)
+    print("memory...", flush=True)
+    report["memory"] = memory([1000, 5000] if quick else [10_000, 100_000])
+    print("sandbox capacity...", flush=True)
+    report["capacity"] = capacity(2 if quick else 5)
+    report["total_seconds"] = time.perf_counter() - started
+
+    o, s, m, c = report["overhead"], report["startup"], report["memory"], report["capacity"]
+    eff16 = next(b["efficiency"] for b in report["batch"] if b["concurrency"] == 16)
+    rows = [
+        ("SOAP CPU/op pair, ours vs bare zeep", f"{o['soap_ours_ms']:.2f} / {o['soap_bare_zeep_ms']:.2f} ms",
+         f"{o['soap_ratio']:.3f}", "<= 1.15"),
+        ("REST CPU/op pair, ours vs requests", f"{o['rest_ours_ms']:.2f} / {o['rest_bare_requests_ms']:.2f} ms",
+         f"{o['rest_ratio']:.3f}", "<= 1.15"),
+        ("import + first SOAP call", f"{s['import_and_first_soap_call_s']:.3f} s", "", ""),
+        ("autopay-soap --help", f"{s['help_s']:.3f} s", f"zeep imported: {s['help_imports_zeep']}", "< 0.3 s"),
+        ("second gateway vs first", f"{s['second_gateway_ms']:.3f} / {s['first_gateway_ms']:.2f} ms",
+         f"{s['second_over_first']:.4f}", "< 0.05"),
+    ] + [(f"batch efficiency c={b['concurrency']}", f"{b['actual_s']:.1f} s (ideal {b['ideal_s']:.1f} s)",
+          f"{b['efficiency']:.3f}", ">= 0.85" if b["concurrency"] == 16 else "") for b in report["batch"]] + [
+        ("peak RSS, batch", " / ".join(f"{r['rows']}: {r['peak_rss_mib']:.1f} MiB" for r in m["runs"]),
+         f"{m['ratio']:.3f}", "<= 1.20"),
+        ("sandbox capacity SOAP / REST", f"{c['soap_rps']:.0f} / {c['rest_rps']:.0f} req/s", "", ""),
+    ]
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    print()
+    print(f"{report['command']} on {report['machine']}  ({report['total_seconds']:.0f} s)")
+    for r in [("benchmark", "measured", "ratio", "target")] + rows:
+        print("  ".join(r[i].ljust(width[i]) for i in range(4)))
+    report["batch_efficiency_at_16"] = eff16
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(report, indent=2))
+    print(f"\nJSON: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
