@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple, Union
+from typing import Dict, Optional, Union
 
 import attr
 
@@ -66,7 +66,9 @@ class Journal:
         self.path = Path(path)
         self._lock_file: Optional[int] = None
         self._db: Optional[sqlite3.Connection] = None
+        self._reader: Optional[sqlite3.Connection] = None
         self._mutex = threading.Lock()
+        self._read_mutex = threading.Lock()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -89,10 +91,15 @@ class Journal:
         db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill; fsync at checkpoints
         db.executescript(_SCHEMA)
         self._db = db
+        # look-ups use their own connection: in WAL mode a reader never waits for the writer
+        self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         return self
 
     def close(self) -> None:
         """Close the database and release the lock."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -116,9 +123,11 @@ class Journal:
     # -- entries --------------------------------------------------------------------------
 
     def get(self, order_number: str) -> Optional[JournalEntry]:
-        """The entry of an order number, if any."""
-        with self._mutex:
-            row = self.db.execute(
+        """The entry of an order number, if any (read without waiting for the writer)."""
+        if self._reader is None:
+            raise RuntimeError("the journal is not open")
+        with self._read_mutex:
+            row = self._reader.execute(
                 "SELECT order_number, line, state, order_id, gateway_code, action_code, message, attempts "
                 "FROM charges WHERE order_number = ?", (order_number,)).fetchone()
         return JournalEntry(*row) if row else None
@@ -142,13 +151,16 @@ class Journal:
                 "message = ?, updated_at = ? WHERE order_number = ?",
                 (state, order_id, gateway_code, action_code, message, time.time(), order_number))
 
-    def unresolved(self) -> Iterator[Tuple[str, int]]:
-        """``(order_number, line)`` of entries left in flight or unknown by an earlier run."""
+    def unresolved_count(self) -> int:
+        """How many entries an earlier run left in flight or unknown."""
         with self._mutex:
-            rows = self.db.execute(
-                "SELECT order_number, line FROM charges WHERE state IN ('in_flight', 'unknown') "
-                "ORDER BY line").fetchall()
-        return iter(rows)
+            return int(self.db.execute(
+                "SELECT COUNT(*) FROM charges WHERE state IN ('in_flight', 'unknown')").fetchone()[0])
+
+    def is_empty(self) -> bool:
+        """True for a journal no run has written to yet."""
+        with self._mutex:
+            return self.db.execute("SELECT 1 FROM charges LIMIT 1").fetchone() is None
 
     def counts(self) -> Dict[str, int]:
         """Entries per state."""

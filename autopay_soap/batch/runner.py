@@ -150,8 +150,11 @@ class BatchRunner:
         with Journal(self.journal) as journal:
             previous = self._install_sigint()
             try:
-                reconciled = self._charge(path, journal, rows, reconcile=True)
-                charged = self._charge(path, journal, rows, reconcile=False) if not self._stop.is_set() else 0
+                fresh = journal.is_empty()
+                reconciled = self._charge(path, journal, rows, reconcile=True) if journal.unresolved_count() else 0
+                charged = 0
+                if not self._stop.is_set():
+                    charged = self._charge(path, journal, rows, reconcile=False, fresh=fresh)
             finally:
                 self._restore_sigint(previous)
             summary = self._summarise(path, journal, report)
@@ -180,8 +183,12 @@ class BatchRunner:
 
     # -- charging --------------------------------------------------------------------------
 
-    def _charge(self, path: Union[str, Path], journal: Journal, total: int, *, reconcile: bool) -> int:
-        """Charge the rows of one pass; returns how many were submitted."""
+    def _charge(self, path: Union[str, Path], journal: Journal, total: int, *, reconcile: bool,
+                fresh: bool = False) -> int:
+        """Charge the rows of one pass; returns how many were submitted.
+
+        ``fresh``: the journal was empty when the run began, so no row needs a look-up.
+        """
         work: "queue.Queue[Optional[ChargeRow]]" = queue.Queue(maxsize=self.concurrency * 2)
         limiter = _RateLimiter(self.rate_limit)
         submitted = 0
@@ -196,7 +203,7 @@ class BatchRunner:
                     break
                 if isinstance(item, RowError):  # validated already; cannot happen unless the file changed
                     continue
-                entry = journal.get(item.order_number)
+                entry = None if fresh else journal.get(item.order_number)
                 wanted = (entry is not None and entry.state in ("in_flight", "unknown")) if reconcile \
                     else (entry is None)
                 if not wanted:
