@@ -112,7 +112,8 @@ def startup(url: str, repeat: int) -> Dict[str, Any]:
     }
 
 
-def batch_efficiency(rows: int, concurrencies: List[int], latency_ms: float) -> List[Dict[str, Any]]:
+def batch_efficiency(rows: int, concurrencies: List[int], latency_ms: float,
+                     transports: List[str]) -> List[Dict[str, Any]]:
     from autopay_soap import AutopayClient, Money  # noqa: F401
     from autopay_soap.batch import BatchRunner
 
@@ -120,7 +121,7 @@ def batch_efficiency(rows: int, concurrencies: List[int], latency_ms: float) -> 
     results = []
     try:
         binding = make_binding(url)
-        for concurrency in concurrencies:
+        for transport, concurrency in [(t, c) for t in transports for c in concurrencies]:
             folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"autopay-eff-{time.time_ns()}"
             folder.mkdir(parents=True)
             file = folder / "rows.csv"
@@ -129,16 +130,18 @@ def batch_efficiency(rows: int, concurrencies: List[int], latency_ms: float) -> 
                 for i in range(rows):
                     handle.write(f"E{concurrency}-{folder.name[-8:]}-{i},bench,{binding},1.00\n")
 
-            def factory() -> AutopayClient:
-                return AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/r")
+            def factory(transport: str = transport) -> AutopayClient:
+                return AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/r",
+                                                  transport=transport)
 
             started = time.perf_counter()
             summary = BatchRunner(factory, folder / "j.sqlite", concurrency=concurrency).run(file)
             actual = time.perf_counter() - started
             ideal = rows * CALLS_PER_AUTOPAYMENT * latency_ms / 1000 / concurrency
-            results.append({"concurrency": concurrency, "rows": rows, "paid": summary.paid, "actual_s": actual,
+            results.append({"transport": transport, "concurrency": concurrency, "rows": rows,
+                            "paid": summary.paid, "actual_s": actual,
                             "ideal_s": ideal, "efficiency": ideal / actual})
-            print(f"  batch c={concurrency:<3} {rows} rows: {actual:6.1f} s, ideal {ideal:6.1f} s, "
+            print(f"  batch {transport} c={concurrency:<3} {rows} rows: {actual:6.1f} s, ideal {ideal:6.1f} s, "
                   f"efficiency {ideal / actual:.2f}", flush=True)
     finally:
         proc.terminate()
@@ -181,7 +184,7 @@ def main() -> None:
         proc.terminate()
         proc.wait()
     print("batch efficiency (sandbox latency 20 ms)...", flush=True)
-    report["batch"] = batch_efficiency(200 if quick else 2000, [1, 4, 16, 64], 20.0)
+    report["batch"] = batch_efficiency(200 if quick else 2000, [1, 4, 16, 64], 20.0, ["soap", "rest"])
     print("memory...", flush=True)
     report["memory"] = memory([1000, 5000] if quick else [10_000, 100_000])
     print("sandbox capacity...", flush=True)
@@ -189,7 +192,7 @@ def main() -> None:
     report["total_seconds"] = time.perf_counter() - started
 
     o, s, m, c = report["overhead"], report["startup"], report["memory"], report["capacity"]
-    eff16 = next(b["efficiency"] for b in report["batch"] if b["concurrency"] == 16)
+    eff16 = {b["transport"]: b["efficiency"] for b in report["batch"] if b["concurrency"] == 16}
     rows = [
         ("SOAP CPU/op pair, ours vs bare zeep", f"{o['soap_ours_ms']:.2f} / {o['soap_bare_zeep_ms']:.2f} ms",
          f"{o['soap_ratio']:.3f}", "<= 1.15"),
@@ -199,7 +202,8 @@ def main() -> None:
         ("autopay-soap --help", f"{s['help_s']:.3f} s", f"zeep imported: {s['help_imports_zeep']}", "< 0.3 s"),
         ("second gateway vs first", f"{s['second_gateway_ms']:.3f} / {s['first_gateway_ms']:.2f} ms",
          f"{s['second_over_first']:.4f}", "< 0.05"),
-    ] + [(f"batch efficiency c={b['concurrency']}", f"{b['actual_s']:.1f} s (ideal {b['ideal_s']:.1f} s)",
+    ] + [(f"batch efficiency {b['transport']} c={b['concurrency']}",
+          f"{b['actual_s']:.1f} s (ideal {b['ideal_s']:.1f} s)",
           f"{b['efficiency']:.3f}", ">= 0.85" if b["concurrency"] == 16 else "") for b in report["batch"]] + [
         ("peak RSS, batch", " / ".join(f"{r['rows']}: {r['peak_rss_mib']:.1f} MiB" for r in m["runs"]),
          f"{m['ratio']:.3f}", "<= 1.20"),
