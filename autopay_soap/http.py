@@ -1,8 +1,8 @@
 """HTTP plumbing shared by every transport: sessions, timeouts, TLS trust, error classes.
 
-Timeouts are always set. TLS verification is always on unless the caller passes a CA
-bundle path (the Russian Trusted Root CA case) or, explicitly, ``verify=False`` for a
-loopback test server; no default anywhere switches it off.
+Timeouts are always set. TLS verification is on by default, and profiles and environment
+variables can only add trust (a CA bundle path, the Russian Trusted Root CA case); nothing in
+the library turns verification off by itself.
 """
 
 from __future__ import annotations
