@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Optional, Tuple
+from typing import Optional
 
 import attr
 
@@ -173,5 +173,3 @@ class OperationResult:
     order_id: Optional[str] = None
     amount: Optional[Money] = None
 
-
-BindingList = Tuple[Binding, ...]

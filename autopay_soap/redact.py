@@ -16,7 +16,7 @@ MASK = "***"
 
 SECRET_KEYS = frozenset({
     "password", "token", "cvc", "cvv", "cvc2", "pan", "pares", "pareq", "cardnumber",
-    "carddata", "secret", "checksum", "encryptedcarddata", "seToken".lower(),
+    "carddata", "secret", "checksum", "encryptedcarddata", "setoken",
 })
 _PAN_RE = re.compile(r"(?<!\d)(\d{6})\d{3,9}(\d{4})(?!\d)")
 _XML_ELEMENT_RE = re.compile(r"(<(?:[\w-]+:)?(Password|Nonce)\b[^>]*>)[^<]*(</)", re.IGNORECASE)

@@ -19,6 +19,7 @@ __all__ = [
     "check_email",
     "check_positive_int",
     "check_registration",
+    "check_text",
     "check_cvc",
     "check_description",
     "check_expiry",
@@ -141,6 +142,13 @@ def check_expiry(value: object, field: str = "new_expiry") -> str:
     if not isinstance(value, str) or not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", value):
         raise ValidationError(f"{field}: must be YYYYMM", field=field)
     return value
+
+
+def check_text(value: object, field: str, max_len: int) -> str:
+    """Required free text of at most ``max_len`` characters, without control characters."""
+    text = _text(value, field, max_len)
+    assert text is not None
+    return text
 
 
 def check_email(value: object, field: str = "email") -> Optional[str]:

@@ -204,7 +204,7 @@ class RbsRestGateway:
     def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
         """``finish3ds.do`` with the ACS's PaRes; returns the return URL."""
         context = {"order_id": order_id}
-        params = {"MD": v.check_order_id(order_id), "PaRes": v._text(pa_res, "pa_res", 100_000)}
+        params = {"MD": v.check_order_id(order_id), "PaRes": v.check_text(pa_res, "pa_res", 100_000)}
         result = self._call("finish3ds", params, context)
         self._check(result, "finish3ds", context)
         return result.get("redirect")  # type: ignore[no-any-return]
@@ -235,7 +235,7 @@ class RbsRestGateway:
                   "expectedDepositedAmount": (v.check_money(expected_deposited, "expected_deposited",
                                                             allow_zero=True).minor
                                               if expected_deposited is not None else None),
-                  "externalRefundId": (v._text(external_refund_id, "external_refund_id", 32)
+                  "externalRefundId": (v.check_text(external_refund_id, "external_refund_id", 32)
                                        if external_refund_id is not None else None)}
         return self._money_op("refund", "refund", params, order_id, amount)
 

@@ -145,11 +145,6 @@ class RbsSoapGateway:
         binding = self._client.wsdl.bindings[BINDING_NAME]
         return sorted(binding._operations)
 
-    def create_envelope(self, operation: str, **parts: Any) -> etree._Element:
-        """The SOAP envelope (with the wsse header) that ``operation`` would send; for tests."""
-        node: etree._Element = self._client.create_message(self._service, operation, **parts)
-        return node
-
     def close(self) -> None:
         """Close the HTTP session."""
         self._session.close()
@@ -202,11 +197,6 @@ class RbsSoapGateway:
         if code != 0:
             extra = {k: val for k, val in context.items() if val is not None}
             raise error_for_code(code, getattr(result, "errorMessage", None), operation=operation, **extra)
-
-    def _money(self, minor: Any, code: Any = None) -> Optional[Money]:
-        if minor is None:
-            return None
-        return Money.from_minor(int(minor), currency(code) if code else self.default_currency)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -281,7 +271,7 @@ class RbsSoapGateway:
 
     def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
         """``finishThreeDs``: hand the ACS's PaRes to the gateway; returns the return URL."""
-        request = {"md": v.check_order_id(order_id, "order_id"), "paRes": v._text(pa_res, "pa_res", 100_000)}
+        request = {"md": v.check_order_id(order_id, "order_id"), "paRes": v.check_text(pa_res, "pa_res", 100_000)}
         context = {"order_id": order_id}
         result = self._call("finishThreeDs", context, request=request)
         self._check(result, context, "finishThreeDs")

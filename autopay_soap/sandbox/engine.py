@@ -412,7 +412,7 @@ class Engine:
                 pending = order.pending_3ds
                 if order.status is not OrderStatus.ACS_AUTH or not pending:
                     raise EngineError(7, "Order is not waiting for 3-D Secure")
-                if pa_res != THREE_DS_CODE and pa_res != _pares_for(order.order_id):
+                if pa_res != THREE_DS_CODE and pa_res != pares_for(order.order_id):
                     self._decline(order, ACTION_3DS_FAILED)
                     return PaymentResult(order.snapshot(), paid=False, declined=True,
                                          message=_ACTION_TEXT[ACTION_3DS_FAILED])
@@ -608,9 +608,6 @@ class Engine:
         return counts
 
 
-def _pares_for(order_id: str) -> str:
+def pares_for(order_id: str) -> str:
     """The PaRes the sandbox ACS posts back for a passed challenge."""
     return hashlib.sha256(f"pares:{order_id}".encode()).hexdigest()
-
-
-pares_for = _pares_for

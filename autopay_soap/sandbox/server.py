@@ -7,6 +7,7 @@ background thread; ``gw.url``, ``gw.soap_url``, ``gw.rest_url``, ``gw.username``
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import queue
@@ -25,7 +26,7 @@ import requests
 from ..callbacks import rbs_hmac_checksum
 from ..wsdl_bundle import wsdl_dir
 from . import pages
-from .cards import TestCard, TestCards
+from .cards import THREE_DS_CODE, TestCard, TestCards
 from .engine import Engine, EngineError, Event, Movement, pares_for
 from .faults import FaultPlan
 from .rest import RestFrontEnd
@@ -168,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
                        "text/html; charset=utf-8")
         elif path == "/payment/sandbox/acs/confirm":
             md = form.get("MD", "")
-            pa_res = pares_for(md) if form.get("code", "").strip() == "12345678" else "failed"
+            pa_res = pares_for(md) if form.get("code", "").strip() == THREE_DS_CODE else "failed"
             self._send(200, pages.post_form_page(form.get("TermUrl", ""), {"MD": md, "PaRes": pa_res}),
                        "text/html; charset=utf-8")
         else:
@@ -513,6 +514,4 @@ def _form(page: str, form_id: str) -> Tuple[str, Dict[str, str]]:
         raise RuntimeError(f"the sandbox page has no form {form_id!r}")
     fields = dict(re.findall(r"<input type=['\"]hidden['\"] name=['\"]([^'\"]+)['\"] value=['\"]([^'\"]*)['\"]>",
                              match.group(2)))
-    import html as _html
-
-    return _html.unescape(match.group(1)), {k: _html.unescape(v) for k, v in fields.items()}
+    return html.unescape(match.group(1)), {k: html.unescape(v) for k, v in fields.items()}
