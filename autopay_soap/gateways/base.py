@@ -7,12 +7,23 @@ reconciliation belongs to the client, which knows what a step means.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Optional, Protocol, Tuple, runtime_checkable
 
-from ..models import Binding, OperationResult, OrderDetails, PaymentStep, RegisteredOrder
-from ..money import Money
+from ..models import (
+    Binding,
+    BindingInfo,
+    CardInfo,
+    OperationResult,
+    OrderDetails,
+    OrderStatus,
+    PaymentState,
+    PaymentStep,
+    RegisteredOrder,
+)
+from ..money import Currency, Money, currency
 
-__all__ = ["Gateway", "make_binding", "normalise_error_code"]
+__all__ = ["Fields", "Gateway", "make_binding", "normalise_error_code", "order_details_from"]
 
 
 def normalise_error_code(value: Any) -> int:
@@ -39,6 +50,58 @@ def make_binding(binding_id: str, client_id: Optional[str], masked_pan: Optional
 
     this_month = dt.date.today().strftime("%Y%m")
     return Binding(binding_id, client_id, masked_pan, expiry, active=not expiry or expiry >= this_month)
+
+
+class Fields(Protocol):
+    """A reply read by field name: a (case-insensitive) dict over REST, a view of zeep's object over SOAP."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The field's value, or ``default``."""
+        ...
+
+
+def parse_date(value: Any) -> Optional[dt.datetime]:
+    """A gateway date: ``xs:dateTime`` (SOAP, already parsed) or epoch milliseconds (REST)."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc)
+    return None
+
+
+def order_details_from(reply: Fields, *, order_id: Optional[str], default_currency: Currency) -> OrderDetails:
+    """:class:`OrderDetails` from a ``getOrderStatusExtended`` reply, whatever the transport.
+
+    The gateway's order id comes from the ``attributes`` entry named ``mdOrder`` when present.
+    """
+    for attribute in reply.get("attributes") or []:
+        if hasattr(attribute, "get") and attribute.get("name") == "mdOrder":
+            order_id = attribute.get("value")
+    cur = currency(reply.get("currency")) if reply.get("currency") else default_currency
+    amounts, card, binding = reply.get("paymentAmountInfo"), reply.get("cardAuthInfo"), reply.get("bindingInfo")
+
+    def money(value: Any) -> Optional[Money]:
+        return Money.from_minor(int(value), cur) if value is not None else None
+
+    action_code = reply.get("actionCode")
+    return OrderDetails(
+        order_number=reply.get("orderNumber"),
+        order_id=order_id,
+        status=OrderStatus(int(reply.get("orderStatus"))),
+        amount=Money.from_minor(int(reply.get("amount") or 0), cur),
+        action_code=int(action_code) if action_code is not None else None,
+        action_code_description=reply.get("actionCodeDescription") or None,
+        payment_state=PaymentState(amounts.get("paymentState")) if amounts and amounts.get("paymentState") else None,
+        approved=money(amounts.get("approvedAmount")) if amounts else None,
+        deposited=money(amounts.get("depositedAmount")) if amounts else None,
+        refunded=money(amounts.get("refundedAmount")) if amounts else None,
+        description=reply.get("orderDescription") or None,
+        created_at=parse_date(reply.get("date")),
+        card=CardInfo(card.get("maskedPan") or card.get("pan"), card.get("expiration"), card.get("cardholderName"),
+                      card.get("approvalCode"), card.get("paymentSystem")) if card else None,
+        binding=BindingInfo(binding.get("bindingId"), binding.get("clientId"))
+        if binding and binding.get("bindingId") else None,
+    )
 
 
 @runtime_checkable

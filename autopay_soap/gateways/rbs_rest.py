@@ -8,7 +8,6 @@ declined binding payment answering ``errorCode 0`` with an ``error`` field.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -21,18 +20,14 @@ from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationEr
 from ..http import Timeouts, classify_request_error, make_session
 from ..models import (
     Binding,
-    BindingInfo,
-    CardInfo,
     OperationResult,
     OrderDetails,
-    OrderStatus,
-    PaymentState,
     PaymentStep,
     RegisteredOrder,
 )
 from ..money import Currency, Money, currency
 from ..redact import mask_mapping, mask_text
-from .base import make_binding, normalise_error_code
+from .base import make_binding, normalise_error_code, order_details_from
 
 __all__ = ["RbsRestGateway"]
 
@@ -48,12 +43,6 @@ class _CI(dict):  # type: ignore[type-arg]
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
         return super().get(key.lower(), default)
-
-
-def _ms(value: Any) -> Optional[dt.datetime]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc)
-    return None
 
 
 class RbsRestGateway:
@@ -251,34 +240,7 @@ class RbsRestGateway:
         if result.get("orderStatus") is None:
             raise error_for_code(6, "order not found", operation="getOrderStatusExtended",
                                  order_id=order_id, order_number=order_number)
-        return self._details(result, order_id)
-
-    def _details(self, r: _CI, order_id: Optional[str]) -> OrderDetails:
-        for attribute in r.get("attributes") or []:
-            if isinstance(attribute, dict) and attribute.get("name") == "mdOrder":
-                order_id = attribute.get("value")
-        cur = currency(r.get("currency")) if r.get("currency") else self.default_currency
-        pai, card, binding = r.get("paymentAmountInfo"), r.get("cardAuthInfo"), r.get("bindingInfo")
-
-        def money(value: Any) -> Optional[Money]:
-            return Money.from_minor(int(value), cur) if value is not None else None
-
-        return OrderDetails(
-            order_number=r.get("orderNumber"), order_id=order_id, status=OrderStatus(int(r.get("orderStatus"))),
-            amount=Money.from_minor(int(r.get("amount") or 0), cur),
-            action_code=int(r.get("actionCode")) if r.get("actionCode") is not None else None,
-            action_code_description=r.get("actionCodeDescription") or None,
-            payment_state=PaymentState(pai.get("paymentState")) if pai and pai.get("paymentState") else None,
-            approved=money(pai.get("approvedAmount")) if pai else None,
-            deposited=money(pai.get("depositedAmount")) if pai else None,
-            refunded=money(pai.get("refundedAmount")) if pai else None,
-            description=r.get("orderDescription") or None, created_at=_ms(r.get("date")),
-            card=CardInfo(card.get("maskedPan") or card.get("pan"), card.get("expiration"),
-                          card.get("cardholderName"), card.get("approvalCode"), card.get("paymentSystem"))
-            if card else None,
-            binding=BindingInfo(binding.get("bindingId"), binding.get("clientId"))
-            if binding and binding.get("bindingId") else None,
-        )
+        return order_details_from(result, order_id=order_id, default_currency=self.default_currency)
 
     def _binding_list(self, method: str, params: Dict[str, Any]) -> Tuple[Binding, ...]:
         result = self._call(method, params, {})

@@ -7,7 +7,6 @@ port at its own endpoint. zeep's settings forbid DTDs, entities and external loa
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -33,19 +32,15 @@ from ..errors import (
 from ..http import Timeouts, classify_request_error, make_session
 from ..models import (
     Binding,
-    BindingInfo,
-    CardInfo,
     OperationResult,
     OrderDetails,
-    OrderStatus,
-    PaymentState,
     PaymentStep,
     RegisteredOrder,
 )
 from ..money import Currency, Money, currency
 from ..redact import mask_text
 from ..wsdl_bundle import shared_document, zeep_settings
-from .base import make_binding, normalise_error_code
+from .base import make_binding, normalise_error_code, order_details_from
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
 
@@ -86,8 +81,21 @@ class _WireTransport(Transport):  # type: ignore[misc]
         return response
 
 
-def _dt(value: Any) -> Optional[dt.datetime]:
-    return value if isinstance(value, dt.datetime) else None
+class _ZeepView:
+    """Reads a zeep reply object by field name, like a dict (see ``base.Fields``)."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self._obj, key, None)
+        if value is None:
+            return default
+        if isinstance(value, list):
+            return [_ZeepView(item) if hasattr(item, "__values__") else item for item in value]
+        return _ZeepView(value) if hasattr(value, "__values__") else value
 
 
 class RbsSoapGateway:
@@ -333,34 +341,7 @@ class RbsSoapGateway:
         if result.orderStatus is None:
             raise OrderNotFound("no such order", operation="getOrderStatusExtended",
                                 order_id=order_id, order_number=order_number)
-        return self._order_details(result, order_id)
-
-    def _order_details(self, r: Any, order_id: Optional[str]) -> OrderDetails:
-        for attribute in r.attributes or []:
-            if attribute.name == "mdOrder":
-                order_id = attribute.value
-        cur = currency(r.currency) if r.currency else self.default_currency
-        pai = r.paymentAmountInfo
-        card = r.cardAuthInfo
-        binding = r.bindingInfo
-        return OrderDetails(
-            order_number=r.orderNumber,
-            order_id=order_id,
-            status=OrderStatus(int(r.orderStatus)),
-            amount=Money.from_minor(int(r.amount or 0), cur),
-            action_code=r.actionCode,
-            action_code_description=r.actionCodeDescription or None,
-            payment_state=PaymentState(pai.paymentState) if pai is not None and pai.paymentState else None,
-            approved=Money.from_minor(int(pai.approvedAmount), cur) if pai is not None else None,
-            deposited=Money.from_minor(int(pai.depositedAmount), cur) if pai is not None else None,
-            refunded=Money.from_minor(int(pai.refundedAmount), cur) if pai is not None else None,
-            description=r.orderDescription,
-            created_at=_dt(r.date),
-            card=CardInfo(card.maskedPan, card.expiration, card.cardholderName, card.approvalCode,
-                          card.paymentSystem) if card is not None else None,
-            binding=(BindingInfo(binding.bindingId, binding.clientId)
-                     if binding is not None and binding.bindingId else None),
-        )
+        return order_details_from(_ZeepView(result), order_id=order_id, default_currency=self.default_currency)
 
     def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
         """``getBindings``: a client's saved cards; an empty tuple when there are none."""
