@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 import attr
 
 from .errors import (
+    AutopayError,
     ConnectError,
     DuplicateOrderNumber,
     GatewaySystemError,
@@ -34,7 +35,6 @@ from .errors import (
     OutcomeUnknown,
     PaymentDeclined,
     SoapFaultError,
-    TLSError,
 )
 from .gateways.base import Gateway
 from .models import Binding, BindingInfo, OperationResult, OrderDetails, OrderStatus, RegisteredOrder
@@ -86,11 +86,12 @@ class ChargeResult:
 
     def raise_for_outcome(self) -> "ChargeResult":
         """Raise :class:`PaymentDeclined` or :class:`OutcomeUnknown` unless paid or held."""
+        detail = f": {self.message}" if self.message else ""
         if self.outcome is ChargeOutcome.DECLINED:
-            raise PaymentDeclined(f"payment declined: {self.message or ''}".rstrip(": "), action_code=self.action_code,
+            raise PaymentDeclined(f"payment declined{detail}", action_code=self.action_code,
                                   order_number=self.order_number, order_id=self.order_id)
         if self.outcome in (ChargeOutcome.UNKNOWN, ChargeOutcome.PENDING):
-            raise OutcomeUnknown(f"payment outcome {self.outcome.value}: {self.message or ''}".rstrip(": "),
+            raise OutcomeUnknown(f"payment outcome {self.outcome.value}{detail}",
                                  order_number=self.order_number, order_id=self.order_id)
         return self
 
@@ -176,9 +177,9 @@ class AutopayClient:
                 return self.gateway.order_status(order_number=order_number)
             except OrderNotFound:
                 return NOT_FOUND
-            except TLSError:
-                raise
-            except (ConnectError,) + _AMBIGUOUS as exc:
+            except AutopayError as exc:
+                if not self.retry.retryable(exc):
+                    raise
                 log.info("status look-up of %s failed (%s); retrying", order_id or order_number, type(exc).__name__)
         return None
 
@@ -193,9 +194,9 @@ class AutopayClient:
                 wait()
             try:
                 return self.gateway.register_order(order_number, amount, **options), None, ""
-            except TLSError:
-                raise
             except ConnectError as exc:
+                if not self.retry.retryable(exc):
+                    raise  # a TLS error: never retried
                 note = f"not sent ({type(exc).__name__})"
                 continue
             except DuplicateOrderNumber:
@@ -222,9 +223,9 @@ class AutopayClient:
                 note = "payment step answered" + (" with 3-D Secure" if step.needs_3ds else "")
             except PaymentDeclined as exc:
                 note = exc.gateway_message or "declined"
-            except TLSError:
-                raise
             except ConnectError as exc:
+                if not self.retry.retryable(exc):
+                    raise  # a TLS error: never retried
                 note = f"payment not sent ({type(exc).__name__})"
                 continue
             except _AMBIGUOUS + (InvalidOrderState,) as exc:
@@ -358,9 +359,9 @@ class AutopayClient:
                 wait()
             try:
                 call()
-            except TLSError:
-                raise
-            except ConnectError:
+            except ConnectError as exc:
+                if not self.retry.retryable(exc):
+                    raise  # a TLS error: never retried
                 continue
             except InvalidOrderState as exc:  # code 7: a wrong state, or a system error
                 refusal = exc

@@ -57,6 +57,7 @@ def test_first_payment_declined(env):
     with pytest.raises(PaymentDeclined) as info:
         result.raise_for_outcome()
     assert info.value.action_code == 116
+    assert info.value.message == "payment declined: Insufficient funds"
 
 
 def test_autopayment_one_and_two_stage(env):
@@ -186,10 +187,20 @@ def test_retry_policy_is_frozen_bounded_and_jittered():
     assert RetryPolicy(jitter=0).delay(10) == 5.0
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
-    from autopay_soap import ConnectError, ResponseTimeout, TLSError
+    from autopay_soap import (
+        ConnectError,
+        GatewaySystemError,
+        InvalidRequest,
+        ResponseTimeout,
+        SoapFaultError,
+        TLSError,
+        ValidationError,
+    )
 
     assert RetryPolicy.retryable(ConnectError("x")) and RetryPolicy.retryable(ResponseTimeout("x"))
+    assert RetryPolicy.retryable(SoapFaultError("x")) and RetryPolicy.retryable(GatewaySystemError("x"))
     assert not RetryPolicy.retryable(TLSError("x"))
+    assert not RetryPolicy.retryable(InvalidRequest("x")) and not RetryPolicy.retryable(ValidationError("x", field="f"))
 
 
 def test_tls_errors_are_never_retried(env):
@@ -206,3 +217,7 @@ def test_tls_errors_are_never_retried(env):
     with pytest.raises(TLSError):
         client.autopay("TLS-1", RUB("1.00"), client_id="c", binding_id="b")
     assert calls == [1]
+    client.gateway.order_status = broken
+    with pytest.raises(TLSError):
+        client.finish_first_payment(order_number="TLS-2")
+    assert calls == [1, 1]
