@@ -165,3 +165,25 @@ def test_hmac_vector_from_the_facts():
               "orderNumber": "2003", "status": "1"}
     assert rbs_hmac_checksum(params, "ooc7slpvc61k7sf7ma7p4hrefr") == \
         "EAF2FB72CAB99FD5067F4BA493DD84F4D79C1589FDE8ED29622F0F07215AA972"
+
+
+def test_per_order_dynamic_callback_url_wins():
+    import requests
+
+    per_order, default = Receiver(), Receiver()
+    try:
+        with Sandbox(callback_url=default.url) as sb:
+            auth = {"userName": sb.username, "password": sb.password}
+            answer = requests.post(sb.rest_url + "register.do", timeout=5, data={
+                **auth, "orderNumber": "DYN-1", "amount": "100", "returnUrl": sb.return_url,
+                "dynamicCallbackUrl": per_order.url}).json()
+            sb.pay(answer["formUrl"], TestCards.SUCCESS)
+            other = requests.post(sb.rest_url + "register.do", timeout=5, data={
+                **auth, "orderNumber": "DYN-2", "amount": "100", "returnUrl": sb.return_url}).json()
+            sb.pay(other["formUrl"], TestCards.SUCCESS)
+            assert sb.wait_for_callbacks()
+    finally:
+        per_order.close()
+        default.close()
+    assert [(p["orderNumber"], p["operation"]) for p in per_order.received] == [("DYN-1", "deposited")]
+    assert [(p["orderNumber"], p["operation"]) for p in default.received] == [("DYN-2", "deposited")]

@@ -155,7 +155,7 @@ class Order:
             "twoStage": self.two_stage, "clientId": self.client_id, "features": list(self.features),
             "actionCode": self.action_code, "approvedAmount": self.approved,
             "depositedAmount": self.deposited, "refundedAmount": self.refunded,
-            "maskedPan": self.masked_pan, "bindingId": self.binding_id,
+            "maskedPan": self.masked_pan, "bindingId": self.binding_id, "callbackUrl": self.callback_url,
             "createdAt": int(self.created_at * 1000), "expiresAt": int(self.expires_at * 1000),
         }
 

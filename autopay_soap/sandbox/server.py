@@ -465,7 +465,7 @@ class Sandbox:
 
     def _on_event(self, event: Event) -> None:
         order = event.order
-        url = self.engine.order(order["orderId"]).callback_url or self.callback_url
+        url = order["callbackUrl"] or self.callback_url
         if not url or self._notifier is None:
             return
         params = {"mdOrder": order["orderId"], "orderNumber": order["orderNumber"], "operation": event.operation,
