@@ -75,10 +75,11 @@ def test_slow_answer_is_a_timeout_after_commit():
 
 def test_plans_are_seeded_and_parsed():
     spec = "registerOrder:http500=0.3,drop_after=0.2;*:slow=0.1"
-    draws = [FaultPlan.parse(spec, seed=7).draw("registerOrder") for _ in range(1)]
-    a, b = FaultPlan.parse(spec, seed=7), FaultPlan.parse(spec, seed=7)
-    assert [a.draw("registerOrder") for _ in range(200)] == [b.draw("registerOrder") for _ in range(200)]
-    assert set(a.injected) <= {"http500", "drop_after", "slow"} and draws
+    a, b, c = (FaultPlan.parse(spec, seed=seed) for seed in (7, 7, 8))
+    seq_a = [a.draw("registerOrder") for _ in range(200)]
+    assert seq_a == [b.draw("registerOrder") for _ in range(200)]  # same seed, same faults
+    assert seq_a != [c.draw("registerOrder") for _ in range(200)]  # another seed, other faults
+    assert set(a.injected) == {"http500", "drop_after", "slow"}
     other = FaultPlan.parse(spec, seed=7)
     kinds = [other.draw("getBindings") for _ in range(1000)]
     assert set(kinds) == {None, "slow"} and 50 < kinds.count("slow") < 150
