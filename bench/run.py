@@ -114,7 +114,7 @@ def startup(url: str, repeat: int) -> Dict[str, Any]:
 
 def batch_efficiency(rows: int, concurrencies: List[int], latency_ms: float,
                      transports: List[str]) -> List[Dict[str, Any]]:
-    from autopay_soap import AutopayClient, Money  # noqa: F401
+    from autopay_soap import AutopayClient
     from autopay_soap.batch import BatchRunner
 
     proc, url = start_sandbox(latency_ms)
