@@ -5,6 +5,10 @@ joined as ``name;value;``. Symmetric: HMAC-SHA256 keyed with the merchant's secr
 UTF-8 bytes), upper-case hex. Asymmetric: an RSA PKCS#1 v1.5 signature of the same string
 (SHA-512 in the gateway's examples; SHA-256 is accepted too), upper-case hex. All
 comparisons are constant-time. RSA is verified with the standard library alone.
+
+T-Bank (facts §5): a JSON POST whose ``Token`` is computed like a request's (every root
+scalar received except ``Token``, plus ``Password``, sorted, values joined, SHA-256). The
+receiver must answer HTTP 200 with exactly ``OK``; anything else makes T-Bank send again.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import re
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
@@ -22,6 +27,10 @@ import attr
 from .errors import CallbackVerificationError, ValidationError
 
 __all__ = [
+    "TBankAccountNotification",
+    "TBankCallbackApp",
+    "TBankPaymentNotification",
+    "verify_tbank_notification",
     "RbsCallbackApp",
     "RbsNotification",
     "RsaPublicKey",
@@ -264,3 +273,141 @@ class RbsCallbackApp:
     def _answer(start_response: Callable[..., Any], status: str, body: bytes) -> List[bytes]:
         start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+# -- T-Bank ----------------------------------------------------------------------------------------
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class TBankPaymentNotification:
+    """A verified T-Bank payment notification (``AUTHORIZED``, ``CONFIRMED``, ``REJECTED``...).
+
+    ``rebill_id`` is set on the parent payment of a card autopayment: keep it, it is the
+    binding that ``Charge`` uses. ``amount`` is in kopecks: compare it with the order's.
+    """
+
+    terminal_key: str
+    order_id: Optional[str]
+    payment_id: str
+    status: str
+    success: bool
+    amount: Optional[int] = None
+    error_code: Optional[str] = None
+    rebill_id: Optional[str] = None
+    card_id: Optional[str] = None
+    masked_pan: Optional[str] = None
+    exp_date: Optional[str] = None
+    customer_key: Optional[str] = None
+    payload: Dict[str, Any] = attr.ib(factory=dict, repr=False)
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class TBankAccountNotification:
+    """A verified SBP account-binding notification (``NotificationType=LINKACCOUNT``).
+
+    ``account_token`` is set when ``status`` is ``ACTIVE``: keep it, ``ChargeQr`` uses it.
+    """
+
+    terminal_key: str
+    request_key: str
+    status: str
+    success: bool
+    account_token: Optional[str] = None
+    bank_member_id: Optional[str] = None
+    bank_member_name: Optional[str] = None
+    error_code: Optional[str] = None
+    payload: Dict[str, Any] = attr.ib(factory=dict, repr=False)
+
+
+TBankNotification = Union[TBankPaymentNotification, TBankAccountNotification]
+
+
+def _opt(value: Any) -> Optional[str]:
+    return None if value is None or value == "" else str(value)
+
+
+def verify_tbank_notification(payload: Mapping[str, Any], password: str, *,
+                              terminal_key: Optional[str] = None) -> TBankNotification:
+    """Verify a T-Bank notification's ``Token`` (constant time) and return it typed.
+
+    :param payload: the JSON object received (already parsed).
+    :param password: the terminal password.
+    :param terminal_key: when given, the notification must be for this terminal.
+
+    Raises :class:`CallbackVerificationError` when the token is missing or wrong, or the
+    terminal differs. The token covers every root scalar received, so new fields T-Bank adds
+    later do not break verification.
+    """
+    from .gateways.tbank import make_token
+
+    context: Dict[str, Any] = {"operation": "notification", "order_number": _opt(payload.get("OrderId")),
+                               "order_id": _opt(payload.get("PaymentId"))}
+    given = payload.get("Token")
+    if not isinstance(given, str) or not given:
+        raise CallbackVerificationError("notification without a Token", **context)
+    try:
+        expected = make_token(payload, password)
+    except ValidationError:
+        raise CallbackVerificationError("notification with a value that cannot be signed", **context) from None
+    if not hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode("ascii")):
+        raise CallbackVerificationError("notification Token does not verify", **context)
+    if terminal_key is not None and not hmac.compare_digest(str(payload.get("TerminalKey") or "").encode(),
+                                                            terminal_key.encode()):
+        raise CallbackVerificationError("notification for another terminal", **context)
+    flat = {k: x for k, x in payload.items() if k != "Token"}
+    success = payload.get("Success") in (True, "true")
+    if payload.get("NotificationType") == "LINKACCOUNT" or ("RequestKey" in payload and "PaymentId" not in payload):
+        return TBankAccountNotification(
+            str(payload.get("TerminalKey") or ""), str(payload.get("RequestKey") or ""),
+            str(payload.get("Status") or ""), success, _opt(payload.get("AccountToken")),
+            _opt(payload.get("BankMemberId")), _opt(payload.get("BankMemberName")), _opt(payload.get("ErrorCode")),
+            flat)
+    amount = payload.get("Amount")
+    return TBankPaymentNotification(
+        str(payload.get("TerminalKey") or ""), _opt(payload.get("OrderId")), str(payload.get("PaymentId") or ""),
+        str(payload.get("Status") or ""), success,
+        int(amount) if isinstance(amount, int) or (isinstance(amount, str) and amount.isdigit()) else None,
+        _opt(payload.get("ErrorCode")), _opt(payload.get("RebillId")), _opt(payload.get("CardId")),
+        _opt(payload.get("Pan")), _opt(payload.get("ExpDate")), _opt(payload.get("CustomerKey")), flat)
+
+
+class TBankCallbackApp:
+    """A WSGI app that receives T-Bank notifications (JSON POST), verifies each and hands it to
+    ``handler``.
+
+    Answers HTTP 200 with exactly ``OK`` when the handler returned (what T-Bank requires);
+    403 when the token does not verify; 500 when the handler raised, so that T-Bank sends
+    the notification again.
+    """
+
+    def __init__(self, handler: Callable[[TBankNotification], Any], *, password: str,
+                 terminal_key: Optional[str] = None) -> None:
+        if not password:
+            raise ValidationError("password: the terminal password is required", field="password")
+        self.handler = handler
+        self._password = password
+        self.terminal_key = terminal_key
+
+    def __repr__(self) -> str:
+        return f"TBankCallbackApp(handler={self.handler!r}, terminal_key={self.terminal_key!r})"
+
+    def __call__(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Handle one WSGI request."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            return RbsCallbackApp._answer(start_response, "405 Method Not Allowed", b"POST only")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+            notification = verify_tbank_notification(payload, self._password, terminal_key=self.terminal_key)
+        except (ValueError, CallbackVerificationError) as exc:
+            log.warning("refused a T-Bank notification: %s", exc)
+            return RbsCallbackApp._answer(start_response, "403 Forbidden", b"forbidden")
+        try:
+            self.handler(notification)
+        except Exception:  # T-Bank must send it again: anything but OK
+            log.exception("notification handler failed")
+            return RbsCallbackApp._answer(start_response, "500 Internal Server Error", b"error")
+        return RbsCallbackApp._answer(start_response, "200 OK", b"OK")

@@ -11,8 +11,13 @@ follows the reconciliation rules below on every ambiguous step, whatever the tra
 3. The payment step fails ambiguously: look the order up by id. Paid or held: done.
    Still created: paying again is safe (an order can be paid once). Declined: final.
 4. Capture, reverse and refund check the state first and after an ambiguous answer;
-   a refund carries ``expectedDepositedAmount`` (and ``externalRefundId`` over REST).
+   a refund carries ``expectedDepositedAmount`` (and ``externalRefundId`` over REST); on
+   T-Bank it carries ``ExternalRequestId``, the same key on every attempt.
 5. Still unsure after the retry budget: the outcome is **unknown**, never "failed".
+
+On T-Bank the same rules read: Init ambiguous → ``CheckOrder`` by OrderId; Charge or
+ChargeQr ambiguous → ``GetState`` by PaymentId (``NEW``: charging again is safe;
+a second ChargeQr answers 3037 and is looked up, never repeated blindly).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import enum
 import logging
 import random
 import time
+import uuid
 from typing import Any, Callable, Optional, Tuple, TypeVar, Union
 
 import attr
@@ -35,6 +41,7 @@ from .errors import (
     OutcomeUnknown,
     PaymentDeclined,
     SoapFaultError,
+    ValidationError,
 )
 from .gateways.base import Gateway
 from .models import Binding, BindingInfo, OperationResult, OrderDetails, OrderStatus, RegisteredOrder
@@ -73,6 +80,8 @@ class ChargeResult:
     action_code: Optional[int] = None
     message: Optional[str] = None
     form_url: Optional[str] = None
+    sbp_request_key: Optional[str] = None
+    """T-Bank SBP bind-and-pay: the ``RequestKey`` whose account binding the payment creates."""
 
     @property
     def ok(self) -> bool:
@@ -211,17 +220,24 @@ class AutopayClient:
             # because a second registration of a registered number answers code 1.
         return None, None, note or "registration failed"
 
-    def _pay(self, order_id: str, binding_id: str, cvc: Optional[str]) -> Union[OrderDetails, str]:
-        """Pay once with the binding; the order's final details, or a note when unknown."""
+    def _pay(self, order_id: str, binding_id: Optional[str], cvc: Optional[str],
+             account_token: Optional[str] = None) -> Union[OrderDetails, str]:
+        """Pay once with the binding (or the SBP account); the order's final details, or a note when unknown."""
         wait = self._waits()
         note = ""
+        declined: Optional[PaymentDeclined] = None
         for attempt in range(self.retry.attempts):
             if attempt:
                 wait()
             try:
-                step = self.gateway.pay_with_binding(order_id, binding_id, ip=self.payer_ip, cvc=cvc)
+                if account_token is not None:
+                    step = self.gateway.pay_with_account(order_id, account_token,  # type: ignore[attr-defined]
+                                                         ip=self.payer_ip)
+                else:
+                    step = self.gateway.pay_with_binding(order_id, binding_id or "", ip=self.payer_ip, cvc=cvc)
                 note = "payment step answered" + (" with 3-D Secure" if step.needs_3ds else "")
             except PaymentDeclined as exc:
+                declined = exc
                 note = exc.gateway_message or "declined"
             except ConnectError as exc:
                 if not self.retry.retryable(exc):
@@ -234,6 +250,10 @@ class AutopayClient:
             if isinstance(found, OrderDetails):
                 if found.status is OrderStatus.CREATED:
                     continue  # not paid: paying again is safe
+                if declined is not None and found.status is OrderStatus.DECLINED and found.action_code is None:
+                    found = attr.evolve(found, action_code=declined.action_code or declined.gateway_code,
+                                        action_code_description=found.action_code_description
+                                        or declined.gateway_message)
                 return found
             if found is NOT_FOUND:
                 raise OrderNotFound("the order vanished during payment", order_id=order_id)
@@ -247,58 +267,141 @@ class AutopayClient:
 
     # -- scenarios -------------------------------------------------------------------------
 
+    def _tbank_options(self, initiator: Any = None, sbp: bool = False) -> dict:
+        options: dict = {}
+        if initiator is not None:
+            if not self.gateway.features.initiator_types:
+                raise ValidationError(f"initiator: the {self.gateway.name} transport has no initiator types (T-Bank "
+                                      "only)", field="initiator")
+            options["initiator"] = initiator
+        if sbp:
+            if not self.gateway.features.sbp:
+                raise ValidationError(f"sbp: the {self.gateway.name} transport has no SBP autopayments (T-Bank only)",
+                                      field="sbp")
+            options["sbp"] = True
+        return options
+
     def start_first_payment(
-        self, order_number: str, amount: Money, client_id: str, *, two_stage: bool = False,
+        self, order_number: str, amount: Money, client_id: Optional[str] = None, *, two_stage: bool = False,
         return_url: Optional[str] = None, fail_url: Optional[str] = None, description: Optional[str] = None,
         language: Optional[str] = None, session_timeout_secs: Optional[int] = None,
+        initiator: Optional[str] = None, sbp: bool = False,
     ) -> ChargeResult:
         """Register the first payment of a client (creates a binding once paid).
 
         Returns outcome ``PENDING`` with ``form_url``: send the payer there. After an
         ambiguous registration the order is recovered by number, without a form URL.
+
+        T-Bank: the Init carries ``Recurrent=Y``, ``CustomerKey`` and initiator type 1. With
+        ``sbp=True`` (no ``client_id``; ``description`` required) it is an SBP payment that binds
+        the payer's account: ``form_url`` is the QR payload and ``sbp_request_key`` the key to
+        ask :meth:`sbp_account` for the ``AccountToken`` once paid.
         """
+        options = self._tbank_options(initiator, sbp)
+        if sbp and two_stage:
+            raise ValidationError("two_stage: SBP payments are one-stage only", field="two_stage")
         order, details, note = self._register(
             order_number, amount, return_url=return_url or self.return_url, two_stage=two_stage,
-            client_id=client_id, fail_url=fail_url, description=description, language=language,
-            session_timeout_secs=session_timeout_secs)
+            client_id=None if sbp else client_id, fail_url=fail_url, description=description, language=language,
+            session_timeout_secs=session_timeout_secs, **options)
         if order is None:
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, message=note)
         if details is not None and _outcome_of(details) is not ChargeOutcome.PENDING:
             return self._result(order_number, details)
+        if sbp:
+            qr = self.gateway.get_qr(order.order_id)  # type: ignore[attr-defined]
+            return ChargeResult(order_number, ChargeOutcome.PENDING, order.order_id, details, form_url=qr.data,
+                                message=note or None, sbp_request_key=qr.request_key)
         return ChargeResult(order_number, ChargeOutcome.PENDING, order.order_id, details, form_url=order.form_url,
                             message=note or None)
 
-    def finish_first_payment(self, *, order_id: Optional[str] = None,
-                             order_number: Optional[str] = None) -> ChargeResult:
-        """After the payer came back: the order's status and, when paid, its binding."""
+    def finish_first_payment(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None,
+                             client_id: Optional[str] = None) -> ChargeResult:
+        """After the payer came back: the order's status and, when paid, its binding.
+
+        On T-Bank the status does not name the binding: give ``client_id`` and the binding
+        (RebillId) is read from the customer's card list, the card of this payment when the
+        gateway shows its number, else the most recent one. The RebillId of the payment
+        notification is the authoritative source (see the T-Bank chapter of the docs).
+        """
         found = self._lookup(order_id=order_id, order_number=order_number)
         number = order_number or ""
         if isinstance(found, OrderDetails):
+            if (found.binding is None and client_id and found.is_paid
+                    and self.gateway.features.binding_via_card_list):
+                found = self._binding_from_card_list(found, client_id)
             return self._result(found.order_number or number, found)
         if found is NOT_FOUND:
             raise OrderNotFound("no such order", order_id=order_id, order_number=order_number)
         return ChargeResult(number, ChargeOutcome.UNKNOWN, order_id, message="status look-up failed")
 
+    def _binding_from_card_list(self, details: OrderDetails, client_id: str) -> OrderDetails:
+        cards = self.gateway.bindings(client_id)
+        pan = details.card.masked_pan if details.card else None
+        matching = [b for b in cards if pan and b.masked_pan == pan] or list(cards)
+        if not matching:
+            return details
+        return attr.evolve(details, binding=BindingInfo(matching[-1].binding_id, client_id))
+
     def autopay(
-        self, order_number: str, amount: Money, *, client_id: str, binding_id: str, two_stage: bool = False,
-        description: Optional[str] = None, return_url: Optional[str] = None,
+        self, order_number: str, amount: Money, *, client_id: Optional[str] = None,
+        binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
+        description: Optional[str] = None, return_url: Optional[str] = None, initiator: Optional[str] = None,
     ) -> ChargeResult:
-        """Charge a saved card without the customer: register with AUTO_PAYMENT, pay, confirm.
+        """Charge a saved card (or, on T-Bank, a bound SBP account) without the customer.
+
+        RBS: register with AUTO_PAYMENT (``client_id`` required), pay with ``binding_id``,
+        confirm. T-Bank: a fresh Init (no Recurrent, no CustomerKey, initiator type
+        ``initiator`` or the gateway's default ``R``), then ``Charge`` with the RebillId
+        ``binding_id``; or, with ``account_token``, an SBP Init then ``ChargeQr`` (one-stage).
 
         Safe to call again with the same ``order_number`` after a crash or an unknown
         outcome: an order already paid is reported, never paid twice.
         """
+        if (binding_id is None) == (account_token is None):
+            raise ValidationError("binding_id: give exactly one of binding_id and account_token", field="binding_id")
+        if binding_id is not None:
+            from .validation import check_binding_id
+
+            check_binding_id(binding_id)
+        sbp = account_token is not None
+        if sbp and two_stage:
+            raise ValidationError("two_stage: SBP autopayments are one-stage only", field="two_stage")
+        if sbp and initiator is not None:
+            raise ValidationError("initiator: SBP autopayments carry no card initiator type", field="initiator")
+        if sbp:
+            from .validation import check_text
+
+            check_text(account_token, "account_token", 64)
+        options = self._tbank_options(initiator, sbp)
         order, details, note = self._register(
             order_number, amount, return_url=return_url or self.return_url, two_stage=two_stage,
-            client_id=client_id, auto_payment=True, description=description)
+            client_id=client_id, auto_payment=True, description=description, **options)
         if order is None:
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, message=note)
         if details is not None and details.status is not OrderStatus.CREATED:
             return self._result(order_number, details)
-        paid = self._pay(order.order_id, binding_id, None)
+        paid = self._pay(order.order_id, binding_id, None, account_token)
         if isinstance(paid, str):
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, order.order_id, message=paid)
         return self._result(order_number, paid)
+
+    # -- SBP (T-Bank) ------------------------------------------------------------------------
+
+    def bind_sbp_account(self, description: str) -> Any:
+        """Bind the payer's bank account by SBP without a payment (T-Bank ``AddAccountQr``).
+
+        Returns an :class:`~autopay_soap.gateways.tbank.SbpQr`: show ``data`` (the QR payload)
+        to the payer, then ask :meth:`sbp_account` with ``request_key`` (or wait for the
+        account-binding notification) for the ``AccountToken``.
+        """
+        self._tbank_options(sbp=True)
+        return self.gateway.add_account_qr(description)  # type: ignore[attr-defined]
+
+    def sbp_account(self, request_key: str) -> Any:
+        """The state of an SBP account binding (``GetAddAccountQrState``): ``account_token`` once ``ACTIVE``."""
+        self._tbank_options(sbp=True)
+        return self.gateway.get_add_account_qr_state(request_key)  # type: ignore[attr-defined]
 
     def capture(self, order_id: str, amount: Optional[Money] = None) -> OrderDetails:
         """Deposit a hold (all of it by default). Checks the state first and after doubt."""
@@ -307,8 +410,10 @@ class AutopayClient:
                                 lambda: self.gateway.deposit(order_id, amount), "capture")
 
     def reverse(self, order_id: str) -> OrderDetails:
-        """Cancel a hold (or a same-day payment). Checks the state first and after doubt."""
-        return self._money_step(order_id, lambda d: d.status in (OrderStatus.APPROVED, OrderStatus.DEPOSITED),
+        """Cancel a hold (or, on RBS, a same-day payment). Checks the state first and after doubt."""
+        reversible = (OrderStatus.APPROVED, OrderStatus.DEPOSITED) if self.gateway.features.reverse_after_capture \
+            else (OrderStatus.APPROVED,)
+        return self._money_step(order_id, lambda d: d.status in reversible,
                                 lambda d: d.status is OrderStatus.REVERSED,
                                 lambda: self.gateway.reverse(order_id), "reverse")
 
@@ -319,6 +424,8 @@ class AutopayClient:
         so a retry after an ambiguous answer cannot refund twice; ``refund_id`` adds
         ``externalRefundId`` where the transport has it (REST).
         """
+        if self.gateway.features.refund_by_key:
+            return self._refund_by_key(order_id, amount, refund_id or str(uuid.uuid4()))
         before = self._must_lookup(order_id)
         deposited = before.deposited.minor if before.deposited else 0
         refunded = before.refunded.minor if before.refunded else 0
@@ -334,6 +441,35 @@ class AutopayClient:
             order_id, lambda d: d.status in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED),
             lambda d: (d.refunded.minor if d.refunded else 0) >= target,
             lambda: self.gateway.refund(order_id, amount, **kwargs), "refund", first=before)
+
+    def _refund_by_key(self, order_id: str, amount: Money, key: str) -> OrderDetails:
+        """T-Bank: Cancel with ``ExternalRequestId``; a repeated key never refunds twice."""
+        before = self._must_lookup(order_id)
+        if before.status is not OrderStatus.DEPOSITED:
+            raise InvalidOrderState(f"refund: not possible in status {before.gateway_status or before.status.name}",
+                                    operation="refund", order_id=order_id)
+        wait = self._waits()
+        result: Optional[OperationResult] = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                wait()
+            try:
+                result = self.gateway.refund(order_id, amount, external_refund_id=key)
+                break
+            except ConnectError as exc:
+                if not self.retry.retryable(exc):
+                    raise
+            except _AMBIGUOUS:
+                log.info("refund of %s: outcome unknown; sending again with the same key", order_id)
+        if result is None:
+            raise OutcomeUnknown(f"refund: no answer after {self.retry.attempts} attempts; call again with "
+                                 f"refund_id={key!r}", operation="refund", order_id=order_id)
+        after = self._must_lookup(order_id)
+        if result.remaining is not None:
+            after = attr.evolve(after, deposited=after.amount,
+                                refunded=Money.from_minor(after.amount.minor - result.remaining.minor,
+                                                          after.amount.currency))
+        return after
 
     def _must_lookup(self, order_id: str) -> OrderDetails:
         found = self._lookup(order_id=order_id)
@@ -388,8 +524,10 @@ class AutopayClient:
         """A client's saved cards."""
         return self.gateway.bindings(client_id, show_expired=show_expired)
 
-    def unbind(self, binding_id: str) -> OperationResult:
-        """Deactivate a binding: it can no longer be charged."""
+    def unbind(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
+        """Deactivate a binding: it can no longer be charged (T-Bank needs the ``client_id``)."""
+        if client_id is not None:
+            return self.gateway.unbind_card(binding_id, client_id=client_id)  # type: ignore[call-arg]
         return self.gateway.unbind_card(binding_id)
 
     def bind(self, binding_id: str) -> OperationResult:

@@ -5,6 +5,7 @@ Every exception the library raises on purpose derives from :class:`AutopayError`
     AutopayError
     ├── ValidationError            our own check refused the input; nothing was sent
     ├── ConfigurationError         a setting is missing or contradictory; nothing was sent
+    │   └── UnsupportedOperation   the transport has no such operation (bindCard on T-Bank...)
     ├── GatewayError               the gateway answered and said no (a final answer)
     │   ├── DuplicateOrderNumber   code 1: the order number is already used
     │   ├── InvalidRequest         codes 3, 4, 5, 13, 14: the gateway refused a parameter
@@ -61,6 +62,7 @@ __all__ = [
     "SoapFaultError",
     "TLSError",
     "TransportError",
+    "UnsupportedOperation",
     "ValidationError",
     "error_for_code",
 ]
@@ -125,6 +127,10 @@ class ValidationError(AutopayError, ValueError):
 
 class ConfigurationError(AutopayError):
     """A setting is missing or contradictory (no credentials, unknown profile...)."""
+
+
+class UnsupportedOperation(ConfigurationError):
+    """The chosen transport has no such operation (e.g. ``bindCard`` over T-Bank); nothing was sent."""
 
 
 class GatewayError(AutopayError):

@@ -126,7 +126,7 @@ class BindingInfo:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class OrderDetails:
-    """An order as ``getOrderStatusExtended`` describes it.
+    """An order as ``getOrderStatusExtended`` (RBS) or ``GetState`` (T-Bank) describes it.
 
     ``approved``, ``deposited`` and ``refunded`` are the amounts held, captured and
     refunded so far, in the order's currency.
@@ -146,6 +146,8 @@ class OrderDetails:
     created_at: Optional[dt.datetime] = None
     card: Optional[CardInfo] = None
     binding: Optional[BindingInfo] = None
+    gateway_status: Optional[str] = None
+    """The gateway's own status word when it has one (T-Bank ``CONFIRMED``, ``3DS_CHECKING``...)."""
 
     @property
     def is_paid(self) -> bool:
@@ -172,4 +174,6 @@ class OperationResult:
     operation: str
     order_id: Optional[str] = None
     amount: Optional[Money] = None
+    remaining: Optional[Money] = None
+    """What is left on the order after the operation, when the gateway says (T-Bank ``NewAmount``)."""
 

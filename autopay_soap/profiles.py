@@ -9,12 +9,17 @@ profile           endpoints                                                     
 ``alfa-prod``     ``https://payment.alfabank.ru/payment/...``                      SOAP, REST
 ``rbs-test``      ``https://test.paymentgate.ru/testpayment/...``                  SOAP, REST
 ``yookassa-sber`` ``https://3dsec-payments.yookassa.ru/payment/rest/``             REST
-``sandbox``       ``http://127.0.0.1:8089/payment/...`` (``autopay-soap sandbox``) SOAP, REST
+``tbank-prod``    ``https://securepay.tinkoff.ru/v2/``                             T-Bank
+``tbank-test``    ``https://rest-api-test.tinkoff.ru/v2/`` (IP allow-list)         T-Bank
+``sandbox``       ``http://127.0.0.1:8089/payment/...``, ``.../v2/``               SOAP, REST,
+                  (``autopay-soap sandbox``)                                       T-Bank
 ================= ================================================================ ==========
 
-Every URL can be overridden (``soap_url=``, ``rest_url=`` or ``AUTOPAY_SOAP_URL``,
-``AUTOPAY_REST_URL``). TLS verification is always on; ``ca_bundle=`` (``AUTOPAY_CA_BUNDLE``)
-adds trust in a custom CA such as the Russian Trusted Root CA.
+Every URL can be overridden (``soap_url=``, ``rest_url=``, ``tbank_url=`` or
+``AUTOPAY_SOAP_URL``, ``AUTOPAY_REST_URL``, ``AUTOPAY_TBANK_URL``). T-Bank takes
+``terminal_key`` (``AUTOPAY_TERMINAL_KEY``) and ``password``; on ``sandbox`` they default to
+the sandbox terminal ``SandboxDEMO`` / ``sandbox-password``. TLS verification is always on;
+``ca_bundle=`` (``AUTOPAY_CA_BUNDLE``) adds trust in a custom CA such as the Russian Trusted Root CA.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, Dict, Optional, Tuple
 from .errors import ConfigurationError
 from .http import Timeouts
 
-__all__ = ["PROFILES", "build_gateway", "profile_urls"]
+__all__ = ["PROFILES", "TBANK_URLS", "build_gateway", "profile_urls"]
 
 PROFILES: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     "sber-test": ("https://3dsec.sberbank.ru/payment/webservices/merchant-ws",
@@ -39,6 +44,13 @@ PROFILES: Dict[str, Tuple[Optional[str], Optional[str]]] = {
                  "https://test.paymentgate.ru/testpayment/rest/"),
     "yookassa-sber": (None, "https://3dsec-payments.yookassa.ru/payment/rest/"),
     "sandbox": ("http://127.0.0.1:8089/payment/webservices/merchant-ws", "http://127.0.0.1:8089/payment/rest/"),
+    "tbank-prod": (None, None),
+    "tbank-test": (None, None),
+}
+TBANK_URLS: Dict[str, str] = {
+    "tbank-prod": "https://securepay.tinkoff.ru/v2/",
+    "tbank-test": "https://rest-api-test.tinkoff.ru/v2/",
+    "sandbox": "http://127.0.0.1:8089/v2/",
 }
 
 
@@ -57,9 +69,10 @@ def _setting(settings: Dict[str, Any], key: str) -> Any:
 
 def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
     """A gateway for a profile. Settings: ``username``, ``password``, ``transport``
-    (``soap`` or ``rest``), ``soap_url``, ``rest_url``, ``ca_bundle``, ``timeout`` (read
-    timeout, seconds), ``sandbox_url`` (base URL of a running sandbox); each falls back to
-    the ``AUTOPAY_<NAME>`` environment variable.
+    (``soap``, ``rest`` or ``tbank``), ``soap_url``, ``rest_url``, ``tbank_url``,
+    ``terminal_key``, ``terminal_type`` (T-Bank ``ECOM``/``AFT``), ``notification_url``,
+    ``ca_bundle``, ``timeout`` (read timeout, seconds), ``sandbox_url`` (base URL of a
+    running sandbox); each falls back to the ``AUTOPAY_<NAME>`` environment variable.
     """
     name = name or os.environ.get("AUTOPAY_PROFILE")
     if not name:
@@ -71,7 +84,9 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
         soap_url, rest_url = base + "/payment/webservices/merchant-ws", base + "/payment/rest/"
     soap_url = _setting(settings, "soap_url") or soap_url
     rest_url = _setting(settings, "rest_url") or rest_url
-    transport = (_setting(settings, "transport") or "soap").lower()
+    transport = (_setting(settings, "transport") or ("tbank" if name.startswith("tbank") else "soap")).lower()
+    if transport == "tbank":
+        return _tbank_gateway(name, sandbox_url, settings)
     username = _setting(settings, "username") or ("sandbox-api" if name == "sandbox" else None)
     password = _setting(settings, "password") or ("sandbox-password" if name == "sandbox" else None)
     ca_bundle = _setting(settings, "ca_bundle")
@@ -94,4 +109,28 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
         from .gateways.rbs_rest import RbsRestGateway
 
         return RbsRestGateway(rest_url, username, password, timeouts=timeouts, verify=verify)
-    raise ConfigurationError(f"unknown transport {transport!r}: 'soap' or 'rest'")
+    raise ConfigurationError(f"unknown transport {transport!r}: 'soap', 'rest' or 'tbank'")
+
+
+def _tbank_gateway(name: str, sandbox_url: Optional[str], settings: Dict[str, Any]) -> Any:
+    from .gateways.tbank import TBankGateway
+
+    url = _setting(settings, "tbank_url") or (sandbox_url.rstrip("/") + "/v2/" if name == "sandbox" and sandbox_url
+                                               else TBANK_URLS.get(name))
+    terminal_key = _setting(settings, "terminal_key") or ("SandboxDEMO" if name == "sandbox" else None)
+    password = _setting(settings, "password") or ("sandbox-password" if name == "sandbox" else None)
+    terminal_type = _setting(settings, "terminal_type") or "ECOM"
+    notification_url = _setting(settings, "notification_url")
+    ca_bundle = _setting(settings, "ca_bundle")
+    timeout = _setting(settings, "timeout")
+    settings.pop("username", None)
+    if settings:
+        raise ConfigurationError(f"unknown settings: {', '.join(sorted(settings))}")
+    if not url:
+        raise ConfigurationError(f"profile {name!r} has no T-Bank endpoint; give tbank_url=")
+    if not terminal_key or not password:
+        raise ConfigurationError("terminal_key and password are required (arguments or AUTOPAY_TERMINAL_KEY/"
+                                 "AUTOPAY_PASSWORD)")
+    timeouts = Timeouts(read=float(timeout)) if timeout else Timeouts()
+    return TBankGateway(terminal_key, password, base_url=url, terminal_type=terminal_type,
+                        notification_url=notification_url, timeouts=timeouts, verify=ca_bundle or True)

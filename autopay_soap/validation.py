@@ -53,9 +53,9 @@ def _text(value: object, field: str, max_len: int, *, required: bool = True) -> 
     return value
 
 
-def check_order_number(value: object, field: str = "order_number") -> str:
-    """The merchant's order number: 1–32 of ``A-Z a-z 0-9 _ - . / : #``, the idempotency key."""
-    text = _text(value, field, ORDER_NUMBER_MAX)
+def check_order_number(value: object, field: str = "order_number", *, max_len: int = ORDER_NUMBER_MAX) -> str:
+    """The merchant's order number: 1–32 (T-Bank: 36) of ``A-Z a-z 0-9 _ - . / : #``, the idempotency key."""
+    text = _text(value, field, max_len)
     assert text is not None
     if not _ORDER_NUMBER.match(text):
         raise ValidationError(

@@ -3,13 +3,14 @@ import pytest
 from autopay_soap import AutopayClient, ConfigurationError
 from autopay_soap.gateways.rbs_rest import RbsRestGateway
 from autopay_soap.gateways.rbs_soap import RbsSoapGateway
-from autopay_soap.profiles import PROFILES, build_gateway
+from autopay_soap.gateways.tbank import TBankGateway
+from autopay_soap.profiles import PROFILES, TBANK_URLS, build_gateway
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
     for key in ("PROFILE", "USERNAME", "PASSWORD", "TRANSPORT", "SOAP_URL", "REST_URL", "CA_BUNDLE", "TIMEOUT",
-                "SANDBOX_URL"):
+                "SANDBOX_URL", "TERMINAL_KEY", "TBANK_URL", "TERMINAL_TYPE", "NOTIFICATION_URL"):
         monkeypatch.delenv(f"AUTOPAY_{key}", raising=False)
 
 
@@ -18,9 +19,29 @@ def test_every_profile_builds_both_transports_where_it_has_them():
         if soap:
             gw = build_gateway(name, username="u-api", password="p", transport="soap")
             assert isinstance(gw, RbsSoapGateway) and gw.endpoint == soap
-        gw = build_gateway(name, username="u-api", password="p", transport="rest")
-        assert isinstance(gw, RbsRestGateway) and gw.base_url == rest
+        if rest:
+            gw = build_gateway(name, username="u-api", password="p", transport="rest")
+            assert isinstance(gw, RbsRestGateway) and gw.base_url == rest
+        else:
+            with pytest.raises(ConfigurationError, match="no REST endpoint"):
+                build_gateway(name, username="u-api", password="p", transport="rest")
     assert "3dsec.sberbank.ru" in PROFILES["sber-test"][0]
+
+
+def test_tbank_profiles_and_the_sandbox_terminal(monkeypatch):
+    for name, url in TBANK_URLS.items():
+        gw = build_gateway(name, terminal_key="Shop1DEMO", password="p", transport="tbank")
+        assert isinstance(gw, TBankGateway) and gw.base_url == url and gw.terminal_key == "Shop1DEMO"
+    assert build_gateway("tbank-prod", terminal_key="T", password="p").name == "tbank"  # the default transport
+    sandbox = build_gateway("sandbox", transport="tbank", sandbox_url="http://127.0.0.1:9999")
+    assert sandbox.base_url == "http://127.0.0.1:9999/v2/" and sandbox.terminal_key == "SandboxDEMO"
+    monkeypatch.setenv("AUTOPAY_TERMINAL_KEY", "EnvTerminal")
+    monkeypatch.setenv("AUTOPAY_PASSWORD", "env-password")
+    gw = build_gateway("tbank-test", terminal_type="AFT")
+    assert gw.terminal_key == "EnvTerminal" and gw.terminal_type == "AFT" and "env-password" not in repr(gw)
+    monkeypatch.delenv("AUTOPAY_TERMINAL_KEY")
+    with pytest.raises(ConfigurationError, match="terminal_key and password are required"):
+        build_gateway("tbank-prod")
 
 
 def test_settings_from_environment_and_overrides(monkeypatch, tmp_path):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Optional, Protocol, Tuple, runtime_checkable
 
+import attr
+
 from ..models import (
     Binding,
     BindingInfo,
@@ -23,7 +25,28 @@ from ..models import (
 )
 from ..money import Currency, Money, currency
 
-__all__ = ["Fields", "Gateway", "make_binding", "normalise_error_code", "order_details_from"]
+__all__ = ["Fields", "Gateway", "GatewayFeatures", "make_binding", "normalise_error_code", "order_details_from"]
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class GatewayFeatures:
+    """What a transport can do, where the gateways differ; the client reads it.
+
+    :param reverse_after_capture: a reversal also cancels a captured payment the same day (RBS);
+        on T-Bank, ``Cancel`` of a captured payment is a refund, so the client reverses holds only.
+    :param refund_by_key: refunds are made idempotent by a key the gateway deduplicates
+        (T-Bank ``ExternalRequestId``), not by an expected-amount guard (RBS).
+    :param sbp: SBP (FPS) account bindings and autopayments by ``ChargeQr``.
+    :param initiator_types: the card-on-file initiator type (``DATA.OperationInitiatorType``) is sent.
+    :param binding_via_card_list: the status of a paid order does not name its binding; the
+        client reads it from the customer's card list (T-Bank ``GetCardList``).
+    """
+
+    reverse_after_capture: bool = True
+    refund_by_key: bool = False
+    sbp: bool = False
+    initiator_types: bool = False
+    binding_via_card_list: bool = False
 
 
 def normalise_error_code(value: Any) -> int:
@@ -109,6 +132,7 @@ class Gateway(Protocol):
     """What the client needs from a transport. All amounts are :class:`Money`."""
 
     name: str
+    features: GatewayFeatures
 
     def register_order(
         self,

@@ -27,7 +27,7 @@ from ..models import (
 )
 from ..money import Currency, Money, currency
 from ..redact import mask_mapping, mask_text
-from .base import make_binding, normalise_error_code, order_details_from
+from .base import GatewayFeatures, make_binding, normalise_error_code, order_details_from
 
 __all__ = ["RbsRestGateway"]
 
@@ -54,6 +54,7 @@ class RbsRestGateway:
     """
 
     name = "rest"
+    features = GatewayFeatures()
 
     def __init__(
         self,

@@ -40,7 +40,7 @@ from ..models import (
 from ..money import Currency, Money, currency
 from ..redact import mask_text
 from ..wsdl_bundle import shared_document, zeep_settings
-from .base import make_binding, normalise_error_code, order_details_from
+from .base import GatewayFeatures, make_binding, normalise_error_code, order_details_from
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
 
@@ -112,6 +112,7 @@ class RbsSoapGateway:
     """
 
     name = "soap"
+    features = GatewayFeatures()
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ from typing import Dict, Optional
 
 import attr
 
-__all__ = ["Behaviour", "TestCard", "TestCards", "card_behaviour", "luhn_ok"]
+__all__ = ["ACS_CODES", "Behaviour", "TestCard", "TestCards", "card_behaviour", "luhn_ok"]
 
 
 class Behaviour(enum.Enum):
@@ -69,13 +69,37 @@ class TestCards:
     RECURRING_INSUFFICIENT = TestCard("5555555555554444", "12/30", "123", Behaviour.APPROVE_THEN_INSUFFICIENT)
     """The first payment succeeds and binds; every autopayment on that binding is declined (116)."""
 
+    # T-Bank's published test cards (facts §7); they behave the same on every front end.
+    TBANK_SUCCESS = TestCard("2200770239097761", "12/30", "123", Behaviour.APPROVE)
+    """T-Bank: success without 3-D Secure."""
+    TBANK_3DS_FRICTIONLESS = TestCard("2201382000000013", "12/30", "123", Behaviour.APPROVE)
+    """T-Bank: success, 3-D Secure 2 frictionless (no challenge)."""
+    TBANK_3DS_CHALLENGE = TestCard("2201382000000047", "12/30", "123", Behaviour.APPROVE_3DS,
+                                   three_ds_code="1qwezxc")
+    """T-Bank: success after a 3-D Secure challenge; the ACS code is ``1qwezxc``."""
+    TBANK_3DS_ATTEMPT = TestCard("2201382000000039", "12/30", "123", Behaviour.APPROVE)
+    """T-Bank: success, card not enrolled (attempt)."""
+    TBANK_3DS_REJECTED = TestCard("2201382000000005", "12/30", "123", Behaviour.DECLINE)
+    """T-Bank: declined, the issuer rejected the authentication."""
+    TBANK_DEBIT_ERROR = TestCard("2201382000000021", "12/30", "123", Behaviour.DECLINE)
+    """T-Bank: declined, error on debit."""
+    TBANK_INSUFFICIENT_FUNDS = TestCard("2201382000000831", "12/30", "123", Behaviour.INSUFFICIENT_FUNDS)
+    """T-Bank: declined for insufficient funds (T-Bank code 1051)."""
+    TBANK_MOCK_SUCCESS = TestCard("2201382000000591", "12/30", "123", Behaviour.APPROVE)
+    """T-Bank: the mock service's success card."""
+
 
 _BY_PAN: Dict[str, Behaviour] = {
     card.pan: card.behaviour
     for card in (TestCards.SUCCESS, TestCards.SUCCESS_3DS, TestCards.DECLINED,
-                 TestCards.INSUFFICIENT_FUNDS, TestCards.RECURRING_INSUFFICIENT)
+                 TestCards.INSUFFICIENT_FUNDS, TestCards.RECURRING_INSUFFICIENT, TestCards.TBANK_SUCCESS,
+                 TestCards.TBANK_3DS_FRICTIONLESS, TestCards.TBANK_3DS_CHALLENGE, TestCards.TBANK_3DS_ATTEMPT,
+                 TestCards.TBANK_3DS_REJECTED, TestCards.TBANK_DEBIT_ERROR, TestCards.TBANK_INSUFFICIENT_FUNDS,
+                 TestCards.TBANK_MOCK_SUCCESS)
 }
 THREE_DS_CODE = "12345678"
+ACS_CODES = (THREE_DS_CODE, "1qwezxc")
+"""The one-time codes the sandbox ACS accepts (the RBS one and T-Bank's static passcode)."""
 
 
 def luhn_ok(pan: str) -> bool:

@@ -311,11 +311,12 @@ class Engine:
         session_timeout_secs: Optional[int] = None,
         two_stage: bool = False,
         callback_url: Optional[str] = None,
+        max_number_length: int = 32,
     ) -> Order:
         """Register an order; the number is unique per merchant (code 1)."""
         if not order_number:
             raise EngineError(4, "Order number is empty")
-        if len(order_number) > 32:
+        if len(order_number) > max_number_length:
             raise EngineError(5, "Order number is too long")
         if amount is None:
             raise EngineError(4, "Amount is empty")
@@ -424,8 +425,12 @@ class Engine:
             self._flush_events()
 
     def pay_with_binding(self, order_id: str, binding_id: str, *, cvc: Optional[str] = None,
-                         ip: Optional[str] = None) -> PaymentResult:
-        """``paymentOrderBinding``: AUTO_PAYMENT orders pay without CVC or 3-D Secure."""
+                         ip: Optional[str] = None, merchant_initiated: bool = False) -> PaymentResult:
+        """``paymentOrderBinding``: AUTO_PAYMENT orders pay without CVC or 3-D Secure.
+
+        ``merchant_initiated`` (T-Bank ``Charge``): the binding is charged as a card on file,
+        whoever the order was registered for; no CVC, no 3-D Secure.
+        """
         try:
             with self._lock:
                 order = self._get(order_id)
@@ -434,7 +439,7 @@ class Engine:
                     raise EngineError(2, "Binding not found")
                 if not binding.active:
                     raise EngineError(2, "Binding is not active")
-                if binding.client_id != order.client_id:
+                if binding.client_id != order.client_id and not merchant_initiated:
                     raise EngineError(5, "Binding belongs to another client")
                 if order.restrict_binding_id and order.restrict_binding_id != binding_id:
                     raise EngineError(5, "Order is restricted to another binding")
@@ -445,14 +450,14 @@ class Engine:
                     self._decline(order, ACTION_EXPIRED_CARD)
                     return PaymentResult(order.snapshot(), paid=False, declined=True,
                                          message=_ACTION_TEXT[ACTION_EXPIRED_CARD])
-                if not order.auto_payment and not cvc:
+                if not order.auto_payment and not cvc and not merchant_initiated:
                     raise EngineError(5, "[cvc] is empty")
                 behaviour = binding.behaviour
                 if behaviour is Behaviour.APPROVE_THEN_INSUFFICIENT:
                     self._decline(order, ACTION_INSUFFICIENT)
                     return PaymentResult(order.snapshot(), paid=False, declined=True,
                                          message=_ACTION_TEXT[ACTION_INSUFFICIENT])
-                if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment:
+                if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment and not merchant_initiated:
                     return self._start_3ds(order, binding.masked_pan, binding.expiry, None, behaviour, binding)
                 self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
                              behaviour=behaviour, binding=binding)
@@ -460,14 +465,30 @@ class Engine:
         finally:
             self._flush_events()
 
-    def decline(self, order_id: str) -> Order:
+    def pay_external(self, order_id: str, masked: str, *, decline_code: Optional[int] = None) -> PaymentResult:
+        """A payment without a card (SBP): settle the order, or decline it with ``decline_code``."""
+        try:
+            with self._lock:
+                order = self._get(order_id)
+                self._check_payable(order)
+                if decline_code is not None:
+                    self._decline(order, decline_code)
+                    return PaymentResult(order.snapshot(), paid=False, declined=True,
+                                         message=_ACTION_TEXT.get(decline_code, "Declined"))
+                self._settle(order, masked_pan=masked, expiry="", cardholder=None, behaviour=Behaviour.APPROVE,
+                             binding=None)
+                return PaymentResult(order.snapshot(), paid=True)
+        finally:
+            self._flush_events()
+
+    def decline(self, order_id: str, action_code: int = 10) -> Order:
         """``decline.do``: cancel an unpaid order."""
         try:
             with self._lock:
                 order = self._get(order_id)
                 if order.status not in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
                     raise EngineError(7, "Operation is impossible for the current order state")
-                self._decline(order, 10)
+                self._decline(order, action_code)
                 return order
         finally:
             self._flush_events()

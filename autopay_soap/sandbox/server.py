@@ -24,20 +24,24 @@ import attr
 import requests
 
 from ..callbacks import rbs_hmac_checksum
+from ..gateways.tbank import make_token
 from ..wsdl_bundle import wsdl_dir
 from . import pages
-from .cards import THREE_DS_CODE, TestCard, TestCards
+from .cards import ACS_CODES, TestCard, TestCards
 from .engine import Engine, EngineError, Event, Movement, pares_for
 from .faults import FaultPlan
 from .rest import RestFrontEnd
 from .soap import SoapFrontEnd, fault_envelope
+from .tbank import TBankFrontEnd, TBankTerminal
 
-__all__ = ["DEFAULT_PASSWORD", "DEFAULT_USERNAME", "PayerResult", "Sandbox"]
+__all__ = ["DEFAULT_PASSWORD", "DEFAULT_TBANK_TERMINAL", "DEFAULT_USERNAME", "PayerResult", "Sandbox"]
 
 log = logging.getLogger("autopay_soap.sandbox")
 
 DEFAULT_USERNAME = "sandbox-api"
 DEFAULT_PASSWORD = "sandbox-password"
+DEFAULT_TBANK_TERMINAL = "SandboxDEMO"
+TBANK_PREFIX = "/v2/"
 SOAP_PATH = "/payment/webservices/merchant-ws"
 REST_PREFIX = "/payment/rest/"
 _REST_RE = re.compile(r"^/payment/rest/([A-Za-z0-9]+)\.do$")
@@ -116,6 +120,13 @@ class _Handler(BaseHTTPRequestHandler):
         path = parts.path
         if path == SOAP_PATH:
             self._serve_wsdl(parts.query)
+        elif path.startswith("/new/"):
+            engine_id = sandbox.tbank.payment_of(path[len("/new/"):])
+            if engine_id is None:
+                self._send(404, pages.message_page("Not found", "No such payment"), "text/html; charset=utf-8")
+                return
+            sandbox.tbank.form_shown(path[len("/new/"):])
+            self._send(200, pages.payment_page(sandbox.engine.order(engine_id)), "text/html; charset=utf-8")
         elif path.startswith("/payment/merchants/") and path.endswith(".html"):
             try:
                 order = sandbox.engine.order(query.get("mdOrder", ""))
@@ -153,6 +164,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._with_faults(sandbox.soap.operation_of(body), "soap",
                               lambda: sandbox.soap.handle(body), "text/xml; charset=utf-8")
             return
+        if path.startswith(TBANK_PREFIX):
+            self._tbank(path[len(TBANK_PREFIX):], body)
+            return
         match = _REST_RE.match(path)
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         if match and match.group(1) == "finish3ds" and "userName" not in form:
@@ -169,7 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
                        "text/html; charset=utf-8")
         elif path == "/payment/sandbox/acs/confirm":
             md = form.get("MD", "")
-            pa_res = pares_for(md) if form.get("code", "").strip() == THREE_DS_CODE else "failed"
+            pa_res = pares_for(md) if form.get("code", "").strip() in ACS_CODES else "failed"
+            sandbox.tbank.acs_answered(md, pa_res)
             self._send(200, pages.post_form_page(form.get("TermUrl", ""), {"MD": md, "PaRes": pa_res}),
                        "text/html; charset=utf-8")
         else:
@@ -188,7 +203,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, f"<html><body><h1>{status}</h1></body></html>".encode(), "text/html")
             return
         if fault == "soap_fault":
-            if protocol == "soap":
+            if protocol == "tbank":
+                self._send(200, '{"Success":false,"ErrorCode":"9999","Message":"Попробуйте повторить попытку '
+                                'позже"}'.encode("utf-8"), content_type)
+            elif protocol == "soap":
                 self._send(500, fault_envelope("soap:Server", "Internal error"), "text/xml; charset=utf-8")
             else:
                 self._send(200, b'{"errorCode":"7","errorMessage":"System error"}', content_type)
@@ -205,6 +223,23 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "truncated":
             answer = answer[: len(answer) // 2]
         self._send(status, answer, content_type)
+
+    def _tbank(self, method: str, body: bytes) -> None:
+        sandbox = self.server.sandbox
+        content_type = (self.headers.get("Content-Type") or "").lower()
+        try:
+            if "json" in content_type:
+                data = json.loads(body.decode("utf-8"))
+            else:
+                data = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self._json(200, {"Success": False, "ErrorCode": "9999", "Message": "Неверный формат запроса"})
+            return
+        self._with_faults(method, "tbank", lambda: (200, json.dumps(sandbox.tbank.handle(method, data),
+                                                                    ensure_ascii=False).encode("utf-8")),
+                          "application/json; charset=utf-8")
 
     def _json(self, status: int, data: Any) -> None:
         self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json;charset=UTF-8")
@@ -270,7 +305,7 @@ class _Notifier:
 
     def __init__(self, sandbox: "Sandbox") -> None:
         self.sandbox = sandbox
-        self.queue: "queue.Queue[Optional[Tuple[str, Dict[str, str]]]]" = queue.Queue()
+        self.queue: "queue.Queue[Optional[Tuple[str, Dict[str, Any]]]]" = queue.Queue()
         self.delivered: List[Dict[str, Any]] = []
         self.idle = threading.Condition()
         self._pending = 0
@@ -278,7 +313,7 @@ class _Notifier:
         self._thread = threading.Thread(target=self._run, name="sandbox-callbacks", daemon=True)
         self._thread.start()
 
-    def submit(self, url: str, params: Dict[str, str]) -> None:
+    def submit(self, url: str, params: Dict[str, Any]) -> None:
         with self.idle:
             self._pending += 1
         self.queue.put((url, params))
@@ -298,7 +333,11 @@ class _Notifier:
             while attempts < self.sandbox.callback_attempts:
                 attempts += 1
                 try:
-                    status = self._session.get(url, params=params, timeout=(2, 5)).status_code
+                    if "TerminalKey" in params:  # T-Bank: JSON POST, and only "OK" counts as delivered
+                        answer = self._session.post(url, json=params, timeout=(2, 5))
+                        status = answer.status_code if answer.content.strip() == b"OK" else -answer.status_code
+                    else:
+                        status = self._session.get(url, params=params, timeout=(2, 5)).status_code
                 except requests.RequestException:
                     status = None
                 if status == 200:
@@ -327,6 +366,7 @@ class Sandbox:
     :param callback_url: where callbacks go (an order's ``dynamicCallbackUrl`` wins).
     :param callback_secret: with it, callbacks carry an HMAC-SHA256 ``checksum``.
     :param clock: the engine's clock (tests pass a fake one to test expiry).
+    :param tbank_terminals: the T-Bank terminals (default: ``SandboxDEMO`` with ``password``).
     """
 
     def __init__(
@@ -346,6 +386,7 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         validate: bool = True,
         allow_remote: bool = False,
+        tbank_terminals: Optional[List[TBankTerminal]] = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
@@ -362,6 +403,8 @@ class Sandbox:
         self.engine = Engine(clock=clock, on_event=self._on_event)
         self.soap = SoapFrontEnd(self.engine, username, password, self._absolute, validate=validate)
         self.rest = RestFrontEnd(self.engine, username, password, self._absolute)
+        self.tbank_terminals = list(tbank_terminals or [TBankTerminal(DEFAULT_TBANK_TERMINAL, password)])
+        self.tbank = TBankFrontEnd(self.engine, self.tbank_terminals, self._absolute, self._notify_json)
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self._notifier: Optional[_Notifier] = None
@@ -437,6 +480,43 @@ class Sandbox:
         return self.url + REST_PREFIX
 
     @property
+    def tbank_url(self) -> str:
+        """The T-Bank API base, ending in ``/v2/``."""
+        return self.url + TBANK_PREFIX
+
+    @property
+    def tbank_terminal_key(self) -> str:
+        """The first T-Bank terminal's key (``SandboxDEMO`` by default)."""
+        return self.tbank_terminals[0].key
+
+    @property
+    def tbank_password(self) -> str:
+        """The first T-Bank terminal's password."""
+        return self.tbank_terminals[0].password
+
+    def tbank_control(self, method: str, fields: Dict[str, Any], terminal_key: Optional[str] = None) -> Dict[str, Any]:
+        """Call a T-Bank test method (``SbpPayTest``, ``SbpBindTest``) signed for a terminal, in-process."""
+        terminal = next(t for t in self.tbank_terminals if t.key == (terminal_key or self.tbank_terminal_key))
+        body = {**fields, "TerminalKey": terminal.key}
+        body["Token"] = make_token(body, terminal.password)
+        return self.tbank.handle(method, body)
+
+    def sbp_pay(self, payment_id: str, *, rejected: bool = False, deadline_expired: bool = False,
+                terminal_key: Optional[str] = None) -> Dict[str, Any]:
+        """The payer pays (or rejects) an SBP QR, as T-Bank's ``SbpPayTest`` does."""
+        return self.tbank_control("SbpPayTest", {"PaymentId": str(payment_id), "IsRejected": rejected,
+                                                 "IsDeadlineExpired": deadline_expired}, terminal_key)
+
+    def sbp_bind(self, request_key: str, *, rejected: bool = False, insufficient_funds: bool = False,
+                 terminal_key: Optional[str] = None) -> Dict[str, Any]:
+        """The payer approves (or rejects) an SBP account binding in the bank app.
+
+        ``insufficient_funds``: every later ChargeQr from this account is declined (5060).
+        """
+        return self.tbank_control("SbpBindTest", {"RequestKey": request_key, "IsRejected": rejected,
+                                                  "IsInsufficientFunds": insufficient_funds}, terminal_key)
+
+    @property
     def return_url(self) -> str:
         """A return page on the sandbox itself, for demos and tests."""
         return self.url + "/_sandbox/return"
@@ -463,7 +543,14 @@ class Sandbox:
         """Block until every queued callback was delivered or given up."""
         return self._notifier.wait_idle(timeout) if self._notifier else True
 
+    def _notify_json(self, url: str, body: Dict[str, Any]) -> None:
+        if self._notifier is not None:
+            self._notifier.submit(url, body)
+
     def _on_event(self, event: Event) -> None:
+        if self.tbank.owns(event.order["orderId"]):
+            self.tbank.on_event(event)
+            return
         order = event.order
         url = order["callbackUrl"] or self.callback_url
         if not url or self._notifier is None:
@@ -488,7 +575,11 @@ class Sandbox:
         Follows redirects only within the sandbox; the merchant's return URL is reported,
         not visited.
         """
-        order_id = parse_qs(urlsplit(form_url).query).get("mdOrder", [""])[0]
+        path = urlsplit(form_url).path
+        if path.startswith("/new/"):
+            order_id = self.tbank.payment_of(path[len("/new/"):]) or ""
+        else:
+            order_id = parse_qs(urlsplit(form_url).query).get("mdOrder", [""])[0]
         with requests.Session() as http:
             page = http.get(form_url, timeout=timeout)
             page.raise_for_status()

@@ -1,0 +1,887 @@
+"""T-Bank Internet Acquiring API v2 (``/v2/<Method>``, JSON POST): card and SBP autopayments.
+
+Every request carries a ``Token`` computed by :func:`make_token` from exactly the body that
+is sent: the root-level scalars (nested objects such as ``DATA`` and ``Receipt`` are left
+out), plus ``Password``, sorted by key, the values joined, SHA-256 in lower-case hex.
+Booleans are ``true``/``false``, numbers their decimal text; ``None`` values are dropped
+from both the body and the token input, so the two can never disagree.
+
+The card-on-file rules of the operation initiator type (``DATA.OperationInitiatorType``,
+facts §6.2) are checked by :func:`check_initiator` before a request leaves, so this client
+never provokes error 1125 or 1126.
+
+Replies are normalised into :mod:`autopay_soap.models` and :mod:`autopay_soap.errors`:
+``Success: false`` with an ``ErrorCode`` becomes the exception of the same meaning
+(:func:`error_for_tbank_code`); a payment ``Status`` becomes an
+:class:`~autopay_soap.models.OrderStatus` (:data:`STATUS_MAP`), the gateway's own word is
+kept in ``OrderDetails.gateway_status``.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import datetime as dt
+import enum
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import attr
+import requests
+
+from .. import validation as v
+from ..errors import (
+    AccessDenied,
+    BadResponse,
+    BindingStateError,
+    DuplicateOrderNumber,
+    GatewayError,
+    GatewaySystemError,
+    HTTPStatusError,
+    InvalidOrderState,
+    InvalidRequest,
+    OrderNotFound,
+    PaymentDeclined,
+    UnsupportedOperation,
+    ValidationError,
+)
+from ..http import Timeouts, classify_request_error, make_session
+from ..models import (
+    Binding,
+    BindingInfo,
+    CardInfo,
+    OperationResult,
+    OrderDetails,
+    OrderStatus,
+    PaymentStep,
+    RegisteredOrder,
+)
+from ..money import Money
+from ..redact import mask_mapping, mask_text
+from .base import GatewayFeatures
+
+__all__ = [
+    "PROD_URL",
+    "STATUS_MAP",
+    "TEST_URL",
+    "InitiatorType",
+    "SbpAccount",
+    "SbpQr",
+    "TBankGateway",
+    "check_initiator",
+    "encrypt_card_data",
+    "error_for_tbank_code",
+    "make_token",
+    "token_value",
+]
+
+log = logging.getLogger("autopay_soap.tbank")
+wire_log = logging.getLogger("autopay_soap.wire")
+
+PROD_URL = "https://securepay.tinkoff.ru/v2/"
+TEST_URL = "https://rest-api-test.tinkoff.ru/v2/"
+ORDER_ID_MAX = 36
+DESCRIPTION_MAX = 140
+CUSTOMER_KEY_MAX = 36
+_FORM_METHODS = ("Submit3DSAuthorization", "Submit3DSAuthorizationV2")
+_PAYMENT_METHODS = _FORM_METHODS + ("Charge", "ChargeQr", "FinishAuthorize")
+
+
+# -- the Token ---------------------------------------------------------------------------------
+
+
+def token_value(value: Any) -> str:
+    """How one value enters the Token: ``true``/``false``, integers as decimal text, strings as is.
+
+    A float is refused: amounts are integer kopecks, and ``100.0`` would break the token.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        raise ValidationError("a float cannot be signed: send amounts as integer kopecks", field="Amount")
+    return str(value)
+
+
+def make_token(payload: Mapping[str, Any], password: str) -> str:
+    """The request (or notification) Token of ``payload`` for the terminal ``password``.
+
+    Root-level scalars only (objects and arrays such as ``DATA``, ``Receipt``, ``Data`` are
+    left out, as is ``Token`` itself), ``None`` dropped, ``Password`` added, sorted by key,
+    values concatenated, SHA-256 of the UTF-8 bytes as lower-case hex.
+    """
+    pairs = {key: value for key, value in payload.items()
+             if key != "Token" and value is not None and not isinstance(value, (dict, list, tuple))}
+    pairs["Password"] = password
+    joined = "".join(token_value(pairs[key]) for key in sorted(pairs))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+
+
+# -- the operation initiator type (facts §6.2) ---------------------------------------------------
+
+
+class InitiatorType(str, enum.Enum):
+    """``DATA.OperationInitiatorType``: who starts a card operation and how the card is given."""
+
+    CIT_CREDENTIAL_NOT_CAPTURED = "0"
+    """A plain payment by the customer; the card is not saved."""
+    CIT_CREDENTIAL_CAPTURED = "1"
+    """The parent payment: the customer pays and the card is saved (``Recurrent=Y``)."""
+    CIT_CREDENTIAL_ON_FILE = "2"
+    """The customer pays with a saved card (``Charge`` with ``RebillId``)."""
+    MIT_RECURRING = "R"
+    """The merchant charges a saved card without a schedule (utilities, telecom)."""
+    MIT_INSTALLMENT = "I"
+    """The merchant charges a saved card on a schedule the customer knows."""
+
+
+_INITIATOR_NAMES = {
+    "0": "CIT Credential-Not-Captured", "1": "CIT Credential-Captured", "2": "CIT Credential-on-File",
+    "R": "MIT COF Recurring", "I": "MIT COF Installment",
+}
+_CHARGED = ("2", "R", "I")
+TERMINAL_TYPES = ("ECOM", "AFT")
+
+
+def check_initiator(initiator: Any, *, recurrent: bool, rebill: Optional[bool] = None,
+                    terminal_type: str = "ECOM") -> str:
+    """Check an initiator type against the compatibility table (facts §6.2); return its value.
+
+    :param recurrent: whether the Init carries ``Recurrent=Y``.
+    :param rebill: whether a ``Charge`` with a ``RebillId`` follows (None: not known yet).
+    :param terminal_type: ``ECOM`` or ``AFT``.
+
+    Raises :class:`ValidationError` (field ``initiator``) saying which rule is broken, where
+    the gateway would answer 1125 (unknown value) or 1126 (incompatible combination).
+    """
+    value = initiator.value if isinstance(initiator, InitiatorType) else initiator
+    if value not in _INITIATOR_NAMES:
+        raise ValidationError(
+            f"initiator: {value!r} is not an operation initiator type; use one of 0, 1, 2, R, I "
+            "(the gateway would answer 1125)", field="initiator")
+    name = f"{value} ({_INITIATOR_NAMES[value]})"
+    if value == "1" and not recurrent:
+        raise ValidationError(f"initiator: {name} is the parent payment and needs Recurrent=Y "
+                              "(rule: type 1 ⇔ Recurrent=Y; the gateway would answer 1126)", field="initiator")
+    if value != "1" and recurrent:
+        raise ValidationError(f"initiator: {name} forbids Recurrent=Y, which only type 1 (the parent payment) "
+                              "carries (the gateway would answer 1126)", field="initiator")
+    if rebill is True and value not in _CHARGED:
+        raise ValidationError(f"initiator: {name} cannot be charged with a RebillId; a Charge needs type 2, R "
+                              "or I (the gateway would answer 1126)", field="initiator")
+    if rebill is False and value in _CHARGED:
+        raise ValidationError(f"initiator: {name} needs a RebillId in Charge (the gateway would answer 1126)",
+                              field="initiator")
+    if terminal_type not in TERMINAL_TYPES:
+        raise ValidationError(f"terminal_type: must be ECOM or AFT, got {terminal_type!r}", field="terminal_type")
+    if terminal_type == "AFT" and value in ("2", "R"):
+        raise ValidationError(f"initiator: {name} is forbidden on an AFT terminal (rule of facts §6.2; "
+                              "the gateway would answer 1126)", field="initiator")
+    if terminal_type == "ECOM" and value == "I":
+        raise ValidationError(f"initiator: {name} is forbidden on an ECOM terminal (rule of facts §6.2; "
+                              "the gateway would answer 1126)", field="initiator")
+    return str(value)
+
+
+# -- card data for PCI DSS merchants -------------------------------------------------------------
+
+
+def encrypt_card_data(public_key: Any, *, pan: str, expiry: str, cvv: Optional[str] = None,
+                      cardholder: Optional[str] = None) -> str:
+    """``CardData`` for Check3dsVersion and FinishAuthorize (PCI DSS merchants only).
+
+    ``PAN=...;ExpDate=MMYY;CardHolder=...;CVV=...`` encrypted with the bank's RSA public key
+    (PKCS#1 v1.5), base64. ``public_key``: PEM/DER text or bytes of the key T-Bank issued.
+    The card data never appears in logs, reprs or exceptions.
+    """
+    from ..callbacks import load_rsa_public_key
+
+    digits = pan.replace(" ", "") if isinstance(pan, str) else ""
+    if not digits.isdigit() or not 13 <= len(digits) <= 19:
+        raise ValidationError("pan: must be 13 to 19 digits", field="pan")
+    if not isinstance(expiry, str) or len(expiry) != 4 or not expiry.isdigit() or not 1 <= int(expiry[:2]) <= 12:
+        raise ValidationError("expiry: must be MMYY", field="expiry")
+    v.check_cvc(cvv, "cvv")
+    parts = [f"PAN={digits}", f"ExpDate={expiry}"]
+    if cardholder:
+        parts.append(f"CardHolder={cardholder}")
+    if cvv:
+        parts.append(f"CVV={cvv}")
+    message = ";".join(parts).encode("utf-8")
+    key = load_rsa_public_key(public_key)
+    k = (key.n.bit_length() + 7) // 8
+    if len(message) > k - 11:
+        raise ValidationError("card data too long for the key", field="cardholder")
+    padding = b""
+    while len(padding) < k - 3 - len(message):
+        padding += bytes(b for b in os.urandom(k) if b)
+    block = b"\x00\x02" + padding[: k - 3 - len(message)] + b"\x00" + message
+    encrypted = pow(int.from_bytes(block, "big"), key.e, key.n).to_bytes(k, "big")
+    return base64.b64encode(encrypted).decode("ascii")
+
+
+# -- errors and statuses -----------------------------------------------------------------------------
+
+_TOKEN_CODES = {204, 205, 236, 501}
+_DUPLICATE_CODES = {20}
+_NOT_FOUND_CODES = {255}
+_BINDING_CODES = {7, 107, 223, 235, 503, 3012, 3014, 3015, 5031}
+_STATE_CODES = {4, 8, 3037}
+_SYSTEM_CODES = {3, 999, 903, 9001, 9999, 3040}
+_DECLINE_CODES = {99, 100, 101, 102, 103, 104, 105, 106, 108, 116, 119, 252, 262, 507, 600, 2014, 2200,
+                  3013, 3041, 3042} | set(range(1001, 1100)) | set(range(5032, 5068))
+
+
+def error_for_tbank_code(code: int, message: Optional[str], details: Optional[str] = None,
+                         **context: Any) -> GatewayError:
+    """Map a T-Bank ``ErrorCode`` (not 0) to the exception of the same meaning (facts §6.1).
+
+    204/205 (token), 501 → :class:`AccessDenied`; 20 → :class:`DuplicateOrderNumber`;
+    255 → :class:`OrderNotFound`; 7, 107, 503, 3012, 3014, 3015 → :class:`BindingStateError`;
+    4, 8, 3037 → :class:`InvalidOrderState`; 10 (Charge disabled), 1125, 1126 and the
+    validation codes → :class:`InvalidRequest`; issuer and SBP declines (1051, 104, 262,
+    3013...) → :class:`PaymentDeclined`; 3, 9999... and unknown codes → :class:`GatewaySystemError`.
+    """
+    text = " ".join(x for x in (message, details) if x) or ""
+    context.setdefault("gateway_code", code)
+    context.setdefault("gateway_message", text or None)
+    operation = context.get("operation") or "the request"
+    summary = f"T-Bank refused {operation}: [{code}] {text}".rstrip()
+    if code in _TOKEN_CODES:
+        return AccessDenied(summary + " (check the terminal key and password)", **context)
+    if code in _DUPLICATE_CODES:
+        return DuplicateOrderNumber(summary, **context)
+    if code in _NOT_FOUND_CODES:
+        return OrderNotFound(summary, **context)
+    if code in _BINDING_CODES:
+        return BindingStateError(summary, **context)
+    if code in _STATE_CODES:
+        return InvalidOrderState(summary, **context)
+    if code == 10:
+        return InvalidRequest(summary + " (Charge is disabled for this terminal: ask T-Bank to enable it)",
+                              **context)
+    if code in _DECLINE_CODES:
+        return PaymentDeclined(summary, action_code=code, **context)
+    if code in _SYSTEM_CODES:
+        return GatewaySystemError(summary, **context)
+    if code in (1, 2, 5, 9, 11, 12, 14, 1125, 1126) or 200 <= code <= 251 or 300 <= code <= 399 \
+            or 3001 <= code <= 3039:
+        return InvalidRequest(summary, **context)
+    return GatewaySystemError(summary, **context)
+
+
+STATUS_MAP: Dict[str, OrderStatus] = {
+    "NEW": OrderStatus.CREATED,
+    "FORM_SHOWED": OrderStatus.ACS_AUTH, "AUTHORIZING": OrderStatus.ACS_AUTH,
+    "3DS_CHECKING": OrderStatus.ACS_AUTH, "3DS_CHECKED": OrderStatus.ACS_AUTH,
+    "PAY_CHECKING": OrderStatus.ACS_AUTH, "CHECKING": OrderStatus.ACS_AUTH, "CHECKED": OrderStatus.ACS_AUTH,
+    "PREAUTHORIZING": OrderStatus.ACS_AUTH, "PROCESSING": OrderStatus.ACS_AUTH, "UNKNOWN": OrderStatus.ACS_AUTH,
+    "AUTHORIZED": OrderStatus.APPROVED, "PARTIAL_REVERSED": OrderStatus.APPROVED, "REVERSING": OrderStatus.APPROVED,
+    "CONFIRMING": OrderStatus.DEPOSITED, "CONFIRMED": OrderStatus.DEPOSITED, "COMPLETING": OrderStatus.DEPOSITED,
+    "COMPLETED": OrderStatus.DEPOSITED, "REFUNDING": OrderStatus.DEPOSITED, "ASYNC_REFUNDING": OrderStatus.DEPOSITED,
+    "PARTIAL_REFUNDED": OrderStatus.DEPOSITED,
+    "REVERSED": OrderStatus.REVERSED, "REFUNDED": OrderStatus.REFUNDED,
+    "CANCELED": OrderStatus.DECLINED, "REJECTED": OrderStatus.DECLINED, "AUTH_FAIL": OrderStatus.DECLINED,
+    "DEADLINE_EXPIRED": OrderStatus.DECLINED, "ATTEMPTS_EXPIRED": OrderStatus.DECLINED,
+}
+"""T-Bank payment statuses (facts §4.1) as the client's :class:`OrderStatus`.
+
+Everything still moving (``FORM_SHOWED``, ``AUTHORIZING``, ``3DS_CHECKING``...) is
+``ACS_AUTH``: *in progress, do not pay again*; only ``NEW`` means "not paid, paying is safe".
+"""
+_PAID_RANK = {OrderStatus.DEPOSITED: 0, OrderStatus.APPROVED: 0, OrderStatus.REFUNDED: 0,
+              OrderStatus.REVERSED: 0, OrderStatus.ACS_AUTH: 1, OrderStatus.CREATED: 2, OrderStatus.DECLINED: 3}
+
+
+def _status(word: Any) -> OrderStatus:
+    return STATUS_MAP.get(str(word or "").upper(), OrderStatus.ACS_AUTH)
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class SbpQr:
+    """An SBP QR: the NSPK payload (a link) or an SVG, and the ``RequestKey`` of the account binding."""
+
+    data: str
+    request_key: Optional[str] = None
+    payment_id: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class SbpAccount:
+    """An SBP account binding (``GetAddAccountQrState``): ``account_token`` once ``ACTIVE``."""
+
+    request_key: str
+    status: str
+    account_token: Optional[str] = None
+    bank_member_id: Optional[str] = None
+    bank_member_name: Optional[str] = None
+
+    @property
+    def active(self) -> bool:
+        """True when the account can be charged (``ACTIVE``)."""
+        return self.status == "ACTIVE"
+
+
+def _str(value: Any) -> Optional[str]:
+    return None if value is None or value == "" else str(value)
+
+
+def _code(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return -1
+
+
+class TBankGateway:
+    """The T-Bank Internet Acquiring API v2 over HTTPS JSON.
+
+    :param terminal_key: the terminal (``TerminalKey``); :param password: its password (never
+        logged, shown or sent: only the Token derived from it travels).
+    :param base_url: the API base ending in ``/v2/`` (:data:`PROD_URL` by default;
+        :data:`TEST_URL` needs your IP on T-Bank's allow-list).
+    :param terminal_type: ``ECOM`` (default) or ``AFT``; decides which initiator types are allowed.
+    :param default_initiator: the initiator type of autopayments: ``R`` (``I`` on an AFT terminal)
+        by default, or ``I``, ``2``.
+    :param notification_url: sent as ``NotificationURL`` in every Init (the cabinet's URL otherwise).
+    :param card_data_key: T-Bank's RSA public key, for ``CardData`` (PCI DSS merchants only).
+    :param timeouts: connect/read timeouts; :param verify: ``True`` or a CA bundle path.
+    """
+
+    name = "tbank"
+    features = GatewayFeatures(reverse_after_capture=False, refund_by_key=True, sbp=True, initiator_types=True,
+                               binding_via_card_list=True)
+
+    def __init__(
+        self,
+        terminal_key: str,
+        password: str,
+        *,
+        base_url: str = PROD_URL,
+        terminal_type: str = "ECOM",
+        default_initiator: Union[str, InitiatorType, None] = None,
+        notification_url: Optional[str] = None,
+        card_data_key: Any = None,
+        timeouts: Optional[Timeouts] = None,
+        verify: Union[bool, str] = True,
+        session: Optional[requests.Session] = None,
+    ) -> None:
+        base = v.check_url(base_url, "base_url") or ""
+        self.base_url = base if base.endswith("/") else base + "/"
+        if not terminal_key or not password:
+            raise ValidationError("terminal_key and password are required for T-Bank",
+                                  field="terminal_key" if not terminal_key else "password")
+        self.terminal_key = v.check_text(terminal_key, "terminal_key", 20)
+        self._password = password
+        if terminal_type not in TERMINAL_TYPES:
+            raise ValidationError(f"terminal_type: must be ECOM or AFT, got {terminal_type!r}", field="terminal_type")
+        self.terminal_type = terminal_type
+        if default_initiator is None:  # R is forbidden on AFT terminals, I on ECOM ones
+            default_initiator = "I" if terminal_type == "AFT" else "R"
+        self.default_initiator = check_initiator(default_initiator, recurrent=False, rebill=True,
+                                                 terminal_type=terminal_type)
+        self.notification_url = v.check_url(notification_url, "notification_url", required=False)
+        self.card_data_key = card_data_key
+        self.timeouts = timeouts or Timeouts()
+        self._session = session or make_session(verify)
+        self._initiators: "collections.OrderedDict[str, Tuple[Optional[str], bool]]" = collections.OrderedDict()
+        self._initiators_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TBankGateway(base_url={self.base_url!r}, terminal_key={self.terminal_key!r})"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+    def __enter__(self) -> "TBankGateway":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def sign(self, payload: Mapping[str, Any]) -> Dict[str, Any]:
+        """``payload`` with ``TerminalKey`` and ``Token`` added and ``None`` values dropped: the body sent."""
+        body = {k: x for k, x in payload.items() if x is not None}
+        body["TerminalKey"] = self.terminal_key
+        body["Token"] = make_token(body, self._password)
+        return body
+
+    def call(self, method: str, payload: Mapping[str, Any], **context: Any) -> Any:
+        """Sign and POST ``payload`` to ``/v2/<method>``; the reply (a dict, a list for GetCardList).
+
+        Raises the mapped :mod:`~autopay_soap.errors` exception when ``Success`` is false.
+        """
+        context = {"operation": method, **{k: x for k, x in context.items() if x is not None}}
+        body = self.sign(payload)
+        url = self.base_url + method
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("T-Bank request to %s: %s", url, mask_mapping(body))
+        started = time.perf_counter()
+        try:
+            if method in _FORM_METHODS:
+                response = self._session.post(url, data={k: token_value(x) for k, x in body.items()},
+                                              timeout=self.timeouts.requests_timeout)
+            else:
+                response = self._session.post(url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                                              headers={"Content-Type": "application/json"},
+                                              timeout=self.timeouts.requests_timeout)
+        except requests.exceptions.RequestException as exc:
+            raise classify_request_error(exc, **context) from None
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("T-Bank response (HTTP %s): %s", response.status_code,
+                           mask_text(response.content.decode("utf-8", "replace")))
+        if response.status_code == 403:
+            raise HTTPStatusError(f"HTTP 403 from {method}: the test host answers 403 unless your IP is on "
+                                  "T-Bank's allow-list", http_status=403, **context)
+        if 400 <= response.status_code < 500:
+            raise HTTPStatusError(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
+                                  **context)
+        if response.status_code != 200:
+            raise BadResponse(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
+                              **context)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise BadResponse(f"{method} answered with something that is not JSON", http_status=200,
+                              **context) from None
+        log.debug("%s order_number=%s order_id=%s duration_ms=%.1f", method, context.get("order_number"),
+                  context.get("order_id"), (time.perf_counter() - started) * 1000)
+        if isinstance(data, list) and method == "GetCardList":
+            return data
+        if not isinstance(data, dict):
+            raise BadResponse(f"{method} answered with JSON that is not an object", http_status=200, **context)
+        code = _code(data.get("ErrorCode"))
+        success = data.get("Success")
+        if success is False or str(success).lower() == "false" or code != 0:
+            raise error_for_tbank_code(code if code else -1, _str(data.get("Message")), _str(data.get("Details")),
+                                       **context)
+        if method in _PAYMENT_METHODS and str(data.get("Status") or "").upper() == "REJECTED":
+            raise PaymentDeclined(f"T-Bank rejected {method}", action_code=None, **context)
+        return data
+
+    def _remember(self, payment_id: str, initiator: Optional[str], recurrent: bool) -> None:
+        with self._initiators_lock:
+            self._initiators[payment_id] = (initiator, recurrent)
+            while len(self._initiators) > 10000:
+                self._initiators.popitem(last=False)
+
+    def _known(self, payment_id: str) -> Optional[Tuple[Optional[str], bool]]:
+        with self._initiators_lock:
+            return self._initiators.get(payment_id)
+
+    # -- the API, method by method ------------------------------------------------------------------
+
+    def init(
+        self, order_id: str, amount: Money, *, description: Optional[str] = None,
+        customer_key: Optional[str] = None, recurrent: bool = False, two_stage: Optional[bool] = None,
+        initiator: Union[str, InitiatorType, None] = None, qr: bool = False, success_url: Optional[str] = None,
+        fail_url: Optional[str] = None, notification_url: Optional[str] = None,
+        redirect_due: Optional[dt.datetime] = None, language: Optional[str] = None,
+        data: Optional[Mapping[str, str]] = None, receipt: Optional[Mapping[str, Any]] = None,
+    ) -> Dict[str, Any]:
+        """``Init``: create a payment. ``recurrent`` makes it a parent payment (needs ``customer_key``);
+        ``qr`` an SBP payment (``DATA.QR=true``, one-stage only); ``initiator`` goes to
+        ``DATA.OperationInitiatorType`` after :func:`check_initiator`."""
+        order_id = v.check_order_number(order_id, "order_number", max_len=ORDER_ID_MAX)
+        v.check_money(amount)
+        if amount.currency.alpha != "RUB":
+            raise ValidationError(f"amount: T-Bank accepts RUB only, got {amount.currency.alpha}", field="amount")
+        if amount.minor >= 10 ** 10:
+            raise ValidationError("amount: at most 10 digits of kopecks", field="amount")
+        description = v.check_text(description, "description", DESCRIPTION_MAX) if description is not None else None
+        customer_key = v.check_client_id(customer_key, "client_id") if customer_key is not None else None
+        if customer_key is not None and len(customer_key) > CUSTOMER_KEY_MAX:
+            raise ValidationError(f"client_id: at most {CUSTOMER_KEY_MAX} characters on T-Bank", field="client_id")
+        if recurrent and not qr and not customer_key:
+            raise ValidationError("client_id: a parent card payment (Recurrent=Y) needs the CustomerKey",
+                                  field="client_id")
+        if qr and two_stage:
+            raise ValidationError("two_stage: SBP payments are one-stage only", field="two_stage")
+        if qr and amount.minor < 1000:
+            raise ValidationError("amount: SBP payments start at 10.00 RUB", field="amount")
+        extra = dict(data or {})
+        oit: Optional[str] = None
+        if initiator is not None:
+            if qr:
+                raise ValidationError("initiator: SBP payments carry no card initiator type", field="initiator")
+            oit = check_initiator(initiator, recurrent=recurrent, terminal_type=self.terminal_type)
+            extra["OperationInitiatorType"] = oit
+        if qr:
+            extra["QR"] = "true"
+        _check_data(extra)
+        payload: Dict[str, Any] = {
+            "Amount": amount.minor, "OrderId": order_id, "Description": description,
+            "CustomerKey": customer_key, "Recurrent": "Y" if recurrent else None,
+            "PayType": None if two_stage is None else ("T" if two_stage else "O"),
+            "Language": v.check_language(language),
+            "NotificationURL": v.check_url(notification_url, "notification_url", required=False)
+            or self.notification_url,
+            "SuccessURL": v.check_url(success_url, "return_url", required=False),
+            "FailURL": v.check_url(fail_url, "fail_url", required=False),
+            "RedirectDueDate": _due_date(redirect_due) if redirect_due else None,
+            "DATA": extra or None, "Receipt": dict(receipt) if receipt else None,
+        }
+        reply = self.call("Init", payload, order_number=order_id)
+        payment_id = str(reply.get("PaymentId") or "")
+        if not payment_id:
+            raise BadResponse("Init answered without a PaymentId", operation="Init", order_number=order_id)
+        self._remember(payment_id, oit, recurrent)
+        return dict(reply)
+
+    def check_3ds_version(self, payment_id: str, card_data: str) -> Dict[str, Any]:
+        """``Check3dsVersion`` (PCI DSS): the 3-D Secure version expected for the card."""
+        return dict(self.call("Check3dsVersion", {"PaymentId": _pid(payment_id), "CardData": card_data},
+                              order_id=payment_id))
+
+    def finish_authorize(self, payment_id: str, card_data: str, *, ip: Optional[str] = None,
+                         send_email: Optional[bool] = None, info_email: Optional[str] = None,
+                         data: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+        """``FinishAuthorize`` (PCI DSS): pay with encrypted card data (see :func:`encrypt_card_data`).
+
+        The reply's ``Status`` is ``CONFIRMED``/``AUTHORIZED``, or ``3DS_CHECKING`` with ``ACSUrl``
+        (``MD``, ``PaReq`` for 3-D Secure 1; ``TdsServerTransId``, ``AcsTransId`` for 2).
+        """
+        if send_email and not info_email:
+            raise ValidationError("info_email: required with send_email", field="info_email")
+        payload = {"PaymentId": _pid(payment_id), "CardData": card_data, "IP": v.check_ip(ip),
+                   "SendEmail": send_email, "InfoEmail": info_email, "DATA": dict(data) if data else None}
+        return dict(self.call("FinishAuthorize", payload, order_id=payment_id))
+
+    def submit_3ds_authorization(self, md: str, pa_res: str, payment_id: Optional[str] = None) -> Dict[str, Any]:
+        """``Submit3DSAuthorization`` (3-D Secure 1, form-encoded): the ``MD`` and ``PaRes`` the ACS posted."""
+        payload = {"MD": v.check_text(md, "md", 1024), "PaRes": v.check_text(pa_res, "pa_res", 20000),
+                   "PaymentId": payment_id}
+        return dict(self.call("Submit3DSAuthorization", payload, order_id=payment_id))
+
+    def submit_3ds_authorization_v2(self, payment_id: str) -> Dict[str, Any]:
+        """``Submit3DSAuthorizationV2`` (3-D Secure 2, form-encoded): after the CRes came back."""
+        return dict(self.call("Submit3DSAuthorizationV2", {"PaymentId": _pid(payment_id)}, order_id=payment_id))
+
+    def charge(self, payment_id: str, rebill_id: str, *, ip: Optional[str] = None,
+               send_email: Optional[bool] = None, info_email: Optional[str] = None) -> Dict[str, Any]:
+        """``Charge``: pay a fresh Init's payment with a saved card's ``RebillId`` (no customer).
+
+        When this gateway sent the Init, its initiator type is checked against a Charge
+        first (types 0 and 1 cannot be charged; facts §6.2).
+        """
+        payment_id = _pid(payment_id)
+        rebill_id = v.check_binding_id(rebill_id, "binding_id")
+        known = self._known(payment_id)
+        if known is not None:
+            initiator, recurrent = known
+            if recurrent:
+                raise ValidationError("binding_id: this payment was created with Recurrent=Y (a parent payment); "
+                                      "a Charge needs a fresh Init without Recurrent (the gateway would answer "
+                                      "1126)", field="initiator")
+            if initiator is not None:
+                check_initiator(initiator, recurrent=False, rebill=True, terminal_type=self.terminal_type)
+        payload = {"PaymentId": payment_id, "RebillId": rebill_id, "IP": v.check_ip(ip), "SendEmail": send_email,
+                   "InfoEmail": info_email}
+        return dict(self.call("Charge", payload, order_id=payment_id))
+
+    def confirm(self, payment_id: str, amount: Optional[Money] = None) -> Dict[str, Any]:
+        """``Confirm``: capture an ``AUTHORIZED`` payment, all of it or ``amount``."""
+        payload = {"PaymentId": _pid(payment_id), "Amount": v.check_money(amount).minor if amount else None}
+        return dict(self.call("Confirm", payload, order_id=payment_id))
+
+    def cancel(self, payment_id: str, amount: Optional[Money] = None, *,
+               external_request_id: Optional[str] = None) -> Dict[str, Any]:
+        """``Cancel``: NEW → CANCELED, AUTHORIZED → REVERSED, CONFIRMED → REFUNDED (or partial).
+
+        ``external_request_id`` is the refund's idempotency key: a repeated id answers the
+        current state instead of refunding again (not for SBP).
+        """
+        payload = {"PaymentId": _pid(payment_id), "Amount": v.check_money(amount).minor if amount else None,
+                   "ExternalRequestId": v.check_text(external_request_id, "refund_id", 256)
+                   if external_request_id is not None else None}
+        return dict(self.call("Cancel", payload, order_id=payment_id))
+
+    def get_state(self, payment_id: str) -> Dict[str, Any]:
+        """``GetState``: a payment's status and amount."""
+        return dict(self.call("GetState", {"PaymentId": _pid(payment_id)}, order_id=payment_id))
+
+    def check_order(self, order_id: str) -> Dict[str, Any]:
+        """``CheckOrder``: every payment made under the merchant's ``OrderId``."""
+        order_id = v.check_order_number(order_id, "order_number", max_len=ORDER_ID_MAX)
+        return dict(self.call("CheckOrder", {"OrderId": order_id}, order_number=order_id))
+
+    def add_customer(self, customer_key: str, *, email: Optional[str] = None,
+                     phone: Optional[str] = None, ip: Optional[str] = None) -> Dict[str, Any]:
+        """``AddCustomer``: register a customer (Init with ``CustomerKey`` does it by itself)."""
+        payload = {"CustomerKey": _customer(customer_key), "Email": email, "Phone": phone, "IP": v.check_ip(ip)}
+        return dict(self.call("AddCustomer", payload))
+
+    def get_customer(self, customer_key: str) -> Dict[str, Any]:
+        """``GetCustomer``: a customer's e-mail and phone (error 7 when unknown)."""
+        return dict(self.call("GetCustomer", {"CustomerKey": _customer(customer_key)}))
+
+    def get_card_list(self, customer_key: str, *, saved_card: Optional[bool] = None) -> List[Dict[str, Any]]:
+        """``GetCardList``: a customer's cards, each with ``CardId``, ``Pan``, ``Status``, ``RebillId``."""
+        reply = self.call("GetCardList", {"CustomerKey": _customer(customer_key), "SavedCard": saved_card})
+        return [dict(card) for card in (reply if isinstance(reply, list) else [])]
+
+    def remove_card(self, customer_key: str, card_id: str) -> Dict[str, Any]:
+        """``RemoveCard``: the card can no longer be charged."""
+        payload = {"CustomerKey": _customer(customer_key), "CardId": v.check_text(str(card_id), "card_id", 40)}
+        return dict(self.call("RemoveCard", payload))
+
+    def add_account_qr(self, description: str, *, data_type: str = "PAYLOAD",
+                       data: Optional[Mapping[str, str]] = None,
+                       redirect_due: Optional[dt.datetime] = None) -> SbpQr:
+        """``AddAccountQr``: a QR that binds the payer's bank account (SBP) without a payment."""
+        payload = {"Description": v.check_text(description, "description", DESCRIPTION_MAX),
+                   "DataType": _data_type(data_type), "Data": dict(data) if data else None,
+                   "RedirectDueDate": _due_date(redirect_due) if redirect_due else None}
+        reply = self.call("AddAccountQr", payload)
+        return SbpQr(str(reply.get("Data") or ""), _str(reply.get("RequestKey")))
+
+    def get_add_account_qr_state(self, request_key: str) -> SbpAccount:
+        """``GetAddAccountQrState``: the binding's status and, once ``ACTIVE``, its ``AccountToken``."""
+        reply = self.call("GetAddAccountQrState", {"RequestKey": v.check_text(str(request_key), "request_key", 64)})
+        return _account(reply, request_key)
+
+    def get_account_qr_list(self) -> Tuple[SbpAccount, ...]:
+        """``GetAccountQrList``: every account binding of the terminal."""
+        reply = self.call("GetAccountQrList", {})
+        return tuple(_account(item, str(item.get("RequestKey") or "")) for item in reply.get("AccountTokens") or [])
+
+    def get_qr(self, payment_id: str, *, data_type: str = "PAYLOAD") -> SbpQr:
+        """``GetQr``: the SBP QR of an Init; ``request_key`` is set for a payment that binds the account."""
+        reply = self.call("GetQr", {"PaymentId": _pid(payment_id), "DataType": _data_type(data_type)},
+                          order_id=payment_id)
+        return SbpQr(str(reply.get("Data") or ""), _str(reply.get("RequestKey")), _str(reply.get("PaymentId")))
+
+    def charge_qr(self, payment_id: str, account_token: str, *, ip: Optional[str] = None,
+                  send_email: Optional[bool] = None, info_email: Optional[str] = None) -> Dict[str, Any]:
+        """``ChargeQr``: an SBP autopayment from a bound account (one-stage; a second call answers 3037)."""
+        payload = {"PaymentId": _pid(payment_id), "AccountToken": v.check_text(account_token, "account_token", 64),
+                   "IP": v.check_ip(ip), "SendEmail": send_email, "InfoEmail": info_email}
+        return dict(self.call("ChargeQr", payload, order_id=payment_id))
+
+    # -- the Gateway protocol the client uses ---------------------------------------------------
+
+    def register_order(
+        self, order_number: str, amount: Money, return_url: Optional[str] = None, *, two_stage: bool = False,
+        client_id: Optional[str] = None, auto_payment: bool = False, binding_id: Optional[str] = None,
+        fail_url: Optional[str] = None, description: Optional[str] = None, language: Optional[str] = None,
+        session_timeout_secs: Optional[int] = None, email: Optional[str] = None,
+        initiator: Union[str, InitiatorType, None] = None, sbp: bool = False,
+    ) -> RegisteredOrder:
+        """Init for a scenario: a parent payment (``client_id`` → ``Recurrent=Y``, type 1), an
+        autopayment (``auto_payment``: no Recurrent, no CustomerKey, type R/I/2) or, with ``sbp``,
+        an SBP payment (``Recurrent=Y``, ``DATA.QR``) whose QR binds the account or that ChargeQr pays."""
+        if binding_id is not None:
+            raise UnsupportedOperation("binding_id: T-Bank has no order restricted to a binding", operation="Init")
+        secs = v.check_positive_int(session_timeout_secs, "session_timeout_secs")
+        if secs is not None and not 60 <= secs <= 90 * 86400:
+            raise ValidationError("session_timeout_secs: T-Bank allows 1 minute to 90 days",
+                                  field="session_timeout_secs")
+        data: Dict[str, str] = {"Email": email} if v.check_email(email) and email else {}
+        if sbp:
+            if not auto_payment and not description:
+                raise ValidationError("description: required for an SBP payment that binds the account (seed 004)",
+                                      field="description")
+            recurrent, customer, oit = True, None, None
+        elif auto_payment:
+            recurrent, customer = False, None
+            oit = check_initiator(initiator or self.default_initiator, recurrent=False, rebill=True,
+                                  terminal_type=self.terminal_type)
+        elif client_id:
+            recurrent, customer = True, client_id
+            oit = check_initiator(initiator or InitiatorType.CIT_CREDENTIAL_CAPTURED, recurrent=True, rebill=False,
+                                  terminal_type=self.terminal_type)
+        else:
+            recurrent, customer = False, None
+            oit = check_initiator(initiator or InitiatorType.CIT_CREDENTIAL_NOT_CAPTURED, recurrent=False,
+                                  terminal_type=self.terminal_type)
+        due = (dt.datetime.now(dt.timezone(dt.timedelta(hours=3))) + dt.timedelta(seconds=secs)) if secs else None
+        reply = self.init(order_number, amount, description=description, customer_key=customer,
+                          recurrent=recurrent, two_stage=None if sbp else two_stage, initiator=oit, qr=sbp,
+                          success_url=return_url, fail_url=fail_url, redirect_due=due, language=language,
+                          data=data)
+        return RegisteredOrder(str(reply["PaymentId"]), order_number, _str(reply.get("PaymentURL")))
+
+    def pay_with_binding(
+        self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
+        language: Optional[str] = None, email: Optional[str] = None,
+    ) -> PaymentStep:
+        """``Charge`` the payment ``order_id`` with the ``RebillId`` ``binding_id``."""
+        if cvc is not None:
+            raise ValidationError("cvc: T-Bank's Charge takes no CVC (the card is on file)", field="cvc")
+        reply = self.charge(order_id, binding_id, ip=ip)
+        return PaymentStep(order_id, info=_str(reply.get("Status")))
+
+    def pay_with_account(self, order_id: str, account_token: str, *, ip: Optional[str] = None) -> PaymentStep:
+        """``ChargeQr`` the SBP payment ``order_id`` from the bound account ``account_token``."""
+        reply = self.charge_qr(order_id, account_token, ip=ip)
+        return PaymentStep(order_id, info=_str(reply.get("Status")))
+
+    def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
+        """Not on T-Bank: use :meth:`submit_3ds_authorization` (it needs the ``MD`` as well)."""
+        raise UnsupportedOperation("finish_3ds: on T-Bank call submit_3ds_authorization(md, pa_res, payment_id)",
+                                   operation="Submit3DSAuthorization", order_id=order_id)
+
+    def deposit(self, order_id: str, amount: Optional[Money] = None) -> OperationResult:
+        """``Confirm`` a hold, in full or in part."""
+        reply = self.confirm(order_id, amount)
+        return OperationResult("Confirm", str(reply.get("PaymentId") or order_id), amount)
+
+    def reverse(self, order_id: str) -> OperationResult:
+        """``Cancel`` a hold (``AUTHORIZED`` → ``REVERSED``)."""
+        reply = self.cancel(order_id)
+        return OperationResult("Cancel", str(reply.get("PaymentId") or order_id), _money(reply.get("NewAmount")))
+
+    def refund(self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
+               external_refund_id: Optional[str] = None) -> OperationResult:
+        """``Cancel`` part or all of a ``CONFIRMED`` payment; ``external_refund_id`` is the idempotency key."""
+        v.check_money(amount)
+        reply = self.cancel(order_id, amount, external_request_id=external_refund_id)
+        return OperationResult("Cancel", str(reply.get("PaymentId") or order_id), amount,
+                               remaining=_money(reply.get("NewAmount")))
+
+    def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:
+        """``GetState`` by PaymentId, or ``CheckOrder`` by OrderId (the paid payment first, else the latest)."""
+        if order_id is not None:
+            return _details(self.get_state(order_id))
+        if order_number is None:
+            raise ValidationError("order_id or order_number is required", field="order_id")
+        reply = self.check_order(order_number)
+        payments = [p for p in reply.get("Payments") or [] if isinstance(p, dict)]
+        if not payments:
+            raise OrderNotFound("T-Bank has no payment for this OrderId", operation="CheckOrder",
+                                order_number=order_number)
+        ranked = sorted(enumerate(payments), key=lambda ip: (_PAID_RANK[_status(ip[1].get("Status"))], -ip[0]))
+        best = ranked[0][1]
+        return _details({**best, "OrderId": reply.get("OrderId") or order_number})
+
+    def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
+        """A customer's chargeable cards (``GetCardList`` with a ``RebillId``); the binding id is the RebillId."""
+        try:
+            cards = self.get_card_list(client_id)
+        except BindingStateError:  # error 7: the customer is unknown, so has no cards
+            return ()
+        found = []
+        this_month = dt.date.today().strftime("%Y%m")
+        for card in cards:
+            if not card.get("RebillId") or str(card.get("Status") or "A") != "A":
+                continue
+            exp = str(card.get("ExpDate") or "")
+            expiry = f"20{exp[2:]}{exp[:2]}" if len(exp) == 4 and exp.isdigit() else None
+            if expiry and expiry < this_month and not show_expired:
+                continue
+            found.append(Binding(str(card["RebillId"]), client_id, _str(card.get("Pan")), expiry,
+                                 active=not expiry or expiry >= this_month))
+        return tuple(found)
+
+    def card_of_rebill(self, client_id: str, rebill_id: str) -> Optional[Dict[str, Any]]:
+        """The ``GetCardList`` entry of a customer whose ``RebillId`` is ``rebill_id``, or None."""
+        for card in self.get_card_list(client_id):
+            if str(card.get("RebillId") or "") == str(rebill_id):
+                return card
+        return None
+
+    def unbind_card(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
+        """``RemoveCard`` of the card whose RebillId is ``binding_id`` (T-Bank needs the ``client_id``)."""
+        if not client_id:
+            raise ValidationError("client_id: T-Bank removes a card by CustomerKey and CardId", field="client_id")
+        card = self.card_of_rebill(client_id, binding_id)
+        if card is None:
+            raise BindingStateError("no active card with this RebillId", operation="RemoveCard",
+                                    gateway_code=None)
+        self.remove_card(client_id, str(card["CardId"]))
+        return OperationResult("RemoveCard")
+
+    def bind_card(self, binding_id: str) -> OperationResult:
+        """Not on T-Bank: a removed card is bound again by a new parent payment."""
+        raise UnsupportedOperation("bind_card: T-Bank has no such operation; make a new parent payment",
+                                   operation="bindCard")
+
+    def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
+        """Not on T-Bank."""
+        raise UnsupportedOperation("extend_binding: T-Bank has no such operation", operation="extendBinding")
+
+
+def _pid(payment_id: Any) -> str:
+    text = v.check_text(str(payment_id) if isinstance(payment_id, int) else payment_id, "order_id", 20)
+    return text
+
+
+def _customer(value: Any) -> str:
+    text = v.check_text(value, "client_id", CUSTOMER_KEY_MAX)
+    return text
+
+
+def _data_type(value: str) -> str:
+    if value not in ("PAYLOAD", "IMAGE"):
+        raise ValidationError("data_type: PAYLOAD or IMAGE", field="data_type")
+    return value
+
+
+_SYSTEM_DATA_KEYS = ("OperationInitiatorType", "QR", "notificationEnableSource")
+
+
+def _check_data(data: Mapping[str, Any]) -> None:
+    if len(data) > 20:
+        raise ValidationError("data: at most 20 pairs", field="data")
+    for key, value in data.items():
+        if key in _SYSTEM_DATA_KEYS:
+            continue
+        if not isinstance(key, str) or not 0 < len(key) <= 20:
+            raise ValidationError("data: keys are 1 to 20 characters", field="data")
+        if not isinstance(value, str) or len(value) > 100:
+            raise ValidationError(f"data: the value of {key!r} must be a string of at most 100 characters",
+                                  field="data")
+
+
+def _due_date(when: dt.datetime) -> str:
+    if when.tzinfo is None:
+        raise ValidationError("redirect_due: must be timezone-aware", field="redirect_due")
+    return when.replace(microsecond=0).isoformat()
+
+
+def _money(value: Any) -> Optional[Money]:
+    if value is None or value == "":
+        return None
+    return Money.from_minor(int(value), "RUB")
+
+
+def _account(reply: Mapping[str, Any], request_key: str) -> SbpAccount:
+    return SbpAccount(str(reply.get("RequestKey") or request_key), str(reply.get("Status") or ""),
+                      _str(reply.get("AccountToken")), _str(reply.get("BankMemberId")),
+                      _str(reply.get("BankMemberName")))
+
+
+def _details(reply: Mapping[str, Any]) -> OrderDetails:
+    """:class:`OrderDetails` from a GetState reply or a CheckOrder payment."""
+    word = str(reply.get("Status") or "").upper()
+    status = _status(word)
+    amount = Money.from_minor(int(reply.get("Amount") or 0), "RUB")
+    code = _code(reply.get("ErrorCode"))
+    return OrderDetails(
+        order_number=_str(reply.get("OrderId")),
+        status=status,
+        amount=amount,
+        order_id=_str(reply.get("PaymentId")),
+        action_code=code if status is OrderStatus.DECLINED and code > 0 else None,
+        action_code_description=_str(reply.get("Message")) if status is OrderStatus.DECLINED else None,
+        approved=amount if status in (OrderStatus.APPROVED, OrderStatus.DEPOSITED) else None,
+        deposited=amount if word in ("CONFIRMED", "COMPLETED", "PARTIAL_REFUNDED", "REFUNDED") else None,
+        refunded=amount if status is OrderStatus.REFUNDED else (Money.from_minor(0, "RUB")
+                                                                 if word in ("CONFIRMED", "COMPLETED") else None),
+        card=CardInfo(_str(reply.get("Pan")), _str(reply.get("ExpDate"))) if reply.get("Pan") else None,
+        binding=BindingInfo(str(reply["RebillId"]), _str(reply.get("CustomerKey"))) if reply.get("RebillId") else None,
+        gateway_status=word or None,
+    )

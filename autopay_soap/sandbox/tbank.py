@@ -1,0 +1,796 @@
+"""The sandbox's T-Bank front end: ``/v2/<Method>`` JSON on the same engine and ledger.
+
+Terminals (:class:`TBankTerminal`) belong to merchants. A request is answered only when its
+``Token`` verifies with the terminal's password (else ``ErrorCode 204``). Payments map onto
+engine orders, so the ledger counts T-Bank charges like any other; the T-Bank state that the
+engine does not know (PaymentId, initiator type, QR flag, RebillIds, SBP accounts, refund
+keys) lives here, under its own lock.
+
+Rules emulated where the facts say how (facts §3, §4, §6.2, §9, §12):
+
+* statuses NEW → FORM_SHOWED → 3DS_CHECKING → AUTHORIZED / CONFIRMED → REVERSED /
+  PARTIAL_REFUNDED / REFUNDED, or REJECTED / CANCELED / DEADLINE_EXPIRED;
+* ``DATA.OperationInitiatorType``: unknown value 1125; incompatible with ``Recurrent``,
+  with a ``Charge`` or with the terminal type (ECOM/AFT) 1126;
+* ``Charge`` needs the terminal option (error 10 when disabled) and a payment without
+  ``Recurrent``; a RebillId is scoped to the terminal that made the parent payment;
+* SBP: ``GetQr`` of a ``Recurrent=Y`` + ``DATA.QR`` payment returns a ``RequestKey``; an
+  account bound on one terminal is chargeable from every terminal of the same merchant;
+  ``ChargeQr`` is one-stage and a second call on a payment answers 3037; the account-binding
+  notification goes to the terminal's configured URL, never to the Init's NotificationURL;
+* ``Cancel`` with an ``ExternalRequestId`` already seen answers the state, refunds nothing.
+
+Not emulated: receipts, marketplaces, partial reversal of a hold (answered with error 8).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hmac
+import itertools
+import threading
+import uuid
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+import attr
+
+from ..gateways.tbank import make_token
+from ..models import OrderStatus
+from .cards import Behaviour, card_behaviour
+from .engine import (
+    ACTION_3DS_FAILED,
+    ACTION_DECLINED,
+    ACTION_EXPIRED_CARD,
+    ACTION_INSUFFICIENT,
+    ACTION_SESSION_EXPIRED,
+    Engine,
+    EngineError,
+    Event,
+    Order,
+    PaymentResult,
+)
+
+__all__ = ["SANDBOX_CARD_KEY_PEM", "TBankFrontEnd", "TBankTerminal", "TBANK_METHODS"]
+
+TBANK_METHODS = (
+    "Init", "Check3dsVersion", "FinishAuthorize", "Submit3DSAuthorization", "Submit3DSAuthorizationV2", "Charge",
+    "Confirm", "Cancel", "GetState", "CheckOrder", "AddCustomer", "GetCustomer", "RemoveCustomer", "GetCardList",
+    "RemoveCard", "AddAccountQr", "GetAddAccountQrState", "GetAccountQrList", "GetQr", "ChargeQr", "SbpPayTest",
+    "SbpBindTest",
+)
+_INITIATORS = ("0", "1", "2", "R", "I")
+_DECLINE = {ACTION_INSUFFICIENT: (1051, "Недостаточно средств на карте"),
+            ACTION_DECLINED: (1012, "Отказ эмитента"),
+            ACTION_EXPIRED_CARD: (1054, "Истек срок действия карты"),
+            ACTION_3DS_FAILED: (101, "Не пройдена идентификация 3DS")}
+SBP_INSUFFICIENT = 5060
+BANK_MEMBER = ("100000000004", "Т-Банк (sandbox)")
+
+
+
+class TBankError(Exception):
+    """A refusal with T-Bank's ErrorCode, message and, for payments, the status."""
+
+    def __init__(self, code: int, message: str, details: str = "", status: Optional[str] = None) -> None:
+        super().__init__(f"[{code}] {message}")
+        self.code = code
+        self.message = message
+        self.details = details
+        self.status = status
+
+
+@attr.s(slots=True, auto_attribs=True)
+class TBankTerminal:
+    """A sandbox terminal: key, password, merchant, and the options the facts mention.
+
+    :param charge_enabled: ``Charge`` allowed (the real default is off; error 10).
+    :param two_stage: the terminal's default ``PayType`` (Init's ``PayType`` wins).
+    :param terminal_type: ``ECOM`` or ``AFT`` (which initiator types are allowed).
+    :param notification_url: the terminal's configured notification URL; SBP account-binding
+        notifications always go here.
+    """
+
+    key: str
+    password: str = attr.ib(repr=False)
+    merchant: str = "sandbox-merchant"
+    charge_enabled: bool = True
+    two_stage: bool = False
+    terminal_type: str = "ECOM"
+    notification_url: Optional[str] = None
+    sbp_enabled: bool = True
+
+
+@attr.s(slots=True, auto_attribs=True)
+class _Payment:
+    payment_id: str
+    engine_id: str
+    terminal: str
+    order_id: str
+    recurrent: bool
+    customer_key: Optional[str]
+    initiator: Optional[str]
+    qr: bool
+    notification_url: Optional[str]
+    form_shown: bool = False
+    canceled: bool = False
+    charged: bool = False
+    request_key: Optional[str] = None
+    refund_keys: Dict[str, Dict[str, Any]] = attr.ib(factory=dict)
+    three_ds_v2: bool = False
+    acs_pa_res: Optional[str] = None
+
+
+@attr.s(slots=True, auto_attribs=True)
+class _Card:
+    card_id: str
+    terminal: str
+    customer_key: str
+    engine_binding: str
+    pan: str
+    exp_date: str  # MMYY
+    rebill_id: Optional[str] = None
+    status: str = "A"
+
+
+@attr.s(slots=True, auto_attribs=True)
+class _Account:
+    request_key: str
+    merchant: str
+    terminal: str
+    status: str = "NEW"
+    account_token: Optional[str] = None
+    payment_id: Optional[str] = None
+    insufficient_funds: bool = False
+
+
+def _ok(terminal: TBankTerminal, **fields: Any) -> Dict[str, Any]:
+    return {"Success": True, "ErrorCode": "0", "TerminalKey": terminal.key, **fields}
+
+
+def _int(value: Any, name: str) -> Optional[int]:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TBankError(1, f"Неверный параметр {name}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise TBankError(1, f"Неверный параметр {name}", f"{name} must be an integer")
+
+
+class TBankFrontEnd:
+    """Turns ``/v2/<Method>`` calls into engine calls and engine state into T-Bank's JSON."""
+
+    def __init__(self, engine: Engine, terminals: List[TBankTerminal], urls: Callable[[str], str],
+                 notify: Callable[[str, Dict[str, Any]], None]) -> None:
+        self.engine = engine
+        self.terminals = {t.key: t for t in terminals}
+        self.urls = urls
+        self.notify = notify
+        self._lock = threading.RLock()
+        self._ids = itertools.count(7000000001)
+        self._payments: Dict[str, _Payment] = {}
+        self._by_engine: Dict[str, str] = {}
+        self._cards: Dict[str, _Card] = {}  # by engine binding id
+        self._customers: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self._accounts: Dict[str, _Account] = {}
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def owns(self, engine_id: str) -> bool:
+        """True when the engine order was created by a T-Bank Init."""
+        return engine_id in self._by_engine
+
+    def payment_of(self, payment_id: str) -> Optional[str]:
+        """The engine order id behind a PaymentId (None if unknown)."""
+        payment = self._payments.get(str(payment_id))
+        return payment.engine_id if payment else None
+
+    def handle(self, method: str, body: Mapping[str, Any]) -> Dict[str, Any]:
+        """Answer one call: check the terminal and the Token, then run the method."""
+        handler = getattr(self, "_m_" + method, None) if method in TBANK_METHODS else None
+        if handler is None:
+            return {"Success": False, "ErrorCode": "9999", "Message": f"Метод {method} не найден"}
+        terminal = self.terminals.get(str(body.get("TerminalKey") or ""))
+        if terminal is None:
+            return {"Success": False, "ErrorCode": "501", "Message": "Терминал не найден"}
+        token = body.get("Token")
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode("ascii", "replace"),
+                                                                  make_token(body, terminal.password).encode()):
+            return {"Success": False, "ErrorCode": "204",
+                    "Message": "Неверный токен. Проверьте пару TerminalKey/SecretKey."}
+        try:
+            with self._lock:
+                return handler(terminal, body)
+        except TBankError as exc:
+            answer: Dict[str, Any] = {"Success": False, "ErrorCode": str(exc.code), "TerminalKey": terminal.key,
+                                      "Message": exc.message, "Details": exc.details}
+            if exc.status:
+                answer["Status"] = exc.status
+            if body.get("PaymentId") is not None:
+                answer["PaymentId"] = str(body.get("PaymentId"))
+            return answer
+        except EngineError as exc:
+            return {"Success": False, "ErrorCode": "8" if exc.code == 7 else "9999", "TerminalKey": terminal.key,
+                    "Message": "Неверный статус транзакции" if exc.code == 7 else "Внутренняя ошибка",
+                    "Details": exc.message}
+
+    def _payment(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> _Payment:
+        payment = self._payments.get(str(body.get("PaymentId") or ""))
+        if payment is None or payment.terminal != terminal.key:
+            raise TBankError(255, "Платеж не найден")
+        return payment
+
+    def _order(self, payment: _Payment) -> Order:
+        return self.engine.order(payment.engine_id)
+
+    def status_word(self, payment: _Payment, order: Order) -> str:
+        """The T-Bank status of a payment, from the engine's order."""
+        s = order.status
+        if s is OrderStatus.CREATED:
+            return "FORM_SHOWED" if payment.form_shown else "NEW"
+        if s is OrderStatus.ACS_AUTH:
+            return "3DS_CHECKING"
+        if s is OrderStatus.APPROVED:
+            return "AUTHORIZED"
+        if s is OrderStatus.DEPOSITED:
+            return "PARTIAL_REFUNDED" if order.refunded else "CONFIRMED"
+        if s is OrderStatus.REVERSED:
+            return "REVERSED"
+        if s is OrderStatus.REFUNDED:
+            return "REFUNDED"
+        if payment.canceled:
+            return "CANCELED"
+        if order.action_code == ACTION_SESSION_EXPIRED:
+            return "DEADLINE_EXPIRED"
+        return "REJECTED"
+
+    @staticmethod
+    def _amount(order: Order, word: str) -> int:
+        if word in ("AUTHORIZED", "REVERSED"):
+            return order.approved
+        if word in ("CONFIRMED", "PARTIAL_REFUNDED", "REFUNDED"):
+            return order.deposited
+        return order.amount
+
+    def _card(self, binding_id: str) -> Optional[_Card]:
+        return self._cards.get(binding_id)
+
+    def _card_for_order(self, payment: _Payment, order: Order) -> Optional[_Card]:
+        """The card a paid order used; created (with a RebillId for a parent payment) on first sight."""
+        if not order.binding_id or not payment.customer_key:
+            return self._cards.get(order.binding_id or "")
+        card = self._cards.get(order.binding_id)
+        if card is None:
+            binding = next((b for b in self.engine.all_bindings() if b.binding_id == order.binding_id), None)
+            if binding is None:
+                return None
+            card = _Card(str(next(self._ids)), payment.terminal, payment.customer_key, binding.binding_id,
+                         binding.masked_pan.replace("**", "******"), binding.expiry[4:] + binding.expiry[2:4])
+            self._cards[binding.binding_id] = card
+        if payment.recurrent and card.rebill_id is None:
+            card.rebill_id = str(next(self._ids))
+        return card
+
+    def _payment_reply(self, terminal: TBankTerminal, payment: _Payment, result: Optional[PaymentResult] = None,
+                       **extra: Any) -> Dict[str, Any]:
+        order = self._order(payment)
+        word = self.status_word(payment, order)
+        if result is not None and result.declined:
+            code, message = _DECLINE.get(order.action_code or 0, (1012, "Отказ эмитента"))
+            raise TBankError(code, message, result.message, status="REJECTED")
+        reply = _ok(terminal, Status=word, PaymentId=payment.payment_id, OrderId=payment.order_id,
+                    Amount=self._amount(order, word), **extra)
+        card = self._card_for_order(payment, order) if order.status.is_paid else None
+        if card is not None:
+            reply["CardId"] = card.card_id
+            if payment.recurrent and card.rebill_id:
+                reply["RebillId"] = card.rebill_id
+        return reply
+
+    # -- payments -------------------------------------------------------------------------------
+
+    def _m_Init(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        amount = _int(body.get("Amount"), "Amount")
+        order_id = body.get("OrderId")
+        if amount is None or not order_id:
+            raise TBankError(2, "Не передан обязательный параметр", "Amount and OrderId are required")
+        order_id = str(order_id)
+        if len(order_id) > 36:
+            raise TBankError(212, "Неверный параметр OrderId")
+        description = body.get("Description")
+        if description is not None and len(str(description)) > 140:
+            raise TBankError(213, "Неверный параметр Description")
+        customer_key = body.get("CustomerKey")
+        if customer_key is not None and (not customer_key or len(str(customer_key)) > 36):
+            raise TBankError(216, "Неверный параметр CustomerKey")
+        data = body.get("DATA") or {}
+        if not isinstance(data, dict):
+            raise TBankError(207, "Неверный параметр DATA")
+        if len(data) > 20:
+            raise TBankError(207, "Превышен размер DATA")
+        recurrent = body.get("Recurrent") == "Y"
+        qr = str(data.get("QR")).lower() == "true"
+        oit = data.get("OperationInitiatorType")
+        if oit is not None:
+            oit = str(oit)
+            if oit not in _INITIATORS:
+                raise TBankError(1125, "Неверное значение OperationInitiatorType")
+            if (oit == "1") != recurrent:
+                raise TBankError(1126, "Несопоставимые значения RebillId или Recurrent с переданным значением "
+                                       "OperationInitiatorType")
+            if (terminal.terminal_type == "AFT" and oit in ("2", "R")) or \
+                    (terminal.terminal_type == "ECOM" and oit == "I"):
+                raise TBankError(1126, "Несопоставимые значения RebillId или Recurrent с переданным значением "
+                                       "OperationInitiatorType", f"{oit} is not allowed on {terminal.terminal_type}")
+        if recurrent and not qr and not customer_key:
+            raise TBankError(216, "Неверный параметр CustomerKey", "CustomerKey is required with Recurrent")
+        pay_type = body.get("PayType")
+        if pay_type not in (None, "O", "T"):
+            raise TBankError(1, "Неверный параметр PayType")
+        two_stage = terminal.two_stage if pay_type is None else pay_type == "T"
+        if qr:
+            if not terminal.sbp_enabled:
+                raise TBankError(3001, "СБП не подключен для терминала")
+            if not 1000 <= amount <= 100_000_000:
+                raise TBankError(3016, "Невозможно создать QR: сумма вне допустимого диапазона")
+            two_stage = False
+        timeout = 24 * 3600
+        if body.get("RedirectDueDate"):
+            try:
+                due = dt.datetime.fromisoformat(str(body["RedirectDueDate"]))
+                timeout = int((due - dt.datetime.now(dt.timezone.utc)).total_seconds())
+            except (TypeError, ValueError):
+                raise TBankError(12, "Неверный параметр RedirectDueDate") from None
+            if not 60 - 5 <= timeout <= 90 * 86400:
+                raise TBankError(3017, "RedirectDueDate вне допустимого диапазона")
+        payment_id = str(next(self._ids))
+        try:
+            order = self.engine.register(
+                order_number=order_id, amount=amount, currency="643",
+                return_url=body.get("SuccessURL") or self.urls("/_sandbox/return"), fail_url=body.get("FailURL"),
+                description=str(description) if description else None,
+                client_id=f"{terminal.key}/{customer_key}" if customer_key else None,
+                session_timeout_secs=max(timeout, 1), two_stage=two_stage, max_number_length=36)
+        except EngineError as exc:
+            if exc.code == 1:
+                raise TBankError(20, "Ошибка: дублирование идентификатора заказа") from None
+            raise TBankError(1, "Неверные параметры", exc.message) from None
+        if customer_key:
+            self._customers.setdefault((terminal.key, str(customer_key)), {})
+        payment = _Payment(payment_id, order.order_id, terminal.key, order_id, recurrent,
+                           str(customer_key) if customer_key else None, oit, qr, body.get("NotificationURL"))
+        self._payments[payment_id] = payment
+        self._by_engine[order.order_id] = payment_id
+        reply = _ok(terminal, Status="NEW", PaymentId=payment_id, OrderId=order_id, Amount=amount)
+        if not qr:
+            reply["PaymentURL"] = self.urls(f"/new/{payment_id}")
+        return reply
+
+    def form_shown(self, payment_id: str) -> None:
+        """The payer opened PaymentURL: NEW → FORM_SHOWED."""
+        with self._lock:
+            payment = self._payments.get(payment_id)
+            if payment is not None:
+                payment.form_shown = True
+
+    def _m_Charge(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        if not terminal.charge_enabled:
+            raise TBankError(10, "Метод Charge заблокирован для данного терминала")
+        payment = self._payment(terminal, body)
+        rebill = str(body.get("RebillId") or "")
+        if not rebill:
+            raise TBankError(223, "Неверный параметр RebillId")
+        if payment.qr:
+            raise TBankError(14, "Неверный платеж", "an SBP payment is charged by ChargeQr")
+        if payment.recurrent or payment.initiator in ("0", "1"):
+            raise TBankError(1126, "Несопоставимые значения RebillId или Recurrent с переданным значением "
+                                   "OperationInitiatorType")
+        card = next((c for c in self._cards.values() if c.rebill_id == rebill and c.terminal == terminal.key), None)
+        if card is None or card.status != "A":
+            raise TBankError(223, "Неверный параметр RebillId", "no active card with this RebillId")
+        order = self._order(payment)
+        if order.status is not OrderStatus.CREATED:
+            raise TBankError(8, "Неверный статус транзакции", f"status {self.status_word(payment, order)}")
+        payment.charged = True
+        result = self.engine.pay_with_binding(payment.engine_id, card.engine_binding, merchant_initiated=True)
+        return self._payment_reply(terminal, payment, result)
+
+    def _m_Confirm(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        payment = self._payment(terminal, body)
+        self.engine.deposit(payment.engine_id, _int(body.get("Amount"), "Amount") or 0)
+        return self._payment_reply(terminal, payment)
+
+    def _m_Cancel(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        payment = self._payment(terminal, body)
+        key = body.get("ExternalRequestId")
+        if key and str(key) in payment.refund_keys:
+            return dict(payment.refund_keys[str(key)])
+        amount = _int(body.get("Amount"), "Amount")
+        order = self._order(payment)
+        if order.status in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
+            original, _ = order.amount, self.engine.decline(payment.engine_id, action_code=10)
+            payment.canceled = True
+        elif order.status is OrderStatus.APPROVED:
+            if amount and amount < order.approved:
+                raise TBankError(8, "Неверный статус транзакции", "partial reversal is not emulated by the sandbox")
+            original = order.approved
+            self.engine.reverse(payment.engine_id)
+        elif order.status is OrderStatus.DEPOSITED:
+            original = order.deposited - order.refunded
+            self.engine.refund(payment.engine_id, amount or 0)
+        else:
+            raise TBankError(8, "Неверный статус транзакции", f"status {self.status_word(payment, order)}")
+        order = self._order(payment)
+        word = self.status_word(payment, order)
+        left = order.deposited - order.refunded if word in ("PARTIAL_REFUNDED", "REFUNDED") else 0
+        reply = _ok(terminal, Status=word, PaymentId=payment.payment_id, OrderId=payment.order_id,
+                    OriginalAmount=original, NewAmount=left)
+        if key:
+            reply["ExternalRequestId"] = str(key)
+            payment.refund_keys[str(key)] = reply
+        return reply
+
+    def _m_GetState(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        payment = self._payment(terminal, body)
+        order = self._order(payment)
+        word = self.status_word(payment, order)
+        reply = _ok(terminal, Status=word, PaymentId=payment.payment_id, OrderId=payment.order_id,
+                    Amount=self._amount(order, word),
+                    Params=[{"Key": "Route", "Value": "ACQ"},
+                            {"Key": "Source", "Value": "qrsbp" if payment.qr else "cards"}])
+        if word == "REJECTED":
+            reply["Message"] = _DECLINE.get(order.action_code or 0, (0, "Отказ"))[1]
+        return reply
+
+    def _m_CheckOrder(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        order_id = str(body.get("OrderId") or "")
+        found = [p for p in self._payments.values() if p.terminal == terminal.key and p.order_id == order_id]
+        if not found:
+            raise TBankError(255, "Платеж не найден", f"no payment with OrderId {order_id}")
+        payments = []
+        for payment in found:
+            order = self._order(payment)
+            word = self.status_word(payment, order)
+            declined = word in ("REJECTED", "CANCELED", "DEADLINE_EXPIRED")
+            payments.append({"PaymentId": payment.payment_id, "Amount": self._amount(order, word), "Status": word,
+                             "RRN": payment.payment_id[-6:], "Success": "false" if declined else "true",
+                             "ErrorCode": 0 if not declined else _DECLINE.get(order.action_code or 0, (1012, ""))[0],
+                             "Message": ""})
+        return _ok(terminal, OrderId=order_id, Payments=payments)
+
+    # -- PCI DSS: card data, 3-D Secure --------------------------------------------------------------
+
+    def _card_data(self, body: Mapping[str, Any]) -> Dict[str, str]:
+        try:
+            plain = decrypt_card_data(str(body.get("CardData") or ""))
+            fields = dict(part.split("=", 1) for part in plain.split(";") if "=" in part)
+        except ValueError:
+            raise TBankError(1, "Неверные параметры", "CardData cannot be decrypted") from None
+        if not fields.get("PAN") or len(fields.get("ExpDate", "")) != 4:
+            raise TBankError(1, "Неверные параметры", "CardData needs PAN and ExpDate")
+        return fields
+
+    def _m_Check3dsVersion(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        self._payment(terminal, body)
+        card = self._card_data(body)
+        three_ds = card_behaviour(card["PAN"]) is Behaviour.APPROVE_3DS
+        return _ok(terminal, Version="2.1.0" if three_ds else "1.0.0", TdsServerTransID=str(uuid.uuid4()),
+                   PaymentSystem="MIR" if card["PAN"].startswith("2") else "VISA")
+
+    def _m_FinishAuthorize(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        payment = self._payment(terminal, body)
+        card = self._card_data(body)
+        exp = card["ExpDate"]
+        payment.form_shown = True
+        result = self.engine.pay_with_card(payment.engine_id, pan=card["PAN"], expiry=f"{exp[:2]}/{exp[2:]}",
+                                           cvc=card.get("CVV", ""), cardholder=card.get("CardHolder"))
+        if not result.paid and not result.declined and not result.needs_3ds:
+            raise TBankError(1, "Неверные параметры", result.message)
+        if result.needs_3ds:
+            data = body.get("DATA") or {}
+            cres_url = data.get("cresCallbackUrl") if isinstance(data, dict) else None
+            reply = _ok(terminal, Status="3DS_CHECKING", PaymentId=payment.payment_id, OrderId=payment.order_id,
+                        Amount=self._order(payment).amount, ACSUrl=self.urls("/payment/sandbox/acs"))
+            if cres_url:
+                payment.three_ds_v2 = True
+                reply.update(TdsServerTransId=str(uuid.uuid4()), AcsTransId=payment.engine_id)
+            else:
+                reply.update(MD=payment.engine_id, PaReq=result.pa_req)
+            return reply
+        return self._payment_reply(terminal, payment, result)
+
+    def acs_answered(self, md: str, pa_res: str) -> None:
+        """The sandbox ACS finished a challenge for ``md``; kept for Submit3DSAuthorizationV2."""
+        with self._lock:
+            payment_id = self._by_engine.get(md)
+            if payment_id:
+                self._payments[payment_id].acs_pa_res = pa_res
+
+    def _m_Submit3DSAuthorization(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        md = str(body.get("MD") or "")
+        payment_id = self._by_engine.get(md)
+        if payment_id is None or (body.get("PaymentId") and str(body["PaymentId"]) != payment_id):
+            raise TBankError(255, "Платеж не найден")
+        payment = self._payment(terminal, {"PaymentId": payment_id})
+        result = self.engine.finish_3ds(md, str(body.get("PaRes") or ""))
+        return self._payment_reply(terminal, payment, result)
+
+    def _m_Submit3DSAuthorizationV2(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        payment = self._payment(terminal, body)
+        if payment.acs_pa_res is None:
+            raise TBankError(9999, "RReq not found for provided threeDSServerTransID", "try again later")
+        result = self.engine.finish_3ds(payment.engine_id, payment.acs_pa_res)
+        return self._payment_reply(terminal, payment, result)
+
+    # -- customers and cards ---------------------------------------------------------------------------
+
+    def _customer(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Tuple[str, Dict[str, Any]]:
+        key = str(body.get("CustomerKey") or "")
+        if not key or len(key) > 36:
+            raise TBankError(216, "Неверный параметр CustomerKey")
+        customer = self._customers.get((terminal.key, key))
+        if customer is None:
+            raise TBankError(7, "Неверный статус покупателя", "Покупатель не найден.")
+        return key, customer
+
+    def _m_AddCustomer(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        key = str(body.get("CustomerKey") or "")
+        if not key or len(key) > 36:
+            raise TBankError(216, "Неверный параметр CustomerKey")
+        self._customers[(terminal.key, key)] = {"Email": body.get("Email"), "Phone": body.get("Phone")}
+        return _ok(terminal, CustomerKey=key)
+
+    def _m_GetCustomer(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        key, customer = self._customer(terminal, body)
+        return _ok(terminal, CustomerKey=key, **{k: x for k, x in customer.items() if x})
+
+    def _m_RemoveCustomer(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        key, _ = self._customer(terminal, body)
+        del self._customers[(terminal.key, key)]
+        for card in self._cards.values():
+            if card.terminal == terminal.key and card.customer_key == key:
+                card.status = "D"
+        return _ok(terminal, CustomerKey=key)
+
+    def _customer_cards(self, terminal: TBankTerminal, key: str) -> List[_Card]:
+        return [c for c in self._cards.values() if c.terminal == terminal.key and c.customer_key == key]
+
+    def _m_GetCardList(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Any:  # noqa: N802
+        key, _ = self._customer(terminal, body)
+        cards = [{"CardId": c.card_id, "Pan": c.pan, "Status": c.status, "RebillId": c.rebill_id or "",
+                  "CardType": 0, "ExpDate": c.exp_date}
+                 for c in self._customer_cards(terminal, key) if c.status == "A"]
+        return cards  # a bare JSON array, as the real API answers
+
+    def _m_RemoveCard(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        key, _ = self._customer(terminal, body)
+        card = next((c for c in self._customer_cards(terminal, key) if c.card_id == str(body.get("CardId") or "")),
+                    None)
+        if card is None or card.status != "A":
+            raise TBankError(107, "Неверный CardId")
+        card.status = "D"
+        return _ok(terminal, Status="D", CustomerKey=key, CardId=card.card_id, CardType=0)
+
+    # -- SBP ---------------------------------------------------------------------------------------------
+
+    def _qr_data(self, data_type: Any, ref: str, amount: Optional[int] = None) -> str:
+        payload = f"https://qr.nspk.ru/AS1000{ref[-20:].upper()}?type=02&bank=100000000004&cur=RUB" + \
+            (f"&sum={amount}" if amount else "") + "&crc=F3D0"
+        if data_type == "IMAGE":
+            return ("<svg xmlns='http://www.w3.org/2000/svg' width='120' height='120'><title>"
+                    f"{payload}</title><rect width='120' height='120'/></svg>")
+        return payload
+
+    def _m_GetQr(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        payment = self._payment(terminal, body)
+        if not payment.qr:
+            raise TBankError(14, "Неверный платеж", "the payment was not created with DATA.QR=true")
+        order = self._order(payment)
+        if order.status is not OrderStatus.CREATED:
+            raise TBankError(8, "Неверный статус транзакции")
+        if payment.recurrent and not order.description:
+            raise TBankError(2, "Не передан обязательный параметр", "Description is required to bind the account")
+        payment.form_shown = True
+        reply = _ok(terminal, OrderId=payment.order_id, PaymentId=int(payment.payment_id),
+                    Data=self._qr_data(body.get("DataType"), payment.payment_id, order.amount))
+        if payment.recurrent:
+            if payment.request_key is None:
+                account = _Account(str(uuid.uuid4()), terminal.merchant, terminal.key, payment_id=payment.payment_id)
+                self._accounts[account.request_key] = account
+                payment.request_key = account.request_key
+            reply["RequestKey"] = payment.request_key
+        return reply
+
+    def _m_AddAccountQr(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        if not body.get("Description"):
+            raise TBankError(2, "Не передан обязательный параметр", "Description is required")
+        if not terminal.sbp_enabled:
+            raise TBankError(3001, "СБП не подключен для терминала")
+        account = _Account(str(uuid.uuid4()), terminal.merchant, terminal.key)
+        self._accounts[account.request_key] = account
+        return _ok(terminal, Data=self._qr_data(body.get("DataType"), account.request_key.replace("-", "")),
+                   RequestKey=account.request_key)
+
+    def _account(self, terminal: TBankTerminal, request_key: Any) -> _Account:
+        account = self._accounts.get(str(request_key or ""))
+        if account is None or account.merchant != terminal.merchant:
+            raise TBankError(3012, "Привязка счета не найдена")
+        return account
+
+    @staticmethod
+    def _account_json(account: _Account) -> Dict[str, Any]:
+        fields: Dict[str, Any] = {"RequestKey": account.request_key, "Status": account.status}
+        if account.status == "ACTIVE":
+            fields.update(AccountToken=account.account_token, BankMemberId=BANK_MEMBER[0],
+                          BankMemberName=BANK_MEMBER[1])
+        return fields
+
+    def _m_GetAddAccountQrState(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        return _ok(terminal, **self._account_json(self._account(terminal, body.get("RequestKey"))))
+
+    def _m_GetAccountQrList(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        return _ok(terminal, AccountTokens=[self._account_json(a) for a in self._accounts.values()
+                                            if a.merchant == terminal.merchant and a.status != "NEW"])
+
+    def _activate(self, account: _Account, rejected: bool) -> None:
+        account.status = "INACTIVE" if rejected else "ACTIVE"
+        if not rejected:
+            account.account_token = str(uuid.uuid4())
+        terminal = self.terminals[account.terminal]
+        if terminal.notification_url:  # the terminal's URL, never the Init's NotificationURL (seed 004)
+            body: Dict[str, Any] = {"TerminalKey": terminal.key, "RequestKey": account.request_key,
+                                    "NotificationType": "LINKACCOUNT", "Success": not rejected,
+                                    "ErrorCode": "0" if not rejected else "5032", "Status": account.status}
+            if not rejected:
+                body.update(AccountToken=account.account_token, BankMemberId=BANK_MEMBER[0],
+                            BankMemberName=BANK_MEMBER[1])
+            body["Token"] = make_token(body, terminal.password)
+            self.notify(terminal.notification_url, body)
+
+    def _m_SbpBindTest(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        """Sandbox only: the payer approves (or rejects) an account binding in the bank app."""
+        account = self._account(terminal, body.get("RequestKey"))
+        if account.payment_id is not None:
+            raise TBankError(1, "Неверные параметры", "this binding goes with a payment: use SbpPayTest")
+        if account.status != "NEW":
+            raise TBankError(8, "Неверный статус привязки")
+        account.insufficient_funds = body.get("IsInsufficientFunds") in (True, "true")
+        self._activate(account, body.get("IsRejected") in (True, "true"))
+        return _ok(terminal, **self._account_json(account))
+
+    def _m_SbpPayTest(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        """Test method of the real API: the payer pays (or not) the shown QR."""
+        payment = self._payment(terminal, body)
+        expired = body.get("IsDeadlineExpired") in (True, "true")
+        rejected = body.get("IsRejected") in (True, "true")
+        if expired and rejected:
+            raise TBankError(1, "Неверные параметры", "IsDeadlineExpired and IsRejected exclude each other")
+        if not payment.qr or not payment.form_shown:
+            raise TBankError(14, "Неверный платеж", "call GetQr first")
+        if expired:
+            self.engine.pay_external(payment.engine_id, "", decline_code=ACTION_SESSION_EXPIRED)
+        elif rejected:
+            self.engine.pay_external(payment.engine_id, "", decline_code=ACTION_DECLINED)
+        else:
+            self.engine.pay_external(payment.engine_id, "+7 *** ***-**-01")
+        if payment.request_key:
+            self._activate(self._accounts[payment.request_key], rejected or expired)
+        return _ok(terminal)
+
+    def _m_ChargeQr(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        payment = self._payment(terminal, body)
+        if payment.charged:
+            raise TBankError(3037, "Повторный вызов метода недоступен")
+        if not (payment.qr and payment.recurrent):
+            raise TBankError(3013, "Рекуррентные платежи недоступны",
+                             "the payment needs Init with Recurrent=Y and DATA.QR=true")
+        token = str(body.get("AccountToken") or "")
+        account = next((a for a in self._accounts.values()
+                        if a.account_token == token and a.merchant == terminal.merchant), None) if token else None
+        if account is None:
+            raise TBankError(3014, "AccountToken не найден")
+        if account.status != "ACTIVE":
+            raise TBankError(3015, "Неверный статус AccountToken")
+        order = self._order(payment)
+        if order.status is not OrderStatus.CREATED:
+            raise TBankError(8, "Неверный статус транзакции")
+        payment.charged = True
+        if account.insufficient_funds:
+            self.engine.pay_external(payment.engine_id, "", decline_code=ACTION_INSUFFICIENT)
+            raise TBankError(SBP_INSUFFICIENT, "Недостаточно средств на счете", status="REJECTED")
+        result = self.engine.pay_external(payment.engine_id, f"SBP {BANK_MEMBER[1]}")
+        return dict(self._payment_reply(terminal, payment, result), Currency=643)
+
+    # -- notifications -------------------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Send the payment notification of an engine event to NotificationURL (or the terminal's)."""
+        status = {"approved": "AUTHORIZED", "deposited": "CONFIRMED", "reversed": "REVERSED",
+                  "declinedCardpresent": "REJECTED", "declinedByTimeout": "DEADLINE_EXPIRED"}.get(event.operation)
+        with self._lock:
+            payment_id = self._by_engine.get(event.order["orderId"])
+            if payment_id is None:
+                return
+            payment = self._payments[payment_id]
+            order = self._order(payment)
+            if event.operation == "refunded":
+                status = "REFUNDED" if event.order["status"] == int(OrderStatus.REFUNDED) else "PARTIAL_REFUNDED"
+            if status == "REJECTED" and payment.canceled:
+                status = "CANCELED"
+            if status == "REJECTED" and order.action_code == ACTION_SESSION_EXPIRED:
+                status = "DEADLINE_EXPIRED"
+            card = self._card_for_order(payment, order) if order.binding_id else None  # RebillId is born here
+            terminal = self.terminals[payment.terminal]
+            url = payment.notification_url or terminal.notification_url
+            if status is None or not url:
+                return
+            success = status not in ("REJECTED", "CANCELED", "DEADLINE_EXPIRED")
+            body: Dict[str, Any] = {
+                "TerminalKey": terminal.key, "OrderId": payment.order_id, "Success": success, "Status": status,
+                "PaymentId": int(payment.payment_id),
+                "ErrorCode": "0" if success else str(_DECLINE.get(order.action_code or 0, (1012, ""))[0]),
+                "Amount": event.order["amount"]}
+            if card is not None:
+                body.update(CardId=int(card.card_id), Pan=card.pan, ExpDate=card.exp_date)
+                if payment.recurrent and card.rebill_id:
+                    body["RebillId"] = int(card.rebill_id)
+            elif event.order.get("maskedPan"):
+                body["Pan"] = str(event.order["maskedPan"]).replace("**", "******")
+            if payment.customer_key:
+                body["CustomerKey"] = payment.customer_key
+            body["Token"] = make_token(body, terminal.password)
+        self.notify(url, body)
+
+
+# -- the sandbox's CardData key ---------------------------------------------------------------------------
+
+def _load_key() -> Tuple[int, int]:
+    from ._card_key import D, N
+
+    return N, D
+
+
+def _der_len(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    return bytes([tag]) + _der_len(len(content)) + content
+
+
+def _der_int(value: int) -> bytes:
+    raw = value.to_bytes(value.bit_length() // 8 + 1, "big")
+    return _der(0x02, raw)
+
+
+def _public_key_pem() -> str:
+    n, _ = _load_key()
+    rsa = _der(0x30, _der_int(n) + _der_int(65537))
+    algorithm = _der(0x30, _der(0x06, bytes.fromhex("2a864886f70d010101")) + b"\x05\x00")
+    spki = _der(0x30, algorithm + _der(0x03, b"\x00" + rsa))
+    text = base64.b64encode(spki).decode("ascii")
+    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
+    return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
+
+
+def decrypt_card_data(card_data: str) -> str:
+    """Decrypt a ``CardData`` made for the sandbox key (PKCS#1 v1.5); ValueError if it is not one."""
+    n, d = _load_key()
+    k = (n.bit_length() + 7) // 8
+    raw = base64.b64decode(card_data, validate=True)
+    if len(raw) != k:
+        raise ValueError("wrong length")
+    block = pow(int.from_bytes(raw, "big"), d, n).to_bytes(k, "big")
+    if block[:2] != b"\x00\x02" or b"\x00" not in block[2:]:
+        raise ValueError("bad padding")
+    return block[block.index(b"\x00", 2) + 1:].decode("utf-8")
+
+
+SANDBOX_CARD_KEY_PEM = _public_key_pem()
+"""The sandbox's public key for ``CardData`` (pass it as ``TBankGateway(card_data_key=...)``)."""
