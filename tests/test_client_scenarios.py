@@ -6,13 +6,17 @@ import pytest
 
 from autopay_soap import InvalidOrderState, Money, OrderStatus, ValidationError
 from autopay_soap.client import AutopayClient, ChargeOutcome
-from autopay_soap.errors import BindingStateError, PaymentDeclined
+from autopay_soap.errors import BindingStateError, PaymentDeclined, UnsupportedOperation
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
 from autopay_soap.sandbox.faults import FAULT_KINDS
 
-TRANSPORTS = ["soap", "rest"]
+TRANSPORTS = ["soap", "rest", "tbank"]
+RBS_TRANSPORTS = ["soap", "rest"]
 RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
+# what "insufficient funds" looks like on each gateway (RBS action code 116, T-Bank ErrorCode 1051)
+INSUFFICIENT = {"soap": (116, "Insufficient funds"), "rest": (116, "Insufficient funds"),
+                "tbank": (1051, "Недостаточно средств на карте")}
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -29,7 +33,7 @@ def first_payment(sb, client, number, card=TestCards.SUCCESS, client_id="cust-1"
     started = client.start_first_payment(number, RUB("499.00"), client_id, two_stage=two_stage)
     assert started.outcome is ChargeOutcome.PENDING and started.form_url
     sb.pay(started.form_url, card)
-    return client.finish_first_payment(order_id=started.order_id)
+    return client.finish_first_payment(order_id=started.order_id, client_id=client_id)
 
 
 def test_first_payment_one_stage_creates_a_binding(env):
@@ -53,11 +57,14 @@ def test_first_payment_two_stage_then_capture(env):
 def test_first_payment_declined(env):
     sb, client = env
     result = first_payment(sb, client, "FP-3", TestCards.INSUFFICIENT_FUNDS)
-    assert result.outcome is ChargeOutcome.DECLINED and result.action_code == 116
+    code, text = INSUFFICIENT[client.gateway.name]
+    assert result.outcome is ChargeOutcome.DECLINED
     with pytest.raises(PaymentDeclined) as info:
         result.raise_for_outcome()
-    assert info.value.action_code == 116
-    assert info.value.message == "payment declined: Insufficient funds"
+    assert info.value.message == f"payment declined: {text}"
+    if client.gateway.name != "tbank":  # T-Bank's GetState names the decline, without a code
+        assert result.action_code == info.value.action_code == 116
+    assert "FP-3" not in sb.engine.charges_by_order_number()
 
 
 def test_autopayment_one_and_two_stage(env):
@@ -78,8 +85,9 @@ def test_autopayment_declined_is_typed(env):
     sb, client = env
     binding = first_payment(sb, client, "FP-5", TestCards.RECURRING_INSUFFICIENT).binding.binding_id
     result = client.autopay("AP-D", RUB("10.00"), client_id="cust-1", binding_id=binding)
-    assert result.outcome is ChargeOutcome.DECLINED and result.action_code == 116
-    assert "Insufficient" in result.message
+    code, text = INSUFFICIENT[client.gateway.name]
+    assert result.outcome is ChargeOutcome.DECLINED and result.action_code == code
+    assert result.message == text
     assert "AP-D" not in sb.engine.charges_by_order_number()
 
 
@@ -97,6 +105,20 @@ def test_reverse_refund_status_and_bindings(env):
     with pytest.raises(InvalidOrderState):
         client.refund(paid.order_id, RUB("1.00"))
     assert client.status(order_number="AP-F").order_id == paid.order_id
+    refunds = [m.amount for m in sb.ledger() if m.kind == "refund"]
+    assert refunds == [400, 600]
+    if client.gateway.name == "tbank":
+        with pytest.raises(InvalidOrderState):  # Cancel of a captured payment is a refund, never a reversal
+            client.reverse(paid.order_id)
+        with pytest.raises(UnsupportedOperation):
+            client.extend_binding(binding, "203406")
+        with pytest.raises(UnsupportedOperation):
+            client.bind(binding)
+        client.unbind(binding, client_id="cust-1")
+        assert client.bindings("cust-1") == ()
+        with pytest.raises(BindingStateError):
+            client.unbind(binding, client_id="cust-1")
+        return
     client.extend_binding(binding, "203406")
     assert client.bindings("cust-1")[0].expiry == "203406"
     client.unbind(binding)
@@ -104,26 +126,44 @@ def test_reverse_refund_status_and_bindings(env):
     with pytest.raises(BindingStateError):
         client.unbind(binding)
     client.bind(binding)
-    refunds = [m.amount for m in sb.ledger() if m.kind == "refund"]
-    assert refunds == [400, 600]
 
 
-@pytest.mark.parametrize("call, field", [
-    (lambda c: c.autopay("A" * 33, RUB("1.00"), client_id="c", binding_id="b"), "order_number"),
+BAD_INPUT_EVERYWHERE = [
+    (lambda c: c.autopay("A" * 37, RUB("1.00"), client_id="c", binding_id="b"), "order_number"),
     (lambda c: c.autopay("bad number", RUB("1.00"), client_id="c", binding_id="b"), "order_number"),
     (lambda c: c.autopay("OK-1", Money.from_minor(0, "RUB"), client_id="c", binding_id="b"), "amount"),
     (lambda c: c.autopay("OK-1", 100, client_id="c", binding_id="b"), "amount"),
     (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="", binding_id="b"), "client_id"),
-    (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="c", binding_id="b", description="100%"), "description"),
+    (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="c", binding_id=""), "binding_id"),
     (lambda c: c.start_first_payment("OK-2", RUB("1.00"), "c", return_url="ftp://x"), "return_url"),
+]
+BAD_INPUT_RBS = [  # RBS rules that T-Bank does not share (its own are in test_tbank.py)
+    (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="c", binding_id="b", description="100%"), "description"),
     (lambda c: c.extend_binding("b", "1999"), "new_expiry"),
-])
-def test_bad_input_is_refused_before_anything_is_sent(env, call, field):
-    sb, client = env
+    (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="c", binding_id="b", initiator="R"), "initiator"),
+    (lambda c: c.autopay("OK-1", RUB("1.00"), account_token="acc-1"), "sbp"),
+]
+
+
+def _refused_before_sending(sb, client, call, field):
     with pytest.raises(ValidationError) as info:
         call(client)
     assert info.value.field == field and field in str(info.value)
     assert sb.engine.orders() == [] and sb.ledger() == []
+
+
+@pytest.mark.parametrize("call, field", BAD_INPUT_EVERYWHERE)
+def test_bad_input_is_refused_before_anything_is_sent(env, call, field):
+    _refused_before_sending(*env, call, field)
+
+
+@pytest.mark.parametrize("transport", RBS_TRANSPORTS)
+@pytest.mark.parametrize("call, field", BAD_INPUT_RBS)
+def test_bad_rbs_input_is_refused_before_anything_is_sent(transport, call, field):
+    with Sandbox() as sb:
+        with AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport,
+                                        return_url=sb.return_url) as client:
+            _refused_before_sending(sb, client, call, field)
 
 
 def test_missing_binding_is_a_clear_error_and_charges_nothing(env):

@@ -685,6 +685,8 @@ class TBankGateway:
         an SBP payment (``Recurrent=Y``, ``DATA.QR``) whose QR binds the account or that ChargeQr pays."""
         if binding_id is not None:
             raise UnsupportedOperation("binding_id: T-Bank has no order restricted to a binding", operation="Init")
+        if client_id is not None:  # checked even where it is not sent (an autopayment), like on RBS
+            v.check_client_id(client_id)
         secs = v.check_positive_int(session_timeout_secs, "session_timeout_secs")
         if secs is not None and not 60 <= secs <= 90 * 86400:
             raise ValidationError("session_timeout_secs: T-Bank allows 1 minute to 90 days",
