@@ -32,6 +32,7 @@ from .errors import (
     SoapFaultError,
     TLSError,
     TransportError,
+    UnsupportedOperation,
     ValidationError,
 )
 from .http import Timeouts
@@ -58,7 +59,8 @@ __all__ = [
     "GatewaySystemError", "HTTPStatusError", "InvalidOrderState", "InvalidRequest", "Money", "OperationResult",
     "OrderDetails", "OrderNotFound", "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState",
     "PaymentStep", "RbsRestGateway", "RbsSoapGateway", "RegisteredOrder", "ResponseTimeout", "RetryPolicy",
-    "SoapFaultError", "TLSError", "Timeouts", "TransportError", "ValidationError", "__version__",
+    "SoapFaultError", "TBankGateway", "TLSError", "Timeouts", "TransportError", "UnsupportedOperation",
+    "ValidationError", "__version__",
 ]
 
 
@@ -72,4 +74,8 @@ def __getattr__(name: str) -> Any:
         from .gateways.rbs_rest import RbsRestGateway
 
         return RbsRestGateway
+    if name == "TBankGateway":
+        from .gateways.tbank import TBankGateway
+
+        return TBankGateway
     raise AttributeError(f"module 'autopay_soap' has no attribute {name!r}")

@@ -70,14 +70,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
     settings = {k: v for k, v in (("transport", args.transport), ("sandbox_url", args.sandbox_url)) if v}
     try:
         with AutopayClient.from_profile(args.profile, **settings) as client:
-            by_id = len(args.order) == 36 and args.order.count("-") == 4 and not args.by_number
+            uuid_like = len(args.order) == 36 and args.order.count("-") == 4
+            payment_id_like = client.gateway.name == "tbank" and args.order.isdigit()  # T-Bank PaymentId
+            by_id = (uuid_like or payment_id_like) and not args.by_number
             details = client.status(order_id=args.order) if by_id else client.status(order_number=args.order)
     except AutopayError as exc:
         print(f"autopay-soap: {exc}", file=sys.stderr)
         return 1
     print(f"order number   {details.order_number}")
     print(f"order id       {details.order_id}")
-    print(f"status         {int(details.status)} {details.status.name}")
+    print(f"status         {int(details.status)} {details.status.name}"
+          + (f" (gateway: {details.gateway_status})" if details.gateway_status else ""))
     print(f"amount         {details.amount}")
     for label, value in (("approved", details.approved), ("deposited", details.deposited),
                          ("refunded", details.refunded)):
@@ -158,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(func=_cmd_sandbox)
 
     demo = sub.add_parser("demo", help="run first payments and autopayments against the embedded sandbox")
-    demo.add_argument("--transport", choices=["soap", "rest", "all"], default="all",
-                      help="which transport to show (default: both)")
+    demo.add_argument("--transport", choices=["soap", "rest", "tbank", "all"], default="all",
+                      help="which transport to show (default: all three)")
     demo.add_argument("--verbose", action="store_true", help="print envelopes and bodies, secrets masked")
     demo.set_defaults(func=_cmd_demo)
 
@@ -168,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     charge.add_argument("--journal", help="SQLite journal (default FILE.journal.sqlite); reuse it to resume")
     charge.add_argument("--report", help="write one row per input row (.csv or .jsonl)")
     charge.add_argument("--profile", default=None, help="gateway profile (or AUTOPAY_PROFILE)")
-    charge.add_argument("--transport", choices=["soap", "rest"], default=None, help="default: soap")
+    charge.add_argument("--transport", choices=["soap", "rest", "tbank"], default=None, help="default: soap")
     charge.add_argument("--sandbox-url", default=None, help="base URL of a running sandbox (profile sandbox)")
     charge.add_argument("--return-url", default=None, help="returnUrl of the registrations (or AUTOPAY_RETURN_URL)")
     charge.add_argument("--concurrency", type=int, default=8, help="charges in flight (default 8)")
@@ -180,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="look an order up by gateway id or by order number")
     status.add_argument("order", metavar="ORDER_ID_OR_NUMBER")
     status.add_argument("--profile", default=None, help="gateway profile (or AUTOPAY_PROFILE)")
-    status.add_argument("--transport", choices=["soap", "rest"], default=None, help="default: soap")
+    status.add_argument("--transport", choices=["soap", "rest", "tbank"], default=None, help="default: soap")
     status.add_argument("--sandbox-url", default=None, help="base URL of a running sandbox (profile sandbox)")
     status.add_argument("--by-number", action="store_true", help="treat the argument as an order number")
     status.set_defaults(func=_cmd_status)

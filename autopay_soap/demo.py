@@ -2,8 +2,10 @@
 
 Over each transport: a one-stage first payment with 3-D Secure (the payer's part is driven
 through the sandbox page), a two-stage first payment captured afterwards, then a one-stage
-and a two-stage autopayment on the new binding, and a partial refund. Prints each step and
-a summary; the exit status is 0 only when every step succeeded.
+and a two-stage autopayment on the new binding, and a partial refund. Over T-Bank also the
+two SBP ways: an account bound before any payment, and one bound by a first payment, each
+then charged by ChargeQr. Prints each step and a summary; the exit status is 0 only when
+every step succeeded.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ Row = Tuple[str, str, str, str, str, bool]
 
 
 def run_demo(transports: List[str], *, verbose: bool = False, out: TextIO = sys.stdout) -> int:
-    """Run the demo over ``transports`` (``soap``, ``rest``); 0 when every step succeeded."""
+    """Run the demo over ``transports`` (``soap``, ``rest``, ``tbank``); 0 when every step succeeded."""
     from .sandbox import Sandbox
 
     if verbose:
         handler = logging.StreamHandler(out)
         handler.setFormatter(logging.Formatter("    %(name)s: %(message)s"))
-        for name in ("autopay_soap.wire", "autopay_soap.soap", "autopay_soap.rest"):
+        for name in ("autopay_soap.wire", "autopay_soap.soap", "autopay_soap.rest", "autopay_soap.tbank"):
             logger = logging.getLogger(name)
             logger.addHandler(handler)
             logger.setLevel(logging.DEBUG)
@@ -47,7 +49,8 @@ def run_demo(transports: List[str], *, verbose: bool = False, out: TextIO = sys.
     say("")
     say(_table(rows))
     doubles = [number for number, count in charges.items() if count > 1]
-    all_ok = all(row[5] for row in rows) and not doubles and len(rows) == 5 * len(transports)
+    expected = sum(7 if transport == "tbank" else 5 for transport in transports)
+    all_ok = all(row[5] for row in rows) and not doubles and len(rows) == expected
     say(f"\nledger: {len(ledger)} money movements, {len(charges)} orders charged, "
         f"{'no double charge' if not doubles else 'DOUBLE CHARGES: ' + ', '.join(doubles)}")
     say("demo: all scenarios succeeded" if all_ok else "demo: FAILED")
@@ -71,14 +74,15 @@ def _demo_transport(sandbox: "Any", transport: str, rows: List[Row], say: Callab
         say(f"[{tag}] {scenario}: {number} -> {outcome} ({status}){'' if ok else '  <-- FAILED'}")
 
     binding: List[str] = []
+    card = TestCards.TBANK_3DS_CHALLENGE if transport == "tbank" else TestCards.SUCCESS_3DS
 
     def first_one_stage() -> Tuple[str, str, bool]:
         started = client.start_first_payment(f"{tag}-FIRST-1", Money.of("499.00", "RUB"), "demo-customer")
         say(f"[{tag}]   registered order {started.order_id}; the payer opens {started.form_url}")
-        paid = sandbox.pay(started.form_url or "", TestCards.SUCCESS_3DS)
-        say(f"[{tag}]   the payer paid with card {TestCards.SUCCESS_3DS.masked_pan} and passed 3-D Secure "
+        paid = sandbox.pay(started.form_url or "", card)
+        say(f"[{tag}]   the payer paid with card {card.masked_pan} and passed 3-D Secure "
             f"-> back at {paid.redirect_url}")
-        result = client.finish_first_payment(order_id=started.order_id)
+        result = client.finish_first_payment(order_id=started.order_id, client_id="demo-customer")
         if result.binding:
             binding.append(result.binding.binding_id)
             say(f"[{tag}]   binding {result.binding.binding_id} saved for demo-customer")
@@ -89,7 +93,7 @@ def _demo_transport(sandbox: "Any", transport: str, rows: List[Row], say: Callab
         started = client.start_first_payment(f"{tag}-FIRST-2", Money.of("1500.00", "RUB"), "demo-customer-2",
                                              two_stage=True)
         sandbox.pay(started.form_url or "", TestCards.SUCCESS)
-        held = client.finish_first_payment(order_id=started.order_id)
+        held = client.finish_first_payment(order_id=started.order_id, client_id="demo-customer-2")
         say(f"[{tag}]   held {held.details.approved if held.details else '?'}; capturing it")
         captured = client.capture(started.order_id or "")
         return held.outcome.value + "+captured", captured.status.name, \
@@ -119,7 +123,36 @@ def _demo_transport(sandbox: "Any", transport: str, rows: List[Row], say: Callab
         step("autopayment, one-stage", f"{tag}-AUTO-1", autopay_one_stage)
         step("autopayment, two-stage + capture", f"{tag}-AUTO-2", autopay_two_stage)
         step("partial refund of the autopayment", f"{tag}-AUTO-1", refund)
+    if transport == "tbank":
+        _demo_sbp(sandbox, client, tag, step, say)
     client.close()
+
+
+def _demo_sbp(sandbox: "Any", client: AutopayClient, tag: str, step: Callable[..., None],
+              say: Callable[[str], None]) -> None:
+    """T-Bank SBP: bind before a payment (AddAccountQr) and by a payment (Init QR + GetQr), then ChargeQr."""
+
+    def bind_first() -> Tuple[str, str, bool]:
+        qr = client.bind_sbp_account("Подписка autopay_soap demo")
+        say(f"[{tag}]   account binding QR {qr.data[:48]}...; the payer approves it in the bank app")
+        sandbox.sbp_bind(qr.request_key)
+        account = client.sbp_account(qr.request_key)
+        say(f"[{tag}]   account {account.status} at {account.bank_member_name}; charging it by ChargeQr")
+        result = client.autopay(f"{tag}-SBP-1", Money.of("199.00", "RUB"), account_token=account.account_token)
+        return result.outcome.value, result.details.gateway_status or "?" if result.details else "?", result.ok
+
+    def pay_then_bind() -> Tuple[str, str, bool]:
+        started = client.start_first_payment(f"{tag}-SBP-FIRST", Money.of("299.00", "RUB"), sbp=True,
+                                             description="Подписка autopay_soap demo")
+        say(f"[{tag}]   SBP QR {(started.form_url or '')[:48]}...; the payer pays it")
+        sandbox.sbp_pay(started.order_id or "")
+        account = client.sbp_account(started.sbp_request_key or "")
+        result = client.autopay(f"{tag}-SBP-2", Money.of("299.00", "RUB"), account_token=account.account_token)
+        say(f"[{tag}]   first payment bound the account ({account.status}); the next one charged by ChargeQr")
+        return result.outcome.value, result.details.gateway_status or "?" if result.details else "?", result.ok
+
+    step("SBP: account bound first, then ChargeQr", f"{tag}-SBP-1", bind_first)
+    step("SBP: first payment binds, then ChargeQr", f"{tag}-SBP-2", pay_then_bind)
 
 
 def _table(rows: List[Row]) -> str:
@@ -133,5 +166,5 @@ def _table(rows: List[Row]) -> str:
 
 def main(transport: Optional[str] = None, verbose: bool = False) -> int:
     """Entry point used by the CLI."""
-    transports = ["soap", "rest"] if transport in (None, "all") else [transport or "soap"]
+    transports = ["soap", "rest", "tbank"] if transport in (None, "all") else [transport or "soap"]
     return run_demo(transports, verbose=verbose)

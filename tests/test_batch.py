@@ -220,3 +220,46 @@ def test_progress_line_on_a_terminal_stream(tmp_path):
     last = stream.getvalue().rstrip("\n").split("\r")[-1]
     assert summary.paid == 5
     assert last.startswith("5/5") and "paid 5" in last and "declined 0" in last and "ETA" in last
+
+
+def test_tbank_rows_by_rebill_id_and_account_token_through_the_cli(tmp_path):
+    with Sandbox() as sb:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport="tbank",
+                                            return_url=sb.return_url)
+        started = client.start_first_payment("FIRST-T", Money.of("1.00", "RUB"), "cust-t")
+        sb.pay(started.form_url, TestCards.TBANK_SUCCESS)
+        rebill = client.finish_first_payment(order_id=started.order_id, client_id="cust-t").binding.binding_id
+        qr = client.bind_sbp_account("Подписка")
+        sb.sbp_bind(qr.request_key)
+        token = client.sbp_account(qr.request_key).account_token
+        file = tmp_path / "tbank.csv"
+        with open(file, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["order_number", "rebill_id", "account_token", "amount", "two_stage"])
+            writer.writerows([("T-CARD-1", rebill, "", "10.00", ""), ("T-CARD-2", rebill, "", "20.00", "true"),
+                              ("T-SBP-1-with-a-36-character-number-x", "", token, "30.00", "")])
+        cmd = charge_cmd(sb, file, "--transport", "tbank", "--journal", str(tmp_path / "t.sqlite"))
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)  # a re-run charges nothing
+        assert again.returncode == 0, again.stdout + again.stderr
+        charges = sb.engine.charges_by_order_number()
+        client.close()
+    assert charges == {"FIRST-T": 1, "T-CARD-1": 1, "T-CARD-2": 1, "T-SBP-1-with-a-36-character-number-x": 1}
+    assert [m.amount for m in sb.ledger() if m.order_number.startswith("T-")] == [1000, 1000, 2000, 3000, 3000]
+
+
+def test_row_rules_for_tbank_columns(tmp_path):
+    from autopay_soap.batch.rows import ChargeRow, RowError, read_rows
+
+    file = tmp_path / "rows.csv"
+    file.write_text("order_number,binding_id,rebill_id,account_token,amount,two_stage\n"
+                    "A-1,b1,r1,,1.00,\n"        # two keys
+                    "A-2,,,tok,1.00,true\n"     # SBP is one-stage
+                    "A-3,b1,,,1.00,\n"          # RBS row needs a client_id
+                    "A-4,,r1,,1.00,\n", encoding="utf-8")
+    rows = list(read_rows(file))
+    assert [(r.line, r.field) for r in rows if isinstance(r, RowError)] == [(2, "binding_id"), (3, "two_stage"),
+                                                                            (4, "client_id")]
+    good = [r for r in rows if isinstance(r, ChargeRow)]
+    assert [(r.order_number, r.binding_id, r.client_id) for r in good] == [("A-4", "r1", "")]

@@ -32,13 +32,14 @@ def test_sandbox_command_refuses_remote_bind_without_opt_in():
     assert out.returncode != 0 and "loopback" in out.stderr
 
 
-def test_demo_succeeds_over_both_transports():
+def test_demo_succeeds_over_every_transport():
     out = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "demo"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "demo: all scenarios succeeded" in out.stdout and "no double charge" in out.stdout
-    table = [line for line in out.stdout.splitlines() if line.startswith(("soap ", "rest "))]
-    assert len(table) == 10 and all(line.rstrip().endswith("yes") for line in table)
+    table = [line for line in out.stdout.splitlines() if line.startswith(("soap ", "rest ", "tbank "))]
+    assert len(table) == 17 and all(line.rstrip().endswith("yes") for line in table)
+    assert sum("SBP" in line for line in table) == 2  # T-Bank's two ways of binding an account
 
 
 def test_demo_verbose_shows_envelopes_with_secrets_masked():
@@ -50,6 +51,10 @@ def test_demo_verbose_shows_envelopes_with_secrets_masked():
     out = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "demo", "--transport", "rest", "--verbose"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "'password': '***'" in out.stdout and "sandbox-password" not in out.stdout
+    out = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "demo", "--transport", "tbank", "--verbose"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "T-Bank request to" in out.stdout and "'Token': '***'" in out.stdout
+    assert "sandbox-password" not in out.stdout and "2201382000000047" not in out.stdout
 
 
 def test_status_command_against_a_running_sandbox(capsys):

@@ -12,8 +12,8 @@ def test_public_names_are_pinned():
         "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "InvalidOrderState",
         "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderNotFound", "OrderStatus",
         "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep", "RbsRestGateway", "RbsSoapGateway",
-        "RegisteredOrder", "ResponseTimeout", "RetryPolicy", "SoapFaultError", "TLSError", "Timeouts",
-        "TransportError", "ValidationError", "__version__",
+        "RegisteredOrder", "ResponseTimeout", "RetryPolicy", "SoapFaultError", "TBankGateway", "TLSError",
+        "Timeouts", "TransportError", "UnsupportedOperation", "ValidationError", "__version__",
     ])
     for name in autopay_soap.__all__:
         assert getattr(autopay_soap, name) is not None

@@ -3,6 +3,10 @@
 Columns: ``order_number`` (required: the idempotency key of the charge), ``client_id``,
 ``binding_id``, ``amount`` in major units (``"499.00"``) or ``amount_minor``, ``currency``
 (default RUB), ``description``, ``two_stage`` (true/false/1/0/yes/no).
+
+T-Bank rows name the card by ``rebill_id`` (its RebillId) or the SBP account by
+``account_token`` instead of ``binding_id``; ``client_id`` is then optional and the order
+number may have up to 36 characters. Run them with ``--transport tbank``.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ class ChargeRow:
     line: int
     order_number: str
     client_id: str
-    binding_id: str
+    binding_id: Optional[str]
     amount: Money
     two_stage: bool = False
     description: Optional[str] = None
+    account_token: Optional[str] = None
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -96,17 +101,22 @@ def _row(line: int, data: Dict[str, object]) -> ChargeRow:
             raise ValidationError("amount_minor: must be a whole number of minor units", field="amount_minor")
         amount = Money.from_minor(int(minor_text or 0), currency)
     v.check_money(amount)
-    if text("rebill_id") or text("account_token"):
-        raise ValidationError("rebill_id/account_token are T-Bank columns; this runner charges RBS bindings",
+    keys = [name for name in ("binding_id", "rebill_id", "account_token") if text(name)]
+    if len(keys) != 1:
+        raise ValidationError("give exactly one of binding_id, rebill_id (T-Bank) and account_token (T-Bank SBP)",
                               field="binding_id")
+    tbank = keys[0] != "binding_id"
+    if keys[0] == "account_token" and (text("two_stage") or "").lower() in _TRUE:
+        raise ValidationError("two_stage: SBP autopayments are one-stage only", field="two_stage")
     two_stage_text = (text("two_stage") or "").lower()
     if two_stage_text not in _TRUE | _FALSE:
         raise ValidationError("two_stage: use true or false", field="two_stage")
     return ChargeRow(
         line=line,
-        order_number=v.check_order_number(text("order_number")),
-        client_id=v.check_client_id(text("client_id"), required=True) or "",
-        binding_id=v.check_binding_id(text("binding_id")),
+        order_number=v.check_order_number(text("order_number"), max_len=36 if tbank else 32),
+        client_id=v.check_client_id(text("client_id"), required=not tbank) or "",
+        binding_id=v.check_binding_id(text(keys[0]), keys[0]) if keys[0] != "account_token" else None,
+        account_token=v.check_text(text("account_token"), "account_token", 64) if keys[0] == "account_token" else None,
         amount=amount,
         two_stage=two_stage_text in _TRUE,
         description=v.check_description(text("description")),

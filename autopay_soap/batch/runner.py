@@ -27,7 +27,7 @@ from typing import IO, Any, Callable, Dict, List, Optional, TextIO, Union
 import attr
 
 from ..client import AutopayClient, ChargeOutcome
-from ..errors import AutopayError, GatewayError
+from ..errors import AutopayError, GatewayError, ValidationError
 from .journal import Journal
 from .rows import ChargeRow, RowError, read_rows, validate_file
 
@@ -242,9 +242,13 @@ class BatchRunner:
                 limiter.wait(self._stop)
                 journal.intend(row.order_number, row.line, row.amount.minor, row.amount.currency.alpha)
                 try:
-                    result = client.autopay(row.order_number, row.amount, client_id=row.client_id,
-                                            binding_id=row.binding_id, two_stage=row.two_stage,
-                                            description=row.description)
+                    result = client.autopay(row.order_number, row.amount, client_id=row.client_id or None,
+                                            binding_id=row.binding_id, account_token=row.account_token,
+                                            two_stage=row.two_stage, description=row.description)
+                except ValidationError as exc:  # refused before sending (e.g. an SBP row on RBS)
+                    journal.record(row.order_number, "failed", message=exc.message)
+                    self._bump("failed")
+                    continue
                 except GatewayError as exc:  # the gateway refused the request: nothing charged
                     journal.record(row.order_number, "failed", order_id=exc.order_id, gateway_code=exc.gateway_code,
                                    message=exc.message)
