@@ -12,7 +12,7 @@
    ideal = rows x calls per autopayment x latency / concurrency; report ideal / actual
    (target >= 0.85 at 16).
 4. Memory: peak RSS of the batch runner for two file sizes (target: within 20 %).
-5. Sandbox capacity: sustained requests per second, SOAP (validated) and REST.
+5. Sandbox capacity: sustained requests per second, SOAP (validated), REST and T-Bank JSON.
 """
 
 from __future__ import annotations
@@ -207,7 +207,8 @@ def main() -> None:
           f"{b['efficiency']:.3f}", ">= 0.85" if b["concurrency"] == 16 else "") for b in report["batch"]] + [
         ("peak RSS, batch", " / ".join(f"{r['rows']}: {r['peak_rss_mib']:.1f} MiB" for r in m["runs"]),
          f"{m['ratio']:.3f}", "<= 1.20"),
-        ("sandbox capacity SOAP / REST", f"{c['soap_rps']:.0f} / {c['rest_rps']:.0f} req/s", "", ""),
+        ("sandbox capacity SOAP / REST / T-Bank", f"{c['soap_rps']:.0f} / {c['rest_rps']:.0f} / "
+         f"{c['tbank_rps']:.0f} req/s", "", ""),
     ]
     width = [max(len(r[i]) for r in rows) for i in range(4)]
     print()

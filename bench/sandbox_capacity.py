@@ -1,4 +1,4 @@
-"""Sustained request rates of the sandbox on loopback: SOAP (schema validation on) and REST.
+"""Sustained request rates of the sandbox on loopback: SOAP (schema validation on), REST, T-Bank.
 
 The sandbox runs in its own process (``autopay-soap sandbox --port 0``); this process keeps
 ``--threads`` keep-alive connections busy for ``--seconds`` per protocol, mixing a status
@@ -90,8 +90,30 @@ def main() -> None:
                 r = http.post(rest_url + "getOrderStatusExtended.do", data={**auth, "orderId": order_id}, timeout=10)
             assert r.status_code == 200 and "orderId" in r.text or r.json().get("errorCode") == "0"
 
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from autopay_soap.gateways.tbank import make_token
+
+        tbank_url = url + "/v2/"
+
+        def signed(body):
+            body = dict(body, TerminalKey="SandboxDEMO")
+            body["Token"] = make_token(body, "sandbox-password")  # the client's own signing, in the loop
+            return body
+
+        seed = requests.post(tbank_url + "Init", json=signed({"Amount": 100, "OrderId": f"t{tag}-seed"}),
+                             timeout=10).json()
+
+        def tbank(http, n, i):
+            if i % 2:
+                body = signed({"Amount": 100, "OrderId": f"t{tag}-{n}-{i}", "DATA": {"OperationInitiatorType": "0"}})
+                r = http.post(tbank_url + "Init", json=body, timeout=10)
+            else:
+                r = http.post(tbank_url + "GetState", json=signed({"PaymentId": seed["PaymentId"]}), timeout=10)
+            assert r.status_code == 200 and r.json()["Success"] is True, r.text[:200]
+
         soap_rps = run(args.seconds, args.threads, soap)
         rest_rps = run(args.seconds, args.threads, rest)
+        tbank_rps = run(args.seconds, args.threads, tbank)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -99,7 +121,8 @@ def main() -> None:
     print(f"command: python bench/sandbox_capacity.py --seconds {args.seconds} --threads {args.threads}")
     print(f"SOAP (request and answer validated against the schema): {soap_rps:8.0f} req/s")
     print(f"REST:                                                   {rest_rps:8.0f} req/s")
-    print(json.dumps({"soap_rps": soap_rps, "rest_rps": rest_rps, "threads": args.threads}))
+    print(f"T-Bank JSON (every Token computed and checked):         {tbank_rps:8.0f} req/s")
+    print(json.dumps({"soap_rps": soap_rps, "rest_rps": rest_rps, "tbank_rps": tbank_rps, "threads": args.threads}))
 
 
 if __name__ == "__main__":
