@@ -37,6 +37,7 @@ import attr
 
 from ..gateways.tbank import make_token
 from ..models import OrderStatus
+from ._card_key import D, N
 from .cards import Behaviour, card_behaviour
 from .engine import (
     ACTION_3DS_FAILED,
@@ -64,6 +65,7 @@ _DECLINE = {ACTION_INSUFFICIENT: (1051, "Недостаточно средств
             ACTION_DECLINED: (1012, "Отказ эмитента"),
             ACTION_EXPIRED_CARD: (1054, "Истек срок действия карты"),
             ACTION_3DS_FAILED: (101, "Не пройдена идентификация 3DS")}
+_EVENT_STATUS = {"approved": "AUTHORIZED", "deposited": "CONFIRMED", "reversed": "REVERSED"}
 SBP_INSUFFICIENT = 5060
 BANK_MEMBER = ("100000000004", "Т-Банк (sandbox)")
 
@@ -117,7 +119,6 @@ class _Payment:
     charged: bool = False
     request_key: Optional[str] = None
     refund_keys: Dict[str, Dict[str, Any]] = attr.ib(factory=dict)
-    three_ds_v2: bool = False
     acs_pa_res: Optional[str] = None
 
 
@@ -142,6 +143,11 @@ class _Account:
     account_token: Optional[str] = None
     payment_id: Optional[str] = None
     insufficient_funds: bool = False
+
+
+def _decline_of(order: Order) -> Tuple[int, str]:
+    """T-Bank's ErrorCode and message for the engine's decline reason."""
+    return _DECLINE.get(order.action_code or 0, (1012, "Отказ эмитента"))
 
 
 def _ok(terminal: TBankTerminal, **fields: Any) -> Dict[str, Any]:
@@ -255,9 +261,6 @@ class TBankFrontEnd:
             return order.deposited
         return order.amount
 
-    def _card(self, binding_id: str) -> Optional[_Card]:
-        return self._cards.get(binding_id)
-
     def _card_for_order(self, payment: _Payment, order: Order) -> Optional[_Card]:
         """The card a paid order used; created (with a RebillId for a parent payment) on first sight."""
         if not order.binding_id or not payment.customer_key:
@@ -279,7 +282,7 @@ class TBankFrontEnd:
         order = self._order(payment)
         word = self.status_word(payment, order)
         if result is not None and result.declined:
-            code, message = _DECLINE.get(order.action_code or 0, (1012, "Отказ эмитента"))
+            code, message = _decline_of(order)
             raise TBankError(code, message, result.message, status="REJECTED")
         reply = _ok(terminal, Status=word, PaymentId=payment.payment_id, OrderId=payment.order_id,
                     Amount=self._amount(order, word), **extra)
@@ -442,7 +445,7 @@ class TBankFrontEnd:
                     Params=[{"Key": "Route", "Value": "ACQ"},
                             {"Key": "Source", "Value": "qrsbp" if payment.qr else "cards"}])
         if word == "REJECTED":
-            reply["Message"] = _DECLINE.get(order.action_code or 0, (0, "Отказ"))[1]
+            reply["Message"] = _decline_of(order)[1]
         return reply
 
     def _m_CheckOrder(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
@@ -457,7 +460,7 @@ class TBankFrontEnd:
             declined = word in ("REJECTED", "CANCELED", "DEADLINE_EXPIRED")
             payments.append({"PaymentId": payment.payment_id, "Amount": self._amount(order, word), "Status": word,
                              "RRN": payment.payment_id[-6:], "Success": "false" if declined else "true",
-                             "ErrorCode": 0 if not declined else _DECLINE.get(order.action_code or 0, (1012, ""))[0],
+                             "ErrorCode": _decline_of(order)[0] if declined else 0,
                              "Message": ""})
         return _ok(terminal, OrderId=order_id, Payments=payments)
 
@@ -495,7 +498,6 @@ class TBankFrontEnd:
             reply = _ok(terminal, Status="3DS_CHECKING", PaymentId=payment.payment_id, OrderId=payment.order_id,
                         Amount=self._order(payment).amount, ACSUrl=self.urls("/payment/sandbox/acs"))
             if cres_url:
-                payment.three_ds_v2 = True
                 reply.update(TdsServerTransId=str(uuid.uuid4()), AcsTransId=payment.engine_id)
             else:
                 reply.update(MD=payment.engine_id, PaReq=result.pa_req)
@@ -708,20 +710,19 @@ class TBankFrontEnd:
 
     def on_event(self, event: Event) -> None:
         """Send the payment notification of an engine event to NotificationURL (or the terminal's)."""
-        status = {"approved": "AUTHORIZED", "deposited": "CONFIRMED", "reversed": "REVERSED",
-                  "declinedCardpresent": "REJECTED", "declinedByTimeout": "DEADLINE_EXPIRED"}.get(event.operation)
         with self._lock:
             payment_id = self._by_engine.get(event.order["orderId"])
             if payment_id is None:
                 return
             payment = self._payments[payment_id]
             order = self._order(payment)
+            status: Optional[str]
             if event.operation == "refunded":
                 status = "REFUNDED" if event.order["status"] == int(OrderStatus.REFUNDED) else "PARTIAL_REFUNDED"
-            if status == "REJECTED" and payment.canceled:
-                status = "CANCELED"
-            if status == "REJECTED" and order.action_code == ACTION_SESSION_EXPIRED:
-                status = "DEADLINE_EXPIRED"
+            elif event.operation in ("declinedCardpresent", "declinedByTimeout"):
+                status = self.status_word(payment, order)  # REJECTED, CANCELED or DEADLINE_EXPIRED: final
+            else:
+                status = _EVENT_STATUS.get(event.operation)
             card = self._card_for_order(payment, order) if order.binding_id else None  # RebillId is born here
             terminal = self.terminals[payment.terminal]
             url = payment.notification_url or terminal.notification_url
@@ -731,7 +732,7 @@ class TBankFrontEnd:
             body: Dict[str, Any] = {
                 "TerminalKey": terminal.key, "OrderId": payment.order_id, "Success": success, "Status": status,
                 "PaymentId": int(payment.payment_id),
-                "ErrorCode": "0" if success else str(_DECLINE.get(order.action_code or 0, (1012, ""))[0]),
+                "ErrorCode": "0" if success else str(_decline_of(order)[0]),
                 "Amount": event.order["amount"]}
             if card is not None:
                 body.update(CardId=int(card.card_id), Pan=card.pan, ExpDate=card.exp_date)
@@ -746,12 +747,6 @@ class TBankFrontEnd:
 
 
 # -- the sandbox's CardData key ---------------------------------------------------------------------------
-
-def _load_key() -> Tuple[int, int]:
-    from ._card_key import D, N
-
-    return N, D
-
 
 def _der_len(n: int) -> bytes:
     if n < 0x80:
@@ -770,8 +765,7 @@ def _der_int(value: int) -> bytes:
 
 
 def _public_key_pem() -> str:
-    n, _ = _load_key()
-    rsa = _der(0x30, _der_int(n) + _der_int(65537))
+    rsa = _der(0x30, _der_int(N) + _der_int(65537))
     algorithm = _der(0x30, _der(0x06, bytes.fromhex("2a864886f70d010101")) + b"\x05\x00")
     spki = _der(0x30, algorithm + _der(0x03, b"\x00" + rsa))
     text = base64.b64encode(spki).decode("ascii")
@@ -781,7 +775,7 @@ def _public_key_pem() -> str:
 
 def decrypt_card_data(card_data: str) -> str:
     """Decrypt a ``CardData`` made for the sandbox key (PKCS#1 v1.5); ValueError if it is not one."""
-    n, d = _load_key()
+    n, d = N, D
     k = (n.bit_length() + 7) // 8
     raw = base64.b64decode(card_data, validate=True)
     if len(raw) != k:
