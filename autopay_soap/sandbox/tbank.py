@@ -414,8 +414,9 @@ class TBankFrontEnd:
         amount = _int(body.get("Amount"), "Amount")
         order = self._order(payment)
         if order.status in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
-            original, _ = order.amount, self.engine.decline(payment.engine_id, action_code=10)
-            payment.canceled = True
+            original = order.amount
+            payment.canceled = True  # before the engine call: its event (the notification) reads it
+            self.engine.decline(payment.engine_id, action_code=10)
         elif order.status is OrderStatus.APPROVED:
             if amount and amount < order.approved:
                 raise TBankError(8, "Неверный статус транзакции", "partial reversal is not emulated by the sandbox")
