@@ -335,7 +335,7 @@ def test_sandbox_notifications_carry_the_rebill_id_and_verify(receiver):
         got = got[:2]
         assert {n.rebill_id for n in got} == {result.binding.binding_id}
         assert got[0].customer_key == "cust-1" and got[0].amount == 10000
-        assert all(d["status"] == 200 and d["attempts"] == 1 for d in sb.callbacks)
+        assert all(d["status"] == 200 and d["delivered"] and d["attempts"] == 1 for d in sb.callbacks)
 
 
 # -- PCI DSS: CardData and 3-D Secure ----------------------------------------------------------------
@@ -565,3 +565,24 @@ def test_200_autopayments_with_faults_on_init_charge_and_chargeqr(method):
                 assert later.ok == (r.order_number in charges)
         assert outcomes[ChargeOutcome.PAID] + outcomes[ChargeOutcome.DECLINED] >= 190
         assert sum(1 for r in results if r.ok) == sum(1 for n in charges if n.startswith("AP-"))
+
+
+def test_a_notification_answered_without_ok_is_sent_again():
+    """HTTP 200 is not enough: T-Bank (and the sandbox) want the body ``OK``."""
+    def almost(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"Received"]
+
+    server = make_server("127.0.0.1", 0, almost, server_class=WSGIServer, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with Sandbox(callback_retry_interval=0.01) as sb:
+            client = tbank_client(sb, notification_url=f"http://127.0.0.1:{server.server_port}/n")
+            card_binding(sb, client)
+            assert sb.wait_for_callbacks()
+            sent = sb.callbacks
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(d["status"], d["delivered"], d["attempts"]) for d in sent] == [(200, False, 3)]

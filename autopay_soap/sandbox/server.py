@@ -301,11 +301,15 @@ def _with_order_id(url: Optional[str], order_id: str) -> str:
 
 
 class _Notifier:
-    """Sends callbacks in a background thread; retries like the gateway (3 tries)."""
+    """Sends callbacks in a background thread; retries like the gateway (3 tries).
+
+    RBS callbacks are GET queries, delivered on HTTP 200; T-Bank notifications are JSON
+    POSTs (``as_json``), delivered only on HTTP 200 with the body ``OK``.
+    """
 
     def __init__(self, sandbox: "Sandbox") -> None:
         self.sandbox = sandbox
-        self.queue: "queue.Queue[Optional[Tuple[str, Dict[str, Any]]]]" = queue.Queue()
+        self.queue: "queue.Queue[Optional[Tuple[str, Dict[str, Any], bool]]]" = queue.Queue()
         self.delivered: List[Dict[str, Any]] = []
         self.idle = threading.Condition()
         self._pending = 0
@@ -313,10 +317,10 @@ class _Notifier:
         self._thread = threading.Thread(target=self._run, name="sandbox-callbacks", daemon=True)
         self._thread.start()
 
-    def submit(self, url: str, params: Dict[str, Any]) -> None:
+    def submit(self, url: str, params: Dict[str, Any], *, as_json: bool = False) -> None:
         with self.idle:
             self._pending += 1
-        self.queue.put((url, params))
+        self.queue.put((url, params, as_json))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every queued callback was delivered or given up; for tests."""
@@ -328,22 +332,25 @@ class _Notifier:
             item = self.queue.get()
             if item is None:
                 return
-            url, params = item
-            attempts, status = 0, None
+            url, params, as_json = item
+            attempts, status, delivered = 0, None, False
             while attempts < self.sandbox.callback_attempts:
                 attempts += 1
                 try:
-                    if "TerminalKey" in params:  # T-Bank: JSON POST, and only "OK" counts as delivered
+                    if as_json:
                         answer = self._session.post(url, json=params, timeout=(2, 5))
-                        status = answer.status_code if answer.content.strip() == b"OK" else -answer.status_code
+                        delivered = answer.status_code == 200 and answer.content.strip() == b"OK"
                     else:
-                        status = self._session.get(url, params=params, timeout=(2, 5)).status_code
+                        answer = self._session.get(url, params=params, timeout=(2, 5))
+                        delivered = answer.status_code == 200
+                    status = answer.status_code
                 except requests.RequestException:
                     status = None
-                if status == 200:
+                if delivered:
                     break
                 time.sleep(self.sandbox.callback_retry_interval)  # the gateway's retry period
-            self.delivered.append({"url": url, "params": params, "status": status, "attempts": attempts})
+            self.delivered.append({"url": url, "params": params, "status": status, "attempts": attempts,
+                                   "delivered": delivered})
             with self.idle:
                 self._pending -= 1
                 self.idle.notify_all()
@@ -536,7 +543,7 @@ class Sandbox:
 
     @property
     def callbacks(self) -> List[Dict[str, Any]]:
-        """Callbacks delivered (or given up) so far: url, params, HTTP status, attempts."""
+        """Callbacks delivered (or given up) so far: url, params, HTTP status, attempts, delivered."""
         return list(self._notifier.delivered) if self._notifier else []
 
     def wait_for_callbacks(self, timeout: float = 10.0) -> bool:
@@ -545,7 +552,7 @@ class Sandbox:
 
     def _notify_json(self, url: str, body: Dict[str, Any]) -> None:
         if self._notifier is not None:
-            self._notifier.submit(url, body)
+            self._notifier.submit(url, body, as_json=True)
 
     def _on_event(self, event: Event) -> None:
         if self.tbank.owns(event.order["orderId"]):
