@@ -85,18 +85,17 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
     soap_url = _setting(settings, "soap_url") or soap_url
     rest_url = _setting(settings, "rest_url") or rest_url
     transport = (_setting(settings, "transport") or ("tbank" if name.startswith("tbank") else "soap")).lower()
-    if transport == "tbank":
-        return _tbank_gateway(name, sandbox_url, settings)
-    username = _setting(settings, "username") or ("sandbox-api" if name == "sandbox" else None)
     password = _setting(settings, "password") or ("sandbox-password" if name == "sandbox" else None)
     ca_bundle = _setting(settings, "ca_bundle")
     timeout = _setting(settings, "timeout")
-    if settings:
-        raise ConfigurationError(f"unknown settings: {', '.join(sorted(settings))}")
-    if not username or not password:
-        raise ConfigurationError("username and password are required (arguments or AUTOPAY_USERNAME/PASSWORD)")
     timeouts = Timeouts(read=float(timeout)) if timeout else Timeouts()
     verify: Any = ca_bundle or True
+    if transport == "tbank":
+        return _tbank_gateway(name, sandbox_url, password, timeouts, verify, settings)
+    username = _setting(settings, "username") or ("sandbox-api" if name == "sandbox" else None)
+    _no_more(settings)
+    if not username or not password:
+        raise ConfigurationError("username and password are required (arguments or AUTOPAY_USERNAME/PASSWORD)")
     if transport == "soap":
         if not soap_url:
             raise ConfigurationError(f"profile {name!r} has no SOAP endpoint; use transport='rest' or soap_url=")
@@ -112,25 +111,26 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
     raise ConfigurationError(f"unknown transport {transport!r}: 'soap', 'rest' or 'tbank'")
 
 
-def _tbank_gateway(name: str, sandbox_url: Optional[str], settings: Dict[str, Any]) -> Any:
+def _no_more(settings: Dict[str, Any]) -> None:
+    if settings:
+        raise ConfigurationError(f"unknown settings: {', '.join(sorted(settings))}")
+
+
+def _tbank_gateway(name: str, sandbox_url: Optional[str], password: Optional[str], timeouts: Timeouts, verify: Any,
+                   settings: Dict[str, Any]) -> Any:
     from .gateways.tbank import TBankGateway
 
     url = _setting(settings, "tbank_url") or (sandbox_url.rstrip("/") + "/v2/" if name == "sandbox" and sandbox_url
                                                else TBANK_URLS.get(name))
     terminal_key = _setting(settings, "terminal_key") or ("SandboxDEMO" if name == "sandbox" else None)
-    password = _setting(settings, "password") or ("sandbox-password" if name == "sandbox" else None)
     terminal_type = _setting(settings, "terminal_type") or "ECOM"
     notification_url = _setting(settings, "notification_url")
-    ca_bundle = _setting(settings, "ca_bundle")
-    timeout = _setting(settings, "timeout")
-    settings.pop("username", None)
-    if settings:
-        raise ConfigurationError(f"unknown settings: {', '.join(sorted(settings))}")
+    settings.pop("username", None)  # RBS's login: a script that sets it for every transport is not refused
+    _no_more(settings)
     if not url:
         raise ConfigurationError(f"profile {name!r} has no T-Bank endpoint; give tbank_url=")
     if not terminal_key or not password:
         raise ConfigurationError("terminal_key and password are required (arguments or AUTOPAY_TERMINAL_KEY/"
                                  "AUTOPAY_PASSWORD)")
-    timeouts = Timeouts(read=float(timeout)) if timeout else Timeouts()
     return TBankGateway(terminal_key, password, base_url=url, terminal_type=terminal_type,
-                        notification_url=notification_url, timeouts=timeouts, verify=ca_bundle or True)
+                        notification_url=notification_url, timeouts=timeouts, verify=verify)
