@@ -47,6 +47,7 @@ from .gateways.base import Gateway
 from .models import Binding, BindingInfo, OperationResult, OrderDetails, OrderStatus, RegisteredOrder
 from .money import Money
 from .retry import RetryPolicy
+from .validation import check_binding_id, check_text
 
 __all__ = ["AutopayClient", "ChargeOutcome", "ChargeResult"]
 
@@ -267,7 +268,7 @@ class AutopayClient:
 
     # -- scenarios -------------------------------------------------------------------------
 
-    def _tbank_options(self, initiator: Any = None, sbp: bool = False) -> dict:
+    def _transport_options(self, initiator: Any = None, sbp: bool = False) -> dict:
         options: dict = {}
         if initiator is not None:
             if not self.gateway.features.initiator_types:
@@ -297,9 +298,7 @@ class AutopayClient:
         the payer's account: ``form_url`` is the QR payload and ``sbp_request_key`` the key to
         ask :meth:`sbp_account` for the ``AccountToken`` once paid.
         """
-        options = self._tbank_options(initiator, sbp)
-        if sbp and two_stage:
-            raise ValidationError("two_stage: SBP payments are one-stage only", field="two_stage")
+        options = self._transport_options(initiator, sbp)
         order, details, note = self._register(
             order_number, amount, return_url=return_url or self.return_url, two_stage=two_stage,
             client_id=None if sbp else client_id, fail_url=fail_url, description=description, language=language,
@@ -360,20 +359,12 @@ class AutopayClient:
         """
         if (binding_id is None) == (account_token is None):
             raise ValidationError("binding_id: give exactly one of binding_id and account_token", field="binding_id")
+        # both checked here, before the registration, so that a bad one leaves nothing half-done
         if binding_id is not None:
-            from .validation import check_binding_id
-
             check_binding_id(binding_id)
-        sbp = account_token is not None
-        if sbp and two_stage:
-            raise ValidationError("two_stage: SBP autopayments are one-stage only", field="two_stage")
-        if sbp and initiator is not None:
-            raise ValidationError("initiator: SBP autopayments carry no card initiator type", field="initiator")
-        if sbp:
-            from .validation import check_text
-
+        else:
             check_text(account_token, "account_token", 64)
-        options = self._tbank_options(initiator, sbp)
+        options = self._transport_options(initiator, sbp=account_token is not None)
         order, details, note = self._register(
             order_number, amount, return_url=return_url or self.return_url, two_stage=two_stage,
             client_id=client_id, auto_payment=True, description=description, **options)
@@ -395,12 +386,12 @@ class AutopayClient:
         to the payer, then ask :meth:`sbp_account` with ``request_key`` (or wait for the
         account-binding notification) for the ``AccountToken``.
         """
-        self._tbank_options(sbp=True)
+        self._transport_options(sbp=True)
         return self.gateway.add_account_qr(description)  # type: ignore[attr-defined]
 
     def sbp_account(self, request_key: str) -> Any:
         """The state of an SBP account binding (``GetAddAccountQrState``): ``account_token`` once ``ACTIVE``."""
-        self._tbank_options(sbp=True)
+        self._transport_options(sbp=True)
         return self.gateway.get_add_account_qr_state(request_key)  # type: ignore[attr-defined]
 
     def capture(self, order_id: str, amount: Optional[Money] = None) -> OrderDetails:
@@ -435,7 +426,7 @@ class AutopayClient:
                                     operation="refund", order_id=order_id)
         target = refunded + amount.minor
         kwargs: dict = {"expected_deposited": expected}
-        if refund_id is not None and self.gateway.name == "rest":  # SOAP's refundOrder has no such field
+        if refund_id is not None and self.gateway.features.external_refund_id:  # not in SOAP's refundOrder
             kwargs["external_refund_id"] = refund_id
         return self._money_step(
             order_id, lambda d: d.status in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED),

@@ -477,8 +477,11 @@ def test_sbp_binding_before_a_payment_notifies_the_terminal_url(receiver):
         account_posts = [d["url"] for d in sb.callbacks if "RequestKey" in d["params"]]
         payment_posts = [d["url"] for d in sb.callbacks if "PaymentId" in d["params"]]
         assert account_posts == [url] and payment_posts == [url + "?from=init"]
-        with pytest.raises(ValidationError):
-            client.autopay("SBP-2", RUB("99.00"), account_token=account.account_token, two_stage=True)
+        for wrong in ({"two_stage": True}, {"initiator": "R"}):
+            with pytest.raises(ValidationError) as info:
+                client.autopay("SBP-2", RUB("99.00"), account_token=account.account_token, **wrong)
+            assert info.value.field == next(iter(wrong))
+        assert "SBP-2" not in [o.order_number for o in sb.engine.orders()]  # refused before the Init
         assert [m.kind for m in sb.ledger()] == ["hold", "deposit"]
 
 

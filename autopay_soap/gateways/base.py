@@ -36,6 +36,8 @@ class GatewayFeatures:
         on T-Bank, ``Cancel`` of a captured payment is a refund, so the client reverses holds only.
     :param refund_by_key: refunds are made idempotent by a key the gateway deduplicates
         (T-Bank ``ExternalRequestId``), not by an expected-amount guard (RBS).
+    :param external_refund_id: a refund also carries the caller's refund id (RBS REST
+        ``externalRefundId``; SOAP's ``refundOrder`` has no such field).
     :param sbp: SBP (FPS) account bindings and autopayments by ``ChargeQr``.
     :param initiator_types: the card-on-file initiator type (``DATA.OperationInitiatorType``) is sent.
     :param binding_via_card_list: the status of a paid order does not name its binding; the
@@ -44,6 +46,7 @@ class GatewayFeatures:
 
     reverse_after_capture: bool = True
     refund_by_key: bool = False
+    external_refund_id: bool = False
     sbp: bool = False
     initiator_types: bool = False
     binding_via_card_list: bool = False

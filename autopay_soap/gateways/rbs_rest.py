@@ -54,7 +54,7 @@ class RbsRestGateway:
     """
 
     name = "rest"
-    features = GatewayFeatures()
+    features = GatewayFeatures(external_refund_id=True)
 
     def __init__(
         self,

@@ -693,6 +693,10 @@ class TBankGateway:
                                   field="session_timeout_secs")
         data: Dict[str, str] = {"Email": email} if v.check_email(email) and email else {}
         if sbp:
+            if two_stage:
+                raise ValidationError("two_stage: SBP payments are one-stage only", field="two_stage")
+            if initiator is not None:
+                raise ValidationError("initiator: SBP payments carry no card initiator type", field="initiator")
             if not auto_payment and not description:
                 raise ValidationError("description: required for an SBP payment that binds the account (seed 004)",
                                       field="description")
