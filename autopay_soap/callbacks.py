@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 import attr
 
 from .errors import CallbackVerificationError, ValidationError
+from .gateways.base import optional_text
 
 __all__ = [
     "TBankAccountNotification",
@@ -322,10 +323,6 @@ class TBankAccountNotification:
 TBankNotification = Union[TBankPaymentNotification, TBankAccountNotification]
 
 
-def _opt(value: Any) -> Optional[str]:
-    return None if value is None or value == "" else str(value)
-
-
 def verify_tbank_notification(payload: Mapping[str, Any], password: str, *,
                               terminal_key: Optional[str] = None) -> TBankNotification:
     """Verify a T-Bank notification's ``Token`` (constant time) and return it typed.
@@ -340,8 +337,8 @@ def verify_tbank_notification(payload: Mapping[str, Any], password: str, *,
     """
     from .gateways.tbank import make_token
 
-    context: Dict[str, Any] = {"operation": "notification", "order_number": _opt(payload.get("OrderId")),
-                               "order_id": _opt(payload.get("PaymentId"))}
+    context: Dict[str, Any] = {"operation": "notification", "order_number": optional_text(payload.get("OrderId")),
+                               "order_id": optional_text(payload.get("PaymentId"))}
     given = payload.get("Token")
     if not isinstance(given, str) or not given:
         raise CallbackVerificationError("notification without a Token", **context)
@@ -356,19 +353,22 @@ def verify_tbank_notification(payload: Mapping[str, Any], password: str, *,
         raise CallbackVerificationError("notification for another terminal", **context)
     flat = {k: x for k, x in payload.items() if k != "Token"}
     success = payload.get("Success") in (True, "true")
+
+    def text(key: str) -> Optional[str]:
+        return optional_text(payload.get(key))
+
+    terminal, status = text("TerminalKey") or "", text("Status") or ""
     if payload.get("NotificationType") == "LINKACCOUNT" or ("RequestKey" in payload and "PaymentId" not in payload):
         return TBankAccountNotification(
-            str(payload.get("TerminalKey") or ""), str(payload.get("RequestKey") or ""),
-            str(payload.get("Status") or ""), success, _opt(payload.get("AccountToken")),
-            _opt(payload.get("BankMemberId")), _opt(payload.get("BankMemberName")), _opt(payload.get("ErrorCode")),
-            flat)
-    amount = payload.get("Amount")
+            terminal, text("RequestKey") or "", status, success, account_token=text("AccountToken"),
+            bank_member_id=text("BankMemberId"), bank_member_name=text("BankMemberName"),
+            error_code=text("ErrorCode"), payload=flat)
+    amount = text("Amount")
     return TBankPaymentNotification(
-        str(payload.get("TerminalKey") or ""), _opt(payload.get("OrderId")), str(payload.get("PaymentId") or ""),
-        str(payload.get("Status") or ""), success,
-        int(amount) if isinstance(amount, int) or (isinstance(amount, str) and amount.isdigit()) else None,
-        _opt(payload.get("ErrorCode")), _opt(payload.get("RebillId")), _opt(payload.get("CardId")),
-        _opt(payload.get("Pan")), _opt(payload.get("ExpDate")), _opt(payload.get("CustomerKey")), flat)
+        terminal, text("OrderId"), text("PaymentId") or "", status, success,
+        amount=int(amount) if amount and amount.isdigit() else None, error_code=text("ErrorCode"),
+        rebill_id=text("RebillId"), card_id=text("CardId"), masked_pan=text("Pan"), exp_date=text("ExpDate"),
+        customer_key=text("CustomerKey"), payload=flat)
 
 
 class TBankCallbackApp:

@@ -25,7 +25,8 @@ from ..models import (
 )
 from ..money import Currency, Money, currency
 
-__all__ = ["Fields", "Gateway", "GatewayFeatures", "make_binding", "normalise_error_code", "order_details_from"]
+__all__ = ["Fields", "Gateway", "GatewayFeatures", "make_binding", "normalise_error_code", "optional_text",
+           "order_details_from"]
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -67,6 +68,11 @@ def normalise_error_code(value: Any) -> int:
         return int(str(value).strip())
     except ValueError:
         return -1
+
+
+def optional_text(value: Any) -> Optional[str]:
+    """A reply's field as text, or None when it is absent or empty."""
+    return None if value is None or value == "" else str(value)
 
 
 def make_binding(binding_id: str, client_id: Optional[str], masked_pan: Optional[str],

@@ -63,7 +63,7 @@ from ..models import (
 )
 from ..money import Money
 from ..redact import mask_mapping, mask_text
-from .base import GatewayFeatures
+from .base import GatewayFeatures, normalise_error_code, optional_text
 
 __all__ = [
     "PROD_URL",
@@ -330,19 +330,6 @@ class SbpAccount:
         return self.status == "ACTIVE"
 
 
-def _str(value: Any) -> Optional[str]:
-    return None if value is None or value == "" else str(value)
-
-
-def _code(value: Any) -> int:
-    if value is None or value == "":
-        return 0
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return -1
-
-
 class TBankGateway:
     """The T-Bank Internet Acquiring API v2 over HTTPS JSON.
 
@@ -463,13 +450,13 @@ class TBankGateway:
             return data
         if not isinstance(data, dict):
             raise BadResponse(f"{method} answered with JSON that is not an object", http_status=200, **context)
-        code = _code(data.get("ErrorCode"))
+        code = normalise_error_code(data.get("ErrorCode"))
         success = data.get("Success")
         if success is False or str(success).lower() == "false" or code != 0:
-            raise error_for_tbank_code(code if code else -1, _str(data.get("Message")), _str(data.get("Details")),
-                                       **context)
+            raise error_for_tbank_code(code if code else -1, optional_text(data.get("Message")),
+                                       optional_text(data.get("Details")), **context)
         if method in _PAYMENT_METHODS and str(data.get("Status") or "").upper() == "REJECTED":
-            raise PaymentDeclined(f"T-Bank rejected {method}", action_code=None, **context)
+            raise PaymentDeclined(f"T-Bank rejected {method}", **context)
         return data
 
     def _remember(self, payment_id: str, initiator: Optional[str], recurrent: bool) -> None:
@@ -646,7 +633,7 @@ class TBankGateway:
                    "DataType": _data_type(data_type), "Data": dict(data) if data else None,
                    "RedirectDueDate": _due_date(redirect_due) if redirect_due else None}
         reply = self.call("AddAccountQr", payload)
-        return SbpQr(str(reply.get("Data") or ""), _str(reply.get("RequestKey")))
+        return SbpQr(str(reply.get("Data") or ""), optional_text(reply.get("RequestKey")))
 
     def get_add_account_qr_state(self, request_key: str) -> SbpAccount:
         """``GetAddAccountQrState``: the binding's status and, once ``ACTIVE``, its ``AccountToken``."""
@@ -662,7 +649,8 @@ class TBankGateway:
         """``GetQr``: the SBP QR of an Init; ``request_key`` is set for a payment that binds the account."""
         reply = self.call("GetQr", {"PaymentId": _pid(payment_id), "DataType": _data_type(data_type)},
                           order_id=payment_id)
-        return SbpQr(str(reply.get("Data") or ""), _str(reply.get("RequestKey")), _str(reply.get("PaymentId")))
+        return SbpQr(str(reply.get("Data") or ""), optional_text(reply.get("RequestKey")),
+                     optional_text(reply.get("PaymentId")))
 
     def charge_qr(self, payment_id: str, account_token: str, *, ip: Optional[str] = None,
                   send_email: Optional[bool] = None, info_email: Optional[str] = None) -> Dict[str, Any]:
@@ -718,7 +706,7 @@ class TBankGateway:
                           recurrent=recurrent, two_stage=None if sbp else two_stage, initiator=oit, qr=sbp,
                           success_url=return_url, fail_url=fail_url, redirect_due=due, language=language,
                           data=data)
-        return RegisteredOrder(str(reply["PaymentId"]), order_number, _str(reply.get("PaymentURL")))
+        return RegisteredOrder(str(reply["PaymentId"]), order_number, optional_text(reply.get("PaymentURL")))
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
@@ -728,12 +716,12 @@ class TBankGateway:
         if cvc is not None:
             raise ValidationError("cvc: T-Bank's Charge takes no CVC (the card is on file)", field="cvc")
         reply = self.charge(order_id, binding_id, ip=ip)
-        return PaymentStep(order_id, info=_str(reply.get("Status")))
+        return PaymentStep(order_id, info=optional_text(reply.get("Status")))
 
     def pay_with_account(self, order_id: str, account_token: str, *, ip: Optional[str] = None) -> PaymentStep:
         """``ChargeQr`` the SBP payment ``order_id`` from the bound account ``account_token``."""
         reply = self.charge_qr(order_id, account_token, ip=ip)
-        return PaymentStep(order_id, info=_str(reply.get("Status")))
+        return PaymentStep(order_id, info=optional_text(reply.get("Status")))
 
     def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
         """Not on T-Bank: use :meth:`submit_3ds_authorization` (it needs the ``MD`` as well)."""
@@ -788,7 +776,7 @@ class TBankGateway:
             expiry = f"20{exp[2:]}{exp[:2]}" if len(exp) == 4 and exp.isdigit() else None
             if expiry and expiry < this_month and not show_expired:
                 continue
-            found.append(Binding(str(card["RebillId"]), client_id, _str(card.get("Pan")), expiry,
+            found.append(Binding(str(card["RebillId"]), client_id, optional_text(card.get("Pan")), expiry,
                                  active=not expiry or expiry >= this_month))
         return tuple(found)
 
@@ -805,8 +793,7 @@ class TBankGateway:
             raise ValidationError("client_id: T-Bank removes a card by CustomerKey and CardId", field="client_id")
         card = self.card_of_rebill(client_id, binding_id)
         if card is None:
-            raise BindingStateError("no active card with this RebillId", operation="RemoveCard",
-                                    gateway_code=None)
+            raise BindingStateError("no active card with this RebillId", operation="RemoveCard")
         self.remove_card(client_id, str(card["CardId"]))
         return OperationResult("RemoveCard")
 
@@ -866,8 +853,8 @@ def _money(value: Any) -> Optional[Money]:
 
 def _account(reply: Mapping[str, Any], request_key: str) -> SbpAccount:
     return SbpAccount(str(reply.get("RequestKey") or request_key), str(reply.get("Status") or ""),
-                      _str(reply.get("AccountToken")), _str(reply.get("BankMemberId")),
-                      _str(reply.get("BankMemberName")))
+                      optional_text(reply.get("AccountToken")), optional_text(reply.get("BankMemberId")),
+                      optional_text(reply.get("BankMemberName")))
 
 
 def _details(reply: Mapping[str, Any]) -> OrderDetails:
@@ -875,19 +862,21 @@ def _details(reply: Mapping[str, Any]) -> OrderDetails:
     word = str(reply.get("Status") or "").upper()
     status = _status(word)
     amount = Money.from_minor(int(reply.get("Amount") or 0), "RUB")
-    code = _code(reply.get("ErrorCode"))
+    code = normalise_error_code(reply.get("ErrorCode"))
+    declined = status is OrderStatus.DECLINED
+    captured = word in ("CONFIRMED", "COMPLETED")  # nothing refunded yet
+    pan, rebill = optional_text(reply.get("Pan")), optional_text(reply.get("RebillId"))
     return OrderDetails(
-        order_number=_str(reply.get("OrderId")),
+        order_number=optional_text(reply.get("OrderId")),
         status=status,
         amount=amount,
-        order_id=_str(reply.get("PaymentId")),
-        action_code=code if status is OrderStatus.DECLINED and code > 0 else None,
-        action_code_description=_str(reply.get("Message")) if status is OrderStatus.DECLINED else None,
+        order_id=optional_text(reply.get("PaymentId")),
+        action_code=code if declined and code > 0 else None,
+        action_code_description=optional_text(reply.get("Message")) if declined else None,
         approved=amount if status in (OrderStatus.APPROVED, OrderStatus.DEPOSITED) else None,
-        deposited=amount if word in ("CONFIRMED", "COMPLETED", "PARTIAL_REFUNDED", "REFUNDED") else None,
-        refunded=amount if status is OrderStatus.REFUNDED else (Money.from_minor(0, "RUB")
-                                                                 if word in ("CONFIRMED", "COMPLETED") else None),
-        card=CardInfo(_str(reply.get("Pan")), _str(reply.get("ExpDate"))) if reply.get("Pan") else None,
-        binding=BindingInfo(str(reply["RebillId"]), _str(reply.get("CustomerKey"))) if reply.get("RebillId") else None,
+        deposited=amount if captured or word in ("PARTIAL_REFUNDED", "REFUNDED") else None,
+        refunded=amount if status is OrderStatus.REFUNDED else Money.from_minor(0, "RUB") if captured else None,
+        card=CardInfo(pan, optional_text(reply.get("ExpDate"))) if pan else None,
+        binding=BindingInfo(rebill, optional_text(reply.get("CustomerKey"))) if rebill else None,
         gateway_status=word or None,
     )
