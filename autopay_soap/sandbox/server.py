@@ -503,7 +503,10 @@ class Sandbox:
 
     def tbank_control(self, method: str, fields: Dict[str, Any], terminal_key: Optional[str] = None) -> Dict[str, Any]:
         """Call a T-Bank test method (``SbpPayTest``, ``SbpBindTest``) signed for a terminal, in-process."""
-        terminal = next(t for t in self.tbank_terminals if t.key == (terminal_key or self.tbank_terminal_key))
+        key = terminal_key or self.tbank_terminal_key
+        terminal = next((t for t in self.tbank_terminals if t.key == key), None)
+        if terminal is None:
+            raise ValueError(f"no T-Bank terminal {key!r} in this sandbox")
         body = {**fields, "TerminalKey": terminal.key}
         body["Token"] = make_token(body, terminal.password)
         return self.tbank.handle(method, body)

@@ -61,6 +61,7 @@ TBANK_METHODS = (
     "SbpBindTest",
 )
 _INITIATORS = ("0", "1", "2", "R", "I")
+_INCOMPATIBLE = "Несопоставимые значения RebillId или Recurrent с переданным значением OperationInitiatorType"
 _DECLINE = {ACTION_INSUFFICIENT: (1051, "Недостаточно средств на карте"),
             ACTION_DECLINED: (1012, "Отказ эмитента"),
             ACTION_EXPIRED_CARD: (1054, "Истек срок действия карты"),
@@ -263,17 +264,17 @@ class TBankFrontEnd:
 
     def _card_for_order(self, payment: _Payment, order: Order) -> Optional[_Card]:
         """The card a paid order used; created (with a RebillId for a parent payment) on first sight."""
-        if not order.binding_id or not payment.customer_key:
-            return self._cards.get(order.binding_id or "")
+        if not order.binding_id:
+            return None
         card = self._cards.get(order.binding_id)
-        if card is None:
+        if card is None and payment.customer_key:  # only a payment with a CustomerKey saves a card
             binding = next((b for b in self.engine.all_bindings() if b.binding_id == order.binding_id), None)
             if binding is None:
                 return None
             card = _Card(str(next(self._ids)), payment.terminal, payment.customer_key, binding.binding_id,
                          binding.masked_pan.replace("**", "******"), binding.expiry[4:] + binding.expiry[2:4])
             self._cards[binding.binding_id] = card
-        if payment.recurrent and card.rebill_id is None:
+        if card is not None and payment.recurrent and card.rebill_id is None:
             card.rebill_id = str(next(self._ids))
         return card
 
@@ -322,12 +323,10 @@ class TBankFrontEnd:
             if oit not in _INITIATORS:
                 raise TBankError(1125, "Неверное значение OperationInitiatorType")
             if (oit == "1") != recurrent:
-                raise TBankError(1126, "Несопоставимые значения RebillId или Recurrent с переданным значением "
-                                       "OperationInitiatorType")
+                raise TBankError(1126, _INCOMPATIBLE)
             if (terminal.terminal_type == "AFT" and oit in ("2", "R")) or \
                     (terminal.terminal_type == "ECOM" and oit == "I"):
-                raise TBankError(1126, "Несопоставимые значения RebillId или Recurrent с переданным значением "
-                                       "OperationInitiatorType", f"{oit} is not allowed on {terminal.terminal_type}")
+                raise TBankError(1126, _INCOMPATIBLE, f"{oit} is not allowed on {terminal.terminal_type}")
         if recurrent and not qr and not customer_key:
             raise TBankError(216, "Неверный параметр CustomerKey", "CustomerKey is required with Recurrent")
         pay_type = body.get("PayType")
@@ -389,8 +388,7 @@ class TBankFrontEnd:
         if payment.qr:
             raise TBankError(14, "Неверный платеж", "an SBP payment is charged by ChargeQr")
         if payment.recurrent or payment.initiator in ("0", "1"):
-            raise TBankError(1126, "Несопоставимые значения RebillId или Recurrent с переданным значением "
-                                   "OperationInitiatorType")
+            raise TBankError(1126, _INCOMPATIBLE)
         card = next((c for c in self._cards.values() if c.rebill_id == rebill and c.terminal == terminal.key), None)
         if card is None or card.status != "A":
             raise TBankError(223, "Неверный параметр RebillId", "no active card with this RebillId")
