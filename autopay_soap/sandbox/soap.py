@@ -272,21 +272,23 @@ class SoapFrontEnd:
                              expiryDate=b.expiry, clientId=b.client_id)
         return ret
 
+    def _no_bindings(self, message: str) -> etree._Element:
+        """An error answer of the bindings operations: code 5 and an empty ``bindings``."""
+        ret = self._ret(errorCode=5, errorMessage=message)
+        etree.SubElement(ret, "bindings")
+        return ret
+
     def _bindings(self, part: etree._Element) -> etree._Element:
         client = part.get("clientId")
         if not client:
-            ret = self._ret(errorCode=5, errorMessage="[clientId] is empty")
-            etree.SubElement(ret, "bindings")
-            return ret
+            return self._no_bindings("[clientId] is empty")
         return self._binding_list(self.engine.bindings(client, binding_id=part.get("bindingId"),
                                                        show_expired=part.get("showExpired") == "true"))
 
     def _bindings_by_id(self, part: etree._Element) -> etree._Element:
         binding_id = part.get("bindingId")
         if not binding_id:
-            ret = self._ret(errorCode=5, errorMessage="[bindingId] is empty (PAN look-ups are not emulated)")
-            etree.SubElement(ret, "bindings")
-            return ret
+            return self._no_bindings("[bindingId] is empty (PAN look-ups are not emulated)")
         return self._binding_list(self.engine.bindings(binding_id=binding_id,
                                                        show_expired=part.get("showExpired") == "true"))
 
