@@ -8,7 +8,10 @@ the library turns verification off by itself.
 from __future__ import annotations
 
 import logging
-from typing import Any, Union
+import os
+import threading
+from typing import Any, Dict, Tuple, Union
+from urllib.parse import urlsplit
 
 import attr
 import requests
@@ -22,7 +25,7 @@ from .errors import (
     ValidationError,
 )
 
-__all__ = ["Timeouts", "classify_request_error", "make_session", "USER_AGENT"]
+__all__ = ["GatewaySession", "Timeouts", "classify_request_error", "make_session", "USER_AGENT"]
 
 log = logging.getLogger("autopay_soap.http")
 
@@ -52,12 +55,59 @@ class Timeouts:
         return (self.connect, self.read)
 
 
+class GatewaySession(requests.Session):
+    """A ``requests.Session`` that reads the environment once per gateway host, not per request.
+
+    Plain requests looks at the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...), the CA
+    bundle variables (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) and ``~/.netrc`` on every
+    request: a walk over the whole environment and three file look-ups each time, about a sixth
+    of the client's CPU per SOAP call (``docs/performance.md``). Here:
+
+    * the proxies for a scheme and host are read from the environment the first time that
+      host is called and kept for the life of the session;
+    * the CA bundle variables are read once, when the session is made, and are applied exactly
+      as requests applies them (they take the place of ``verify=True``);
+    * ``.netrc`` is never read: a gateway's login must not come from a file kept for other tools.
+
+    Otherwise the settings are merged exactly as requests merges them (including its rule that
+    an environment proxy takes precedence over ``session.proxies`` for the same scheme).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False  # the environment is applied by merge_environment_settings below
+        self._env_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self._env_proxies: Dict[Tuple[str, str], Dict[str, str]] = {}
+        self._env_lock = threading.Lock()
+
+    def _proxies_for(self, url: str) -> Dict[str, str]:
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        found = self._env_proxies.get(origin)
+        if found is None:
+            with self._env_lock:
+                found = self._env_proxies.setdefault(origin, requests.utils.get_environ_proxies(url))
+        return found
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        """requests' merge of the per-request, environment and session settings, with the environment cached."""
+        merged = None if proxies is None else dict(proxies)
+        if merged is not None and url:
+            text = url.decode() if isinstance(url, bytes) else str(url)
+            found = (self._proxies_for(text) if merged.get("no_proxy") is None
+                     else requests.utils.get_environ_proxies(text, no_proxy=merged["no_proxy"]))
+            for scheme, proxy in found.items():
+                merged.setdefault(scheme, proxy)
+        if (verify is True or verify is None) and self._env_bundle:
+            verify = self._env_bundle
+        return super().merge_environment_settings(url, merged, stream, verify, cert)
+
+
 def make_session(verify: Union[bool, str] = True, *, pool_size: int = 16) -> requests.Session:
-    """A ``requests.Session`` with TLS verification (or a CA bundle path) and pooling."""
-    session = requests.Session()
+    """A :class:`GatewaySession` with TLS verification (or a CA bundle path) and pooling."""
+    session = GatewaySession()
     session.verify = verify
     session.headers["User-Agent"] = USER_AGENT
-    session.trust_env = True
     adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

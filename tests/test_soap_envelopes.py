@@ -7,7 +7,7 @@ import responses
 from lxml import etree
 
 from autopay_soap import Money, ValidationError
-from autopay_soap.wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, envelope_schema
+from autopay_soap.wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, envelope_schema, envelope_validator
 
 from .conftest import SOAP_URL, soap_reply
 
@@ -60,12 +60,53 @@ def test_each_envelope_is_schema_valid_and_carries_wsse(soap_gateway, operation,
     assert wrapper.tag == f"{{{MERCHANT_NS}}}{operation}"
     assert all(child.tag == etree.QName(child).localname for child in wrapper)  # unqualified parts
     envelope_schema().validate(wrapper)
+    assert envelope_validator().first_error(wrapper) is None  # the sandbox's libxml2 copy agrees
     token = envelope.find(f"{{{SOAP_ENV_NS}}}Header/{{{WSSE_NS}}}Security/{{{WSSE_NS}}}UsernameToken")
     assert token.findtext(f"{{{WSSE_NS}}}Username") == "shop-api"
     password = token.find(f"{{{WSSE_NS}}}Password")
     assert password.get("Type").endswith("#PasswordText")
     # the reply the test gave must be schema-valid too, so the fixtures cannot drift
-    envelope_schema().validate(etree.fromstring(soap_reply(operation, reply).encode())[0][0])
+    answer = etree.fromstring(soap_reply(operation, reply).encode())[0][0]
+    envelope_schema().validate(answer)
+    assert envelope_validator().first_error(answer) is None
+
+
+def _mutations(wrapper):
+    """Invalid copies of a valid body element, each broken in one way, with the words one of which the error
+    must name (an element with empty content is named itself, not the stray child)."""
+    def copy():
+        return etree.fromstring(etree.tostring(wrapper))
+
+    found = []
+    part = copy()
+    part.remove(part[0])
+    found.append(("part missing", part, None))
+    extra = copy()
+    etree.SubElement(extra[0], "noSuchElement").text = "x"
+    found.append(("unknown child", extra, ("noSuchElement", wrapper[0].tag)))
+    numeric = [name for name in wrapper[0].attrib if name in ("amount", "sessionTimeoutSecs")]
+    for name in numeric:
+        bad = copy()
+        bad[0].set(name, "ten")
+        found.append((f"{name} not a number", bad, (name,)))
+    renamed = copy()
+    renamed[0].tag = "notThePart"
+    found.append(("part renamed", renamed, ("notThePart",)))
+    return found
+
+
+@pytest.mark.parametrize("operation, call, reply", CALLS, ids=[c[0] for c in CALLS])
+def test_the_sandbox_validator_refuses_what_the_reference_refuses(soap_gateway, operation, call, reply):
+    with responses.RequestsMock() as rs:
+        rs.add(responses.POST, SOAP_URL, body=soap_reply(operation, reply), content_type="text/xml")
+        call(soap_gateway)
+        wrapper = etree.fromstring(rs.calls[0].request.body).find(f"{{{SOAP_ENV_NS}}}Body")[0]
+    for what, broken, named in _mutations(wrapper):
+        assert not envelope_schema().is_valid(broken), what  # the mutation really is invalid
+        error = envelope_validator().first_error(broken)
+        assert error is not None, what
+        if named is not None:
+            assert any(word in error for word in named), (what, error)
 
 
 def test_register_with_auto_payment_layout(soap_gateway):

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from lxml import etree
 
 from ..models import OrderStatus
-from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope_schema, parse_xml
+from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope_validator, parse_xml
 from .engine import Engine, EngineError, Order, PaymentResult
 
 __all__ = ["SoapFrontEnd", "WSS_FAULT"]
@@ -52,7 +52,7 @@ class SoapFrontEnd:
         self._password = password
         self.urls = urls
         self.validate = validate
-        self._schema = envelope_schema() if validate else None
+        self._validator = envelope_validator() if validate else None
         self._handlers: Dict[str, Callable[[etree._Element], etree._Element]] = {
             "registerOrder": lambda p: self._register(p, two_stage=False),
             "registerOrderPreAuth": lambda p: self._register(p, two_stage=True),
@@ -98,20 +98,20 @@ class SoapFrontEnd:
         handler = self._handlers.get(qname.localname) if qname.namespace == MERCHANT_NS else None
         if handler is None:
             return 500, fault_envelope("soap:Client", f"Unexpected wrapper element {qname.text} found")
-        if self._schema is not None:
-            error = next(iter(self._schema.iter_errors(wrapper)), None)
+        if self._validator is not None:
+            error = self._validator.first_error(wrapper)
             if error is not None:
-                return 500, fault_envelope("soap:Client", f"Unmarshalling Error: {error.reason}")
+                return 500, fault_envelope("soap:Client", f"Unmarshalling Error: {error}")
         part = wrapper[0] if len(wrapper) else None
         if part is None:
             return 500, fault_envelope("soap:Client", "Missing part")
         answer = handler(part)
         response = etree.Element(f"{{{MERCHANT_NS}}}{qname.localname}Response", nsmap={"ns1": MERCHANT_NS})
         response.append(answer)
-        if self._schema is not None:
-            error = next(iter(self._schema.iter_errors(response)), None)
+        if self._validator is not None:
+            error = self._validator.first_error(response)
             if error is not None:  # a bug in the sandbox: never send an invalid answer
-                return 500, fault_envelope("soap:Server", f"Sandbox produced an invalid answer: {error.reason}")
+                return 500, fault_envelope("soap:Server", f"Sandbox produced an invalid answer: {error}")
         env = etree.Element(f"{{{SOAP_ENV_NS}}}Envelope", nsmap={"soap": SOAP_ENV_NS})
         etree.SubElement(env, f"{{{SOAP_ENV_NS}}}Body").append(response)
         return 200, etree.tostring(env, xml_declaration=True, encoding="UTF-8")

@@ -1,0 +1,80 @@
+"""GatewaySession: the environment (proxies, CA bundle) read once per host; .netrc never read."""
+
+import requests
+import responses
+
+from autopay_soap.http import USER_AGENT, GatewaySession, make_session
+
+
+def test_environment_proxies_apply_and_are_read_once_per_host(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.test:3128")
+    monkeypatch.setenv("NO_PROXY", "direct.test")
+    reads = []
+    real = requests.utils.get_environ_proxies
+    monkeypatch.setattr(requests.utils, "get_environ_proxies", lambda url, no_proxy=None: reads.append(url) or
+                        real(url, no_proxy))
+    session = make_session()
+    for _ in range(5):
+        settings = session.merge_environment_settings("https://gw.test/payment/rest/register.do", {}, None, None,
+                                                      None)
+        assert settings["proxies"]["https"] == "http://proxy.corp.test:3128"
+    assert len(reads) == 1  # one walk over the environment for this host, not one per request
+    direct = session.merge_environment_settings("https://direct.test/x", {}, None, None, None)
+    assert "https" not in direct["proxies"]  # NO_PROXY is honoured
+    assert len(reads) == 2
+
+
+def test_same_settings_as_plain_requests(monkeypatch):
+    """Only when the environment is read changes: every merge gives what plain requests gives."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.test:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.corp.test:3129")
+    monkeypatch.setenv("NO_PROXY", "direct.test")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    for session_proxies in ({}, {"https": "http://mine.test:8080"}):
+        for url in ("https://gw.test/x", "http://gw.test/x", "https://direct.test/x"):
+            for given in (None, {}, {"http": "http://given.test:1"}, {"no_proxy": "gw.test"}):
+                for verify in (None, True, "/etc/gw-ca.pem"):
+                    ours, plain = make_session(), requests.Session()
+                    ours.proxies = dict(session_proxies)
+                    plain.proxies = dict(session_proxies)
+                    args = (url, None if given is None else dict(given), None, verify, None)
+                    assert ours.merge_environment_settings(*args) == plain.merge_environment_settings(*args), args
+
+
+def test_ca_bundle_variable_replaces_verify_true_but_a_given_bundle_stays(monkeypatch, tmp_path):
+    bundle = tmp_path / "corp-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    default = make_session()
+    assert default.merge_environment_settings("https://gw.test/x", {}, None, None, None)["verify"] == str(bundle)
+    explicit = make_session()
+    assert explicit.merge_environment_settings("https://gw.test/x", {}, None, "/etc/gw-ca.pem", None)["verify"] \
+        == "/etc/gw-ca.pem"
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert make_session().merge_environment_settings("https://gw.test/x", {}, None, None, None)["verify"] is True
+
+
+def test_netrc_is_never_read(monkeypatch, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine gw.test login someone password elsewhere\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with responses.RequestsMock() as rs:
+        rs.add(responses.POST, "https://gw.test/payment/rest/register.do", json={"errorCode": "0"})
+        make_session().post("https://gw.test/payment/rest/register.do", data={"a": "1"}, timeout=5)
+        sent = rs.calls[0].request
+    assert "Authorization" not in sent.headers
+    assert sent.headers["User-Agent"] == USER_AGENT
+    # plain requests would have sent the .netrc login: the test is not vacuous
+    with responses.RequestsMock() as rs:
+        rs.add(responses.POST, "https://gw.test/payment/rest/register.do", json={"errorCode": "0"})
+        requests.Session().post("https://gw.test/payment/rest/register.do", data={"a": "1"}, timeout=5)
+        assert "Authorization" in rs.calls[0].request.headers
+
+
+def test_make_session_verifies_tls_by_default():
+    session = make_session()
+    assert isinstance(session, GatewaySession)
+    assert session.verify is True
+    assert make_session("/etc/gw-ca.pem").verify == "/etc/gw-ca.pem"
