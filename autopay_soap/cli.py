@@ -95,10 +95,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_charge(args: argparse.Namespace) -> int:
+    import functools
     import json as _json
     import os
 
-    from .batch import EXIT_INVALID_INPUT, EXIT_JOURNAL_BUSY, BatchInputError, BatchRunner, JournalBusy
+    from .batch import (
+        EXIT_INVALID_INPUT,
+        EXIT_JOURNAL_BUSY,
+        EXIT_UNKNOWN,
+        BatchInputError,
+        BatchRunner,
+        BatchWorkerError,
+        JournalBusy,
+    )
     from .client import AutopayClient
     from .errors import AutopayError
     from .retry import RetryPolicy
@@ -110,9 +119,9 @@ def _cmd_charge(args: argparse.Namespace) -> int:
         return_url = (args.sandbox_url or os.environ.get("AUTOPAY_SANDBOX_URL") or "http://127.0.0.1:8089") \
             + "/_sandbox/return"
 
-    def client_factory() -> AutopayClient:
-        return AutopayClient.from_profile(profile, return_url=return_url, retry=RetryPolicy(attempts=args.attempts),
-                                          **settings)
+    # a partial, not a closure: worker processes (--processes) must be able to unpickle it
+    client_factory = functools.partial(AutopayClient.from_profile, profile, return_url=return_url,
+                                       retry=RetryPolicy(attempts=args.attempts), **settings)
 
     if not args.dry_run:
         try:
@@ -120,8 +129,12 @@ def _cmd_charge(args: argparse.Namespace) -> int:
         except AutopayError as exc:
             print(f"autopay-soap: {exc}", file=sys.stderr)
             return 2
-    runner = BatchRunner(client_factory, args.journal or args.file + ".journal.sqlite",
-                         concurrency=args.concurrency, rate_limit=args.rate or None)
+    try:
+        runner = BatchRunner(client_factory, args.journal or args.file + ".journal.sqlite",
+                             concurrency=args.concurrency, rate_limit=args.rate or None, processes=args.processes)
+    except AutopayError as exc:
+        print(f"autopay-soap: {exc}", file=sys.stderr)
+        return 2
     try:
         summary = runner.run(args.file, dry_run=args.dry_run, report=args.report)
     except BatchInputError as exc:
@@ -132,6 +145,9 @@ def _cmd_charge(args: argparse.Namespace) -> int:
     except JournalBusy as exc:
         print(f"autopay-soap: {exc}; nothing was charged", file=sys.stderr)
         return EXIT_JOURNAL_BUSY
+    except BatchWorkerError as exc:
+        print(f"autopay-soap: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
     print(_json.dumps(summary.as_dict()), flush=True)
     return summary.exit_code
 
@@ -176,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     charge.add_argument("--return-url", default=None, help="returnUrl of the registrations (or AUTOPAY_RETURN_URL)")
     charge.add_argument("--concurrency", type=int, default=8, help="charges in flight (default 8)")
     charge.add_argument("--rate", type=float, default=0, help="charges started per second at most (default: no limit)")
+    charge.add_argument("--processes", type=int, default=1,
+                        help="worker processes sharing the concurrency (default 1); more when one CPU is the limit")
     charge.add_argument("--attempts", type=int, default=6, help="attempts per step before 'unknown' (default 6)")
     charge.add_argument("--dry-run", action="store_true", help="validate the file and stop")
     charge.set_defaults(func=_cmd_charge)

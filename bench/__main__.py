@@ -2,4 +2,5 @@
 
 from bench.run import main
 
-main()
+if __name__ == "__main__":  # the batch runner's worker processes import this module again
+    main()

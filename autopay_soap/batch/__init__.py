@@ -16,10 +16,11 @@ from .runner import (
     BatchInputError,
     BatchRunner,
     BatchSummary,
+    BatchWorkerError,
 )
 
 __all__ = [
     "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_OK", "EXIT_UNKNOWN",
-    "BatchInputError", "BatchRunner", "BatchSummary", "ChargeRow", "Journal", "JournalBusy", "RowError",
-    "read_rows", "validate_file",
+    "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError", "ChargeRow", "Journal", "JournalBusy",
+    "RowError", "read_rows", "validate_file",
 ]

@@ -6,7 +6,11 @@ after it, each in its own committed transaction. After a crash (even ``kill -9``
 same order number: the number is the idempotency key, so nothing is charged twice.
 
 One runner at a time: an exclusive OS lock on ``<journal>.lock`` (released by the OS when the
-process dies) refuses a second runner on the same journal.
+process dies) refuses a second runner on the same journal. The worker processes of a runner
+(``processes > 1``) open the journal without that lock, which their parent holds; SQLite
+serialises their writes. Each of them holds a shared lock on ``<journal>.workers.lock`` while it
+runs, and a new runner is refused while any worker of an earlier one (say, one whose parent was
+killed) is still finishing its charges in flight.
 """
 
 from __future__ import annotations
@@ -60,10 +64,15 @@ class JournalEntry:
 
 
 class Journal:
-    """The SQLite journal of one batch (see the module docstring)."""
+    """The SQLite journal of one batch (see the module docstring).
 
-    def __init__(self, path: Union[str, Path]) -> None:
+    :param runner_lock: take the one-runner lock when opening (the default). Only a worker
+        process of the runner that holds it opens with ``False``.
+    """
+
+    def __init__(self, path: Union[str, Path], *, runner_lock: bool = True) -> None:
         self.path = Path(path)
+        self.runner_lock = runner_lock
         self._lock_file: Optional[int] = None
         self._db: Optional[sqlite3.Connection] = None
         self._reader: Optional[sqlite3.Connection] = None
@@ -77,15 +86,29 @@ class Journal:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise JournalBusy(f"another runner is using the journal {self.path}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_file = fd
+        workers = os.open(str(self.path) + ".workers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        if self.runner_lock:
+            fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                os.close(workers)
+                raise JournalBusy(f"another runner is using the journal {self.path}") from None
+            try:  # no worker process of an earlier runner may still be charging
+                fcntl.flock(workers, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                os.close(workers)
+                raise JournalBusy(f"worker processes of an earlier runner are still finishing on {self.path}") \
+                    from None
+            os.close(workers)  # a probe only: this runner's own workers take it shared
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            self._lock_file = fd
+        else:
+            fcntl.flock(workers, fcntl.LOCK_SH)
+            self._lock_file = workers
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill; fsync at checkpoints
@@ -96,7 +119,7 @@ class Journal:
         return self
 
     def close(self) -> None:
-        """Close the database and release the lock."""
+        """Close the database and release the lock (the runner's, or a worker's shared one)."""
         if self._reader is not None:
             self._reader.close()
             self._reader = None
