@@ -140,15 +140,16 @@ def test_jsonl_and_dry_run(tmp_path):
     assert summary.dry_run and summary.rows == 1 and not (tmp_path / "j.sqlite").exists()
 
 
-def test_ctrl_c_finishes_what_is_in_flight_and_exits_non_zero(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])  # with 2, workers ignore SIGINT: the runner tells them
+def test_ctrl_c_finishes_what_is_in_flight_and_exits_non_zero(tmp_path, processes):
     rows = 200
     with Sandbox(latency=0.01) as sb:
         binding = bind(sb, "cust")
         file = tmp_path / "int.csv"
         write_csv(file, [(f"I-{i:04d}", "cust", binding, "1.00", "RUB", "") for i in range(rows)])
         counter = ChargeCounter(sb, 20)
-        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "4"), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "4", "--processes", processes),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert counter.reached.wait(60)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
@@ -156,7 +157,8 @@ def test_ctrl_c_finishes_what_is_in_flight_and_exits_non_zero(tmp_path):
         with Journal(tmp_path / "int.csv.journal.sqlite") as journal:
             states = journal.counts()
         charges = sb.engine.charges_by_order_number()
-        resumed = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=120)
+        resumed = subprocess.run(charge_cmd(sb, file, "--processes", processes), capture_output=True, text=True,
+                                 timeout=120)
         final = sb.engine.charges_by_order_number()
     assert proc.returncode == EXIT_INTERRUPTED and summary["interrupted"]
     assert "in_flight" not in states  # everything in flight was recorded

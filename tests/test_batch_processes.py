@@ -1,4 +1,7 @@
-"""The batch runner with worker processes: rows dealt out, each charged once, stops and failures."""
+"""The batch runner with worker processes: rows dealt out, each charged once, stops and failures.
+
+Ctrl-C with worker processes is test_batch's Ctrl-C test, run with ``--processes 2``.
+"""
 
 import fcntl
 import os
@@ -73,30 +76,6 @@ def test_rows_are_dealt_to_worker_processes_and_each_is_charged_once(tmp_path):
     assert again.charged_this_run == 0 and again.paid == rows
     assert {n: c for n, c in charges.items() if n.startswith("MP-")} == {f"MP-{i:03d}": 1 for i in range(rows)}
     assert (tmp_path / "report.csv").read_text().count(",paid,") == rows
-
-
-def test_ctrl_c_with_workers_finishes_what_is_in_flight(tmp_path):
-    """As test_batch's Ctrl-C test, with two worker processes (which ignore SIGINT: the runner tells them)."""
-    rows, processes = 200, 2
-    with Sandbox(latency=0.01) as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "int.csv"
-        write_csv(file, [(f"I-{i:04d}", "cust", binding, "1.00", "RUB", "") for i in range(rows)])
-        counter = ChargeCounter(sb, 20)
-        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "4", "--processes", str(processes)),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert counter.reached.wait(60)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        with Journal(tmp_path / "int.csv.journal.sqlite") as journal:
-            states = journal.counts()
-        resumed = subprocess.run(charge_cmd(sb, file, "--processes", str(processes)), capture_output=True,
-                                 text=True, timeout=120)
-        final = sb.engine.charges_by_order_number()
-    assert proc.returncode == 130, err
-    assert "in_flight" not in states and 20 <= states["paid"] < rows
-    assert resumed.returncode == EXIT_OK, resumed.stderr
-    assert max(final.values()) == 1 and len(final) == rows + 1  # every row once, plus the first payment
 
 
 def test_kill_9_of_the_runner_lets_its_workers_finish_then_resume_charges_each_row_once(tmp_path):
