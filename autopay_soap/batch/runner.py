@@ -473,10 +473,10 @@ class _Progress:
 
     def __init__(self, stream: Optional[TextIO], total: int, counts: Callable[[], Dict[str, int]],
                  silent: bool = False) -> None:
-        if stream is None and not silent:
-            stream = sys.stderr if sys.stderr.isatty() else None
         if silent:  # a worker process: its parent draws
             stream = None
+        elif stream is None:
+            stream = sys.stderr if sys.stderr.isatty() else None
         self.stream = stream
         self.total = total
         self.counts = counts
