@@ -64,17 +64,23 @@ class ChargeCounter:
         self._inner(event)
 
 
+def start_charging(sb, file, prefix, rows, after, *args, amount="1.00", faults=None):
+    """Bind a card, write ``rows`` rows, start ``autopay-soap charge`` and return once ``after`` are charged."""
+    binding = bind(sb, "cust")
+    write_csv(file, [(f"{prefix}-{i:04d}", "cust", binding, amount, "RUB", "") for i in range(rows)])
+    sb.faults = faults
+    counter = ChargeCounter(sb, after)
+    proc = subprocess.Popen(charge_cmd(sb, file, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert counter.reached.wait(120), "the runner never charged that many rows"
+    return proc
+
+
 def test_kill_9_mid_run_then_resume_charges_each_row_exactly_once(tmp_path):
     rows = 300
     with Sandbox() as sb:
-        binding = bind(sb, "cust")
         file = tmp_path / "batch.csv"
-        write_csv(file, [(f"K-{i:04d}", "cust", binding, "9.90", "RUB", "") for i in range(rows)])
-        sb.faults = FaultPlan.parse("*:drop_after=0.06,http500=0.04,garbage=0.04,refuse=0.03,truncated=0.03", seed=9)
-        counter = ChargeCounter(sb, rows // 2)
-        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "8"), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        assert counter.reached.wait(120), "the runner never got halfway"
+        faults = FaultPlan.parse("*:drop_after=0.06,http500=0.04,garbage=0.04,refuse=0.03,truncated=0.03", seed=9)
+        proc = start_charging(sb, file, "K", rows, rows // 2, "--concurrency", "8", amount="9.90", faults=faults)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
@@ -144,13 +150,8 @@ def test_jsonl_and_dry_run(tmp_path):
 def test_ctrl_c_finishes_what_is_in_flight_and_exits_non_zero(tmp_path, processes):
     rows = 200
     with Sandbox(latency=0.01) as sb:
-        binding = bind(sb, "cust")
         file = tmp_path / "int.csv"
-        write_csv(file, [(f"I-{i:04d}", "cust", binding, "1.00", "RUB", "") for i in range(rows)])
-        counter = ChargeCounter(sb, 20)
-        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "4", "--processes", processes),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert counter.reached.wait(60)
+        proc = start_charging(sb, file, "I", rows, 20, "--concurrency", "4", "--processes", processes)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
         summary = json.loads(out.strip().splitlines()[-1])

@@ -17,7 +17,7 @@ from autopay_soap.client import AutopayClient
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox
 
-from .test_batch import ChargeCounter, bind, charge_cmd, write_csv
+from .test_batch import bind, charge_cmd, start_charging, write_csv
 
 
 class RecordingFactory:
@@ -81,13 +81,8 @@ def test_rows_are_dealt_to_worker_processes_and_each_is_charged_once(tmp_path):
 def test_kill_9_of_the_runner_lets_its_workers_finish_then_resume_charges_each_row_once(tmp_path):
     rows = 240
     with Sandbox(latency=0.005) as sb:
-        binding = bind(sb, "cust")
         file = tmp_path / "k.csv"
-        write_csv(file, [(f"KP-{i:04d}", "cust", binding, "2.00", "RUB", "") for i in range(rows)])
-        counter = ChargeCounter(sb, 40)
-        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "4", "--processes", "2"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert counter.reached.wait(120)
+        proc = start_charging(sb, file, "KP", rows, 40, "--concurrency", "4", "--processes", "2", amount="2.00")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         journal_path = tmp_path / "k.csv.journal.sqlite"
