@@ -181,11 +181,12 @@ class BatchRunner:
             raise BatchInputError(errors)
         if dry_run:
             return BatchSummary(rows=rows, dry_run=True)
-        if self.processes > 1:
+        in_processes = min(self.processes, self.concurrency) > 1
+        if in_processes:
             self._check_picklable()
         self._stop.clear()
         self._worker_error = None
-        charge = self._charge if min(self.processes, self.concurrency) == 1 else self._charge_in_processes
+        charge = self._charge_in_processes if in_processes else self._charge
         with Journal(self.journal) as journal:
             previous = self._install_sigint()
             try:
@@ -378,15 +379,13 @@ class BatchRunner:
                         break  # a process that died never reports
                     continue
                 if kind == "state":
-                    with self._counts_lock:
-                        self._counts[value] = self._counts.get(value, 0) + 1
+                    self._bump(value)
                 elif kind == "submitted":
                     submitted += value
                     finished += 1
-                elif kind == "error":
+                elif kind == "error":  # the worker logged it and set the shared stop already
                     self._worker_error = self._worker_error or value
                     self._stop.set()
-                    stop.set()
                 drawer.draw()
         finally:
             for worker in workers:
