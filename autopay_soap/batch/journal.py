@@ -63,6 +63,19 @@ class JournalEntry:
     attempts: int
 
 
+def _flock(path: str, operation: int) -> Optional[int]:
+    """Open (creating) ``path`` and ``flock`` it: the descriptor, or None if another process holds it."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, operation)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class Journal:
     """The SQLite journal of one batch (see the module docstring).
 
@@ -86,29 +99,21 @@ class Journal:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        workers = os.open(str(self.path) + ".workers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        runner_path, workers_path = str(self.path) + ".lock", str(self.path) + ".workers.lock"
         if self.runner_lock:
-            fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            fd = _flock(runner_path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fd is None:
+                raise JournalBusy(f"another runner is using the journal {self.path}")
+            probe = _flock(workers_path, fcntl.LOCK_EX | fcntl.LOCK_NB)  # no earlier runner's worker still charging
+            if probe is None:
                 os.close(fd)
-                os.close(workers)
-                raise JournalBusy(f"another runner is using the journal {self.path}") from None
-            try:  # no worker process of an earlier runner may still be charging
-                fcntl.flock(workers, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                os.close(workers)
-                raise JournalBusy(f"worker processes of an earlier runner are still finishing on {self.path}") \
-                    from None
-            os.close(workers)  # a probe only: this runner's own workers take it shared
+                raise JournalBusy(f"worker processes of an earlier runner are still finishing on {self.path}")
+            os.close(probe)  # a probe only: this runner's own workers take it shared
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
             self._lock_file = fd
         else:
-            fcntl.flock(workers, fcntl.LOCK_SH)
-            self._lock_file = workers
+            self._lock_file = _flock(workers_path, fcntl.LOCK_SH)  # blocks only during a runner's probe
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill; fsync at checkpoints
