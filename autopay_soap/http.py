@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from typing import Any, Dict, Tuple, Union
 from urllib.parse import urlsplit
 
@@ -77,16 +76,14 @@ class GatewaySession(requests.Session):
         super().__init__()
         self.trust_env = False  # the environment is applied by merge_environment_settings below
         self._env_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        self._env_proxies: Dict[Tuple[str, str], Dict[str, str]] = {}
-        self._env_lock = threading.Lock()
+        self._env_proxies: Dict[Tuple[str, str], Dict[str, str]] = {}  # setdefault: no lock needed
 
     def _proxies_for(self, url: str) -> Dict[str, str]:
         parts = urlsplit(url)
         origin = (parts.scheme, parts.netloc)
         found = self._env_proxies.get(origin)
-        if found is None:
-            with self._env_lock:
-                found = self._env_proxies.setdefault(origin, requests.utils.get_environ_proxies(url))
+        if found is None:  # two threads may both read the environment once; the first answer is kept
+            found = self._env_proxies.setdefault(origin, requests.utils.get_environ_proxies(url))
         return found
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
