@@ -196,8 +196,8 @@ class EnvelopeValidator:
         with self._lock:
             if self._schema.validate(element):
                 return None
-            error = self._schema.error_log.last_error
-            return error.message if error is not None else "invalid"
+            errors = self._schema.error_log
+            return errors[0].message if len(errors) else "invalid"
 
 
 def envelope_validator() -> EnvelopeValidator:
