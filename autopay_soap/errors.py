@@ -17,7 +17,10 @@ Every exception the library raises on purpose derives from :class:`AutopayError`
     │   ├── PaymentDeclined        the payment itself was declined (action code)
     │   └── SoapFaultError         a SOAP Fault that is not about authentication
     ├── AuthenticationError        credentials refused (WS-Security SOAP Fault)
-    ├── CallbackVerificationError  a callback's checksum or signature is missing or wrong
+    ├── CallbackVerificationError  a callback's checksum or signature is missing or wrong, or the
+    │                              gateway does not confirm what it claims
+    ├── OrderMismatch              the order number leads to an order that is not this charge
+    │                              (another amount, currency, client or binding): never PAID
     └── TransportError             the exchange itself went wrong
         ├── ConnectError           the request never reached the gateway: safe to retry
         │   └── TLSError           certificate problem: never retried
@@ -25,7 +28,9 @@ Every exception the library raises on purpose derives from :class:`AutopayError`
         └── OutcomeUnknown         the request may have been processed: reconcile!
             ├── ResponseTimeout    no answer within the read timeout
             ├── ConnectionDropped  connection reset or closed after the request was sent
-            └── BadResponse        5xx, truncated, garbage or unsafe (DTD/entity) reply
+            ├── DeadlineExceeded   the scenario's deadline passed (its retries and look-ups included)
+            └── BadResponse        5xx, truncated, garbage, malformed or unsafe (DTD/entity) reply
+                └── ReplyTooLarge  a reply over the size cap, refused before parsing
 
 Each error carries what a support engineer needs: ``operation``, ``order_number``,
 ``order_id``, ``gateway_code``, ``gateway_message`` and ``http_status``. None of them
@@ -49,15 +54,18 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "ConnectionDropped",
+    "DeadlineExceeded",
     "DuplicateOrderNumber",
     "GatewayError",
     "GatewaySystemError",
     "HTTPStatusError",
     "InvalidOrderState",
     "InvalidRequest",
+    "OrderMismatch",
     "OrderNotFound",
     "OutcomeUnknown",
     "PaymentDeclined",
+    "ReplyTooLarge",
     "ResponseTimeout",
     "SoapFaultError",
     "TLSError",
@@ -90,6 +98,13 @@ class AutopayError(Exception):
         self.gateway_code = gateway_code
         self.gateway_message = gateway_message
         self.http_status = http_status
+
+    def add_context(self, **context: Any) -> "AutopayError":
+        """Fill the support fields (``operation``, ``order_number``...) that are not set yet; returns self."""
+        for key in ("operation", "order_number", "order_id", "gateway_code", "gateway_message", "http_status"):
+            if context.get(key) is not None and getattr(self, key) is None:
+                setattr(self, key, context[key])
+        return self
 
     def context(self) -> Dict[str, Any]:
         """The error's fields that are set, as a dict (for logs and reports)."""
@@ -196,6 +211,24 @@ class CallbackVerificationError(AutopayError):
     """A callback (notification) whose checksum, signature or token does not verify."""
 
 
+class OrderMismatch(AutopayError):
+    """The order number leads to an existing order that is not the charge asked for.
+
+    Raised when a reused order number (a retry, a resumed batch row, a caller's mistake) finds
+    an order whose amount, currency, client or binding differs from the request. Nothing was
+    charged for this request; the existing order was left as it is. Not retryable: fix the
+    order number or the request. ``requested`` and ``found`` hold both sides as plain dicts
+    (``amount`` in minor units, ``currency``, ``client_id``, ``binding_id``), ``differs`` the
+    names of the fields that differ.
+    """
+
+    def __init__(self, message: str, *, requested: Dict[str, Any], found: Dict[str, Any], **context: Any) -> None:
+        super().__init__(message, **context)
+        self.requested = dict(requested)
+        self.found = dict(found)
+        self.differs = tuple(k for k in requested if k in found and requested[k] != found[k])
+
+
 class TransportError(AutopayError):
     """The HTTP exchange with the gateway went wrong."""
 
@@ -228,8 +261,17 @@ class ConnectionDropped(OutcomeUnknown):
     """The connection was reset or closed after the request was sent."""
 
 
+class DeadlineExceeded(OutcomeUnknown):
+    """The scenario's deadline (``AutopayClient(deadline=...)``) passed; earlier attempts may have landed."""
+
+
 class BadResponse(OutcomeUnknown):
-    """An answer we cannot trust: HTTP 5xx, truncated or malformed body, DTD or entities."""
+    """An answer we cannot trust: HTTP 5xx, truncated or malformed body, DTD or entities,
+    a field of the wrong type or an unknown status."""
+
+
+class ReplyTooLarge(BadResponse):
+    """A reply over the size cap (``max_reply_bytes``), refused before it was parsed."""
 
 
 _ACCESS_WORDS = ("access", "доступ", "password", "парол")

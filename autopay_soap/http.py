@@ -1,30 +1,50 @@
-"""HTTP plumbing shared by every transport: sessions, timeouts, TLS trust, error classes.
+"""HTTP plumbing shared by every transport: sessions, timeouts, limits, TLS trust, error classes.
 
-Timeouts are always set. TLS verification is on by default, and profiles and environment
+Timeouts are always set, and three bound every exchange (``docs/security.rst``):
+
+* ``connect`` and ``read`` as requests applies them (the read timeout is per socket read);
+* ``total``: the whole exchange, connecting, sending, and reading a reply that trickles in a
+  byte at a time, ends by then. Every socket read of the reply is given at most the time left;
+* a scenario deadline (:func:`deadline_scope`, set by :class:`~autopay_soap.client.AutopayClient`
+  around one scenario with its retries and look-ups) caps every exchange inside it.
+
+Replies are read with a size cap (:data:`DEFAULT_MAX_REPLY_BYTES`) and refused beyond it,
+before any parsing. TLS verification is on by default, and profiles and environment
 variables can only add trust (a CA bundle path, the Russian Trusted Root CA case); nothing in
 the library turns verification off by itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import io
 import logging
 import os
-from typing import Any, Dict, Tuple, Union
+import socket
+import threading
+import time
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import attr
 import requests
+import urllib3
+import urllib3.connection
 
 from .errors import (
     ConnectError,
     ConnectionDropped,
+    DeadlineExceeded,
+    ReplyTooLarge,
     ResponseTimeout,
     TLSError,
     TransportError,
     ValidationError,
 )
 
-__all__ = ["GatewaySession", "Timeouts", "classify_request_error", "make_session", "USER_AGENT"]
+__all__ = ["DEFAULT_MAX_REPLY_BYTES", "GatewaySession", "Timeouts", "classify_request_error", "deadline_scope",
+           "make_session", "post_bounded", "request_sent", "time_left", "USER_AGENT"]
 
 log = logging.getLogger("autopay_soap.http")
 
@@ -37,16 +57,23 @@ def _positive(_inst: Any, attribute: "attr.Attribute[float]", value: float) -> N
                               field=f"timeouts.{attribute.name}")
 
 
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+"""The largest reply a gateway may send (4 MiB): the largest real one, a long card list, is a few KiB."""
+
+
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class Timeouts:
-    """Seconds to wait: to connect, for an answer, and to load a WSDL.
+    """Seconds to wait: to connect, for an answer, for a whole exchange, and to load a WSDL.
 
-    The defaults (5 s, 30 s, 10 s) suit a remote gateway; all three are always applied.
+    The defaults (5 s, 30 s, 60 s, 10 s) suit a remote gateway; all four are always applied.
+    ``read`` bounds each wait for the next bytes; ``total`` bounds one whole exchange, so a
+    reply that trickles in a byte at a time cannot keep a call alive past it.
     """
 
     connect: float = attr.ib(default=5.0, validator=_positive)
     read: float = attr.ib(default=30.0, validator=_positive)
     wsdl: float = attr.ib(default=10.0, validator=_positive)
+    total: float = attr.ib(default=60.0, validator=_positive)
 
     @property
     def requests_timeout(self) -> "tuple[float, float]":
@@ -100,12 +127,192 @@ class GatewaySession(requests.Session):
         return super().merge_environment_settings(url, merged, stream, verify, cert)
 
 
+# -- the time and the size of one exchange --------------------------------------------------------
+
+_local = threading.local()
+
+
+def _scope_deadline() -> Optional[float]:
+    return getattr(_local, "deadline", None)
+
+
+@contextlib.contextmanager
+def deadline_scope(seconds: Optional[float]) -> Iterator[None]:
+    """Within the block, no exchange of this thread runs past ``seconds`` from now.
+
+    Scopes nest: an inner scope never extends an outer one. ``None`` adds no bound.
+    """
+    outer = _scope_deadline()
+    mine = None if seconds is None else time.monotonic() + seconds
+    _local.deadline = mine if outer is None else (outer if mine is None else min(outer, mine))
+    try:
+        yield
+    finally:
+        _local.deadline = outer
+
+
+def time_left() -> Optional[float]:
+    """Seconds left in this thread's :func:`deadline_scope` (None outside one; may be negative)."""
+    deadline = _scope_deadline()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def request_sent() -> None:
+    """Note that this thread is about to send a request: whatever goes wrong from here on is about
+    the reply, so the outcome may be unknown (see :func:`autopay_soap.gateways.base.guard_replies`)."""
+    _local.sent = True
+
+
+def _reset_sent() -> bool:
+    was = getattr(_local, "sent", False)
+    _local.sent = False
+    return bool(was)
+
+
+def _was_sent() -> bool:
+    return bool(getattr(_local, "sent", False))
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket of one reply, read with at most the time left until ``deadline`` per read."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("the total time of the exchange is up")
+        previous = self._sock.gettimeout()
+        self._sock.settimeout(remaining if previous is None else min(previous, remaining))
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(previous)
+
+
+class _DeadlineSocket:
+    """What ``http.client.HTTPResponse`` needs of a socket (``makefile``), bounded by a deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """A reply whose every socket read ends by the deadline of the exchange that is reading it."""
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_local, "exchange_deadline", None)
+        super().__init__(_DeadlineSocket(sock, deadline) if deadline is not None else sock,  # type: ignore[arg-type]
+                         *args, **kwargs)
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _BoundedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections read replies through :class:`_DeadlineResponse`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
+
+def post_bounded(session: requests.Session, url: str, *, data: Any, headers: Optional[Mapping[str, str]] = None,
+                 timeouts: Timeouts, max_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+                 context: Optional[Mapping[str, Any]] = None) -> requests.Response:
+    """POST and read the whole reply within ``timeouts.total`` (and the scenario's deadline) and
+    ``max_bytes``; the reply's ``content`` is filled in.
+
+    Raises :class:`~autopay_soap.errors.ConnectError` when nothing was sent,
+    :class:`~autopay_soap.errors.ResponseTimeout` when the time ran out after sending,
+    :class:`~autopay_soap.errors.ReplyTooLarge` for a reply over ``max_bytes`` (refused
+    before parsing) and :class:`~autopay_soap.errors.DeadlineExceeded` when the scenario's
+    deadline had passed already (nothing is sent then).
+    """
+    ctx = dict(context or {})
+    now = time.monotonic()
+    end = now + timeouts.total
+    scope = _scope_deadline()
+    if scope is not None:
+        if scope <= now:
+            raise DeadlineExceeded("the scenario's deadline has passed; nothing more was sent", **ctx)
+        end = min(end, scope)
+    remaining = end - now
+    request_sent()
+    _local.exchange_deadline = end
+    try:
+        response = session.post(url, data=data, headers=headers, stream=True,
+                                timeout=(min(timeouts.connect, remaining), min(timeouts.read, remaining)))
+    except requests.exceptions.RequestException as exc:
+        raise _exchange_error(exc, end, ctx) from None
+    finally:
+        _local.exchange_deadline = None
+    try:
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
+            raise ReplyTooLarge(f"a reply of {int(declared)} bytes is over the limit of {max_bytes}",
+                                http_status=response.status_code, **ctx)
+        chunks = []
+        size = 0
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ReplyTooLarge(f"a reply of more than {max_bytes} bytes was refused",
+                                    http_status=response.status_code, **ctx)
+            chunks.append(chunk)
+    except requests.exceptions.RequestException as exc:
+        raise _exchange_error(exc, end, ctx) from None
+    finally:
+        response.close()
+    response._content = b"".join(chunks)
+    response._content_consumed = True  # type: ignore[attr-defined]
+    return response
+
+
+def _exchange_error(exc: requests.exceptions.RequestException, end: float,
+                    context: Dict[str, Any]) -> TransportError:
+    error = classify_request_error(exc, **context)
+    if time.monotonic() >= end - 0.001 and not isinstance(error, ConnectError):
+        return ResponseTimeout("the exchange ran out of time (total timeout or the scenario's deadline); "
+                               "the outcome is unknown", **context)
+    return error
+
+
 def make_session(verify: Union[bool, str] = True, *, pool_size: int = 16) -> requests.Session:
     """A :class:`GatewaySession` with TLS verification (or a CA bundle path) and pooling."""
     session = GatewaySession()
     session.verify = verify
     session.headers["User-Agent"] = USER_AGENT
-    adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.headers["Accept-Encoding"] = "identity"  # the size cap counts what the gateway sends, not a gzip bomb
+    adapter = _BoundedAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

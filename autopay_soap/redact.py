@@ -45,3 +45,16 @@ def mask_text(text: str) -> str:
 def mask_mapping(data: Mapping[str, Any]) -> Dict[str, Any]:
     """A copy of a flat mapping with secret values masked (keys compared case-insensitively)."""
     return {k: (MASK if k.lower() in SECRET_KEYS else v) for k, v in data.items()}
+
+
+def describe_callable(func: Any) -> str:
+    """A callable named without its bound values: ``<factory AutopayClient.from_profile>``.
+
+    A ``functools.partial`` (or a closure) may carry a password among its arguments; its own
+    ``repr`` would show it to every error tracker that records the object holding it.
+    """
+    inner = func
+    while hasattr(inner, "func") and hasattr(inner, "keywords"):  # functools.partial, possibly nested
+        inner = inner.func
+    name = getattr(inner, "__qualname__", None) or type(inner).__name__
+    return f"<factory {name}>"

@@ -33,7 +33,10 @@ __all__ = [
 
 ORDER_NUMBER_MAX = 32
 DESCRIPTION_MAX = 598
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""C0 and C1 control characters (U+0085 NEL among them), the Unicode line and paragraph
+separators, and the bidirectional marks and overrides that make a log line or a receipt read
+differently from what is stored (``docs/security.rst``)."""
 _ORDER_NUMBER = re.compile(r"^[A-Za-z0-9_\-./:#]+$")
 
 
@@ -49,7 +52,8 @@ def _text(value: object, field: str, max_len: int, *, required: bool = True) -> 
     if len(value) > max_len:
         raise ValidationError(f"{field}: at most {max_len} characters, got {len(value)}", field=field)
     if _CONTROL.search(value):
-        raise ValidationError(f"{field}: control characters are not allowed", field=field)
+        raise ValidationError(f"{field}: control characters (C0, C1, U+2028, U+2029, bidi controls) are not "
+                              "allowed", field=field)
     return value
 
 

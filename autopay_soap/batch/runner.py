@@ -35,6 +35,7 @@ import attr
 
 from ..client import AutopayClient, ChargeOutcome
 from ..errors import AutopayError, GatewayError, ValidationError
+from ..redact import describe_callable
 from .journal import Journal
 from .rows import ChargeRow, RowError, read_rows, validate_file
 
@@ -156,7 +157,7 @@ class BatchRunner:
         ``concurrency`` of 16 or more (see the performance page of the docs).
     """
 
-    client_factory: Callable[[], AutopayClient] = attr.ib()
+    client_factory: Callable[[], AutopayClient] = attr.ib(repr=describe_callable)
     journal: Union[str, Path] = attr.ib()
     concurrency: int = attr.ib(default=8, validator=_positive_int)
     rate_limit: Optional[float] = attr.ib(default=None)
@@ -442,7 +443,7 @@ class BatchRunner:
 class _ShardTask:
     """What a worker process needs to charge its share of one pass (picklable)."""
 
-    client_factory: Callable[[], AutopayClient]
+    client_factory: Callable[[], AutopayClient] = attr.ib(repr=describe_callable)
     journal: str
     path: str
     index: int

@@ -8,10 +8,14 @@ reconciliation belongs to the client, which knows what a step means.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional, Protocol, Tuple, runtime_checkable
+import functools
+import threading
+from typing import Any, Callable, Optional, Protocol, Tuple, Type, TypeVar, runtime_checkable
 
 import attr
 
+from .. import http
+from ..errors import AutopayError, BadResponse, ConfigurationError, ValidationError
 from ..models import (
     Binding,
     BindingInfo,
@@ -25,8 +29,53 @@ from ..models import (
 )
 from ..money import Currency, Money, currency
 
-__all__ = ["Fields", "Gateway", "GatewayFeatures", "make_binding", "normalise_error_code", "optional_text",
-           "order_details_from"]
+__all__ = ["Fields", "Gateway", "GatewayFeatures", "guard_replies", "make_binding", "normalise_error_code",
+           "optional_text", "order_details_from"]
+
+G = TypeVar("G")
+_guard = threading.local()
+
+
+def _guarded(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(_guard, "depth", 0):  # an inner call of a guarded method: the outer one decides
+            return method(self, *args, **kwargs)
+        _guard.depth = 1
+        http._reset_sent()
+        try:
+            return method(self, *args, **kwargs)
+        except (ValidationError, ConfigurationError) as exc:
+            if not http._was_sent():
+                raise  # our own check refused an argument: nothing was sent
+            raise BadResponse(f"{name}: the reply could not be read ({exc.message})", operation=name) from None
+        except AutopayError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever a malformed reply makes the parsing raise
+            if not http._was_sent():
+                raise
+            raise BadResponse(f"{name}: the reply could not be read ({type(exc).__name__})",
+                              operation=name) from None
+        finally:
+            _guard.depth = 0
+    return call
+
+
+def guard_replies(cls: Type[G]) -> Type[G]:
+    """Class decorator: a reply the gateway's methods cannot read surfaces as :class:`BadResponse`.
+
+    Whatever a malformed reply makes the parsing raise once a request has left (a
+    ``ValueError`` for an ``orderStatus`` of 42, a ``TypeError`` for a list where a dict
+    belongs, a :class:`ValidationError` for an unknown currency in the reply...) becomes
+    :class:`~autopay_soap.errors.BadResponse`: the outcome is unknown, since money may have
+    moved. Before anything is sent, errors pass unchanged (a bad argument stays a
+    :class:`ValidationError`). Every public method of ``cls`` is wrapped.
+    """
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or not callable(member) or isinstance(member, (staticmethod, classmethod, type)):
+            continue
+        setattr(cls, name, _guarded(name, member))
+    return cls
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

@@ -17,7 +17,7 @@ import requests
 
 from .. import validation as v
 from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError, error_for_code
-from ..http import Timeouts, classify_request_error, make_session
+from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, make_session, post_bounded
 from ..models import (
     Binding,
     OperationResult,
@@ -27,7 +27,8 @@ from ..models import (
 )
 from ..money import Currency, Money, currency
 from ..redact import mask_mapping, mask_text
-from .base import GatewayFeatures, make_binding, normalise_error_code, order_details_from
+from ..secret import Secret
+from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 
 __all__ = ["RbsRestGateway"]
 
@@ -45,12 +46,14 @@ class _CI(dict):  # type: ignore[type-arg]
         return super().get(key.lower(), default)
 
 
+@guard_replies
 class RbsRestGateway:
     """The RBS gateway over REST.
 
     :param base_url: the REST base, e.g. ``https://3dsec.sberbank.ru/payment/rest/``.
     :param username: the API login; :param password: its password (never logged or shown).
-    :param timeouts: connect/read timeouts; :param verify: ``True`` or a CA bundle path.
+    :param timeouts: connect/read/total timeouts; :param verify: ``True`` or a CA bundle path.
+    :param max_reply_bytes: the largest reply read; a larger one is refused before parsing.
     """
 
     name = "rest"
@@ -60,12 +63,13 @@ class RbsRestGateway:
         self,
         base_url: str,
         username: str,
-        password: str,
+        password: Union[str, Secret],
         *,
         timeouts: Optional[Timeouts] = None,
         verify: Union[bool, str] = True,
         session: Optional[requests.Session] = None,
         default_currency: Union[str, Currency] = "RUB",
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         base = v.check_url(base_url, "base_url") or ""
         self.base_url = base if base.endswith("/") else base + "/"
@@ -73,8 +77,9 @@ class RbsRestGateway:
             raise ValidationError("username and password are required for the REST gateway",
                                   field="username" if not username else "password")
         self.username = username
-        self._password = password
+        self._password = Secret(password)
         self.timeouts = timeouts or Timeouts()
+        self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
         self.default_currency = currency(default_currency, "default_currency")
         self._session = session or make_session(verify)
 
@@ -95,16 +100,14 @@ class RbsRestGateway:
 
     def _call(self, method: str, params: Dict[str, Any], context: Dict[str, Any]) -> _CI:
         context = {"operation": method, **{k: x for k, x in context.items() if x is not None}}
-        form = {"userName": self.username, "password": self._password,
+        form = {"userName": self.username, "password": self._password.reveal(),
                 **{k: str(x).lower() if isinstance(x, bool) else str(x) for k, x in params.items() if x is not None}}
         url = f"{self.base_url}{method}.do"
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("REST request to %s: %s", url, mask_mapping(form))
         started = time.perf_counter()
-        try:
-            response = self._session.post(url, data=form, timeout=self.timeouts.requests_timeout)
-        except requests.exceptions.RequestException as exc:
-            raise classify_request_error(exc, **context) from None
+        response = post_bounded(self._session, url, data=form, timeouts=self.timeouts,
+                                max_bytes=self.max_reply_bytes, context=context)
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("REST response (HTTP %s): %s", response.status_code,
                            mask_text(response.content.decode("utf-8", "replace")))

@@ -26,10 +26,11 @@ from ..errors import (
     HTTPStatusError,
     OrderNotFound,
     SoapFaultError,
+    TransportError,
     ValidationError,
     error_for_code,
 )
-from ..http import Timeouts, classify_request_error, make_session
+from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, classify_request_error, make_session, post_bounded
 from ..models import (
     Binding,
     OperationResult,
@@ -39,8 +40,9 @@ from ..models import (
 )
 from ..money import Currency, Money, currency
 from ..redact import mask_text
+from ..secret import Secret
 from ..wsdl_bundle import shared_document, zeep_settings
-from .base import GatewayFeatures, make_binding, normalise_error_code, order_details_from
+from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
 
@@ -68,11 +70,17 @@ class _WireTransport(Transport):  # type: ignore[misc]
     DEBUG; this override replaces it.
     """
 
+    def __init__(self, *, timeouts: Timeouts, max_reply_bytes: int, session: requests.Session) -> None:
+        super().__init__(timeout=timeouts.wsdl, operation_timeout=timeouts.requests_timeout, session=session)
+        self.timeouts = timeouts
+        self.max_reply_bytes = max_reply_bytes
+
     def post(self, address: str, message: Union[str, bytes], headers: Dict[str, str]) -> requests.Response:
         if wire_log.isEnabledFor(logging.DEBUG):
             text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
             wire_log.debug("SOAP request to %s:\n%s", address, mask_text(text))
-        response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
+        response = post_bounded(self.session, address, data=message, headers=headers, timeouts=self.timeouts,
+                                max_bytes=self.max_reply_bytes)
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("SOAP response (HTTP %s):\n%s", response.status_code,
                            mask_text(response.content.decode("utf-8", "replace")))
@@ -98,6 +106,7 @@ class _ZeepView:
         return _ZeepView(value) if hasattr(value, "__values__") else value
 
 
+@guard_replies
 class RbsSoapGateway:
     """The RBS gateway over SOAP.
 
@@ -109,6 +118,7 @@ class RbsSoapGateway:
     :param verify: ``True`` (default) or a CA bundle path for TLS verification.
     :param session: a ``requests.Session`` to use instead of a new one.
     :param default_currency: the currency assumed when a reply names none.
+    :param max_reply_bytes: the largest reply read; a larger one is refused before parsing.
     """
 
     name = "soap"
@@ -118,12 +128,13 @@ class RbsSoapGateway:
         self,
         endpoint: str,
         username: str,
-        password: str,
+        password: Union[str, Secret],
         *,
         timeouts: Optional[Timeouts] = None,
         verify: Union[bool, str] = True,
         session: Optional[requests.Session] = None,
         default_currency: Union[str, Currency] = "RUB",
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         self.endpoint = v.check_url(endpoint, "endpoint") or ""
         if not username or not password:
@@ -133,13 +144,11 @@ class RbsSoapGateway:
         self.timeouts = timeouts or Timeouts()
         self.default_currency = currency(default_currency, "default_currency")
         self._session = session or make_session(verify)
-        transport = _WireTransport(
-            timeout=self.timeouts.wsdl,
-            operation_timeout=self.timeouts.requests_timeout,
-            session=self._session,
-        )
+        self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
+        transport = _WireTransport(timeouts=self.timeouts, max_reply_bytes=self.max_reply_bytes,
+                                   session=self._session)
         self._client = zeep.Client(
-            shared_document(), wsse=UsernameToken(username, password), transport=transport,
+            shared_document(), wsse=UsernameToken(username, Secret(password).reveal()), transport=transport,
             settings=zeep_settings(),
         )
         self._service = self._client.create_service(BINDING_NAME, self.endpoint)
@@ -169,7 +178,9 @@ class RbsSoapGateway:
         started = time.perf_counter()
         try:
             result = getattr(self._service, operation)(**parts)
-        except requests.exceptions.RequestException as exc:
+        except TransportError as exc:  # from post_bounded: not sent, timed out, too large
+            raise exc.add_context(**context) from None
+        except requests.exceptions.RequestException as exc:  # the WSDL's own loading, never a call
             raise classify_request_error(exc, **context) from None
         except zeep.exceptions.Fault as exc:
             raise self._fault_error(exc, context) from None
@@ -347,12 +358,11 @@ class RbsSoapGateway:
     def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
         """``getBindings``: a client's saved cards; an empty tuple when there are none."""
         client_id = v.check_client_id(client_id, required=True) or ""
-        context = {"operation": "getBindings"}
         result = self._call("getBindings", {}, request={"clientId": client_id, "showExpired": bool(show_expired)})
         code = normalise_error_code(result.errorCode)
         if code == 2:  # "information not found": no bindings
             return ()
-        self._check(result, context, "getBindings")
+        self._check(result, {}, "getBindings")
         return self._binding_list(result)
 
     def bindings_by_card_or_id(

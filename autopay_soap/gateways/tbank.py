@@ -50,7 +50,7 @@ from ..errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from ..http import Timeouts, classify_request_error, make_session
+from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, make_session, post_bounded
 from ..models import (
     Binding,
     BindingInfo,
@@ -63,7 +63,8 @@ from ..models import (
 )
 from ..money import Money
 from ..redact import mask_mapping, mask_text
-from .base import GatewayFeatures, normalise_error_code, optional_text
+from ..secret import Secret
+from .base import GatewayFeatures, guard_replies, normalise_error_code, optional_text
 
 __all__ = [
     "PROD_URL",
@@ -330,6 +331,7 @@ class SbpAccount:
         return self.status == "ACTIVE"
 
 
+@guard_replies
 class TBankGateway:
     """The T-Bank Internet Acquiring API v2 over HTTPS JSON.
 
@@ -342,7 +344,8 @@ class TBankGateway:
         by default, or ``I``, ``2``.
     :param notification_url: sent as ``NotificationURL`` in every Init (the cabinet's URL otherwise).
     :param card_data_key: T-Bank's RSA public key, for ``CardData`` (PCI DSS merchants only).
-    :param timeouts: connect/read timeouts; :param verify: ``True`` or a CA bundle path.
+    :param timeouts: connect/read/total timeouts; :param verify: ``True`` or a CA bundle path.
+    :param max_reply_bytes: the largest reply read; a larger one is refused before parsing.
     """
 
     name = "tbank"
@@ -352,7 +355,7 @@ class TBankGateway:
     def __init__(
         self,
         terminal_key: str,
-        password: str,
+        password: Union[str, Secret],
         *,
         base_url: str = PROD_URL,
         terminal_type: str = "ECOM",
@@ -362,6 +365,7 @@ class TBankGateway:
         timeouts: Optional[Timeouts] = None,
         verify: Union[bool, str] = True,
         session: Optional[requests.Session] = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         base = v.check_url(base_url, "base_url") or ""
         self.base_url = base if base.endswith("/") else base + "/"
@@ -369,7 +373,7 @@ class TBankGateway:
             raise ValidationError("terminal_key and password are required for T-Bank",
                                   field="terminal_key" if not terminal_key else "password")
         self.terminal_key = v.check_text(terminal_key, "terminal_key", 20)
-        self._password = password
+        self._password = Secret(password)
         if terminal_type not in TERMINAL_TYPES:
             raise ValidationError(f"terminal_type: must be ECOM or AFT, got {terminal_type!r}", field="terminal_type")
         self.terminal_type = terminal_type
@@ -380,6 +384,7 @@ class TBankGateway:
         self.notification_url = v.check_url(notification_url, "notification_url", required=False)
         self.card_data_key = card_data_key
         self.timeouts = timeouts or Timeouts()
+        self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
         self._session = session or make_session(verify)
         self._initiators: "collections.OrderedDict[str, Tuple[Optional[str], bool]]" = collections.OrderedDict()
         self._initiators_lock = threading.Lock()
@@ -403,7 +408,7 @@ class TBankGateway:
         """``payload`` with ``TerminalKey`` and ``Token`` added and ``None`` values dropped: the body sent."""
         body = {k: x for k, x in payload.items() if x is not None}
         body["TerminalKey"] = self.terminal_key
-        body["Token"] = make_token(body, self._password)
+        body["Token"] = make_token(body, self._password.reveal())
         return body
 
     def call(self, method: str, payload: Mapping[str, Any], **context: Any) -> Any:
@@ -417,16 +422,14 @@ class TBankGateway:
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("T-Bank request to %s: %s", url, mask_mapping(body))
         started = time.perf_counter()
-        try:
-            if method in _FORM_METHODS:
-                response = self._session.post(url, data={k: token_value(x) for k, x in body.items()},
-                                              timeout=self.timeouts.requests_timeout)
-            else:
-                response = self._session.post(url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                              headers={"Content-Type": "application/json"},
-                                              timeout=self.timeouts.requests_timeout)
-        except requests.exceptions.RequestException as exc:
-            raise classify_request_error(exc, **context) from None
+        if method in _FORM_METHODS:
+            data: Any = {k: token_value(x) for k, x in body.items()}
+            headers = None
+        else:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers = {"Content-Type": "application/json"}
+        response = post_bounded(self._session, url, data=data, headers=headers, timeouts=self.timeouts,
+                                max_bytes=self.max_reply_bytes, context=context)
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("T-Bank response (HTTP %s): %s", response.status_code,
                            mask_text(response.content.decode("utf-8", "replace")))
