@@ -13,21 +13,30 @@ follows the reconciliation rules below on every ambiguous step, whatever the tra
 4. Capture, reverse and refund check the state first and after an ambiguous answer;
    a refund carries ``expectedDepositedAmount`` (and ``externalRefundId`` over REST); on
    T-Bank it carries ``ExternalRequestId``, the same key on every attempt.
-5. Still unsure after the retry budget: the outcome is **unknown**, never "failed".
+5. Still unsure after the retry budget or the scenario's ``deadline``: the outcome is
+   **unknown**, never "failed".
+6. An order number that leads to an existing order is only "this charge" when the order's
+   amount, currency, client and binding match the request; otherwise :class:`OrderMismatch`
+   is raised and nothing is paid or reported paid.
 
 On T-Bank the same rules read: Init ambiguous → ``CheckOrder`` by OrderId; Charge or
 ChargeQr ambiguous → ``GetState`` by PaymentId (``NEW``: charging again is safe;
-a second ChargeQr answers 3037 and is looked up, never repeated blindly).
+a second ChargeQr answers 3037 and is looked up, never repeated blindly). T-Bank does not
+document refusing a repeated ``OrderId``, so every order number is looked up with
+``CheckOrder`` before its ``Init`` (any call may be a re-run: a retry, a resumed batch row, a
+batch started on a new journal), and the client continues from what exists. That costs one
+request per T-Bank scenario and is never skipped.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import random
 import time
 import uuid
-from typing import Any, Callable, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar, Union, cast
 
 import attr
 
@@ -37,6 +46,7 @@ from .errors import (
     DuplicateOrderNumber,
     GatewaySystemError,
     InvalidOrderState,
+    OrderMismatch,
     OrderNotFound,
     OutcomeUnknown,
     PaymentDeclined,
@@ -44,6 +54,7 @@ from .errors import (
     ValidationError,
 )
 from .gateways.base import Gateway
+from .http import deadline_scope, time_left
 from .models import Binding, BindingInfo, OperationResult, OrderDetails, OrderStatus, RegisteredOrder
 from .money import Money
 from .retry import RetryPolicy
@@ -53,6 +64,25 @@ __all__ = ["AutopayClient", "ChargeOutcome", "ChargeResult"]
 
 log = logging.getLogger("autopay_soap.client")
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_DEADLINE = 180.0
+"""Seconds one scenario call may take, its retries, waits and look-ups included."""
+
+
+def _scenario(method: F) -> F:
+    """Run a public scenario within the client's deadline (see :attr:`AutopayClient.deadline`)."""
+
+    @functools.wraps(method)
+    def run(self: "AutopayClient", *args: Any, **kwargs: Any) -> Any:
+        with deadline_scope(self.deadline):
+            return method(self, *args, **kwargs)
+
+    return cast(F, run)
+
+
+def _check_deadline(_inst: Any, _attribute: Any, value: Optional[float]) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+        raise ValidationError("deadline: a positive number of seconds, or None for no deadline", field="deadline")
 _AMBIGUOUS = (OutcomeUnknown, SoapFaultError, GatewaySystemError)
 
 
@@ -132,6 +162,10 @@ class AutopayClient:
     :param retry: attempts and backoff per step.
     :param payer_ip: the ``ip`` sent with binding payments (the merchant server's address).
     :param sleep: how to wait between attempts (tests pass a no-op).
+    :param deadline: seconds one scenario call (``autopay``, ``capture``...) may take with all its
+        retries, waits and status look-ups (default :data:`DEFAULT_DEADLINE`); after it the
+        outcome is UNKNOWN (``autopay``) or :class:`OutcomeUnknown` is raised. ``None``: no bound
+        but the retry policy's.
     """
 
     gateway: Gateway = attr.ib()
@@ -139,6 +173,7 @@ class AutopayClient:
     retry: RetryPolicy = attr.ib(factory=RetryPolicy)
     payer_ip: Optional[str] = attr.ib(default=None)
     sleep: Callable[[float], None] = attr.ib(default=time.sleep, repr=False)
+    deadline: Optional[float] = attr.ib(default=DEFAULT_DEADLINE, validator=_check_deadline)
     _rng: random.Random = attr.ib(factory=random.Random, repr=False)
 
     @classmethod
@@ -152,7 +187,8 @@ class AutopayClient:
 
         return_url = settings.pop("return_url", None)
         retry = settings.pop("retry", None) or RetryPolicy()
-        return cls(build_gateway(name, **settings), return_url=return_url, retry=retry)
+        options = {key: settings.pop(key) for key in ("deadline", "sleep", "payer_ip") if key in settings}
+        return cls(build_gateway(name, **settings), return_url=return_url, retry=retry, **options)
 
     def close(self) -> None:
         """Close the gateway's HTTP session."""
@@ -166,21 +202,27 @@ class AutopayClient:
 
     # -- building blocks -------------------------------------------------------------------
 
-    def _waits(self) -> "Callable[[], None]":
+    def _attempts(self) -> Iterator[int]:
+        """The one retry loop: attempt numbers, with the policy's waits between them, ending early
+        when the scenario's deadline leaves no time for another attempt."""
         delays = self.retry.delays(self._rng)
-
-        def wait() -> None:
-            self.sleep(next(delays, self.retry.max_delay))
-
-        return wait
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                delay = next(delays, self.retry.max_delay)
+                left = time_left()
+                if left is not None and left <= delay:
+                    log.info("scenario deadline reached after %d attempt(s)", attempt)
+                    return
+                self.sleep(delay)
+            left = time_left()
+            if left is not None and left <= 0:
+                return
+            yield attempt
 
     def _lookup(self, *, order_id: Optional[str] = None,
                 order_number: Optional[str] = None) -> Union[OrderDetails, _NotFound, None]:
         """The order as the gateway describes it, NOT_FOUND, or None when it would not say."""
-        wait = self._waits()
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                wait()
+        for _attempt in self._attempts():
             try:
                 if order_id is not None:
                     return self.gateway.order_status(order_id=order_id)
@@ -193,15 +235,22 @@ class AutopayClient:
                 log.info("status look-up of %s failed (%s); retrying", order_id or order_number, type(exc).__name__)
         return None
 
-    def _register(self, order_number: str, amount: Money, **options: Any) -> Tuple[Optional[RegisteredOrder],
-                                                                                  Optional[OrderDetails], str]:
+    def _register(self, order_number: str, amount: Money, *, binding_id: Optional[str] = None,
+                  **options: Any) -> Tuple[Optional[RegisteredOrder], Optional[OrderDetails], str]:
         """Register exactly once. Returns the order (or None if unknown), its details if looked up,
-        and a note of what happened."""
-        wait = self._waits()
+        and a note of what happened. An existing order found by number must be this charge
+        (:meth:`_same_charge`), else :class:`OrderMismatch`."""
         note = ""
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                wait()
+        if not self.gateway.features.order_number_unique:
+            # the gateway may accept a repeated number: look before registering, never rely on a refusal
+            found = self._lookup(order_number=order_number)
+            if isinstance(found, OrderDetails):
+                self._same_charge(found, order_number, amount, options.get("client_id"), binding_id)
+                log.info("order %s found by number before registering it again", order_number)
+                return RegisteredOrder(found.order_id or "", order_number, None), found, "found by number"
+            if found is None:
+                return None, None, "could not look the order number up before registering it again"
+        for _attempt in self._attempts():
             try:
                 return self.gateway.register_order(order_number, amount, **options), None, ""
             except ConnectError as exc:
@@ -215,21 +264,42 @@ class AutopayClient:
                 note = f"registration outcome unknown ({type(exc).__name__})"
             found = self._lookup(order_number=order_number)
             if isinstance(found, OrderDetails):
+                self._same_charge(found, order_number, amount, options.get("client_id"), binding_id)
                 log.info("order %s found by number after: %s", order_number, note)
                 return RegisteredOrder(found.order_id or "", order_number, None), found, note
             # not found: registering again is safe; unknown: registering again is safe too,
             # because a second registration of a registered number answers code 1.
+            if found is None and not self.gateway.features.order_number_unique:
+                return None, None, note or "registration outcome unknown"  # no code 1 to rely on
         return None, None, note or "registration failed"
+
+    @staticmethod
+    def _same_charge(found: OrderDetails, order_number: str, amount: Money, client_id: Optional[str],
+                     binding_id: Optional[str]) -> None:
+        """Raise :class:`OrderMismatch` unless the order found by number is the charge asked for.
+
+        Compared: the amount and the currency always; the client and the binding where the
+        gateway's answer names them (an order not yet paid names no binding).
+        """
+        requested: Dict[str, Any] = {"amount": amount.minor, "currency": amount.currency.alpha}
+        existing: Dict[str, Any] = {"amount": found.amount.minor, "currency": found.amount.currency.alpha}
+        if client_id is not None and found.binding is not None and found.binding.client_id:
+            requested["client_id"], existing["client_id"] = client_id, found.binding.client_id
+        if binding_id is not None and found.binding is not None and found.binding.binding_id:
+            requested["binding_id"], existing["binding_id"] = binding_id, found.binding.binding_id
+        if requested != existing:
+            differs = ", ".join(k for k in requested if requested[k] != existing[k])
+            raise OrderMismatch(
+                f"order number {order_number!r} is already used by another charge ({differs} differ: asked "
+                f"{Money.from_minor(amount.minor, amount.currency)}, found {found.amount}); nothing was charged",
+                requested=requested, found=existing, order_number=order_number, order_id=found.order_id)
 
     def _pay(self, order_id: str, binding_id: Optional[str], cvc: Optional[str],
              account_token: Optional[str] = None) -> Union[OrderDetails, str]:
         """Pay once with the binding (or the SBP account); the order's final details, or a note when unknown."""
-        wait = self._waits()
         note = ""
         declined: Optional[PaymentDeclined] = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                wait()
+        for _attempt in self._attempts():
             try:
                 if account_token is not None:
                     step = self.gateway.pay_with_account(order_id, account_token,  # type: ignore[attr-defined]
@@ -282,6 +352,7 @@ class AutopayClient:
             options["sbp"] = True
         return options
 
+    @_scenario
     def start_first_payment(
         self, order_number: str, amount: Money, client_id: Optional[str] = None, *, two_stage: bool = False,
         return_url: Optional[str] = None, fail_url: Optional[str] = None, description: Optional[str] = None,
@@ -314,6 +385,7 @@ class AutopayClient:
         return ChargeResult(order_number, ChargeOutcome.PENDING, order.order_id, details, form_url=order.form_url,
                             message=note or None)
 
+    @_scenario
     def finish_first_payment(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None,
                              client_id: Optional[str] = None) -> ChargeResult:
         """After the payer came back: the order's status and, when paid, its binding.
@@ -342,6 +414,7 @@ class AutopayClient:
             return details
         return attr.evolve(details, binding=BindingInfo(matching[-1].binding_id, client_id))
 
+    @_scenario
     def autopay(
         self, order_number: str, amount: Money, *, client_id: Optional[str] = None,
         binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
@@ -355,7 +428,10 @@ class AutopayClient:
         ``binding_id``; or, with ``account_token``, an SBP Init then ``ChargeQr`` (one-stage).
 
         Safe to call again with the same ``order_number`` after a crash or an unknown
-        outcome: an order already paid is reported, never paid twice.
+        outcome: an order already paid is reported, never paid twice. If the number leads to an
+        order with another amount, currency, client or binding, :class:`OrderMismatch` is raised
+        and nothing is charged. On T-Bank the order number is looked up (``CheckOrder``) before
+        every ``Init``, whatever the gateway does with repeated ``OrderId``s.
         """
         if (binding_id is None) == (account_token is None):
             raise ValidationError("binding_id: give exactly one of binding_id and account_token", field="binding_id")
@@ -366,7 +442,8 @@ class AutopayClient:
             check_text(account_token, "account_token", 64)
         options = self._transport_options(initiator, sbp=account_token is not None)
         order, details, note = self._register(
-            order_number, amount, return_url=return_url or self.return_url, two_stage=two_stage,
+            order_number, amount, binding_id=binding_id,
+            return_url=return_url or self.return_url, two_stage=two_stage,
             client_id=client_id, auto_payment=True, description=description, **options)
         if order is None:
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, message=note)
@@ -379,6 +456,7 @@ class AutopayClient:
 
     # -- SBP (T-Bank) ------------------------------------------------------------------------
 
+    @_scenario
     def bind_sbp_account(self, description: str) -> Any:
         """Bind the payer's bank account by SBP without a payment (T-Bank ``AddAccountQr``).
 
@@ -389,17 +467,20 @@ class AutopayClient:
         self._transport_options(sbp=True)
         return self.gateway.add_account_qr(description)  # type: ignore[attr-defined]
 
+    @_scenario
     def sbp_account(self, request_key: str) -> Any:
         """The state of an SBP account binding (``GetAddAccountQrState``): ``account_token`` once ``ACTIVE``."""
         self._transport_options(sbp=True)
         return self.gateway.get_add_account_qr_state(request_key)  # type: ignore[attr-defined]
 
+    @_scenario
     def capture(self, order_id: str, amount: Optional[Money] = None) -> OrderDetails:
         """Deposit a hold (all of it by default). Checks the state first and after doubt."""
         return self._money_step(order_id, lambda d: d.status is OrderStatus.APPROVED,
                                 lambda d: d.status is OrderStatus.DEPOSITED,
                                 lambda: self.gateway.deposit(order_id, amount), "capture")
 
+    @_scenario
     def reverse(self, order_id: str) -> OrderDetails:
         """Cancel a hold (or, on RBS, a same-day payment). Checks the state first and after doubt."""
         reversible = (OrderStatus.APPROVED, OrderStatus.DEPOSITED) if self.gateway.features.reverse_after_capture \
@@ -408,6 +489,7 @@ class AutopayClient:
                                 lambda d: d.status is OrderStatus.REVERSED,
                                 lambda: self.gateway.reverse(order_id), "reverse")
 
+    @_scenario
     def refund(self, order_id: str, amount: Money, *, refund_id: Optional[str] = None) -> OrderDetails:
         """Refund part or all of a deposited order, at most once per call.
 
@@ -439,11 +521,8 @@ class AutopayClient:
         if before.status is not OrderStatus.DEPOSITED:
             raise InvalidOrderState(f"refund: not possible in status {before.gateway_status or before.status.name}",
                                     operation="refund", order_id=order_id)
-        wait = self._waits()
         result: Optional[OperationResult] = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                wait()
+        for _attempt in self._attempts():
             try:
                 result = self.gateway.refund(order_id, amount, external_refund_id=key)
                 break
@@ -479,11 +558,8 @@ class AutopayClient:
         if not allowed(details):
             raise InvalidOrderState(f"{name}: not possible in status {details.status.name}", operation=name,
                                     order_id=order_id)
-        wait = self._waits()
         refusal: Optional[InvalidOrderState] = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                wait()
+        for _attempt in self._attempts():
             try:
                 call()
             except ConnectError as exc:
@@ -505,26 +581,31 @@ class AutopayClient:
         raise OutcomeUnknown(f"{name}: still not done after {self.retry.attempts} attempts", operation=name,
                              order_id=order_id)
 
+    @_scenario
     def status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:
         """An order by gateway id or by merchant order number."""
         if order_id is not None:
             return self.gateway.order_status(order_id=order_id)
         return self.gateway.order_status(order_number=order_number)
 
+    @_scenario
     def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
         """A client's saved cards."""
         return self.gateway.bindings(client_id, show_expired=show_expired)
 
+    @_scenario
     def unbind(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
         """Deactivate a binding: it can no longer be charged (T-Bank needs the ``client_id``)."""
         if client_id is not None:
             return self.gateway.unbind_card(binding_id, client_id=client_id)  # type: ignore[call-arg]
         return self.gateway.unbind_card(binding_id)
 
+    @_scenario
     def bind(self, binding_id: str) -> OperationResult:
         """Re-activate a binding."""
         return self.gateway.bind_card(binding_id)
 
+    @_scenario
     def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
         """Set a binding's expiry (``YYYYMM``)."""
         return self.gateway.extend_binding(binding_id, new_expiry)

@@ -11,6 +11,7 @@ from .runner import (
     EXIT_INTERRUPTED,
     EXIT_INVALID_INPUT,
     EXIT_JOURNAL_BUSY,
+    EXIT_MISMATCH,
     EXIT_OK,
     EXIT_UNKNOWN,
     BatchInputError,
@@ -20,7 +21,8 @@ from .runner import (
 )
 
 __all__ = [
-    "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_OK", "EXIT_UNKNOWN",
+    "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_MISMATCH", "EXIT_OK",
+    "EXIT_UNKNOWN",
     "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError", "ChargeRow", "Journal", "JournalBusy",
     "RowError", "read_rows", "validate_file",
 ]

@@ -1,6 +1,7 @@
 """The batch journal: a SQLite file (WAL) with the intent and the result of every charge.
 
-A row is written as ``in_flight`` **before** its gateway call and updated with the result
+A row is written as ``in_flight`` **before** its gateway call, with what it asks for (amount,
+currency, client, a digest of the binding or account, one- or two-stage), and and updated with the result
 after it, each in its own committed transaction. After a crash (even ``kill -9``) a row left
 ``in_flight`` or ``unknown`` is reconciled on the next run by asking the gateway about the
 same order number: the number is the idempotency key, so nothing is charged twice.
@@ -20,13 +21,16 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import attr
+
+from ..money import Money
 
 __all__ = ["FINAL_STATES", "Journal", "JournalBusy", "JournalEntry"]
 
 FINAL_STATES = ("paid", "held", "declined")
+_REQUEST_COLUMNS = (("client_id", "TEXT"), ("instrument", "TEXT"), ("two_stage", "INTEGER"))
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
     order_number TEXT PRIMARY KEY,
@@ -61,6 +65,27 @@ class JournalEntry:
     action_code: Optional[int]
     message: Optional[str]
     attempts: int
+    amount_minor: int = 0
+    currency: str = ""
+    client_id: Optional[str] = None
+    instrument: Optional[str] = None
+    two_stage: Optional[int] = None
+
+    def differences(self, row: Any) -> List[str]:
+        """How the batch row ``row`` differs from what this order number asked for when it was
+        first charged: one phrase per field (empty: the same charge). Fields a journal of an
+        older version did not record are not compared."""
+        found = []
+        if (self.amount_minor, self.currency) != (row.amount.minor, row.amount.currency.alpha):
+            found.append(f"amount: the journal has {Money.from_minor(self.amount_minor, self.currency)}, "
+                         f"the file asks {row.amount}")
+        if self.client_id is not None and self.client_id != row.client_id:
+            found.append("client_id differs")
+        if self.instrument is not None and self.instrument != row.instrument:
+            found.append("the binding (or account) differs")
+        if self.two_stage is not None and bool(self.two_stage) != bool(row.two_stage):
+            found.append("two_stage differs")
+        return found
 
 
 def _flock(path: str, operation: int) -> Optional[int]:
@@ -118,6 +143,10 @@ class Journal:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # durable across a process kill; fsync at checkpoints
         db.executescript(_SCHEMA)
+        present = {row[1] for row in db.execute("PRAGMA table_info(charges)")}
+        for column, kind in _REQUEST_COLUMNS:  # a journal written by an older version
+            if column not in present:
+                db.execute(f"ALTER TABLE charges ADD COLUMN {column} {kind}")
         self._db = db
         # look-ups use their own connection: in WAL mode a reader never waits for the writer
         self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -156,18 +185,25 @@ class Journal:
             raise RuntimeError("the journal is not open")
         with self._read_mutex:
             row = self._reader.execute(
-                "SELECT order_number, line, state, order_id, gateway_code, action_code, message, attempts "
+                "SELECT order_number, line, state, order_id, gateway_code, action_code, message, attempts, "
+                "amount_minor, currency, client_id, instrument, two_stage "
                 "FROM charges WHERE order_number = ?", (order_number,)).fetchone()
         return JournalEntry(*row) if row else None
 
-    def intend(self, order_number: str, line: int, amount_minor: int, currency: str) -> None:
-        """Record the intent before the gateway is called (state ``in_flight``)."""
+    def intend(self, row: Any) -> None:
+        """Record the intent before the gateway is called (state ``in_flight``).
+
+        The first intent of an order number also records what it asks for; a later one (a
+        retry) never changes that, so an edited row is found out (:meth:`JournalEntry.differences`).
+        """
         with self._mutex:
             self.db.execute(
-                "INSERT INTO charges (order_number, line, amount_minor, currency, state, attempts, updated_at) "
-                "VALUES (?, ?, ?, ?, 'in_flight', 1, ?) ON CONFLICT(order_number) DO UPDATE SET "
+                "INSERT INTO charges (order_number, line, amount_minor, currency, client_id, instrument, two_stage, "
+                "state, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'in_flight', 1, ?) "
+                "ON CONFLICT(order_number) DO UPDATE SET "
                 "state = 'in_flight', attempts = attempts + 1, updated_at = excluded.updated_at",
-                (order_number, line, amount_minor, currency, time.time()))
+                (row.order_number, row.line, row.amount.minor, row.amount.currency.alpha, row.client_id,
+                 row.instrument, int(row.two_stage), time.time()))
 
     def record(self, order_number: str, state: str, *, order_id: Optional[str] = None,
                gateway_code: Optional[int] = None, action_code: Optional[int] = None,

@@ -12,6 +12,7 @@ number may have up to 36 characters. Run them with ``--transport tbank``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import sqlite3
@@ -43,6 +44,12 @@ class ChargeRow:
     two_stage: bool = False
     description: Optional[str] = None
     account_token: Optional[str] = None
+
+    @property
+    def instrument(self) -> str:
+        """What is charged, as a digest (the journal keeps no binding id or account token in clear)."""
+        key = f"binding:{self.binding_id}" if self.binding_id is not None else f"sbp:{self.account_token}"
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

@@ -34,13 +34,15 @@ from typing import IO, Any, Callable, Dict, List, Optional, TextIO, Tuple, Union
 import attr
 
 from ..client import AutopayClient, ChargeOutcome
-from ..errors import AutopayError, GatewayError, ValidationError
+from ..errors import AutopayError, GatewayError, OrderMismatch, ValidationError
+from ..money import Money
 from ..redact import describe_callable
 from .journal import Journal
 from .rows import ChargeRow, RowError, read_rows, validate_file
 
 __all__ = [
-    "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_OK", "EXIT_UNKNOWN",
+    "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_MISMATCH", "EXIT_OK",
+    "EXIT_UNKNOWN",
     "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError",
 ]
 
@@ -56,6 +58,9 @@ EXIT_INVALID_INPUT = 5
 """The file has bad rows; nothing was charged."""
 EXIT_JOURNAL_BUSY = 6
 """Another runner holds the journal; nothing was charged."""
+EXIT_MISMATCH = 7
+"""Some rows name an order number that is another charge (edited after it was charged, or a
+number reused at the gateway): they were not charged. Fix the file; see the report."""
 EXIT_INTERRUPTED = 130
 """Stopped by Ctrl-C; what was in flight was recorded. Run again to continue."""
 
@@ -84,6 +89,33 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if isinstance(exc, AutopayError) else type(exc).__name__
 
 
+def _outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[str, Any]]:
+    """Charge one row; its journal state and fields, whatever happens (no exception escapes)."""
+    try:
+        result = client.autopay(row.order_number, row.amount, client_id=row.client_id or None,
+                                binding_id=row.binding_id, account_token=row.account_token,
+                                two_stage=row.two_stage, description=row.description)
+    except OrderMismatch as exc:  # the number is another charge's: nothing was charged for this row
+        found = exc.found
+        existing = (Money.from_minor(found["amount"], found["currency"])
+                    if "amount" in found and "currency" in found else None)
+        return "mismatch", {"order_id": exc.order_id,
+                            "message": f"the order number is used by another charge at the gateway: the file asks "
+                                       f"{row.amount}, the gateway has {existing} ({', '.join(exc.differs)} differ)"}
+    except ValidationError as exc:  # refused before sending (e.g. an SBP row on RBS)
+        return "failed", {"message": exc.message}
+    except GatewayError as exc:  # the gateway refused the request: nothing charged
+        return "failed", {"order_id": exc.order_id, "gateway_code": exc.gateway_code, "message": exc.message}
+    except AutopayError as exc:  # TLS or similar: not sent, or unknown
+        return "unknown", {"message": exc.message}
+    except Exception as exc:  # noqa: BLE001 - a bug or a reply nobody foresaw: the row may have been charged
+        log.error("row %s: unexpected %s; recorded as unknown, reconciled by the next run", row.order_number,
+                  type(exc).__name__)
+        return "unknown", {"message": f"unexpected error ({type(exc).__name__}); run again to reconcile"}
+    return _STATE_OF[result.outcome], {"order_id": result.order_id, "action_code": result.action_code,
+                                       "message": result.message}
+
+
 def _positive_int(_inst: Any, attribute: "attr.Attribute[int]", value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(f"{attribute.name}: must be a whole number of at least 1", field=attribute.name)
@@ -99,6 +131,7 @@ class BatchSummary:
     declined: int = 0
     failed: int = 0
     unknown: int = 0
+    mismatch: int = 0
     not_started: int = 0
     charged_this_run: int = 0
     reconciled: int = 0
@@ -111,6 +144,8 @@ class BatchSummary:
         """The process exit code for this outcome (see the ``EXIT_*`` constants)."""
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if self.mismatch:
+            return EXIT_MISMATCH
         if self.unknown or self.not_started:
             return EXIT_UNKNOWN
         if self.declined or self.failed:
@@ -256,8 +291,8 @@ class BatchRunner:
                 if self._orphaned(parent_pid):
                     break
                 entry = None if fresh else journal.get(item.order_number)
-                wanted = (entry is not None and entry.state in ("in_flight", "unknown")) if reconcile \
-                    else (entry is None)
+                wanted = (entry is not None and entry.state in ("in_flight", "unknown")
+                          and not entry.differences(item)) if reconcile else (entry is None)
                 if not wanted:
                     continue
                 while not self._stop.is_set() and not self._orphaned(parent_pid):
@@ -267,6 +302,8 @@ class BatchRunner:
                         break
                     except queue.Full:
                         drawer.draw()
+                        if not any(worker.is_alive() for worker in workers):  # cannot happen; never hang
+                            self._fail("every worker thread ended")
                 drawer.draw()
         finally:
             for _ in workers:
@@ -309,30 +346,26 @@ class BatchRunner:
                 if row is None:
                     return
                 limiter.wait(self._stop)
-                journal.intend(row.order_number, row.line, row.amount.minor, row.amount.currency.alpha)
-                try:
-                    result = client.autopay(row.order_number, row.amount, client_id=row.client_id or None,
-                                            binding_id=row.binding_id, account_token=row.account_token,
-                                            two_stage=row.two_stage, description=row.description)
-                except ValidationError as exc:  # refused before sending (e.g. an SBP row on RBS)
-                    journal.record(row.order_number, "failed", message=exc.message)
-                    self._bump("failed")
-                    continue
-                except GatewayError as exc:  # the gateway refused the request: nothing charged
-                    journal.record(row.order_number, "failed", order_id=exc.order_id, gateway_code=exc.gateway_code,
-                                   message=exc.message)
-                    self._bump("failed")
-                    continue
-                except AutopayError as exc:  # TLS or similar: not sent, or unknown
-                    journal.record(row.order_number, "unknown", message=exc.message)
-                    self._bump("unknown")
-                    continue
-                state = _STATE_OF[result.outcome]
-                journal.record(row.order_number, state, order_id=result.order_id, action_code=result.action_code,
-                               message=result.message)
-                self._bump(state)
+                if self._stop.is_set():
+                    continue  # stopped while waiting for its turn: the row stays not started
+                self._charge_row(client, journal, row)
         finally:
             client.close()
+
+    def _charge_row(self, client: AutopayClient, journal: Journal, row: ChargeRow) -> None:
+        """Intent, charge, result: one row. Never raises, so no worker is lost to any row."""
+        try:
+            journal.intend(row)
+        except Exception as exc:  # noqa: BLE001 - a journal that cannot be written: nothing may be charged
+            self._fail(f"the journal could not be written ({_describe(exc)})")
+            return
+        state, fields = _outcome_of_row(client, row)
+        try:
+            journal.record(row.order_number, state, **fields)
+        except Exception as exc:  # noqa: BLE001 - the row stays in flight and is reconciled by the next run
+            self._fail(f"the journal could not be written ({_describe(exc)})")
+            return
+        self._bump(state)
 
     def _fail(self, reason: str) -> None:
         log.error("batch run stopped: %s", reason)
@@ -426,13 +459,19 @@ class BatchRunner:
                 entry = journal.get(item.order_number)
                 outcome = "not_started" if entry is None else ("unknown" if entry.state == "in_flight"
                                                                else entry.state)
+                message = entry.message if entry else None
+                edits = entry.differences(item) if entry is not None and entry.state != "mismatch" else []
+                if edits:  # the row was edited after its order number was charged (or tried)
+                    message = (f"the row differs from what this order number was charged with: {'; '.join(edits)} "
+                               f"(journal state: {outcome}); not charged again")
+                    outcome = "mismatch"
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if writer is not None:
                     writer({"line": item.line, "order_number": item.order_number, "outcome": outcome,
                             "order_id": entry.order_id if entry else None,
                             "gateway_code": entry.gateway_code if entry else None,
                             "action_code": entry.action_code if entry else None,
-                            "message": entry.message if entry else None})
+                            "message": message})
         finally:
             if out is not None:
                 out.close()

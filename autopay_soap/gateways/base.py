@@ -92,6 +92,10 @@ class GatewayFeatures:
     :param initiator_types: the card-on-file initiator type (``DATA.OperationInitiatorType``) is sent.
     :param binding_via_card_list: the status of a paid order does not name its binding; the
         client reads it from the customer's card list (T-Bank ``GetCardList``).
+    :param order_number_unique: the gateway is documented to refuse a second registration of an
+        order number (RBS code 1). Where it is not (T-Bank: what ``Init`` does with a repeated
+        ``OrderId`` is undocumented), the client looks an order number up before registering it
+        again, and never relies on a refusal.
     """
 
     reverse_after_capture: bool = True
@@ -100,6 +104,7 @@ class GatewayFeatures:
     sbp: bool = False
     initiator_types: bool = False
     binding_via_card_list: bool = False
+    order_number_unique: bool = True
 
 
 def normalise_error_code(value: Any) -> int:

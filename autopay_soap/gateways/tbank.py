@@ -350,7 +350,7 @@ class TBankGateway:
 
     name = "tbank"
     features = GatewayFeatures(reverse_after_capture=False, refund_by_key=True, sbp=True, initiator_types=True,
-                               binding_via_card_list=True)
+                               binding_via_card_list=True, order_number_unique=False)
 
     def __init__(
         self,

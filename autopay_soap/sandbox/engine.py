@@ -312,8 +312,10 @@ class Engine:
         two_stage: bool = False,
         callback_url: Optional[str] = None,
         max_number_length: int = 32,
+        unique_number: bool = True,
     ) -> Order:
-        """Register an order; the number is unique per merchant (code 1)."""
+        """Register an order; the number is unique per merchant (code 1) unless ``unique_number`` is
+        false (a gateway that accepts a repeated number: the number then names the newest order)."""
         if not order_number:
             raise EngineError(4, "Order number is empty")
         if len(order_number) > max_number_length:
@@ -335,7 +337,7 @@ class Engine:
         if session_timeout_secs is not None and session_timeout_secs <= 0:
             raise EngineError(5, "Wrong sessionTimeoutSecs")
         with self._lock:
-            if order_number in self._by_number:
+            if order_number in self._by_number and unique_number:
                 raise EngineError(1, "Order with this number was already processed")
             now = self.clock()
             order = Order(

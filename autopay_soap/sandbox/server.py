@@ -374,6 +374,9 @@ class Sandbox:
     :param callback_secret: with it, callbacks carry an HMAC-SHA256 ``checksum``.
     :param clock: the engine's clock (tests pass a fake one to test expiry).
     :param tbank_terminals: the T-Bank terminals (default: ``SandboxDEMO`` with ``password``).
+    :param tbank_repeated_order_ids: T-Bank ``Init`` accepts an ``OrderId`` already used and creates
+        another payment, as a gateway may (refusing it is not documented); by default it answers
+        error 20. Clients must never rely on the refusal: the exactly-once tests run with both.
     """
 
     def __init__(
@@ -394,6 +397,7 @@ class Sandbox:
         validate: bool = True,
         allow_remote: bool = False,
         tbank_terminals: Optional[List[TBankTerminal]] = None,
+        tbank_repeated_order_ids: bool = False,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
@@ -411,7 +415,8 @@ class Sandbox:
         self.soap = SoapFrontEnd(self.engine, username, password, self._absolute, validate=validate)
         self.rest = RestFrontEnd(self.engine, username, password, self._absolute)
         self.tbank_terminals = list(tbank_terminals or [TBankTerminal(DEFAULT_TBANK_TERMINAL, password)])
-        self.tbank = TBankFrontEnd(self.engine, self.tbank_terminals, self._absolute, self._notify_json)
+        self.tbank = TBankFrontEnd(self.engine, self.tbank_terminals, self._absolute, self._notify_json,
+                                   accept_repeated_order_ids=tbank_repeated_order_ids)
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self._notifier: Optional[_Notifier] = None

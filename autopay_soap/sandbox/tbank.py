@@ -171,8 +171,11 @@ class TBankFrontEnd:
     """Turns ``/v2/<Method>`` calls into engine calls and engine state into T-Bank's JSON."""
 
     def __init__(self, engine: Engine, terminals: List[TBankTerminal], urls: Callable[[str], str],
-                 notify: Callable[[str, Dict[str, Any]], None]) -> None:
+                 notify: Callable[[str, Dict[str, Any]], None], *, accept_repeated_order_ids: bool = False) -> None:
         self.engine = engine
+        self.accept_repeated_order_ids = accept_repeated_order_ids
+        """An Init with an OrderId already used creates another payment (T-Bank does not document
+        refusing it); off by default, when the sandbox answers error 20 as before."""
         self.terminals = {t.key: t for t in terminals}
         self.urls = urls
         self.notify = notify
@@ -355,7 +358,8 @@ class TBankFrontEnd:
                 return_url=body.get("SuccessURL") or self.urls("/_sandbox/return"), fail_url=body.get("FailURL"),
                 description=str(description) if description else None,
                 client_id=f"{terminal.key}/{customer_key}" if customer_key else None,
-                session_timeout_secs=max(timeout, 1), two_stage=two_stage, max_number_length=36)
+                session_timeout_secs=max(timeout, 1), two_stage=two_stage, max_number_length=36,
+                unique_number=not self.accept_repeated_order_ids)
         except EngineError as exc:
             if exc.code == 1:
                 raise TBankError(20, "Ошибка: дублирование идентификатора заказа") from None
