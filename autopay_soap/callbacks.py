@@ -1,175 +1,78 @@
-"""Gateway callbacks (notifications): verification and a small WSGI receiver.
+"""Gateway callbacks (notifications): verification, confirmation and small WSGI receivers.
 
-RBS (facts §4.3): every parameter except ``checksum`` and ``sign_alias``, sorted by name,
-joined as ``name;value;``. Symmetric: HMAC-SHA256 keyed with the merchant's secret (its
-UTF-8 bytes), upper-case hex. Asymmetric: an RSA PKCS#1 v1.5 signature of the same string
-(SHA-512 in the gateway's examples; SHA-256 is accepted too), upper-case hex. All
-comparisons are constant-time. RSA is verified with the standard library alone.
+A notification is a **claim**, not a fact. Its checksum or Token proves only that someone
+holding the key built it; a forger who has one genuine notification can still shift
+characters between fields (the T-Bank Token joins values without keys, RBS joins
+``name;value;`` without escaping), and a genuine one may be late or out of order. So:
 
-T-Bank (facts §5): a JSON POST whose ``Token`` is computed like a request's (every root
-scalar received except ``Token``, plus ``Password``, sorted, values joined, SHA-256). The
-receiver must answer HTTP 200 with exactly ``OK``; anything else makes T-Bank send again.
+1. *Offline verification* (:func:`verify_rbs_callback_offline`,
+   :func:`verify_tbank_notification_offline`) checks the signature in constant time and the
+   shape of every field: no unknown root key (T-Bank; ``extra_keys=`` admits new ones), no
+   empty value, digits where digits belong, a known ``Status``, a boolean ``Success``; for RBS
+   no parameter name or value that could shift the ``name;value;`` framing, no repeated
+   parameter.
+2. *Confirmation* (:func:`confirm_rbs_callback`, :func:`confirm_tbank_notification`) looks
+   the order up at the gateway (``getOrderStatusExtended``, ``GetState``,
+   ``GetAddAccountQrState``): the order id, order number and amount claimed must match
+   exactly, or the notification is refused. The result carries the state the gateway reports
+   **now** (``details``), never the claimed one; ``claimed_status`` keeps what was said.
+3. The receivers (:class:`RbsCallbackApp`, :class:`TBankCallbackApp`) do both when given a
+   gateway, the normal case. Without one they must be told ``offline=True``, and hand the
+   handler unconfirmed notifications (``confirmed`` is False).
+
+RBS (facts §4.3): HMAC-SHA256 keyed with the merchant's secret, upper-case hex, or an RSA
+PKCS#1 v1.5 signature of the same string (SHA-512 in the gateway's examples, SHA-256 too).
+T-Bank (facts §5): the Token of every root scalar received, like a request's. The receiver
+answers HTTP 200 with exactly ``OK``; anything else makes T-Bank send again.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import json
 import logging
 import re
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 from urllib.parse import parse_qs
 
 import attr
 
-from .errors import CallbackVerificationError, ValidationError
+from .errors import AutopayError, CallbackVerificationError, OrderNotFound, ValidationError
 from .gateways.base import optional_text
+from .models import OrderDetails
+from .secret import Secret, reveal
+from .signing import (
+    PublicKeyInput,
+    load_rsa_public_key,
+    make_token,
+    rbs_hmac_checksum,
+    rbs_signed_string,
+    tokens_equal,
+    verify_rbs_hmac,
+    verify_rbs_rsa,
+)
 
 __all__ = [
+    "MAX_NOTIFICATION_BYTES",
+    "RbsCallbackApp",
+    "RbsNotification",
     "TBankAccountNotification",
     "TBankCallbackApp",
     "TBankPaymentNotification",
-    "verify_tbank_notification",
-    "RbsCallbackApp",
-    "RbsNotification",
-    "RsaPublicKey",
+    "confirm_rbs_callback",
+    "confirm_tbank_notification",
     "load_rsa_public_key",
     "rbs_hmac_checksum",
     "rbs_signed_string",
-    "verify_rbs_callback",
+    "verify_rbs_callback_offline",
     "verify_rbs_hmac",
+    "verify_tbank_notification_offline",
 ]
 
 log = logging.getLogger("autopay_soap.callbacks")
-_EXCLUDED = ("checksum", "sign_alias")
-_DIGEST_INFO = {  # DER prefixes of DigestInfo (RFC 8017 §9.2)
-    "sha512": bytes.fromhex("3051300d060960864801650304020305000440"),
-    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
-}
-_RSA_OID = bytes.fromhex("2a864886f70d010101")
-
-
-def rbs_signed_string(params: Mapping[str, str]) -> str:
-    """The string RBS signs: ``name;value;`` for each parameter but checksum/sign_alias, by name."""
-    return "".join(f"{name};{params[name]};" for name in sorted(params) if name not in _EXCLUDED)
-
-
-def rbs_hmac_checksum(params: Mapping[str, str], secret: str) -> str:
-    """The HMAC-SHA256 checksum (upper-case hex) of a callback's parameters."""
-    digest = hmac.new(secret.encode("utf-8"), rbs_signed_string(params).encode("utf-8"), hashlib.sha256)
-    return digest.hexdigest().upper()
-
-
-def verify_rbs_hmac(params: Mapping[str, str], secret: str) -> bool:
-    """True when ``params['checksum']`` is the HMAC-SHA256 checksum (compared in constant time)."""
-    given = params.get("checksum") or ""
-    expected = rbs_hmac_checksum(params, secret)
-    return hmac.compare_digest(given.upper().encode("ascii", "replace"), expected.encode("ascii"))
-
-
-# -- RSA ---------------------------------------------------------------------------------------
-
-
-@attr.s(frozen=True, slots=True, auto_attribs=True, repr=False)
-class RsaPublicKey:
-    """An RSA public key (modulus and exponent)."""
-
-    n: int
-    e: int
-
-    def __repr__(self) -> str:
-        return f"RsaPublicKey({self.n.bit_length()} bits)"
-
-    def verify(self, message: bytes, signature: bytes) -> bool:
-        """True when ``signature`` is a PKCS#1 v1.5 signature of ``message`` (SHA-512 or SHA-256)."""
-        k = (self.n.bit_length() + 7) // 8
-        if len(signature) != k:
-            return False
-        s = int.from_bytes(signature, "big")
-        if s >= self.n:
-            return False
-        em = pow(s, self.e, self.n).to_bytes(k, "big")
-        ok = False
-        for name, prefix in _DIGEST_INFO.items():
-            digest_info = prefix + hashlib.new(name, message).digest()
-            expected = b"\x00\x01" + b"\xff" * (k - len(digest_info) - 3) + b"\x00" + digest_info
-            ok |= hmac.compare_digest(em, expected)
-        return ok
-
-
-def _der(data: bytes, pos: int) -> Tuple[int, bytes, int]:
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        length = int.from_bytes(data[pos:pos + count], "big")
-        pos += count
-    if pos + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, data[pos:pos + length], pos + length
-
-
-def _children(content: bytes) -> Iterator[Tuple[int, bytes]]:
-    pos = 0
-    while pos < len(content):
-        tag, value, pos = _der(content, pos)
-        yield tag, value
-
-
-def _rsa_from_spki(spki: bytes) -> Optional[RsaPublicKey]:
-    parts = list(_children(spki))
-    if len(parts) != 2 or parts[0][0] != 0x30 or parts[1][0] != 0x03 or _RSA_OID not in parts[0][1]:
-        return None
-    return _rsa_from_pkcs1(parts[1][1][1:])  # skip the BIT STRING's unused-bits byte
-
-
-def _rsa_from_pkcs1(der: bytes) -> RsaPublicKey:
-    tag, seq, _ = _der(der, 0)
-    n_e = [int.from_bytes(v, "big") for t, v in _children(seq) if t == 0x02]
-    if tag != 0x30 or len(n_e) != 2:
-        raise ValueError("not an RSA public key")
-    return RsaPublicKey(n_e[0], n_e[1])
-
-
-def _find_spki(content: bytes, depth: int = 0) -> Optional[RsaPublicKey]:
-    for tag, value in _children(content):
-        if tag == 0x30:
-            key = _rsa_from_spki(value)
-            if key is not None:
-                return key
-            if depth < 2:
-                key = _find_spki(value, depth + 1)
-                if key is not None:
-                    return key
-    return None
-
-
-def load_rsa_public_key(data: Union[str, bytes, RsaPublicKey]) -> RsaPublicKey:
-    """An RSA public key from an X.509 certificate or a public key, PEM or DER (or base64 DER)."""
-    if isinstance(data, RsaPublicKey):
-        return data
-    raw = data.encode("ascii") if isinstance(data, str) else data
-    pem = re.search(rb"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", raw, re.S)
-    try:
-        if pem:
-            kind, der = pem.group(1), base64.b64decode(b"".join(pem.group(2).split()))
-        elif raw[:1] == b"\x30":
-            kind, der = b"", raw
-        else:
-            kind, der = b"", base64.b64decode(b"".join(raw.split()), validate=True)
-        if kind == b"RSA PUBLIC KEY":
-            return _rsa_from_pkcs1(der)
-        tag, content, _ = _der(der, 0)
-        key = _rsa_from_spki(content) or _find_spki(content)
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(f"public_key: cannot read an RSA key ({exc})", field="public_key") from None
-    if key is None:
-        raise ValidationError("public_key: no RSA public key found", field="public_key")
-    return key
+MAX_NOTIFICATION_BYTES = 64 * 1024
+"""The largest notification body a receiver reads (a real one is well under 2 KiB)."""
+_RBS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 
 
 # -- notifications -----------------------------------------------------------------------------
@@ -177,7 +80,11 @@ def load_rsa_public_key(data: Union[str, bytes, RsaPublicKey]) -> RsaPublicKey:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class RbsNotification:
-    """A verified RBS callback."""
+    """An RBS callback: verified offline, and confirmed when ``confirmed`` is True.
+
+    Confirmed, ``details`` is the order as the gateway describes it now: act on it, not on
+    ``operation``/``success``, which are what the callback claimed.
+    """
 
     order_id: str
     order_number: Optional[str]
@@ -187,104 +94,218 @@ class RbsNotification:
     binding_id: Optional[str] = None
     client_id: Optional[str] = None
     params: Dict[str, str] = attr.ib(factory=dict, repr=False)
+    confirmed: bool = False
+    details: Optional[OrderDetails] = None
 
     @property
     def is_payment(self) -> bool:
-        """True for a successful ``approved`` (hold) or ``deposited`` notification."""
+        """True for a paid order: by the gateway's current state when confirmed, else by the claim."""
+        if self.details is not None:
+            return self.details.is_paid
         return self.success and self.operation in ("approved", "deposited")
 
 
-def verify_rbs_callback(params: Mapping[str, Any], *, secret: Optional[str] = None,
-                        public_key: Union[str, bytes, RsaPublicKey, None] = None) -> RbsNotification:
-    """Verify an RBS callback and return it typed.
+def _flatten_rbs(params: Mapping[str, Any], context: Dict[str, Any]) -> Dict[str, str]:
+    flat: Dict[str, str] = {}
+    for key, value in params.items():
+        name = str(key)
+        if isinstance(value, (list, tuple)):
+            if len(value) != 1:
+                raise CallbackVerificationError(f"callback parameter {name!r} given {len(value)} times", **context)
+            value = value[0]
+        text = str(value)
+        if not _RBS_NAME.match(name):
+            raise CallbackVerificationError("callback parameter name with characters outside A-Z a-z 0-9 _ . -",
+                                            **context)
+        if ";" in text or any(ord(ch) < 32 for ch in text):
+            raise CallbackVerificationError(f"callback parameter {name!r} holds ';' or a control character, "
+                                            "which would shift the signed name;value; framing", **context)
+        flat[name] = text
+    return flat
 
-    Give exactly one of ``secret`` (HMAC-SHA256) and ``public_key`` (RSA: a certificate or
-    key, PEM or DER). A missing, forged or tampered checksum raises
-    :class:`~autopay_soap.errors.CallbackVerificationError`; so does a callback without
-    ``mdOrder`` or ``operation``.
+
+def verify_rbs_callback_offline(params: Mapping[str, Any], *, secret: Union[str, Secret, None] = None,
+                                public_key: Optional[PublicKeyInput] = None) -> RbsNotification:
+    """Verify an RBS callback's checksum and shape, **without** asking the gateway (``confirmed`` False).
+
+    Give exactly one of ``secret`` (HMAC-SHA256) and ``public_key`` (RSA: a certificate or key,
+    PEM or DER). A missing, forged or tampered checksum, a parameter that could shift the
+    ``name;value;`` framing (a ``;`` or a control character in a value, an odd name), a
+    repeated parameter, a callback without ``mdOrder`` or ``operation``, or an ``amount`` or
+    ``status`` that is not a number raise :class:`~autopay_soap.errors.CallbackVerificationError`.
+    What the checksum proves, and what it does not, is in the security chapter of the docs:
+    confirm with :func:`confirm_rbs_callback` before acting on it.
     """
     if (secret is None) == (public_key is None):
         raise ValidationError("give exactly one of secret and public_key", field="secret")
-    flat = {str(k): (v[0] if isinstance(v, (list, tuple)) and v else str(v)) for k, v in params.items()}
-    checksum = flat.get("checksum") or ""
-    context: Dict[str, Any] = {"order_id": flat.get("mdOrder"), "order_number": flat.get("orderNumber"),
-                               "operation": "callback"}
-    if not checksum:
+    context: Dict[str, Any] = {"operation": "callback"}
+    flat = _flatten_rbs(params, context)
+    context.update(order_id=flat.get("mdOrder"), order_number=flat.get("orderNumber"))
+    if not flat.get("checksum"):
         raise CallbackVerificationError("callback without a checksum", **context)
     if secret is not None:
-        ok = verify_rbs_hmac(flat, secret)
+        ok = verify_rbs_hmac(flat, reveal(secret) or "")
     else:
-        try:
-            signature = bytes.fromhex(checksum)
-        except ValueError:
-            raise CallbackVerificationError("callback checksum is not hex", **context) from None
-        key = load_rsa_public_key(public_key)  # type: ignore[arg-type]
-        ok = key.verify(rbs_signed_string(flat).encode("utf-8"), signature)
+        ok = verify_rbs_rsa(flat, public_key)  # type: ignore[arg-type]
     if not ok:
         raise CallbackVerificationError("callback checksum does not verify", **context)
     if not flat.get("mdOrder") or not flat.get("operation"):
         raise CallbackVerificationError("callback without mdOrder or operation", **context)
+    for name in ("amount", "status"):
+        if name in flat and not (flat[name].isascii() and flat[name].isdigit()):
+            raise CallbackVerificationError(f"callback {name} is not a number", **context)
     amount = flat.get("amount")
     return RbsNotification(
         order_id=flat["mdOrder"], order_number=flat.get("orderNumber"), operation=flat["operation"],
-        success=flat.get("status") == "1", amount=int(amount) if amount and amount.isdigit() else None,
+        success=flat.get("status") == "1", amount=int(amount) if amount else None,
         binding_id=flat.get("bindingId"), client_id=flat.get("clientId"), params=flat,
     )
 
 
-class RbsCallbackApp:
-    """A WSGI app that receives RBS callbacks (GET query or POST form), verifies them and hands
-    each :class:`RbsNotification` to ``handler``.
+def _confirm_order(gateway: Any, *, order_id: str, order_number: Optional[str], amount: Optional[int],
+                   context: Dict[str, Any]) -> OrderDetails:
+    """The order as the gateway describes it now; refused when the claimed id, number or amount differs."""
+    try:
+        details: OrderDetails = gateway.order_status(order_id=order_id)
+    except OrderNotFound:
+        raise CallbackVerificationError("the gateway knows no such order", **context) from None
+    if details.order_id is not None and str(details.order_id) != order_id:
+        raise CallbackVerificationError("the gateway does not confirm the claimed order id", **context)
+    if order_number is not None and details.order_number is not None and details.order_number != order_number:
+        raise CallbackVerificationError("the gateway does not confirm the claimed order number", **context)
+    if amount is not None and details.amount.minor != amount:
+        raise CallbackVerificationError("the gateway does not confirm the claimed amount", **context)
+    return details
 
-    Answers 200 ``OK`` when the handler returned, 403 when verification failed, and 500 when
-    the handler raised, so that the gateway tries again.
+
+def confirm_rbs_callback(notification: RbsNotification, gateway: Any) -> RbsNotification:
+    """Confirm a verified callback with ``getOrderStatusExtended`` (any RBS gateway of this library).
+
+    ``mdOrder``, ``orderNumber`` and ``amount`` (where the callback has them) must match the
+    gateway's answer exactly, else :class:`CallbackVerificationError`. Returns the
+    notification with ``confirmed`` set and ``details`` the order's state now. A gateway that
+    cannot be asked raises its own error (the receiver answers 500, so the callback comes again).
+    """
+    context = {"operation": "callback", "order_id": notification.order_id, "order_number": notification.order_number}
+    details = _confirm_order(gateway, order_id=notification.order_id, order_number=notification.order_number,
+                             amount=notification.amount, context=context)
+    return attr.evolve(notification, confirmed=True, details=details)
+
+
+def _answer(start_response: Callable[..., Any], status: str, body: bytes) -> List[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _read_body(environ: Dict[str, Any]) -> Optional[bytes]:
+    """The request body, or None when its length is missing, wrong or over the limit."""
+    text = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not text.isdigit() or int(text) > MAX_NOTIFICATION_BYTES:
+        return None
+    length = int(text)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def _receiver_mode(gateway: Any, offline: bool) -> None:
+    if gateway is None and not offline:
+        raise ValidationError("gateway: a receiver confirms each notification with the gateway; pass gateway=... "
+                              "(or offline=True to hand the handler unconfirmed claims)", field="gateway")
+    if gateway is not None and offline:
+        raise ValidationError("offline: give a gateway or offline=True, not both", field="offline")
+
+
+class RbsCallbackApp:
+    """A WSGI app that receives RBS callbacks (GET query or POST form), verifies and confirms each,
+    and hands each :class:`RbsNotification` to ``handler``.
+
+    :param gateway: an RBS gateway (SOAP or REST) to confirm each callback with; required
+        unless ``offline=True``.
+
+    Answers 200 ``OK`` when the handler returned; 403 when verification or confirmation failed
+    (logged); 500 when the gateway could not be asked or the handler raised, so that the
+    gateway tries again.
     """
 
-    def __init__(self, handler: Callable[[RbsNotification], Any], *, secret: Optional[str] = None,
-                 public_key: Union[str, bytes, RsaPublicKey, None] = None) -> None:
+    def __init__(self, handler: Callable[[RbsNotification], Any], *, secret: Union[str, Secret, None] = None,
+                 public_key: Optional[PublicKeyInput] = None, gateway: Any = None, offline: bool = False) -> None:
         if (secret is None) == (public_key is None):
             raise ValidationError("give exactly one of secret and public_key", field="secret")
+        _receiver_mode(gateway, offline)
         self.handler = handler
-        self._secret = secret
+        self.gateway = gateway
+        self._secret = Secret(secret) if secret is not None else None
         self._key = load_rsa_public_key(public_key) if public_key is not None else None
 
     def __repr__(self) -> str:
-        return f"RbsCallbackApp(handler={self.handler!r})"
+        return f"RbsCallbackApp(handler={self.handler!r}, confirmed={self.gateway is not None})"
 
     def __call__(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Handle one WSGI request."""
         query = environ.get("QUERY_STRING", "")
         if environ.get("REQUEST_METHOD") == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            query = environ["wsgi.input"].read(length).decode("utf-8", "replace") if length else ""
-        params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+            raw = _read_body(environ)
+            if raw is None:
+                return _answer(start_response, "413 Payload Too Large", b"too large")
+            query = raw.decode("utf-8", "replace")
+        if len(query) > MAX_NOTIFICATION_BYTES:
+            return _answer(start_response, "413 Payload Too Large", b"too large")
+        params = parse_qs(query, keep_blank_values=True)
         try:
-            notification = verify_rbs_callback(params, secret=self._secret, public_key=self._key)
+            notification = verify_rbs_callback_offline(params, secret=self._secret, public_key=self._key)
+            if self.gateway is not None:
+                notification = confirm_rbs_callback(notification, self.gateway)
         except CallbackVerificationError as exc:
             log.warning("refused a callback: %s", exc)
-            return self._answer(start_response, "403 Forbidden", b"forbidden")
+            return _answer(start_response, "403 Forbidden", b"forbidden")
+        except AutopayError as exc:
+            log.warning("could not confirm a callback (it will come again): %s", exc)
+            return _answer(start_response, "500 Internal Server Error", b"error")
         try:
             self.handler(notification)
         except Exception:  # the gateway must retry: answer 500
             log.exception("callback handler failed for order %s", notification.order_id)
-            return self._answer(start_response, "500 Internal Server Error", b"error")
-        return self._answer(start_response, "200 OK", b"OK")
-
-    @staticmethod
-    def _answer(start_response: Callable[..., Any], status: str, body: bytes) -> List[bytes]:
-        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-        return [body]
+            return _answer(start_response, "500 Internal Server Error", b"error")
+        return _answer(start_response, "200 OK", b"OK")
 
 
 # -- T-Bank ----------------------------------------------------------------------------------------
 
+PAYMENT_NOTIFICATION_KEYS = frozenset({
+    "TerminalKey", "Amount", "OrderId", "Success", "Status", "PaymentId", "ErrorCode", "Message", "Details",
+    "RebillId", "CardId", "Pan", "ExpDate", "Token", "Data", "CustomerKey"})
+"""The root fields of a payment notification (T-Bank's ``NotificationPayment``)."""
+ACCOUNT_NOTIFICATION_KEYS = frozenset({
+    "TerminalKey", "RequestKey", "AccountToken", "BankMemberId", "BankMemberName", "NotificationType", "Success",
+    "ErrorCode", "Message", "Token", "Status"})
+"""The root fields of an SBP account-binding notification (``NotificationQr``, ``LINKACCOUNT``)."""
+PAYMENT_STATUSES = frozenset({
+    "AUTHORIZED", "CONFIRMED", "PARTIAL_REVERSED", "REVERSED", "CANCELED", "PARTIAL_REFUNDED", "REFUNDED",
+    "REJECTED", "DEADLINE_EXPIRED", "AUTH_FAIL", "3DS_CHECKING", "3DS_CHECKED", "FORM_SHOWED", "NEW",
+    "AUTHORIZING", "CONFIRMING", "REFUNDING", "REVERSING", "ASYNC_REFUNDING", "ATTEMPTS_EXPIRED"})
+ACCOUNT_STATUSES = frozenset({"ACTIVE", "INACTIVE", "NEW", "PROCESSING"})
+_OPTIONAL_TEXT = frozenset({"Message", "Details", "BankMemberName", "BankMemberId"})  # may be empty
+_DIGITS = {"PaymentId": 20, "Amount": 12, "CardId": 20, "RebillId": 20, "ErrorCode": 6}
+_SHAPES = {
+    "TerminalKey": re.compile(r"^[A-Za-z0-9_\-.]{1,20}$"),
+    "OrderId": re.compile(r"^[^\x00-\x1f]{1,36}$"),
+    "Pan": re.compile(r"^[0-9*+ ]{4,24}$"),
+    "ExpDate": re.compile(r"^(0[1-9]|1[0-2])[0-9]{2}$"),
+    "CustomerKey": re.compile(r"^[^\x00-\x1f]{1,36}$"),
+    "RequestKey": re.compile(r"^[A-Za-z0-9\-]{1,64}$"),
+    "AccountToken": re.compile(r"^[^\x00-\x1f]{1,64}$"),
+    "NotificationType": re.compile(r"^LINKACCOUNT$"),
+}
+
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class TBankPaymentNotification:
-    """A verified T-Bank payment notification (``AUTHORIZED``, ``CONFIRMED``, ``REJECTED``...).
+    """A T-Bank payment notification (``AUTHORIZED``, ``CONFIRMED``, ``REJECTED``...).
 
-    ``rebill_id`` is set on the parent payment of a card autopayment: keep it, it is the
-    binding that ``Charge`` uses. ``amount`` is in kopecks: compare it with the order's.
+    Confirmed (``confirmed`` True, the receiver's normal case), ``status`` and ``success`` are
+    the payment's state **now** as ``GetState`` reports it, and ``details`` the whole of it;
+    ``claimed_status`` is what the notification said (older when it came late). ``rebill_id``
+    is set on the parent payment of a card autopayment: keep it, it is the binding ``Charge``
+    uses. ``amount`` is in kopecks and was checked against the gateway's.
     """
 
     terminal_key: str
@@ -300,13 +321,17 @@ class TBankPaymentNotification:
     exp_date: Optional[str] = None
     customer_key: Optional[str] = None
     payload: Dict[str, Any] = attr.ib(factory=dict, repr=False)
+    confirmed: bool = False
+    claimed_status: Optional[str] = None
+    details: Optional[OrderDetails] = None
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class TBankAccountNotification:
-    """A verified SBP account-binding notification (``NotificationType=LINKACCOUNT``).
+    """An SBP account-binding notification (``NotificationType=LINKACCOUNT``).
 
     ``account_token`` is set when ``status`` is ``ACTIVE``: keep it, ``ChargeQr`` uses it.
+    Confirmed, ``status`` and ``account_token`` are what ``GetAddAccountQrState`` reports now.
     """
 
     terminal_key: str
@@ -318,39 +343,83 @@ class TBankAccountNotification:
     bank_member_name: Optional[str] = None
     error_code: Optional[str] = None
     payload: Dict[str, Any] = attr.ib(factory=dict, repr=False)
+    confirmed: bool = False
+    claimed_status: Optional[str] = None
 
 
 TBankNotification = Union[TBankPaymentNotification, TBankAccountNotification]
 
 
-def verify_tbank_notification(payload: Mapping[str, Any], password: str, *,
-                              terminal_key: Optional[str] = None) -> TBankNotification:
-    """Verify a T-Bank notification's ``Token`` (constant time) and return it typed.
+def _check_shape(payload: Mapping[str, Any], allowed: Iterable[str], statuses: Iterable[str],
+                 context: Dict[str, Any]) -> None:
+    unknown = sorted(set(payload) - set(allowed))
+    if unknown:
+        raise CallbackVerificationError(f"notification with fields T-Bank does not send: {', '.join(unknown)} "
+                                        "(pass extra_keys= to admit new ones)", **context)
+    for key, value in payload.items():
+        if key in ("Data", "Token"):
+            continue
+        if isinstance(value, (dict, list)):
+            raise CallbackVerificationError(f"notification field {key} is not a scalar", **context)
+        if key == "Success":
+            if value not in (True, False, "true", "false"):
+                raise CallbackVerificationError("notification Success is not a boolean", **context)
+            continue
+        text = "" if value is None else ("" if isinstance(value, bool) else str(value))
+        if isinstance(value, (bool, float)) or value is None:
+            raise CallbackVerificationError(f"notification field {key} has a value of the wrong type", **context)
+        if not text and key not in _OPTIONAL_TEXT:
+            raise CallbackVerificationError(f"notification field {key} is empty", **context)
+        if key in _DIGITS and not (text.isascii() and text.isdigit() and len(text) <= _DIGITS[key]):
+            raise CallbackVerificationError(f"notification field {key} is not a number", **context)
+        if key in _SHAPES and not _SHAPES[key].match(text):
+            raise CallbackVerificationError(f"notification field {key} has the wrong shape", **context)
+        if key == "Status" and text not in statuses:
+            raise CallbackVerificationError(f"notification Status {text!r} is not a known status", **context)
+    for key in ("TerminalKey", "Status", "Success", "Token"):
+        if key not in payload:
+            raise CallbackVerificationError(f"notification without {key}", **context)
+
+
+def verify_tbank_notification_offline(payload: Mapping[str, Any], password: Union[str, Secret], *,
+                                      terminal_key: Optional[str] = None,
+                                      extra_keys: Sequence[str] = ()) -> TBankNotification:
+    """Verify a T-Bank notification's ``Token`` and shape, **without** asking the gateway.
 
     :param payload: the JSON object received (already parsed).
     :param password: the terminal password.
     :param terminal_key: when given, the notification must be for this terminal.
+    :param extra_keys: root fields to admit beyond the documented ones (when T-Bank adds one).
 
-    Raises :class:`CallbackVerificationError` when the token is missing or wrong, or the
-    terminal differs. The token covers every root scalar received, so new fields T-Bank adds
-    later do not break verification.
+    Raises :class:`CallbackVerificationError` when the token is missing or wrong, the terminal
+    differs, a root field is not one T-Bank documents for that notification, a value is empty
+    or of the wrong shape (``PaymentId``, ``Amount``, ``CardId``, ``RebillId`` digits; a known
+    ``Status``; a boolean ``Success``). The Token joins values without their keys, so digits
+    can still move between neighbouring documented fields: confirm with
+    :func:`confirm_tbank_notification` before acting on it (``confirmed`` is False here).
     """
-    from .gateways.tbank import make_token
-
     context: Dict[str, Any] = {"operation": "notification", "order_number": optional_text(payload.get("OrderId")),
                                "order_id": optional_text(payload.get("PaymentId"))}
     given = payload.get("Token")
     if not isinstance(given, str) or not given:
         raise CallbackVerificationError("notification without a Token", **context)
     try:
-        expected = make_token(payload, password)
+        expected = make_token(payload, reveal(password) or "")
     except ValidationError:
         raise CallbackVerificationError("notification with a value that cannot be signed", **context) from None
-    if not hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode("ascii")):
+    if not tokens_equal(given, expected):
         raise CallbackVerificationError("notification Token does not verify", **context)
-    if terminal_key is not None and not hmac.compare_digest(str(payload.get("TerminalKey") or "").encode(),
-                                                            terminal_key.encode()):
+    if terminal_key is not None and not hmac.compare_digest(str(payload.get("TerminalKey") or "").encode("utf-8"),
+                                                            terminal_key.encode("utf-8")):
         raise CallbackVerificationError("notification for another terminal", **context)
+    account = payload.get("NotificationType") == "LINKACCOUNT"
+    if account:
+        _check_shape(payload, ACCOUNT_NOTIFICATION_KEYS | set(extra_keys), ACCOUNT_STATUSES, context)
+    else:
+        _check_shape(payload, PAYMENT_NOTIFICATION_KEYS | set(extra_keys), PAYMENT_STATUSES, context)
+        for key in ("PaymentId", "OrderId", "Amount"):
+            if key not in payload:
+                raise CallbackVerificationError(f"payment notification without {key}", **context)
     flat = {k: x for k, x in payload.items() if k != "Token"}
     success = payload.get("Success") in (True, "true")
 
@@ -358,56 +427,103 @@ def verify_tbank_notification(payload: Mapping[str, Any], password: str, *,
         return optional_text(payload.get(key))
 
     terminal, status = text("TerminalKey") or "", text("Status") or ""
-    if payload.get("NotificationType") == "LINKACCOUNT" or ("RequestKey" in payload and "PaymentId" not in payload):
+    if account:
         return TBankAccountNotification(
             terminal, text("RequestKey") or "", status, success, account_token=text("AccountToken"),
             bank_member_id=text("BankMemberId"), bank_member_name=text("BankMemberName"),
-            error_code=text("ErrorCode"), payload=flat)
-    amount = text("Amount")
+            error_code=text("ErrorCode"), payload=flat, claimed_status=status)
     return TBankPaymentNotification(
         terminal, text("OrderId"), text("PaymentId") or "", status, success,
-        amount=int(amount) if amount and amount.isdigit() else None, error_code=text("ErrorCode"),
+        amount=int(str(payload["Amount"])), error_code=text("ErrorCode"),
         rebill_id=text("RebillId"), card_id=text("CardId"), masked_pan=text("Pan"), exp_date=text("ExpDate"),
-        customer_key=text("CustomerKey"), payload=flat)
+        customer_key=text("CustomerKey"), payload=flat, claimed_status=status)
+
+
+def confirm_tbank_notification(notification: TBankNotification, gateway: Any) -> TBankNotification:
+    """Confirm a verified notification with the gateway (a :class:`~autopay_soap.gateways.tbank.TBankGateway`).
+
+    A payment: ``GetState``; ``PaymentId``, ``OrderId`` and ``Amount`` must match exactly, else
+    :class:`CallbackVerificationError`. An account binding: ``GetAddAccountQrState``; the
+    ``AccountToken`` claimed must be the one the gateway reports. The result has
+    ``confirmed`` set and the state **now** (a late notification with an older ``Status`` is
+    genuine: its ``status`` becomes the current one, ``claimed_status`` keeps the old).
+    """
+    if isinstance(notification, TBankAccountNotification):
+        context: Dict[str, Any] = {"operation": "notification"}
+        state = gateway.get_add_account_qr_state(notification.request_key)
+        if notification.account_token is not None and state.account_token != notification.account_token:
+            raise CallbackVerificationError("the gateway does not confirm the claimed AccountToken", **context)
+        return attr.evolve(notification, confirmed=True, status=state.status, success=state.status == "ACTIVE",
+                           account_token=state.account_token, request_key=state.request_key)
+    context = {"operation": "notification", "order_id": notification.payment_id, "order_number": notification.order_id}
+    details = _confirm_order(gateway, order_id=notification.payment_id, order_number=notification.order_id,
+                             amount=notification.amount, context=context)
+    if details.order_number is None:
+        raise CallbackVerificationError("the gateway does not confirm the claimed OrderId", **context)
+    status = details.gateway_status or notification.status
+    if status != notification.status:
+        log.info("notification of payment %s said %s; the gateway says %s now", notification.payment_id,
+                 notification.status, status)
+    return attr.evolve(notification, confirmed=True, status=status,
+                       success=status not in ("REJECTED", "CANCELED", "DEADLINE_EXPIRED", "AUTH_FAIL",
+                                              "ATTEMPTS_EXPIRED"),
+                       details=details)
 
 
 class TBankCallbackApp:
-    """A WSGI app that receives T-Bank notifications (JSON POST), verifies each and hands it to
-    ``handler``.
+    """A WSGI app that receives T-Bank notifications (JSON POST), verifies and confirms each, and
+    hands it to ``handler``.
+
+    :param gateway: the :class:`~autopay_soap.gateways.tbank.TBankGateway` of the terminal, to
+        confirm each notification with; required unless ``offline=True``.
+    :param extra_keys: root fields to admit beyond the documented ones.
 
     Answers HTTP 200 with exactly ``OK`` when the handler returned (what T-Bank requires);
-    403 when the token does not verify; 500 when the handler raised, so that T-Bank sends
-    the notification again.
+    403 when the token, the shape or the confirmation fails (logged); 500 when the gateway
+    could not be asked or the handler raised, so that T-Bank sends the notification again.
     """
 
-    def __init__(self, handler: Callable[[TBankNotification], Any], *, password: str,
-                 terminal_key: Optional[str] = None) -> None:
+    def __init__(self, handler: Callable[[TBankNotification], Any], *, password: Union[str, Secret],
+                 terminal_key: Optional[str] = None, gateway: Any = None, offline: bool = False,
+                 extra_keys: Sequence[str] = ()) -> None:
         if not password:
             raise ValidationError("password: the terminal password is required", field="password")
+        _receiver_mode(gateway, offline)
         self.handler = handler
-        self._password = password
+        self._password = Secret(password)
         self.terminal_key = terminal_key
+        self.gateway = gateway
+        self.extra_keys = tuple(extra_keys)
 
     def __repr__(self) -> str:
-        return f"TBankCallbackApp(handler={self.handler!r}, terminal_key={self.terminal_key!r})"
+        return (f"TBankCallbackApp(handler={self.handler!r}, terminal_key={self.terminal_key!r}, "
+                f"confirmed={self.gateway is not None})")
 
     def __call__(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Handle one WSGI request."""
         if environ.get("REQUEST_METHOD") != "POST":
-            return RbsCallbackApp._answer(start_response, "405 Method Not Allowed", b"POST only")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
+            return _answer(start_response, "405 Method Not Allowed", b"POST only")
+        raw = _read_body(environ)
+        if raw is None:
+            return _answer(start_response, "413 Payload Too Large", b"too large")
         try:
             payload = json.loads(raw.decode("utf-8"))
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
-            notification = verify_tbank_notification(payload, self._password, terminal_key=self.terminal_key)
-        except (ValueError, CallbackVerificationError) as exc:
-            log.warning("refused a T-Bank notification: %s", exc)
-            return RbsCallbackApp._answer(start_response, "403 Forbidden", b"forbidden")
+            notification = verify_tbank_notification_offline(payload, self._password, terminal_key=self.terminal_key,
+                                                              extra_keys=self.extra_keys)
+            if self.gateway is not None:
+                notification = confirm_tbank_notification(notification, self.gateway)
+        except (ValueError, CallbackVerificationError) as exc:  # not JSON, not an object, not genuine
+            log.warning("refused a T-Bank notification: %s", exc if isinstance(exc, AutopayError)
+                        else type(exc).__name__)
+            return _answer(start_response, "403 Forbidden", b"forbidden")
+        except AutopayError as exc:
+            log.warning("could not confirm a T-Bank notification (it will come again): %s", exc)
+            return _answer(start_response, "500 Internal Server Error", b"error")
         try:
             self.handler(notification)
         except Exception:  # T-Bank must send it again: anything but OK
             log.exception("notification handler failed")
-            return RbsCallbackApp._answer(start_response, "500 Internal Server Error", b"error")
-        return RbsCallbackApp._answer(start_response, "200 OK", b"OK")
+            return _answer(start_response, "500 Internal Server Error", b"error")
+        return _answer(start_response, "200 OK", b"OK")

@@ -17,7 +17,7 @@ from autopay_soap.callbacks import (
     TBankAccountNotification,
     TBankCallbackApp,
     TBankPaymentNotification,
-    verify_tbank_notification,
+    verify_tbank_notification_offline,
 )
 from autopay_soap.client import AutopayClient, ChargeOutcome
 from autopay_soap.errors import (
@@ -252,19 +252,23 @@ def test_odd_replies_are_classified():
 
 def test_notification_vector_verifies_and_tampering_is_refused():
     payload = dict(V3, Token=V3_TOKEN)
-    note = verify_tbank_notification(payload, "Dfsfh56dgKl")
+    note = verify_tbank_notification_offline(payload, "Dfsfh56dgKl")
     assert isinstance(note, TBankPaymentNotification)
     assert (note.payment_id, note.status, note.rebill_id, note.amount, note.success) == \
         ("8742591", "AUTHORIZED", "101709", 9855, True)
     with pytest.raises(CallbackVerificationError):
-        verify_tbank_notification(dict(payload, Amount=98550), "Dfsfh56dgKl")
+        verify_tbank_notification_offline(dict(payload, Amount=98550), "Dfsfh56dgKl")
     with pytest.raises(CallbackVerificationError):
-        verify_tbank_notification({k: x for k, x in payload.items() if k != "Token"}, "Dfsfh56dgKl")
+        verify_tbank_notification_offline({k: x for k, x in payload.items() if k != "Token"}, "Dfsfh56dgKl")
     with pytest.raises(CallbackVerificationError, match="another terminal"):
-        verify_tbank_notification(payload, "Dfsfh56dgKl", terminal_key="OtherDEMO")
-    # a field added later by T-Bank is covered by the token without any change here
+        verify_tbank_notification_offline(payload, "Dfsfh56dgKl", terminal_key="OtherDEMO")
+    # a field T-Bank adds later is refused until admitted (a field of its own could shift the values)
     extended = dict(V3, NewField="x")
-    assert verify_tbank_notification(dict(extended, Token=make_token(extended, "pw")), "pw").status == "AUTHORIZED"
+    with pytest.raises(CallbackVerificationError, match="NewField"):
+        verify_tbank_notification_offline(dict(extended, Token=make_token(extended, "pw")), "pw")
+    admitted = verify_tbank_notification_offline(dict(extended, Token=make_token(extended, "pw")), "pw",
+                                                 extra_keys=["NewField"])
+    assert admitted.status == "AUTHORIZED" and not admitted.confirmed
 
 
 def _wsgi(app, body):
@@ -283,7 +287,7 @@ def _wsgi(app, body):
 
 def test_the_receiver_answers_exactly_ok():
     got = []
-    app = TBankCallbackApp(got.append, password="Dfsfh56dgKl")
+    app = TBankCallbackApp(got.append, password="Dfsfh56dgKl", offline=True)
     assert _wsgi(app, dict(V3, Token=V3_TOKEN)) == ("200 OK", b"OK")
     assert _wsgi(app, dict(V3, Token=V3_TOKEN, Status="CONFIRMED"))[0] == "403 Forbidden"
     assert _wsgi(app, b"not json")[0] == "403 Forbidden"
@@ -292,7 +296,8 @@ def test_the_receiver_answers_exactly_ok():
     def failing(note):
         raise RuntimeError("database down")
 
-    assert _wsgi(TBankCallbackApp(failing, password="Dfsfh56dgKl"), dict(V3, Token=V3_TOKEN))[0].startswith("500")
+    assert _wsgi(TBankCallbackApp(failing, password="Dfsfh56dgKl", offline=True),
+                 dict(V3, Token=V3_TOKEN))[0].startswith("500")
 
 
 class _Quiet(WSGIRequestHandler):
@@ -311,7 +316,7 @@ def receiver():
             got.append(note)
             done.notify_all()
 
-    app = TBankCallbackApp(handler, password="sandbox-password")
+    app = TBankCallbackApp(handler, password="sandbox-password", offline=True)  # the sandbox's claims as sent
     server = make_server("127.0.0.1", 0, app, server_class=WSGIServer, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

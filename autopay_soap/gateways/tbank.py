@@ -19,14 +19,11 @@ kept in ``OrderDetails.gateway_status``.
 
 from __future__ import annotations
 
-import base64
 import collections
 import datetime as dt
 import enum
-import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -64,6 +61,7 @@ from ..models import (
 from ..money import Money
 from ..redact import mask_mapping, mask_text
 from ..secret import Secret
+from ..signing import encrypt_pkcs1v15, make_token, token_value
 from .base import GatewayFeatures, guard_replies, normalise_error_code, optional_text
 
 __all__ = [
@@ -91,39 +89,6 @@ DESCRIPTION_MAX = 140
 CUSTOMER_KEY_MAX = 36
 _FORM_METHODS = ("Submit3DSAuthorization", "Submit3DSAuthorizationV2")
 _PAYMENT_METHODS = _FORM_METHODS + ("Charge", "ChargeQr", "FinishAuthorize")
-
-
-# -- the Token ---------------------------------------------------------------------------------
-
-
-def token_value(value: Any) -> str:
-    """How one value enters the Token: ``true``/``false``, integers as decimal text, strings as is.
-
-    A float is refused: amounts are integer kopecks, and ``100.0`` would break the token.
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        raise ValidationError("a float cannot be signed: send amounts as integer kopecks", field="Amount")
-    return str(value)
-
-
-def make_token(payload: Mapping[str, Any], password: str) -> str:
-    """The request (or notification) Token of ``payload`` for the terminal ``password``.
-
-    Root-level scalars only (objects and arrays such as ``DATA``, ``Receipt``, ``Data`` are
-    left out, as is ``Token`` itself), ``None`` dropped, ``Password`` added, sorted by key,
-    values concatenated, SHA-256 of the UTF-8 bytes as lower-case hex.
-    """
-    pairs = {key: value for key, value in payload.items()
-             if key != "Token" and value is not None and not isinstance(value, (dict, list, tuple))}
-    pairs["Password"] = password
-    joined = "".join(token_value(pairs[key]) for key in sorted(pairs))
-    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
 
 
 # -- the operation initiator type (facts §6.2) ---------------------------------------------------
@@ -203,8 +168,6 @@ def encrypt_card_data(public_key: Any, *, pan: str, expiry: str, cvv: Optional[s
     (PKCS#1 v1.5), base64. ``public_key``: PEM/DER text or bytes of the key T-Bank issued.
     The card data never appears in logs, reprs or exceptions.
     """
-    from ..callbacks import load_rsa_public_key
-
     digits = pan.replace(" ", "") if isinstance(pan, str) else ""
     if not digits.isdigit() or not 13 <= len(digits) <= 19:
         raise ValidationError("pan: must be 13 to 19 digits", field="pan")
@@ -216,17 +179,7 @@ def encrypt_card_data(public_key: Any, *, pan: str, expiry: str, cvv: Optional[s
         parts.append(f"CardHolder={cardholder}")
     if cvv:
         parts.append(f"CVV={cvv}")
-    message = ";".join(parts).encode("utf-8")
-    key = load_rsa_public_key(public_key)
-    k = (key.n.bit_length() + 7) // 8
-    if len(message) > k - 11:
-        raise ValidationError("card data too long for the key", field="cardholder")
-    padding = b""
-    while len(padding) < k - 3 - len(message):
-        padding += bytes(b for b in os.urandom(k) if b)
-    block = b"\x00\x02" + padding[: k - 3 - len(message)] + b"\x00" + message
-    encrypted = pow(int.from_bytes(block, "big"), key.e, key.n).to_bytes(k, "big")
-    return base64.b64encode(encrypted).decode("ascii")
+    return encrypt_pkcs1v15(public_key, ";".join(parts).encode("utf-8"))
 
 
 # -- errors and statuses -----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import attr
 import requests
 
 from ..callbacks import rbs_hmac_checksum
-from ..gateways.tbank import make_token
+from ..signing import make_token
 from ..wsdl_bundle import wsdl_dir
 from . import pages
 from .cards import ACS_CODES, TestCard, TestCards

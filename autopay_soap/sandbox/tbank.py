@@ -34,9 +34,11 @@ import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import attr
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ..gateways.tbank import make_token
 from ..models import OrderStatus
+from ..signing import make_token
 from ._card_key import D, N
 from .cards import Behaviour, card_behaviour
 from .engine import (
@@ -751,42 +753,28 @@ class TBankFrontEnd:
 
 # -- the sandbox's CardData key ---------------------------------------------------------------------------
 
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
+
+def _card_key() -> rsa.RSAPrivateKey:
+    """The sandbox's fixed RSA key (a test key, published with the package), built by ``cryptography``."""
+    e = 65537
+    p, q = rsa.rsa_recover_prime_factors(N, e, D)
+    numbers = rsa.RSAPrivateNumbers(p, q, D, rsa.rsa_crt_dmp1(D, p), rsa.rsa_crt_dmq1(D, q), rsa.rsa_crt_iqmp(p, q),
+                                    rsa.RSAPublicNumbers(e, N))
+    return numbers.private_key()
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + _der_len(len(content)) + content
-
-
-def _der_int(value: int) -> bytes:
-    raw = value.to_bytes(value.bit_length() // 8 + 1, "big")
-    return _der(0x02, raw)
+_CARD_KEY = _card_key()
 
 
 def _public_key_pem() -> str:
-    rsa = _der(0x30, _der_int(N) + _der_int(65537))
-    algorithm = _der(0x30, _der(0x06, bytes.fromhex("2a864886f70d010101")) + b"\x05\x00")
-    spki = _der(0x30, algorithm + _der(0x03, b"\x00" + rsa))
-    text = base64.b64encode(spki).decode("ascii")
-    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
-    return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
+    return _CARD_KEY.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
 
 def decrypt_card_data(card_data: str) -> str:
     """Decrypt a ``CardData`` made for the sandbox key (PKCS#1 v1.5); ValueError if it is not one."""
-    n, d = N, D
-    k = (n.bit_length() + 7) // 8
     raw = base64.b64decode(card_data, validate=True)
-    if len(raw) != k:
-        raise ValueError("wrong length")
-    block = pow(int.from_bytes(raw, "big"), d, n).to_bytes(k, "big")
-    if block[:2] != b"\x00\x02" or b"\x00" not in block[2:]:
-        raise ValueError("bad padding")
-    return block[block.index(b"\x00", 2) + 1:].decode("utf-8")
+    return _CARD_KEY.decrypt(raw, padding.PKCS1v15()).decode("utf-8")
 
 
 SANDBOX_CARD_KEY_PEM = _public_key_pem()
