@@ -19,15 +19,18 @@ from .errors import (
     ConfigurationError,
     ConnectError,
     ConnectionDropped,
+    DeadlineExceeded,
     DuplicateOrderNumber,
     GatewayError,
     GatewaySystemError,
     HTTPStatusError,
     InvalidOrderState,
     InvalidRequest,
+    OrderMismatch,
     OrderNotFound,
     OutcomeUnknown,
     PaymentDeclined,
+    ReplyTooLarge,
     ResponseTimeout,
     SoapFaultError,
     TLSError,
@@ -53,14 +56,14 @@ from .retry import RetryPolicy
 __version__ = "0.1.0"
 
 __all__ = [
-    "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding",
-    "BindingInfo", "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
-    "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DuplicateOrderNumber", "GatewayError",
-    "GatewaySystemError", "HTTPStatusError", "InvalidOrderState", "InvalidRequest", "Money", "OperationResult",
-    "OrderDetails", "OrderNotFound", "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState",
-    "PaymentStep", "RbsRestGateway", "RbsSoapGateway", "RegisteredOrder", "ResponseTimeout", "RetryPolicy",
-    "SoapFaultError", "TBankGateway", "TLSError", "Timeouts", "TransportError", "UnsupportedOperation",
-    "ValidationError", "__version__",
+    "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding", "BindingInfo",
+    "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
+    "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DeadlineExceeded",
+    "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "InvalidOrderState",
+    "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderMismatch", "OrderNotFound", "OrderStatus",
+    "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep", "RbsRestGateway", "RbsSoapGateway",
+    "RegisteredOrder", "ReplyTooLarge", "ResponseTimeout", "RetryPolicy", "SoapFaultError", "TBankGateway",
+    "TLSError", "Timeouts", "TransportError", "UnsupportedOperation", "ValidationError", "__version__",
 ]
 
 

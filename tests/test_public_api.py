@@ -7,13 +7,14 @@ import autopay_soap
 def test_public_names_are_pinned():
     assert sorted(autopay_soap.__all__) == sorted([
         "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding",
-        "BindingInfo", "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome",
-        "ChargeResult", "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency",
+        "BindingInfo", "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
+        "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DeadlineExceeded",
         "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "InvalidOrderState",
-        "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderNotFound", "OrderStatus",
-        "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep", "RbsRestGateway", "RbsSoapGateway",
-        "RegisteredOrder", "ResponseTimeout", "RetryPolicy", "SoapFaultError", "TBankGateway", "TLSError",
-        "Timeouts", "TransportError", "UnsupportedOperation", "ValidationError", "__version__",
+        "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderMismatch", "OrderNotFound",
+        "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep", "RbsRestGateway",
+        "RbsSoapGateway", "RegisteredOrder", "ReplyTooLarge", "ResponseTimeout", "RetryPolicy", "SoapFaultError",
+        "TBankGateway", "TLSError", "Timeouts", "TransportError", "UnsupportedOperation", "ValidationError",
+        "__version__",
     ])
     for name in autopay_soap.__all__:
         assert getattr(autopay_soap, name) is not None
