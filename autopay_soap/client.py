@@ -291,7 +291,7 @@ class AutopayClient:
             differs = ", ".join(k for k in requested if requested[k] != existing[k])
             raise OrderMismatch(
                 f"order number {order_number!r} is already used by another charge ({differs} differ: asked "
-                f"{Money.from_minor(amount.minor, amount.currency)}, found {found.amount}); nothing was charged",
+                f"{amount}, found {found.amount}); nothing was charged",
                 requested=requested, found=existing, order_number=order_number, order_id=found.order_id)
 
     def _pay(self, order_id: str, binding_id: Optional[str], cvc: Optional[str],
