@@ -41,7 +41,8 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     faults = FaultPlan.parse(args.faults, seed=args.seed) if args.faults else None
     sandbox = Sandbox(args.host, args.port, username=args.username, password=args.password,
                       latency=args.latency, faults=faults, callback_url=args.callback_url,
-                      callback_secret=args.callback_secret, allow_remote=args.allow_remote)
+                      callback_secret=args.callback_secret, allow_remote=args.allow_remote,
+                      tbank_repeated_order_ids=args.tbank_repeated_order_ids)
     sandbox.start()
     print(f"sandbox listening on {sandbox.url}", flush=True)
     print(f"  SOAP  {sandbox.soap_url}  (WSDL: {sandbox.wsdl_url})", flush=True)
@@ -174,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--password", default="sandbox-password", help="merchant API password")
     sandbox.add_argument("--callback-url", default=None, help="where to send callbacks")
     sandbox.add_argument("--callback-secret", default=None, help="HMAC-SHA256 key for callback checksums")
+    sandbox.add_argument("--tbank-repeated-order-ids", action="store_true",
+                         help="T-Bank Init accepts an OrderId already used (refusing it is undocumented); test that "
+                              "your client never relies on the refusal")
     sandbox.set_defaults(func=_cmd_sandbox)
 
     demo = sub.add_parser("demo", help="run first payments and autopayments against the embedded sandbox")

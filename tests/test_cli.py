@@ -75,3 +75,21 @@ def test_status_command_against_a_running_sandbox(capsys):
         assert main(["status", "NOPE-1", "--profile", "sandbox", "--sandbox-url", sb.url]) == 1
     assert "2 DEPOSITED" in by_number and "12.34 RUB" in by_number and "444455**3333" in by_number
     assert by_id == by_number
+
+
+def test_sandbox_command_can_accept_repeated_tbank_order_ids():
+    from autopay_soap import Money
+    from autopay_soap.gateways.tbank import TBankGateway
+
+    proc = subprocess.Popen([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--port", "0",
+                             "--tbank-repeated-order-ids"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().split()[-1]
+        gw = TBankGateway("SandboxDEMO", "sandbox-password", base_url=url + "/v2/")
+        first = gw.init("REPEAT-1", Money.of("10.00", "RUB"))["PaymentId"]
+        second = gw.init("REPEAT-1", Money.of("10.00", "RUB"))["PaymentId"]
+        assert first != second
+        gw.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
