@@ -44,7 +44,7 @@ from .errors import (
 )
 
 __all__ = ["DEFAULT_MAX_REPLY_BYTES", "GatewaySession", "Timeouts", "classify_request_error", "deadline_scope",
-           "make_session", "post_bounded", "request_sent", "time_left", "USER_AGENT"]
+           "forget_sent", "make_session", "post_bounded", "request_sent", "time_left", "was_sent", "USER_AGENT"]
 
 log = logging.getLogger("autopay_soap.http")
 
@@ -163,13 +163,13 @@ def request_sent() -> None:
     _local.sent = True
 
 
-def _reset_sent() -> bool:
-    was = getattr(_local, "sent", False)
+def forget_sent() -> None:
+    """Start a new call in this thread: nothing has been sent for it yet."""
     _local.sent = False
-    return bool(was)
 
 
-def _was_sent() -> bool:
+def was_sent() -> bool:
+    """True once :func:`request_sent` was noted since the last :func:`forget_sent` in this thread."""
     return bool(getattr(_local, "sent", False))
 
 

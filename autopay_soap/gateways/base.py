@@ -42,17 +42,17 @@ def _guarded(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         if getattr(_guard, "depth", 0):  # an inner call of a guarded method: the outer one decides
             return method(self, *args, **kwargs)
         _guard.depth = 1
-        http._reset_sent()
+        http.forget_sent()
         try:
             return method(self, *args, **kwargs)
         except (ValidationError, ConfigurationError) as exc:
-            if not http._was_sent():
+            if not http.was_sent():
                 raise  # our own check refused an argument: nothing was sent
             raise BadResponse(f"{name}: the reply could not be read ({exc.message})", operation=name) from None
         except AutopayError:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever a malformed reply makes the parsing raise
-            if not http._was_sent():
+            if not http.was_sent():
                 raise
             raise BadResponse(f"{name}: the reply could not be read ({type(exc).__name__})",
                               operation=name) from None
