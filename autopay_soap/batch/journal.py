@@ -1,7 +1,7 @@
 """The batch journal: a SQLite file (WAL) with the intent and the result of every charge.
 
 A row is written as ``in_flight`` **before** its gateway call, with what it asks for (amount,
-currency, client, a digest of the binding or account, one- or two-stage), and and updated with the result
+currency, client, a digest of the binding or account, one- or two-stage), and updated with the result
 after it, each in its own committed transaction. After a crash (even ``kill -9``) a row left
 ``in_flight`` or ``unknown`` is reconciled on the next run by asking the gateway about the
 same order number: the number is the idempotency key, so nothing is charged twice.
@@ -21,11 +21,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import attr
 
 from ..money import Money
+from .rows import ChargeRow
 
 __all__ = ["FINAL_STATES", "Journal", "JournalBusy", "JournalEntry"]
 
@@ -71,7 +72,7 @@ class JournalEntry:
     instrument: Optional[str] = None
     two_stage: Optional[int] = None
 
-    def differences(self, row: Any) -> List[str]:
+    def differences(self, row: ChargeRow) -> List[str]:
         """How the batch row ``row`` differs from what this order number asked for when it was
         first charged: one phrase per field (empty: the same charge). Fields a journal of an
         older version did not record are not compared."""
@@ -190,7 +191,7 @@ class Journal:
                 "FROM charges WHERE order_number = ?", (order_number,)).fetchone()
         return JournalEntry(*row) if row else None
 
-    def intend(self, row: Any) -> None:
+    def intend(self, row: ChargeRow) -> None:
         """Record the intent before the gateway is called (state ``in_flight``).
 
         The first intent of an order number also records what it asks for; a later one (a

@@ -35,7 +35,6 @@ import attr
 
 from ..client import AutopayClient, ChargeOutcome
 from ..errors import AutopayError, GatewayError, OrderMismatch, ValidationError
-from ..money import Money
 from ..redact import describe_callable
 from .journal import Journal
 from .rows import ChargeRow, RowError, read_rows, validate_file
@@ -96,12 +95,7 @@ def _outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[st
                                 binding_id=row.binding_id, account_token=row.account_token,
                                 two_stage=row.two_stage, description=row.description)
     except OrderMismatch as exc:  # the number is another charge's: nothing was charged for this row
-        found = exc.found
-        existing = (Money.from_minor(found["amount"], found["currency"])
-                    if "amount" in found and "currency" in found else None)
-        return "mismatch", {"order_id": exc.order_id,
-                            "message": f"the order number is used by another charge at the gateway: the file asks "
-                                       f"{row.amount}, the gateway has {existing} ({', '.join(exc.differs)} differ)"}
+        return "mismatch", {"order_id": exc.order_id, "message": exc.message}
     except ValidationError as exc:  # refused before sending (e.g. an SBP row on RBS)
         return "failed", {"message": exc.message}
     except GatewayError as exc:  # the gateway refused the request: nothing charged
