@@ -39,7 +39,7 @@ import attr
 
 from .errors import AutopayError, CallbackVerificationError, OrderNotFound, ValidationError
 from .gateways.base import optional_text
-from .models import OrderDetails
+from .models import OrderDetails, OrderStatus
 from .secret import Secret, reveal
 from .signing import (
     PublicKeyInput,
@@ -365,9 +365,9 @@ def _check_shape(payload: Mapping[str, Any], allowed: Iterable[str], statuses: I
             if value not in (True, False, "true", "false"):
                 raise CallbackVerificationError("notification Success is not a boolean", **context)
             continue
-        text = "" if value is None else ("" if isinstance(value, bool) else str(value))
-        if isinstance(value, (bool, float)) or value is None:
+        if value is None or isinstance(value, (bool, float)):
             raise CallbackVerificationError(f"notification field {key} has a value of the wrong type", **context)
+        text = str(value)
         if not text and key not in _OPTIONAL_TEXT:
             raise CallbackVerificationError(f"notification field {key} is empty", **context)
         if key in _DIGITS and not (text.isascii() and text.isdigit() and len(text) <= _DIGITS[key]):
@@ -465,9 +465,7 @@ def confirm_tbank_notification(notification: TBankNotification, gateway: Any) ->
         log.info("notification of payment %s said %s; the gateway says %s now", notification.payment_id,
                  notification.status, status)
     return attr.evolve(notification, confirmed=True, status=status,
-                       success=status not in ("REJECTED", "CANCELED", "DEADLINE_EXPIRED", "AUTH_FAIL",
-                                              "ATTEMPTS_EXPIRED"),
-                       details=details)
+                       success=details.status is not OrderStatus.DECLINED, details=details)
 
 
 class TBankCallbackApp:
