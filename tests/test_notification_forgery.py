@@ -173,3 +173,42 @@ def test_rbs_confirmation_refuses_a_claimed_amount_and_reports_the_state_of_now(
         with pytest.raises(CallbackVerificationError, match="order number"):
             confirm_rbs_callback(note, gw)
         gw.close()
+
+
+def test_an_sbp_account_notification_is_confirmed_and_a_shifted_token_refused(tbank_world):
+    sb, client, _ = tbank_world
+    qr = client.bind_sbp_account("Подписка")
+    sb.sbp_bind(qr.request_key)
+    account = client.sbp_account(qr.request_key)
+    genuine = {"TerminalKey": sb.tbank_terminal_key, "RequestKey": qr.request_key,
+               "AccountToken": account.account_token, "BankMemberId": account.bank_member_id,
+               "NotificationType": "LINKACCOUNT", "Success": True, "ErrorCode": "0", "Status": "ACTIVE"}
+    genuine["Token"] = make_token(genuine, sb.tbank_password)
+    got = []
+    app = TBankCallbackApp(got.append, password=sb.tbank_password, gateway=client.gateway)
+    assert post(app, genuine) == ("200 OK", b"OK")
+    assert got[0].confirmed and got[0].account_token == account.account_token
+    # AccountToken and BankMemberId are neighbours in the Token: move a character across
+    forged = shifted(genuine, AccountToken=account.account_token[:-1],
+                     BankMemberId=account.account_token[-1] + account.bank_member_id)
+    assert post(app, forged)[0] == "403 Forbidden" and len(got) == 1
+
+
+def test_the_rbs_receiver_refuses_an_oversized_post_and_retries_when_the_gateway_is_down():
+    from urllib.parse import urlencode
+
+    from autopay_soap.errors import ConnectError
+
+    class Down:
+        def order_status(self, **kwargs):
+            raise ConnectError("gateway unreachable")
+
+    app = RbsCallbackApp(lambda n: None, secret=SECRET, gateway=Down())
+    seen = []
+    huge = b"a=" + b"1" * (70 * 1024)
+    app({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(huge)), "wsgi.input": io.BytesIO(huge)},
+        lambda status, headers: seen.append(status))
+    body = urlencode({**GENUINE, "checksum": rbs_hmac_checksum(GENUINE, SECRET)}).encode()
+    app({"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
+        lambda status, headers: seen.append(status))
+    assert seen[0].startswith("413") and seen[1].startswith("500")
