@@ -27,12 +27,26 @@ def _cmd_wsdl(args: argparse.Namespace) -> int:
 
 def _duration(text: str) -> float:
     """``20ms``, ``1.5s`` or ``0.02`` (seconds) to seconds."""
+    given = text
     text = text.strip().lower()
+    scale = 1.0
     if text.endswith("ms"):
-        return float(text[:-2]) / 1000
-    if text.endswith("s"):
-        return float(text[:-1])
-    return float(text)
+        text, scale = text[:-2], 0.001
+    elif text.endswith("s"):
+        text = text[:-1]
+    try:
+        value = float(text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{given!r} is not a duration: use 20ms, 1.5s or 0.02") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{given!r}: must be 0 or more")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -43,7 +57,12 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
                       latency=args.latency, faults=faults, callback_url=args.callback_url,
                       callback_secret=args.callback_secret, allow_remote=args.allow_remote,
                       tbank_repeated_order_ids=args.tbank_repeated_order_ids)
-    sandbox.start()
+    try:
+        sandbox.start()
+    except OSError as exc:
+        print(f"autopay-soap: cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (another sandbox "
+              "running? choose another --port, or 0 for any free one)", file=sys.stderr)
+        return 2
     print(f"sandbox listening on {sandbox.url}", flush=True)
     print(f"  SOAP  {sandbox.soap_url}  (WSDL: {sandbox.wsdl_url})", flush=True)
     print(f"  REST  {sandbox.rest_url}<method>.do", flush=True)
@@ -95,15 +114,68 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+_CHARGE_EPILOG = """\
+exit codes:
+  0    every row paid (or held)
+  2    a setting is wrong (option, credentials, return URL, report path, gateway
+       unreachable at the pre-flight): nothing was charged, or the run stopped at
+       the first refusal and left those rows to the next run; fix it and run again
+  3    some rows declined or refused by the gateway, none unknown
+  4    some rows unknown or not started: run again later with the same journal
+  5    the file is missing or has bad rows: nothing was charged
+  6    another runner holds the journal: nothing was charged
+  7    some rows reuse an order number of another charge: not charged, see the report
+  130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM: no charge started after the
+       signal, those in flight were recorded; a second signal stops at once
+
+environment (an option wins over its variable):
+  AUTOPAY_PROFILE, AUTOPAY_TRANSPORT, AUTOPAY_RETURN_URL, AUTOPAY_SANDBOX_URL,
+  AUTOPAY_USERNAME, AUTOPAY_PASSWORD, AUTOPAY_TERMINAL_KEY, AUTOPAY_TERMINAL_TYPE,
+  AUTOPAY_SOAP_URL, AUTOPAY_REST_URL, AUTOPAY_TBANK_URL, AUTOPAY_NOTIFICATION_URL,
+  AUTOPAY_CA_BUNDLE, AUTOPAY_TIMEOUT (read timeout, seconds)
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number above 0")
+    return value
+
+
+def _delimiter(text: str) -> str:
+    named = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
+    if text not in named:
+        raise argparse.ArgumentTypeError(f"{text!r}: use ',', ';' or tab")
+    return named[text]
+
+
 def _cmd_charge(args: argparse.Namespace) -> int:
     import functools
     import json as _json
     import os
 
     from .batch import (
+        EXIT_CONFIG,
+        EXIT_INTERRUPTED,
         EXIT_INVALID_INPUT,
         EXIT_JOURNAL_BUSY,
         EXIT_UNKNOWN,
+        BatchAborted,
+        BatchConfigError,
         BatchInputError,
         BatchRunner,
         BatchWorkerError,
@@ -124,31 +196,47 @@ def _cmd_charge(args: argparse.Namespace) -> int:
     client_factory = functools.partial(AutopayClient.from_profile, profile, return_url=return_url,
                                        retry=RetryPolicy(attempts=args.attempts), **settings)
 
-    if not args.dry_run:
-        try:
-            client_factory().close()  # settings problems surface before anything starts
-        except AutopayError as exc:
-            print(f"autopay-soap: {exc}", file=sys.stderr)
-            return 2
+    def say(text: str) -> None:
+        print(f"autopay-soap: {text}", file=sys.stderr, flush=True)
+
     try:
         runner = BatchRunner(client_factory, args.journal or args.file + ".journal.sqlite",
-                             concurrency=args.concurrency, rate_limit=args.rate or None, processes=args.processes)
-    except AutopayError as exc:
-        print(f"autopay-soap: {exc}", file=sys.stderr)
-        return 2
-    try:
+                             concurrency=args.concurrency, rate_limit=args.rate, processes=args.processes,
+                             quiet=args.quiet, delimiter=args.delimiter)
         summary = runner.run(args.file, dry_run=args.dry_run, report=args.report)
     except BatchInputError as exc:
-        print(f"autopay-soap: {exc}", file=sys.stderr)
+        say(str(exc))
         for error in exc.errors:
-            print(f"  {error}", file=sys.stderr)
+            if error.line:
+                print(f"  {args.file}, {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    except BatchConfigError as exc:
+        hint = "; give --return-url or set AUTOPAY_RETURN_URL" if exc.setting == "return_url" else ""
+        say(f"{exc}{hint}")
+        return EXIT_CONFIG
     except JournalBusy as exc:
-        print(f"autopay-soap: {exc}; nothing was charged", file=sys.stderr)
+        say(f"{exc}; nothing was charged")
         return EXIT_JOURNAL_BUSY
     except BatchWorkerError as exc:
-        print(f"autopay-soap: {exc}", file=sys.stderr)
+        say(str(exc))
         return EXIT_UNKNOWN
+    except BatchAborted as exc:
+        say(f"{exc}; charges that were in flight are reconciled by the next run with the same journal")
+        return 128 + exc.signum
+    except KeyboardInterrupt:  # during the pre-flight: nothing was charged
+        say("interrupted before the first charge; nothing was charged")
+        return EXIT_INTERRUPTED
+    except AutopayError as exc:  # the journal's own ValidationError (options) and the like
+        say(str(exc))
+        return EXIT_CONFIG
+    if summary.config_error:
+        say(f"stopped: {summary.config_error}; {summary.retry + summary.not_started} row(s) left for the next run "
+            "with the same journal")
+    elif summary.interrupted:
+        say(f"stopped by {summary.stopped_by}: {summary.not_started} row(s) not started; run again with the same "
+            "journal to go on")
+    if summary.report_error:
+        say(f"the report could not be written: {summary.report_error}")
     print(_json.dumps(summary.as_dict()), flush=True)
     return summary.exit_code
 
@@ -165,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = sub.add_parser("sandbox", help="run the offline gateway emulator (SOAP, REST, payer's page)")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sandbox.add_argument("--port", type=int, default=8089, help="port (default 8089; 0 picks a free one)")
+    sandbox.add_argument("--port", type=_port, default=8089, help="port (default 8089; 0 picks a free one)")
     sandbox.add_argument("--allow-remote", action="store_true",
                          help="allow a non-loopback --host (the sandbox is for offline use)")
     sandbox.add_argument("--latency", type=_duration, default=0.0, help="added to every answer, e.g. 20ms")
@@ -186,20 +274,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", action="store_true", help="print envelopes and bodies, secrets masked")
     demo.set_defaults(func=_cmd_demo)
 
-    charge = sub.add_parser("charge", help="charge a CSV or JSON Lines file of autopayments, exactly once")
-    charge.add_argument("file", help="CSV or JSON Lines (.jsonl): order_number, client_id, binding_id, amount...")
-    charge.add_argument("--journal", help="SQLite journal (default FILE.journal.sqlite); reuse it to resume")
-    charge.add_argument("--report", help="write one row per input row (.csv or .jsonl)")
+    charge = sub.add_parser("charge", help="charge a CSV or JSON Lines file of autopayments, exactly once",
+                            description="Charge a file of autopayments exactly once. A pre-flight checks every "
+                                        "row, every setting and the credentials before the first charge.",
+                            epilog=_CHARGE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    charge.add_argument("file", help="CSV (',' ';' or tab; UTF-8) or JSON Lines (.jsonl): order_number, client_id, "
+                                     "binding_id, amount...")
+    charge.add_argument("--journal", help="SQLite journal (default FILE.journal.sqlite; its folder must exist); "
+                                          "reuse it to resume")
+    charge.add_argument("--report", help="write one row per input row (.csv or .jsonl); checked before charging")
     charge.add_argument("--profile", default=None, help="gateway profile (or AUTOPAY_PROFILE)")
     charge.add_argument("--transport", choices=["soap", "rest", "tbank"], default=None, help="default: soap")
     charge.add_argument("--sandbox-url", default=None, help="base URL of a running sandbox (profile sandbox)")
     charge.add_argument("--return-url", default=None, help="returnUrl of the registrations (or AUTOPAY_RETURN_URL)")
-    charge.add_argument("--concurrency", type=int, default=8, help="charges in flight (default 8)")
-    charge.add_argument("--rate", type=float, default=0, help="charges started per second at most (default: no limit)")
-    charge.add_argument("--processes", type=int, default=1,
+    charge.add_argument("--concurrency", type=_positive_int, default=8, help="charges in flight (default 8)")
+    charge.add_argument("--rate", type=_positive_number, default=None,
+                        help="charges started per second at most (default: no limit)")
+    charge.add_argument("--processes", type=_positive_int, default=1,
                         help="worker processes sharing the concurrency (default 1); more when one CPU is the limit")
-    charge.add_argument("--attempts", type=int, default=6, help="attempts per step before 'unknown' (default 6)")
-    charge.add_argument("--dry-run", action="store_true", help="validate the file and stop")
+    charge.add_argument("--attempts", type=_positive_int, default=6,
+                        help="attempts per step before 'unknown' (default 6)")
+    charge.add_argument("--delimiter", type=_delimiter, default=None,
+                        help="CSV separator: ',', ';' or tab (default: found from the header line)")
+    charge.add_argument("--quiet", action="store_true", help="no progress display")
+    charge.add_argument("--dry-run", action="store_true",
+                        help="run the pre-flight (rows, settings, credentials) and stop; nothing is charged")
     charge.set_defaults(func=_cmd_charge)
 
     status = sub.add_parser("status", help="look an order up by gateway id or by order number")

@@ -34,7 +34,6 @@ import enum
 import functools
 import logging
 import random
-import time
 import uuid
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar, Union, cast
 
@@ -43,8 +42,10 @@ import attr
 from .errors import (
     AutopayError,
     ConnectError,
+    DeadlineExceeded,
     DuplicateOrderNumber,
     GatewaySystemError,
+    Interrupted,
     InvalidOrderState,
     OrderMismatch,
     OrderNotFound,
@@ -54,7 +55,7 @@ from .errors import (
     ValidationError,
 )
 from .gateways.base import Gateway
-from .http import deadline_scope, time_left
+from .http import deadline_scope, pause, read_only, stop_requested, time_left
 from .models import Binding, BindingInfo, OperationResult, OrderDetails, OrderStatus, RegisteredOrder
 from .money import Money
 from .retry import RetryPolicy
@@ -172,7 +173,7 @@ class AutopayClient:
     return_url: Optional[str] = attr.ib(default=None)
     retry: RetryPolicy = attr.ib(factory=RetryPolicy)
     payer_ip: Optional[str] = attr.ib(default=None)
-    sleep: Callable[[float], None] = attr.ib(default=time.sleep, repr=False)
+    sleep: Callable[[float], None] = attr.ib(default=pause, repr=False)
     deadline: Optional[float] = attr.ib(default=DEFAULT_DEADLINE, validator=_check_deadline)
     _rng: random.Random = attr.ib(factory=random.Random, repr=False)
 
@@ -213,6 +214,8 @@ class AutopayClient:
                 if left is not None and left <= delay:
                     log.info("scenario deadline reached after %d attempt(s)", attempt)
                     return
+                if stop_requested():
+                    raise Interrupted("stopped before retrying: no further request was sent")
                 self.sleep(delay)
             left = time_left()
             if left is not None and left <= 0:
@@ -221,7 +224,14 @@ class AutopayClient:
 
     def _lookup(self, *, order_id: Optional[str] = None,
                 order_number: Optional[str] = None) -> Union[OrderDetails, _NotFound, None]:
-        """The order as the gateway describes it, NOT_FOUND, or None when it would not say."""
+        """The order as the gateway describes it, NOT_FOUND, or None when it would not say.
+
+        A look-up only reads: it goes on after a stop (:func:`~autopay_soap.http.read_only`)."""
+        with read_only():
+            return self._lookup_with_retries(order_id=order_id, order_number=order_number)
+
+    def _lookup_with_retries(self, *, order_id: Optional[str],
+                             order_number: Optional[str]) -> Union[OrderDetails, _NotFound, None]:
         for _attempt in self._attempts():
             try:
                 if order_id is not None:
@@ -433,14 +443,9 @@ class AutopayClient:
         and nothing is charged. On T-Bank the order number is looked up (``CheckOrder``) before
         every ``Init``, whatever the gateway does with repeated ``OrderId``s.
         """
-        if (binding_id is None) == (account_token is None):
-            raise ValidationError("binding_id: give exactly one of binding_id and account_token", field="binding_id")
-        # both checked here, before the registration, so that a bad one leaves nothing half-done
-        if binding_id is not None:
-            check_binding_id(binding_id)
-        else:
-            check_text(account_token, "account_token", 64)
-        options = self._transport_options(initiator, sbp=account_token is not None)
+        options = self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
+                                       account_token=account_token, two_stage=two_stage, description=description,
+                                       return_url=return_url, initiator=initiator)
         order, details, note = self._register(
             order_number, amount, binding_id=binding_id,
             return_url=return_url or self.return_url, two_stage=two_stage,
@@ -453,6 +458,63 @@ class AutopayClient:
         if isinstance(paid, str):
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, order.order_id, message=paid)
         return self._result(order_number, paid)
+
+    def check_autopay(
+        self, order_number: str, amount: Money, *, client_id: Optional[str] = None,
+        binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
+        description: Optional[str] = None, return_url: Optional[str] = None, initiator: Optional[str] = None,
+    ) -> None:
+        """Every check :meth:`autopay` makes before sending anything, for this transport: raises
+        :class:`ValidationError` (or :class:`~autopay_soap.errors.ConfigurationError`) naming the
+        field, else returns. Nothing is sent. The batch runner runs it on every row first."""
+        self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
+                             account_token=account_token, two_stage=two_stage, description=description,
+                             return_url=return_url, initiator=initiator)
+
+    def _autopay_checks(
+        self, order_number: str, amount: Money, *, client_id: Optional[str], binding_id: Optional[str],
+        account_token: Optional[str], two_stage: bool, description: Optional[str], return_url: Optional[str],
+        initiator: Optional[str],
+    ) -> dict:
+        """Check an autopayment's arguments against this transport; the transport's options."""
+        if (binding_id is None) == (account_token is None):
+            raise ValidationError("binding_id: give exactly one of binding_id and account_token", field="binding_id")
+        # all checked here, before the registration, so that a bad one leaves nothing half-done
+        if binding_id is not None:
+            check_binding_id(binding_id)
+        else:
+            check_text(account_token, "account_token", 64)
+        options = self._transport_options(initiator, sbp=account_token is not None)
+        self.gateway.check_registration(order_number, amount, return_url or self.return_url,  # type: ignore[arg-type]
+                                        two_stage=two_stage, client_id=client_id, auto_payment=True,
+                                        description=description, **options)
+        return options
+
+    @_scenario
+    def check_access(self) -> None:
+        """Authenticate against the gateway without touching any order.
+
+        Looks up an order number that cannot exist (``preflight-`` and 20 random hex digits):
+        "not found" means the endpoint answers and the credentials are accepted. Raises
+        :class:`~autopay_soap.errors.AccessDenied` or
+        :class:`~autopay_soap.errors.AuthenticationError` for refused credentials, a
+        :class:`~autopay_soap.errors.TransportError` when the gateway cannot be reached.
+        """
+        number = "preflight-" + uuid.uuid4().hex[:20]
+        last: Optional[AutopayError] = None
+        for _attempt in self._attempts():
+            try:
+                self.gateway.order_status(order_number=number)
+                return  # an answer about a number nobody used: odd, but the credentials work
+            except OrderNotFound:
+                return
+            except AutopayError as exc:
+                if not self.retry.retryable(exc):
+                    raise
+                last = exc
+        if last is not None:
+            raise last
+        raise DeadlineExceeded("check_access: no attempt fitted in the deadline", operation="check_access")
 
     # -- SBP (T-Bank) ------------------------------------------------------------------------
 

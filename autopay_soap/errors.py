@@ -21,6 +21,7 @@ Every exception the library raises on purpose derives from :class:`AutopayError`
     │                              gateway does not confirm what it claims
     ├── OrderMismatch              the order number leads to an order that is not this charge
     │                              (another amount, currency, client or binding): never PAID
+    ├── Interrupted                the caller asked to stop; the next request was not sent
     └── TransportError             the exchange itself went wrong
         ├── ConnectError           the request never reached the gateway: safe to retry
         │   └── TLSError           certificate problem: never retried
@@ -60,6 +61,7 @@ __all__ = [
     "GatewaySystemError",
     "HTTPStatusError",
     "InvalidOrderState",
+    "Interrupted",
     "InvalidRequest",
     "OrderMismatch",
     "OrderNotFound",
@@ -227,6 +229,16 @@ class OrderMismatch(AutopayError):
         self.requested = dict(requested)
         self.found = dict(found)
         self.differs = tuple(k for k in requested if k in found and requested[k] != found[k])
+
+
+class Interrupted(AutopayError):
+    """The caller asked to stop (:func:`autopay_soap.http.stop_scope`), so the next request of
+    the scenario was not sent.
+
+    Requests sent before it may have landed (an order registered, not yet paid): the scenario
+    is unfinished, not failed. Call it again with the same order number (or look the order up)
+    to reconcile, exactly as after :class:`OutcomeUnknown`. Never retried automatically.
+    """
 
 
 class TransportError(AutopayError):

@@ -8,6 +8,11 @@ Timeouts are always set, and three bound every exchange (``docs/security.rst``):
 * a scenario deadline (:func:`deadline_scope`, set by :class:`~autopay_soap.client.AutopayClient`
   around one scenario with its retries and look-ups) caps every exchange inside it.
 
+A stop (:func:`stop_scope`, set by the batch runner around its workers) is checked before
+every request: once it is set no request that could start or move money leaves, while one
+already sent is read to its end; status look-ups (:func:`read_only`) still go, so a charge on
+the wire learns its outcome.
+
 Replies are read with a size cap (:data:`DEFAULT_MAX_REPLY_BYTES`) and refused beyond it,
 before any parsing. TLS verification is on by default, and profiles and environment
 variables can only add trust (a CA bundle path, the Russian Trusted Root CA case); nothing in
@@ -36,6 +41,7 @@ from .errors import (
     ConnectError,
     ConnectionDropped,
     DeadlineExceeded,
+    Interrupted,
     ReplyTooLarge,
     ResponseTimeout,
     TLSError,
@@ -44,7 +50,8 @@ from .errors import (
 )
 
 __all__ = ["DEFAULT_MAX_REPLY_BYTES", "GatewaySession", "Timeouts", "classify_request_error", "deadline_scope",
-           "forget_sent", "make_session", "post_bounded", "request_sent", "time_left", "was_sent", "USER_AGENT"]
+           "forget_sent", "make_session", "pause", "post_bounded", "read_only", "request_sent", "stop_requested",
+           "stop_scope", "time_left", "was_sent", "USER_AGENT"]
 
 log = logging.getLogger("autopay_soap.http")
 
@@ -157,6 +164,47 @@ def time_left() -> Optional[float]:
     return None if deadline is None else deadline - time.monotonic()
 
 
+@contextlib.contextmanager
+def stop_scope(stop: Any) -> Iterator[None]:
+    """Within the block, once ``stop`` (a ``threading.Event`` or a ``multiprocessing`` one) is
+    set, no new request of this thread is sent: :func:`post_bounded` raises
+    :class:`~autopay_soap.errors.Interrupted` instead, and :func:`pause` wakes at once."""
+    outer = getattr(_local, "stop", None)
+    _local.stop = stop
+    try:
+        yield
+    finally:
+        _local.stop = outer
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Within the block the requests only read (status look-ups): a stop does not hold them back,
+    so that a charge already on the wire can still learn its outcome."""
+    outer = getattr(_local, "read_only", False)
+    _local.read_only = True
+    try:
+        yield
+    finally:
+        _local.read_only = outer
+
+
+def stop_requested() -> bool:
+    """True when this thread's :func:`stop_scope` has been set (and it is not in :func:`read_only`)."""
+    stop = getattr(_local, "stop", None)
+    return stop is not None and not getattr(_local, "read_only", False) and stop.is_set()
+
+
+def pause(seconds: float) -> None:
+    """Sleep ``seconds``, waking early when this thread's :func:`stop_scope` is set (not in
+    :func:`read_only`, whose look-ups keep their pace)."""
+    stop = getattr(_local, "stop", None)
+    if stop is None or getattr(_local, "read_only", False):
+        time.sleep(seconds)
+    else:
+        stop.wait(seconds)
+
+
 def request_sent() -> None:
     """Note that this thread is about to send a request: whatever goes wrong from here on is about
     the reply, so the outcome may be unknown (see :func:`autopay_soap.gateways.base.guard_replies`)."""
@@ -254,8 +302,9 @@ def post_bounded(session: requests.Session, url: str, *, data: Any, headers: Opt
     Raises :class:`~autopay_soap.errors.ConnectError` when nothing was sent,
     :class:`~autopay_soap.errors.ResponseTimeout` when the time ran out after sending,
     :class:`~autopay_soap.errors.ReplyTooLarge` for a reply over ``max_bytes`` (refused
-    before parsing) and :class:`~autopay_soap.errors.DeadlineExceeded` when the scenario's
-    deadline had passed already (nothing is sent then).
+    before parsing), :class:`~autopay_soap.errors.DeadlineExceeded` when the scenario's
+    deadline had passed already and :class:`~autopay_soap.errors.Interrupted` when this
+    thread's :func:`stop_scope` is set (nothing is sent then).
     """
     ctx = dict(context or {})
     now = time.monotonic()
@@ -266,6 +315,8 @@ def post_bounded(session: requests.Session, url: str, *, data: Any, headers: Opt
             raise DeadlineExceeded("the scenario's deadline has passed; nothing more was sent", **ctx)
         end = min(end, scope)
     remaining = end - now
+    if stop_requested():
+        raise Interrupted("stopped before sending: the request was not sent", **ctx)
     request_sent()
     _local.exchange_deadline = end
     try:

@@ -13,6 +13,7 @@ Decimal('499.00')
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Dict, Union
 
@@ -48,6 +49,7 @@ _TABLE = [
     ("KWD", "414", 3), ("BHD", "048", 3), ("OMR", "512", 3),
 ]
 _BY_CODE: Dict[str, Currency] = {}
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
 for _alpha, _numeric, _exp in _TABLE:
     _cur = Currency(_alpha, _numeric, _exp)
     _BY_CODE[_alpha] = _cur
@@ -96,7 +98,9 @@ class Money:
         """Build from a major-unit amount: ``Decimal("499.00")``, ``"499.00"`` or ``499``.
 
         A ``float`` is refused (it cannot hold kopecks exactly), and so is any amount with
-        more decimals than the currency has.
+        more decimals than the currency has. A string must be plain decimal notation
+        (``"499.00"``, ``"-1"``): ``"1e3"``, ``"5_000"``, ``".5"`` and non-ASCII digits, all of
+        which ``Decimal`` would take, are refused.
         """
         cur = currency(currency_code)
         if isinstance(amount, bool) or isinstance(amount, float) or not isinstance(amount, (Decimal, str, int)):
@@ -109,6 +113,10 @@ class Money:
             raise ValidationError(f"amount: {amount!r} is not a decimal number", field="amount") from None
         if not value.is_finite():
             raise ValidationError("amount: must be a finite number", field="amount")
+        if isinstance(amount, str) and not _PLAIN_DECIMAL.match(amount.strip()):
+            raise ValidationError(
+                f"amount: {amount!r} is not in plain decimal notation (ASCII digits, a point and the decimals: "
+                "'499.00'); exponents, underscores, a bare point and other digits are refused", field="amount")
         scaled = value.scaleb(cur.exponent)
         if scaled != scaled.to_integral_value():
             raise ValidationError(

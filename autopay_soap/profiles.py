@@ -87,8 +87,7 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
     transport = (_setting(settings, "transport") or ("tbank" if name.startswith("tbank") else "soap")).lower()
     password = _setting(settings, "password") or ("sandbox-password" if name == "sandbox" else None)
     ca_bundle = _setting(settings, "ca_bundle")
-    timeout = _setting(settings, "timeout")
-    timeouts = Timeouts(read=float(timeout)) if timeout else Timeouts()
+    timeouts = _timeouts(_setting(settings, "timeout"))
     verify: Any = ca_bundle or True
     if transport == "tbank":
         return _tbank_gateway(name, sandbox_url, password, timeouts, verify, settings)
@@ -109,6 +108,19 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
 
         return RbsRestGateway(rest_url, username, password, timeouts=timeouts, verify=verify)
     raise ConfigurationError(f"unknown transport {transport!r}: 'soap', 'rest' or 'tbank'")
+
+
+def _timeouts(value: Any) -> Timeouts:
+    """``timeout`` (or ``AUTOPAY_TIMEOUT``): the read timeout in seconds, a number above 0."""
+    if value is None or value == "":
+        return Timeouts()
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if isinstance(value, bool) or not 0 < seconds < float("inf"):
+        raise ConfigurationError(f"timeout (AUTOPAY_TIMEOUT): {value!r} is not a number of seconds above 0")
+    return Timeouts(read=seconds)
 
 
 def _no_more(settings: Dict[str, Any]) -> None:

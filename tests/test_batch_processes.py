@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from autopay_soap import ConfigurationError, ValidationError
-from autopay_soap.batch import EXIT_OK, BatchRunner, BatchWorkerError, Journal, JournalBusy
+from autopay_soap.batch import EXIT_OK, BatchConfigError, BatchRunner, BatchWorkerError, Journal, JournalBusy
 from autopay_soap.client import AutopayClient
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox
@@ -70,7 +70,8 @@ def test_rows_are_dealt_to_worker_processes_and_each_is_charged_once(tmp_path):
         sb.faults = None
         again = runner.run(file)
         charges = sb.engine.charges_by_order_number()
-    assert len(workers) == 2 and os.getpid() not in workers  # two other processes built the clients
+    assert os.getpid() in workers  # the pre-flight's client
+    assert len(workers - {os.getpid()}) == 2  # and two other processes built the charging clients
     assert (summary.paid, summary.unknown, summary.failed, summary.charged_this_run) == (rows, 0, 0, rows)
     assert summary.exit_code == EXIT_OK
     assert again.charged_this_run == 0 and again.paid == rows
@@ -128,12 +129,35 @@ def test_concurrency_and_processes_must_be_whole_and_positive(tmp_path, field, v
     assert info.value.field == field
 
 
+class WorksOnlyForThePreflight:
+    """A picklable factory: the first client (the pre-flight's, in the runner) is real, every later one fails."""
+
+    def __init__(self, sandbox_url, return_url):
+        self.sandbox_url, self.return_url, self.pid, self.calls = sandbox_url, return_url, os.getpid(), 0
+
+    def __call__(self):
+        self.calls += 1
+        if os.getpid() != self.pid or self.calls > 1:
+            raise ConfigurationError("AUTOPAY_PROFILE is not set")
+        return AutopayClient.from_profile("sandbox", sandbox_url=self.sandbox_url, return_url=self.return_url)
+
+
+def test_a_factory_that_cannot_build_a_client_is_found_by_the_preflight(tmp_path):
+    file = tmp_path / "w.csv"
+    write_csv(file, [(f"W-{i}", "cust", "b-1", "1.00", "RUB", "") for i in range(5)])
+    runner = BatchRunner(failing_factory, tmp_path / "w.sqlite", concurrency=4)
+    with pytest.raises(BatchConfigError, match="could not be built: ConfigurationError: AUTOPAY_PROFILE is not set"):
+        runner.run(file)
+    assert not (tmp_path / "w.sqlite").exists()
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_a_worker_that_cannot_build_its_client_stops_the_run_and_says_why(tmp_path, processes):
     file = tmp_path / "w.csv"
     write_csv(file, [(f"W-{i}", "cust", "b-1", "1.00", "RUB", "") for i in range(50)])
     with Sandbox() as sb:
-        runner = BatchRunner(failing_factory, tmp_path / "w.sqlite", concurrency=4, processes=processes)
+        runner = BatchRunner(WorksOnlyForThePreflight(sb.url, sb.return_url), tmp_path / "w.sqlite", concurrency=4,
+                             processes=processes)
         with pytest.raises(BatchWorkerError) as info:
             runner.run(file)
         assert sb.engine.orders() == []

@@ -10,7 +10,7 @@ def test_public_names_are_pinned():
         "BindingInfo", "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
         "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DeadlineExceeded",
         "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "InvalidOrderState",
-        "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderMismatch", "OrderNotFound",
+        "Interrupted", "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderMismatch", "OrderNotFound",
         "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep", "RbsRestGateway",
         "RbsSoapGateway", "RegisteredOrder", "ReplyTooLarge", "ResponseTimeout", "RetryPolicy", "SoapFaultError",
         "TBankGateway", "TLSError", "Timeouts", "TransportError", "UnsupportedOperation", "ValidationError",

@@ -5,15 +5,19 @@ how a crash is recovered.
 """
 
 from .journal import Journal, JournalBusy
-from .rows import ChargeRow, RowError, read_rows, validate_file
+from .rows import COLUMNS, ChargeRow, FileCheck, RowError, read_rows, validate_file
 from .runner import (
+    EXIT_CONFIG,
     EXIT_DECLINED,
     EXIT_INTERRUPTED,
     EXIT_INVALID_INPUT,
     EXIT_JOURNAL_BUSY,
     EXIT_MISMATCH,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_UNKNOWN,
+    BatchAborted,
+    BatchConfigError,
     BatchInputError,
     BatchRunner,
     BatchSummary,
@@ -21,8 +25,8 @@ from .runner import (
 )
 
 __all__ = [
-    "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_MISMATCH", "EXIT_OK",
-    "EXIT_UNKNOWN",
-    "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError", "ChargeRow", "Journal", "JournalBusy",
-    "RowError", "read_rows", "validate_file",
+    "COLUMNS", "EXIT_CONFIG", "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY",
+    "EXIT_MISMATCH", "EXIT_OK", "EXIT_TERMINATED", "EXIT_UNKNOWN",
+    "BatchAborted", "BatchConfigError", "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError",
+    "ChargeRow", "FileCheck", "Journal", "JournalBusy", "RowError", "read_rows", "validate_file",
 ]

@@ -7,7 +7,9 @@ after it, each in its own committed transaction. After a crash (even ``kill -9``
 same order number: the number is the idempotency key, so nothing is charged twice.
 
 One runner at a time: an exclusive OS lock on ``<journal>.lock`` (released by the OS when the
-process dies) refuses a second runner on the same journal. The worker processes of a runner
+process dies) refuses a second runner on the same journal. The lock files are named after the
+journal's resolved path, so a symbolic link to the journal, or the same file reached by another
+relative path, meets the same lock. The worker processes of a runner
 (``processes > 1``) open the journal without that lock, which their parent holds; SQLite
 serialises their writes. Each of them holds a shared lock on ``<journal>.workers.lock`` while it
 runs, and a new runner is refused while any worker of an earlier one (say, one whose parent was
@@ -124,8 +126,10 @@ class Journal:
         """Take the runner lock (or raise :class:`JournalBusy`) and open the database."""
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        runner_path, workers_path = str(self.path) + ".lock", str(self.path) + ".workers.lock"
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"the journal's folder {self.path.parent} does not exist")
+        identity = str(self.path.resolve())  # one lock per file, however it is named
+        runner_path, workers_path = identity + ".lock", identity + ".workers.lock"
         if self.runner_lock:
             fd = _flock(runner_path, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if fd is None:
@@ -159,8 +163,9 @@ class Journal:
             self._reader.close()
             self._reader = None
         if self._db is not None:
-            self._db.close()
-            self._db = None
+            with self._mutex:  # a write in progress (another thread's) ends first
+                self._db.close()
+                self._db = None
         if self._lock_file is not None:
             os.close(self._lock_file)  # closing releases the flock
             self._lock_file = None
@@ -217,10 +222,10 @@ class Journal:
                 (state, order_id, gateway_code, action_code, message, time.time(), order_number))
 
     def unresolved_count(self) -> int:
-        """How many entries an earlier run left in flight or unknown."""
+        """How many entries an earlier run left in flight, unknown or for retry (a setting refused them)."""
         with self._mutex:
             return int(self.db.execute(
-                "SELECT COUNT(*) FROM charges WHERE state IN ('in_flight', 'unknown')").fetchone()[0])
+                "SELECT COUNT(*) FROM charges WHERE state IN ('in_flight', 'unknown', 'retry')").fetchone()[0])
 
     def is_empty(self) -> bool:
         """True for a journal no run has written to yet."""

@@ -7,18 +7,31 @@ Columns: ``order_number`` (required: the idempotency key of the charge), ``clien
 T-Bank rows name the card by ``rebill_id`` (its RebillId) or the SBP account by
 ``account_token`` instead of ``binding_id``; ``client_id`` is then optional and the order
 number may have up to 36 characters. Run them with ``--transport tbank``.
+
+Files as people write them (``docs/batch.rst``, "Input files"):
+
+* UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8"); anything else is refused
+  with the first line that is not UTF-8.
+* CSV separated by ``,``, ``;`` (Excel in a Russian locale) or a tab: the header line decides
+  (the separator that yields the most known column names), or ``delimiter=``.
+* An unknown column is refused, with the known name it is closest to; so is a row with fewer
+  values than the header, a quoted value left open, and an amount that is not plain decimal
+  notation (``1e3``, ``5_000``, ``.5``, ``499,00``, non-ASCII digits, a JSON float).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import attr
 
@@ -26,10 +39,17 @@ from .. import validation as v
 from ..errors import ValidationError
 from ..money import Money
 
-__all__ = ["ChargeRow", "RowError", "read_rows", "validate_file"]
+__all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "read_rows", "validate_file"]
+
+COLUMNS = ("order_number", "client_id", "binding_id", "rebill_id", "account_token", "amount", "amount_minor",
+           "currency", "description", "two_stage")
+"""Every column (or JSON key) a batch row may have."""
 
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
+_DELIMITERS = (",", ";", "\t")
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
+_WHOLE = re.compile(r"[0-9]+\Z")
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -54,126 +74,311 @@ class ChargeRow:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class RowError:
-    """A row that cannot be charged: its line number, the field and why."""
+    """A row that cannot be charged: its line number, the column (``field``) and why.
+
+    ``field`` is ``"file"`` or ``"row"`` when the problem is not one column's (the file is not
+    UTF-8, a row has too few values...).
+    """
 
     line: int
     field: str
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        if self.field in ("file", "row"):
+            return f"line {self.line}: {self.message}"
+        text = self.message
+        if text.startswith(self.field + ":"):
+            text = text[len(self.field) + 1:].lstrip()
+        return f"line {self.line}, column {self.field}: {text}"
 
 
-def _raw_rows(path: Path) -> Iterator[Tuple[int, Union[Dict[str, object], str]]]:
-    """``(line number, mapping)`` per data row; a string instead of a mapping is a parse error."""
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        with path.open("r", encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    data = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    yield number, f"not valid JSON ({exc.msg})"
-                    continue
-                yield number, data if isinstance(data, dict) else "a JSON object per line is expected"
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class FileCheck:
+    """What :func:`validate_file` found: ``rows`` read, the first ``errors`` and how many rows
+    were bad in all (``bad_rows``, which may be more than ``len(errors)``)."""
+
+    rows: int
+    errors: List[RowError]
+    bad_rows: int
+
+
+class _Fatal(Exception):
+    """A problem after which the rest of the file cannot be read (it is reported as a RowError)."""
+
+    def __init__(self, error: RowError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _JsonFloat(str):
+    """A JSON number with a fraction or an exponent, kept as its text so that it can be refused."""
+
+
+def _lines(path: Path) -> Iterator[Tuple[int, str]]:
+    """``(line number, text)`` of each physical line, decoded as UTF-8 (a leading BOM dropped)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _Fatal(RowError(number, "file", (
+                    f"not UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line); save the file "
+                    "as UTF-8 (in Excel: \"CSV UTF-8\")"))) from None
+            if "\x00" in text:
+                raise _Fatal(RowError(number, "file", "a NUL byte: this is not a text file"))
+            yield number, text
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name.strip().lower(), COLUMNS, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else f"; the columns are: {', '.join(COLUMNS)}"
+
+
+def _check_names(names: Sequence[str], line: int) -> List[RowError]:
+    """Unknown and repeated column names (an empty name is allowed: a trailing separator)."""
+    errors = []
+    seen = set()
+    for name in names:
+        if not name:
+            continue
+        if name not in COLUMNS:
+            errors.append(RowError(line, name, f"{name}: unknown column{_suggest(name)}"))
+        elif name in seen:
+            errors.append(RowError(line, name, f"{name}: the column appears twice"))
+        seen.add(name)
+    return errors
+
+
+def sniff_delimiter(header: str) -> str:
+    """The separator of a CSV header line: the one that yields the most known column names
+    (``,`` when none does better)."""
+    best, best_known = ",", -1
+    for candidate in _DELIMITERS:
+        names = next(csv.reader([header], delimiter=candidate), [])
+        known = sum(1 for name in names if name.strip() in COLUMNS)
+        if known > best_known:
+            best, best_known = candidate, known
+    return best
+
+
+def _open_quote_column(text: str, delimiter: str) -> int:
+    """The index of the value whose quote is still open at the end of ``text`` (-1: none)."""
+    column, quoted = 0, False
+    for char in text.rstrip("\r\n"):
+        if char == '"':
+            quoted = not quoted
+        elif char == delimiter and not quoted:
+            column += 1
+    return column if quoted else -1
+
+
+def _csv_rows(path: Path, delimiter: Optional[str]) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
+    lines = _lines(path)
+    first = next(lines, None)
+    if first is None:
         return
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "order_number" not in reader.fieldnames:
-            yield 1, "the header must name an order_number column"
+    header_text = first[1]
+    sep = delimiter or sniff_delimiter(header_text)
+    names = [name.strip() for name in next(csv.reader([header_text], delimiter=sep), [])]
+    header_errors = _check_names(names, 1)
+    if "order_number" not in names:
+        header_errors.append(RowError(1, "file", "the header must name an order_number column (and amount, "
+                                                 "binding_id...); is the first line the header?"))
+    if header_errors:
+        for error in header_errors:
+            yield 1, error
+        return
+    texts: Dict[int, str] = {}
+
+    def feed() -> Iterator[str]:
+        for number, text in lines:
+            texts[number] = text
+            yield text
+
+    reader = csv.reader(feed(), delimiter=sep, strict=True)
+    end = 1
+    while True:
+        start = end + 1
+        texts.clear()  # the physical lines of this record only
+        try:
+            record = next(reader, None)
+        except csv.Error as exc:
+            column = _open_quote_column(texts.get(start, ""), sep)
+            problem = "a quoted value opens here and is never closed" if column >= 0 else f"unreadable CSV ({exc})"
+            raise _Fatal(RowError(start, names[column] if 0 <= column < len(names) else "row", problem)) from None
+        if record is None:
             return
-        for record in reader:
-            if None in record:
-                yield reader.line_num, "more values than columns"
-                continue
-            yield reader.line_num, dict(record)
+        end = reader.line_num + 1  # the reader has not seen the header line
+        if end > start:  # a quote opened on line `start` swallowed the line break(s) after it
+            column = next((i for i, value in enumerate(record) if "\n" in value or "\r" in value), -1)
+            raise _Fatal(RowError(start, names[column] if 0 <= column < len(names) else "row",
+                                  "a quoted value is not closed on its line (a value may not hold a line break)"))
+        if not record or all(not value.strip() for value in record):
+            continue  # a blank line
+        if len(record) < len(names):
+            missing = ", ".join(name for name in names[len(record):] if name)
+            yield start, RowError(start, "row", f"{len(record)} value(s) for {len(names)} columns (missing: "
+                                                f"{missing}); check the separator and the quotes")
+            continue
+        extra = record[len(names):]
+        if any(value.strip() for value in extra):
+            yield start, RowError(start, "row", f"{len(record)} values for {len(names)} columns: more values than "
+                                                "columns (a separator inside an unquoted value?)")
+            continue
+        yield start, {name: value for name, value in zip(names, record) if name}
+
+
+def _json_rows(path: Path) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
+    for number, text in _lines(path):
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text, parse_float=_JsonFloat, parse_constant=_JsonFloat)
+        except json.JSONDecodeError as exc:
+            yield number, RowError(number, "row", f"not valid JSON ({exc.msg} at character {exc.colno})")
+            continue
+        if not isinstance(data, dict):
+            yield number, RowError(number, "row", "a JSON object per line is expected")
+            continue
+        unknown = _check_names(list(data), number)
+        if unknown:
+            yield number, unknown[0]
+            continue
+        yield number, data
+
+
+def _raw_rows(path: Path, delimiter: Optional[str]) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
+    """``(line number, mapping)`` per data row, or a :class:`RowError` for a row that cannot be read."""
+    reader = _json_rows(path) if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else _csv_rows(path, delimiter)
+    try:
+        yield from reader
+    except _Fatal as fatal:
+        yield fatal.error.line, fatal.error
+
+
+def _text(data: Dict[str, object], name: str) -> Optional[str]:
+    """A value as stripped text (None when absent or blank); refuses floats and nested values."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, _JsonFloat):
+        raise ValidationError(f"{name}: {value} is a JSON float; write amounts as strings (\"12.34\") or "
+                              "amount_minor as a whole number", field=name)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValidationError(f"{name}: must be a string, not a JSON {type(value).__name__}", field=name)
+    return value.strip() or None
+
+
+def _amount(data: Dict[str, object]) -> Money:
+    currency = _text(data, "currency") or "RUB"
+    amount_text, minor_text = _text(data, "amount"), _text(data, "amount_minor")
+    if (amount_text is None) == (minor_text is None):
+        raise ValidationError("amount: give exactly one of amount and amount_minor", field="amount")
+    if amount_text is not None:
+        if not _PLAIN_AMOUNT.match(amount_text):
+            hint = "use a point as the decimal separator (499.00)" if "," in amount_text else \
+                "use plain decimal notation: digits, then a point and the decimals (499.00)"
+            raise ValidationError(f"amount: {amount_text!r} is refused; {hint}", field="amount")
+        amount = Money.of(amount_text, currency)
+    else:
+        if isinstance(data.get("amount_minor"), bool) or not _WHOLE.match(minor_text or ""):
+            raise ValidationError(f"amount_minor: {minor_text!r} is not a whole number of minor units (digits 0-9 "
+                                  "only)", field="amount_minor")
+        amount = Money.from_minor(int(minor_text or 0), currency)
+    v.check_money(amount)
+    return amount
 
 
 def _row(line: int, data: Dict[str, object]) -> ChargeRow:
-    def text(name: str) -> Optional[str]:
-        value = data.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        return str(value).strip()
-
-    currency = text("currency") or "RUB"
-    amount_text, minor_text = text("amount"), text("amount_minor")
-    if (amount_text is None) == (minor_text is None):
-        raise ValidationError("give exactly one of amount and amount_minor", field="amount")
-    if amount_text is not None:
-        amount = Money.of(amount_text, currency)
-    else:
-        if not (minor_text or "").isdigit():
-            raise ValidationError("amount_minor: must be a whole number of minor units", field="amount_minor")
-        amount = Money.from_minor(int(minor_text or 0), currency)
-    v.check_money(amount)
-    keys = [name for name in ("binding_id", "rebill_id", "account_token") if text(name)]
+    amount = _amount(data)
+    keys = [name for name in ("binding_id", "rebill_id", "account_token") if _text(data, name)]
     if len(keys) != 1:
-        raise ValidationError("give exactly one of binding_id, rebill_id (T-Bank) and account_token (T-Bank SBP)",
-                              field="binding_id")
+        raise ValidationError("binding_id: give exactly one of binding_id, rebill_id (T-Bank) and account_token "
+                              "(T-Bank SBP)", field="binding_id")
     tbank = keys[0] != "binding_id"
-    if keys[0] == "account_token" and (text("two_stage") or "").lower() in _TRUE:
-        raise ValidationError("two_stage: SBP autopayments are one-stage only", field="two_stage")
-    two_stage_text = (text("two_stage") or "").lower()
+    two_stage_text = (_text(data, "two_stage") or "").lower()
     if two_stage_text not in _TRUE | _FALSE:
         raise ValidationError("two_stage: use true or false", field="two_stage")
+    if keys[0] == "account_token" and two_stage_text in _TRUE:
+        raise ValidationError("two_stage: SBP autopayments are one-stage only", field="two_stage")
     return ChargeRow(
         line=line,
-        order_number=v.check_order_number(text("order_number"), max_len=36 if tbank else 32),
-        client_id=v.check_client_id(text("client_id"), required=not tbank) or "",
-        binding_id=v.check_binding_id(text(keys[0]), keys[0]) if keys[0] != "account_token" else None,
-        account_token=v.check_text(text("account_token"), "account_token", 64) if keys[0] == "account_token" else None,
+        order_number=v.check_order_number(_text(data, "order_number"), max_len=36 if tbank else 32),
+        client_id=v.check_client_id(_text(data, "client_id"), required=not tbank) or "",
+        binding_id=v.check_binding_id(_text(data, keys[0]), keys[0]) if keys[0] != "account_token" else None,
+        account_token=v.check_text(_text(data, "account_token"), "account_token", 64)
+        if keys[0] == "account_token" else None,
         amount=amount,
         two_stage=two_stage_text in _TRUE,
-        description=v.check_description(text("description")),
+        description=v.check_description(_text(data, "description")),
     )
 
 
-def read_rows(path: Union[str, Path]) -> Iterator[Union[ChargeRow, RowError]]:
-    """Stream the file: a :class:`ChargeRow` per good row, a :class:`RowError` per bad one."""
-    for line, data in _raw_rows(Path(path)):
-        if isinstance(data, str):
-            yield RowError(line, "row", data)
+def read_rows(path: Union[str, Path], *, delimiter: Optional[str] = None) -> Iterator[Union[ChargeRow, RowError]]:
+    """Stream the file: a :class:`ChargeRow` per good row, a :class:`RowError` per bad one.
+
+    ``delimiter``: the CSV separator (default: found from the header line).
+    """
+    for line, data in _raw_rows(Path(path), delimiter):
+        if isinstance(data, RowError):
+            yield data
             continue
         try:
             yield _row(line, data)
         except ValidationError as exc:
-            yield RowError(line, exc.field, exc.message)
+            yield RowError(line, exc.field or "row", exc.message)
 
 
-def validate_file(path: Union[str, Path], max_errors: int = 50) -> Tuple[int, List[RowError]]:
-    """Check every row (streamed): ``(rows, errors)``; a repeated order number is an error too.
+def validate_file(path: Union[str, Path], *, max_errors: int = 50, delimiter: Optional[str] = None,
+                  check: Optional[Callable[[ChargeRow], None]] = None) -> FileCheck:
+    """Check every row (streamed); a repeated order number is an error too.
 
-    Repeats are found in a temporary on-disk SQLite table, so memory stays flat however long
-    the file is.
+    ``check`` is called on every good row (the batch runner passes the chosen transport's own
+    rules, :meth:`~autopay_soap.client.AutopayClient.check_autopay`); a
+    :class:`~autopay_soap.errors.ValidationError` it raises makes the row bad. Every bad row is
+    counted; the first ``max_errors`` are kept. Repeats are found in a temporary on-disk SQLite
+    table, so memory stays flat however long the file is.
     """
     errors: List[RowError] = []
-    rows = 0
+    rows = bad = 0
     with tempfile.TemporaryDirectory(prefix="autopay-validate-") as folder:
         seen = sqlite3.connect(os.path.join(folder, "seen.sqlite"))
         seen.execute("PRAGMA journal_mode=OFF")
         seen.execute("PRAGMA synchronous=OFF")
         seen.execute("CREATE TABLE seen (order_number TEXT PRIMARY KEY, line INTEGER)")
         try:
-            for item in read_rows(path):
+            for item in read_rows(path, delimiter=delimiter):
                 rows += 1
-                if isinstance(item, RowError):
-                    errors.append(item)
-                else:
-                    try:
-                        seen.execute("INSERT INTO seen VALUES (?, ?)", (item.order_number, item.line))
-                    except sqlite3.IntegrityError:
-                        first = seen.execute("SELECT line FROM seen WHERE order_number = ?",
-                                             (item.order_number,)).fetchone()[0]
-                        errors.append(RowError(item.line, "order_number",
-                                               f"order_number {item.order_number!r} repeats line {first}"))
-                if len(errors) >= max_errors:
-                    break
+                error = item if isinstance(item, RowError) else _check_row(item, seen, check)
+                if error is not None:
+                    bad += 1
+                    if len(errors) < max_errors:
+                        errors.append(error)
         finally:
             seen.close()
     if rows == 0:
-        errors.append(RowError(1, "row", "the file has no rows"))
-    return rows, errors
+        errors.append(RowError(1, "file", "the file has no rows"))
+        bad = 1
+    return FileCheck(rows, errors, bad)
 
 
+def _check_row(row: ChargeRow, seen: sqlite3.Connection,
+               check: Optional[Callable[[ChargeRow], None]]) -> Optional[RowError]:
+    try:
+        seen.execute("INSERT INTO seen VALUES (?, ?)", (row.order_number, row.line))
+    except sqlite3.IntegrityError:
+        first = seen.execute("SELECT line FROM seen WHERE order_number = ?", (row.order_number,)).fetchone()[0]
+        return RowError(row.line, "order_number", f"order_number {row.order_number!r} repeats line {first}")
+    if check is not None:
+        try:
+            check(row)
+        except ValidationError as exc:
+            return RowError(row.line, exc.field or "row", exc.message)
+    return None

@@ -1,18 +1,33 @@
 """BatchRunner: charge a file of autopayments exactly once, resumably.
 
-1. The whole file is validated (streamed) before the first charge; bad rows are reported with
-   line numbers and nothing is charged. ``dry_run`` stops there.
-2. The journal is locked (a second runner is refused) and rows left in flight or unknown by
-   an earlier run are reconciled first: the same order number is charged again through
-   :meth:`AutopayClient.autopay`, which finds a paid order and never pays it twice.
+1. **Pre-flight**, before the first charge: the input file must exist, the journal's folder
+   too, the report path must be writable (and not the input or the journal); one client is
+   built; every row is read and checked, first by the file's own rules, then by the chosen
+   transport's (:meth:`AutopayClient.check_autopay`: RUB only and description length on
+   T-Bank, a return URL on RBS...); then the gateway is asked about an order number that
+   cannot exist (:meth:`AutopayClient.check_access`), which proves the endpoint and the
+   credentials. Bad rows raise :class:`BatchInputError`, a bad setting
+   :class:`BatchConfigError`; nothing is charged. ``dry_run`` stops after the pre-flight.
+2. The journal is locked (a second runner is refused) and rows left in flight, unknown or
+   for retry by an earlier run are reconciled first: the same order number is charged again
+   through :meth:`AutopayClient.autopay`, which finds a paid order and never pays it twice.
 3. The other rows are charged with ``concurrency`` requests in flight and at most
    ``rate_limit`` charges started per second; rows already final in the journal are skipped.
    With ``processes`` > 1 the rows are dealt out to that many worker processes (row *i* to
    process *i* mod *N*), each with its share of the concurrency and the rate, each writing
    the same journal; one process's CPU (its GIL) then no longer caps the run.
-4. Ctrl-C stops feeding new rows, lets the charges in flight finish and be recorded, and the
-   run ends with :data:`EXIT_INTERRUPTED`.
-5. A report has one row per input row (order number, outcome, order id, codes, message).
+4. **Stopping.** SIGINT (Ctrl-C) or SIGTERM closes the *start gate*: no charge starts after
+   it, in any process; rows queued stay not started; a charge already started sends no
+   further request (:func:`autopay_soap.http.stop_scope`), while a request already on the
+   wire is read to its end and recorded. The run ends with :data:`EXIT_INTERRUPTED` (130) or
+   :data:`EXIT_TERMINATED` (143). A second signal ends the run at once
+   (:class:`BatchAborted`): worker processes are killed, and what was in flight stays
+   ``in_flight`` in the journal for the next run to reconcile.
+5. **A setting that breaks mid-run** (a password rotated: the gateway refuses the
+   credentials, or a TLS trust problem) closes the gate the same way; the refused rows are
+   journaled as ``retry`` and charged by the next run once the setting is fixed; the exit
+   code is :data:`EXIT_CONFIG`, never the "some rows declined" code.
+6. A report has one row per input row (order number, outcome, order id, codes, message).
 """
 
 from __future__ import annotations
@@ -34,45 +49,88 @@ from typing import IO, Any, Callable, Dict, List, Optional, TextIO, Tuple, Union
 import attr
 
 from ..client import AutopayClient, ChargeOutcome
-from ..errors import AutopayError, GatewayError, OrderMismatch, ValidationError
+from ..errors import (
+    AccessDenied,
+    AuthenticationError,
+    AutopayError,
+    ConfigurationError,
+    GatewayError,
+    Interrupted,
+    OrderMismatch,
+    TLSError,
+    ValidationError,
+)
+from ..http import stop_scope
 from ..redact import describe_callable
 from .journal import Journal
-from .rows import ChargeRow, RowError, read_rows, validate_file
+from .progress import Progress
+from .rows import COLUMNS, ChargeRow, RowError, read_rows, validate_file
 
 __all__ = [
-    "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_MISMATCH", "EXIT_OK",
-    "EXIT_UNKNOWN",
-    "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError",
+    "EXIT_CONFIG", "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_MISMATCH",
+    "EXIT_OK", "EXIT_TERMINATED", "EXIT_UNKNOWN",
+    "BatchAborted", "BatchConfigError", "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError",
 ]
 
 log = logging.getLogger("autopay_soap.batch")
 
 EXIT_OK = 0
 """Every row is paid (or held, for two-stage rows)."""
+EXIT_CONFIG = 2
+"""A setting is wrong: an option, the credentials (refused by the gateway), a missing return
+URL, an unreachable gateway at the pre-flight, an unwritable report. Found before the first
+charge: nothing was charged. Found mid-run (a password rotated): the run stopped, the refused
+rows are left to the next run. Fix the setting and run again with the same journal."""
 EXIT_DECLINED = 3
 """Some rows were declined or refused by the gateway; none is unknown."""
 EXIT_UNKNOWN = 4
-"""Some rows have an unknown outcome: run again later with the same journal."""
+"""Some rows have an unknown outcome or were not started: run again later with the same journal."""
 EXIT_INVALID_INPUT = 5
-"""The file has bad rows; nothing was charged."""
+"""The file is missing or has bad rows; nothing was charged."""
 EXIT_JOURNAL_BUSY = 6
 """Another runner holds the journal; nothing was charged."""
 EXIT_MISMATCH = 7
 """Some rows name an order number that is another charge (edited after it was charged, or a
 number reused at the gateway): they were not charged. Fix the file; see the report."""
 EXIT_INTERRUPTED = 130
-"""Stopped by Ctrl-C; what was in flight was recorded. Run again to continue."""
+"""Stopped by SIGINT (Ctrl-C): no charge started after it; what was in flight was recorded.
+Run again with the same journal to continue."""
+EXIT_TERMINATED = 143
+"""Stopped by SIGTERM, as :data:`EXIT_INTERRUPTED` otherwise."""
 
 _STATE_OF = {ChargeOutcome.PAID: "paid", ChargeOutcome.HELD: "held", ChargeOutcome.DECLINED: "declined",
              ChargeOutcome.UNKNOWN: "unknown", ChargeOutcome.PENDING: "unknown"}
+_CONFIG_ERRORS = (AuthenticationError, AccessDenied, TLSError, ConfigurationError)
+"""Errors that are about the settings, not the row: the run stops and the row is left for the next run."""
+_ROW_FIELDS = frozenset(COLUMNS) | {"sbp"}
+"""Fields whose ValidationError is the row's fault (any other field is a setting's: return_url...)."""
 
 
 class BatchInputError(AutopayError):
-    """The batch file has bad rows (``errors``: line numbers and reasons). Nothing was charged."""
+    """The batch file is missing or has bad rows (``errors``: the first ones, with line numbers
+    and reasons; ``bad_rows``: how many in all). Nothing was charged."""
 
-    def __init__(self, errors: List[RowError]) -> None:
-        super().__init__(f"{len(errors)} bad row(s) in the batch file; nothing was charged")
+    def __init__(self, errors: List[RowError], *, bad_rows: Optional[int] = None, path: Any = None) -> None:
+        self.bad_rows = len(errors) if bad_rows is None else bad_rows
+        where = f" in {path}" if path is not None else ""
+        shown = f" (the first {len(errors)} below)" if self.bad_rows > len(errors) else ""
+        if len(errors) == 1 and errors[0].line == 0:  # the file itself: missing, unreadable
+            super().__init__(f"{errors[0].message}; nothing was charged")
+        else:
+            super().__init__(f"{self.bad_rows} bad row(s){where}{shown}; nothing was charged")
         self.errors = errors
+
+
+class BatchConfigError(ConfigurationError):
+    """A setting is wrong (see :data:`EXIT_CONFIG`); found by the pre-flight, nothing was charged.
+
+    ``setting`` names it where one setting is at fault (``return_url``, ``report``,
+    ``journal``, ``credentials``...).
+    """
+
+    def __init__(self, message: str, *, setting: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class BatchWorkerError(AutopayError):
@@ -81,6 +139,15 @@ class BatchWorkerError(AutopayError):
     The run was stopped; what was charged before is in the journal, rows left in flight are
     reconciled by the next run with the same journal.
     """
+
+
+class BatchAborted(KeyboardInterrupt):
+    """A second SIGINT or SIGTERM ended the run at once. ``signum`` is the signal; rows that
+    were in flight stay ``in_flight`` in the journal and are reconciled by the next run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped at once by a second {signal.Signals(signum).name}")
+        self.signum = signum
 
 
 def _describe(exc: BaseException) -> str:
@@ -96,11 +163,17 @@ def _outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[st
                                 two_stage=row.two_stage, description=row.description)
     except OrderMismatch as exc:  # the number is another charge's: nothing was charged for this row
         return "mismatch", {"order_id": exc.order_id, "message": exc.message}
-    except ValidationError as exc:  # refused before sending (e.g. an SBP row on RBS)
+    except Interrupted:  # the run is stopping: an earlier request of the row may have landed
+        return "unknown", {"message": "the run stopped before this charge's next request; the next run with the "
+                                      "same journal reconciles it"}
+    except _CONFIG_ERRORS as exc:  # a setting, not the row: charged by the next run once it is fixed
+        return "retry", {"order_id": exc.order_id, "gateway_code": exc.gateway_code,
+                         "message": f"not charged: {_describe(exc)}; fix the setting and run again"}
+    except ValidationError as exc:  # refused before sending (cannot happen after the pre-flight's row checks)
         return "failed", {"message": exc.message}
     except GatewayError as exc:  # the gateway refused the request: nothing charged
         return "failed", {"order_id": exc.order_id, "gateway_code": exc.gateway_code, "message": exc.message}
-    except AutopayError as exc:  # TLS or similar: not sent, or unknown
+    except AutopayError as exc:  # not sent, or unknown
         return "unknown", {"message": exc.message}
     except Exception as exc:  # noqa: BLE001 - a bug or a reply nobody foresaw: the row may have been charged
         log.error("row %s: unexpected %s; recorded as unknown, reconciled by the next run", row.order_number,
@@ -115,9 +188,24 @@ def _positive_int(_inst: Any, attribute: "attr.Attribute[int]", value: int) -> N
         raise ValidationError(f"{attribute.name}: must be a whole number of at least 1", field=attribute.name)
 
 
+def _positive_rate(_inst: Any, attribute: "attr.Attribute[Optional[float]]", value: Optional[float]) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValidationError(f"{attribute.name}: must be a number of charges per second above 0 (or None)",
+                              field=attribute.name)
+
+
 @attr.s(slots=True, auto_attribs=True)
 class BatchSummary:
-    """Counts of one run, per final state of the file's rows."""
+    """Counts of one run, per final state of the file's rows, and how the run ended.
+
+    ``retry``: rows refused for a setting's sake (credentials...), left for the next run.
+    ``stopped_by``: ``"SIGINT"``, ``"SIGTERM"``, ``"stop()"`` or ``"configuration"``.
+    ``in_flight_at_stop``: charges started and not yet recorded when the run was stopped
+    (they were allowed to finish; no other charge started). ``config_error``: why a setting
+    stopped the run. ``report_error``: why the report could not be written.
+    """
 
     rows: int = 0
     paid: int = 0
@@ -126,21 +214,29 @@ class BatchSummary:
     failed: int = 0
     unknown: int = 0
     mismatch: int = 0
+    retry: int = 0
     not_started: int = 0
     charged_this_run: int = 0
     reconciled: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
     dry_run: bool = False
+    stopped_by: Optional[str] = None
+    in_flight_at_stop: Optional[int] = None
+    config_error: Optional[str] = None
+    report_error: Optional[str] = None
 
     @property
     def exit_code(self) -> int:
-        """The process exit code for this outcome (see the ``EXIT_*`` constants)."""
+        """The process exit code for this outcome (see the ``EXIT_*`` constants; the first that
+        applies wins: a signal, a setting, a mismatch, unknown or not started, declined)."""
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if self.stopped_by == "SIGTERM" else EXIT_INTERRUPTED
+        if self.config_error:
+            return EXIT_CONFIG
         if self.mismatch:
             return EXIT_MISMATCH
-        if self.unknown or self.not_started:
+        if self.unknown or self.not_started or self.retry:
             return EXIT_UNKNOWN
         if self.declined or self.failed:
             return EXIT_DECLINED
@@ -151,6 +247,51 @@ class BatchSummary:
         return {**attr.asdict(self), "exit_code": self.exit_code}
 
 
+class _Count:
+    """An integer with a ``value``, like ``multiprocessing.Value`` (for the threads-only gate)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class _Gate:
+    """Where a charge starts. After :meth:`close` none passes, in any thread or process, and
+    :meth:`close` returns exactly how many passed before it."""
+
+    def __init__(self, stop: Any, lock: Any, started: Any) -> None:
+        self.stop = stop
+        self.lock = lock
+        self.started = started
+
+    @classmethod
+    def for_threads(cls) -> "_Gate":
+        """A gate for the threads of this process."""
+        return cls(threading.Event(), threading.Lock(), _Count())
+
+    @classmethod
+    def for_processes(cls, context: Any) -> "_Gate":
+        """A gate shared with worker processes (pass its parts to them)."""
+        return cls(context.Event(), context.Lock(), context.Value("q", 0, lock=False))
+
+    def enter(self) -> bool:
+        """Start a charge: False once the gate is closed."""
+        with self.lock:
+            if self.stop.is_set():
+                return False
+            self.started.value += 1
+            return True
+
+    def close(self) -> int:
+        """Close the gate; the number of charges started before it closed."""
+        with self.lock:
+            self.stop.set()
+            return int(self.started.value)
+
+    def started_count(self) -> int:
+        """Charges started so far."""
+        return int(self.started.value)
+
+
 class _RateLimiter:
     """Start at most ``rate`` operations per second (None: unlimited), shared by threads."""
 
@@ -159,7 +300,8 @@ class _RateLimiter:
         self._next = time.monotonic()
         self._lock = threading.Lock()
 
-    def wait(self, stop: threading.Event) -> None:
+    def wait(self, stop: Any) -> None:
+        """Wait for the next slot, or until ``stop`` is set (the caller then starts nothing)."""
         if not self.interval:
             return
         with self._lock:
@@ -167,114 +309,219 @@ class _RateLimiter:
             self._next = slot + self.interval
         delay = slot - time.monotonic()
         if delay > 0:
-            stop.wait(delay)  # pacing to the rate limit; wakes early on Ctrl-C
+            stop.wait(delay)
 
 
 @attr.s(slots=True)
 class BatchRunner:
     """Runs a batch file of autopayments against a gateway, exactly once per order number.
 
-    :param client_factory: builds one :class:`AutopayClient` per worker thread.
-    :param journal: path of the SQLite journal (one per batch; reuse it to resume).
+    :param client_factory: builds one :class:`AutopayClient` per worker thread (and one for
+        the pre-flight).
+    :param journal: path of the SQLite journal (one per batch; reuse it to resume). Its folder
+        must exist.
     :param concurrency: charges in flight at once (over all processes).
     :param rate_limit: charges started per second at most (None: no limit).
-    :param progress: where to draw a progress line (None: stderr when it is a terminal).
+    :param progress: where to show progress (default: standard error). A terminal gets a
+        line redrawn four times a second, anything else a status line every
+        ``progress_interval`` seconds.
+    :param quiet: show no progress at all.
     :param processes: worker processes (default 1: threads in this process only). With more,
         ``client_factory`` must be picklable (a module-level function or a
         ``functools.partial``), since each process is started afresh ("spawn") and builds its
         own clients. Worth it when one process's CPU is the limit: a fast gateway and
         ``concurrency`` of 16 or more (see the performance page of the docs).
+    :param delimiter: the CSV separator (default: found from the header line).
+    :param check_access: authenticate against the gateway in the pre-flight (default True).
+    :param progress_interval: seconds between status lines when ``progress`` is not a terminal.
     """
 
     client_factory: Callable[[], AutopayClient] = attr.ib(repr=describe_callable)
     journal: Union[str, Path] = attr.ib()
     concurrency: int = attr.ib(default=8, validator=_positive_int)
-    rate_limit: Optional[float] = attr.ib(default=None)
+    rate_limit: Optional[float] = attr.ib(default=None, validator=_positive_rate)
     progress: Optional[TextIO] = attr.ib(default=None)
     processes: int = attr.ib(default=1, validator=_positive_int)
-    _stop: Any = attr.ib(factory=threading.Event, init=False)  # a multiprocessing Event in a worker process
+    quiet: bool = attr.ib(default=False)
+    delimiter: Optional[str] = attr.ib(default=None)
+    check_access: bool = attr.ib(default=True)
+    progress_interval: float = attr.ib(default=30.0)
+    _gate: _Gate = attr.ib(factory=_Gate.for_threads, init=False)
     _counts: Dict[str, int] = attr.ib(factory=dict, init=False)
     _counts_lock: threading.Lock = attr.ib(factory=threading.Lock, init=False)
     _events: Any = attr.ib(default=None, init=False)  # in a worker process: the queue to its parent
     _worker_error: Optional[str] = attr.ib(default=None, init=False)
+    _config_error: Optional[str] = attr.ib(default=None, init=False)
+    _stopped_by: Optional[str] = attr.ib(default=None, init=False)
+    _in_flight_at_stop: Optional[int] = attr.ib(default=None, init=False)
+    _stop_lock: threading.Lock = attr.ib(factory=threading.Lock, init=False)
+    _signal: Optional[int] = attr.ib(default=None, init=False)
+    _wake: threading.Event = attr.ib(factory=threading.Event, init=False)
+    _aborted: bool = attr.ib(default=False, init=False)
+    _display: Optional[Progress] = attr.ib(default=None, init=False)
+
+    @property
+    def _stop(self) -> Any:
+        return self._gate.stop
 
     def stop(self) -> None:
-        """Ask the run to stop feeding rows (what is in flight finishes and is recorded)."""
-        self._stop.set()
+        """Stop the run as SIGINT does: no charge starts after this call; what is in flight
+        finishes and is recorded. Thread-safe."""
+        self._request_stop("stop()")
 
     def run(self, path: Union[str, Path], *, dry_run: bool = False,
             report: Union[str, Path, None] = None) -> BatchSummary:
-        """Validate, then (unless ``dry_run``) charge the file; writes ``report`` if given."""
+        """Pre-flight, then (unless ``dry_run``) charge the file; writes ``report`` if given.
+
+        Raises :class:`BatchInputError` (bad file), :class:`BatchConfigError` (bad setting),
+        :class:`~autopay_soap.batch.JournalBusy`, :class:`BatchWorkerError` (a worker could not
+        start or died) and, on a second signal, :class:`BatchAborted`.
+        """
         started = time.monotonic()
-        rows, errors = validate_file(path)
-        if errors:
-            raise BatchInputError(errors)
-        if dry_run:
-            return BatchSummary(rows=rows, dry_run=True)
+        path = Path(path)
         in_processes = min(self.processes, self.concurrency) > 1
         if in_processes:
             self._check_picklable()
-        self._stop.clear()
-        self._worker_error = None
-        charge = self._charge_in_processes if in_processes else self._charge
+        self._check_paths(path, report)
+        rows = self._preflight(path)
+        if dry_run:
+            return BatchSummary(rows=rows, dry_run=True, elapsed=time.monotonic() - started)
+        context = multiprocessing.get_context("spawn") if in_processes else None
+        self._gate = _Gate.for_processes(context) if context is not None else _Gate.for_threads()
+        self._counts = {}
+        self._worker_error = self._config_error = self._stopped_by = None
+        self._in_flight_at_stop = self._signal = None
+        self._aborted = False
+        self._wake = threading.Event()
         with Journal(self.journal) as journal:
-            previous = self._install_sigint()
+            earlier = {state: count for state, count in journal.counts().items()
+                       if state not in ("in_flight", "unknown", "retry")}
+            display = self._display = self._make_display(rows, earlier)
+            stopper = threading.Thread(target=self._await_signal, name="batch-stopper", daemon=True)
+            stopper.start()
+            previous = self._install_signals()
+            display.start()
             try:
                 fresh = journal.is_empty()
-                reconciled = charge(path, journal, rows, reconcile=True) if journal.unresolved_count() else 0
+                charge = self._charge_in_processes if context is not None else self._charge
+                reconciled = charge(path, journal, reconcile=True) if journal.unresolved_count() else 0
                 charged = 0
                 if not self._stop.is_set():
-                    charged = charge(path, journal, rows, reconcile=False, fresh=fresh)
+                    charged = charge(path, journal, reconcile=False, fresh=fresh)
             finally:
-                self._restore_sigint(previous)
+                self._restore_signals(previous)
+                self._wake.set()  # release the stopper thread (after the handlers are gone)
+                display.finish()
+            stopper.join()
             summary = self._summarise(path, journal, report)
         if self._worker_error is not None:
             raise BatchWorkerError(f"the run was stopped: {self._worker_error}; run again with the same journal "
                                    f"to go on ({summary.paid + summary.held} paid or held so far)")
         summary.reconciled = reconciled
         summary.charged_this_run = reconciled + charged
-        summary.interrupted = self._stop.is_set()
+        summary.stopped_by = self._stopped_by
+        summary.interrupted = self._stopped_by is not None and self._stopped_by != "configuration"
+        summary.in_flight_at_stop = self._in_flight_at_stop
+        summary.config_error = self._config_error
         summary.elapsed = time.monotonic() - started
         return summary
 
+    # -- pre-flight ------------------------------------------------------------------------
+
+    def _check_paths(self, path: Path, report: Union[str, Path, None]) -> None:
+        if not path.is_file():
+            problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise BatchInputError([RowError(0, "file", f"{path} {problem}")], path=path)
+        if not os.access(path, os.R_OK):
+            raise BatchInputError([RowError(0, "file", f"{path} cannot be read (permission denied)")], path=path)
+        journal = Path(self.journal)
+        if not journal.parent.is_dir():
+            raise BatchConfigError(f"journal: the folder {journal.parent} does not exist (it is not created: a "
+                                   "mistyped path would start a new journal and lose the record of earlier runs)",
+                                   setting="journal")
+        if report is not None:
+            _check_report(Path(report), path, journal)
+
+    def _preflight(self, path: Path) -> int:
+        """Build a client, check every row for the file and the transport, authenticate; the row count."""
+        try:
+            client = self.client_factory()
+        except (AutopayError, ValueError) as exc:
+            text = _describe(exc) if isinstance(exc, AutopayError) else str(exc)
+            raise BatchConfigError(f"the client could not be built: {text}", setting="client") from None
+        try:
+            found = validate_file(path, delimiter=self.delimiter, check=lambda row: _check_row(client, row))
+            if found.errors:
+                raise BatchInputError(found.errors, bad_rows=found.bad_rows, path=path)
+            if self.check_access:
+                _check_access(client)
+        finally:
+            client.close()
+        return found.rows
+
     # -- signals ---------------------------------------------------------------------------
 
-    def _install_sigint(self) -> Any:
+    def _install_signals(self) -> Optional[Dict[int, Any]]:
+        """SIGINT and SIGTERM: the first closes the gate (through the stopper thread: a handler
+        takes no lock), the second raises :class:`BatchAborted`. Main thread only."""
         if threading.current_thread() is not threading.main_thread():
             return None
 
-        def on_sigint(_signum: int, _frame: Any) -> None:
-            self._stop.set()
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
+        def on_signal(signum: int, _frame: Any) -> None:
+            if self._signal is not None:
+                self._aborted = True
+                raise BatchAborted(signum)
+            self._signal = signum
+            self._wake.set()  # only the stopper thread waits on this event: no lock is held here
 
-        return signal.signal(signal.SIGINT, on_sigint)
+        return {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     @staticmethod
-    def _restore_sigint(previous: Any) -> None:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    def _restore_signals(previous: Optional[Dict[int, Any]]) -> None:
+        for signum, handler in (previous or {}).items():
+            signal.signal(signum, handler)
+
+    def _await_signal(self) -> None:
+        """The stopper thread: closes the gate when a signal arrives (or returns at the end of the run)."""
+        self._wake.wait()
+        if self._signal is not None:
+            self._request_stop(signal.Signals(self._signal).name)
+
+    def _request_stop(self, reason: str) -> None:
+        """Close the start gate (once): no charge starts after this; note what was in flight."""
+        with self._stop_lock:
+            if self._stopped_by is not None:
+                return
+            self._stopped_by = reason
+        started = self._gate.close()
+        in_flight = max(started - sum(self._snapshot().values()), 0)
+        self._in_flight_at_stop = in_flight
+        text = (f"{reason}: stopping; no new charge starts, {in_flight} in flight finish"
+                + ("" if reason in ("configuration", "stop()") else " (a second signal stops at once)"))
+        log.warning("%s", text)
+        if self._display is not None:
+            self._display.notice(text)
 
     # -- charging --------------------------------------------------------------------------
 
-    def _charge(self, path: Union[str, Path], journal: Journal, total: int, *, reconcile: bool,
-                fresh: bool = False, shard: Tuple[int, int] = (0, 1), parent_pid: Optional[int] = None) -> int:
-        """Charge the rows of one pass with threads; returns how many were submitted.
+    def _charge(self, path: Union[str, Path], journal: Journal, *, reconcile: bool, fresh: bool = False,
+                shard: Tuple[int, int] = (0, 1), parent_pid: Optional[int] = None) -> int:
+        """Charge the rows of one pass with threads; returns how many were handed to workers.
 
         ``fresh``: the journal was empty when the run began, so no row needs a look-up.
         ``shard`` ``(k, n)``: only the rows whose position modulo ``n`` is ``k`` (a worker
         process's share). ``parent_pid``: stop feeding if that process is gone.
         """
-        work: "queue.Queue[Optional[ChargeRow]]" = queue.Queue(maxsize=self.concurrency * 2)
+        work: "queue.Queue[Optional[ChargeRow]]" = queue.Queue(maxsize=self.concurrency)
         limiter = _RateLimiter(self.rate_limit)
         submitted = 0
         workers = [threading.Thread(target=self._worker, args=(work, journal, limiter), daemon=True,
                                     name=f"batch-{i}") for i in range(self.concurrency)]
         for worker in workers:
             worker.start()
-        drawer = _Progress(self.progress, total, self._snapshot, silent=self._events is not None)
         position = -1
         try:
-            for item in read_rows(path):
+            for item in read_rows(path, delimiter=self.delimiter):
                 if self._stop.is_set():
                     break
                 if isinstance(item, RowError):  # validated already; cannot happen unless the file changed
@@ -285,7 +532,7 @@ class BatchRunner:
                 if self._orphaned(parent_pid):
                     break
                 entry = None if fresh else journal.get(item.order_number)
-                wanted = (entry is not None and entry.state in ("in_flight", "unknown")
+                wanted = (entry is not None and entry.state in ("in_flight", "unknown", "retry")
                           and not entry.differences(item)) if reconcile else (entry is None)
                 if not wanted:
                     continue
@@ -295,16 +542,14 @@ class BatchRunner:
                         submitted += 1
                         break
                     except queue.Full:
-                        drawer.draw()
                         if not any(worker.is_alive() for worker in workers):  # cannot happen; never hang
                             self._fail("every worker thread ended")
-                drawer.draw()
         finally:
-            for _ in workers:
-                work.put(None)
-            for worker in workers:
-                worker.join()
-            drawer.finish()
+            if not self._aborted:  # a second signal: leave at once, the daemon threads die with the process
+                for _ in workers:
+                    work.put(None)
+                for worker in workers:
+                    worker.join()
         return submitted
 
     def _orphaned(self, parent_pid: Optional[int]) -> bool:
@@ -313,7 +558,7 @@ class BatchRunner:
             return False
         if not self._stop.is_set():
             log.error("the batch runner process %d is gone; this worker stops feeding rows", parent_pid)
-            self._stop.set()
+            self._gate.close()
         return True
 
     def _bump(self, state: str) -> None:
@@ -335,14 +580,15 @@ class BatchRunner:
                 pass
             return
         try:
-            while True:
-                row = work.get()
-                if row is None:
-                    return
-                limiter.wait(self._stop)
-                if self._stop.is_set():
-                    continue  # stopped while waiting for its turn: the row stays not started
-                self._charge_row(client, journal, row)
+            with stop_scope(self._stop):
+                while True:
+                    row = work.get()
+                    if row is None:
+                        return
+                    limiter.wait(self._stop)
+                    if self._aborted or not self._gate.enter():
+                        continue  # stopped: the row stays not started
+                    self._charge_row(client, journal, row)
         finally:
             client.close()
 
@@ -351,20 +597,33 @@ class BatchRunner:
         try:
             journal.intend(row)
         except Exception as exc:  # noqa: BLE001 - a journal that cannot be written: nothing may be charged
-            self._fail(f"the journal could not be written ({_describe(exc)})")
+            if not self._aborted:
+                self._fail(f"the journal could not be written ({_describe(exc)})")
             return
         state, fields = _outcome_of_row(client, row)
+        if state == "retry":
+            self._config_stop(fields["message"])
         try:
             journal.record(row.order_number, state, **fields)
         except Exception as exc:  # noqa: BLE001 - the row stays in flight and is reconciled by the next run
-            self._fail(f"the journal could not be written ({_describe(exc)})")
+            if not self._aborted:
+                self._fail(f"the journal could not be written ({_describe(exc)})")
             return
         self._bump(state)
+
+    def _config_stop(self, reason: str) -> None:
+        """A setting broke mid-run: stop starting charges, remember why (the exit code says so)."""
+        if self._config_error is None:
+            self._config_error = reason
+            log.error("batch run stopped by a setting: %s", reason)
+        if self._events is not None:
+            self._events.put(("config", reason))
+        self._request_stop("configuration")
 
     def _fail(self, reason: str) -> None:
         log.error("batch run stopped: %s", reason)
         self._worker_error = self._worker_error or reason
-        self._stop.set()
+        self._gate.close()
         if self._events is not None:
             self._events.put(("error", reason))
 
@@ -378,31 +637,27 @@ class BatchRunner:
                 "client_factory: with processes > 1 it must be picklable (a module-level function or a "
                 f"functools.partial), this one is not ({type(exc).__name__})", field="client_factory") from None
 
-    def _charge_in_processes(self, path: Union[str, Path], journal: Journal, total: int, *, reconcile: bool,
+    def _charge_in_processes(self, path: Union[str, Path], journal: Journal, *, reconcile: bool,
                              fresh: bool = False) -> int:
         """Charge the rows of one pass in worker processes (see the class docstring)."""
         context = multiprocessing.get_context("spawn")
         count = min(self.processes, self.concurrency)
         events = context.Queue()
-        stop = context.Event()
         rate = self.rate_limit / count if self.rate_limit else None
         shares = [self.concurrency // count + (1 if k < self.concurrency % count else 0) for k in range(count)]
         tasks = [_ShardTask(self.client_factory, str(journal.path), str(path), k, count, shares[k], rate, reconcile,
-                            fresh, os.getpid()) for k in range(count)]
-        workers = [context.Process(target=_charge_shard, args=(task, stop, events), daemon=True,
+                            fresh, os.getpid(), self.delimiter) for k in range(count)]
+        gate = (self._gate.stop, self._gate.lock, self._gate.started)
+        workers = [context.Process(target=_charge_shard, args=(task, gate, events), daemon=True,
                                    name=f"autopay-batch-{task.index}") for task in tasks]
         for worker in workers:
             worker.start()
-        drawer = _Progress(self.progress, total, self._snapshot)
         submitted = finished = 0
         try:
             while finished < count:
-                if self._stop.is_set():
-                    stop.set()
                 try:
-                    kind, value = events.get(timeout=0.25)  # wakes to pass on a Ctrl-C and draw progress
+                    kind, value = events.get(timeout=0.25)
                 except queue.Empty:
-                    drawer.draw()
                     if not any(worker.is_alive() for worker in workers):
                         break  # a process that died never reports
                     continue
@@ -411,21 +666,33 @@ class BatchRunner:
                 elif kind == "submitted":
                     submitted += value
                     finished += 1
-                elif kind == "error":  # the worker logged it and set the shared stop already
+                elif kind == "config":
+                    if self._config_error is None:
+                        self._config_error = value
+                    self._request_stop("configuration")
+                elif kind == "error":  # the worker logged it and closed the shared gate already
                     self._worker_error = self._worker_error or value
-                    self._stop.set()
-                drawer.draw()
         finally:
+            if self._aborted:
+                for worker in workers:
+                    worker.kill()  # a second signal: at once; their rows in flight stay in the journal
             for worker in workers:
                 worker.join()
             events.close()
-            drawer.finish()
         for worker in workers:
             if worker.exitcode != 0:
                 self._fail(f"worker process {worker.name} exited with code {worker.exitcode}")
         return submitted
 
-    # -- the report ------------------------------------------------------------------------
+    # -- progress and the report -----------------------------------------------------------
+
+    def _make_display(self, rows: int, earlier: Dict[str, int]) -> Progress:
+        target = self.progress if self.progress is not None else sys.stderr
+        stream = None if self.quiet else target
+        tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+        return Progress(stream, rows, self._snapshot,
+                        lambda: max(self._gate.started_count() - sum(self._snapshot().values()), 0),
+                        earlier=earlier, tty=tty, interval=self.progress_interval, notices=target)
 
     def _summarise(self, path: Union[str, Path], journal: Journal,
                    report: Union[str, Path, None]) -> BatchSummary:
@@ -433,20 +700,12 @@ class BatchRunner:
         out: Optional[IO[str]] = None
         writer: Optional[Callable[[Dict[str, Any]], None]] = None
         if report is not None:
-            report_path = Path(report)
-            out = report_path.open("w", encoding="utf-8", newline="")
-            fields = ["line", "order_number", "outcome", "order_id", "gateway_code", "action_code", "message"]
-            if report_path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-                handle = out
-
-                def writer(record: Dict[str, Any]) -> None:
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            else:
-                csv_writer = csv.DictWriter(out, fieldnames=fields)
-                csv_writer.writeheader()
-                writer = csv_writer.writerow
+            try:
+                out, writer = _open_report(Path(report))
+            except OSError as exc:
+                summary.report_error = f"{report}: {exc.strerror or exc}"
         try:
-            for item in read_rows(path):
+            for item in read_rows(path, delimiter=self.delimiter):
                 if isinstance(item, RowError):
                     continue
                 summary.rows += 1
@@ -460,16 +719,82 @@ class BatchRunner:
                                f"(journal state: {outcome}); not charged again")
                     outcome = "mismatch"
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
-                if writer is not None:
-                    writer({"line": item.line, "order_number": item.order_number, "outcome": outcome,
-                            "order_id": entry.order_id if entry else None,
-                            "gateway_code": entry.gateway_code if entry else None,
-                            "action_code": entry.action_code if entry else None,
-                            "message": message})
+                if writer is not None and summary.report_error is None:
+                    try:
+                        writer({"line": item.line, "order_number": item.order_number, "outcome": outcome,
+                                "order_id": entry.order_id if entry else None,
+                                "gateway_code": entry.gateway_code if entry else None,
+                                "action_code": entry.action_code if entry else None,
+                                "message": message})
+                    except OSError as exc:  # a full disk: the summary is still worth having
+                        summary.report_error = f"{report}: {exc.strerror or exc}"
         finally:
             if out is not None:
-                out.close()
+                try:
+                    out.close()
+                except OSError as exc:
+                    summary.report_error = summary.report_error or f"{report}: {exc.strerror or exc}"
         return summary
+
+
+def _check_row(client: AutopayClient, row: ChargeRow) -> None:
+    """The transport's own rules for one row; a setting's fault raises :class:`BatchConfigError`."""
+    try:
+        client.check_autopay(row.order_number, row.amount, client_id=row.client_id or None,
+                             binding_id=row.binding_id, account_token=row.account_token, two_stage=row.two_stage,
+                             description=row.description)
+    except ValidationError as exc:
+        if exc.field in _ROW_FIELDS:
+            if exc.field == "sbp":
+                raise ValidationError(exc.message, field="account_token") from None
+            raise
+        raise BatchConfigError(f"{exc.message} (a setting of the run, not of a row: every row would fail)",
+                               setting=exc.field) from None
+    except ConfigurationError as exc:
+        raise ValidationError(exc.message, field="binding_id") from None  # e.g. a binding_id row on T-Bank
+
+
+def _check_access(client: AutopayClient) -> None:
+    try:
+        client.check_access()
+    except (AuthenticationError, AccessDenied) as exc:
+        raise BatchConfigError(f"pre-flight: the gateway refused the credentials ({_describe(exc)}); nothing was "
+                               "charged", setting="credentials") from None
+    except AutopayError as exc:
+        raise BatchConfigError(f"pre-flight: the gateway could not be asked ({_describe(exc)}); nothing was "
+                               "charged", setting="gateway") from None
+
+
+def _check_report(report: Path, path: Path, journal: Path) -> None:
+    """The report can be written and overwrites neither the input nor the journal."""
+    target = report.resolve()
+    for other, what in ((path, "the input file"), (journal, "the journal")):
+        if target == other.resolve():
+            raise BatchConfigError(f"report: {report} is {what}; writing the report would destroy it",
+                                   setting="report")
+    if not target.parent.is_dir():
+        raise BatchConfigError(f"report: the folder {report.parent} does not exist", setting="report")
+    existed = target.exists()
+    try:
+        with target.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise BatchConfigError(f"report: {report} cannot be written ({exc.strerror or exc}); nothing was charged",
+                               setting="report") from None
+    if not existed:
+        target.unlink()
+
+
+def _open_report(report_path: Path) -> Tuple[IO[str], Callable[[Dict[str, Any]], None]]:
+    out = report_path.open("w", encoding="utf-8", newline="")
+    fields = ["line", "order_number", "outcome", "order_id", "gateway_code", "action_code", "message"]
+    if report_path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        def write_json(record: Dict[str, Any]) -> None:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return out, write_json
+    csv_writer = csv.DictWriter(out, fieldnames=fields)
+    csv_writer.writeheader()
+    return out, csv_writer.writerow
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -486,56 +811,18 @@ class _ShardTask:
     reconcile: bool
     fresh: bool
     parent_pid: int
+    delimiter: Optional[str]
 
 
-def _charge_shard(task: _ShardTask, stop: Any, events: Any) -> None:
+def _charge_shard(task: _ShardTask, gate: Tuple[Any, Any, Any], events: Any) -> None:
     """The body of a worker process: charge rows ``index`` mod ``count`` with threads, then report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # so does a service manager's SIGTERM
     runner = BatchRunner(task.client_factory, task.journal, concurrency=task.concurrency,
-                         rate_limit=task.rate_limit)
-    runner._stop = stop
+                         rate_limit=task.rate_limit, delimiter=task.delimiter)
+    runner._gate = _Gate(*gate)
     runner._events = events
     with Journal(task.journal, runner_lock=False) as journal:
-        submitted = runner._charge(task.path, journal, 0, reconcile=task.reconcile, fresh=task.fresh,
+        submitted = runner._charge(task.path, journal, reconcile=task.reconcile, fresh=task.fresh,
                                    shard=(task.index, task.count), parent_pid=task.parent_pid)
     events.put(("submitted", submitted))
-
-
-class _Progress:
-    """A one-line progress display on a terminal; silent elsewhere."""
-
-    def __init__(self, stream: Optional[TextIO], total: int, counts: Callable[[], Dict[str, int]],
-                 silent: bool = False) -> None:
-        if silent:  # a worker process: its parent draws
-            stream = None
-        elif stream is None:
-            stream = sys.stderr if sys.stderr.isatty() else None
-        self.stream = stream
-        self.total = total
-        self.counts = counts
-        self.started = time.monotonic()
-        self.last = 0.0
-
-    def draw(self, force: bool = False) -> None:
-        if self.stream is None:
-            return
-        now = time.monotonic()
-        if not force and now - self.last < 0.25:
-            return
-        self.last = now
-        c = self.counts()
-        done = sum(c.values())
-        rate = done / max(now - self.started, 1e-6)
-        eta = (self.total - done) / rate if rate > 0 and done < self.total else 0
-        self.stream.write(
-            f"\r{done}/{self.total}  paid {c.get('paid', 0) + c.get('held', 0)}  declined {c.get('declined', 0)}  "
-            f"unknown {c.get('unknown', 0)}  failed {c.get('failed', 0)}  {rate:6.1f}/s  ETA {eta:5.0f}s ")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.stream is not None:
-            self.draw(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-
-

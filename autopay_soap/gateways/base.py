@@ -216,6 +216,26 @@ class Gateway(Protocol):
         """Register an order (``registerOrder`` / ``registerOrderPreAuth`` when two-stage)."""
         ...
 
+    def check_registration(
+        self,
+        order_number: str,
+        amount: Money,
+        return_url: str,
+        *,
+        two_stage: bool = False,
+        client_id: Optional[str] = None,
+        auto_payment: bool = False,
+        binding_id: Optional[str] = None,
+        fail_url: Optional[str] = None,
+        description: Optional[str] = None,
+        language: Optional[str] = None,
+        session_timeout_secs: Optional[int] = None,
+        email: Optional[str] = None,
+    ) -> None:
+        """Every check :meth:`register_order` makes with these arguments, nothing sent
+        (raises :class:`~autopay_soap.errors.ValidationError` naming the field)."""
+        ...
+
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
         language: Optional[str] = None, email: Optional[str] = None,

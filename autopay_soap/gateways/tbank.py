@@ -438,6 +438,28 @@ class TBankGateway:
         """``Init``: create a payment. ``recurrent`` makes it a parent payment (needs ``customer_key``);
         ``qr`` an SBP payment (``DATA.QR=true``, one-stage only); ``initiator`` goes to
         ``DATA.OperationInitiatorType`` after :func:`check_initiator`."""
+        payload, oit = self._init_payload(
+            order_id, amount, description=description, customer_key=customer_key, recurrent=recurrent,
+            two_stage=two_stage, initiator=initiator, qr=qr, success_url=success_url, fail_url=fail_url,
+            notification_url=notification_url, redirect_due=redirect_due, language=language, data=data,
+            receipt=receipt)
+        order_id = payload["OrderId"]
+        reply = self.call("Init", payload, order_number=order_id)
+        payment_id = str(reply.get("PaymentId") or "")
+        if not payment_id:
+            raise BadResponse("Init answered without a PaymentId", operation="Init", order_number=order_id)
+        self._remember(payment_id, oit, recurrent)
+        return dict(reply)
+
+    def _init_payload(
+        self, order_id: str, amount: Money, *, description: Optional[str] = None,
+        customer_key: Optional[str] = None, recurrent: bool = False, two_stage: Optional[bool] = None,
+        initiator: Union[str, InitiatorType, None] = None, qr: bool = False, success_url: Optional[str] = None,
+        fail_url: Optional[str] = None, notification_url: Optional[str] = None,
+        redirect_due: Optional[dt.datetime] = None, language: Optional[str] = None,
+        data: Optional[Mapping[str, str]] = None, receipt: Optional[Mapping[str, Any]] = None,
+    ) -> Tuple[Dict[str, Any], Optional[str]]:
+        """Every check of :meth:`init`, nothing sent: the payload and the initiator type."""
         order_id = v.check_order_number(order_id, "order_number", max_len=ORDER_ID_MAX)
         v.check_money(amount)
         if amount.currency.alpha != "RUB":
@@ -477,12 +499,7 @@ class TBankGateway:
             "RedirectDueDate": _due_date(redirect_due) if redirect_due else None,
             "DATA": extra or None, "Receipt": dict(receipt) if receipt else None,
         }
-        reply = self.call("Init", payload, order_number=order_id)
-        payment_id = str(reply.get("PaymentId") or "")
-        if not payment_id:
-            raise BadResponse("Init answered without a PaymentId", operation="Init", order_number=order_id)
-        self._remember(payment_id, oit, recurrent)
-        return dict(reply)
+        return payload, oit
 
     def check_3ds_version(self, payment_id: str, card_data: str) -> Dict[str, Any]:
         """``Check3dsVersion`` (PCI DSS): the 3-D Secure version expected for the card."""
@@ -627,6 +644,34 @@ class TBankGateway:
         """Init for a scenario: a parent payment (``client_id`` → ``Recurrent=Y``, type 1), an
         autopayment (``auto_payment``: no Recurrent, no CustomerKey, type R/I/2) or, with ``sbp``,
         an SBP payment (``Recurrent=Y``, ``DATA.QR``) whose QR binds the account or that ChargeQr pays."""
+        init_args = self._registration_init_args(
+            order_number, amount, return_url, two_stage=two_stage, client_id=client_id, auto_payment=auto_payment,
+            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
+            session_timeout_secs=session_timeout_secs, email=email, initiator=initiator, sbp=sbp)
+        reply = self.init(order_number, amount, **init_args)
+        return RegisteredOrder(str(reply["PaymentId"]), order_number, optional_text(reply.get("PaymentURL")))
+
+    def check_registration(
+        self, order_number: str, amount: Money, return_url: Optional[str] = None, *, two_stage: bool = False,
+        client_id: Optional[str] = None, auto_payment: bool = False, binding_id: Optional[str] = None,
+        fail_url: Optional[str] = None, description: Optional[str] = None, language: Optional[str] = None,
+        session_timeout_secs: Optional[int] = None, email: Optional[str] = None,
+        initiator: Union[str, InitiatorType, None] = None, sbp: bool = False,
+    ) -> None:
+        """Every check :meth:`register_order` makes (RUB only, lengths, initiator rules...), nothing sent."""
+        init_args = self._registration_init_args(
+            order_number, amount, return_url, two_stage=two_stage, client_id=client_id, auto_payment=auto_payment,
+            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
+            session_timeout_secs=session_timeout_secs, email=email, initiator=initiator, sbp=sbp)
+        self._init_payload(order_number, amount, **init_args)
+
+    def _registration_init_args(
+        self, order_number: str, amount: Money, return_url: Optional[str], *, two_stage: bool,
+        client_id: Optional[str], auto_payment: bool, binding_id: Optional[str], fail_url: Optional[str],
+        description: Optional[str], language: Optional[str], session_timeout_secs: Optional[int],
+        email: Optional[str], initiator: Union[str, InitiatorType, None], sbp: bool,
+    ) -> Dict[str, Any]:
+        """The scenario's checks and the keyword arguments of :meth:`init` it makes (nothing sent)."""
         if binding_id is not None:
             raise UnsupportedOperation("binding_id: T-Bank has no order restricted to a binding", operation="Init")
         if client_id is not None:  # checked even where it is not sent (an autopayment), like on RBS
@@ -658,11 +703,9 @@ class TBankGateway:
             oit = check_initiator(initiator or InitiatorType.CIT_CREDENTIAL_NOT_CAPTURED, recurrent=False,
                                   terminal_type=self.terminal_type)
         due = (dt.datetime.now(dt.timezone(dt.timedelta(hours=3))) + dt.timedelta(seconds=secs)) if secs else None
-        reply = self.init(order_number, amount, description=description, customer_key=customer,
-                          recurrent=recurrent, two_stage=None if sbp else two_stage, initiator=oit, qr=sbp,
-                          success_url=return_url, fail_url=fail_url, redirect_due=due, language=language,
-                          data=data)
-        return RegisteredOrder(str(reply["PaymentId"]), order_number, optional_text(reply.get("PaymentURL")))
+        return {"description": description, "customer_key": customer, "recurrent": recurrent,
+                "two_stage": None if sbp else two_stage, "initiator": oit, "qr": sbp, "success_url": return_url,
+                "fail_url": fail_url, "redirect_due": due, "language": language, "data": data}
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,

@@ -506,6 +506,14 @@ class Sandbox:
         """The first T-Bank terminal's password."""
         return self.tbank_terminals[0].password
 
+    def rotate_password(self, password: str) -> None:
+        """Change the merchant's API password (SOAP and REST) and the first T-Bank terminal's,
+        effective for the next request: how a client meets a password rotated under it."""
+        self.password = password
+        self.soap._password = password
+        self.rest._password = password
+        self.tbank_terminals[0].password = password
+
     def tbank_control(self, method: str, fields: Dict[str, Any], terminal_key: Optional[str] = None) -> Dict[str, Any]:
         """Call a T-Bank test method (``SbpPayTest``, ``SbpBindTest``) signed for a terminal, in-process."""
         key = terminal_key or self.tbank_terminal_key
