@@ -1,4 +1,4 @@
-"""The batch runner against the sandbox: crash, resume, twice, bad input, Ctrl-C, two runners."""
+"""The batch runner against the sandbox: crash, resume, twice, bad input, two runners (stops: test_batch_stop)."""
 
 import csv
 import json
@@ -13,7 +13,6 @@ import pytest
 from autopay_soap import Money
 from autopay_soap.batch import (
     EXIT_DECLINED,
-    EXIT_INTERRUPTED,
     EXIT_INVALID_INPUT,
     EXIT_JOURNAL_BUSY,
     EXIT_OK,
@@ -149,28 +148,6 @@ def test_jsonl_and_dry_run(tmp_path):
         summary = runner.run(file, dry_run=True)
         assert sb.engine.orders() == []
     assert summary.dry_run and summary.rows == 1 and not (tmp_path / "j.sqlite").exists()
-
-
-@pytest.mark.parametrize("processes", ["1", "2"])  # with 2, workers ignore SIGINT: the runner tells them
-def test_ctrl_c_finishes_what_is_in_flight_and_exits_non_zero(tmp_path, processes):
-    rows = 200
-    with Sandbox(latency=0.01) as sb:
-        file = tmp_path / "int.csv"
-        proc = start_charging(sb, file, "I", rows, 20, "--concurrency", "4", "--processes", processes)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-        summary = json.loads(out.strip().splitlines()[-1])
-        with Journal(tmp_path / "int.csv.journal.sqlite") as journal:
-            states = journal.counts()
-        charges = sb.engine.charges_by_order_number()
-        resumed = subprocess.run(charge_cmd(sb, file, "--processes", processes), capture_output=True, text=True,
-                                 timeout=120)
-        final = sb.engine.charges_by_order_number()
-    assert proc.returncode == EXIT_INTERRUPTED and summary["interrupted"]
-    assert "in_flight" not in states  # everything in flight was recorded
-    assert summary["paid"] == states["paid"] == len(charges) - 1  # minus the first payment
-    assert 20 <= summary["paid"] < rows and summary["not_started"] == rows - summary["paid"]
-    assert resumed.returncode == EXIT_OK and max(final.values()) == 1 and len(final) == rows + 1
 
 
 def test_a_second_runner_on_the_same_journal_is_refused(tmp_path):

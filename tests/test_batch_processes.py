@@ -1,6 +1,6 @@
 """The batch runner with worker processes: rows dealt out, each charged once, stops and failures.
 
-Ctrl-C with worker processes is test_batch's Ctrl-C test, run with ``--processes 2``.
+Signals with worker processes are in test_batch_stop, run with ``--processes 2``.
 """
 
 import fcntl

@@ -204,7 +204,9 @@ class BatchSummary:
     ``stopped_by``: ``"SIGINT"``, ``"SIGTERM"``, ``"stop()"`` or ``"configuration"``.
     ``in_flight_at_stop``: charges started and not yet recorded when the run was stopped
     (they were allowed to finish; no other charge started). ``config_error``: why a setting
-    stopped the run. ``report_error``: why the report could not be written.
+    stopped the run. ``report_error``: why the report could not be written (the exit code is
+    then :data:`EXIT_CONFIG`: running again with the same journal charges nothing twice and
+    writes the report).
     """
 
     rows: int = 0
@@ -232,7 +234,7 @@ class BatchSummary:
         applies wins: a signal, a setting, a mismatch, unknown or not started, declined)."""
         if self.interrupted:
             return EXIT_TERMINATED if self.stopped_by == "SIGTERM" else EXIT_INTERRUPTED
-        if self.config_error:
+        if self.config_error or self.report_error:
             return EXIT_CONFIG
         if self.mismatch:
             return EXIT_MISMATCH

@@ -177,28 +177,10 @@ class RbsRestGateway:
             raise BadResponse("registration answered without an orderId", operation=method, order_number=order_number)
         return RegisteredOrder(result.get("orderId"), order_number, result.get("formUrl"))
 
-    def check_registration(
-        self,
-        order_number: str,
-        amount: Money,
-        return_url: str,
-        *,
-        two_stage: bool = False,
-        client_id: Optional[str] = None,
-        auto_payment: bool = False,
-        binding_id: Optional[str] = None,
-        fail_url: Optional[str] = None,
-        description: Optional[str] = None,
-        language: Optional[str] = None,
-        session_timeout_secs: Optional[int] = None,
-        email: Optional[str] = None,
-        callback_url: Optional[str] = None,
-    ) -> None:
-        """Every check :meth:`register_order` makes, nothing sent."""
-        v.check_registration(
-            order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
-            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
-            session_timeout_secs=session_timeout_secs, email=email, callback_url=callback_url)
+    def check_registration(self, order_number: str, amount: Money, return_url: str, *, two_stage: bool = False,
+                           **options: Any) -> None:
+        """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
+        v.check_registration(order_number, amount, return_url, **options)
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
