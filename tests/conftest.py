@@ -47,3 +47,24 @@ def soap_reply(operation: str, inner: str) -> str:
         f'<ns1:{operation}Response xmlns:ns1="http://engine.paymentgate.ru/webservices/merchant">'
         f"{inner}</ns1:{operation}Response></soap:Body></soap:Envelope>"
     )
+
+
+@pytest.fixture(autouse=True)
+def _tbank_answers_follow_the_published_schemas(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every answer the sandbox's T-Bank front end gives, in every test, is checked against the
+    answer schemas of T-Bank's published OpenAPI description (tests/tbank_schema.py)."""
+    from autopay_soap.sandbox.tbank import TBankFrontEnd
+
+    from .tbank_schema import problems
+
+    seen: list = []
+    original = TBankFrontEnd.handle
+
+    def checked(self: Any, method: str, body: Any) -> Any:
+        answer = original(self, method, body)
+        seen.extend(problems(method, answer))
+        return answer
+
+    monkeypatch.setattr(TBankFrontEnd, "handle", checked)
+    yield
+    assert not seen, "T-Bank answers that disagree with the published schemas:\n" + "\n".join(sorted(set(seen)))

@@ -84,6 +84,7 @@ class BindingRecord:
     behaviour: Behaviour
     active: bool = True
     created_at: float = 0.0
+    category: str = "COMMON"  # getBindings' bindingCategory (bindingType C); the sandbox makes COMMON ones
 
     def expired(self, now: float) -> bool:
         """True when the card's expiry month is over."""

@@ -13,13 +13,27 @@ from typing import Any, Callable, Dict, Mapping, Optional
 from ..models import OrderStatus
 from .engine import Engine, EngineError, Order, PaymentResult
 
-__all__ = ["RestFrontEnd", "REST_METHODS"]
+__all__ = ["BINDING_TYPES", "RestFrontEnd", "REST_METHODS", "of_binding_type"]
 
 REST_METHODS = (
     "register", "registerPreAuth", "paymentOrderBinding", "deposit", "reverse", "refund",
     "getOrderStatus", "getOrderStatusExtended", "getBindings", "getBindingsByCardOrId", "bindCard",
     "unBindCard", "extendBinding", "decline", "finish3ds",
 )
+
+
+BINDING_TYPES = {"C": "COMMON", "R": "RECURRENT", "I": "INSTALLMENT"}
+"""``bindingType`` of getBindings: the ``bindingCategory`` it selects. Sandbox bindings are COMMON."""
+
+
+def of_binding_type(bindings: list, binding_type: Optional[str]) -> list:
+    """The bindings of ``bindingType`` (C, R or I; empty or absent: all); code 5 for another value."""
+    if not binding_type:
+        return bindings
+    category = BINDING_TYPES.get(binding_type.upper())
+    if category is None:
+        raise EngineError(5, "Wrong value of [bindingType]: C, R or I")
+    return [b for b in bindings if b.category == category]
 
 
 def _int(params: Mapping[str, str], name: str) -> Optional[int]:
@@ -136,7 +150,11 @@ class RestFrontEnd:
         return self._ok()
 
     def _status(self, p: Mapping[str, str]) -> Dict[str, Any]:
-        order = self.engine.order(self._order_id(p))
+        try:
+            order = self.engine.order(self._order_id(p))
+        except EngineError as exc:  # the legacy method's keys too, and no OrderStatus to misread
+            return {"ErrorCode": str(exc.code), "ErrorMessage": exc.message, "errorCode": str(exc.code),
+                    "errorMessage": exc.message}
         return {  # the legacy method answers in PascalCase
             "OrderStatus": int(order.status), "ErrorCode": "2" if order.status is OrderStatus.DECLINED else "0",
             "ErrorMessage": order.action_text, "OrderNumber": order.order_number, "Pan": order.masked_pan,
@@ -164,8 +182,9 @@ class RestFrontEnd:
                                   "depositedAmount": order.deposited, "refundedAmount": order.refunded},
             "bankInfo": {"bankName": "SANDBOX BANK", "bankCountryCode": "RU", "bankCountryName": "Russia"},
         }
-        if order.masked_pan:
-            body["cardAuthInfo"] = {"maskedPan": order.masked_pan, "expiration": order.card_expiry,
+        if order.masked_pan:  # "pan" too: older integrations read only that key
+            body["cardAuthInfo"] = {"maskedPan": order.masked_pan, "pan": order.masked_pan,
+                                    "expiration": order.card_expiry,
                                     "cardholderName": order.cardholder or "", "approvalCode": order.approval_code}
         if order.binding_id:
             body["bindingInfo"] = {"clientId": order.client_id, "bindingId": order.binding_id}
@@ -181,13 +200,14 @@ class RestFrontEnd:
             return {"errorCode": "2", "errorMessage": "Information not found"}
         return {"errorCode": "0", "errorMessage": "Success", "bindings": [
             {"bindingId": b.binding_id, "maskedPan": b.masked_pan, "expiryDate": b.expiry,
-             "clientId": b.client_id, "bindingCategory": "COMMON"} for b in bindings]}
+             "clientId": b.client_id, "bindingCategory": b.category} for b in bindings]}
 
     def _bindings(self, p: Mapping[str, str]) -> Dict[str, Any]:
         if not p.get("clientId"):
             raise EngineError(5, "[clientId] is empty")
-        return self._binding_list(self.engine.bindings(p["clientId"], binding_id=p.get("bindingId"),
-                                                       show_expired=p.get("showExpired") == "true"))
+        bindings = self.engine.bindings(p["clientId"], binding_id=p.get("bindingId") or None,  # "" means absent
+                                        show_expired=p.get("showExpired") == "true")
+        return self._binding_list(of_binding_type(bindings, p.get("bindingType")))
 
     def _bindings_by_id(self, p: Mapping[str, str]) -> Dict[str, Any]:
         if not p.get("bindingId"):

@@ -56,11 +56,44 @@ class PayerResult:
     redirect_url: Optional[str]
 
 
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body the sandbox reads (a bigger one is answered 413 and not read)."""
+DEFAULT_CONNECTION_TIMEOUT = 30.0
+"""Seconds a connection may stay silent (between requests, or within one) before it is closed."""
+DEFAULT_MAX_CONNECTIONS = 64
+"""Connections served at once; one more is answered 503 at once and closed."""
+
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n"
+         b"Connection: close\r\n\r\nsandbox busy: too many connections\r\n")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
     sandbox: "Sandbox"
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, up to the sandbox's ``max_connections``; beyond, 503 at once."""
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class _Drop(Exception):
@@ -77,9 +110,32 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.sandbox.connection_timeout)  # every read of this connection
+
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request body, within the sandbox's limits: 400 for a bad ``Content-Length``, 411
+        for a chunked body, 413 beyond ``max_body_bytes`` (the body is then not read)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self._refuse(411, "a Content-Length is required (chunked bodies are not accepted)")
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit() or not text.isascii():
+            self._refuse(400, "bad Content-Length")
+        length = int(text)
+        limit = self.server.sandbox.max_body_bytes
+        if length > limit:
+            self._refuse(413, f"a request body of {length} bytes is over the limit of {limit}")
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self._drop()  # the client went away (or timed out) mid-body
+        return body
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Answer ``status`` with ``reason`` and close the connection (the rest is not read)."""
+        self.close_connection = True
+        self._send(status, (reason + "\n").encode(), "text/plain; charset=utf-8", {"Connection": "close"})
+        raise _Drop()
 
     def _send(self, status: int, body: bytes, content_type: str, headers: Optional[Dict[str, str]] = None) -> None:
         self.send_response(status)
@@ -108,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
             super().handle_one_request()
         except _Drop:
             self.close_connection = True
-        except (ConnectionError, BrokenPipeError):
+        except (ConnectionError, BrokenPipeError, socket.timeout):
             self.close_connection = True
 
     # -- routing ---------------------------------------------------------------------------
@@ -377,6 +433,9 @@ class Sandbox:
     :param tbank_repeated_order_ids: T-Bank ``Init`` accepts an ``OrderId`` already used and creates
         another payment, as a gateway may (refusing it is not documented); by default it answers
         error 20. Clients must never rely on the refusal: the exactly-once tests run with both.
+    :param max_body_bytes: the largest request body read (default 1 MiB; beyond: 413, unread).
+    :param connection_timeout: seconds a connection may stay silent before it is closed (default 30).
+    :param max_connections: connections served at once (default 64; one more: 503 at once).
     """
 
     def __init__(
@@ -398,11 +457,17 @@ class Sandbox:
         allow_remote: bool = False,
         tbank_terminals: Optional[List[TBankTerminal]] = None,
         tbank_repeated_order_ids: bool = False,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
         self.host = host
         self.port = port
+        self.max_body_bytes = max_body_bytes
+        self.connection_timeout = connection_timeout
+        self.max_connections = max_connections
         self.username = username
         self.password = password
         self.latency = latency
@@ -430,6 +495,7 @@ class Sandbox:
         """Start serving in a background thread."""
         server = _Server((self.host, self.port), _Handler)
         server.sandbox = self
+        server.slots = threading.BoundedSemaphore(self.max_connections)
         self._server = server
         self.port = server.server_address[1]
         self._notifier = _Notifier(self)

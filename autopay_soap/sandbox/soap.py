@@ -18,6 +18,7 @@ from lxml import etree
 from ..models import OrderStatus
 from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope_validator, parse_xml
 from .engine import Engine, EngineError, Order, PaymentResult
+from .rest import of_binding_type
 
 __all__ = ["SoapFrontEnd", "WSS_FAULT"]
 
@@ -219,7 +220,9 @@ class SoapFrontEnd:
         try:
             order = self.engine.order(part.get("orderId") or "")
         except EngineError as exc:
-            return self._ret(errorCode=exc.code, errorMessage=exc.message, orderStatus=0, amount=0, authCode=2)
+            # the WSDL requires orderStatus, amount and authCode; -1 is no order's status, so no
+            # client reading the status first can take this answer for a created, unpaid order
+            return self._ret(errorCode=exc.code, errorMessage=exc.message, orderStatus=-1, amount=0, authCode=0)
         return self._ret(
             errorCode=2 if order.status is OrderStatus.DECLINED else 0,
             errorMessage=order.action_text or None, orderStatus=int(order.status),
@@ -282,8 +285,14 @@ class SoapFrontEnd:
         client = part.get("clientId")
         if not client:
             return self._no_bindings("[clientId] is empty")
-        return self._binding_list(self.engine.bindings(client, binding_id=part.get("bindingId"),
-                                                       show_expired=part.get("showExpired") == "true"))
+        try:
+            bindings = of_binding_type(
+                self.engine.bindings(client, binding_id=part.get("bindingId") or None,  # "" means absent
+                                     show_expired=part.get("showExpired") == "true"),
+                part.get("bindingType"))
+        except EngineError as exc:
+            return self._no_bindings(exc.message)
+        return self._binding_list(bindings)
 
     def _bindings_by_id(self, part: etree._Element) -> etree._Element:
         binding_id = part.get("bindingId")

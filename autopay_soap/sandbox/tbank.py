@@ -29,6 +29,7 @@ import base64
 import datetime as dt
 import hmac
 import itertools
+import logging
 import threading
 import uuid
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -55,6 +56,8 @@ from .engine import (
 )
 
 __all__ = ["SANDBOX_CARD_KEY_PEM", "TBankFrontEnd", "TBankTerminal", "TBANK_METHODS"]
+
+log = logging.getLogger("autopay_soap.sandbox.tbank")
 
 TBANK_METHODS = (
     "Init", "Check3dsVersion", "FinishAuthorize", "Submit3DSAuthorization", "Submit3DSAuthorizationV2", "Charge",
@@ -157,6 +160,35 @@ def _ok(terminal: TBankTerminal, **fields: Any) -> Dict[str, Any]:
     return {"Success": True, "ErrorCode": "0", "TerminalKey": terminal.key, **fields}
 
 
+def _refused(code: str, message: str, details: str = "", terminal: Optional[TBankTerminal] = None) -> Dict[str, Any]:
+    """An error answer: ``Success`` false, the code, the message (and the terminal when known)."""
+    answer: Dict[str, Any] = {"Success": False, "ErrorCode": code}
+    if terminal is not None:
+        answer["TerminalKey"] = terminal.key
+    answer["Message"] = message
+    if details:
+        answer["Details"] = details
+    return answer
+
+
+_OBJECTS = {"DATA", "Receipt", "Shops", "Receipts", "Data", "Params"}
+"""Root fields that are objects or arrays (left out of the Token); every other one is a scalar."""
+
+
+def _shape_problem(body: Mapping[str, Any]) -> Optional[str]:
+    """Why a request's root cannot be read (a float, a nested value where a scalar belongs), or None."""
+    for name, value in body.items():
+        if not isinstance(name, str):
+            return "field names must be strings"
+        if isinstance(value, float):
+            return f"{name}: a number with a fraction; amounts are integer kopecks"
+        if isinstance(value, (dict, list)) and name not in _OBJECTS:
+            return f"{name}: an object or an array where a value belongs"
+        if name in _OBJECTS and value is not None and not isinstance(value, (dict, list)):
+            return f"{name}: must be an object"
+    return None
+
+
 def _int(value: Any, name: str) -> Optional[int]:
     if value is None or value == "":
         return None
@@ -200,34 +232,85 @@ class TBankFrontEnd:
         payment = self._payments.get(str(payment_id))
         return payment.engine_id if payment else None
 
-    def handle(self, method: str, body: Mapping[str, Any]) -> Dict[str, Any]:
-        """Answer one call: check the terminal and the Token, then run the method."""
+    def handle(self, method: str, body: Any) -> Dict[str, Any]:
+        """Answer one call: check the request's shape, the terminal and the Token, then run the method.
+
+        Every request gets a T-Bank answer (``Success: false`` with an ``ErrorCode``), however
+        malformed: not an object, a float or a nested value where a scalar belongs, no
+        TerminalKey, no Token. An error answer echoes what the sandbox knows of its subject
+        (``PaymentId``, ``OrderId``, ``Amount``, ``Status``, ``CustomerKey``...), as T-Bank does.
+        """
         handler = getattr(self, "_m_" + method, None) if method in TBANK_METHODS else None
         if handler is None:
             return {"Success": False, "ErrorCode": "9999", "Message": f"Метод {method} не найден"}
-        terminal = self.terminals.get(str(body.get("TerminalKey") or ""))
+        if not isinstance(body, Mapping):
+            return _refused("9999", "Неверные параметры.", "the request body must be a JSON object")
+        shape = _shape_problem(body)
+        if shape is not None:
+            return _refused("9999", "Неверные параметры.", shape)
+        key = body.get("TerminalKey")
+        if not key:
+            return _refused("9999", "Неверные параметры.", "Поле TerminalKey не должно быть пустым")
+        terminal = self.terminals.get(str(key))
         if terminal is None:
-            return {"Success": False, "ErrorCode": "501", "Message": "Терминал не найден"}
+            return _refused("501", "Терминал не найден")
         token = body.get("Token")
+        if not token:
+            return _refused("9999", "Неверные параметры.", "Поле Token не должно быть пустым", terminal)
         if not isinstance(token, str) or not hmac.compare_digest(token.encode("ascii", "replace"),
                                                                   make_token(body, terminal.password).encode()):
-            return {"Success": False, "ErrorCode": "204",
-                    "Message": "Неверный токен. Проверьте пару TerminalKey/SecretKey."}
+            return _refused("204", "Неверный токен. Проверьте пару TerminalKey/SecretKey.", "", terminal)
         try:
             with self._lock:
                 return handler(terminal, body)
         except TBankError as exc:
-            answer: Dict[str, Any] = {"Success": False, "ErrorCode": str(exc.code), "TerminalKey": terminal.key,
-                                      "Message": exc.message, "Details": exc.details}
-            if exc.status:
-                answer["Status"] = exc.status
-            if body.get("PaymentId") is not None:
-                answer["PaymentId"] = str(body.get("PaymentId"))
-            return answer
+            code, message, details, status = str(exc.code), exc.message, exc.details, exc.status
         except EngineError as exc:
-            return {"Success": False, "ErrorCode": "8" if exc.code == 7 else "9999", "TerminalKey": terminal.key,
-                    "Message": "Неверный статус транзакции" if exc.code == 7 else "Внутренняя ошибка",
-                    "Details": exc.message}
+            code = "8" if exc.code == 7 else "9999"
+            message = "Неверный статус транзакции" if exc.code == 7 else "Внутренняя ошибка"
+            details, status = exc.message, None
+        except Exception as exc:  # noqa: BLE001 - a value of a type nobody foresaw: still an answer, never a reset
+            log.warning("T-Bank %s: %s refused as malformed", method, type(exc).__name__)
+            code, message, details, status = "9999", "Неверные параметры.", type(exc).__name__, None
+        answer = _refused(code, message, details, terminal)
+        try:
+            with self._lock:
+                answer.update(self._known(method, terminal, body))
+        except (EngineError, TBankError):
+            pass
+        if status:
+            answer["Status"] = status
+        return answer
+
+    def _known(self, method: str, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:
+        """What the sandbox knows of a refused request's subject, for the error answer."""
+        known: Dict[str, Any] = {}
+        for name in ("OrderId", "CustomerKey", "CardId", "RequestKey", "AccountToken"):
+            value = body.get(name)
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
+                known[name] = str(value)
+        if method == "Init" and isinstance(body.get("Amount"), int) and not isinstance(body.get("Amount"), bool):
+            known["Amount"] = body["Amount"]
+        if method == "CheckOrder":
+            known["Payments"] = []
+        payment = self._payments.get(str(body.get("PaymentId") or ""))
+        if payment is None or payment.terminal != terminal.key:
+            if isinstance(body.get("PaymentId"), (str, int)) and not isinstance(body.get("PaymentId"), bool):
+                known["PaymentId"] = str(body["PaymentId"])
+            return known
+        order = self._order(payment)
+        word = self.status_word(payment, order)
+        known.update(PaymentId=payment.payment_id, OrderId=payment.order_id, Amount=self._amount(order, word),
+                     Status=word)
+        if method == "Cancel":  # nothing changed: the amount before is the amount after
+            if order.status in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
+                left = order.deposited - order.refunded
+            elif order.status is OrderStatus.APPROVED:
+                left = order.approved
+            else:
+                left = order.amount
+            known.update(OriginalAmount=left, NewAmount=left)
+        return known
 
     def _payment(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> _Payment:
         payment = self._payments.get(str(body.get("PaymentId") or ""))
@@ -685,7 +768,7 @@ class TBankFrontEnd:
             self.engine.pay_external(payment.engine_id, "+7 *** ***-**-01")
         if payment.request_key:
             self._activate(self._accounts[payment.request_key], rejected or expired)
-        return _ok(terminal)
+        return _ok(terminal, Message="OK", Details="")
 
     def _m_ChargeQr(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
         payment = self._payment(terminal, body)
