@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
-__all__ = ["main"]
+__all__ = ["main", "sandbox_banner"]
 
 
 def _cmd_wsdl(args: argparse.Namespace) -> int:
@@ -63,11 +63,8 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         print(f"autopay-soap: cannot listen on {args.host}:{args.port}: {exc.strerror or exc} (another sandbox "
               "running? choose another --port, or 0 for any free one)", file=sys.stderr)
         return 2
-    print(f"sandbox listening on {sandbox.url}", flush=True)
-    print(f"  SOAP  {sandbox.soap_url}  (WSDL: {sandbox.wsdl_url})", flush=True)
-    print(f"  REST  {sandbox.rest_url}<method>.do", flush=True)
-    print(f"  login {sandbox.username} / (password as configured)", flush=True)
-    print(f"  dashboard {sandbox.url}/_sandbox/", flush=True)
+    for line in sandbox_banner(sandbox, default_password=args.password == "sandbox-password"):
+        print(line, flush=True)
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:
@@ -75,6 +72,22 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     finally:
         sandbox.stop()
     return 0
+
+
+def sandbox_banner(sandbox: Any, *, default_password: bool) -> List[str]:
+    """What ``autopay-soap sandbox`` prints: every endpoint and the credentials to use."""
+    password = sandbox.password if default_password else "(as given with --password)"
+    return [
+        f"sandbox listening on {sandbox.url}",
+        f"  RBS SOAP   {sandbox.soap_url}  (WSDL: {sandbox.wsdl_url})",
+        f"  RBS REST   {sandbox.rest_url}<method>.do",
+        f"             userName {sandbox.username}  password {password}",
+        f"  T-Bank     {sandbox.tbank_url}<Method>",
+        f"             TerminalKey {sandbox.tbank_terminal_key}  password {password}",
+        f"  payer      POST {sandbox.url}/_sandbox/pay  {{\"form_url\": ..., \"card\": \"SUCCESS\"}}",
+        f"  ledger     {sandbox.url}/_sandbox/ledger   order: {sandbox.url}/_sandbox/orders/<orderId>",
+        f"  dashboard  {sandbox.url}/_sandbox/",
+    ]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -234,6 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
                               "application/json;charset=UTF-8")
         elif path == "/payment/sandbox/pay":
             self._browser_pay(form)
+        elif path == "/_sandbox/pay":
+            self._json(*pay_as_payer(sandbox, body, self.headers.get("Content-Type") or ""))
         elif path == "/payment/sandbox/acs":
             self._send(200, pages.acs_page(form.get("MD", ""), form.get("PaReq", ""), form.get("TermUrl", "")),
                        "text/html; charset=utf-8")
@@ -349,6 +351,64 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._redirect(_with_order_id(order.return_url if result.paid else (order.fail_url or order.return_url),
                                       order_id))
+
+
+def pay_as_payer(sandbox: "Sandbox", body: bytes, content_type: str) -> Tuple[int, Dict[str, Any]]:
+    """``POST /_sandbox/pay``: act as the payer without a browser or our library.
+
+    JSON (or a form) with the order (``form_url``, ``order_id`` or a T-Bank ``payment_id``) and
+    the card: a test card's name (``"SUCCESS"``, ``"SUCCESS_3DS"``, ``"TBANK_3DS_CHALLENGE"``...) or
+    ``pan``/``expiry``/``cvc``; ``three_ds_code`` answers the ACS (default: the card's own code,
+    so a 3-D Secure card passes; a wrong code fails it). Answers the order as JSON: ``orderId``,
+    ``paid``, ``orderStatus``, ``statusName``, ``actionCode`` and ``redirectUrl`` (the merchant's
+    return or fail URL); 400 for a request it cannot read, 404 for an unknown order, 409 when
+    the order cannot be paid.
+    """
+    try:
+        if "json" in content_type.lower() or body.lstrip().startswith(b"{"):
+            data = json.loads(body.decode("utf-8"))
+        else:
+            data = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
+        if not isinstance(data, dict):
+            raise ValueError("a JSON object is expected")
+    except ValueError as exc:
+        return 400, {"error": f"the request cannot be read: {exc}"}
+    order_id = str(data.get("order_id") or "")
+    payment_id = str(data.get("payment_id") or "")
+    form_url = str(data.get("form_url") or "")
+    if form_url:
+        parts = urlsplit(form_url)
+        if parts.path.startswith("/new/"):
+            payment_id = parts.path[len("/new/"):]
+        else:
+            order_id = parse_qs(parts.query).get("mdOrder", [""])[0]
+    if payment_id:
+        order_id = sandbox.tbank.payment_of(payment_id) or ""
+        sandbox.tbank.form_shown(payment_id)
+    card_name = data.get("card") if isinstance(data.get("card"), str) else None
+    card = getattr(TestCards, card_name.upper(), None) if card_name else None
+    if card_name and not isinstance(card, TestCard):
+        return 400, {"error": f"no test card named {card_name!r}"}
+    pan = card.pan if card else str(data.get("pan") or "")
+    expiry = card.expiry if card else str(data.get("expiry") or "")
+    cvc = card.cvc if card else str(data.get("cvc") or "")
+    try:
+        result = sandbox.engine.pay_with_card(order_id, pan=pan, expiry=expiry, cvc=cvc,
+                                              cardholder=str(data.get("cardholder") or "CARD HOLDER"))
+        if result.needs_3ds:
+            code = str(data.get("three_ds_code") or (card.three_ds_code if card else "") or "")
+            pa_res = pares_for(order_id) if code in ACS_CODES else "failed"
+            sandbox.tbank.acs_answered(order_id, pa_res)
+            result = sandbox.engine.finish_3ds(order_id, pa_res)
+        order = sandbox.engine.order(order_id)
+    except EngineError as exc:
+        return (404 if exc.code == 6 else 409), {"error": exc.message, "orderId": order_id or None}
+    if not result.paid and not result.declined:
+        return 409, {"error": result.message, "orderId": order_id}
+    redirect = order.return_url if result.paid else (order.fail_url or order.return_url)
+    return 200, {"orderId": order_id, "paid": result.paid, "orderStatus": int(order.status),
+                 "statusName": order.status.name, "actionCode": order.action_code,
+                 "redirectUrl": _with_order_id(redirect, order_id)}
 
 
 def _with_order_id(url: Optional[str], order_id: str) -> str:
