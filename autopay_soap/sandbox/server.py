@@ -525,6 +525,7 @@ class Sandbox:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
         self.host = host
         self.port = port
+        self.public_url: Optional[str] = None
         self.max_body_bytes = max_body_bytes
         self.connection_timeout = connection_timeout
         self.max_connections = max_connections
@@ -558,11 +559,17 @@ class Sandbox:
         server.slots = threading.BoundedSemaphore(self.max_connections)
         self._server = server
         self.port = server.server_address[1]
-        self._notifier = _Notifier(self)
+        self.start_notifier()
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="sandbox-http", daemon=True)
         self._thread.start()
         return self
+
+    def start_notifier(self) -> None:
+        """Start the thread that sends callbacks and notifications (:meth:`start` does; a WSGI
+        server hosting :mod:`autopay_soap.sandbox.wsgi` needs it on its own)."""
+        if self._notifier is None:
+            self._notifier = _Notifier(self)
 
     def stop(self) -> None:
         """Stop serving and release the port."""
@@ -595,7 +602,10 @@ class Sandbox:
 
     @property
     def url(self) -> str:
-        """The base URL, ``http://127.0.0.1:<port>``."""
+        """The base URL, ``http://127.0.0.1:<port>`` (or ``public_url`` when set: behind a WSGI
+        server or a proxy, the address clients use)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
