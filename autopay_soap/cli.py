@@ -7,6 +7,7 @@ and never imports zeep.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, List, Optional
 
@@ -53,10 +54,13 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import FaultPlan, Sandbox
 
     faults = FaultPlan.parse(args.faults, seed=args.seed) if args.faults else None
+    if args.state and not os.path.isdir(os.path.dirname(os.path.abspath(args.state))):
+        print(f"autopay-soap: --state: the folder of {args.state} does not exist", file=sys.stderr)
+        return 2
     sandbox = Sandbox(args.host, args.port, username=args.username, password=args.password,
                       latency=args.latency, faults=faults, callback_url=args.callback_url,
                       callback_secret=args.callback_secret, allow_remote=args.allow_remote,
-                      tbank_repeated_order_ids=args.tbank_repeated_order_ids)
+                      tbank_repeated_order_ids=args.tbank_repeated_order_ids, state=args.state)
     try:
         sandbox.start()
     except OSError as exc:
@@ -276,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--password", default="sandbox-password", help="merchant API password")
     sandbox.add_argument("--callback-url", default=None, help="where to send callbacks")
     sandbox.add_argument("--callback-secret", default=None, help="HMAC-SHA256 key for callback checksums")
+    sandbox.add_argument("--state", default=None, metavar="FILE",
+                         help="keep orders, bindings, the ledger and pending notifications in this SQLite file, "
+                              "written before each answer, so that a restart loses nothing (default: in memory)")
     sandbox.add_argument("--tbank-repeated-order-ids", action="store_true",
                          help="T-Bank Init accepts an OrderId already used (refusing it is undocumented); test that "
                               "your client never relies on the refusal")

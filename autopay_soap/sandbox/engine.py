@@ -33,6 +33,7 @@ import attr
 
 from ..models import OrderStatus
 from .cards import THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
+from .state import mark_dirty
 
 __all__ = [
     "AUTO_PAYMENT",
@@ -73,7 +74,7 @@ class EngineError(Exception):
         self.message = message
 
 
-@attr.s(slots=True, auto_attribs=True)
+@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
 class BindingRecord:
     """A saved card of a client: created by a successful first payment with a clientId."""
 
@@ -85,6 +86,7 @@ class BindingRecord:
     active: bool = True
     created_at: float = 0.0
     category: str = "COMMON"  # getBindings' bindingCategory (bindingType C); the sandbox makes COMMON ones
+    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
     def expired(self, now: float) -> bool:
         """True when the card's expiry month is over."""
@@ -92,7 +94,7 @@ class BindingRecord:
         return self.expiry < today
 
 
-@attr.s(slots=True, auto_attribs=True)
+@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
 class Order:
     """One gateway order and everything the sandbox knows about it."""
 
@@ -127,6 +129,7 @@ class Order:
     refunds: List[Tuple[int, float]] = attr.ib(factory=list)
     paid_at: Optional[float] = None
     updated_at: float = 0.0
+    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
     @property
     def auto_payment(self) -> bool:
@@ -176,6 +179,15 @@ class Movement:
         """A JSON-ready copy."""
         return {"kind": self.kind, "orderId": self.order_id, "orderNumber": self.order_number,
                 "amount": self.amount, "currency": self.currency, "at": int(self.at * 1000)}
+
+    def as_state(self) -> dict:
+        """Every field, for a state file."""
+        return attr.asdict(self)
+
+    @classmethod
+    def from_state(cls, data: dict) -> "Movement":
+        """Back from :meth:`as_state`."""
+        return cls(**data)
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -554,6 +566,7 @@ class Engine:
                     raise EngineError(7, "Refund amount exceeds the deposited amount")
                 order.refunded += amount
                 order.refunds.append((amount, self.clock()))
+                order.dirty = True  # an in-place change: no assignment marks it
                 if external_refund_id:
                     order.refund_ids[external_refund_id] = amount
                 if order.refunded == order.deposited:

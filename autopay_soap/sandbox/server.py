@@ -17,6 +17,7 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -32,6 +33,7 @@ from .engine import Engine, EngineError, Event, Movement, pares_for
 from .faults import FaultPlan
 from .rest import RestFrontEnd
 from .soap import SoapFrontEnd, fault_envelope
+from .state import StateFile, restore, save
 from .tbank import TBankFrontEnd, TBankTerminal
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TBANK_TERMINAL", "DEFAULT_USERNAME", "PayerResult", "Sandbox"]
@@ -138,6 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         raise _Drop()
 
     def _send(self, status: int, body: bytes, content_type: str, headers: Optional[Dict[str, str]] = None) -> None:
+        self.server.sandbox.save_state()  # what this answer reports is on disk before it leaves
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -427,6 +430,7 @@ class _Notifier:
         self.sandbox = sandbox
         self.queue: "queue.Queue[Optional[Tuple[str, Dict[str, Any], bool]]]" = queue.Queue()
         self.delivered: List[Dict[str, Any]] = []
+        self.outstanding: List[Tuple[str, Dict[str, Any], bool]] = []
         self.idle = threading.Condition()
         self._pending = 0
         self._session = requests.Session()
@@ -434,9 +438,16 @@ class _Notifier:
         self._thread.start()
 
     def submit(self, url: str, params: Dict[str, Any], *, as_json: bool = False) -> None:
+        item = (url, params, as_json)
         with self.idle:
             self._pending += 1
-        self.queue.put((url, params, as_json))
+            self.outstanding.append(item)
+        self.queue.put(item)
+
+    def snapshot(self) -> List[Dict[str, Any]]:
+        """The notifications not yet delivered or given up (for a state file)."""
+        with self.idle:
+            return [{"url": url, "params": params, "as_json": as_json} for url, params, as_json in self.outstanding]
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every queued callback was delivered or given up; for tests."""
@@ -469,6 +480,8 @@ class _Notifier:
                                    "delivered": delivered})
             with self.idle:
                 self._pending -= 1
+                if item in self.outstanding:
+                    self.outstanding.remove(item)
                 self.idle.notify_all()
 
     def stop(self) -> None:
@@ -496,6 +509,8 @@ class Sandbox:
     :param max_body_bytes: the largest request body read (default 1 MiB; beyond: 413, unread).
     :param connection_timeout: seconds a connection may stay silent before it is closed (default 30).
     :param max_connections: connections served at once (default 64; one more: 503 at once).
+    :param state: a SQLite file that keeps the state across restarts (see
+        :mod:`autopay_soap.sandbox.state`); by default everything is in memory.
     """
 
     def __init__(
@@ -520,6 +535,7 @@ class Sandbox:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        state: Union[str, Path, None] = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
@@ -546,6 +562,11 @@ class Sandbox:
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self._notifier: Optional[_Notifier] = None
+        self._waiting_notifications: List[Dict[str, Any]] = []
+        self._state: Optional[StateFile] = None
+        if state is not None:
+            self._state = StateFile(state)
+            restore(self, self._state)
 
     def __repr__(self) -> str:
         return f"Sandbox(url={self.url if self._server else None!r}, username={self.username!r})"
@@ -570,6 +591,27 @@ class Sandbox:
         server hosting :mod:`autopay_soap.sandbox.wsgi` needs it on its own)."""
         if self._notifier is None:
             self._notifier = _Notifier(self)
+            waiting, self._waiting_notifications = self._waiting_notifications, []
+            for item in waiting:  # restored from a state file
+                self._notifier.submit(item["url"], item["params"], as_json=bool(item["as_json"]))
+
+    def save_state(self) -> None:
+        """Write what changed to the state file (nothing without one). Called before each answer."""
+        if self._state is not None:
+            save(self, self._state)
+
+    def pending_notifications(self) -> List[Dict[str, Any]]:
+        """Callbacks and notifications queued and not yet delivered or given up."""
+        if self._notifier is None:
+            return list(self._waiting_notifications)
+        return self._notifier.snapshot()
+
+    def resubmit_notification(self, item: Dict[str, Any]) -> None:
+        """Queue a notification restored from a state file (sent once the sandbox serves)."""
+        if self._notifier is None:
+            self._waiting_notifications.append(item)
+        else:
+            self._notifier.submit(item["url"], item["params"], as_json=bool(item["as_json"]))
 
     def stop(self) -> None:
         """Stop serving and release the port."""
@@ -578,6 +620,7 @@ class Sandbox:
             self._server.server_close()
             self._server = None
         if self._notifier is not None:
+            self.save_state()
             self._notifier.stop()
             self._notifier = None
 

@@ -54,6 +54,7 @@ from .engine import (
     Order,
     PaymentResult,
 )
+from .state import mark_dirty
 
 __all__ = ["SANDBOX_CARD_KEY_PEM", "TBankFrontEnd", "TBankTerminal", "TBANK_METHODS"]
 
@@ -88,7 +89,7 @@ class TBankError(Exception):
         self.status = status
 
 
-@attr.s(slots=True, auto_attribs=True)
+@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
 class TBankTerminal:
     """A sandbox terminal: key, password, merchant, and the options the facts mention.
 
@@ -107,9 +108,10 @@ class TBankTerminal:
     terminal_type: str = "ECOM"
     notification_url: Optional[str] = None
     sbp_enabled: bool = True
+    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
 
-@attr.s(slots=True, auto_attribs=True)
+@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
 class _Payment:
     payment_id: str
     engine_id: str
@@ -126,9 +128,10 @@ class _Payment:
     request_key: Optional[str] = None
     refund_keys: Dict[str, Dict[str, Any]] = attr.ib(factory=dict)
     acs_pa_res: Optional[str] = None
+    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
 
-@attr.s(slots=True, auto_attribs=True)
+@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
 class _Card:
     card_id: str
     terminal: str
@@ -138,9 +141,10 @@ class _Card:
     exp_date: str  # MMYY
     rebill_id: Optional[str] = None
     status: str = "A"
+    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
 
-@attr.s(slots=True, auto_attribs=True)
+@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
 class _Account:
     request_key: str
     merchant: str
@@ -149,6 +153,7 @@ class _Account:
     account_token: Optional[str] = None
     payment_id: Optional[str] = None
     insufficient_funds: bool = False
+    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
 
 def _decline_of(order: Order) -> Tuple[int, str]:
@@ -222,6 +227,18 @@ class TBankFrontEnd:
         self._accounts: Dict[str, _Account] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    def peek_next_id(self) -> int:
+        """The next PaymentId, CardId or RebillId to be given (for a state file)."""
+        with self._lock:
+            value = next(self._ids)
+            self._ids = itertools.count(value)
+            return value
+
+    def set_next_id(self, value: int) -> None:
+        """Go on giving ids from ``value`` (a restored state file)."""
+        with self._lock:
+            self._ids = itertools.count(int(value))
 
     def owns(self, engine_id: str) -> bool:
         """True when the engine order was created by a T-Bank Init."""
@@ -522,6 +539,7 @@ class TBankFrontEnd:
         if key:
             reply["ExternalRequestId"] = str(key)
             payment.refund_keys[str(key)] = reply
+            payment.dirty = True  # an in-place change: no assignment marks it
         return reply
 
     def _m_GetState(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802

@@ -65,6 +65,7 @@ class _WsgiRequest(_Handler):
         self.answer: Optional[Tuple[int, List[Tuple[str, str]], bytes]] = None
 
     def _send(self, status: int, body: bytes, content_type: str, headers: Optional[Dict[str, str]] = None) -> None:
+        self.server.sandbox.save_state()
         pairs = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         pairs += [(k, v) for k, v in (headers or {}).items() if k.lower() != "connection"]
         self.answer = (status, pairs, body)

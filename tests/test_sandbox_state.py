@@ -1,0 +1,173 @@
+"""A sandbox left running: ``--state FILE`` survives ``kill -9`` mid-batch, and the resumed batch
+finds its bindings and orders and charges every row exactly once."""
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from autopay_soap import AutopayClient, Money
+from autopay_soap.batch import EXIT_OK, Journal
+from autopay_soap.sandbox import Sandbox, TestCards
+
+CLI = [sys.executable, "-m", "autopay_soap.cli"]
+
+
+def start_sandbox(state):
+    proc = subprocess.Popen(CLI + ["sandbox", "--port", "0", "--state", str(state), "--latency", "3ms"],
+                            stdout=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().split()[-1]
+    assert url.startswith("http://127.0.0.1:"), url
+    return proc, url
+
+
+def holds(url):
+    ledger = requests.get(url + "/_sandbox/ledger", timeout=10).json()
+    return collections.Counter(m["orderNumber"] for m in ledger["movements"] if m["kind"] == "hold")
+
+
+def test_kill_9_of_the_sandbox_mid_batch_loses_nothing_it_answered(tmp_path):
+    rows = 150
+    state = tmp_path / "sandbox.sqlite"
+    sandbox, url = start_sandbox(state)
+    try:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/_sandbox/return")
+        first = client.start_first_payment("ST-FIRST", Money.of("1.00", "RUB"), "st-client")
+        requests.post(url + "/_sandbox/pay", json={"form_url": first.form_url, "card": "SUCCESS"}, timeout=10)
+        binding = client.finish_first_payment(order_id=first.order_id).binding.binding_id
+        client.close()
+        file = tmp_path / "st.csv"
+        file.write_text("order_number,client_id,binding_id,amount\n"
+                        + "".join(f"ST-{i:03d},st-client,{binding},1.00\n" for i in range(rows)))
+        runner = subprocess.Popen(CLI + ["charge", str(file), "--profile", "sandbox", "--sandbox-url", url,
+                                         "--concurrency", "4", "--quiet"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while sum(holds(url).values()) < 40:  # a third of the batch charged
+            assert runner.poll() is None, runner.stderr.read()
+        os.kill(sandbox.pid, signal.SIGKILL)  # the machine loses power, as far as the sandbox knows
+        os.kill(runner.pid, signal.SIGKILL)
+        sandbox.wait(10)
+        runner.communicate(timeout=10)
+    finally:
+        if sandbox.poll() is None:
+            sandbox.kill()
+    with Journal(tmp_path / "st.csv.journal.sqlite") as journal:
+        told_paid = [number for number, in journal.db.execute("SELECT order_number FROM charges WHERE state = 'paid'")]
+    assert 20 <= len(told_paid) < rows
+
+    sandbox, url = start_sandbox(state)
+    try:
+        restored = holds(url)
+        binding_list = requests.post(url + "/payment/rest/getBindings.do", data={
+            "userName": "sandbox-api", "password": "sandbox-password", "clientId": "st-client"}, timeout=10).json()
+        resumed = subprocess.run(CLI + ["charge", str(file), "--profile", "sandbox", "--sandbox-url", url, "--quiet"],
+                                 capture_output=True, text=True, timeout=300)
+        final = holds(url)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+    assert all(restored[number] == 1 for number in told_paid)  # everything a client was told survived
+    assert restored["ST-FIRST"] == 1 and [b["bindingId"] for b in binding_list["bindings"]] == [binding]
+    assert resumed.returncode == EXIT_OK, resumed.stderr
+    assert json.loads(resumed.stdout)["paid"] == rows
+    assert all(final[f"ST-{i:03d}"] == 1 for i in range(rows)) and sum(final.values()) == rows + 1
+
+
+def test_state_keeps_t_bank_payments_and_cards(tmp_path):
+    state = tmp_path / "tb.sqlite"
+    with Sandbox(state=state) as sb:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport="tbank", return_url=sb.return_url)
+        first = client.start_first_payment("TS-1", Money.of("5.00", "RUB"), "ts-customer")
+        sb.pay(first.form_url, TestCards.TBANK_SUCCESS)
+        rebill = client.finish_first_payment(order_id=first.order_id, client_id="ts-customer").binding.binding_id
+        client.close()
+        payments = len(sb.tbank._payments)
+    with Sandbox(state=state) as again:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=again.url, transport="tbank",
+                                            return_url=again.return_url)
+        charged = client.autopay("TS-2", Money.of("2.00", "RUB"), binding_id=rebill)
+        repeated = client.autopay("TS-2", Money.of("2.00", "RUB"), binding_id=rebill)
+        client.close()
+        charges = again.engine.charges_by_order_number()
+        assert len(again.tbank._payments) == payments + 1
+    assert charged.outcome.name == repeated.outcome.name == "PAID"
+    assert charges == {"TS-1": 1, "TS-2": 1}
+
+
+class Receiver:
+    """A merchant's callback endpoint that holds the first callback until released."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.release = threading.Event()
+        self.got_first = threading.Event()
+        self.queries = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                receiver.queries.append(self.path)
+                if len(receiver.queries) == 1:
+                    receiver.got_first.set()
+                    receiver.release.wait(30)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callback"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_notification_pending_when_the_sandbox_dies_is_sent_by_the_next_one(tmp_path):
+    state = tmp_path / "cb.sqlite"
+    receiver = Receiver()
+    try:
+        first = Sandbox(state=state, callback_url=receiver.url).start()
+        client = AutopayClient.from_profile("sandbox", sandbox_url=first.url, return_url=first.return_url)
+        started = client.start_first_payment("CB-1", Money.of("1.00", "RUB"), "cb")
+        first.pay(started.form_url, TestCards.SUCCESS)
+        client.close()
+        assert receiver.got_first.wait(30)  # the callback is on its way, held by the merchant
+        first.save_state()
+        second = Sandbox(state=state, callback_url=receiver.url)  # as if the first had been killed now
+        pending = second.pending_notifications()
+        second.start()
+        assert second._notifier.wait_idle(30)
+        held, sent_by_second = receiver.queries[0], receiver.queries[1:]
+        second.stop()
+    finally:
+        receiver.close()
+        first.stop()
+    assert pending and {item["params"]["orderNumber"] for item in pending} == {"CB-1"}
+    assert len(sent_by_second) == len(pending) and held in sent_by_second  # the one that never got through
+    assert parse_qs(urlsplit(held).query)["operation"] == ["deposited"]
+
+
+def test_a_state_file_is_json_not_code(tmp_path):
+    import sqlite3
+
+    state = tmp_path / "plain.sqlite"
+    with Sandbox(state=state) as sb:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url)
+        client.start_first_payment("PJ-1", Money.of("1.00", "RUB"), "pj")
+        client.close()
+    db = sqlite3.connect(str(state))
+    bodies = [row[0] for row in db.execute("SELECT body FROM objects")]
+    db.close()
+    assert bodies and all(isinstance(json.loads(body), dict) for body in bodies)
