@@ -222,11 +222,18 @@ def was_sent() -> bool:
 
 
 class _DeadlineReader(io.RawIOBase):
-    """The socket of one reply, read with at most the time left until ``deadline`` per read."""
+    """The socket of one reply, read with at most the time left until ``deadline`` per read.
+
+    Reads go through the socket's own ``SocketIO`` (``makefile("rb", buffering=0)``), which
+    holds a reference on the socket: when the connection is closed while its reply is still
+    being read (a ``Connection: close`` or HTTP/1.0 answer), the descriptor stays open until
+    this reader is closed, as with the standard ``makefile``.
+    """
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         super().__init__()
         self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
         self._deadline = deadline
 
     def readable(self) -> bool:
@@ -239,9 +246,17 @@ class _DeadlineReader(io.RawIOBase):
         previous = self._sock.gettimeout()
         self._sock.settimeout(remaining if previous is None else min(previous, remaining))
         try:
-            return self._sock.recv_into(buffer)
+            return int(self._raw.readinto(buffer) or 0)
         finally:
-            self._sock.settimeout(previous)
+            try:
+                self._sock.settimeout(previous)
+            except OSError:  # the socket was closed meanwhile
+                pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()  # releases the reference on the socket
+        super().close()
 
 
 class _DeadlineSocket:

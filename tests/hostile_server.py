@@ -63,6 +63,15 @@ class _Handler(socketserver.BaseRequestHandler):
             yield b"%x\r\n%s\r\n" % (len(element), element)
         yield b"0\r\n\r\n"
 
+    def _closing_late_body(self) -> Iterator[bytes]:
+        """A whole, well-formed answer with ``Connection: close``, its body a moment after its head
+        (HTTP/1.0 servers and proxies): the client closes the connection before it reads the body."""
+        body = b'{"errorCode":"6","errorMessage":"No such order"}'
+        yield (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body))
+        time.sleep(self.server.interval)
+        yield body
+
     def _huge_declared(self) -> Iterator[bytes]:
         yield HEAD + b"Content-Length: 104857600\r\n\r\n"
         yield b"<a>1</a>" * 1024

@@ -101,3 +101,18 @@ def test_total_must_be_positive():
     with pytest.raises(ValidationError) as info:
         Timeouts(total=0)
     assert info.value.field == "timeouts.total"
+
+
+def test_a_connection_close_answer_is_read_to_its_end():
+    """The bounded reader keeps the socket open while the answer is read, as the standard reader
+    does: a ``Connection: close`` answer whose body comes after its head is not 'cut off'."""
+    from autopay_soap.errors import OrderNotFound
+
+    with HostileServer("closing_late_body") as srv:
+        gw = gateway("rest", srv.url, Timeouts(total=10))
+        try:
+            for _ in range(3):
+                with pytest.raises(OrderNotFound):
+                    gw.order_status(order_id="00000000-0000-0000-0000-000000000000")
+        finally:
+            gw.close()
