@@ -379,13 +379,18 @@ class Engine:
                 order = self._get(order_id)
                 self._check_payable(order)
                 pan = pan.replace(" ", "")
-                if not luhn_ok(pan) or not cvc.isdigit() or len(cvc) not in (3, 4):
-                    return PaymentResult(order.snapshot(), paid=False, message="Check the card data")
+                if not pan.isdigit() or not 13 <= len(pan) <= 19 or not luhn_ok(pan):
+                    return PaymentResult(order.snapshot(), paid=False,
+                                         message="Card number: 13 to 19 digits with a valid check digit")
                 try:
                     month, year = expiry.split("/")
+                    if not (month.strip().isdigit() and year.strip().isdigit() and 1 <= int(month) <= 12):
+                        raise ValueError(expiry)
                     expiry_yyyymm = f"20{int(year):02d}{int(month):02d}"
                 except ValueError:
-                    return PaymentResult(order.snapshot(), paid=False, message="Check the expiry date")
+                    return PaymentResult(order.snapshot(), paid=False, message="Expiry: the month and year as MM/YY")
+                if not cvc.isdigit() or len(cvc) not in (3, 4):
+                    return PaymentResult(order.snapshot(), paid=False, message="CVC: the 3 digits on the back")
                 masked = f"{pan[:6]}**{pan[-4:]}"
                 behaviour = card_behaviour(pan)
                 today = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).strftime("%Y%m")

@@ -29,7 +29,7 @@ from ..signing import make_token
 from ..wsdl_bundle import wsdl_dir
 from . import pages
 from .cards import ACS_CODES, TestCard, TestCards
-from .engine import Engine, EngineError, Event, Movement, pares_for
+from .engine import Engine, EngineError, Event, Movement, Order, pares_for
 from .faults import FaultPlan
 from .rest import RestFrontEnd
 from .soap import SoapFrontEnd, fault_envelope
@@ -197,8 +197,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, pages.acs_page(query.get("MD", ""), query.get("PaReq", ""), query.get("TermUrl", "")),
                        "text/html; charset=utf-8")
         elif path in ("/payment/sandbox/finish", "/_sandbox/return"):
-            self._send(200, pages.message_page("Payment finished", f"orderId={query.get('orderId', '')}"),
-                       "text/html; charset=utf-8")
+            try:
+                returned: Optional[Order] = sandbox.engine.order(query.get("orderId", "") or "-")
+            except EngineError:
+                returned = None
+            self._send(200, pages.return_page(returned), "text/html; charset=utf-8")
+        elif path == "/_sandbox/cards":
+            self._send(200, pages.cards_page(), "text/html; charset=utf-8")
         elif path in ("/_sandbox", "/_sandbox/"):
             engine = sandbox.engine
             self._send(200, pages.dashboard_page(engine.orders(), engine.all_bindings(), engine.movements()),
