@@ -41,6 +41,7 @@ import attr
 
 from .errors import (
     AutopayError,
+    BadResponse,
     ConnectError,
     DeadlineExceeded,
     DuplicateOrderNumber,
@@ -54,9 +55,18 @@ from .errors import (
     SoapFaultError,
     ValidationError,
 )
-from .gateways.base import Gateway
+from .gateways.base import Gateway, SbpGateway
 from .http import deadline_scope, pause, read_only, stop_requested, time_left
-from .models import Binding, BindingInfo, OperationResult, OrderDetails, OrderStatus, RegisteredOrder
+from .models import (
+    Binding,
+    BindingInfo,
+    OperationResult,
+    OrderDetails,
+    OrderStatus,
+    RegisteredOrder,
+    SbpAccount,
+    SbpQr,
+)
 from .money import Money
 from .retry import RetryPolicy
 from .validation import check_binding_id, check_text
@@ -312,8 +322,7 @@ class AutopayClient:
         for _attempt in self._attempts():
             try:
                 if account_token is not None:
-                    step = self.gateway.pay_with_account(order_id, account_token,  # type: ignore[attr-defined]
-                                                         ip=self.payer_ip)
+                    step = self._sbp_gateway().pay_with_account(order_id, account_token, ip=self.payer_ip)
                 else:
                     step = self.gateway.pay_with_binding(order_id, binding_id or "", ip=self.payer_ip, cvc=cvc)
                 note = "payment step answered" + (" with 3-D Secure" if step.needs_3ds else "")
@@ -347,6 +356,13 @@ class AutopayClient:
         return ChargeResult(order_number, outcome, details.order_id, details, details.action_code, message, form_url)
 
     # -- scenarios -------------------------------------------------------------------------
+
+    def _sbp_gateway(self) -> SbpGateway:
+        """The gateway as an :class:`~autopay_soap.gateways.base.SbpGateway`, or a ValidationError."""
+        if not isinstance(self.gateway, SbpGateway) or not self.gateway.features.sbp:
+            raise ValidationError(f"sbp: the {self.gateway.name} transport has no SBP autopayments (T-Bank only)",
+                                  field="sbp")
+        return self.gateway
 
     def _transport_options(self, initiator: Any = None, sbp: bool = False) -> dict:
         options: dict = {}
@@ -389,7 +405,7 @@ class AutopayClient:
         if details is not None and _outcome_of(details) is not ChargeOutcome.PENDING:
             return self._result(order_number, details)
         if sbp:
-            qr = self.gateway.get_qr(order.order_id)  # type: ignore[attr-defined]
+            qr = self._sbp_gateway().get_qr(order.order_id)
             return ChargeResult(order_number, ChargeOutcome.PENDING, order.order_id, details, form_url=qr.data,
                                 message=note or None, sbp_request_key=qr.request_key)
         return ChargeResult(order_number, ChargeOutcome.PENDING, order.order_id, details, form_url=order.form_url,
@@ -485,7 +501,7 @@ class AutopayClient:
         else:
             check_text(account_token, "account_token", 64)
         options = self._transport_options(initiator, sbp=account_token is not None)
-        self.gateway.check_registration(order_number, amount, return_url or self.return_url,  # type: ignore[arg-type]
+        self.gateway.check_registration(order_number, amount, return_url or self.return_url,
                                         two_stage=two_stage, client_id=client_id, auto_payment=True,
                                         description=description, **options)
         return options
@@ -519,21 +535,19 @@ class AutopayClient:
     # -- SBP (T-Bank) ------------------------------------------------------------------------
 
     @_scenario
-    def bind_sbp_account(self, description: str) -> Any:
+    def bind_sbp_account(self, description: str) -> SbpQr:
         """Bind the payer's bank account by SBP without a payment (T-Bank ``AddAccountQr``).
 
-        Returns an :class:`~autopay_soap.gateways.tbank.SbpQr`: show ``data`` (the QR payload)
+        Returns an :class:`~autopay_soap.models.SbpQr`: show ``data`` (the QR payload)
         to the payer, then ask :meth:`sbp_account` with ``request_key`` (or wait for the
         account-binding notification) for the ``AccountToken``.
         """
-        self._transport_options(sbp=True)
-        return self.gateway.add_account_qr(description)  # type: ignore[attr-defined]
+        return self._sbp_gateway().add_account_qr(description)
 
     @_scenario
-    def sbp_account(self, request_key: str) -> Any:
+    def sbp_account(self, request_key: str) -> SbpAccount:
         """The state of an SBP account binding (``GetAddAccountQrState``): ``account_token`` once ``ACTIVE``."""
-        self._transport_options(sbp=True)
-        return self.gateway.get_add_account_qr_state(request_key)  # type: ignore[attr-defined]
+        return self._sbp_gateway().get_add_account_qr_state(request_key)
 
     @_scenario
     def capture(self, order_id: str, amount: Optional[Money] = None) -> OrderDetails:
@@ -562,19 +576,22 @@ class AutopayClient:
         if self.gateway.features.refund_by_key:
             return self._refund_by_key(order_id, amount, refund_id or str(uuid.uuid4()))
         before = self._must_lookup(order_id)
-        deposited = before.deposited.minor if before.deposited else 0
-        refunded = before.refunded.minor if before.refunded else 0
-        expected = Money.from_minor(deposited - refunded, amount.currency)
-        if amount.minor > expected.minor and before.status in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
+        nothing = amount.zero()
+        deposited, refunded = before.deposited or nothing, before.refunded or nothing
+        if refunded > deposited:
+            raise BadResponse(f"refund: the gateway says {refunded} refunded of {deposited} deposited",
+                              operation="refund", order_id=order_id)
+        expected = deposited - refunded
+        if amount > expected and before.status in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
             raise InvalidOrderState(f"refund: {amount} is more than the {expected} still deposited",
                                     operation="refund", order_id=order_id)
-        target = refunded + amount.minor
+        target = refunded + amount
         kwargs: dict = {"expected_deposited": expected}
         if refund_id is not None and self.gateway.features.external_refund_id:  # not in SOAP's refundOrder
             kwargs["external_refund_id"] = refund_id
         return self._money_step(
             order_id, lambda d: d.status in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED),
-            lambda d: (d.refunded.minor if d.refunded else 0) >= target,
+            lambda d: (d.refunded or nothing) >= target,
             lambda: self.gateway.refund(order_id, amount, **kwargs), "refund", first=before)
 
     def _refund_by_key(self, order_id: str, amount: Money, key: str) -> OrderDetails:
@@ -598,9 +615,7 @@ class AutopayClient:
                                  f"refund_id={key!r}", operation="refund", order_id=order_id)
         after = self._must_lookup(order_id)
         if result.remaining is not None:
-            after = attr.evolve(after, deposited=after.amount,
-                                refunded=Money.from_minor(after.amount.minor - result.remaining.minor,
-                                                          after.amount.currency))
+            after = attr.evolve(after, deposited=after.amount, refunded=after.amount - result.remaining)
         return after
 
     def _must_lookup(self, order_id: str) -> OrderDetails:
@@ -658,9 +673,7 @@ class AutopayClient:
     @_scenario
     def unbind(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
         """Deactivate a binding: it can no longer be charged (T-Bank needs the ``client_id``)."""
-        if client_id is not None:
-            return self.gateway.unbind_card(binding_id, client_id=client_id)  # type: ignore[call-arg]
-        return self.gateway.unbind_card(binding_id)
+        return self.gateway.unbind_card(binding_id, client_id=client_id)
 
     @_scenario
     def bind(self, binding_id: str) -> OperationResult:

@@ -135,6 +135,8 @@ def _demo_sbp(sandbox: "Any", client: AutopayClient, tag: str, step: Callable[..
     def bind_first() -> Tuple[str, str, bool]:
         qr = client.bind_sbp_account("Подписка autopay_soap demo")
         say(f"[{tag}]   account binding QR {qr.data[:48]}...; the payer approves it in the bank app")
+        if qr.request_key is None:
+            raise RuntimeError("AddAccountQr answered without a RequestKey")
         sandbox.sbp_bind(qr.request_key)
         account = client.sbp_account(qr.request_key)
         say(f"[{tag}]   account {account.status} at {account.bank_member_name}; charging it by ChargeQr")

@@ -24,6 +24,8 @@ __all__ = [
     "PaymentState",
     "PaymentStep",
     "RegisteredOrder",
+    "SbpAccount",
+    "SbpQr",
 ]
 
 
@@ -169,7 +171,13 @@ class Binding:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class OperationResult:
-    """A money or binding operation the gateway accepted (deposit, reverse, refund...)."""
+    """A money or binding operation the gateway accepted.
+
+    ``operation`` is the library's own word, the same on every transport: ``deposit``,
+    ``reverse``, ``refund``, ``bind_card``, ``unbind_card``, ``extend_binding`` (T-Bank's ``Confirm`` is a
+    ``deposit``, its ``Cancel`` a ``reverse`` or a ``refund``). The gateway's own method name is
+    in the errors' ``operation`` and in the logs.
+    """
 
     operation: str
     order_id: Optional[str] = None
@@ -177,3 +185,27 @@ class OperationResult:
     remaining: Optional[Money] = None
     """What is left on the order after the operation, when the gateway says (T-Bank ``NewAmount``)."""
 
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class SbpQr:
+    """An SBP QR: the NSPK payload (a link) or an SVG, and the ``RequestKey`` of the account binding."""
+
+    data: str
+    request_key: Optional[str] = None
+    payment_id: Optional[str] = None
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class SbpAccount:
+    """An SBP account binding (``GetAddAccountQrState``): ``account_token`` once ``ACTIVE``."""
+
+    request_key: str
+    status: str
+    account_token: Optional[str] = None
+    bank_member_id: Optional[str] = None
+    bank_member_name: Optional[str] = None
+
+    @property
+    def active(self) -> bool:
+        """True when the account can be charged (``ACTIVE``)."""
+        return self.status == "ACTIVE"

@@ -72,7 +72,12 @@ def currency(code: Union[str, int, Currency], field: str = "currency") -> Curren
 
 @attr.s(frozen=True, slots=True, repr=False, eq=True, order=False, hash=True)
 class Money:
-    """An amount in integer minor units of one currency. Immutable and never negative."""
+    """An amount in integer minor units of one currency. Immutable and never negative.
+
+    ``+``, ``-`` and the comparisons work between amounts of one currency only; mixing
+    currencies raises :class:`~autopay_soap.errors.ValidationError` (``field="currency"``), and so
+    does a difference below zero.
+    """
 
     minor: int = attr.ib()
     currency: Currency = attr.ib(converter=currency)
@@ -129,6 +134,38 @@ class Money:
     def major(self) -> Decimal:
         """The amount in major units as an exact ``Decimal`` (``Decimal('499.00')``)."""
         return Decimal(self.minor).scaleb(-self.currency.exponent)
+
+    def _same_currency(self, other: object, operation: str) -> "Money":
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot {operation} Money and {type(other).__name__}")
+        if other.currency != self.currency:
+            raise ValidationError(f"amount: cannot {operation} {self.currency.alpha} and {other.currency.alpha}",
+                                  field="currency")
+        return other
+
+    def __add__(self, other: object) -> "Money":
+        """The sum, in the same currency (another currency raises :class:`ValidationError`)."""
+        return Money(self.minor + self._same_currency(other, "add").minor, self.currency)
+
+    def __sub__(self, other: object) -> "Money":
+        """The difference, in the same currency; a negative result raises :class:`ValidationError`."""
+        return Money(self.minor - self._same_currency(other, "subtract").minor, self.currency)
+
+    def __lt__(self, other: object) -> bool:
+        return self.minor < self._same_currency(other, "compare").minor
+
+    def __le__(self, other: object) -> bool:
+        return self.minor <= self._same_currency(other, "compare").minor
+
+    def __gt__(self, other: object) -> bool:
+        return self.minor > self._same_currency(other, "compare").minor
+
+    def __ge__(self, other: object) -> bool:
+        return self.minor >= self._same_currency(other, "compare").minor
+
+    def zero(self) -> "Money":
+        """Nothing, in this currency."""
+        return Money(0, self.currency)
 
     def __repr__(self) -> str:
         return f"Money(minor={self.minor}, currency={self.currency.alpha!r})"

@@ -25,10 +25,13 @@ the sandbox terminal ``SandboxDEMO`` / ``sandbox-password``. TLS verification is
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from .errors import ConfigurationError
 from .http import Timeouts
+
+if TYPE_CHECKING:  # pragma: no cover - the gateways are imported when built, not with this module
+    from .gateways.base import Gateway
 
 __all__ = ["PROFILES", "TBANK_URLS", "build_gateway", "profile_urls"]
 
@@ -67,7 +70,7 @@ def _setting(settings: Dict[str, Any], key: str) -> Any:
     return value if value is not None else os.environ.get(f"AUTOPAY_{key.upper()}")
 
 
-def build_gateway(name: Optional[str] = None, **settings: Any) -> Any:
+def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
     """A gateway for a profile. Settings: ``username``, ``password``, ``transport``
     (``soap``, ``rest`` or ``tbank``), ``soap_url``, ``rest_url``, ``tbank_url``,
     ``terminal_key``, ``terminal_type`` (T-Bank ``ECOM``/``AFT``), ``notification_url``,
@@ -129,7 +132,7 @@ def _no_more(settings: Dict[str, Any]) -> None:
 
 
 def _tbank_gateway(name: str, sandbox_url: Optional[str], password: Optional[str], timeouts: Timeouts, verify: Any,
-                   settings: Dict[str, Any]) -> Any:
+                   settings: Dict[str, Any]) -> "Gateway":
     from .gateways.tbank import TBankGateway
 
     url = _setting(settings, "tbank_url") or (sandbox_url.rstrip("/") + "/v2/" if name == "sandbox" and sandbox_url

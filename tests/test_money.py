@@ -79,3 +79,19 @@ def test_one_digit_too_many_is_always_refused(minor, extra):
 def test_floats_are_always_refused(value):
     with pytest.raises(ValidationError):
         Money.of(value, "RUB")  # type: ignore[arg-type]
+
+
+def test_arithmetic_and_comparison_within_one_currency():
+    a, b = Money.of("10.50", "RUB"), Money.of("0.50", "RUB")
+    assert a + b == Money.of("11.00", "RUB") and a - b == Money.of("10.00", "RUB")
+    assert b < a and a > b and a >= a and b <= b and not a < a
+    assert a.zero() == Money.from_minor(0, "RUB")
+    with pytest.raises(ValidationError) as info:
+        a + Money.of("1.00", "USD")
+    assert info.value.field == "currency"
+    with pytest.raises(ValidationError):
+        assert Money.of("1.00", "RUB") < Money.of("1.00", "EUR")
+    with pytest.raises(ValidationError):
+        b - a  # never negative
+    with pytest.raises(TypeError):
+        a + 1  # type: ignore[operator]

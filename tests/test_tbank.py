@@ -579,3 +579,19 @@ def test_a_notification_answered_without_ok_is_sent_again():
         server.shutdown()
         server.server_close()
     assert [(d["status"], d["delivered"], d["attempts"]) for d in sent] == [(200, False, 3)]
+
+
+def test_operation_results_use_one_vocabulary_on_every_transport():
+    with Sandbox() as sb:
+        results = {}
+        for transport in ("rest", "tbank"):
+            client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport,
+                                                return_url=sb.return_url)
+            first = client.start_first_payment(f"VOC-{transport}", Money.of("10.00", "RUB"), "voc", two_stage=True)
+            sb.pay(first.form_url, TestCards.TBANK_SUCCESS if transport == "tbank" else TestCards.SUCCESS)
+            gateway = client.gateway
+            results[transport] = [gateway.deposit(first.order_id).operation,
+                                  gateway.refund(first.order_id, Money.of("1.00", "RUB"),
+                                                 external_refund_id="voc-1").operation]
+            client.close()
+    assert results["rest"] == results["tbank"] == ["deposit", "refund"]

@@ -26,11 +26,13 @@ from ..models import (
     PaymentState,
     PaymentStep,
     RegisteredOrder,
+    SbpAccount,
+    SbpQr,
 )
 from ..money import Currency, Money, currency
 
-__all__ = ["Fields", "Gateway", "GatewayFeatures", "guard_replies", "make_binding", "normalise_error_code",
-           "optional_text", "order_details_from"]
+__all__ = ["Fields", "Gateway", "GatewayFeatures", "SbpGateway", "guard_replies", "make_binding",
+           "normalise_error_code", "optional_text", "order_details_from"]
 
 G = TypeVar("G")
 _guard = threading.local()
@@ -220,7 +222,7 @@ class Gateway(Protocol):
         self,
         order_number: str,
         amount: Money,
-        return_url: str,
+        return_url: Optional[str],
         *,
         two_stage: bool = False,
         client_id: Optional[str] = None,
@@ -274,8 +276,8 @@ class Gateway(Protocol):
         """Re-activate a binding."""
         ...
 
-    def unbind_card(self, binding_id: str) -> OperationResult:
-        """Deactivate a binding: it can no longer be charged."""
+    def unbind_card(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
+        """Deactivate a binding: it can no longer be charged (T-Bank needs the ``client_id``)."""
         ...
 
     def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
@@ -284,4 +286,26 @@ class Gateway(Protocol):
 
     def close(self) -> None:
         """Release the HTTP session."""
+        ...
+
+
+@runtime_checkable
+class SbpGateway(Protocol):
+    """A transport with SBP autopayments (T-Bank): the client checks ``isinstance(gateway, SbpGateway)``."""
+
+    def pay_with_account(self, order_id: str, account_token: str, *, ip: Optional[str] = None) -> PaymentStep:
+        """Charge the bound SBP account ``account_token`` for the registered order (``ChargeQr``)."""
+        ...
+
+    def get_qr(self, payment_id: str, *, data_type: str = "PAYLOAD") -> SbpQr:
+        """The SBP QR of a registered payment (``GetQr``)."""
+        ...
+
+    def add_account_qr(self, description: str, *, data_type: str = "PAYLOAD", data: Optional[Any] = None,
+                       redirect_due: Optional[Any] = None) -> SbpQr:
+        """A QR that binds the payer's account without a payment (``AddAccountQr``)."""
+        ...
+
+    def get_add_account_qr_state(self, request_key: str) -> SbpAccount:
+        """The state of an account binding (``GetAddAccountQrState``)."""
         ...

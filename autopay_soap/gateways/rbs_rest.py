@@ -177,8 +177,8 @@ class RbsRestGateway:
             raise BadResponse("registration answered without an orderId", operation=method, order_number=order_number)
         return RegisteredOrder(result.get("orderId"), order_number, result.get("formUrl"))
 
-    def check_registration(self, order_number: str, amount: Money, return_url: str, *, two_stage: bool = False,
-                           **options: Any) -> None:
+    def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
+                           two_stage: bool = False, **options: Any) -> None:
         """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
         v.check_registration(order_number, amount, return_url, **options)
 
@@ -279,7 +279,7 @@ class RbsRestGateway:
         """``bindCard.do``: re-activate a binding."""
         return self._binding_op("bindCard", "bind_card", {"bindingId": v.check_binding_id(binding_id)})
 
-    def unbind_card(self, binding_id: str) -> OperationResult:
+    def unbind_card(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
         """``unBindCard.do``: deactivate a binding."""
         return self._binding_op("unBindCard", "unbind_card", {"bindingId": v.check_binding_id(binding_id)})
 

@@ -263,8 +263,8 @@ class RbsSoapGateway:
                               order_number=order_number)
         return RegisteredOrder(order_id=result.orderId, order_number=order_number, form_url=result.formUrl)
 
-    def check_registration(self, order_number: str, amount: Money, return_url: str, *, two_stage: bool = False,
-                           **options: Any) -> None:
+    def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
+                           two_stage: bool = False, **options: Any) -> None:
         """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
         v.check_registration(order_number, amount, return_url, **options)
 
@@ -396,7 +396,7 @@ class RbsSoapGateway:
         """``bindCard``: re-activate a binding."""
         return self._binding_op("bindCard", "bind_card", binding_id)
 
-    def unbind_card(self, binding_id: str) -> OperationResult:
+    def unbind_card(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
         """``unBindCard``: deactivate a binding."""
         return self._binding_op("unBindCard", "unbind_card", binding_id)
 

@@ -28,7 +28,6 @@ import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-import attr
 import requests
 
 from .. import validation as v
@@ -57,6 +56,8 @@ from ..models import (
     OrderStatus,
     PaymentStep,
     RegisteredOrder,
+    SbpAccount,
+    SbpQr,
 )
 from ..money import Money
 from ..redact import mask_mapping, mask_text
@@ -257,31 +258,6 @@ _PAID_RANK = {OrderStatus.DEPOSITED: 0, OrderStatus.APPROVED: 0, OrderStatus.REF
 
 def _status(word: Any) -> OrderStatus:
     return STATUS_MAP.get(str(word or "").upper(), OrderStatus.ACS_AUTH)
-
-
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class SbpQr:
-    """An SBP QR: the NSPK payload (a link) or an SVG, and the ``RequestKey`` of the account binding."""
-
-    data: str
-    request_key: Optional[str] = None
-    payment_id: Optional[str] = None
-
-
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class SbpAccount:
-    """An SBP account binding (``GetAddAccountQrState``): ``account_token`` once ``ACTIVE``."""
-
-    request_key: str
-    status: str
-    account_token: Optional[str] = None
-    bank_member_id: Optional[str] = None
-    bank_member_name: Optional[str] = None
-
-    @property
-    def active(self) -> bool:
-        """True when the account can be charged (``ACTIVE``)."""
-        return self.status == "ACTIVE"
 
 
 @guard_replies
@@ -730,19 +706,19 @@ class TBankGateway:
     def deposit(self, order_id: str, amount: Optional[Money] = None) -> OperationResult:
         """``Confirm`` a hold, in full or in part."""
         reply = self.confirm(order_id, amount)
-        return OperationResult("Confirm", str(reply.get("PaymentId") or order_id), amount)
+        return OperationResult("deposit", str(reply.get("PaymentId") or order_id), amount)
 
     def reverse(self, order_id: str) -> OperationResult:
         """``Cancel`` a hold (``AUTHORIZED`` → ``REVERSED``)."""
         reply = self.cancel(order_id)
-        return OperationResult("Cancel", str(reply.get("PaymentId") or order_id), _money(reply.get("NewAmount")))
+        return OperationResult("reverse", str(reply.get("PaymentId") or order_id), _money(reply.get("NewAmount")))
 
     def refund(self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
                external_refund_id: Optional[str] = None) -> OperationResult:
         """``Cancel`` part or all of a ``CONFIRMED`` payment; ``external_refund_id`` is the idempotency key."""
         v.check_money(amount)
         reply = self.cancel(order_id, amount, external_request_id=external_refund_id)
-        return OperationResult("Cancel", str(reply.get("PaymentId") or order_id), amount,
+        return OperationResult("refund", str(reply.get("PaymentId") or order_id), amount,
                                remaining=_money(reply.get("NewAmount")))
 
     def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:

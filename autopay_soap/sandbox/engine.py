@@ -32,8 +32,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import attr
 
 from ..models import OrderStatus
+from ._dirty import mark_dirty
 from .cards import THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
-from .state import mark_dirty
 
 __all__ = [
     "AUTO_PAYMENT",

@@ -24,8 +24,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import attr
 import requests
 
-from ..callbacks import rbs_hmac_checksum
-from ..signing import make_token
+from ..signing import make_token, rbs_hmac_checksum
 from ..wsdl_bundle import wsdl_dir
 from . import pages
 from .cards import ACS_CODES, TestCard, TestCards
@@ -571,7 +570,7 @@ class Sandbox:
         self._state: Optional[StateFile] = None
         if state is not None:
             self._state = StateFile(state)
-            restore(self, self._state)
+            restore(self.engine, self.tbank, self.tbank_terminals.append, self.resubmit_notification, self._state)
 
     def __repr__(self) -> str:
         return f"Sandbox(url={self.url if self._server else None!r}, username={self.username!r})"
@@ -603,7 +602,7 @@ class Sandbox:
     def save_state(self) -> None:
         """Write what changed to the state file (nothing without one). Called before each answer."""
         if self._state is not None:
-            save(self, self._state)
+            save(self.engine, self.tbank, self.pending_notifications(), self._state)
 
     def pending_notifications(self) -> List[Dict[str, Any]]:
         """Callbacks and notifications queued and not yet delivered or given up."""

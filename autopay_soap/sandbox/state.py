@@ -19,17 +19,16 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Type, Union
+from typing import Any, Callable, Dict, Iterable, List, Type, Union
 
 import attr
 
 from ..models import OrderStatus
 from .cards import Behaviour
+from .engine import BindingRecord, Engine, Movement, Order
+from .tbank import TBankFrontEnd, TBankTerminal, _Account, _Card, _Payment
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .server import Sandbox
-
-__all__ = ["StateFile", "mark_dirty"]
+__all__ = ["StateFile", "restore", "save"]
 
 _ENUMS: Dict[str, Type[enum.Enum]] = {"OrderStatus": OrderStatus, "Behaviour": Behaviour}
 _SCHEMA = """
@@ -38,13 +37,6 @@ CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, body 
 CREATE TABLE IF NOT EXISTS movements (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
-
-
-def mark_dirty(instance: Any, attribute: "attr.Attribute[Any]", value: Any) -> Any:
-    """attrs ``on_setattr`` hook: any change of a field marks the object for the next write."""
-    if attribute.name != "dirty":
-        object.__setattr__(instance, "dirty", True)
-    return value
 
 
 def _plain(value: Any) -> Any:
@@ -155,9 +147,8 @@ class StateFile:
             object.__setattr__(obj, "dirty", False)
 
 
-def save(sandbox: "Sandbox", state: StateFile) -> None:
-    """Write what changed in ``sandbox`` since the last call (under its locks)."""
-    tbank, engine = sandbox.tbank, sandbox.engine
+def save(engine: Engine, tbank: TBankFrontEnd, notifications: List[Dict[str, Any]], state: StateFile) -> None:
+    """Write what changed since the last call (under the engine's and the front end's locks)."""
     with tbank._lock, engine._lock:  # the order the request handlers take them in
         dirty: List[tuple] = []
         dirty += [("order", o.order_id, o) for o in engine._orders.values() if o.dirty]
@@ -169,16 +160,15 @@ def save(sandbox: "Sandbox", state: StateFile) -> None:
         movements = [m.as_state() for m in engine._movements]
         meta = {"tbank_next_id": tbank.peek_next_id(),
                 "customers": [[terminal, key, fields] for (terminal, key), fields in tbank._customers.items()],
-                "notifications": sandbox.pending_notifications()}
+                "notifications": notifications}
         state.write(dirty, movements, meta)
 
 
-def restore(sandbox: "Sandbox", state: StateFile) -> None:
-    """Load the stored state into a fresh ``sandbox`` (before it serves)."""
-    from .engine import BindingRecord, Movement, Order
-    from .tbank import TBankTerminal, _Account, _Card, _Payment
-
-    tbank, engine = sandbox.tbank, sandbox.engine
+def restore(engine: Engine, tbank: TBankFrontEnd, add_terminal: Callable[[TBankTerminal], None],
+            resubmit: Callable[[Dict[str, Any]], None], state: StateFile) -> None:
+    """Load the stored state into a fresh engine and T-Bank front end (before they serve);
+    ``add_terminal`` takes a terminal the sandbox was not built with, ``resubmit`` a
+    notification that was pending."""
     with tbank._lock, engine._lock:
         for text in state.objects("order"):
             order = load(Order, text)
@@ -192,7 +182,7 @@ def restore(sandbox: "Sandbox", state: StateFile) -> None:
             terminal = load(TBankTerminal, text)
             known = tbank.terminals.get(terminal.key)
             if known is None:
-                sandbox.tbank_terminals.append(terminal)
+                add_terminal(terminal)
                 tbank.terminals[terminal.key] = terminal
             else:  # the same object the sandbox holds: keep it, take the stored settings
                 for a in attr.fields(TBankTerminal):
@@ -212,4 +202,4 @@ def restore(sandbox: "Sandbox", state: StateFile) -> None:
         tbank.set_next_id(state.meta("tbank_next_id", tbank.peek_next_id()))
         tbank._customers.update({(t, k): dict(fields) for t, k, fields in state.meta("customers", [])})
     for item in state.meta("notifications", []):
-        sandbox.resubmit_notification(item)
+        resubmit(item)

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ..models import OrderStatus
 from ..signing import make_token
 from ._card_key import D, N
+from ._dirty import mark_dirty
 from .cards import Behaviour, card_behaviour
 from .engine import (
     ACTION_3DS_FAILED,
@@ -54,7 +55,6 @@ from .engine import (
     Order,
     PaymentResult,
 )
-from .state import mark_dirty
 
 __all__ = ["SANDBOX_CARD_KEY_PEM", "TBankFrontEnd", "TBankTerminal", "TBANK_METHODS"]
 
