@@ -2,10 +2,15 @@
 
 The public API is re-exported here and pinned by ``tests/test_public_api.py``. Importing the
 package is cheap: zeep is imported only when a SOAP gateway is built.
+
+Logging: every module logs to ``logging.getLogger(__name__)`` under the ``autopay_soap``
+logger, which has a ``NullHandler`` and nothing else: the library never configures logging.
+Exchanges (secrets masked) go to ``autopay_soap.wire`` at DEBUG.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .client import AutopayClient, ChargeOutcome, ChargeResult
@@ -53,6 +58,8 @@ from .models import (
 )
 from .money import Currency, Money
 from .retry import RetryPolicy
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

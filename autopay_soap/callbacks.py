@@ -20,9 +20,9 @@ characters between fields (the T-Bank Token joins values without keys, RBS joins
    gateway, the normal case. Without one they must be told ``offline=True``, and hand the
    handler unconfirmed notifications (``confirmed`` is False).
 
-RBS (facts §4.3): HMAC-SHA256 keyed with the merchant's secret, upper-case hex, or an RSA
+RBS: HMAC-SHA256 keyed with the merchant's secret, upper-case hex, or an RSA
 PKCS#1 v1.5 signature of the same string (SHA-512 in the gateway's examples, SHA-256 too).
-T-Bank (facts §5): the Token of every root scalar received, like a request's. The receiver
+T-Bank: the Token of every root scalar received, like a request's. The receiver
 answers HTTP 200 with exactly ``OK``; anything else makes T-Bank send again.
 """
 
@@ -69,7 +69,7 @@ __all__ = [
     "verify_tbank_notification_offline",
 ]
 
-log = logging.getLogger("autopay_soap.callbacks")
+log = logging.getLogger(__name__)
 MAX_NOTIFICATION_BYTES = 64 * 1024
 """The largest notification body a receiver reads (a real one is well under 2 KiB)."""
 _RBS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")

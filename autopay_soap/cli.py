@@ -258,12 +258,19 @@ def _cmd_charge(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``autopay-soap`` (no heavy imports)."""
     parser = argparse.ArgumentParser(
         prog="autopay-soap",
         description="Autopayments through RBS (SOAP/REST) and T-Bank, with an offline sandbox.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wsdl = sub.add_parser("wsdl", help="show the bundled MerchantService WSDL and its operations")
     wsdl.set_defaults(func=_cmd_wsdl)

@@ -73,7 +73,7 @@ from .validation import check_binding_id, check_text
 
 __all__ = ["AutopayClient", "ChargeOutcome", "ChargeResult"]
 
-log = logging.getLogger("autopay_soap.client")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_DEADLINE = 180.0

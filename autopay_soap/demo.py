@@ -31,7 +31,7 @@ def run_demo(transports: List[str], *, verbose: bool = False, out: TextIO = sys.
     if verbose:
         handler = logging.StreamHandler(out)
         handler.setFormatter(logging.Formatter("    %(name)s: %(message)s"))
-        for name in ("autopay_soap.wire", "autopay_soap.soap", "autopay_soap.rest", "autopay_soap.tbank"):
+        for name in ("autopay_soap.wire", "autopay_soap.gateways"):
             logger = logging.getLogger(name)
             logger.addHandler(handler)
             logger.setLevel(logging.DEBUG)

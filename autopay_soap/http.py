@@ -53,7 +53,7 @@ __all__ = ["DEFAULT_MAX_REPLY_BYTES", "GatewaySession", "Timeouts", "classify_re
            "forget_sent", "make_session", "pause", "post_bounded", "read_only", "request_sent", "stop_requested",
            "stop_scope", "time_left", "was_sent", "USER_AGENT"]
 
-log = logging.getLogger("autopay_soap.http")
+log = logging.getLogger(__name__)
 
 USER_AGENT = "autopay_soap (+https://pypi.org/project/autopay_soap/)"
 

@@ -39,3 +39,33 @@ def test_every_public_class_and_function_has_a_docstring():
             if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
                 missing.append(f"{info.name}.{name}")
     assert missing == []
+
+
+def test_logging_conventions():
+    import logging
+
+    import autopay_soap.client
+    import autopay_soap.gateways.rbs_soap
+
+    root = logging.getLogger("autopay_soap")
+    assert [type(h) for h in root.handlers] == [logging.NullHandler]
+    assert autopay_soap.client.log.name == "autopay_soap.client"
+    assert autopay_soap.gateways.rbs_soap.log.name == "autopay_soap.gateways.rbs_soap"
+
+
+def test_python_dash_m_and_version():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "autopay_soap", "--version"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == f"autopay-soap {autopay_soap.__version__}"
+
+
+def test_no_module_cites_a_document_outside_the_repository():
+    import pathlib
+
+    root = pathlib.Path(autopay_soap.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text("utf-8")
+        assert "facts §" not in text and "seed 00" not in text, path

@@ -72,7 +72,7 @@ __all__ = [
     "BatchAborted", "BatchConfigError", "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError",
 ]
 
-log = logging.getLogger("autopay_soap.batch")
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 """Every row is paid (or held, for two-stage rows)."""

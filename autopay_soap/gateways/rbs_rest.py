@@ -32,7 +32,7 @@ from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_
 
 __all__ = ["RbsRestGateway"]
 
-log = logging.getLogger("autopay_soap.rest")
+log = logging.getLogger(__name__)
 wire_log = logging.getLogger("autopay_soap.wire")
 
 

@@ -46,7 +46,7 @@ from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
 
-log = logging.getLogger("autopay_soap.soap")
+log = logging.getLogger(__name__)
 wire_log = logging.getLogger("autopay_soap.wire")
 
 SERVICE_NAME = "MerchantServiceImplService"

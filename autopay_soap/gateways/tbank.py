@@ -7,7 +7,7 @@ Booleans are ``true``/``false``, numbers their decimal text; ``None`` values are
 from both the body and the token input, so the two can never disagree.
 
 The card-on-file rules of the operation initiator type (``DATA.OperationInitiatorType``,
-facts §6.2) are checked by :func:`check_initiator` before a request leaves, so this client
+the initiator compatibility table) are checked by :func:`check_initiator` before a request leaves, so this client
 never provokes error 1125 or 1126.
 
 Replies are normalised into :mod:`autopay_soap.models` and :mod:`autopay_soap.errors`:
@@ -80,8 +80,17 @@ __all__ = [
     "token_value",
 ]
 
-log = logging.getLogger("autopay_soap.tbank")
+log = logging.getLogger(__name__)
 wire_log = logging.getLogger("autopay_soap.wire")
+
+AMOUNT_LIMIT = 10 ** 10
+"""T-Bank's ``Amount`` has at most 10 digits of kopecks."""
+REDIRECT_DUE_MIN = 60
+"""``RedirectDueDate`` at the earliest a minute ahead..."""
+REDIRECT_DUE_MAX = 90 * 24 * 3600
+"""...and at the latest 90 days ahead."""
+MOSCOW = dt.timezone(dt.timedelta(hours=3), "MSK")
+"""The time zone T-Bank's dates are written in (UTC+3, no daylight saving)."""
 
 PROD_URL = "https://securepay.tinkoff.ru/v2/"
 TEST_URL = "https://rest-api-test.tinkoff.ru/v2/"
@@ -92,7 +101,7 @@ _FORM_METHODS = ("Submit3DSAuthorization", "Submit3DSAuthorizationV2")
 _PAYMENT_METHODS = _FORM_METHODS + ("Charge", "ChargeQr", "FinishAuthorize")
 
 
-# -- the operation initiator type (facts §6.2) ---------------------------------------------------
+# -- the operation initiator type ---------------------------------------------------
 
 
 class InitiatorType(str, enum.Enum):
@@ -120,7 +129,7 @@ TERMINAL_TYPES = ("ECOM", "AFT")
 
 def check_initiator(initiator: Any, *, recurrent: bool, rebill: Optional[bool] = None,
                     terminal_type: str = "ECOM") -> str:
-    """Check an initiator type against the compatibility table (facts §6.2); return its value.
+    """Check an initiator type against the compatibility table; return its value.
 
     :param recurrent: whether the Init carries ``Recurrent=Y``.
     :param rebill: whether a ``Charge`` with a ``RebillId`` follows (None: not known yet).
@@ -150,10 +159,10 @@ def check_initiator(initiator: Any, *, recurrent: bool, rebill: Optional[bool] =
     if terminal_type not in TERMINAL_TYPES:
         raise ValidationError(f"terminal_type: must be ECOM or AFT, got {terminal_type!r}", field="terminal_type")
     if terminal_type == "AFT" and value in ("2", "R"):
-        raise ValidationError(f"initiator: {name} is forbidden on an AFT terminal (rule of facts §6.2; "
+        raise ValidationError(f"initiator: {name} is forbidden on an AFT terminal ("
                               "the gateway would answer 1126)", field="initiator")
     if terminal_type == "ECOM" and value == "I":
-        raise ValidationError(f"initiator: {name} is forbidden on an ECOM terminal (rule of facts §6.2; "
+        raise ValidationError(f"initiator: {name} is forbidden on an ECOM terminal ("
                               "the gateway would answer 1126)", field="initiator")
     return str(value)
 
@@ -197,7 +206,7 @@ _DECLINE_CODES = {99, 100, 101, 102, 103, 104, 105, 106, 108, 116, 119, 252, 262
 
 def error_for_tbank_code(code: int, message: Optional[str], details: Optional[str] = None,
                          **context: Any) -> GatewayError:
-    """Map a T-Bank ``ErrorCode`` (not 0) to the exception of the same meaning (facts §6.1).
+    """Map a T-Bank ``ErrorCode`` (not 0) to the exception of the same meaning.
 
     204/205 (token), 501 → :class:`AccessDenied`; 20 → :class:`DuplicateOrderNumber`;
     255 → :class:`OrderNotFound`; 7, 107, 503, 3012, 3014, 3015 → :class:`BindingStateError`;
@@ -247,7 +256,7 @@ STATUS_MAP: Dict[str, OrderStatus] = {
     "CANCELED": OrderStatus.DECLINED, "REJECTED": OrderStatus.DECLINED, "AUTH_FAIL": OrderStatus.DECLINED,
     "DEADLINE_EXPIRED": OrderStatus.DECLINED, "ATTEMPTS_EXPIRED": OrderStatus.DECLINED,
 }
-"""T-Bank payment statuses (facts §4.1) as the client's :class:`OrderStatus`.
+"""T-Bank payment statuses as the client's :class:`OrderStatus`.
 
 Everything still moving (``FORM_SHOWED``, ``AUTHORIZING``, ``3DS_CHECKING``...) is
 ``ACS_AUTH``: *in progress, do not pay again*; only ``NEW`` means "not paid, paying is safe".
@@ -440,7 +449,7 @@ class TBankGateway:
         v.check_money(amount)
         if amount.currency.alpha != "RUB":
             raise ValidationError(f"amount: T-Bank accepts RUB only, got {amount.currency.alpha}", field="amount")
-        if amount.minor >= 10 ** 10:
+        if amount.minor >= AMOUNT_LIMIT:
             raise ValidationError("amount: at most 10 digits of kopecks", field="amount")
         description = v.check_text(description, "description", DESCRIPTION_MAX) if description is not None else None
         customer_key = v.check_client_id(customer_key, "client_id") if customer_key is not None else None
@@ -511,7 +520,7 @@ class TBankGateway:
         """``Charge``: pay a fresh Init's payment with a saved card's ``RebillId`` (no customer).
 
         When this gateway sent the Init, its initiator type is checked against a Charge
-        first (types 0 and 1 cannot be charged; facts §6.2).
+        first (types 0 and 1 cannot be charged).
         """
         payment_id = _pid(payment_id)
         rebill_id = v.check_binding_id(rebill_id, "binding_id")
@@ -653,7 +662,7 @@ class TBankGateway:
         if client_id is not None:  # checked even where it is not sent (an autopayment), like on RBS
             v.check_client_id(client_id)
         secs = v.check_positive_int(session_timeout_secs, "session_timeout_secs")
-        if secs is not None and not 60 <= secs <= 90 * 86400:
+        if secs is not None and not REDIRECT_DUE_MIN <= secs <= REDIRECT_DUE_MAX:
             raise ValidationError("session_timeout_secs: T-Bank allows 1 minute to 90 days",
                                   field="session_timeout_secs")
         data: Dict[str, str] = {"Email": email} if v.check_email(email) and email else {}
@@ -663,7 +672,7 @@ class TBankGateway:
             if initiator is not None:
                 raise ValidationError("initiator: SBP payments carry no card initiator type", field="initiator")
             if not auto_payment and not description:
-                raise ValidationError("description: required for an SBP payment that binds the account (seed 004)",
+                raise ValidationError("description: required for an SBP payment that binds the account",
                                       field="description")
             recurrent, customer, oit = True, None, None
         elif auto_payment:
@@ -678,7 +687,7 @@ class TBankGateway:
             recurrent, customer = False, None
             oit = check_initiator(initiator or InitiatorType.CIT_CREDENTIAL_NOT_CAPTURED, recurrent=False,
                                   terminal_type=self.terminal_type)
-        due = (dt.datetime.now(dt.timezone(dt.timedelta(hours=3))) + dt.timedelta(seconds=secs)) if secs else None
+        due = (dt.datetime.now(MOSCOW) + dt.timedelta(seconds=secs)) if secs else None
         return {"description": description, "customer_key": customer, "recurrent": recurrent,
                 "two_stage": None if sbp else two_stage, "initiator": oit, "qr": sbp, "success_url": return_url,
                 "fail_url": fail_url, "redirect_due": due, "language": language, "data": data}

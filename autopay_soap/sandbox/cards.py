@@ -69,7 +69,7 @@ class TestCards:
     RECURRING_INSUFFICIENT = TestCard("5555555555554444", "12/30", "123", Behaviour.APPROVE_THEN_INSUFFICIENT)
     """The first payment succeeds and binds; every autopayment on that binding is declined (116)."""
 
-    # T-Bank's published test cards (facts §7); they behave the same on every front end.
+    # T-Bank's published test cards; they behave the same on every front end.
     TBANK_SUCCESS = TestCard("2200770239097761", "12/30", "123", Behaviour.APPROVE)
     """T-Bank: success without 3-D Secure."""
     TBANK_3DS_FRICTIONLESS = TestCard("2201382000000013", "12/30", "123", Behaviour.APPROVE)

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-An :class:`Order` moves through the RBS statuses (facts §3)::
+An :class:`Order` moves through the RBS statuses::
 
     CREATED(0) ──pay──► DEPOSITED(2)            one-stage
          │     ──pay──► APPROVED(1)             two-stage (hold)

@@ -37,7 +37,7 @@ from .tbank import TBankFrontEnd, TBankTerminal
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TBANK_TERMINAL", "DEFAULT_USERNAME", "PayerResult", "Sandbox"]
 
-log = logging.getLogger("autopay_soap.sandbox")
+log = logging.getLogger(__name__)
 
 DEFAULT_USERNAME = "sandbox-api"
 DEFAULT_PASSWORD = "sandbox-password"

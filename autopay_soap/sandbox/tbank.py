@@ -6,7 +6,7 @@ engine orders, so the ledger counts T-Bank charges like any other; the T-Bank st
 engine does not know (PaymentId, initiator type, QR flag, RebillIds, SBP accounts, refund
 keys) lives here, under its own lock.
 
-Rules emulated where the facts say how (facts §3, §4, §6.2, §9, §12):
+Rules emulated where T-Bank's documentation says how:
 
 * statuses NEW → FORM_SHOWED → 3DS_CHECKING → AUTHORIZED / CONFIRMED → REVERSED /
   PARTIAL_REFUNDED / REFUNDED, or REJECTED / CANCELED / DEADLINE_EXPIRED;
@@ -58,7 +58,14 @@ from .engine import (
 
 __all__ = ["SANDBOX_CARD_KEY_PEM", "TBankFrontEnd", "TBankTerminal", "TBANK_METHODS"]
 
-log = logging.getLogger("autopay_soap.sandbox.tbank")
+log = logging.getLogger(__name__)
+
+FIRST_ID = 7_000_000_001
+"""The first PaymentId, CardId or RebillId the sandbox gives (ten digits, like T-Bank's)."""
+REDIRECT_DUE_MIN = 60
+"""``RedirectDueDate``: at the earliest a minute ahead..."""
+REDIRECT_DUE_MAX = 90 * 24 * 3600
+"""...and at the latest 90 days ahead."""
 
 TBANK_METHODS = (
     "Init", "Check3dsVersion", "FinishAuthorize", "Submit3DSAuthorization", "Submit3DSAuthorizationV2", "Charge",
@@ -91,7 +98,7 @@ class TBankError(Exception):
 
 @attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
 class TBankTerminal:
-    """A sandbox terminal: key, password, merchant, and the options the facts mention.
+    """A sandbox terminal: key, password, merchant, and the options T-Bank documents.
 
     :param charge_enabled: ``Charge`` allowed (the real default is off; error 10).
     :param two_stage: the terminal's default ``PayType`` (Init's ``PayType`` wins).
@@ -219,7 +226,7 @@ class TBankFrontEnd:
         self.urls = urls
         self.notify = notify
         self._lock = threading.RLock()
-        self._ids = itertools.count(7000000001)
+        self._ids = itertools.count(FIRST_ID)
         self._payments: Dict[str, _Payment] = {}
         self._by_engine: Dict[str, str] = {}
         self._cards: Dict[str, _Card] = {}  # by engine binding id
@@ -451,7 +458,7 @@ class TBankFrontEnd:
                 timeout = int((due - dt.datetime.now(dt.timezone.utc)).total_seconds())
             except (TypeError, ValueError):
                 raise TBankError(12, "Неверный параметр RedirectDueDate") from None
-            if not 60 - 5 <= timeout <= 90 * 86400:
+            if not REDIRECT_DUE_MIN - 5 <= timeout <= REDIRECT_DUE_MAX:  # 5 s for the request's own travel
                 raise TBankError(3017, "RedirectDueDate вне допустимого диапазона")
         payment_id = str(next(self._ids))
         try:
@@ -748,7 +755,7 @@ class TBankFrontEnd:
         if not rejected:
             account.account_token = str(uuid.uuid4())
         terminal = self.terminals[account.terminal]
-        if terminal.notification_url:  # the terminal's URL, never the Init's NotificationURL (seed 004)
+        if terminal.notification_url:  # the terminal's URL, never the Init's NotificationURL
             body: Dict[str, Any] = {"TerminalKey": terminal.key, "RequestKey": account.request_key,
                                     "NotificationType": "LINKACCOUNT", "Success": not rejected,
                                     "ErrorCode": "0" if not rejected else "5032", "Status": account.status}

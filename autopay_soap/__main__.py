@@ -1,0 +1,8 @@
+"""``python -m autopay_soap``: the ``autopay-soap`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
