@@ -180,26 +180,15 @@ def _delimiter(text: str) -> str:
     return named[text]
 
 
-def _cmd_charge(args: argparse.Namespace) -> int:
-    import functools
-    import json as _json
-    import os
+def _say(text: str) -> None:
+    print(f"autopay-soap: {text}", file=sys.stderr, flush=True)
 
-    from .batch import (
-        EXIT_CONFIG,
-        EXIT_INTERRUPTED,
-        EXIT_INVALID_INPUT,
-        EXIT_JOURNAL_BUSY,
-        EXIT_UNKNOWN,
-        BatchAborted,
-        BatchConfigError,
-        BatchInputError,
-        BatchRunner,
-        BatchWorkerError,
-        JournalBusy,
-    )
+
+def _charge_client_factory(args: argparse.Namespace) -> Any:
+    """The runner's client factory from the options and ``AUTOPAY_*`` (a partial: picklable)."""
+    import functools
+
     from .client import AutopayClient
-    from .errors import AutopayError
     from .retry import RetryPolicy
 
     settings = {k: v for k, v in (("transport", args.transport), ("sandbox_url", args.sandbox_url)) if v}
@@ -208,52 +197,62 @@ def _cmd_charge(args: argparse.Namespace) -> int:
     if not return_url and profile == "sandbox":
         return_url = (args.sandbox_url or os.environ.get("AUTOPAY_SANDBOX_URL") or "http://127.0.0.1:8089") \
             + "/_sandbox/return"
-
     # a partial, not a closure: worker processes (--processes) must be able to unpickle it
-    client_factory = functools.partial(AutopayClient.from_profile, profile, return_url=return_url,
-                                       retry=RetryPolicy(attempts=args.attempts), **settings)
+    return functools.partial(AutopayClient.from_profile, profile, return_url=return_url,
+                             retry=RetryPolicy(attempts=args.attempts), **settings)
 
-    def say(text: str) -> None:
-        print(f"autopay-soap: {text}", file=sys.stderr, flush=True)
 
-    try:
-        runner = BatchRunner(client_factory, args.journal or args.file + ".journal.sqlite",
-                             concurrency=args.concurrency, rate_limit=args.rate, processes=args.processes,
-                             quiet=args.quiet, delimiter=args.delimiter)
-        summary = runner.run(args.file, dry_run=args.dry_run, report=args.report)
-    except BatchInputError as exc:
-        say(str(exc))
+def _charge_refused(exc: BaseException, args: argparse.Namespace) -> int:
+    """One line (or the bad rows) for a run that could not start or was cut short; its exit code."""
+    from . import batch
+
+    if isinstance(exc, batch.BatchInputError):
+        _say(str(exc))
         for error in exc.errors:
             if error.line:
                 print(f"  {args.file}, {error}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
-    except BatchConfigError as exc:
+        return batch.EXIT_INVALID_INPUT
+    if isinstance(exc, batch.BatchConfigError):
         hint = "; give --return-url or set AUTOPAY_RETURN_URL" if exc.setting == "return_url" else ""
-        say(f"{exc}{hint}")
-        return EXIT_CONFIG
-    except JournalBusy as exc:
-        say(f"{exc}; nothing was charged")
-        return EXIT_JOURNAL_BUSY
-    except BatchWorkerError as exc:
-        say(str(exc))
-        return EXIT_UNKNOWN
-    except BatchAborted as exc:
-        say(f"{exc}; charges that were in flight are reconciled by the next run with the same journal")
+        _say(f"{exc}{hint}")
+        return batch.EXIT_CONFIG
+    if isinstance(exc, batch.JournalBusy):
+        _say(f"{exc}; nothing was charged")
+        return batch.EXIT_JOURNAL_BUSY
+    if isinstance(exc, batch.BatchWorkerError):
+        _say(str(exc))
+        return batch.EXIT_UNKNOWN
+    if isinstance(exc, batch.BatchAborted):
+        _say(f"{exc}; charges that were in flight are reconciled by the next run with the same journal")
         return 128 + exc.signum
-    except KeyboardInterrupt:  # during the pre-flight: nothing was charged
-        say("interrupted before the first charge; nothing was charged")
-        return EXIT_INTERRUPTED
-    except AutopayError as exc:  # the journal's own ValidationError (options) and the like
-        say(str(exc))
-        return EXIT_CONFIG
+    if isinstance(exc, KeyboardInterrupt):  # during the pre-flight: nothing was charged
+        _say("interrupted before the first charge; nothing was charged")
+        return batch.EXIT_INTERRUPTED
+    _say(str(exc))  # the runner's own ValidationError (options) and the like
+    return batch.EXIT_CONFIG
+
+
+def _cmd_charge(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from .batch import BatchRunner, JournalBusy
+    from .errors import AutopayError
+
+    try:
+        runner = BatchRunner(_charge_client_factory(args), args.journal or args.file + ".journal.sqlite",
+                             concurrency=args.concurrency, rate_limit=args.rate, processes=args.processes,
+                             quiet=args.quiet, delimiter=args.delimiter)
+        summary = runner.run(args.file, dry_run=args.dry_run, report=args.report)
+    except (AutopayError, JournalBusy, KeyboardInterrupt) as exc:
+        return _charge_refused(exc, args)
     if summary.config_error:
-        say(f"stopped: {summary.config_error}; {summary.retry + summary.not_started} row(s) left for the next run "
-            "with the same journal")
+        _say(f"stopped: {summary.config_error}; {summary.retry + summary.not_started} row(s) left for the next run "
+             "with the same journal")
     elif summary.interrupted:
-        say(f"stopped by {summary.stopped_by}: {summary.not_started} row(s) not started; run again with the same "
-            "journal to go on")
+        _say(f"stopped by {summary.stopped_by}: {summary.not_started} row(s) not started; run again with the same "
+             "journal to go on")
     if summary.report_error:
-        say(f"the report could not be written: {summary.report_error}")
+        _say(f"the report could not be written: {summary.report_error}")
     print(_json.dumps(summary.as_dict()), flush=True)
     return summary.exit_code
 
@@ -264,17 +263,8 @@ def _version() -> str:
     return __version__
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``autopay-soap`` (no heavy imports)."""
-    parser = argparse.ArgumentParser(
-        prog="autopay-soap",
-        description="Autopayments through RBS (SOAP/REST) and T-Bank, with an offline sandbox.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    wsdl = sub.add_parser("wsdl", help="show the bundled MerchantService WSDL and its operations")
-    wsdl.set_defaults(func=_cmd_wsdl)
-
+def _add_sandbox(sub: Any) -> None:
+    """``autopay-soap sandbox``."""
     sandbox = sub.add_parser("sandbox", help="run the offline gateway emulator (SOAP, REST, payer's page)")
     sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sandbox.add_argument("--port", type=_port, default=8089, help="port (default 8089; 0 picks a free one)")
@@ -295,12 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
                               "your client never relies on the refusal")
     sandbox.set_defaults(func=_cmd_sandbox)
 
+
+def _add_demo(sub: Any) -> None:
+    """``autopay-soap demo``."""
     demo = sub.add_parser("demo", help="run first payments and autopayments against the embedded sandbox")
     demo.add_argument("--transport", choices=["soap", "rest", "tbank", "all"], default="all",
                       help="which transport to show (default: all three)")
     demo.add_argument("--verbose", action="store_true", help="print envelopes and bodies, secrets masked")
     demo.set_defaults(func=_cmd_demo)
 
+
+def _add_charge(sub: Any) -> None:
+    """``autopay-soap charge``."""
     charge = sub.add_parser("charge", help="charge a CSV or JSON Lines file of autopayments, exactly once",
                             description="Charge a file of autopayments exactly once. A pre-flight checks every "
                                         "row, every setting and the credentials before the first charge.",
@@ -328,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the pre-flight (rows, settings, credentials) and stop; nothing is charged")
     charge.set_defaults(func=_cmd_charge)
 
+
+def _add_status(sub: Any) -> None:
+    """``autopay-soap status``."""
     status = sub.add_parser("status", help="look an order up by gateway id or by order number")
     status.add_argument("order", metavar="ORDER_ID_OR_NUMBER")
     status.add_argument("--profile", default=None, help="gateway profile (or AUTOPAY_PROFILE)")
@@ -335,6 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--sandbox-url", default=None, help="base URL of a running sandbox (profile sandbox)")
     status.add_argument("--by-number", action="store_true", help="treat the argument as an order number")
     status.set_defaults(func=_cmd_status)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``autopay-soap`` (no heavy imports)."""
+    parser = argparse.ArgumentParser(
+        prog="autopay-soap",
+        description="Autopayments through RBS (SOAP/REST) and T-Bank, with an offline sandbox.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wsdl = sub.add_parser("wsdl", help="show the bundled MerchantService WSDL and its operations")
+    wsdl.set_defaults(func=_cmd_wsdl)
+    for add in (_add_sandbox, _add_demo, _add_charge, _add_status):
+        add(sub)
     return parser
 
 

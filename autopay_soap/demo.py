@@ -57,75 +57,93 @@ def run_demo(transports: List[str], *, verbose: bool = False, out: TextIO = sys.
     return 0 if all_ok else 1
 
 
-def _demo_transport(sandbox: "Any", transport: str, rows: List[Row], say: Callable[[str], None]) -> None:
-    """The five scenarios over one transport, appending a row per step."""
-    from .sandbox import TestCards
+class _TransportDemo:
+    """The five scenarios over one transport, a row per step (each scenario a method)."""
 
-    client = AutopayClient.from_profile("sandbox", sandbox_url=sandbox.url, transport=transport,
-                                        return_url=sandbox.return_url)
-    tag = transport.upper()
+    def __init__(self, sandbox: "Any", transport: str, rows: List[Row], say: Callable[[str], None]) -> None:
+        from .sandbox import TestCards
 
-    def step(scenario: str, number: str, action: Callable[[], Tuple[str, str, bool]]) -> None:
+        self.sandbox, self.transport, self.rows, self.say = sandbox, transport, rows, say
+        self.client = AutopayClient.from_profile("sandbox", sandbox_url=sandbox.url, transport=transport,
+                                                 return_url=sandbox.return_url)
+        self.tag = transport.upper()
+        self.binding: List[str] = []
+        self.card = TestCards.TBANK_3DS_CHALLENGE if transport == "tbank" else TestCards.SUCCESS_3DS
+        self.plain_card = TestCards.SUCCESS
+
+    def step(self, scenario: str, number: str, action: Callable[[], Tuple[str, str, bool]]) -> None:
+        """Run one scenario and record its row; an error is a failed row, not the end of the demo."""
         try:
             outcome, status, ok = action()
         except AutopayError as exc:
             outcome, status, ok = "error", str(exc), False
-        rows.append((transport, scenario, number, outcome, status, ok))
-        say(f"[{tag}] {scenario}: {number} -> {outcome} ({status}){'' if ok else '  <-- FAILED'}")
+        self.rows.append((self.transport, scenario, number, outcome, status, ok))
+        self.say(f"[{self.tag}] {scenario}: {number} -> {outcome} ({status}){'' if ok else '  <-- FAILED'}")
 
-    binding: List[str] = []
-    card = TestCards.TBANK_3DS_CHALLENGE if transport == "tbank" else TestCards.SUCCESS_3DS
-
-    def first_one_stage() -> Tuple[str, str, bool]:
-        started = client.start_first_payment(f"{tag}-FIRST-1", Money.of("499.00", "RUB"), "demo-customer")
-        say(f"[{tag}]   registered order {started.order_id}; the payer opens {started.form_url}")
-        paid = sandbox.pay(started.form_url or "", card)
-        say(f"[{tag}]   the payer paid with card {card.masked_pan} and passed 3-D Secure "
-            f"-> back at {paid.redirect_url}")
-        result = client.finish_first_payment(order_id=started.order_id, client_id="demo-customer")
+    def first_one_stage(self) -> Tuple[str, str, bool]:
+        """A first payment with 3-D Secure that saves the card."""
+        tag, card = self.tag, self.card
+        started = self.client.start_first_payment(f"{tag}-FIRST-1", Money.of("499.00", "RUB"), "demo-customer")
+        self.say(f"[{tag}]   registered order {started.order_id}; the payer opens {started.form_url}")
+        paid = self.sandbox.pay(started.form_url or "", card)
+        self.say(f"[{tag}]   the payer paid with card {card.masked_pan} and passed 3-D Secure "
+                 f"-> back at {paid.redirect_url}")
+        result = self.client.finish_first_payment(order_id=started.order_id, client_id="demo-customer")
         if result.binding:
-            binding.append(result.binding.binding_id)
-            say(f"[{tag}]   binding {result.binding.binding_id} saved for demo-customer")
+            self.binding.append(result.binding.binding_id)
+            self.say(f"[{tag}]   binding {result.binding.binding_id} saved for demo-customer")
         status = result.details.status.name if result.details else "?"
         return result.outcome.value, status, result.outcome is ChargeOutcome.PAID and bool(result.binding)
 
-    def first_two_stage() -> Tuple[str, str, bool]:
-        started = client.start_first_payment(f"{tag}-FIRST-2", Money.of("1500.00", "RUB"), "demo-customer-2",
-                                             two_stage=True)
-        sandbox.pay(started.form_url or "", TestCards.SUCCESS)
-        held = client.finish_first_payment(order_id=started.order_id, client_id="demo-customer-2")
-        say(f"[{tag}]   held {held.details.approved if held.details else '?'}; capturing it")
-        captured = client.capture(started.order_id or "")
+    def first_two_stage(self) -> Tuple[str, str, bool]:
+        """A first payment held, then captured."""
+        started = self.client.start_first_payment(f"{self.tag}-FIRST-2", Money.of("1500.00", "RUB"),
+                                                  "demo-customer-2", two_stage=True)
+        self.sandbox.pay(started.form_url or "", self.plain_card)
+        held = self.client.finish_first_payment(order_id=started.order_id, client_id="demo-customer-2")
+        self.say(f"[{self.tag}]   held {held.details.approved if held.details else '?'}; capturing it")
+        captured = self.client.capture(started.order_id or "")
         return held.outcome.value + "+captured", captured.status.name, \
             held.outcome is ChargeOutcome.HELD and captured.status is OrderStatus.DEPOSITED
 
-    def autopay_one_stage() -> Tuple[str, str, bool]:
-        result = client.autopay(f"{tag}-AUTO-1", Money.of("499.00", "RUB"), client_id="demo-customer",
-                                binding_id=binding[0])
+    def autopay_one_stage(self) -> Tuple[str, str, bool]:
+        """An autopayment on the saved card."""
+        result = self.client.autopay(f"{self.tag}-AUTO-1", Money.of("499.00", "RUB"), client_id="demo-customer",
+                                     binding_id=self.binding[0])
         return result.outcome.value, result.details.status.name if result.details else "?", result.ok
 
-    def autopay_two_stage() -> Tuple[str, str, bool]:
-        result = client.autopay(f"{tag}-AUTO-2", Money.of("250.00", "RUB"), client_id="demo-customer",
-                                binding_id=binding[0], two_stage=True)
-        captured = client.capture(result.order_id or "", Money.of("200.00", "RUB"))
-        say(f"[{tag}]   held 250.00 RUB, captured {captured.deposited}")
+    def autopay_two_stage(self) -> Tuple[str, str, bool]:
+        """An autopayment held, then captured in part."""
+        result = self.client.autopay(f"{self.tag}-AUTO-2", Money.of("250.00", "RUB"), client_id="demo-customer",
+                                     binding_id=self.binding[0], two_stage=True)
+        captured = self.client.capture(result.order_id or "", Money.of("200.00", "RUB"))
+        self.say(f"[{self.tag}]   held 250.00 RUB, captured {captured.deposited}")
         return result.outcome.value + "+captured", captured.status.name, \
             result.outcome is ChargeOutcome.HELD and captured.status is OrderStatus.DEPOSITED
 
-    def refund() -> Tuple[str, str, bool]:
-        order = client.status(order_number=f"{tag}-AUTO-1")
-        after = client.refund(order.order_id or "", Money.of("99.00", "RUB"), refund_id=f"{tag}-RF-1")
+    def refund(self) -> Tuple[str, str, bool]:
+        """A partial refund of the one-stage autopayment."""
+        order = self.client.status(order_number=f"{self.tag}-AUTO-1")
+        after = self.client.refund(order.order_id or "", Money.of("99.00", "RUB"), refund_id=f"{self.tag}-RF-1")
         return f"refunded {after.refunded}", after.status.name, after.refunded == Money.of("99.00", "RUB")
 
-    step("first payment, one-stage, 3-D Secure", f"{tag}-FIRST-1", first_one_stage)
-    step("first payment, two-stage + capture", f"{tag}-FIRST-2", first_two_stage)
-    if binding:
-        step("autopayment, one-stage", f"{tag}-AUTO-1", autopay_one_stage)
-        step("autopayment, two-stage + capture", f"{tag}-AUTO-2", autopay_two_stage)
-        step("partial refund of the autopayment", f"{tag}-AUTO-1", refund)
-    if transport == "tbank":
-        _demo_sbp(sandbox, client, tag, step, say)
-    client.close()
+    def run(self) -> None:
+        """Every scenario in order; the autopayments only once a card was saved."""
+        tag = self.tag
+        self.step("first payment, one-stage, 3-D Secure", f"{tag}-FIRST-1", self.first_one_stage)
+        self.step("first payment, two-stage + capture", f"{tag}-FIRST-2", self.first_two_stage)
+        if self.binding:
+            self.step("autopayment, one-stage", f"{tag}-AUTO-1", self.autopay_one_stage)
+            self.step("autopayment, two-stage + capture", f"{tag}-AUTO-2", self.autopay_two_stage)
+            self.step("partial refund of the autopayment", f"{tag}-AUTO-1", self.refund)
+        if self.transport == "tbank":
+            _demo_sbp(self.sandbox, self.client, tag, self.step, self.say)
+        self.client.close()
+
+
+def _demo_transport(sandbox: "Any", transport: str, rows: List[Row], say: Callable[[str], None]) -> None:
+    """The five scenarios over one transport, appending a row per step."""
+    _TransportDemo(sandbox, transport, rows, say).run()
 
 
 def _demo_sbp(sandbox: "Any", client: AutopayClient, tag: str, step: Callable[..., None],

@@ -213,6 +213,88 @@ def _int(value: Any, name: str) -> Optional[int]:
     raise TBankError(1, f"Неверный параметр {name}", f"{name} must be an integer")
 
 
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class _InitRequest:
+    """An ``Init`` read and checked as T-Bank checks it (each refusal with T-Bank's code)."""
+
+    order_id: str
+    amount: int
+    description: Optional[str]
+    customer_key: Optional[str]
+    recurrent: bool
+    qr: bool
+    initiator: Optional[str]
+    two_stage: bool
+    timeout: int
+
+    @classmethod
+    def read(cls, terminal: TBankTerminal, body: Mapping[str, Any]) -> "_InitRequest":
+        """The checked request, or a :class:`TBankError`."""
+        amount = _int(body.get("Amount"), "Amount")
+        order_id = body.get("OrderId")
+        if amount is None or not order_id:
+            raise TBankError(2, "Не передан обязательный параметр", "Amount and OrderId are required")
+        if len(str(order_id)) > 36:
+            raise TBankError(212, "Неверный параметр OrderId")
+        description = body.get("Description")
+        if description is not None and len(str(description)) > 140:
+            raise TBankError(213, "Неверный параметр Description")
+        customer_key = body.get("CustomerKey")
+        if customer_key is not None and (not customer_key or len(str(customer_key)) > 36):
+            raise TBankError(216, "Неверный параметр CustomerKey")
+        data = body.get("DATA") or {}
+        if not isinstance(data, dict):
+            raise TBankError(207, "Неверный параметр DATA")
+        if len(data) > 20:
+            raise TBankError(207, "Превышен размер DATA")
+        recurrent = body.get("Recurrent") == "Y"
+        qr = str(data.get("QR")).lower() == "true"
+        initiator = _initiator(terminal, data.get("OperationInitiatorType"), recurrent)
+        if recurrent and not qr and not customer_key:
+            raise TBankError(216, "Неверный параметр CustomerKey", "CustomerKey is required with Recurrent")
+        pay_type = body.get("PayType")
+        if pay_type not in (None, "O", "T"):
+            raise TBankError(1, "Неверный параметр PayType")
+        two_stage = terminal.two_stage if pay_type is None else pay_type == "T"
+        if qr:
+            if not terminal.sbp_enabled:
+                raise TBankError(3001, "СБП не подключен для терминала")
+            if not 1000 <= amount <= 100_000_000:
+                raise TBankError(3016, "Невозможно создать QR: сумма вне допустимого диапазона")
+            two_stage = False
+        return cls(str(order_id), amount, str(description) if description else None,
+                   str(customer_key) if customer_key else None, recurrent, qr, initiator, two_stage,
+                   _redirect_timeout(body.get("RedirectDueDate")))
+
+
+def _initiator(terminal: TBankTerminal, value: Any, recurrent: bool) -> Optional[str]:
+    """``DATA.OperationInitiatorType`` checked against the terminal and ``Recurrent`` (1125, 1126)."""
+    if value is None:
+        return None
+    oit = str(value)
+    if oit not in _INITIATORS:
+        raise TBankError(1125, "Неверное значение OperationInitiatorType")
+    if (oit == "1") != recurrent:
+        raise TBankError(1126, _INCOMPATIBLE)
+    if (terminal.terminal_type == "AFT" and oit in ("2", "R")) or (terminal.terminal_type == "ECOM" and oit == "I"):
+        raise TBankError(1126, _INCOMPATIBLE, f"{oit} is not allowed on {terminal.terminal_type}")
+    return oit
+
+
+def _redirect_timeout(value: Any) -> int:
+    """Seconds until ``RedirectDueDate`` (a day when absent); 12 or 3017 when it cannot be used."""
+    if not value:
+        return 24 * 3600
+    try:
+        due = dt.datetime.fromisoformat(str(value))
+        timeout = int((due - dt.datetime.now(dt.timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        raise TBankError(12, "Неверный параметр RedirectDueDate") from None
+    if not REDIRECT_DUE_MIN - 5 <= timeout <= REDIRECT_DUE_MAX:  # 5 s for the request's own travel
+        raise TBankError(3017, "RedirectDueDate вне допустимого диапазона")
+    return timeout
+
+
 class TBankFrontEnd:
     """Turns ``/v2/<Method>`` calls into engine calls and engine state into T-Bank's JSON."""
 
@@ -409,78 +491,28 @@ class TBankFrontEnd:
     # -- payments -------------------------------------------------------------------------------
 
     def _m_Init(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
-        amount = _int(body.get("Amount"), "Amount")
-        order_id = body.get("OrderId")
-        if amount is None or not order_id:
-            raise TBankError(2, "Не передан обязательный параметр", "Amount and OrderId are required")
-        order_id = str(order_id)
-        if len(order_id) > 36:
-            raise TBankError(212, "Неверный параметр OrderId")
-        description = body.get("Description")
-        if description is not None and len(str(description)) > 140:
-            raise TBankError(213, "Неверный параметр Description")
-        customer_key = body.get("CustomerKey")
-        if customer_key is not None and (not customer_key or len(str(customer_key)) > 36):
-            raise TBankError(216, "Неверный параметр CustomerKey")
-        data = body.get("DATA") or {}
-        if not isinstance(data, dict):
-            raise TBankError(207, "Неверный параметр DATA")
-        if len(data) > 20:
-            raise TBankError(207, "Превышен размер DATA")
-        recurrent = body.get("Recurrent") == "Y"
-        qr = str(data.get("QR")).lower() == "true"
-        oit = data.get("OperationInitiatorType")
-        if oit is not None:
-            oit = str(oit)
-            if oit not in _INITIATORS:
-                raise TBankError(1125, "Неверное значение OperationInitiatorType")
-            if (oit == "1") != recurrent:
-                raise TBankError(1126, _INCOMPATIBLE)
-            if (terminal.terminal_type == "AFT" and oit in ("2", "R")) or \
-                    (terminal.terminal_type == "ECOM" and oit == "I"):
-                raise TBankError(1126, _INCOMPATIBLE, f"{oit} is not allowed on {terminal.terminal_type}")
-        if recurrent and not qr and not customer_key:
-            raise TBankError(216, "Неверный параметр CustomerKey", "CustomerKey is required with Recurrent")
-        pay_type = body.get("PayType")
-        if pay_type not in (None, "O", "T"):
-            raise TBankError(1, "Неверный параметр PayType")
-        two_stage = terminal.two_stage if pay_type is None else pay_type == "T"
-        if qr:
-            if not terminal.sbp_enabled:
-                raise TBankError(3001, "СБП не подключен для терминала")
-            if not 1000 <= amount <= 100_000_000:
-                raise TBankError(3016, "Невозможно создать QR: сумма вне допустимого диапазона")
-            two_stage = False
-        timeout = 24 * 3600
-        if body.get("RedirectDueDate"):
-            try:
-                due = dt.datetime.fromisoformat(str(body["RedirectDueDate"]))
-                timeout = int((due - dt.datetime.now(dt.timezone.utc)).total_seconds())
-            except (TypeError, ValueError):
-                raise TBankError(12, "Неверный параметр RedirectDueDate") from None
-            if not REDIRECT_DUE_MIN - 5 <= timeout <= REDIRECT_DUE_MAX:  # 5 s for the request's own travel
-                raise TBankError(3017, "RedirectDueDate вне допустимого диапазона")
+        init = _InitRequest.read(terminal, body)
         payment_id = str(next(self._ids))
         try:
             order = self.engine.register(
-                order_number=order_id, amount=amount, currency="643",
+                order_number=init.order_id, amount=init.amount, currency="643",
                 return_url=body.get("SuccessURL") or self.urls("/_sandbox/return"), fail_url=body.get("FailURL"),
-                description=str(description) if description else None,
-                client_id=f"{terminal.key}/{customer_key}" if customer_key else None,
-                session_timeout_secs=max(timeout, 1), two_stage=two_stage, max_number_length=36,
+                description=init.description,
+                client_id=f"{terminal.key}/{init.customer_key}" if init.customer_key else None,
+                session_timeout_secs=max(init.timeout, 1), two_stage=init.two_stage, max_number_length=36,
                 unique_number=not self.accept_repeated_order_ids)
         except EngineError as exc:
             if exc.code == 1:
                 raise TBankError(20, "Ошибка: дублирование идентификатора заказа") from None
             raise TBankError(1, "Неверные параметры", exc.message) from None
-        if customer_key:
-            self._customers.setdefault((terminal.key, str(customer_key)), {})
-        payment = _Payment(payment_id, order.order_id, terminal.key, order_id, recurrent,
-                           str(customer_key) if customer_key else None, oit, qr, body.get("NotificationURL"))
+        if init.customer_key:
+            self._customers.setdefault((terminal.key, init.customer_key), {})
+        payment = _Payment(payment_id, order.order_id, terminal.key, init.order_id, init.recurrent,
+                           init.customer_key, init.initiator, init.qr, body.get("NotificationURL"))
         self._payments[payment_id] = payment
         self._by_engine[order.order_id] = payment_id
-        reply = _ok(terminal, Status="NEW", PaymentId=payment_id, OrderId=order_id, Amount=amount)
-        if not qr:
+        reply = _ok(terminal, Status="NEW", PaymentId=payment_id, OrderId=init.order_id, Amount=init.amount)
+        if not init.qr:
             reply["PaymentURL"] = self.urls(f"/new/{payment_id}")
         return reply
 
