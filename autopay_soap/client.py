@@ -45,14 +45,12 @@ from .errors import (
     ConnectError,
     DeadlineExceeded,
     DuplicateOrderNumber,
-    GatewaySystemError,
     Interrupted,
     InvalidOrderState,
     OrderMismatch,
     OrderNotFound,
     OutcomeUnknown,
     PaymentDeclined,
-    SoapFaultError,
     ValidationError,
 )
 from .gateways.base import Gateway, SbpGateway
@@ -94,7 +92,6 @@ def _scenario(method: F) -> F:
 def _check_deadline(_inst: Any, _attribute: Any, value: Optional[float]) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
         raise ValidationError("deadline: a positive number of seconds, or None for no deadline", field="deadline")
-_AMBIGUOUS = (OutcomeUnknown, SoapFaultError, GatewaySystemError)
 
 
 class ChargeOutcome(enum.Enum):
@@ -280,7 +277,9 @@ class AutopayClient:
                 continue
             except DuplicateOrderNumber:
                 note = "order number already registered"
-            except _AMBIGUOUS as exc:
+            except AutopayError as exc:
+                if not exc.ambiguous:
+                    raise
                 note = f"registration outcome unknown ({type(exc).__name__})"
             found = self._lookup(order_number=order_number)
             if isinstance(found, OrderDetails):
@@ -334,7 +333,11 @@ class AutopayClient:
                     raise  # a TLS error: never retried
                 note = f"payment not sent ({type(exc).__name__})"
                 continue
-            except _AMBIGUOUS + (InvalidOrderState,) as exc:
+            except InvalidOrderState as exc:  # a wrong state may be "paid already": look
+                note = f"payment outcome unknown ({type(exc).__name__})"
+            except AutopayError as exc:
+                if not exc.ambiguous:
+                    raise
                 note = f"payment outcome unknown ({type(exc).__name__})"
             found = self._lookup(order_id=order_id)
             if isinstance(found, OrderDetails):
@@ -608,7 +611,9 @@ class AutopayClient:
             except ConnectError as exc:
                 if not self.retry.retryable(exc):
                     raise
-            except _AMBIGUOUS:
+            except AutopayError as exc:
+                if not exc.ambiguous:
+                    raise
                 log.info("refund of %s: outcome unknown; sending again with the same key", order_id)
         if result is None:
             raise OutcomeUnknown(f"refund: no answer after {self.retry.attempts} attempts; call again with "
@@ -645,7 +650,9 @@ class AutopayClient:
                 continue
             except InvalidOrderState as exc:  # code 7: a wrong state, or a system error
                 refusal = exc
-            except _AMBIGUOUS:
+            except AutopayError as exc:
+                if not exc.ambiguous:
+                    raise
                 refusal = None
             details = self._must_lookup(order_id)
             if done(details):

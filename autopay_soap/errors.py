@@ -43,7 +43,7 @@ status lookup (see the "Operations" chapter of the docs); never treat it as decl
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, ClassVar, Dict, Optional
 
 __all__ = [
     "AccessDenied",
@@ -79,7 +79,17 @@ __all__ = [
 
 
 class AutopayError(Exception):
-    """Root of every exception autopay_soap raises on purpose."""
+    """Root of every exception autopay_soap raises on purpose.
+
+    Two class properties say what to do next, the same for the client, the batch runner and
+    your code: :attr:`ambiguous` (the request may have been carried out: reconcile by a look-up
+    before anything else) and :attr:`retryable` (another attempt may help).
+    """
+
+    ambiguous: ClassVar[bool] = False
+    """True when the gateway may have done what was asked although this was raised."""
+    retryable: ClassVar[bool] = False
+    """True when another attempt may help (after a look-up, when :attr:`ambiguous`)."""
 
     def __init__(
         self,
@@ -181,6 +191,9 @@ class BindingStateError(GatewayError):
 class GatewaySystemError(GatewayError):
     """RBS code 7 (system error) or a code this library does not know."""
 
+    ambiguous = True
+    retryable = True
+
 
 class PaymentDeclined(GatewayError):
     """The payment was declined; ``action_code`` says why (116 = insufficient funds...)."""
@@ -199,6 +212,9 @@ class PaymentDeclined(GatewayError):
 
 class SoapFaultError(GatewayError):
     """A SOAP Fault that is not an authentication failure (``fault_code`` kept)."""
+
+    ambiguous = True
+    retryable = True
 
     def __init__(self, message: str, *, fault_code: Optional[str] = None, **context: Any) -> None:
         super().__init__(message, **context)
@@ -240,6 +256,8 @@ class Interrupted(AutopayError):
     to reconcile, exactly as after :class:`OutcomeUnknown`. Never retried automatically.
     """
 
+    ambiguous = True
+
 
 class TransportError(AutopayError):
     """The HTTP exchange with the gateway went wrong."""
@@ -248,9 +266,13 @@ class TransportError(AutopayError):
 class ConnectError(TransportError):
     """The request never reached the gateway (refused, DNS, connect timeout): safe to retry."""
 
+    retryable = True
+
 
 class TLSError(ConnectError):
     """The TLS handshake failed (untrusted certificate...). Never retried automatically."""
+
+    retryable = False
 
 
 class HTTPStatusError(TransportError):
@@ -263,6 +285,9 @@ class OutcomeUnknown(TransportError):
     Not a failure: reconcile by looking the order up (by order number after a
     registration, by order id after a payment step) before anything else.
     """
+
+    ambiguous = True
+    retryable = True
 
 
 class ResponseTimeout(OutcomeUnknown):

@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 
 import attr
 
-from .errors import AutopayError, ConnectError, GatewaySystemError, OutcomeUnknown, SoapFaultError, TLSError
+from .errors import AutopayError
 
 __all__ = ["RetryPolicy"]
 
@@ -49,8 +49,7 @@ class RetryPolicy:
 
     @staticmethod
     def retryable(error: AutopayError) -> bool:
-        """True for errors after which another attempt may help: not sent (but never a TLS
-        error), outcome unknown, a SOAP Fault or a gateway "system error"."""
-        if isinstance(error, TLSError):
-            return False
-        return isinstance(error, (ConnectError, OutcomeUnknown, SoapFaultError, GatewaySystemError))
+        """True for errors after which another attempt may help: the class property
+        :attr:`~autopay_soap.errors.AutopayError.retryable` (not sent, but never a TLS error;
+        outcome unknown; a SOAP Fault or a gateway "system error")."""
+        return bool(error.retryable)

@@ -53,3 +53,15 @@ def test_context_lists_only_what_is_set():
     assert err.context() == {"operation": "paymentOrderBinding", "order_id": "abc"}
     declined = errors.PaymentDeclined("no", action_code=116)
     assert declined.context() == {"action_code": 116}
+
+
+def test_ambiguity_and_retryability_are_properties_of_the_classes():
+    from autopay_soap import errors as e
+    from autopay_soap.retry import RetryPolicy
+
+    ambiguous = {c for c in vars(e).values() if isinstance(c, type) and issubclass(c, e.AutopayError) and c.ambiguous}
+    assert ambiguous == {e.OutcomeUnknown, e.ResponseTimeout, e.ConnectionDropped, e.DeadlineExceeded, e.BadResponse,
+                         e.ReplyTooLarge, e.SoapFaultError, e.GatewaySystemError, e.Interrupted}
+    assert e.ConnectError.retryable and not e.TLSError.retryable and not e.Interrupted.retryable
+    assert not e.PaymentDeclined.ambiguous and not e.OrderMismatch.retryable
+    assert RetryPolicy.retryable(e.ConnectError("x")) and not RetryPolicy.retryable(e.TLSError("x"))

@@ -171,8 +171,10 @@ def _outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[st
                          "message": f"not charged: {_describe(exc)}; fix the setting and run again"}
     except ValidationError as exc:  # refused before sending (cannot happen after the pre-flight's row checks)
         return "failed", {"message": exc.message}
-    except GatewayError as exc:  # the gateway refused the request: nothing charged
-        return "failed", {"order_id": exc.order_id, "gateway_code": exc.gateway_code, "message": exc.message}
+    except GatewayError as exc:  # the gateway's word: a refusal (nothing charged), or a system error (ambiguous)
+        return ("unknown" if exc.ambiguous else "failed"), {"order_id": exc.order_id,
+                                                            "gateway_code": exc.gateway_code,
+                                                            "message": exc.message}
     except AutopayError as exc:  # not sent, or unknown
         return "unknown", {"message": exc.message}
     except Exception as exc:  # noqa: BLE001 - a bug or a reply nobody foresaw: the row may have been charged
