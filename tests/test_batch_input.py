@@ -205,7 +205,7 @@ def test_a_report_that_fails_at_the_end_still_gives_the_summary(tmp_path, monkey
     def full_disk(path):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runner_module, "_open_report", full_disk)
+    monkeypatch.setattr(runner_module, "open_report", full_disk)
     with Sandbox() as sb:
         binding = bind(sb, "cust")
         file = tmp_path / "end.csv"

@@ -32,8 +32,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import multiprocessing
 import os
@@ -44,7 +42,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, List, Optional, TextIO, Tuple, Union
+from typing import IO, Any, Callable, Dict, Optional, TextIO, Tuple, Union
 
 import attr
 
@@ -62,9 +60,25 @@ from ..errors import (
 )
 from ..http import stop_scope
 from ..redact import describe_callable
+from .errors import BatchAborted, BatchConfigError, BatchInputError, BatchWorkerError
+from .gate import _Gate, _RateLimiter
 from .journal import Journal
+from .outcome import (
+    EXIT_CONFIG,
+    EXIT_DECLINED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_INPUT,
+    EXIT_JOURNAL_BUSY,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_UNKNOWN,
+    BatchSummary,
+)
+from .preflight import check_access, check_report, check_row, describe
 from .progress import Progress
-from .rows import COLUMNS, ChargeRow, RowError, read_rows, validate_file
+from .report import open_report
+from .rows import ChargeRow, RowError, read_rows, validate_file
 
 __all__ = [
     "EXIT_CONFIG", "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_MISMATCH",
@@ -74,85 +88,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-"""Every row is paid (or held, for two-stage rows)."""
-EXIT_CONFIG = 2
-"""A setting is wrong: an option, the credentials (refused by the gateway), a missing return
-URL, an unreachable gateway at the pre-flight, an unwritable report. Found before the first
-charge: nothing was charged. Found mid-run (a password rotated): the run stopped, the refused
-rows are left to the next run. Fix the setting and run again with the same journal."""
-EXIT_DECLINED = 3
-"""Some rows were declined or refused by the gateway; none is unknown."""
-EXIT_UNKNOWN = 4
-"""Some rows have an unknown outcome or were not started: run again later with the same journal."""
-EXIT_INVALID_INPUT = 5
-"""The file is missing or has bad rows; nothing was charged."""
-EXIT_JOURNAL_BUSY = 6
-"""Another runner holds the journal; nothing was charged."""
-EXIT_MISMATCH = 7
-"""Some rows name an order number that is another charge (edited after it was charged, or a
-number reused at the gateway): they were not charged. Fix the file; see the report."""
-EXIT_INTERRUPTED = 130
-"""Stopped by SIGINT (Ctrl-C): no charge started after it; what was in flight was recorded.
-Run again with the same journal to continue."""
-EXIT_TERMINATED = 143
-"""Stopped by SIGTERM, as :data:`EXIT_INTERRUPTED` otherwise."""
-
 _STATE_OF = {ChargeOutcome.PAID: "paid", ChargeOutcome.HELD: "held", ChargeOutcome.DECLINED: "declined",
              ChargeOutcome.UNKNOWN: "unknown", ChargeOutcome.PENDING: "unknown"}
 _CONFIG_ERRORS = (AuthenticationError, AccessDenied, TLSError, ConfigurationError)
 """Errors that are about the settings, not the row: the run stops and the row is left for the next run."""
-_ROW_FIELDS = frozenset(COLUMNS) | {"sbp"}
-"""Fields whose ValidationError is the row's fault (any other field is a setting's: return_url...)."""
-
-
-class BatchInputError(AutopayError):
-    """The batch file is missing or has bad rows (``errors``: the first ones, with line numbers
-    and reasons; ``bad_rows``: how many in all). Nothing was charged."""
-
-    def __init__(self, errors: List[RowError], *, bad_rows: Optional[int] = None, path: Any = None) -> None:
-        self.bad_rows = len(errors) if bad_rows is None else bad_rows
-        where = f" in {path}" if path is not None else ""
-        shown = f" (the first {len(errors)} below)" if self.bad_rows > len(errors) else ""
-        if len(errors) == 1 and errors[0].line == 0:  # the file itself: missing, unreadable
-            super().__init__(f"{errors[0].message}; nothing was charged")
-        else:
-            super().__init__(f"{self.bad_rows} bad row(s){where}{shown}; nothing was charged")
-        self.errors = errors
-
-
-class BatchConfigError(ConfigurationError):
-    """A setting is wrong (see :data:`EXIT_CONFIG`); found by the pre-flight, nothing was charged.
-
-    ``setting`` names it where one setting is at fault (``return_url``, ``report``,
-    ``journal``, ``credentials``...).
-    """
-
-    def __init__(self, message: str, *, setting: Optional[str] = None) -> None:
-        super().__init__(message)
-        self.setting = setting
-
-
-class BatchWorkerError(AutopayError):
-    """A worker could not start (its client could not be built) or a worker process died.
-
-    The run was stopped; what was charged before is in the journal, rows left in flight are
-    reconciled by the next run with the same journal.
-    """
-
-
-class BatchAborted(KeyboardInterrupt):
-    """A second SIGINT or SIGTERM ended the run at once. ``signum`` is the signal; rows that
-    were in flight stay ``in_flight`` in the journal and are reconciled by the next run."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"stopped at once by a second {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception for a log or a message: our own errors carry no secret, others only their type."""
-    return f"{type(exc).__name__}: {exc}" if isinstance(exc, AutopayError) else type(exc).__name__
 
 
 def _outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[str, Any]]:
@@ -168,7 +107,7 @@ def _outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[st
                                       "same journal reconciles it"}
     except _CONFIG_ERRORS as exc:  # a setting, not the row: charged by the next run once it is fixed
         return "retry", {"order_id": exc.order_id, "gateway_code": exc.gateway_code,
-                         "message": f"not charged: {_describe(exc)}; fix the setting and run again"}
+                         "message": f"not charged: {describe(exc)}; fix the setting and run again"}
     except ValidationError as exc:  # refused before sending (cannot happen after the pre-flight's row checks)
         return "failed", {"message": exc.message}
     except GatewayError as exc:  # the gateway's word: a refusal (nothing charged), or a system error (ambiguous)
@@ -196,124 +135,6 @@ def _positive_rate(_inst: Any, attribute: "attr.Attribute[Optional[float]]", val
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
         raise ValidationError(f"{attribute.name}: must be a number of charges per second above 0 (or None)",
                               field=attribute.name)
-
-
-@attr.s(slots=True, auto_attribs=True)
-class BatchSummary:
-    """Counts of one run, per final state of the file's rows, and how the run ended.
-
-    ``retry``: rows refused for a setting's sake (credentials...), left for the next run.
-    ``stopped_by``: ``"SIGINT"``, ``"SIGTERM"``, ``"stop()"`` or ``"configuration"``.
-    ``in_flight_at_stop``: charges started and not yet recorded when the run was stopped
-    (they were allowed to finish; no other charge started). ``config_error``: why a setting
-    stopped the run. ``report_error``: why the report could not be written (the exit code is
-    then :data:`EXIT_CONFIG`: running again with the same journal charges nothing twice and
-    writes the report).
-    """
-
-    rows: int = 0
-    paid: int = 0
-    held: int = 0
-    declined: int = 0
-    failed: int = 0
-    unknown: int = 0
-    mismatch: int = 0
-    retry: int = 0
-    not_started: int = 0
-    charged_this_run: int = 0
-    reconciled: int = 0
-    elapsed: float = 0.0
-    interrupted: bool = False
-    dry_run: bool = False
-    stopped_by: Optional[str] = None
-    in_flight_at_stop: Optional[int] = None
-    config_error: Optional[str] = None
-    report_error: Optional[str] = None
-
-    @property
-    def exit_code(self) -> int:
-        """The process exit code for this outcome (see the ``EXIT_*`` constants; the first that
-        applies wins: a signal, a setting, a mismatch, unknown or not started, declined)."""
-        if self.interrupted:
-            return EXIT_TERMINATED if self.stopped_by == "SIGTERM" else EXIT_INTERRUPTED
-        if self.config_error or self.report_error:
-            return EXIT_CONFIG
-        if self.mismatch:
-            return EXIT_MISMATCH
-        if self.unknown or self.not_started or self.retry:
-            return EXIT_UNKNOWN
-        if self.declined or self.failed:
-            return EXIT_DECLINED
-        return EXIT_OK
-
-    def as_dict(self) -> Dict[str, Any]:
-        """A JSON-ready copy with the exit code."""
-        return {**attr.asdict(self), "exit_code": self.exit_code}
-
-
-class _Count:
-    """An integer with a ``value``, like ``multiprocessing.Value`` (for the threads-only gate)."""
-
-    def __init__(self) -> None:
-        self.value = 0
-
-
-class _Gate:
-    """Where a charge starts. After :meth:`close` none passes, in any thread or process, and
-    :meth:`close` returns exactly how many passed before it."""
-
-    def __init__(self, stop: Any, lock: Any, started: Any) -> None:
-        self.stop = stop
-        self.lock = lock
-        self.started = started
-
-    @classmethod
-    def for_threads(cls) -> "_Gate":
-        """A gate for the threads of this process."""
-        return cls(threading.Event(), threading.Lock(), _Count())
-
-    @classmethod
-    def for_processes(cls, context: Any) -> "_Gate":
-        """A gate shared with worker processes (pass its parts to them)."""
-        return cls(context.Event(), context.Lock(), context.Value("q", 0, lock=False))
-
-    def enter(self) -> bool:
-        """Start a charge: False once the gate is closed."""
-        with self.lock:
-            if self.stop.is_set():
-                return False
-            self.started.value += 1
-            return True
-
-    def close(self) -> int:
-        """Close the gate; the number of charges started before it closed."""
-        with self.lock:
-            self.stop.set()
-            return int(self.started.value)
-
-    def started_count(self) -> int:
-        """Charges started so far."""
-        return int(self.started.value)
-
-
-class _RateLimiter:
-    """Start at most ``rate`` operations per second (None: unlimited), shared by threads."""
-
-    def __init__(self, rate: Optional[float]) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def wait(self, stop: Any) -> None:
-        """Wait for the next slot, or until ``stop`` is set (the caller then starts nothing)."""
-        if not self.interval:
-            return
-        with self._lock:
-            slot = max(self._next, time.monotonic())
-            self._next = slot + self.interval
-        delay = slot - time.monotonic()
-        if delay > 0:
-            stop.wait(delay)
 
 
 @attr.s(slots=True)
@@ -444,21 +265,21 @@ class BatchRunner:
                                    "mistyped path would start a new journal and lose the record of earlier runs)",
                                    setting="journal")
         if report is not None:
-            _check_report(Path(report), path, journal)
+            check_report(Path(report), path, journal)
 
     def _preflight(self, path: Path) -> int:
         """Build a client, check every row for the file and the transport, authenticate; the row count."""
         try:
             client = self.client_factory()
         except (AutopayError, ValueError) as exc:
-            text = _describe(exc) if isinstance(exc, AutopayError) else str(exc)
+            text = describe(exc) if isinstance(exc, AutopayError) else str(exc)
             raise BatchConfigError(f"the client could not be built: {text}", setting="client") from None
         try:
-            found = validate_file(path, delimiter=self.delimiter, check=lambda row: _check_row(client, row))
+            found = validate_file(path, delimiter=self.delimiter, check=lambda row: check_row(client, row))
             if found.errors:
                 raise BatchInputError(found.errors, bad_rows=found.bad_rows, path=path)
             if self.check_access:
-                _check_access(client)
+                check_access(client)
         finally:
             client.close()
         return found.rows
@@ -579,7 +400,7 @@ class BatchRunner:
         try:
             client = self.client_factory()
         except Exception as exc:  # noqa: BLE001 - any failure: stop the run, say why, charge nothing more
-            self._fail(f"a worker could not build its client ({_describe(exc)})")
+            self._fail(f"a worker could not build its client ({describe(exc)})")
             while work.get() is not None:  # drain so the feeder never blocks on a full queue
                 pass
             return
@@ -602,7 +423,7 @@ class BatchRunner:
             journal.intend(row)
         except Exception as exc:  # noqa: BLE001 - a journal that cannot be written: nothing may be charged
             if not self._aborted:
-                self._fail(f"the journal could not be written ({_describe(exc)})")
+                self._fail(f"the journal could not be written ({describe(exc)})")
             return
         state, fields = _outcome_of_row(client, row)
         if state == "retry":
@@ -611,7 +432,7 @@ class BatchRunner:
             journal.record(row.order_number, state, **fields)
         except Exception as exc:  # noqa: BLE001 - the row stays in flight and is reconciled by the next run
             if not self._aborted:
-                self._fail(f"the journal could not be written ({_describe(exc)})")
+                self._fail(f"the journal could not be written ({describe(exc)})")
             return
         self._bump(state)
 
@@ -705,7 +526,7 @@ class BatchRunner:
         writer: Optional[Callable[[Dict[str, Any]], None]] = None
         if report is not None:
             try:
-                out, writer = _open_report(Path(report))
+                out, writer = open_report(Path(report))
             except OSError as exc:
                 summary.report_error = f"{report}: {exc.strerror or exc}"
         try:
@@ -739,66 +560,6 @@ class BatchRunner:
                 except OSError as exc:
                     summary.report_error = summary.report_error or f"{report}: {exc.strerror or exc}"
         return summary
-
-
-def _check_row(client: AutopayClient, row: ChargeRow) -> None:
-    """The transport's own rules for one row; a setting's fault raises :class:`BatchConfigError`."""
-    try:
-        client.check_autopay(row.order_number, row.amount, client_id=row.client_id or None,
-                             binding_id=row.binding_id, account_token=row.account_token, two_stage=row.two_stage,
-                             description=row.description)
-    except ValidationError as exc:
-        if exc.field in _ROW_FIELDS:
-            if exc.field == "sbp":
-                raise ValidationError(exc.message, field="account_token") from None
-            raise
-        raise BatchConfigError(f"{exc.message} (a setting of the run, not of a row: every row would fail)",
-                               setting=exc.field) from None
-    except ConfigurationError as exc:
-        raise ValidationError(exc.message, field="binding_id") from None  # e.g. a binding_id row on T-Bank
-
-
-def _check_access(client: AutopayClient) -> None:
-    try:
-        client.check_access()
-    except (AuthenticationError, AccessDenied) as exc:
-        raise BatchConfigError(f"pre-flight: the gateway refused the credentials ({_describe(exc)}); nothing was "
-                               "charged", setting="credentials") from None
-    except AutopayError as exc:
-        raise BatchConfigError(f"pre-flight: the gateway could not be asked ({_describe(exc)}); nothing was "
-                               "charged", setting="gateway") from None
-
-
-def _check_report(report: Path, path: Path, journal: Path) -> None:
-    """The report can be written and overwrites neither the input nor the journal."""
-    target = report.resolve()
-    for other, what in ((path, "the input file"), (journal, "the journal")):
-        if target == other.resolve():
-            raise BatchConfigError(f"report: {report} is {what}; writing the report would destroy it",
-                                   setting="report")
-    if not target.parent.is_dir():
-        raise BatchConfigError(f"report: the folder {report.parent} does not exist", setting="report")
-    existed = target.exists()
-    try:
-        with target.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise BatchConfigError(f"report: {report} cannot be written ({exc.strerror or exc}); nothing was charged",
-                               setting="report") from None
-    if not existed:
-        target.unlink()
-
-
-def _open_report(report_path: Path) -> Tuple[IO[str], Callable[[Dict[str, Any]], None]]:
-    out = report_path.open("w", encoding="utf-8", newline="")
-    fields = ["line", "order_number", "outcome", "order_id", "gateway_code", "action_code", "message"]
-    if report_path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        def write_json(record: Dict[str, Any]) -> None:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return out, write_json
-    csv_writer = csv.DictWriter(out, fieldnames=fields)
-    csv_writer.writeheader()
-    return out, csv_writer.writerow
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
