@@ -108,7 +108,7 @@ class ChargeOutcome(enum.Enum):
 class ChargeResult:
     """The outcome of a payment scenario, with the order as the gateway last described it.
 
-    ``outcome`` is :attr:`ChargeOutcome.UNKNOWN` when the gateway could not be asked after
+    ``outcome`` is ``ChargeOutcome.UNKNOWN`` when the gateway could not be asked after
     an ambiguous step: reconcile later by ``order_number``; never treat it as failed.
     """
 
@@ -460,7 +460,7 @@ class AutopayClient:
         outcome: an order already paid is reported, never paid twice. If the number leads to an
         order with another amount, currency, client or binding, :class:`OrderMismatch` is raised
         and nothing is charged. On T-Bank the order number is looked up (``CheckOrder``) before
-        every ``Init``, whatever the gateway does with repeated ``OrderId``s.
+        every ``Init``, whatever the gateway does with a repeated ``OrderId``.
         """
         options = self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
                                        account_token=account_token, two_stage=two_stage, description=description,

@@ -89,7 +89,7 @@ class AutopayError(Exception):
     ambiguous: ClassVar[bool] = False
     """True when the gateway may have done what was asked although this was raised."""
     retryable: ClassVar[bool] = False
-    """True when another attempt may help (after a look-up, when :attr:`ambiguous`)."""
+    """True when another attempt may help (after a look-up, when ``ambiguous``)."""
 
     def __init__(
         self,

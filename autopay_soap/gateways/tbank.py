@@ -93,7 +93,9 @@ MOSCOW = dt.timezone(dt.timedelta(hours=3), "MSK")
 """The time zone T-Bank's dates are written in (UTC+3, no daylight saving)."""
 
 PROD_URL = "https://securepay.tinkoff.ru/v2/"
+"""T-Bank's production API base."""
 TEST_URL = "https://rest-api-test.tinkoff.ru/v2/"
+"""T-Bank's test API base (behind an IP allow-list)."""
 ORDER_ID_MAX = 36
 DESCRIPTION_MAX = 140
 CUSTOMER_KEY_MAX = 36
