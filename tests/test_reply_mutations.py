@@ -18,11 +18,12 @@ from lxml import etree
 
 from autopay_soap import Money
 from autopay_soap.errors import AutopayError, ConfigurationError, ValidationError
-from autopay_soap.gateways import rbs_rest, rbs_soap, tbank
+from autopay_soap.gateways import http_gateway, rbs_rest, rbs_soap, tbank
 from autopay_soap.sandbox import Sandbox, TestCards
 
 RUB = Money.of("10.00", "RUB")
 MODULES = {"soap": rbs_soap, "rest": rbs_rest, "tbank": tbank}
+POSTING = {"soap": rbs_soap, "rest": http_gateway, "tbank": http_gateway}  # where each transport's post_bounded is
 # operations that may move money: an error after sending must never claim nothing was sent
 MONEY = {"register_order", "pay_with_binding", "pay_with_account", "deposit", "reverse", "refund"}
 
@@ -73,7 +74,7 @@ def _gateway(transport: str, base: str) -> Any:
 def _record(transport: str) -> Dict[str, Tuple[str, bytes]]:
     """Real replies of every operation, from the sandbox: operation → (URL, body)."""
     replies: Dict[str, Tuple[str, bytes]] = {}
-    module = MODULES[transport]
+    module = POSTING[transport]
     real = module.post_bounded
     current = {"name": ""}
 

@@ -17,7 +17,7 @@ import requests
 
 from .. import validation as v
 from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError, error_for_code
-from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, make_session, post_bounded
+from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts
 from ..models import (
     Binding,
     OperationResult,
@@ -29,6 +29,7 @@ from ..money import Currency, Money, currency
 from ..redact import mask_mapping, mask_text
 from ..secret import Secret
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
+from .http_gateway import HttpGateway
 
 __all__ = ["RbsRestGateway"]
 
@@ -47,7 +48,7 @@ class _CI(dict):  # type: ignore[type-arg]
 
 
 @guard_replies
-class RbsRestGateway:
+class RbsRestGateway(HttpGateway):
     """The RBS gateway over REST.
 
     :param base_url: the REST base, e.g. ``https://3dsec.sberbank.ru/payment/rest/``.
@@ -58,6 +59,7 @@ class RbsRestGateway:
 
     name = "rest"
     features = GatewayFeatures(external_refund_id=True)
+    _repr_fields = ("base_url", "username")
 
     def __init__(
         self,
@@ -78,23 +80,8 @@ class RbsRestGateway:
                                   field="username" if not username else "password")
         self.username = username
         self._password = Secret(password)
-        self.timeouts = timeouts or Timeouts()
-        self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
         self.default_currency = currency(default_currency, "default_currency")
-        self._session = session or make_session(verify)
-
-    def __repr__(self) -> str:
-        return f"RbsRestGateway(base_url={self.base_url!r}, username={self.username!r})"
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._session.close()
-
-    def __enter__(self) -> "RbsRestGateway":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._open_http(timeouts=timeouts, verify=verify, session=session, max_reply_bytes=max_reply_bytes)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -106,8 +93,7 @@ class RbsRestGateway:
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("REST request to %s: %s", url, mask_mapping(form))
         started = time.perf_counter()
-        response = post_bounded(self._session, url, data=form, timeouts=self.timeouts,
-                                max_bytes=self.max_reply_bytes, context=context)
+        response = self._post(url, form, context)
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("REST response (HTTP %s): %s", response.status_code,
                            mask_text(response.content.decode("utf-8", "replace")))

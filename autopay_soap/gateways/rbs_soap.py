@@ -30,7 +30,7 @@ from ..errors import (
     ValidationError,
     error_for_code,
 )
-from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, classify_request_error, make_session, post_bounded
+from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, classify_request_error, post_bounded
 from ..models import (
     Binding,
     OperationResult,
@@ -43,6 +43,7 @@ from ..redact import mask_text
 from ..secret import Secret
 from ..wsdl_bundle import shared_document, zeep_settings
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
+from .http_gateway import HttpGateway
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
 
@@ -107,7 +108,7 @@ class _ZeepView:
 
 
 @guard_replies
-class RbsSoapGateway:
+class RbsSoapGateway(HttpGateway):
     """The RBS gateway over SOAP.
 
     :param endpoint: the ``merchant-ws`` address, e.g.
@@ -123,6 +124,7 @@ class RbsSoapGateway:
 
     name = "soap"
     features = GatewayFeatures()
+    _repr_fields = ("endpoint", "username")
 
     def __init__(
         self,
@@ -141,10 +143,8 @@ class RbsSoapGateway:
             raise ValidationError("username and password are required for the SOAP gateway",
                                   field="username" if not username else "password")
         self.username = username
-        self.timeouts = timeouts or Timeouts()
         self.default_currency = currency(default_currency, "default_currency")
-        self._session = session or make_session(verify)
-        self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
+        self._open_http(timeouts=timeouts, verify=verify, session=session, max_reply_bytes=max_reply_bytes)
         transport = _WireTransport(timeouts=self.timeouts, max_reply_bytes=self.max_reply_bytes,
                                    session=self._session)
         self._client = zeep.Client(
@@ -153,25 +153,12 @@ class RbsSoapGateway:
         )
         self._service = self._client.create_service(BINDING_NAME, self.endpoint)
 
-    def __repr__(self) -> str:
-        return f"RbsSoapGateway(endpoint={self.endpoint!r}, username={self.username!r})"
-
     # -- plumbing -------------------------------------------------------------------------
 
     def operations(self) -> List[str]:
         """The operation names of the bundled WSDL's binding."""
         binding = self._client.wsdl.bindings[BINDING_NAME]
         return sorted(binding._operations)
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._session.close()
-
-    def __enter__(self) -> "RbsSoapGateway":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _call(self, operation: str, context: Dict[str, Any], **parts: Any) -> Any:
         context = {"operation": operation, **{k: val for k, val in context.items() if val is not None}}

@@ -1,52 +1,23 @@
-"""T-Bank Internet Acquiring API v2 (``/v2/<Method>``, JSON POST): card and SBP autopayments.
+"""T-Bank as a :class:`~autopay_soap.gateways.base.Gateway`: card and SBP autopayments.
 
 Every request carries a ``Token`` computed by :func:`make_token` from exactly the body that
-is sent: the root-level scalars (nested objects such as ``DATA`` and ``Receipt`` are left
-out), plus ``Password``, sorted by key, the values joined, SHA-256 in lower-case hex.
-Booleans are ``true``/``false``, numbers their decimal text; ``None`` values are dropped
-from both the body and the token input, so the two can never disagree.
-
-The card-on-file rules of the operation initiator type (``DATA.OperationInitiatorType``,
-the initiator compatibility table) are checked by :func:`check_initiator` before a request leaves, so this client
-never provokes error 1125 or 1126.
-
-Replies are normalised into :mod:`autopay_soap.models` and :mod:`autopay_soap.errors`:
-``Success: false`` with an ``ErrorCode`` becomes the exception of the same meaning
-(:func:`error_for_tbank_code`); a payment ``Status`` becomes an
-:class:`~autopay_soap.models.OrderStatus` (:data:`STATUS_MAP`), the gateway's own word is
-kept in ``OrderDetails.gateway_status``.
+is sent (:mod:`autopay_soap.gateways.tbank_api` sends them, method by method). The card-on-file
+rules of the operation initiator type are checked by :func:`check_initiator` before a request
+leaves (:mod:`autopay_soap.gateways.tbank_initiator`), so this client never provokes error 1125
+or 1126. Replies become :mod:`autopay_soap.models` and :mod:`autopay_soap.errors`: an
+``ErrorCode`` the exception of the same meaning (:func:`error_for_tbank_code`), a payment
+``Status`` an :class:`~autopay_soap.models.OrderStatus` (:data:`STATUS_MAP`), the gateway's own
+word kept in ``OrderDetails.gateway_status`` (:mod:`autopay_soap.gateways.tbank_codes`).
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
-import enum
-import json
 import logging
-import threading
-import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
-
-import requests
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .. import validation as v
-from ..errors import (
-    AccessDenied,
-    BadResponse,
-    BindingStateError,
-    DuplicateOrderNumber,
-    GatewayError,
-    GatewaySystemError,
-    HTTPStatusError,
-    InvalidOrderState,
-    InvalidRequest,
-    OrderNotFound,
-    PaymentDeclined,
-    UnsupportedOperation,
-    ValidationError,
-)
-from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, make_session, post_bounded
+from ..errors import BindingStateError, OrderNotFound, UnsupportedOperation, ValidationError
 from ..models import (
     Binding,
     BindingInfo,
@@ -60,10 +31,21 @@ from ..models import (
     SbpQr,
 )
 from ..money import Money
-from ..redact import mask_mapping, mask_text
-from ..secret import Secret
-from ..signing import encrypt_pkcs1v15, make_token, token_value
+from ..signing import make_token, token_value
 from .base import GatewayFeatures, guard_replies, normalise_error_code, optional_text
+from .tbank_api import (
+    MOSCOW,
+    PROD_URL,
+    REDIRECT_DUE_MAX,
+    REDIRECT_DUE_MIN,
+    TEST_URL,
+    TBankApi,
+    _money,
+    encrypt_card_data,
+)
+from .tbank_codes import _PAID_RANK, STATUS_MAP, error_for_tbank_code
+from .tbank_codes import status_of as _status
+from .tbank_initiator import InitiatorType, check_initiator
 
 __all__ = [
     "PROD_URL",
@@ -72,6 +54,7 @@ __all__ = [
     "InitiatorType",
     "SbpAccount",
     "SbpQr",
+    "TBankApi",
     "TBankGateway",
     "check_initiator",
     "encrypt_card_data",
@@ -81,543 +64,16 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-wire_log = logging.getLogger("autopay_soap.wire")
-
-AMOUNT_LIMIT = 10 ** 10
-"""T-Bank's ``Amount`` has at most 10 digits of kopecks."""
-REDIRECT_DUE_MIN = 60
-"""``RedirectDueDate`` at the earliest a minute ahead..."""
-REDIRECT_DUE_MAX = 90 * 24 * 3600
-"""...and at the latest 90 days ahead."""
-MOSCOW = dt.timezone(dt.timedelta(hours=3), "MSK")
-"""The time zone T-Bank's dates are written in (UTC+3, no daylight saving)."""
-
-PROD_URL = "https://securepay.tinkoff.ru/v2/"
-"""T-Bank's production API base."""
-TEST_URL = "https://rest-api-test.tinkoff.ru/v2/"
-"""T-Bank's test API base (behind an IP allow-list)."""
-ORDER_ID_MAX = 36
-DESCRIPTION_MAX = 140
-CUSTOMER_KEY_MAX = 36
-_FORM_METHODS = ("Submit3DSAuthorization", "Submit3DSAuthorizationV2")
-_PAYMENT_METHODS = _FORM_METHODS + ("Charge", "ChargeQr", "FinishAuthorize")
-
-
-# -- the operation initiator type ---------------------------------------------------
-
-
-class InitiatorType(str, enum.Enum):
-    """``DATA.OperationInitiatorType``: who starts a card operation and how the card is given."""
-
-    CIT_CREDENTIAL_NOT_CAPTURED = "0"
-    """A plain payment by the customer; the card is not saved."""
-    CIT_CREDENTIAL_CAPTURED = "1"
-    """The parent payment: the customer pays and the card is saved (``Recurrent=Y``)."""
-    CIT_CREDENTIAL_ON_FILE = "2"
-    """The customer pays with a saved card (``Charge`` with ``RebillId``)."""
-    MIT_RECURRING = "R"
-    """The merchant charges a saved card without a schedule (utilities, telecom)."""
-    MIT_INSTALLMENT = "I"
-    """The merchant charges a saved card on a schedule the customer knows."""
-
-
-_INITIATOR_NAMES = {
-    "0": "CIT Credential-Not-Captured", "1": "CIT Credential-Captured", "2": "CIT Credential-on-File",
-    "R": "MIT COF Recurring", "I": "MIT COF Installment",
-}
-_CHARGED = ("2", "R", "I")
-TERMINAL_TYPES = ("ECOM", "AFT")
-
-
-def check_initiator(initiator: Any, *, recurrent: bool, rebill: Optional[bool] = None,
-                    terminal_type: str = "ECOM") -> str:
-    """Check an initiator type against the compatibility table; return its value.
-
-    :param recurrent: whether the Init carries ``Recurrent=Y``.
-    :param rebill: whether a ``Charge`` with a ``RebillId`` follows (None: not known yet).
-    :param terminal_type: ``ECOM`` or ``AFT``.
-
-    Raises :class:`ValidationError` (field ``initiator``) saying which rule is broken, where
-    the gateway would answer 1125 (unknown value) or 1126 (incompatible combination).
-    """
-    value = initiator.value if isinstance(initiator, InitiatorType) else initiator
-    if value not in _INITIATOR_NAMES:
-        raise ValidationError(
-            f"initiator: {value!r} is not an operation initiator type; use one of 0, 1, 2, R, I "
-            "(the gateway would answer 1125)", field="initiator")
-    name = f"{value} ({_INITIATOR_NAMES[value]})"
-    if value == "1" and not recurrent:
-        raise ValidationError(f"initiator: {name} is the parent payment and needs Recurrent=Y "
-                              "(rule: type 1 ⇔ Recurrent=Y; the gateway would answer 1126)", field="initiator")
-    if value != "1" and recurrent:
-        raise ValidationError(f"initiator: {name} forbids Recurrent=Y, which only type 1 (the parent payment) "
-                              "carries (the gateway would answer 1126)", field="initiator")
-    if rebill is True and value not in _CHARGED:
-        raise ValidationError(f"initiator: {name} cannot be charged with a RebillId; a Charge needs type 2, R "
-                              "or I (the gateway would answer 1126)", field="initiator")
-    if rebill is False and value in _CHARGED:
-        raise ValidationError(f"initiator: {name} needs a RebillId in Charge (the gateway would answer 1126)",
-                              field="initiator")
-    if terminal_type not in TERMINAL_TYPES:
-        raise ValidationError(f"terminal_type: must be ECOM or AFT, got {terminal_type!r}", field="terminal_type")
-    if terminal_type == "AFT" and value in ("2", "R"):
-        raise ValidationError(f"initiator: {name} is forbidden on an AFT terminal ("
-                              "the gateway would answer 1126)", field="initiator")
-    if terminal_type == "ECOM" and value == "I":
-        raise ValidationError(f"initiator: {name} is forbidden on an ECOM terminal ("
-                              "the gateway would answer 1126)", field="initiator")
-    return str(value)
-
-
-# -- card data for PCI DSS merchants -------------------------------------------------------------
-
-
-def encrypt_card_data(public_key: Any, *, pan: str, expiry: str, cvv: Optional[str] = None,
-                      cardholder: Optional[str] = None) -> str:
-    """``CardData`` for Check3dsVersion and FinishAuthorize (PCI DSS merchants only).
-
-    ``PAN=...;ExpDate=MMYY;CardHolder=...;CVV=...`` encrypted with the bank's RSA public key
-    (PKCS#1 v1.5), base64. ``public_key``: PEM/DER text or bytes of the key T-Bank issued.
-    The card data never appears in logs, reprs or exceptions.
-    """
-    digits = pan.replace(" ", "") if isinstance(pan, str) else ""
-    if not digits.isdigit() or not 13 <= len(digits) <= 19:
-        raise ValidationError("pan: must be 13 to 19 digits", field="pan")
-    if not isinstance(expiry, str) or len(expiry) != 4 or not expiry.isdigit() or not 1 <= int(expiry[:2]) <= 12:
-        raise ValidationError("expiry: must be MMYY", field="expiry")
-    v.check_cvc(cvv, "cvv")
-    parts = [f"PAN={digits}", f"ExpDate={expiry}"]
-    if cardholder:
-        parts.append(f"CardHolder={cardholder}")
-    if cvv:
-        parts.append(f"CVV={cvv}")
-    return encrypt_pkcs1v15(public_key, ";".join(parts).encode("utf-8"))
-
-
-# -- errors and statuses -----------------------------------------------------------------------------
-
-_TOKEN_CODES = {204, 205, 236, 501}
-_DUPLICATE_CODES = {20}
-_NOT_FOUND_CODES = {255}
-_BINDING_CODES = {7, 107, 223, 235, 503, 3012, 3014, 3015, 5031}
-_STATE_CODES = {4, 8, 3037}
-_SYSTEM_CODES = {3, 999, 903, 9001, 9999, 3040}
-_DECLINE_CODES = {99, 100, 101, 102, 103, 104, 105, 106, 108, 116, 119, 252, 262, 507, 600, 2014, 2200,
-                  3013, 3041, 3042} | set(range(1001, 1100)) | set(range(5032, 5068))
-
-
-def error_for_tbank_code(code: int, message: Optional[str], details: Optional[str] = None,
-                         **context: Any) -> GatewayError:
-    """Map a T-Bank ``ErrorCode`` (not 0) to the exception of the same meaning.
-
-    204/205 (token), 501 → :class:`AccessDenied`; 20 → :class:`DuplicateOrderNumber`;
-    255 → :class:`OrderNotFound`; 7, 107, 503, 3012, 3014, 3015 → :class:`BindingStateError`;
-    4, 8, 3037 → :class:`InvalidOrderState`; 10 (Charge disabled), 1125, 1126 and the
-    validation codes → :class:`InvalidRequest`; issuer and SBP declines (1051, 104, 262,
-    3013...) → :class:`PaymentDeclined`; 3, 9999... and unknown codes → :class:`GatewaySystemError`.
-    """
-    text = " ".join(x for x in (message, details) if x) or ""
-    context.setdefault("gateway_code", code)
-    context.setdefault("gateway_message", text or None)
-    operation = context.get("operation") or "the request"
-    summary = f"T-Bank refused {operation}: [{code}] {text}".rstrip()
-    if code in _TOKEN_CODES:
-        return AccessDenied(summary + " (check the terminal key and password)", **context)
-    if code in _DUPLICATE_CODES:
-        return DuplicateOrderNumber(summary, **context)
-    if code in _NOT_FOUND_CODES:
-        return OrderNotFound(summary, **context)
-    if code in _BINDING_CODES:
-        return BindingStateError(summary, **context)
-    if code in _STATE_CODES:
-        return InvalidOrderState(summary, **context)
-    if code == 10:
-        return InvalidRequest(summary + " (Charge is disabled for this terminal: ask T-Bank to enable it)",
-                              **context)
-    if code in _DECLINE_CODES:
-        return PaymentDeclined(summary, action_code=code, **context)
-    if code in _SYSTEM_CODES:
-        return GatewaySystemError(summary, **context)
-    if code in (1, 2, 5, 9, 11, 12, 14, 1125, 1126) or 200 <= code <= 251 or 300 <= code <= 399 \
-            or 3001 <= code <= 3039:
-        return InvalidRequest(summary, **context)
-    return GatewaySystemError(summary, **context)
-
-
-STATUS_MAP: Dict[str, OrderStatus] = {
-    "NEW": OrderStatus.CREATED,
-    "FORM_SHOWED": OrderStatus.ACS_AUTH, "AUTHORIZING": OrderStatus.ACS_AUTH,
-    "3DS_CHECKING": OrderStatus.ACS_AUTH, "3DS_CHECKED": OrderStatus.ACS_AUTH,
-    "PAY_CHECKING": OrderStatus.ACS_AUTH, "CHECKING": OrderStatus.ACS_AUTH, "CHECKED": OrderStatus.ACS_AUTH,
-    "PREAUTHORIZING": OrderStatus.ACS_AUTH, "PROCESSING": OrderStatus.ACS_AUTH, "UNKNOWN": OrderStatus.ACS_AUTH,
-    "AUTHORIZED": OrderStatus.APPROVED, "PARTIAL_REVERSED": OrderStatus.APPROVED, "REVERSING": OrderStatus.APPROVED,
-    "CONFIRMING": OrderStatus.DEPOSITED, "CONFIRMED": OrderStatus.DEPOSITED, "COMPLETING": OrderStatus.DEPOSITED,
-    "COMPLETED": OrderStatus.DEPOSITED, "REFUNDING": OrderStatus.DEPOSITED, "ASYNC_REFUNDING": OrderStatus.DEPOSITED,
-    "PARTIAL_REFUNDED": OrderStatus.DEPOSITED,
-    "REVERSED": OrderStatus.REVERSED, "REFUNDED": OrderStatus.REFUNDED,
-    "CANCELED": OrderStatus.DECLINED, "REJECTED": OrderStatus.DECLINED, "AUTH_FAIL": OrderStatus.DECLINED,
-    "DEADLINE_EXPIRED": OrderStatus.DECLINED, "ATTEMPTS_EXPIRED": OrderStatus.DECLINED,
-}
-"""T-Bank payment statuses as the client's :class:`OrderStatus`.
-
-Everything still moving (``FORM_SHOWED``, ``AUTHORIZING``, ``3DS_CHECKING``...) is
-``ACS_AUTH``: *in progress, do not pay again*; only ``NEW`` means "not paid, paying is safe".
-"""
-_PAID_RANK = {OrderStatus.DEPOSITED: 0, OrderStatus.APPROVED: 0, OrderStatus.REFUNDED: 0,
-              OrderStatus.REVERSED: 0, OrderStatus.ACS_AUTH: 1, OrderStatus.CREATED: 2, OrderStatus.DECLINED: 3}
-
-
-def _status(word: Any) -> OrderStatus:
-    return STATUS_MAP.get(str(word or "").upper(), OrderStatus.ACS_AUTH)
 
 
 @guard_replies
-class TBankGateway:
-    """The T-Bank Internet Acquiring API v2 over HTTPS JSON.
-
-    :param terminal_key: the terminal (``TerminalKey``); :param password: its password (never
-        logged, shown or sent: only the Token derived from it travels).
-    :param base_url: the API base ending in ``/v2/`` (:data:`PROD_URL` by default;
-        :data:`TEST_URL` needs your IP on T-Bank's allow-list).
-    :param terminal_type: ``ECOM`` (default) or ``AFT``; decides which initiator types are allowed.
-    :param default_initiator: the initiator type of autopayments: ``R`` (``I`` on an AFT terminal)
-        by default, or ``I``, ``2``.
-    :param notification_url: sent as ``NotificationURL`` in every Init (the cabinet's URL otherwise).
-    :param card_data_key: T-Bank's RSA public key, for ``CardData`` (PCI DSS merchants only).
-    :param timeouts: connect/read/total timeouts; :param verify: ``True`` or a CA bundle path.
-    :param max_reply_bytes: the largest reply read; a larger one is refused before parsing.
-    """
+class TBankGateway(TBankApi):
+    """T-Bank's API as a :class:`~autopay_soap.gateways.base.Gateway` (the arguments are
+    :class:`~autopay_soap.gateways.tbank_api.TBankApi`'s)."""
 
     name = "tbank"
     features = GatewayFeatures(reverse_after_capture=False, refund_by_key=True, sbp=True, initiator_types=True,
                                binding_via_card_list=True, order_number_unique=False)
-
-    def __init__(
-        self,
-        terminal_key: str,
-        password: Union[str, Secret],
-        *,
-        base_url: str = PROD_URL,
-        terminal_type: str = "ECOM",
-        default_initiator: Union[str, InitiatorType, None] = None,
-        notification_url: Optional[str] = None,
-        card_data_key: Any = None,
-        timeouts: Optional[Timeouts] = None,
-        verify: Union[bool, str] = True,
-        session: Optional[requests.Session] = None,
-        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
-    ) -> None:
-        base = v.check_url(base_url, "base_url") or ""
-        self.base_url = base if base.endswith("/") else base + "/"
-        if not terminal_key or not password:
-            raise ValidationError("terminal_key and password are required for T-Bank",
-                                  field="terminal_key" if not terminal_key else "password")
-        self.terminal_key = v.check_text(terminal_key, "terminal_key", 20)
-        self._password = Secret(password)
-        if terminal_type not in TERMINAL_TYPES:
-            raise ValidationError(f"terminal_type: must be ECOM or AFT, got {terminal_type!r}", field="terminal_type")
-        self.terminal_type = terminal_type
-        if default_initiator is None:  # R is forbidden on AFT terminals, I on ECOM ones
-            default_initiator = "I" if terminal_type == "AFT" else "R"
-        self.default_initiator = check_initiator(default_initiator, recurrent=False, rebill=True,
-                                                 terminal_type=terminal_type)
-        self.notification_url = v.check_url(notification_url, "notification_url", required=False)
-        self.card_data_key = card_data_key
-        self.timeouts = timeouts or Timeouts()
-        self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
-        self._session = session or make_session(verify)
-        self._initiators: "collections.OrderedDict[str, Tuple[Optional[str], bool]]" = collections.OrderedDict()
-        self._initiators_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"TBankGateway(base_url={self.base_url!r}, terminal_key={self.terminal_key!r})"
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._session.close()
-
-    def __enter__(self) -> "TBankGateway":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- plumbing -----------------------------------------------------------------------------
-
-    def sign(self, payload: Mapping[str, Any]) -> Dict[str, Any]:
-        """``payload`` with ``TerminalKey`` and ``Token`` added and ``None`` values dropped: the body sent."""
-        body = {k: x for k, x in payload.items() if x is not None}
-        body["TerminalKey"] = self.terminal_key
-        body["Token"] = make_token(body, self._password.reveal())
-        return body
-
-    def call(self, method: str, payload: Mapping[str, Any], **context: Any) -> Any:
-        """Sign and POST ``payload`` to ``/v2/<method>``; the reply (a dict, a list for GetCardList).
-
-        Raises the mapped :mod:`~autopay_soap.errors` exception when ``Success`` is false.
-        """
-        context = {"operation": method, **{k: x for k, x in context.items() if x is not None}}
-        body = self.sign(payload)
-        url = self.base_url + method
-        if wire_log.isEnabledFor(logging.DEBUG):
-            wire_log.debug("T-Bank request to %s: %s", url, mask_mapping(body))
-        started = time.perf_counter()
-        if method in _FORM_METHODS:
-            data: Any = {k: token_value(x) for k, x in body.items()}
-            headers = None
-        else:
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            headers = {"Content-Type": "application/json"}
-        response = post_bounded(self._session, url, data=data, headers=headers, timeouts=self.timeouts,
-                                max_bytes=self.max_reply_bytes, context=context)
-        if wire_log.isEnabledFor(logging.DEBUG):
-            wire_log.debug("T-Bank response (HTTP %s): %s", response.status_code,
-                           mask_text(response.content.decode("utf-8", "replace")))
-        if response.status_code == 403:
-            raise HTTPStatusError(f"HTTP 403 from {method}: the test host answers 403 unless your IP is on "
-                                  "T-Bank's allow-list", http_status=403, **context)
-        if 400 <= response.status_code < 500:
-            raise HTTPStatusError(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
-                                  **context)
-        if response.status_code != 200:
-            raise BadResponse(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
-                              **context)
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            raise BadResponse(f"{method} answered with something that is not JSON", http_status=200,
-                              **context) from None
-        log.debug("%s order_number=%s order_id=%s duration_ms=%.1f", method, context.get("order_number"),
-                  context.get("order_id"), (time.perf_counter() - started) * 1000)
-        if isinstance(data, list) and method == "GetCardList":
-            return data
-        if not isinstance(data, dict):
-            raise BadResponse(f"{method} answered with JSON that is not an object", http_status=200, **context)
-        code = normalise_error_code(data.get("ErrorCode"))
-        success = data.get("Success")
-        if success is False or str(success).lower() == "false" or code != 0:
-            raise error_for_tbank_code(code if code else -1, optional_text(data.get("Message")),
-                                       optional_text(data.get("Details")), **context)
-        if method in _PAYMENT_METHODS and str(data.get("Status") or "").upper() == "REJECTED":
-            raise PaymentDeclined(f"T-Bank rejected {method}", **context)
-        return data
-
-    def _remember(self, payment_id: str, initiator: Optional[str], recurrent: bool) -> None:
-        with self._initiators_lock:
-            self._initiators[payment_id] = (initiator, recurrent)
-            while len(self._initiators) > 10000:
-                self._initiators.popitem(last=False)
-
-    def _known(self, payment_id: str) -> Optional[Tuple[Optional[str], bool]]:
-        with self._initiators_lock:
-            return self._initiators.get(payment_id)
-
-    # -- the API, method by method ------------------------------------------------------------------
-
-    def init(
-        self, order_id: str, amount: Money, *, description: Optional[str] = None,
-        customer_key: Optional[str] = None, recurrent: bool = False, two_stage: Optional[bool] = None,
-        initiator: Union[str, InitiatorType, None] = None, qr: bool = False, success_url: Optional[str] = None,
-        fail_url: Optional[str] = None, notification_url: Optional[str] = None,
-        redirect_due: Optional[dt.datetime] = None, language: Optional[str] = None,
-        data: Optional[Mapping[str, str]] = None, receipt: Optional[Mapping[str, Any]] = None,
-    ) -> Dict[str, Any]:
-        """``Init``: create a payment. ``recurrent`` makes it a parent payment (needs ``customer_key``);
-        ``qr`` an SBP payment (``DATA.QR=true``, one-stage only); ``initiator`` goes to
-        ``DATA.OperationInitiatorType`` after :func:`check_initiator`."""
-        payload, oit = self._init_payload(
-            order_id, amount, description=description, customer_key=customer_key, recurrent=recurrent,
-            two_stage=two_stage, initiator=initiator, qr=qr, success_url=success_url, fail_url=fail_url,
-            notification_url=notification_url, redirect_due=redirect_due, language=language, data=data,
-            receipt=receipt)
-        order_id = payload["OrderId"]
-        reply = self.call("Init", payload, order_number=order_id)
-        payment_id = str(reply.get("PaymentId") or "")
-        if not payment_id:
-            raise BadResponse("Init answered without a PaymentId", operation="Init", order_number=order_id)
-        self._remember(payment_id, oit, recurrent)
-        return dict(reply)
-
-    def _init_payload(
-        self, order_id: str, amount: Money, *, description: Optional[str] = None,
-        customer_key: Optional[str] = None, recurrent: bool = False, two_stage: Optional[bool] = None,
-        initiator: Union[str, InitiatorType, None] = None, qr: bool = False, success_url: Optional[str] = None,
-        fail_url: Optional[str] = None, notification_url: Optional[str] = None,
-        redirect_due: Optional[dt.datetime] = None, language: Optional[str] = None,
-        data: Optional[Mapping[str, str]] = None, receipt: Optional[Mapping[str, Any]] = None,
-    ) -> Tuple[Dict[str, Any], Optional[str]]:
-        """Every check of :meth:`init`, nothing sent: the payload and the initiator type."""
-        order_id = v.check_order_number(order_id, "order_number", max_len=ORDER_ID_MAX)
-        v.check_money(amount)
-        if amount.currency.alpha != "RUB":
-            raise ValidationError(f"amount: T-Bank accepts RUB only, got {amount.currency.alpha}", field="amount")
-        if amount.minor >= AMOUNT_LIMIT:
-            raise ValidationError("amount: at most 10 digits of kopecks", field="amount")
-        description = v.check_text(description, "description", DESCRIPTION_MAX) if description is not None else None
-        customer_key = v.check_client_id(customer_key, "client_id") if customer_key is not None else None
-        if customer_key is not None and len(customer_key) > CUSTOMER_KEY_MAX:
-            raise ValidationError(f"client_id: at most {CUSTOMER_KEY_MAX} characters on T-Bank", field="client_id")
-        if recurrent and not qr and not customer_key:
-            raise ValidationError("client_id: a parent card payment (Recurrent=Y) needs the CustomerKey",
-                                  field="client_id")
-        if qr and two_stage:
-            raise ValidationError("two_stage: SBP payments are one-stage only", field="two_stage")
-        if qr and amount.minor < 1000:
-            raise ValidationError("amount: SBP payments start at 10.00 RUB", field="amount")
-        extra = dict(data or {})
-        oit: Optional[str] = None
-        if initiator is not None:
-            if qr:
-                raise ValidationError("initiator: SBP payments carry no card initiator type", field="initiator")
-            oit = check_initiator(initiator, recurrent=recurrent, terminal_type=self.terminal_type)
-            extra["OperationInitiatorType"] = oit
-        if qr:
-            extra["QR"] = "true"
-        _check_data(extra)
-        payload: Dict[str, Any] = {
-            "Amount": amount.minor, "OrderId": order_id, "Description": description,
-            "CustomerKey": customer_key, "Recurrent": "Y" if recurrent else None,
-            "PayType": None if two_stage is None else ("T" if two_stage else "O"),
-            "Language": v.check_language(language),
-            "NotificationURL": v.check_url(notification_url, "notification_url", required=False)
-            or self.notification_url,
-            "SuccessURL": v.check_url(success_url, "return_url", required=False),
-            "FailURL": v.check_url(fail_url, "fail_url", required=False),
-            "RedirectDueDate": _due_date(redirect_due) if redirect_due else None,
-            "DATA": extra or None, "Receipt": dict(receipt) if receipt else None,
-        }
-        return payload, oit
-
-    def check_3ds_version(self, payment_id: str, card_data: str) -> Dict[str, Any]:
-        """``Check3dsVersion`` (PCI DSS): the 3-D Secure version expected for the card."""
-        return dict(self.call("Check3dsVersion", {"PaymentId": _pid(payment_id), "CardData": card_data},
-                              order_id=payment_id))
-
-    def finish_authorize(self, payment_id: str, card_data: str, *, ip: Optional[str] = None,
-                         send_email: Optional[bool] = None, info_email: Optional[str] = None,
-                         data: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
-        """``FinishAuthorize`` (PCI DSS): pay with encrypted card data (see :func:`encrypt_card_data`).
-
-        The reply's ``Status`` is ``CONFIRMED``/``AUTHORIZED``, or ``3DS_CHECKING`` with ``ACSUrl``
-        (``MD``, ``PaReq`` for 3-D Secure 1; ``TdsServerTransId``, ``AcsTransId`` for 2).
-        """
-        if send_email and not info_email:
-            raise ValidationError("info_email: required with send_email", field="info_email")
-        payload = {"PaymentId": _pid(payment_id), "CardData": card_data, "IP": v.check_ip(ip),
-                   "SendEmail": send_email, "InfoEmail": info_email, "DATA": dict(data) if data else None}
-        return dict(self.call("FinishAuthorize", payload, order_id=payment_id))
-
-    def submit_3ds_authorization(self, md: str, pa_res: str, payment_id: Optional[str] = None) -> Dict[str, Any]:
-        """``Submit3DSAuthorization`` (3-D Secure 1, form-encoded): the ``MD`` and ``PaRes`` the ACS posted."""
-        payload = {"MD": v.check_text(md, "md", 1024), "PaRes": v.check_text(pa_res, "pa_res", 20000),
-                   "PaymentId": payment_id}
-        return dict(self.call("Submit3DSAuthorization", payload, order_id=payment_id))
-
-    def submit_3ds_authorization_v2(self, payment_id: str) -> Dict[str, Any]:
-        """``Submit3DSAuthorizationV2`` (3-D Secure 2, form-encoded): after the CRes came back."""
-        return dict(self.call("Submit3DSAuthorizationV2", {"PaymentId": _pid(payment_id)}, order_id=payment_id))
-
-    def charge(self, payment_id: str, rebill_id: str, *, ip: Optional[str] = None,
-               send_email: Optional[bool] = None, info_email: Optional[str] = None) -> Dict[str, Any]:
-        """``Charge``: pay a fresh Init's payment with a saved card's ``RebillId`` (no customer).
-
-        When this gateway sent the Init, its initiator type is checked against a Charge
-        first (types 0 and 1 cannot be charged).
-        """
-        payment_id = _pid(payment_id)
-        rebill_id = v.check_binding_id(rebill_id, "binding_id")
-        known = self._known(payment_id)
-        if known is not None:
-            initiator, recurrent = known
-            if recurrent:
-                raise ValidationError("binding_id: this payment was created with Recurrent=Y (a parent payment); "
-                                      "a Charge needs a fresh Init without Recurrent (the gateway would answer "
-                                      "1126)", field="initiator")
-            if initiator is not None:
-                check_initiator(initiator, recurrent=False, rebill=True, terminal_type=self.terminal_type)
-        payload = {"PaymentId": payment_id, "RebillId": rebill_id, "IP": v.check_ip(ip), "SendEmail": send_email,
-                   "InfoEmail": info_email}
-        return dict(self.call("Charge", payload, order_id=payment_id))
-
-    def confirm(self, payment_id: str, amount: Optional[Money] = None) -> Dict[str, Any]:
-        """``Confirm``: capture an ``AUTHORIZED`` payment, all of it or ``amount``."""
-        payload = {"PaymentId": _pid(payment_id), "Amount": v.check_money(amount).minor if amount else None}
-        return dict(self.call("Confirm", payload, order_id=payment_id))
-
-    def cancel(self, payment_id: str, amount: Optional[Money] = None, *,
-               external_request_id: Optional[str] = None) -> Dict[str, Any]:
-        """``Cancel``: NEW → CANCELED, AUTHORIZED → REVERSED, CONFIRMED → REFUNDED (or partial).
-
-        ``external_request_id`` is the refund's idempotency key: a repeated id answers the
-        current state instead of refunding again (not for SBP).
-        """
-        payload = {"PaymentId": _pid(payment_id), "Amount": v.check_money(amount).minor if amount else None,
-                   "ExternalRequestId": v.check_text(external_request_id, "refund_id", 256)
-                   if external_request_id is not None else None}
-        return dict(self.call("Cancel", payload, order_id=payment_id))
-
-    def get_state(self, payment_id: str) -> Dict[str, Any]:
-        """``GetState``: a payment's status and amount."""
-        return dict(self.call("GetState", {"PaymentId": _pid(payment_id)}, order_id=payment_id))
-
-    def check_order(self, order_id: str) -> Dict[str, Any]:
-        """``CheckOrder``: every payment made under the merchant's ``OrderId``."""
-        order_id = v.check_order_number(order_id, "order_number", max_len=ORDER_ID_MAX)
-        return dict(self.call("CheckOrder", {"OrderId": order_id}, order_number=order_id))
-
-    def add_customer(self, customer_key: str, *, email: Optional[str] = None,
-                     phone: Optional[str] = None, ip: Optional[str] = None) -> Dict[str, Any]:
-        """``AddCustomer``: register a customer (Init with ``CustomerKey`` does it by itself)."""
-        payload = {"CustomerKey": _customer(customer_key), "Email": email, "Phone": phone, "IP": v.check_ip(ip)}
-        return dict(self.call("AddCustomer", payload))
-
-    def get_customer(self, customer_key: str) -> Dict[str, Any]:
-        """``GetCustomer``: a customer's e-mail and phone (error 7 when unknown)."""
-        return dict(self.call("GetCustomer", {"CustomerKey": _customer(customer_key)}))
-
-    def get_card_list(self, customer_key: str, *, saved_card: Optional[bool] = None) -> List[Dict[str, Any]]:
-        """``GetCardList``: a customer's cards, each with ``CardId``, ``Pan``, ``Status``, ``RebillId``."""
-        reply = self.call("GetCardList", {"CustomerKey": _customer(customer_key), "SavedCard": saved_card})
-        return [dict(card) for card in (reply if isinstance(reply, list) else [])]
-
-    def remove_card(self, customer_key: str, card_id: str) -> Dict[str, Any]:
-        """``RemoveCard``: the card can no longer be charged."""
-        payload = {"CustomerKey": _customer(customer_key), "CardId": v.check_text(str(card_id), "card_id", 40)}
-        return dict(self.call("RemoveCard", payload))
-
-    def add_account_qr(self, description: str, *, data_type: str = "PAYLOAD",
-                       data: Optional[Mapping[str, str]] = None,
-                       redirect_due: Optional[dt.datetime] = None) -> SbpQr:
-        """``AddAccountQr``: a QR that binds the payer's bank account (SBP) without a payment."""
-        payload = {"Description": v.check_text(description, "description", DESCRIPTION_MAX),
-                   "DataType": _data_type(data_type), "Data": dict(data) if data else None,
-                   "RedirectDueDate": _due_date(redirect_due) if redirect_due else None}
-        reply = self.call("AddAccountQr", payload)
-        return SbpQr(str(reply.get("Data") or ""), optional_text(reply.get("RequestKey")))
-
-    def get_add_account_qr_state(self, request_key: str) -> SbpAccount:
-        """``GetAddAccountQrState``: the binding's status and, once ``ACTIVE``, its ``AccountToken``."""
-        reply = self.call("GetAddAccountQrState", {"RequestKey": v.check_text(str(request_key), "request_key", 64)})
-        return _account(reply, request_key)
-
-    def get_account_qr_list(self) -> Tuple[SbpAccount, ...]:
-        """``GetAccountQrList``: every account binding of the terminal."""
-        reply = self.call("GetAccountQrList", {})
-        return tuple(_account(item, str(item.get("RequestKey") or "")) for item in reply.get("AccountTokens") or [])
-
-    def get_qr(self, payment_id: str, *, data_type: str = "PAYLOAD") -> SbpQr:
-        """``GetQr``: the SBP QR of an Init; ``request_key`` is set for a payment that binds the account."""
-        reply = self.call("GetQr", {"PaymentId": _pid(payment_id), "DataType": _data_type(data_type)},
-                          order_id=payment_id)
-        return SbpQr(str(reply.get("Data") or ""), optional_text(reply.get("RequestKey")),
-                     optional_text(reply.get("PaymentId")))
-
-    def charge_qr(self, payment_id: str, account_token: str, *, ip: Optional[str] = None,
-                  send_email: Optional[bool] = None, info_email: Optional[str] = None) -> Dict[str, Any]:
-        """``ChargeQr``: an SBP autopayment from a bound account (one-stage; a second call answers 3037)."""
-        payload = {"PaymentId": _pid(payment_id), "AccountToken": v.check_text(account_token, "account_token", 64),
-                   "IP": v.check_ip(ip), "SendEmail": send_email, "InfoEmail": info_email}
-        return dict(self.call("ChargeQr", payload, order_id=payment_id))
 
     # -- the Gateway protocol the client uses ---------------------------------------------------
 
@@ -791,56 +247,6 @@ class TBankGateway:
     def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
         """Not on T-Bank."""
         raise UnsupportedOperation("extend_binding: T-Bank has no such operation", operation="extendBinding")
-
-
-def _pid(payment_id: Any) -> str:
-    text = v.check_text(str(payment_id) if isinstance(payment_id, int) else payment_id, "order_id", 20)
-    return text
-
-
-def _customer(value: Any) -> str:
-    text = v.check_text(value, "client_id", CUSTOMER_KEY_MAX)
-    return text
-
-
-def _data_type(value: str) -> str:
-    if value not in ("PAYLOAD", "IMAGE"):
-        raise ValidationError("data_type: PAYLOAD or IMAGE", field="data_type")
-    return value
-
-
-_SYSTEM_DATA_KEYS = ("OperationInitiatorType", "QR", "notificationEnableSource")
-
-
-def _check_data(data: Mapping[str, Any]) -> None:
-    if len(data) > 20:
-        raise ValidationError("data: at most 20 pairs", field="data")
-    for key, value in data.items():
-        if key in _SYSTEM_DATA_KEYS:
-            continue
-        if not isinstance(key, str) or not 0 < len(key) <= 20:
-            raise ValidationError("data: keys are 1 to 20 characters", field="data")
-        if not isinstance(value, str) or len(value) > 100:
-            raise ValidationError(f"data: the value of {key!r} must be a string of at most 100 characters",
-                                  field="data")
-
-
-def _due_date(when: dt.datetime) -> str:
-    if when.tzinfo is None:
-        raise ValidationError("redirect_due: must be timezone-aware", field="redirect_due")
-    return when.replace(microsecond=0).isoformat()
-
-
-def _money(value: Any) -> Optional[Money]:
-    if value is None or value == "":
-        return None
-    return Money.from_minor(int(value), "RUB")
-
-
-def _account(reply: Mapping[str, Any], request_key: str) -> SbpAccount:
-    return SbpAccount(str(reply.get("RequestKey") or request_key), str(reply.get("Status") or ""),
-                      optional_text(reply.get("AccountToken")), optional_text(reply.get("BankMemberId")),
-                      optional_text(reply.get("BankMemberName")))
 
 
 def _details(reply: Mapping[str, Any]) -> OrderDetails:

@@ -1,0 +1,64 @@
+"""What the three HTTP gateways share: the session and the limits they are built with, ``close``
+and the context manager, a repr that names the endpoint and the login but never the password,
+and the bounded POST every request goes through (:func:`autopay_soap.http.post_bounded`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, TypeVar, Union
+
+import requests
+
+from .. import validation as v
+from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, make_session, post_bounded
+
+__all__ = ["HttpGateway"]
+
+H = TypeVar("H", bound="HttpGateway")
+
+
+class HttpGateway:
+    """Base of :class:`~autopay_soap.gateways.rbs_soap.RbsSoapGateway`,
+    :class:`~autopay_soap.gateways.rbs_rest.RbsRestGateway` and
+    :class:`~autopay_soap.gateways.tbank.TBankGateway`.
+
+    A subclass calls :meth:`_open_http` in its ``__init__`` and names the attributes its repr
+    shows in ``_repr_fields`` (never a secret: passwords are :class:`~autopay_soap.secret.Secret`).
+    """
+
+    _repr_fields: ClassVar[Tuple[str, ...]] = ()
+    timeouts: Timeouts
+    max_reply_bytes: int
+    _session: requests.Session
+
+    def _open_http(self, *, timeouts: Optional[Timeouts], verify: Union[bool, str],
+                   session: Optional[requests.Session], max_reply_bytes: int) -> None:
+        """Set the timeouts, the reply cap and the HTTP session (a new one unless given)."""
+        self.timeouts = timeouts or Timeouts()
+        self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
+        self._session = session or make_session(verify)
+
+    @property
+    def session(self) -> requests.Session:
+        """The HTTP session (TLS verification on; connections pooled)."""
+        return self._session
+
+    def _post(self, url: str, data: Any, context: Mapping[str, Any],
+              headers: Optional[Dict[str, str]] = None) -> requests.Response:
+        """POST within the timeouts and the reply cap (see :func:`~autopay_soap.http.post_bounded`)."""
+        return post_bounded(self._session, url, data=data, headers=headers, timeouts=self.timeouts,
+                            max_bytes=self.max_reply_bytes, context=context)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+    def __enter__(self: H) -> H:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._repr_fields)
+        return f"{type(self).__name__}({fields})"
