@@ -34,8 +34,9 @@ Every exception the library raises on purpose derives from :class:`AutopayError`
                 └── ReplyTooLarge  a reply over the size cap, refused before parsing
 
 Each error carries what a support engineer needs: ``operation``, ``order_number``,
-``order_id``, ``gateway_code``, ``gateway_message`` and ``http_status``. None of them
-ever holds a password, token, PAN or CVC.
+``order_id``, ``gateway_code``, ``gateway_message``, ``http_status`` and, for a reply that
+could not be used, ``excerpt`` (its start, masked). None of them ever holds a password,
+token, PAN or CVC.
 
 :class:`OutcomeUnknown` is not a failure: the charge may have happened. Reconcile it by a
 status lookup (see the "Operations" chapter of the docs); never treat it as declined.
@@ -101,6 +102,7 @@ class AutopayError(Exception):
         gateway_code: Optional[int] = None,
         gateway_message: Optional[str] = None,
         http_status: Optional[int] = None,
+        excerpt: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -110,10 +112,13 @@ class AutopayError(Exception):
         self.gateway_code = gateway_code
         self.gateway_message = gateway_message
         self.http_status = http_status
+        self.excerpt = excerpt
+        """The start of the reply that caused this, masked (:func:`autopay_soap.redact.excerpt`)."""
 
     def add_context(self, **context: Any) -> "AutopayError":
         """Fill the support fields (``operation``, ``order_number``...) that are not set yet; returns self."""
-        for key in ("operation", "order_number", "order_id", "gateway_code", "gateway_message", "http_status"):
+        for key in ("operation", "order_number", "order_id", "gateway_code", "gateway_message", "http_status",
+                    "excerpt"):
             if context.get(key) is not None and getattr(self, key) is None:
                 setattr(self, key, context[key])
         return self
@@ -127,6 +132,7 @@ class AutopayError(Exception):
             "gateway_code": self.gateway_code,
             "gateway_message": self.gateway_message,
             "http_status": self.http_status,
+            "excerpt": self.excerpt,
         }
         return {k: v for k, v in fields.items() if v is not None}
 

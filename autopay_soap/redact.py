@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Mapping
 
-__all__ = ["MASK", "mask_mapping", "mask_pan", "mask_text", "SECRET_KEYS"]
+__all__ = ["MASK", "excerpt", "mask_mapping", "mask_pan", "mask_text", "SECRET_KEYS"]
 
 MASK = "***"
 
@@ -40,6 +40,13 @@ def mask_text(text: str) -> str:
     text = _FORM_RE.sub(lambda m: f"{m.group(1)}={MASK}", text)
     text = _JSON_RE.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
     return _PAN_RE.sub(lambda m: f"{m.group(1)}{'*' * (len(m.group(0)) - 10)}{m.group(2)}", text)
+
+
+def excerpt(body: bytes, limit: int = 200) -> str:
+    """The start of a reply body for an error (support reads it): decoded, masked, on one line,
+    at most ``limit`` characters."""
+    text = " ".join(mask_text(body[: limit * 4].decode("utf-8", "replace")).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def mask_mapping(data: Mapping[str, Any]) -> Dict[str, Any]:

@@ -205,3 +205,22 @@ def test_no_bindings_and_one_binding_read_the_same_on_every_transport(transport)
     gw.close()
     assert none == ()
     assert [(b.binding_id, b.client_id, b.expiry) for b in one] == [("b-1", "c-1", "203012")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_unusable_reply_is_quoted_masked_in_the_error(transport):
+    page = "<html><body>Proxy error: password=hunter2 card 4111111111111111 upstream down</body></html>"
+    gw = gateway(transport)
+    method = {"soap": "getOrderStatusExtended", "rest": "getOrderStatusExtended", "tbank": "GetState"}[transport]
+    with responses.RequestsMock() as rs:
+        if transport == "soap":
+            rs.add(responses.POST, SOAP_URL, body=page, status=502, content_type="text/html")
+        else:
+            answer(rs, transport, method, page, status=502)
+        with pytest.raises(BadResponse) as info:
+            call(gw, transport, "status")
+    gw.close()
+    error = info.value
+    assert error.http_status == 502 and "Proxy error" in error.excerpt and "upstream down" in error.excerpt
+    assert "hunter2" not in str(error) and "4111111111111111" not in str(error)
+    assert "411111******1111" in error.excerpt and error.context()["excerpt"] == error.excerpt

@@ -26,7 +26,7 @@ from ..models import (
     RegisteredOrder,
 )
 from ..money import Currency, Money, currency
-from ..redact import mask_mapping, mask_text
+from ..redact import excerpt, mask_mapping, mask_text
 from ..secret import Secret
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import HttpGateway
@@ -99,17 +99,18 @@ class RbsRestGateway(HttpGateway):
                            mask_text(response.content.decode("utf-8", "replace")))
         if 400 <= response.status_code < 500:
             raise HTTPStatusError(f"HTTP {response.status_code} from {method}.do",
-                                  http_status=response.status_code, **context)
+                                  http_status=response.status_code, excerpt=excerpt(response.content), **context)
         if response.status_code != 200:
             raise BadResponse(f"HTTP {response.status_code} from {method}.do", http_status=response.status_code,
-                              **context)
+                              excerpt=excerpt(response.content), **context)
         try:
             data = json.loads(response.content)
         except ValueError:
             raise BadResponse(f"{method}.do answered with something that is not JSON", http_status=200,
-                              **context) from None
+                              excerpt=excerpt(response.content), **context) from None
         if not isinstance(data, dict):
-            raise BadResponse(f"{method}.do answered with JSON that is not an object", http_status=200, **context)
+            raise BadResponse(f"{method}.do answered with JSON that is not an object", http_status=200,
+                              excerpt=excerpt(response.content), **context)
         result = _CI(data)
         log.debug("%s order_number=%s order_id=%s errorCode=%s duration_ms=%.1f", method,
                   context.get("order_number"), context.get("order_id"), result.get("errorCode"),

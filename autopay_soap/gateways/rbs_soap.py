@@ -39,7 +39,7 @@ from ..models import (
     RegisteredOrder,
 )
 from ..money import Currency, Money, currency
-from ..redact import mask_text
+from ..redact import excerpt, mask_text
 from ..secret import Secret
 from ..wsdl_bundle import shared_document, zeep_settings
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
@@ -59,9 +59,10 @@ _AUTH_FAULT_WORDS = ("security", "authenticat", "wsse", "password", "username")
 class _NotSoap(Exception):
     """An HTTP error status whose body is not a SOAP envelope (proxy page, HTML...)."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, body: bytes = b"") -> None:
         super().__init__(status)
         self.status = status
+        self.body = body
 
 
 class _WireTransport(Transport):  # type: ignore[misc]
@@ -86,7 +87,7 @@ class _WireTransport(Transport):  # type: ignore[misc]
             wire_log.debug("SOAP response (HTTP %s):\n%s", response.status_code,
                            mask_text(response.content.decode("utf-8", "replace")))
         if response.status_code != 200 and b"Envelope" not in response.content[:1024]:
-            raise _NotSoap(response.status_code)
+            raise _NotSoap(response.status_code, response.content)
         return response
 
 
@@ -173,11 +174,12 @@ class RbsSoapGateway(HttpGateway):
             raise self._fault_error(exc, context) from None
         except (zeep.exceptions.TransportError, _NotSoap) as exc:
             status = (exc.status if isinstance(exc, _NotSoap) else exc.status_code) or None
+            body = excerpt(exc.body if isinstance(exc, _NotSoap) else (exc.content or b""))
             if status is not None and 400 <= status < 500:
-                raise HTTPStatusError(f"HTTP {status} without a SOAP answer", http_status=status,
+                raise HTTPStatusError(f"HTTP {status} without a SOAP answer", http_status=status, excerpt=body,
                                       **context) from None
             raise BadResponse(f"an answer that is not a SOAP message (HTTP {status})",
-                              http_status=status, **context) from None
+                              http_status=status, excerpt=body, **context) from None
         except (zeep.exceptions.DTDForbidden, zeep.exceptions.EntitiesForbidden) as exc:
             raise BadResponse(f"unsafe XML refused ({type(exc).__name__})", **context) from None
         except zeep.exceptions.ValidationError as exc:

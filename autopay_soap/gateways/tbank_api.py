@@ -45,7 +45,7 @@ from ..models import (
     SbpQr,
 )
 from ..money import Money
-from ..redact import mask_mapping, mask_text
+from ..redact import excerpt, mask_mapping, mask_text
 from ..secret import Secret
 from ..signing import encrypt_pkcs1v15, make_token, token_value
 from .base import guard_replies, normalise_error_code, optional_text
@@ -192,21 +192,22 @@ class TBankApi(HttpGateway):
                                   "T-Bank's allow-list", http_status=403, **context)
         if 400 <= response.status_code < 500:
             raise HTTPStatusError(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
-                                  **context)
+                                  excerpt=excerpt(response.content), **context)
         if response.status_code != 200:
             raise BadResponse(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
-                              **context)
+                              excerpt=excerpt(response.content), **context)
         try:
             data = json.loads(response.content)
         except ValueError:
             raise BadResponse(f"{method} answered with something that is not JSON", http_status=200,
-                              **context) from None
+                              excerpt=excerpt(response.content), **context) from None
         log.debug("%s order_number=%s order_id=%s duration_ms=%.1f", method, context.get("order_number"),
                   context.get("order_id"), (time.perf_counter() - started) * 1000)
         if isinstance(data, list) and method == "GetCardList":
             return data
         if not isinstance(data, dict):
-            raise BadResponse(f"{method} answered with JSON that is not an object", http_status=200, **context)
+            raise BadResponse(f"{method} answered with JSON that is not an object", http_status=200,
+                              excerpt=excerpt(response.content), **context)
         code = normalise_error_code(data.get("ErrorCode"))
         success = data.get("Success")
         if success is False or str(success).lower() == "false" or code != 0:
