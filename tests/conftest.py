@@ -31,6 +31,10 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 SOAP_URL = "https://gw.test/payment/webservices/merchant-ws"
 
 
+def no_wait(seconds: float) -> None:
+    """A client's ``sleep=`` for tests: retries without the backoff's waits."""
+
+
 @pytest.fixture
 def soap_gateway():
     from autopay_soap.gateways.rbs_soap import RbsSoapGateway

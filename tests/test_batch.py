@@ -25,6 +25,8 @@ from autopay_soap.client import AutopayClient
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
 
+from .conftest import no_wait
+
 
 def bind(sb, client_id, card=TestCards.SUCCESS):
     client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url)
@@ -74,6 +76,7 @@ def start_charging(sb, file, prefix, rows, after, *args, amount="1.00", faults=N
     return proc
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume_charges_each_row_exactly_once(tmp_path):
     rows = 300
     with Sandbox() as sb:
@@ -170,10 +173,8 @@ def test_python_api_with_declines_failures_and_a_report(tmp_path):
                          ("M-4", "good", good, "7.00", "RUB", "true")])
 
         def client():
-            c = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,
-                                           retry=RetryPolicy(attempts=3))
-            c.sleep = lambda s: None
-            return c
+            return AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,
+                                              retry=RetryPolicy(attempts=3), sleep=no_wait)
 
         runner = BatchRunner(client, tmp_path / "mixed.sqlite", concurrency=2, rate_limit=1000)
         summary = runner.run(file, report=tmp_path / "mixed-report.csv")

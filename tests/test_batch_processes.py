@@ -17,6 +17,7 @@ from autopay_soap.client import AutopayClient
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox
 
+from .conftest import no_wait
 from .test_batch import bind, charge_cmd, start_charging, write_csv
 
 
@@ -28,10 +29,8 @@ class RecordingFactory:
 
     def __call__(self):
         open(os.path.join(self.pid_dir, str(os.getpid())), "a").close()
-        client = AutopayClient.from_profile("sandbox", sandbox_url=self.sandbox_url, return_url=self.return_url,
-                                            retry=RetryPolicy(attempts=8))
-        client.sleep = lambda seconds: None
-        return client
+        return AutopayClient.from_profile("sandbox", sandbox_url=self.sandbox_url, return_url=self.return_url,
+                                          retry=RetryPolicy(attempts=8), sleep=no_wait)
 
 
 def failing_factory():
@@ -54,6 +53,7 @@ def wait_for_workers(journal_path, timeout=60):
     assert not waiter.is_alive(), "worker processes never finished"
 
 
+@pytest.mark.slow
 def test_rows_are_dealt_to_worker_processes_and_each_is_charged_once(tmp_path):
     rows = 120
     pids = tmp_path / "pids"
@@ -79,6 +79,7 @@ def test_rows_are_dealt_to_worker_processes_and_each_is_charged_once(tmp_path):
     assert (tmp_path / "report.csv").read_text().count(",paid,") == rows
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_runner_lets_its_workers_finish_then_resume_charges_each_row_once(tmp_path):
     rows = 240
     with Sandbox(latency=0.005) as sb:

@@ -17,6 +17,8 @@ from autopay_soap.sandbox import Sandbox
 
 from .test_batch import bind, charge_cmd, write_csv
 
+pytestmark = pytest.mark.slow  # signals and subprocesses, or hypothesis over every reply
+
 
 class SignalAtCharge:
     """Sends ``signum`` to the runner from inside the sandbox when it takes charge number ``at``

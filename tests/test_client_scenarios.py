@@ -10,6 +10,7 @@ from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
 from autopay_soap.sandbox.faults import FAULT_KINDS
 
+from .conftest import no_wait
 from .ledger import assert_exactly_once
 
 TRANSPORTS = ["soap", "rest", "tbank"]
@@ -24,8 +25,7 @@ INSUFFICIENT = {"soap": (116, "Insufficient funds"), "rest": (116, "Insufficient
 def env(request):
     with Sandbox() as sb:
         client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=request.param,
-                                            return_url=sb.return_url)
-        client.sleep = lambda seconds: None
+                                            return_url=sb.return_url, sleep=no_wait)
         yield sb, client
         client.close()
 
@@ -175,6 +175,7 @@ def test_missing_binding_is_a_clear_error_and_charges_nothing(env):
     assert "AP-X" not in sb.engine.charges_by_order_number()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", TRANSPORTS + ["tbank-repeated-order-ids"])
 def test_200_autopayments_with_every_fault_kind_on_every_step(transport):
     """Every fault kind at 30% in total on every step: no double and no lost charge. On T-Bank also
@@ -184,8 +185,8 @@ def test_200_autopayments_with_every_fault_kind_on_every_step(transport):
     transport = "tbank" if repeated else transport
     with Sandbox(tbank_repeated_order_ids=repeated) as sb:
         client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport,
-                                            return_url=sb.return_url, timeout=0.4, retry=RetryPolicy(attempts=8))
-        client.sleep = lambda seconds: None
+                                            return_url=sb.return_url, timeout=0.4, retry=RetryPolicy(attempts=8),
+                                            sleep=no_wait)
         good = first_payment(sb, client, "FP-GOOD").binding.binding_id
         bad = first_payment(sb, client, "FP-BAD", TestCards.RECURRING_INSUFFICIENT, client_id="cust-2").binding
         plan = FaultPlan(seed=2026, slow_seconds=0.6)

@@ -56,13 +56,13 @@ def test_settings_from_environment_and_overrides(monkeypatch, tmp_path):
     client = AutopayClient.from_profile(rest_url="https://pay.example/payment/rest/")
     gw = client.gateway
     assert isinstance(gw, RbsRestGateway) and gw.base_url == "https://pay.example/payment/rest/"
-    assert gw._session.verify == str(ca) and gw.timeouts.read == 12.5
+    assert gw.session.verify == str(ca) and gw.timeouts.read == 12.5
     assert "env-secret" not in repr(client) and "env-secret" not in repr(gw)
 
 
 def test_verification_is_on_by_default():
     gw = build_gateway("sber-prod", username="u", password="p", transport="rest")
-    assert gw._session.verify is True
+    assert gw.session.verify is True
 
 
 @pytest.mark.parametrize("kwargs, message", [

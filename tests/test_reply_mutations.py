@@ -21,6 +21,8 @@ from autopay_soap.errors import AutopayError, ConfigurationError, ValidationErro
 from autopay_soap.gateways import http_gateway, rbs_rest, rbs_soap, tbank
 from autopay_soap.sandbox import Sandbox, TestCards
 
+pytestmark = pytest.mark.slow  # signals and subprocesses, or hypothesis over every reply
+
 RUB = Money.of("10.00", "RUB")
 MODULES = {"soap": rbs_soap, "rest": rbs_rest, "tbank": tbank}
 POSTING = {"soap": rbs_soap, "rest": http_gateway, "tbank": http_gateway}  # where each transport's post_bounded is

@@ -46,6 +46,7 @@ from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import SANDBOX_CARD_KEY_PEM, FaultPlan, Sandbox, TBankTerminal, TestCards
 from autopay_soap.sandbox.faults import FAULT_KINDS
 
+from .conftest import no_wait
 from .ledger import assert_exactly_once
 
 RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
@@ -135,10 +136,8 @@ def sandbox():
 
 
 def tbank_client(sb, **settings):
-    client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport="tbank", return_url=sb.return_url,
-                                        **settings)
-    client.sleep = lambda seconds: None
-    return client
+    return AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport="tbank", return_url=sb.return_url,
+                                      sleep=no_wait, **settings)
 
 
 def card_binding(sb, client, number="FP-1", customer="cust-1", card=TestCards.TBANK_SUCCESS, **kwargs):
@@ -532,6 +531,7 @@ def test_sbp_rejected_binding_and_declined_account(sandbox):
 
 # -- exactly once under faults -------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["card", "sbp"])
 def test_200_autopayments_with_faults_on_init_charge_and_chargeqr(method):
     """Every fault kind on Init, Charge/ChargeQr and the look-ups: no double and no lost charge."""
