@@ -22,12 +22,13 @@ Time comes from an injectable clock, so expiry is tested without waiting.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import threading
 import time
 import uuid
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import attr
 
@@ -235,6 +236,16 @@ class Engine:
     def _emit(self, operation: str, order: Order, success: bool = True, **extra: str) -> None:
         self._pending_events.append(Event(operation, order.snapshot(), success, dict(extra)))
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the lock for a change; the events it made are sent once the lock is released,
+        whatever happens (the one place the lock and the events meet)."""
+        try:
+            with self._lock:
+                yield
+        finally:
+            self._flush_events()
+
     def _flush_events(self) -> None:
         with self._lock:
             events, self._pending_events = self._pending_events, []
@@ -366,48 +377,43 @@ class Engine:
 
     def order(self, order_id: Optional[str] = None, order_number: Optional[str] = None) -> Order:
         """An order by id or number (expiry applied first); code 6 if there is none."""
-        with self._lock:
-            order = self._get(order_id, order_number)
-        self._flush_events()
-        return order
+        with self._changing():  # a look-up applies a pending expiry, which is an event
+            return self._get(order_id, order_number)
 
     def pay_with_card(self, order_id: str, *, pan: str, expiry: str, cvc: str,
                       cardholder: Optional[str] = None) -> PaymentResult:
         """The payer's page: pay ``order_id`` with card data (``expiry`` as ``MM/YY``)."""
-        try:
-            with self._lock:
-                order = self._get(order_id)
-                self._check_payable(order)
-                pan = pan.replace(" ", "")
-                if not pan.isdigit() or not 13 <= len(pan) <= 19 or not luhn_ok(pan):
-                    return PaymentResult(order.snapshot(), paid=False,
-                                         message="Card number: 13 to 19 digits with a valid check digit")
-                try:
-                    month, year = expiry.split("/")
-                    if not (month.strip().isdigit() and year.strip().isdigit() and 1 <= int(month) <= 12):
-                        raise ValueError(expiry)
-                    expiry_yyyymm = f"20{int(year):02d}{int(month):02d}"
-                except ValueError:
-                    return PaymentResult(order.snapshot(), paid=False, message="Expiry: the month and year as MM/YY")
-                if not cvc.isdigit() or len(cvc) not in (3, 4):
-                    return PaymentResult(order.snapshot(), paid=False, message="CVC: the 3 digits on the back")
-                masked = f"{pan[:6]}**{pan[-4:]}"
-                behaviour = card_behaviour(pan)
-                today = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).strftime("%Y%m")
-                if expiry_yyyymm < today:
-                    self._decline(order, ACTION_EXPIRED_CARD)
-                    return PaymentResult(order.snapshot(), paid=False, declined=True, message="Card expired")
-                if behaviour in (Behaviour.DECLINE, Behaviour.INSUFFICIENT_FUNDS):
-                    code = ACTION_DECLINED if behaviour is Behaviour.DECLINE else ACTION_INSUFFICIENT
-                    self._decline(order, code)
-                    return PaymentResult(order.snapshot(), paid=False, declined=True, message=_ACTION_TEXT[code])
-                if behaviour is Behaviour.APPROVE_3DS:
-                    return self._start_3ds(order, masked, expiry_yyyymm, cardholder, behaviour, None)
-                self._settle(order, masked_pan=masked, expiry=expiry_yyyymm, cardholder=cardholder,
-                             behaviour=behaviour, binding=None)
-                return PaymentResult(order.snapshot(), paid=True)
-        finally:
-            self._flush_events()
+        with self._changing():
+            order = self._get(order_id)
+            self._check_payable(order)
+            pan = pan.replace(" ", "")
+            if not pan.isdigit() or not 13 <= len(pan) <= 19 or not luhn_ok(pan):
+                return PaymentResult(order.snapshot(), paid=False,
+                                     message="Card number: 13 to 19 digits with a valid check digit")
+            try:
+                month, year = expiry.split("/")
+                if not (month.strip().isdigit() and year.strip().isdigit() and 1 <= int(month) <= 12):
+                    raise ValueError(expiry)
+                expiry_yyyymm = f"20{int(year):02d}{int(month):02d}"
+            except ValueError:
+                return PaymentResult(order.snapshot(), paid=False, message="Expiry: the month and year as MM/YY")
+            if not cvc.isdigit() or len(cvc) not in (3, 4):
+                return PaymentResult(order.snapshot(), paid=False, message="CVC: the 3 digits on the back")
+            masked = f"{pan[:6]}**{pan[-4:]}"
+            behaviour = card_behaviour(pan)
+            today = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).strftime("%Y%m")
+            if expiry_yyyymm < today:
+                self._decline(order, ACTION_EXPIRED_CARD)
+                return PaymentResult(order.snapshot(), paid=False, declined=True, message="Card expired")
+            if behaviour in (Behaviour.DECLINE, Behaviour.INSUFFICIENT_FUNDS):
+                code = ACTION_DECLINED if behaviour is Behaviour.DECLINE else ACTION_INSUFFICIENT
+                self._decline(order, code)
+                return PaymentResult(order.snapshot(), paid=False, declined=True, message=_ACTION_TEXT[code])
+            if behaviour is Behaviour.APPROVE_3DS:
+                return self._start_3ds(order, masked, expiry_yyyymm, cardholder, behaviour, None)
+            self._settle(order, masked_pan=masked, expiry=expiry_yyyymm, cardholder=cardholder,
+                         behaviour=behaviour, binding=None)
+            return PaymentResult(order.snapshot(), paid=True)
 
     def _check_payable(self, order: Order) -> None:
         if order.status is OrderStatus.DECLINED:
@@ -427,22 +433,19 @@ class Engine:
 
     def finish_3ds(self, order_id: str, pa_res: str) -> PaymentResult:
         """The ACS's answer: ``pa_res`` is the code the payer typed (``12345678`` passes)."""
-        try:
-            with self._lock:
-                order = self._get(order_id)
-                pending = order.pending_3ds
-                if order.status is not OrderStatus.ACS_AUTH or not pending:
-                    raise EngineError(7, "Order is not waiting for 3-D Secure")
-                if pa_res != THREE_DS_CODE and pa_res != pares_for(order.order_id):
-                    self._decline(order, ACTION_3DS_FAILED)
-                    return PaymentResult(order.snapshot(), paid=False, declined=True,
-                                         message=_ACTION_TEXT[ACTION_3DS_FAILED])
-                binding = self._bindings.get(pending["binding"]) if pending["binding"] else None
-                self._settle(order, masked_pan=pending["masked"], expiry=pending["expiry"],
-                             cardholder=pending["cardholder"], behaviour=pending["behaviour"], binding=binding)
-                return PaymentResult(order.snapshot(), paid=True)
-        finally:
-            self._flush_events()
+        with self._changing():
+            order = self._get(order_id)
+            pending = order.pending_3ds
+            if order.status is not OrderStatus.ACS_AUTH or not pending:
+                raise EngineError(7, "Order is not waiting for 3-D Secure")
+            if pa_res != THREE_DS_CODE and pa_res != pares_for(order.order_id):
+                self._decline(order, ACTION_3DS_FAILED)
+                return PaymentResult(order.snapshot(), paid=False, declined=True,
+                                     message=_ACTION_TEXT[ACTION_3DS_FAILED])
+            binding = self._bindings.get(pending["binding"]) if pending["binding"] else None
+            self._settle(order, masked_pan=pending["masked"], expiry=pending["expiry"],
+                         cardholder=pending["cardholder"], behaviour=pending["behaviour"], binding=binding)
+            return PaymentResult(order.snapshot(), paid=True)
 
     def pay_with_binding(self, order_id: str, binding_id: str, *, cvc: Optional[str] = None,
                          ip: Optional[str] = None, merchant_initiated: bool = False) -> PaymentResult:
@@ -451,103 +454,88 @@ class Engine:
         ``merchant_initiated`` (T-Bank ``Charge``): the binding is charged as a card on file,
         whoever the order was registered for; no CVC, no 3-D Secure.
         """
-        try:
-            with self._lock:
-                order = self._get(order_id)
-                binding = self._bindings.get(binding_id)
-                if binding is None:
-                    raise EngineError(2, "Binding not found")
-                if not binding.active:
-                    raise EngineError(2, "Binding is not active")
-                if binding.client_id != order.client_id and not merchant_initiated:
-                    raise EngineError(5, "Binding belongs to another client")
-                if order.restrict_binding_id and order.restrict_binding_id != binding_id:
-                    raise EngineError(5, "Order is restricted to another binding")
-                self._check_payable(order)
-                if order.status is OrderStatus.ACS_AUTH:
-                    raise EngineError(7, "Order is waiting for 3-D Secure")
-                if binding.expired(self.clock()):
-                    self._decline(order, ACTION_EXPIRED_CARD)
-                    return PaymentResult(order.snapshot(), paid=False, declined=True,
-                                         message=_ACTION_TEXT[ACTION_EXPIRED_CARD])
-                if not order.auto_payment and not cvc and not merchant_initiated:
-                    raise EngineError(5, "[cvc] is empty")
-                behaviour = binding.behaviour
-                if behaviour is Behaviour.APPROVE_THEN_INSUFFICIENT:
-                    self._decline(order, ACTION_INSUFFICIENT)
-                    return PaymentResult(order.snapshot(), paid=False, declined=True,
-                                         message=_ACTION_TEXT[ACTION_INSUFFICIENT])
-                if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment and not merchant_initiated:
-                    return self._start_3ds(order, binding.masked_pan, binding.expiry, None, behaviour, binding)
-                self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
-                             behaviour=behaviour, binding=binding)
-                return PaymentResult(order.snapshot(), paid=True)
-        finally:
-            self._flush_events()
+        with self._changing():
+            order = self._get(order_id)
+            binding = self._bindings.get(binding_id)
+            if binding is None:
+                raise EngineError(2, "Binding not found")
+            if not binding.active:
+                raise EngineError(2, "Binding is not active")
+            if binding.client_id != order.client_id and not merchant_initiated:
+                raise EngineError(5, "Binding belongs to another client")
+            if order.restrict_binding_id and order.restrict_binding_id != binding_id:
+                raise EngineError(5, "Order is restricted to another binding")
+            self._check_payable(order)
+            if order.status is OrderStatus.ACS_AUTH:
+                raise EngineError(7, "Order is waiting for 3-D Secure")
+            if binding.expired(self.clock()):
+                self._decline(order, ACTION_EXPIRED_CARD)
+                return PaymentResult(order.snapshot(), paid=False, declined=True,
+                                     message=_ACTION_TEXT[ACTION_EXPIRED_CARD])
+            if not order.auto_payment and not cvc and not merchant_initiated:
+                raise EngineError(5, "[cvc] is empty")
+            behaviour = binding.behaviour
+            if behaviour is Behaviour.APPROVE_THEN_INSUFFICIENT:
+                self._decline(order, ACTION_INSUFFICIENT)
+                return PaymentResult(order.snapshot(), paid=False, declined=True,
+                                     message=_ACTION_TEXT[ACTION_INSUFFICIENT])
+            if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment and not merchant_initiated:
+                return self._start_3ds(order, binding.masked_pan, binding.expiry, None, behaviour, binding)
+            self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
+                         behaviour=behaviour, binding=binding)
+            return PaymentResult(order.snapshot(), paid=True)
 
     def pay_external(self, order_id: str, masked: str, *, decline_code: Optional[int] = None) -> PaymentResult:
         """A payment without a card (SBP): settle the order, or decline it with ``decline_code``."""
-        try:
-            with self._lock:
-                order = self._get(order_id)
-                self._check_payable(order)
-                if decline_code is not None:
-                    self._decline(order, decline_code)
-                    return PaymentResult(order.snapshot(), paid=False, declined=True,
-                                         message=_ACTION_TEXT.get(decline_code, "Declined"))
-                self._settle(order, masked_pan=masked, expiry="", cardholder=None, behaviour=Behaviour.APPROVE,
-                             binding=None)
-                return PaymentResult(order.snapshot(), paid=True)
-        finally:
-            self._flush_events()
+        with self._changing():
+            order = self._get(order_id)
+            self._check_payable(order)
+            if decline_code is not None:
+                self._decline(order, decline_code)
+                return PaymentResult(order.snapshot(), paid=False, declined=True,
+                                     message=_ACTION_TEXT.get(decline_code, "Declined"))
+            self._settle(order, masked_pan=masked, expiry="", cardholder=None, behaviour=Behaviour.APPROVE,
+                         binding=None)
+            return PaymentResult(order.snapshot(), paid=True)
 
     def decline(self, order_id: str, action_code: int = 10) -> Order:
         """``decline.do``: cancel an unpaid order."""
-        try:
-            with self._lock:
-                order = self._get(order_id)
-                if order.status not in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
-                    raise EngineError(7, "Operation is impossible for the current order state")
-                self._decline(order, action_code)
-                return order
-        finally:
-            self._flush_events()
+        with self._changing():
+            order = self._get(order_id)
+            if order.status not in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
+                raise EngineError(7, "Operation is impossible for the current order state")
+            self._decline(order, action_code)
+            return order
 
     def deposit(self, order_id: str, amount: int) -> Order:
         """Capture a hold, up to the held amount (0 = all). Only from APPROVED."""
-        try:
-            with self._lock:
-                order = self._get(order_id)
-                if order.status is not OrderStatus.APPROVED:
-                    raise EngineError(7, "Payment must be in the correct state (approved)")
-                if amount < 0 or amount > order.approved:
-                    raise EngineError(7, "Deposit amount exceeds the approved amount")
-                amount = amount or order.approved
-                order.deposited = amount
-                order.status = OrderStatus.DEPOSITED
-                order.updated_at = self.clock()
-                self._move("deposit", order, amount)
-                self._emit("deposited", order)
-                return order
-        finally:
-            self._flush_events()
+        with self._changing():
+            order = self._get(order_id)
+            if order.status is not OrderStatus.APPROVED:
+                raise EngineError(7, "Payment must be in the correct state (approved)")
+            if amount < 0 or amount > order.approved:
+                raise EngineError(7, "Deposit amount exceeds the approved amount")
+            amount = amount or order.approved
+            order.deposited = amount
+            order.status = OrderStatus.DEPOSITED
+            order.updated_at = self.clock()
+            self._move("deposit", order, amount)
+            self._emit("deposited", order)
+            return order
 
     def reverse(self, order_id: str) -> Order:
         """Cancel a hold (or a deposit, same day). At most once per order."""
-        try:
-            with self._lock:
-                order = self._get(order_id)
-                if order.reversed or order.status not in (OrderStatus.APPROVED, OrderStatus.DEPOSITED) \
-                        or order.refunded:
-                    raise EngineError(7, "Operation is impossible for the current order state")
-                order.reversed = True
-                order.status = OrderStatus.REVERSED
-                order.updated_at = self.clock()
-                self._move("reverse", order, order.deposited or order.approved)
-                self._emit("reversed", order)
-                return order
-        finally:
-            self._flush_events()
+        with self._changing():
+            order = self._get(order_id)
+            if order.reversed or order.status not in (OrderStatus.APPROVED, OrderStatus.DEPOSITED) \
+                    or order.refunded:
+                raise EngineError(7, "Operation is impossible for the current order state")
+            order.reversed = True
+            order.status = OrderStatus.REVERSED
+            order.updated_at = self.clock()
+            self._move("reverse", order, order.deposited or order.approved)
+            self._emit("reversed", order)
+            return order
 
     def refund(self, order_id: str, amount: int, *, expected_deposited: Optional[int] = None,
                external_refund_id: Optional[str] = None) -> Order:
@@ -556,32 +544,29 @@ class Engine:
         ``expected_deposited``: refund only while the deposited amount (less refunds) equals
         it. ``external_refund_id``: a repeated id answers success without refunding again.
         """
-        try:
-            with self._lock:
-                order = self._get(order_id)
-                if external_refund_id and external_refund_id in order.refund_ids:
-                    return order
-                if order.status not in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
-                    raise EngineError(7, "Payment must be in the correct state (deposited)")
-                left = order.deposited - order.refunded
-                if expected_deposited is not None and expected_deposited != left:
-                    raise EngineError(7, "Deposited amount differs from expectedDepositedAmount")
-                amount = amount or left
-                if amount <= 0 or amount > left:
-                    raise EngineError(7, "Refund amount exceeds the deposited amount")
-                order.refunded += amount
-                order.refunds.append((amount, self.clock()))
-                order.dirty = True  # an in-place change: no assignment marks it
-                if external_refund_id:
-                    order.refund_ids[external_refund_id] = amount
-                if order.refunded == order.deposited:
-                    order.status = OrderStatus.REFUNDED
-                order.updated_at = self.clock()
-                self._move("refund", order, amount)
-                self._emit("refunded", order, refundedAmount=str(amount))
+        with self._changing():
+            order = self._get(order_id)
+            if external_refund_id and external_refund_id in order.refund_ids:
                 return order
-        finally:
-            self._flush_events()
+            if order.status not in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
+                raise EngineError(7, "Payment must be in the correct state (deposited)")
+            left = order.deposited - order.refunded
+            if expected_deposited is not None and expected_deposited != left:
+                raise EngineError(7, "Deposited amount differs from expectedDepositedAmount")
+            amount = amount or left
+            if amount <= 0 or amount > left:
+                raise EngineError(7, "Refund amount exceeds the deposited amount")
+            order.refunded += amount
+            order.refunds.append((amount, self.clock()))
+            order.dirty = True  # an in-place change: no assignment marks it
+            if external_refund_id:
+                order.refund_ids[external_refund_id] = amount
+            if order.refunded == order.deposited:
+                order.status = OrderStatus.REFUNDED
+            order.updated_at = self.clock()
+            self._move("refund", order, amount)
+            self._emit("refunded", order, refundedAmount=str(amount))
+            return order
 
     # -- bindings --------------------------------------------------------------------------
 
@@ -629,12 +614,10 @@ class Engine:
 
     def orders(self) -> List[Order]:
         """Every order, oldest first (expiry applied)."""
-        with self._lock:
+        with self._changing():  # expiries applied on the way are events
             for order in self._orders.values():
                 self._expire(order)
-            found = sorted(self._orders.values(), key=lambda o: o.created_at)
-        self._flush_events()
-        return found
+            return sorted(self._orders.values(), key=lambda o: o.created_at)
 
     def all_bindings(self) -> List[BindingRecord]:
         """Every binding, active or not."""

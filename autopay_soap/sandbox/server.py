@@ -7,7 +7,6 @@ background thread; ``gw.url``, ``gw.soap_url``, ``gw.rest_url``, ``gw.username``
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import queue
@@ -19,7 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import attr
 import requests
@@ -776,39 +775,18 @@ class Sandbox:
 
     def pay(self, form_url: str, card: TestCard = TestCards.SUCCESS, *, three_ds_code: Optional[str] = None,
             timeout: float = 10.0) -> PayerResult:
-        """Pay on the sandbox page as a browser does: the card form, then the ACS if asked.
-
-        Follows redirects only within the sandbox; the merchant's return URL is reported,
-        not visited.
-        """
-        path = urlsplit(form_url).path
-        if path.startswith("/new/"):
-            order_id = self.tbank.payment_of(path[len("/new/"):]) or ""
-        else:
-            order_id = parse_qs(urlsplit(form_url).query).get("mdOrder", [""])[0]
-        with requests.Session() as http:
-            page = http.get(form_url, timeout=timeout)
-            page.raise_for_status()
-            action, fields = _form(page.text, "pay")
-            fields.update(pan=card.pan, expiry=card.expiry, cvc=card.cvc, cardholder=card.cardholder)
-            response = http.post(urljoin(form_url, action), data=fields, timeout=timeout, allow_redirects=False)
-            location = response.headers.get("Location")
-            if location and location.startswith("/payment/sandbox/acs"):
-                acs = http.get(urljoin(form_url, location), timeout=timeout)
-                action, fields = _form(acs.text, "acs")
-                fields["code"] = three_ds_code if three_ds_code is not None else (card.three_ds_code or "")
-                answer = http.post(urljoin(form_url, action), data=fields, timeout=timeout)
-                action, fields = _form(answer.text, "post")
-                response = http.post(urljoin(form_url, action), data=fields, timeout=timeout, allow_redirects=False)
-                location = response.headers.get("Location")
-        order = self.engine.order(order_id)
-        return PayerResult(order_id, order.status.is_paid, location)
+        """Pay as the payer does, over the plain-HTTP payer API (``POST /_sandbox/pay``): the card,
+        then the ACS with the card's own code (or ``three_ds_code``) if it asks. A card the form
+        refuses (a wrong check digit...) leaves the order unpaid: ``paid`` False, no redirect."""
+        body = {"form_url": form_url, "pan": card.pan, "expiry": card.expiry, "cvc": card.cvc,
+                "cardholder": card.cardholder,
+                "three_ds_code": three_ds_code if three_ds_code is not None else (card.three_ds_code or "")}
+        answer = requests.post(self.url + "/_sandbox/pay", json=body, timeout=timeout)
+        data = answer.json()
+        if answer.status_code == 409 and data.get("orderId"):
+            return PayerResult(str(data["orderId"]), False, None)
+        if answer.status_code != 200:
+            raise RuntimeError(f"the sandbox could not pay {form_url}: {data.get('error')}")
+        return PayerResult(str(data["orderId"]), bool(data["paid"]), data.get("redirectUrl"))
 
 
-def _form(page: str, form_id: str) -> Tuple[str, Dict[str, str]]:
-    match = re.search(rf"<form id=\"{form_id}\" method=\"post\" action=\"([^\"]*)\">(.*?)</form>", page, re.S)
-    if not match:
-        raise RuntimeError(f"the sandbox page has no form {form_id!r}")
-    fields = dict(re.findall(r"<input type=['\"]hidden['\"] name=['\"]([^'\"]+)['\"] value=['\"]([^'\"]*)['\"]>",
-                             match.group(2)))
-    return html.unescape(match.group(1)), {k: html.unescape(v) for k, v in fields.items()}

@@ -456,8 +456,13 @@ class TBankFrontEnd:
             return order.deposited
         return order.amount
 
-    def _card_for_order(self, payment: _Payment, order: Order) -> Optional[_Card]:
-        """The card a paid order used; created (with a RebillId for a parent payment) on first sight."""
+    def _card_of(self, order: Order) -> Optional[_Card]:
+        """The card a paid order used, if it was saved (a look-up: reading never creates one)."""
+        return self._cards.get(order.binding_id) if order.binding_id else None
+
+    def _ensure_card(self, payment: _Payment, order: Order) -> Optional[_Card]:
+        """Save the card of a paid order (with a RebillId for a parent payment): called when the
+        engine says the order was paid, never while an answer is being read."""
         if not order.binding_id:
             return None
         card = self._cards.get(order.binding_id)
@@ -481,7 +486,7 @@ class TBankFrontEnd:
             raise TBankError(code, message, result.message, status="REJECTED")
         reply = _ok(terminal, Status=word, PaymentId=payment.payment_id, OrderId=payment.order_id,
                     Amount=self._amount(order, word), **extra)
-        card = self._card_for_order(payment, order) if order.status.is_paid else None
+        card = self._card_of(order) if order.status.is_paid else None
         if card is not None:
             reply["CardId"] = card.card_id
             if payment.recurrent and card.rebill_id:
@@ -868,7 +873,7 @@ class TBankFrontEnd:
                 status = self.status_word(payment, order)  # REJECTED, CANCELED or DEADLINE_EXPIRED: final
             else:
                 status = _EVENT_STATUS.get(event.operation)
-            card = self._card_for_order(payment, order) if order.binding_id else None  # RebillId is born here
+            card = self._ensure_card(payment, order) if order.binding_id else None  # RebillId is born here
             terminal = self.terminals[payment.terminal]
             url = payment.notification_url or terminal.notification_url
             if status is None or not url:
