@@ -22,6 +22,7 @@ import time
 from autopay_soap import AutopayClient, Money
 from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
 from autopay_soap.sandbox.faults import FAULT_KINDS
+from autopay_soap.sandbox.lifecycle import EventKind
 
 
 def main() -> None:
@@ -55,7 +56,7 @@ def main() -> None:
         inner = sb.engine.on_event
 
         def count(event):  # type: ignore[no-untyped-def]
-            if event.operation == "deposited":
+            if event.kind in (EventKind.CHARGED, EventKind.DEPOSITED):
                 taken[0] += 1
                 if taken[0] >= args.rows // 2:
                     halfway.set()

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+
+from autopay_soap.callbacks import TBankCallbackApp
+from autopay_soap.sandbox import Sandbox
 
 _real_connect = socket.socket.connect
 
@@ -72,3 +77,37 @@ def _tbank_answers_follow_the_published_schemas(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(TBankFrontEnd, "handle", checked)
     yield
     assert not seen, "T-Bank answers that disagree with the published schemas:\n" + "\n".join(sorted(set(seen)))
+
+
+# -- the sandbox and a notification receiver, for any test that asks ------------------------------
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def sandbox() -> Any:
+    """A sandbox on loopback whose notifications retry at once."""
+    with Sandbox(callback_retry_interval=0.01) as sb:
+        yield sb
+
+
+@pytest.fixture
+def receiver() -> Any:
+    """A loopback notification receiver: the library's own WSGI app behind wsgiref."""
+    got: list = []
+    done = threading.Condition()
+
+    def handler(note: Any) -> None:
+        with done:
+            got.append(note)
+            done.notify_all()
+
+    app = TBankCallbackApp(handler, password="sandbox-password", offline=True)  # the sandbox's claims as sent
+    server = make_server("127.0.0.1", 0, app, server_class=WSGIServer, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/notify", got
+    server.shutdown()
+    server.server_close()

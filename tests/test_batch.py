@@ -24,6 +24,7 @@ from autopay_soap.batch import (
 from autopay_soap.client import AutopayClient
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
+from autopay_soap.sandbox.lifecycle import EventKind
 
 from .conftest import no_wait
 
@@ -57,7 +58,7 @@ class ChargeCounter:
         sb.engine.on_event = self
 
     def __call__(self, event):
-        if event.operation in ("deposited", "approved"):
+        if event.kind in (EventKind.HELD, EventKind.CHARGED, EventKind.DEPOSITED):
             with self._lock:
                 self.count += 1
                 if self.count >= self.target:

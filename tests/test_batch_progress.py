@@ -11,6 +11,7 @@ import threading
 from autopay_soap.batch import EXIT_OK, BatchRunner, Journal, JournalBusy
 from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox
+from autopay_soap.sandbox.lifecycle import EventKind
 
 from .test_batch import bind, charge_cmd, write_csv
 
@@ -43,7 +44,8 @@ class HoldUntil:
         sb.engine.on_event = self
 
     def __call__(self, event):
-        if self.held is None and event.operation == "deposited" and event.order["orderNumber"].startswith("G-"):
+        paid = event.kind in (EventKind.CHARGED, EventKind.DEPOSITED)
+        if self.held is None and paid and event.order.order_number.startswith("G-"):
             start = len(self.output.text)
             self.held = self.output.wait_for(lambda text: self.predicate(text[start:]))
             self.text_when_held = self.output.text[start:]

@@ -27,6 +27,7 @@ from autopay_soap.batch import (
 )
 from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox, TestCards
+from autopay_soap.sandbox.lifecycle import EventKind
 
 from .test_batch import bind, charge_cmd, write_csv
 
@@ -103,7 +104,7 @@ class RotateAt:
         sb.engine.on_event = self
 
     def __call__(self, event):
-        if event.operation == "deposited" and event.order["orderNumber"].startswith(self.prefix):
+        if event.kind in (EventKind.CHARGED, EventKind.DEPOSITED) and event.order.order_number.startswith(self.prefix):
             with self._lock:
                 self.count += 1
                 if self.count == self.at:

@@ -14,8 +14,11 @@ import pytest
 
 from autopay_soap.batch import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Journal
 from autopay_soap.sandbox import Sandbox
+from autopay_soap.sandbox.lifecycle import EventKind
 
 from .test_batch import bind, charge_cmd, write_csv
+
+PAID_KINDS = (EventKind.HELD, EventKind.CHARGED, EventKind.DEPOSITED)
 
 pytestmark = pytest.mark.slow  # signals and subprocesses, or hypothesis over every reply
 
@@ -35,7 +38,7 @@ class SignalAtCharge:
         sb.engine.on_event = self
 
     def __call__(self, event):
-        if event.operation in ("deposited", "approved") and event.order["orderNumber"].startswith("S-"):
+        if event.kind in PAID_KINDS and event.order.order_number.startswith("S-"):
             with self._lock:
                 self.count += 1
                 if self.count == self.at:
@@ -92,7 +95,7 @@ class HoldCharges:
         sb.engine.on_event = self
 
     def __call__(self, event):
-        if event.operation in ("deposited", "approved") and event.order["orderNumber"].startswith("H-"):
+        if event.kind in PAID_KINDS and event.order.order_number.startswith("H-"):
             self.entered.set()
             self.release.wait(60)
         self._inner(event)

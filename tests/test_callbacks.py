@@ -119,9 +119,8 @@ def test_wsgi_receiver_end_to_end_with_the_sandbox():
             sb.pay(order.form_url, TestCards.SUCCESS)
             assert sb.wait_for_callbacks()
             statuses = [c["status"] for c in sb.callbacks]
-        with Sandbox(callback_url=url, callback_secret="wrong-secret") as sb:
+        with Sandbox(callback_url=url, callback_secret="wrong-secret", callback_retry_interval=0) as sb:
             gw = current["gw"] = RbsSoapGateway(sb.soap_url, sb.username, sb.password)
-            sb.callback_retry_interval = 0
             order = gw.register_order("WSGI-2", Money.of("10.00", "RUB"), sb.return_url)
             sb.pay(order.form_url, TestCards.SUCCESS)
             assert sb.wait_for_callbacks()

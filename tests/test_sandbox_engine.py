@@ -6,6 +6,7 @@ import pytest
 
 from autopay_soap.models import OrderStatus
 from autopay_soap.sandbox import Engine, EngineError, TestCards
+from autopay_soap.sandbox.rbs_codes import error_code
 
 
 class FakeClock:
@@ -46,7 +47,7 @@ def bound(engine, client="c1", card=TestCards.SUCCESS):
 def code_of(call):
     with pytest.raises(EngineError) as info:
         call()
-    return info.value.code
+    return error_code(info.value.refusal)  # the RBS front ends' code of the refusal
 
 
 def test_registration_rules(engine):
@@ -229,7 +230,7 @@ def test_concurrent_payments_of_one_order_charge_once(engine):
         try:
             outcomes.append(engine.pay_with_binding(order.order_id, binding).paid)
         except EngineError as exc:
-            outcomes.append(exc.code)
+            outcomes.append(error_code(exc.refusal))
 
     threads = [threading.Thread(target=attempt) for _ in range(16)]
     for t in threads:
@@ -250,7 +251,7 @@ def test_concurrent_registration_of_same_and_different_numbers(engine):
             register(engine, "SAME")
             results.append("ok")
         except EngineError as exc:
-            results.append(exc.code)
+            results.append(error_code(exc.refusal))
         register(engine, f"DIFF-{i}")
 
     threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]

@@ -15,7 +15,14 @@ An :class:`Order` moves through the RBS statuses::
 Every change of money is a :class:`Movement` (hold, deposit, reverse, refund). The list of
 movements is the oracle for "charged exactly once": a test counts holds and deposits per
 order number. All methods take one lock, so concurrent calls never lose an update and an
-order is never paid twice. Gateway refusals raise :class:`EngineError` with the RBS code.
+order is never paid twice.
+
+The engine speaks no protocol: an order moves only through the table of
+:mod:`.lifecycle` (one ``Engine._transition``), announces :class:`~.lifecycle.EventKind`
+events and refuses with a :class:`~.lifecycle.Refusal`; each front end maps both to its own
+gateway's words. An :class:`Order` is an immutable value: a change makes a new one, so what a
+caller holds never moves under it, and reading an order never changes anything but a pending
+expiry, which is itself a transition.
 
 Time comes from an injectable clock, so expiry is tested without waiting.
 """
@@ -28,13 +35,14 @@ import hashlib
 import threading
 import time
 import uuid
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import attr
 
 from ..models import OrderStatus
 from ._dirty import mark_dirty
 from .cards import THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
+from .lifecycle import TRANSITIONS, EventKind, Refusal, Step
 
 __all__ = [
     "AUTO_PAYMENT",
@@ -67,11 +75,11 @@ _ACTION_TEXT = {
 
 
 class EngineError(Exception):
-    """A refusal with the gateway's ``errorCode`` and message."""
+    """A refusal: why (a :class:`~.lifecycle.Refusal`, each front end maps it) and the text."""
 
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"[{code}] {message}")
-        self.code = code
+    def __init__(self, refusal: Refusal, message: str) -> None:
+        super().__init__(f"[{refusal.name}] {message}")
+        self.refusal = refusal
         self.message = message
 
 
@@ -95,9 +103,15 @@ class BindingRecord:
         return self.expiry < today
 
 
-@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
+def _pairs(rows: Any) -> Tuple[Tuple[int, float], ...]:
+    """Refunds as a tuple of pairs (a state file gives lists)."""
+    return tuple((int(amount), float(at)) for amount, at in rows)
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
 class Order:
-    """One gateway order and everything the sandbox knows about it."""
+    """One gateway order and everything the sandbox knows about it: an immutable value (the
+    engine replaces it on every change, with ``dirty`` set for the state file)."""
 
     order_id: str
     order_number: str
@@ -125,9 +139,9 @@ class Order:
     approval_code: Optional[str] = None
     binding_id: Optional[str] = None
     binding_created: bool = False
-    pending_3ds: Optional[dict] = None  # what to finish after the ACS
-    refund_ids: Dict[str, int] = attr.ib(factory=dict)
-    refunds: List[Tuple[int, float]] = attr.ib(factory=list)
+    pending_3ds: Optional[Dict[str, Any]] = None  # what to finish after the ACS (a copy per change)
+    refund_ids: Dict[str, int] = attr.ib(factory=dict)  # replaced, never changed in place
+    refunds: Tuple[Tuple[int, float], ...] = attr.ib(default=(), converter=_pairs)  # (amount, at) each
     paid_at: Optional[float] = None
     updated_at: float = 0.0
     dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
@@ -152,7 +166,7 @@ class Order:
         """The description of ``action_code``."""
         return _ACTION_TEXT.get(self.action_code or 0, "") if self.action_code is not None else ""
 
-    def snapshot(self) -> dict:
+    def as_json(self) -> Dict[str, Any]:
         """A JSON-ready copy (no card number, no CVC: the sandbox never stores them)."""
         return {
             "orderId": self.order_id, "orderNumber": self.order_number, "amount": self.amount,
@@ -193,19 +207,23 @@ class Movement:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class Event:
-    """Something a callback is sent for (``approved``, ``deposited``, ``bindingCreated``...)."""
+    """Something a notification is sent for: what happened, to the order as it then was."""
 
-    operation: str
-    order: dict
-    success: bool = True
+    kind: EventKind
+    order: Order
     extra: Dict[str, str] = attr.ib(factory=dict)
+
+    @property
+    def success(self) -> bool:
+        """False when the event ends the order unpaid."""
+        return self.kind.success
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class PaymentResult:
     """The outcome of a payment attempt: paid, declined, or 3-D Secure to do."""
 
-    order: dict
+    order: Order
     paid: bool
     declined: bool = False
     needs_3ds: bool = False
@@ -233,8 +251,8 @@ class Engine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _emit(self, operation: str, order: Order, success: bool = True, **extra: str) -> None:
-        self._pending_events.append(Event(operation, order.snapshot(), success, dict(extra)))
+    def _emit(self, kind: EventKind, order: Order, **extra: str) -> None:
+        self._pending_events.append(Event(kind, order, dict(extra)))
 
     @contextlib.contextmanager
     def _changing(self) -> Iterator[None]:
@@ -259,64 +277,65 @@ class Engine:
 
     def _get(self, order_id: Optional[str] = None, order_number: Optional[str] = None) -> Order:
         if order_id is None and order_number is None:
-            raise EngineError(1, "orderId or orderNumber expected")
+            raise EngineError(Refusal.NO_ORDER_KEY, "orderId or orderNumber expected")
         if order_id is None:
             order_id = self._by_number.get(order_number or "")
         order = self._orders.get(order_id or "")
         if order is None:
-            raise EngineError(6, "Order not found")
-        self._expire(order)
+            raise EngineError(Refusal.ORDER_NOT_FOUND, "Order not found")
+        return self._expire(order)
+
+    def _replace(self, order: Order, **changes: Any) -> Order:
+        """Store a changed copy of ``order`` (marked for the state file) and return it."""
+        new = attr.evolve(order, dirty=True, **changes)
+        self._orders[new.order_id] = new
+        return new
+
+    def _transition(self, order: Order, step: Step, event_extra: Optional[Dict[str, str]] = None,
+                    **changes: Any) -> Order:
+        """The one way an order changes status: the row of ``step`` in the table says from where
+        and to what; its event is announced with the new order."""
+        row = TRANSITIONS[step]
+        if order.status not in row.sources:
+            raise EngineError(Refusal.WRONG_STATE, row.refused)
+        new = self._replace(order, status=row.target, updated_at=self.clock(), **changes)
+        if row.event is not None:
+            self._emit(row.event, new, **(event_extra or {}))
+        return new
+
+    def _expire(self, order: Order) -> Order:
+        if order.status in TRANSITIONS[Step.EXPIRE].sources and self.clock() > order.expires_at:
+            return self._transition(order, Step.EXPIRE, action_code=ACTION_SESSION_EXPIRED)
         return order
 
-    def _expire(self, order: Order) -> None:
-        if order.status in (OrderStatus.CREATED, OrderStatus.ACS_AUTH) and self.clock() > order.expires_at:
-            order.status = OrderStatus.DECLINED
-            order.action_code = ACTION_SESSION_EXPIRED
-            order.updated_at = self.clock()
-            self._emit("declinedByTimeout", order, success=False)
-
     def _settle(self, order: Order, *, masked_pan: str, expiry: str, cardholder: Optional[str],
-                behaviour: Behaviour, binding: Optional[BindingRecord]) -> None:
-        """Take the money: hold (two-stage) or deposit, and create a binding if due."""
+                behaviour: Behaviour, binding: Optional[BindingRecord]) -> Order:
+        """Take the money: hold (two-stage) or charge, and create a binding if due."""
         now = self.clock()
-        order.masked_pan = masked_pan
-        order.card_expiry = expiry
-        order.cardholder = cardholder
-        order.action_code = ACTION_OK
-        order.approval_code = hashlib.sha1(order.order_id.encode()).hexdigest()[:6].upper()
-        order.approved = order.amount
-        order.paid_at = now
-        order.updated_at = now
-        order.pending_3ds = None
+        created: Optional[BindingRecord] = None
+        if binding is None and order.client_id:
+            binding = next((b for b in self._bindings.values()
+                            if b.client_id == order.client_id and b.masked_pan == masked_pan
+                            and b.expiry == expiry), None)
+            if binding is None:
+                binding = created = BindingRecord(str(uuid.uuid4()), order.client_id, masked_pan, expiry,
+                                                  behaviour, created_at=now)
+                self._bindings[created.binding_id] = created
+        step = Step.HOLD if order.two_stage else Step.CHARGE
+        order = self._transition(
+            order, step, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder, action_code=ACTION_OK,
+            approval_code=hashlib.sha1(order.order_id.encode()).hexdigest()[:6].upper(), approved=order.amount,
+            deposited=0 if order.two_stage else order.amount, paid_at=now, pending_3ds=None,
+            binding_id=binding.binding_id if binding else order.binding_id, binding_created=created is not None)
         self._move("hold", order, order.amount)
-        if order.two_stage:
-            order.status = OrderStatus.APPROVED
-            self._emit("approved", order)
-        else:
-            order.status = OrderStatus.DEPOSITED
-            order.deposited = order.amount
+        if step is Step.CHARGE:
             self._move("deposit", order, order.amount)
-            self._emit("deposited", order)
-        if binding is not None:
-            order.binding_id = binding.binding_id
-        elif order.client_id:
-            existing = next((b for b in self._bindings.values()
-                             if b.client_id == order.client_id and b.masked_pan == masked_pan
-                             and b.expiry == expiry), None)
-            if existing is None:
-                existing = BindingRecord(str(uuid.uuid4()), order.client_id, masked_pan, expiry, behaviour,
-                                         created_at=now)
-                self._bindings[existing.binding_id] = existing
-                order.binding_created = True
-                self._emit("bindingCreated", order, bindingId=existing.binding_id)
-            order.binding_id = existing.binding_id
+        if created is not None:
+            self._emit(EventKind.BINDING_CREATED, order, bindingId=created.binding_id)
+        return order
 
-    def _decline(self, order: Order, action_code: int) -> None:
-        order.status = OrderStatus.DECLINED
-        order.action_code = action_code
-        order.updated_at = self.clock()
-        order.pending_3ds = None
-        self._emit("declinedCardpresent", order, success=False)
+    def _decline(self, order: Order, action_code: int) -> Order:
+        return self._transition(order, Step.DECLINE, action_code=action_code, pending_3ds=None)
 
     # -- orders ----------------------------------------------------------------------------
 
@@ -341,28 +360,28 @@ class Engine:
         """Register an order; the number is unique per merchant (code 1) unless ``unique_number`` is
         false (a gateway that accepts a repeated number: the number then names the newest order)."""
         if not order_number:
-            raise EngineError(4, "Order number is empty")
+            raise EngineError(Refusal.MISSING_FIELD, "Order number is empty")
         if len(order_number) > max_number_length:
-            raise EngineError(5, "Order number is too long")
+            raise EngineError(Refusal.BAD_FIELD, "Order number is too long")
         if amount is None:
-            raise EngineError(4, "Amount is empty")
+            raise EngineError(Refusal.MISSING_FIELD, "Amount is empty")
         if amount <= 0:
-            raise EngineError(5, "Wrong amount")
+            raise EngineError(Refusal.BAD_FIELD, "Wrong amount")
         if not return_url:
-            raise EngineError(4, "Return URL is empty")
+            raise EngineError(Refusal.MISSING_FIELD, "Return URL is empty")
         currency = currency or "643"
         if currency not in KNOWN_CURRENCIES:
-            raise EngineError(3, "Unknown currency")
+            raise EngineError(Refusal.UNKNOWN_CURRENCY, "Unknown currency")
         features = tuple(features)
         if AUTO_PAYMENT in features and ("FORCE_TDS" in features or "FORCE_SSL" in features):
-            raise EngineError(13, "AUTO_PAYMENT cannot be combined with FORCE_TDS or FORCE_SSL")
+            raise EngineError(Refusal.FEATURE_CONFLICT, "AUTO_PAYMENT cannot be combined with FORCE_TDS or FORCE_SSL")
         if AUTO_PAYMENT in features and not client_id:
-            raise EngineError(5, "[clientId] is empty")
+            raise EngineError(Refusal.BAD_FIELD, "[clientId] is empty")
         if session_timeout_secs is not None and session_timeout_secs <= 0:
-            raise EngineError(5, "Wrong sessionTimeoutSecs")
+            raise EngineError(Refusal.BAD_FIELD, "Wrong sessionTimeoutSecs")
         with self._lock:
             if order_number in self._by_number and unique_number:
-                raise EngineError(1, "Order with this number was already processed")
+                raise EngineError(Refusal.NUMBER_USED, "Order with this number was already processed")
             now = self.clock()
             order = Order(
                 order_id=str(uuid.uuid4()), order_number=order_number, amount=amount, currency=currency,
@@ -388,7 +407,7 @@ class Engine:
             self._check_payable(order)
             pan = pan.replace(" ", "")
             if not pan.isdigit() or not 13 <= len(pan) <= 19 or not luhn_ok(pan):
-                return PaymentResult(order.snapshot(), paid=False,
+                return PaymentResult(order, paid=False,
                                      message="Card number: 13 to 19 digits with a valid check digit")
             try:
                 month, year = expiry.split("/")
@@ -396,40 +415,38 @@ class Engine:
                     raise ValueError(expiry)
                 expiry_yyyymm = f"20{int(year):02d}{int(month):02d}"
             except ValueError:
-                return PaymentResult(order.snapshot(), paid=False, message="Expiry: the month and year as MM/YY")
+                return PaymentResult(order, paid=False, message="Expiry: the month and year as MM/YY")
             if not cvc.isdigit() or len(cvc) not in (3, 4):
-                return PaymentResult(order.snapshot(), paid=False, message="CVC: the 3 digits on the back")
+                return PaymentResult(order, paid=False, message="CVC: the 3 digits on the back")
             masked = f"{pan[:6]}**{pan[-4:]}"
             behaviour = card_behaviour(pan)
             today = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).strftime("%Y%m")
             if expiry_yyyymm < today:
-                self._decline(order, ACTION_EXPIRED_CARD)
-                return PaymentResult(order.snapshot(), paid=False, declined=True, message="Card expired")
+                order = self._decline(order, ACTION_EXPIRED_CARD)
+                return PaymentResult(order, paid=False, declined=True, message="Card expired")
             if behaviour in (Behaviour.DECLINE, Behaviour.INSUFFICIENT_FUNDS):
                 code = ACTION_DECLINED if behaviour is Behaviour.DECLINE else ACTION_INSUFFICIENT
-                self._decline(order, code)
-                return PaymentResult(order.snapshot(), paid=False, declined=True, message=_ACTION_TEXT[code])
+                order = self._decline(order, code)
+                return PaymentResult(order, paid=False, declined=True, message=_ACTION_TEXT[code])
             if behaviour is Behaviour.APPROVE_3DS:
                 return self._start_3ds(order, masked, expiry_yyyymm, cardholder, behaviour, None)
-            self._settle(order, masked_pan=masked, expiry=expiry_yyyymm, cardholder=cardholder,
-                         behaviour=behaviour, binding=None)
-            return PaymentResult(order.snapshot(), paid=True)
+            order = self._settle(order, masked_pan=masked, expiry=expiry_yyyymm, cardholder=cardholder,
+                                 behaviour=behaviour, binding=None)
+            return PaymentResult(order, paid=True)
 
     def _check_payable(self, order: Order) -> None:
         if order.status is OrderStatus.DECLINED:
-            raise EngineError(7, "Order is declined")
-        if order.status not in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
-            raise EngineError(7, "Order is already paid")
+            raise EngineError(Refusal.WRONG_STATE, "Order is declined")
+        if order.status not in TRANSITIONS[Step.CHARGE].sources:
+            raise EngineError(Refusal.WRONG_STATE, TRANSITIONS[Step.CHARGE].refused)
 
     def _start_3ds(self, order: Order, masked: str, expiry: str, cardholder: Optional[str],
                    behaviour: Behaviour, binding: Optional[BindingRecord]) -> PaymentResult:
-        order.status = OrderStatus.ACS_AUTH
-        order.updated_at = self.clock()
         pa_req = hashlib.sha256(f"pareq:{order.order_id}".encode()).hexdigest()
-        order.pending_3ds = {"masked": masked, "expiry": expiry, "cardholder": cardholder,
-                             "behaviour": behaviour, "binding": binding.binding_id if binding else None,
-                             "pa_req": pa_req}
-        return PaymentResult(order.snapshot(), paid=False, needs_3ds=True, pa_req=pa_req)
+        order = self._transition(order, Step.START_3DS, pending_3ds={
+            "masked": masked, "expiry": expiry, "cardholder": cardholder, "behaviour": behaviour,
+            "binding": binding.binding_id if binding else None, "pa_req": pa_req})
+        return PaymentResult(order, paid=False, needs_3ds=True, pa_req=pa_req)
 
     def finish_3ds(self, order_id: str, pa_res: str) -> PaymentResult:
         """The ACS's answer: ``pa_res`` is the code the payer typed (``12345678`` passes)."""
@@ -437,15 +454,15 @@ class Engine:
             order = self._get(order_id)
             pending = order.pending_3ds
             if order.status is not OrderStatus.ACS_AUTH or not pending:
-                raise EngineError(7, "Order is not waiting for 3-D Secure")
+                raise EngineError(Refusal.WRONG_STATE, "Order is not waiting for 3-D Secure")
             if pa_res != THREE_DS_CODE and pa_res != pares_for(order.order_id):
-                self._decline(order, ACTION_3DS_FAILED)
-                return PaymentResult(order.snapshot(), paid=False, declined=True,
+                order = self._decline(order, ACTION_3DS_FAILED)
+                return PaymentResult(order, paid=False, declined=True,
                                      message=_ACTION_TEXT[ACTION_3DS_FAILED])
             binding = self._bindings.get(pending["binding"]) if pending["binding"] else None
-            self._settle(order, masked_pan=pending["masked"], expiry=pending["expiry"],
-                         cardholder=pending["cardholder"], behaviour=pending["behaviour"], binding=binding)
-            return PaymentResult(order.snapshot(), paid=True)
+            order = self._settle(order, masked_pan=pending["masked"], expiry=pending["expiry"],
+                                 cardholder=pending["cardholder"], behaviour=pending["behaviour"], binding=binding)
+            return PaymentResult(order, paid=True)
 
     def pay_with_binding(self, order_id: str, binding_id: str, *, cvc: Optional[str] = None,
                          ip: Optional[str] = None, merchant_initiated: bool = False) -> PaymentResult:
@@ -458,32 +475,32 @@ class Engine:
             order = self._get(order_id)
             binding = self._bindings.get(binding_id)
             if binding is None:
-                raise EngineError(2, "Binding not found")
+                raise EngineError(Refusal.BINDING_NOT_FOUND, "Binding not found")
             if not binding.active:
-                raise EngineError(2, "Binding is not active")
+                raise EngineError(Refusal.BINDING_NOT_FOUND, "Binding is not active")
             if binding.client_id != order.client_id and not merchant_initiated:
-                raise EngineError(5, "Binding belongs to another client")
+                raise EngineError(Refusal.BAD_FIELD, "Binding belongs to another client")
             if order.restrict_binding_id and order.restrict_binding_id != binding_id:
-                raise EngineError(5, "Order is restricted to another binding")
+                raise EngineError(Refusal.BAD_FIELD, "Order is restricted to another binding")
             self._check_payable(order)
             if order.status is OrderStatus.ACS_AUTH:
-                raise EngineError(7, "Order is waiting for 3-D Secure")
+                raise EngineError(Refusal.WRONG_STATE, "Order is waiting for 3-D Secure")
             if binding.expired(self.clock()):
-                self._decline(order, ACTION_EXPIRED_CARD)
-                return PaymentResult(order.snapshot(), paid=False, declined=True,
+                order = self._decline(order, ACTION_EXPIRED_CARD)
+                return PaymentResult(order, paid=False, declined=True,
                                      message=_ACTION_TEXT[ACTION_EXPIRED_CARD])
             if not order.auto_payment and not cvc and not merchant_initiated:
-                raise EngineError(5, "[cvc] is empty")
+                raise EngineError(Refusal.BAD_FIELD, "[cvc] is empty")
             behaviour = binding.behaviour
             if behaviour is Behaviour.APPROVE_THEN_INSUFFICIENT:
-                self._decline(order, ACTION_INSUFFICIENT)
-                return PaymentResult(order.snapshot(), paid=False, declined=True,
+                order = self._decline(order, ACTION_INSUFFICIENT)
+                return PaymentResult(order, paid=False, declined=True,
                                      message=_ACTION_TEXT[ACTION_INSUFFICIENT])
             if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment and not merchant_initiated:
                 return self._start_3ds(order, binding.masked_pan, binding.expiry, None, behaviour, binding)
-            self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
-                         behaviour=behaviour, binding=binding)
-            return PaymentResult(order.snapshot(), paid=True)
+            order = self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
+                                 behaviour=behaviour, binding=binding)
+            return PaymentResult(order, paid=True)
 
     def pay_external(self, order_id: str, masked: str, *, decline_code: Optional[int] = None) -> PaymentResult:
         """A payment without a card (SBP): settle the order, or decline it with ``decline_code``."""
@@ -491,50 +508,36 @@ class Engine:
             order = self._get(order_id)
             self._check_payable(order)
             if decline_code is not None:
-                self._decline(order, decline_code)
-                return PaymentResult(order.snapshot(), paid=False, declined=True,
+                order = self._decline(order, decline_code)
+                return PaymentResult(order, paid=False, declined=True,
                                      message=_ACTION_TEXT.get(decline_code, "Declined"))
-            self._settle(order, masked_pan=masked, expiry="", cardholder=None, behaviour=Behaviour.APPROVE,
-                         binding=None)
-            return PaymentResult(order.snapshot(), paid=True)
+            order = self._settle(order, masked_pan=masked, expiry="", cardholder=None, behaviour=Behaviour.APPROVE,
+                                 binding=None)
+            return PaymentResult(order, paid=True)
 
     def decline(self, order_id: str, action_code: int = 10) -> Order:
         """``decline.do``: cancel an unpaid order."""
         with self._changing():
-            order = self._get(order_id)
-            if order.status not in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
-                raise EngineError(7, "Operation is impossible for the current order state")
-            self._decline(order, action_code)
-            return order
+            return self._decline(self._get(order_id), action_code)
 
     def deposit(self, order_id: str, amount: int) -> Order:
         """Capture a hold, up to the held amount (0 = all). Only from APPROVED."""
         with self._changing():
             order = self._get(order_id)
-            if order.status is not OrderStatus.APPROVED:
-                raise EngineError(7, "Payment must be in the correct state (approved)")
-            if amount < 0 or amount > order.approved:
-                raise EngineError(7, "Deposit amount exceeds the approved amount")
-            amount = amount or order.approved
-            order.deposited = amount
-            order.status = OrderStatus.DEPOSITED
-            order.updated_at = self.clock()
-            self._move("deposit", order, amount)
-            self._emit("deposited", order)
+            if order.status is OrderStatus.APPROVED and (amount < 0 or amount > order.approved):
+                raise EngineError(Refusal.WRONG_STATE, "Deposit amount exceeds the approved amount")
+            order = self._transition(order, Step.DEPOSIT, deposited=amount or order.approved)
+            self._move("deposit", order, order.deposited)
             return order
 
     def reverse(self, order_id: str) -> Order:
         """Cancel a hold (or a deposit, same day). At most once per order."""
         with self._changing():
             order = self._get(order_id)
-            if order.reversed or order.status not in (OrderStatus.APPROVED, OrderStatus.DEPOSITED) \
-                    or order.refunded:
-                raise EngineError(7, "Operation is impossible for the current order state")
-            order.reversed = True
-            order.status = OrderStatus.REVERSED
-            order.updated_at = self.clock()
+            if order.refunded:
+                raise EngineError(Refusal.WRONG_STATE, TRANSITIONS[Step.REVERSE].refused)
+            order = self._transition(order, Step.REVERSE, reversed=True)
             self._move("reverse", order, order.deposited or order.approved)
-            self._emit("reversed", order)
             return order
 
     def refund(self, order_id: str, amount: int, *, expected_deposited: Optional[int] = None,
@@ -549,23 +552,19 @@ class Engine:
             if external_refund_id and external_refund_id in order.refund_ids:
                 return order
             if order.status not in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
-                raise EngineError(7, "Payment must be in the correct state (deposited)")
+                raise EngineError(Refusal.WRONG_STATE, TRANSITIONS[Step.REFUND_PART].refused)
             left = order.deposited - order.refunded
             if expected_deposited is not None and expected_deposited != left:
-                raise EngineError(7, "Deposited amount differs from expectedDepositedAmount")
+                raise EngineError(Refusal.WRONG_STATE, "Deposited amount differs from expectedDepositedAmount")
             amount = amount or left
             if amount <= 0 or amount > left:
-                raise EngineError(7, "Refund amount exceeds the deposited amount")
-            order.refunded += amount
-            order.refunds.append((amount, self.clock()))
-            order.dirty = True  # an in-place change: no assignment marks it
-            if external_refund_id:
-                order.refund_ids[external_refund_id] = amount
-            if order.refunded == order.deposited:
-                order.status = OrderStatus.REFUNDED
-            order.updated_at = self.clock()
+                raise EngineError(Refusal.WRONG_STATE, "Refund amount exceeds the deposited amount")
+            refund_ids = dict(order.refund_ids, **({external_refund_id: amount} if external_refund_id else {}))
+            order = self._transition(order, Step.REFUND_ALL if amount == left else Step.REFUND_PART,
+                                     refunded=order.refunded + amount, refund_ids=refund_ids,
+                                     refunds=order.refunds + ((amount, self.clock()),),
+                                     event_extra={"refundedAmount": str(amount)})
             self._move("refund", order, amount)
-            self._emit("refunded", order, refundedAmount=str(amount))
             return order
 
     # -- bindings --------------------------------------------------------------------------
@@ -584,7 +583,7 @@ class Engine:
     def _binding(self, binding_id: str) -> BindingRecord:
         binding = self._bindings.get(binding_id)
         if binding is None:
-            raise EngineError(2, "Binding not found")
+            raise EngineError(Refusal.BINDING_NOT_FOUND, "Binding not found")
         return binding
 
     def set_binding_active(self, binding_id: str, active: bool) -> BindingRecord:
@@ -592,14 +591,15 @@ class Engine:
         with self._lock:
             binding = self._binding(binding_id)
             if binding.active == active:
-                raise EngineError(2, "Binding is already active" if active else "Binding is not active")
+                raise EngineError(Refusal.BINDING_NOT_FOUND,
+                                  "Binding is already active" if active else "Binding is not active")
             binding.active = active
             return binding
 
     def extend_binding(self, binding_id: str, new_expiry: str) -> BindingRecord:
         """Set a binding's expiry (``YYYYMM``)."""
         if len(new_expiry) != 6 or not new_expiry.isdigit() or not 1 <= int(new_expiry[4:]) <= 12:
-            raise EngineError(5, "Wrong newExpiry")
+            raise EngineError(Refusal.BAD_FIELD, "Wrong newExpiry")
         with self._lock:
             binding = self._binding(binding_id)
             binding.expiry = new_expiry

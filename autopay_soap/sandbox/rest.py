@@ -12,6 +12,8 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..models import OrderStatus
 from .engine import Engine, EngineError, Order, PaymentResult
+from .lifecycle import Refusal
+from .rbs_codes import error_code
 
 __all__ = ["BINDING_TYPES", "RestFrontEnd", "REST_METHODS", "of_binding_type"]
 
@@ -32,7 +34,7 @@ def of_binding_type(bindings: list, binding_type: Optional[str]) -> list:
         return bindings
     category = BINDING_TYPES.get(binding_type.upper())
     if category is None:
-        raise EngineError(5, "Wrong value of [bindingType]: C, R or I")
+        raise EngineError(Refusal.BAD_FIELD, "Wrong value of [bindingType]: C, R or I")
     return [b for b in bindings if b.category == category]
 
 
@@ -43,7 +45,7 @@ def _int(params: Mapping[str, str], name: str) -> Optional[int]:
     try:
         return int(value)  # type: ignore[arg-type]
     except ValueError:
-        raise EngineError(5, f"Wrong value of [{name}]") from None
+        raise EngineError(Refusal.BAD_FIELD, f"Wrong value of [{name}]") from None
 
 
 class RestFrontEnd:
@@ -85,7 +87,7 @@ class RestFrontEnd:
         try:
             return handler(params)
         except EngineError as exc:
-            return {"errorCode": str(exc.code), "errorMessage": exc.message}
+            return {"errorCode": str(error_code(exc.refusal)), "errorMessage": exc.message}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -94,7 +96,7 @@ class RestFrontEnd:
         if not order_id and params.get("orderNumber"):
             order_id = self.engine.order(order_number=params["orderNumber"]).order_id
         if not order_id:
-            raise EngineError(5, "[orderId] is empty")
+            raise EngineError(Refusal.BAD_FIELD, "[orderId] is empty")
         return order_id
 
     @staticmethod
@@ -124,13 +126,13 @@ class RestFrontEnd:
             return {"errorCode": 0, "error": f"Operation declined. {result.message}",
                     "processingErrorType": "CLIENT_ERROR", "displayErrorMessage": result.message}
         return {"errorCode": 0, "info": "Your order is proceeded, redirecting...",
-                "redirect": self.urls(f"/payment/sandbox/finish?orderId={result.order['orderId']}")}
+                "redirect": self.urls(f"/payment/sandbox/finish?orderId={result.order.order_id}")}
 
     def _pay_binding(self, p: Mapping[str, str]) -> Dict[str, Any]:
         if not p.get("mdOrder"):
-            raise EngineError(5, "[mdOrder] is empty")
+            raise EngineError(Refusal.BAD_FIELD, "[mdOrder] is empty")
         if not p.get("bindingId"):
-            raise EngineError(5, "[bindingId] is empty")
+            raise EngineError(Refusal.BAD_FIELD, "[bindingId] is empty")
         return self._payment_json(self.engine.pay_with_binding(p["mdOrder"], p["bindingId"], cvc=p.get("cvc"),
                                                                ip=p.get("ip")))
 
@@ -144,7 +146,7 @@ class RestFrontEnd:
     def _refund(self, p: Mapping[str, str]) -> Dict[str, Any]:
         amount = _int(p, "amount")
         if amount is None:
-            raise EngineError(5, "[amount] is empty")
+            raise EngineError(Refusal.BAD_FIELD, "[amount] is empty")
         self.engine.refund(self._order_id(p), amount, expected_deposited=_int(p, "expectedDepositedAmount"),
                            external_refund_id=p.get("externalRefundId"))
         return self._ok()
@@ -153,8 +155,8 @@ class RestFrontEnd:
         try:
             order = self.engine.order(self._order_id(p))
         except EngineError as exc:  # the legacy method's keys too, and no OrderStatus to misread
-            return {"ErrorCode": str(exc.code), "ErrorMessage": exc.message, "errorCode": str(exc.code),
-                    "errorMessage": exc.message}
+            code = str(error_code(exc.refusal))
+            return {"ErrorCode": code, "ErrorMessage": exc.message, "errorCode": code, "errorMessage": exc.message}
         return {  # the legacy method answers in PascalCase
             "OrderStatus": int(order.status), "ErrorCode": "2" if order.status is OrderStatus.DECLINED else "0",
             "ErrorMessage": order.action_text, "OrderNumber": order.order_number, "Pan": order.masked_pan,
@@ -165,7 +167,7 @@ class RestFrontEnd:
 
     def _status_extended(self, p: Mapping[str, str]) -> Dict[str, Any]:
         if not p.get("orderId") and not p.get("orderNumber"):
-            raise EngineError(1, "orderId or orderNumber expected")
+            raise EngineError(Refusal.NO_ORDER_KEY, "orderId or orderNumber expected")
         order = self.engine.order(p.get("orderId") or None, None if p.get("orderId") else p.get("orderNumber"))
         return self.status_json(order)
 
@@ -204,14 +206,14 @@ class RestFrontEnd:
 
     def _bindings(self, p: Mapping[str, str]) -> Dict[str, Any]:
         if not p.get("clientId"):
-            raise EngineError(5, "[clientId] is empty")
+            raise EngineError(Refusal.BAD_FIELD, "[clientId] is empty")
         bindings = self.engine.bindings(p["clientId"], binding_id=p.get("bindingId") or None,  # "" means absent
                                         show_expired=p.get("showExpired") == "true")
         return self._binding_list(of_binding_type(bindings, p.get("bindingType")))
 
     def _bindings_by_id(self, p: Mapping[str, str]) -> Dict[str, Any]:
         if not p.get("bindingId"):
-            raise EngineError(5, "[bindingId] is empty (PAN look-ups are not emulated)")
+            raise EngineError(Refusal.BAD_FIELD, "[bindingId] is empty (PAN look-ups are not emulated)")
         return self._binding_list(self.engine.bindings(binding_id=p["bindingId"],
                                                        show_expired=p.get("showExpired") == "true"))
 

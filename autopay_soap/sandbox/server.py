@@ -7,28 +7,26 @@ background thread; ``gw.url``, ``gw.soap_url``, ``gw.rest_url``, ``gw.username``
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
-import re
 import socket
 import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
-from urllib.parse import parse_qs, urlencode, urlsplit
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import attr
 import requests
 
 from ..signing import make_token, rbs_hmac_checksum
-from ..wsdl_bundle import wsdl_dir
-from . import pages
-from .cards import ACS_CODES, TestCard, TestCards
-from .engine import Engine, EngineError, Event, Movement, Order, pares_for
+from . import routes
+from .answer import ApiCall
+from .cards import TestCard, TestCards
+from .engine import Engine, Event, Movement
 from .faults import FaultPlan
+from .notifier import Notifier
+from .rbs_codes import CALLBACK_OPERATION
 from .rest import RestFrontEnd
 from .soap import SoapFrontEnd, fault_envelope
 from .state import StateFile, restore, save
@@ -41,10 +39,6 @@ log = logging.getLogger(__name__)
 DEFAULT_USERNAME = "sandbox-api"
 DEFAULT_PASSWORD = "sandbox-password"
 DEFAULT_TBANK_TERMINAL = "SandboxDEMO"
-TBANK_PREFIX = "/v2/"
-SOAP_PATH = "/payment/webservices/merchant-ws"
-REST_PREFIX = "/payment/rest/"
-_REST_RE = re.compile(r"^/payment/rest/([A-Za-z0-9]+)\.do$")
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -168,98 +162,27 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, BrokenPipeError, socket.timeout):
             self.close_connection = True
 
-    # -- routing ---------------------------------------------------------------------------
+    # -- dispatch --------------------------------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        sandbox = self.server.sandbox
-        parts = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        path = parts.path
-        if path == SOAP_PATH:
-            self._serve_wsdl(parts.query)
-        elif path.startswith("/new/"):
-            engine_id = sandbox.tbank.payment_of(path[len("/new/"):])
-            if engine_id is None:
-                self._send(404, pages.message_page("Not found", "No such payment"), "text/html; charset=utf-8")
-                return
-            sandbox.tbank.form_shown(path[len("/new/"):])
-            self._send(200, pages.payment_page(sandbox.engine.order(engine_id)), "text/html; charset=utf-8")
-        elif path.startswith("/payment/merchants/") and path.endswith(".html"):
-            try:
-                order = sandbox.engine.order(query.get("mdOrder", ""))
-            except EngineError:
-                self._send(404, pages.message_page("Not found", "No such order"), "text/html; charset=utf-8")
-                return
-            self._send(200, pages.payment_page(order), "text/html; charset=utf-8")
-        elif path == "/payment/sandbox/acs":
-            self._send(200, pages.acs_page(query.get("MD", ""), query.get("PaReq", ""), query.get("TermUrl", "")),
-                       "text/html; charset=utf-8")
-        elif path in ("/payment/sandbox/finish", "/_sandbox/return"):
-            try:
-                returned: Optional[Order] = sandbox.engine.order(query.get("orderId", "") or "-")
-            except EngineError:
-                returned = None
-            self._send(200, pages.return_page(returned), "text/html; charset=utf-8")
-        elif path == "/_sandbox/cards":
-            self._send(200, pages.cards_page(), "text/html; charset=utf-8")
-        elif path in ("/_sandbox", "/_sandbox/"):
-            engine = sandbox.engine
-            self._send(200, pages.dashboard_page(engine.orders(), engine.all_bindings(), engine.movements()),
-                       "text/html; charset=utf-8")
-        elif path == "/_sandbox/ledger":
-            self._json(200, sandbox.ledger_json())
-        elif path.startswith("/_sandbox/orders/"):
-            try:
-                order = sandbox.engine.order(path.rsplit("/", 1)[1])
-            except EngineError:
-                self._json(404, {"error": "order not found"})
-                return
-            self._json(200, order.snapshot())
-        else:
-            self._send(404, b"not found", "text/plain")
+        self._dispatch(routes.Request.of("GET", self.path))
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
-        sandbox = self.server.sandbox
         body = self._body()
-        path = urlsplit(self.path).path
-        if path == SOAP_PATH:
-            self._with_faults(sandbox.soap.operation_of(body), "soap",
-                              lambda: sandbox.soap.handle(body), "text/xml; charset=utf-8")
-            return
-        if path.startswith(TBANK_PREFIX):
-            self._tbank(path[len(TBANK_PREFIX):], body)
-            return
-        match = _REST_RE.match(path)
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
-        if match and match.group(1) == "finish3ds" and "userName" not in form:
-            self._browser_finish_3ds(form)
-        elif match:
-            method = match.group(1)
-            self._with_faults(method, "rest", lambda: (200, json.dumps(sandbox.rest.handle(method, form),
-                                                                       ensure_ascii=False).encode("utf-8")),
-                              "application/json;charset=UTF-8")
-        elif path == "/payment/sandbox/pay":
-            self._browser_pay(form)
-        elif path == "/_sandbox/pay":
-            self._json(*pay_as_payer(sandbox, body, self.headers.get("Content-Type") or ""))
-        elif path == "/payment/sandbox/acs":
-            self._send(200, pages.acs_page(form.get("MD", ""), form.get("PaReq", ""), form.get("TermUrl", "")),
-                       "text/html; charset=utf-8")
-        elif path == "/payment/sandbox/acs/confirm":
-            md = form.get("MD", "")
-            pa_res = pares_for(md) if form.get("code", "").strip() in ACS_CODES else "failed"
-            sandbox.tbank.acs_answered(md, pa_res)
-            self._send(200, pages.post_form_page(form.get("TermUrl", ""), {"MD": md, "PaRes": pa_res}),
-                       "text/html; charset=utf-8")
+        self._dispatch(routes.Request.of("POST", self.path, body, self.headers.get("Content-Type") or ""))
+
+    def _dispatch(self, request: routes.Request) -> None:
+        target = routes.route(self.server.sandbox, request)
+        if isinstance(target, ApiCall):
+            self._with_faults(target)
         else:
-            self._send(404, b"not found", "text/plain")
+            self._send(target.status, target.body, target.content_type, target.headers)
 
     # -- the API, with faults and latency --------------------------------------------------
 
-    def _with_faults(self, operation: Optional[str], protocol: str, handle: Callable[[], Tuple[int, bytes]],
-                     content_type: str) -> None:
+    def _with_faults(self, call: ApiCall) -> None:
         sandbox = self.server.sandbox
-        fault = sandbox.faults.draw(operation) if sandbox.faults else None
+        fault = sandbox.faults.draw(call.operation) if sandbox.faults else None
         if fault == "refuse":
             self._reset()
         if fault in ("http500", "http503"):
@@ -267,15 +190,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, f"<html><body><h1>{status}</h1></body></html>".encode(), "text/html")
             return
         if fault == "soap_fault":
-            if protocol == "tbank":
+            if call.protocol == "tbank":
                 self._send(200, '{"Success":false,"ErrorCode":"9999","Message":"Попробуйте повторить попытку '
-                                'позже"}'.encode("utf-8"), content_type)
-            elif protocol == "soap":
+                                'позже"}'.encode("utf-8"), call.content_type)
+            elif call.protocol == "soap":
                 self._send(500, fault_envelope("soap:Server", "Internal error"), "text/xml; charset=utf-8")
             else:
-                self._send(200, b'{"errorCode":"7","errorMessage":"System error"}', content_type)
+                self._send(200, b'{"errorCode":"7","errorMessage":"System error"}', call.content_type)
             return
-        status, answer = handle()
+        status, answer = call.handle()
         if sandbox.latency:
             time.sleep(sandbox.latency)  # emulates the remote gateway's latency
         if fault == "drop_after":
@@ -286,211 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             answer = b"\x00\x17<<garbage>> not what you expected"
         if fault == "truncated":
             answer = answer[: len(answer) // 2]
-        self._send(status, answer, content_type)
-
-    def _tbank(self, method: str, body: bytes) -> None:
-        sandbox = self.server.sandbox
-        content_type = (self.headers.get("Content-Type") or "").lower()
-        try:
-            if "json" in content_type:
-                data = json.loads(body.decode("utf-8"))
-            else:
-                data = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            self._json(200, {"Success": False, "ErrorCode": "9999", "Message": "Неверный формат запроса"})
-            return
-        self._with_faults(method, "tbank", lambda: (200, json.dumps(sandbox.tbank.handle(method, data),
-                                                                    ensure_ascii=False).encode("utf-8")),
-                          "application/json; charset=utf-8")
-
-    def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json;charset=UTF-8")
-
-    def _serve_wsdl(self, query: str) -> None:
-        base = self.server.sandbox.soap_url
-        if query == "wsdl":
-            text = (wsdl_dir() / "merchant-ws.wsdl").read_text("utf-8")
-            text = re.sub(r'location="https://[^"]+"', f'location="{base}"', text)
-            text = text.replace('location="MerchantService.wsdl"', f'location="{base}?wsdl=MerchantService.wsdl"')
-        elif query == "wsdl=MerchantService.wsdl":
-            text = (wsdl_dir() / "MerchantService.wsdl").read_text("utf-8")
-            text = text.replace('schemaLocation="merchant.xsd"', f'schemaLocation="{base}?xsd=merchant.xsd"')
-        elif query == "xsd=merchant.xsd":
-            text = (wsdl_dir() / "merchant.xsd").read_text("utf-8")
-        else:
-            self._send(404, b"not found", "text/plain")
-            return
-        self._send(200, text.encode("utf-8"), "text/xml; charset=utf-8")
-
-    # -- the payer's browser ---------------------------------------------------------------
-
-    def _browser_pay(self, form: Dict[str, str]) -> None:
-        sandbox = self.server.sandbox
-        order_id = form.get("mdOrder", "")
-        try:
-            result = sandbox.engine.pay_with_card(order_id, pan=form.get("pan", ""), expiry=form.get("expiry", ""),
-                                                  cvc=form.get("cvc", ""), cardholder=form.get("cardholder"))
-            order = sandbox.engine.order(order_id)
-        except EngineError as exc:
-            self._send(409, pages.message_page("Payment refused", exc.message, "error"), "text/html; charset=utf-8")
-            return
-        if result.needs_3ds:
-            term = sandbox.url + "/payment/rest/finish3ds.do"
-            self._redirect("/payment/sandbox/acs?" + urlencode({"MD": order_id, "PaReq": result.pa_req or "",
-                                                                "TermUrl": term}))
-        elif not result.paid and not result.declined:
-            self._send(200, pages.payment_page(order, result.message), "text/html; charset=utf-8")
-        else:
-            self._redirect(_with_order_id(order.return_url if result.paid else (order.fail_url or order.return_url),
-                                          order_id))
-
-    def _browser_finish_3ds(self, form: Dict[str, str]) -> None:
-        sandbox = self.server.sandbox
-        order_id = form.get("MD", "")
-        try:
-            result = sandbox.engine.finish_3ds(order_id, form.get("PaRes", ""))
-            order = sandbox.engine.order(order_id)
-        except EngineError as exc:
-            self._send(409, pages.message_page("Payment refused", exc.message, "error"), "text/html; charset=utf-8")
-            return
-        self._redirect(_with_order_id(order.return_url if result.paid else (order.fail_url or order.return_url),
-                                      order_id))
-
-
-def pay_as_payer(sandbox: "Sandbox", body: bytes, content_type: str) -> Tuple[int, Dict[str, Any]]:
-    """``POST /_sandbox/pay``: act as the payer without a browser or our library.
-
-    JSON (or a form) with the order (``form_url``, ``order_id`` or a T-Bank ``payment_id``) and
-    the card: a test card's name (``"SUCCESS"``, ``"SUCCESS_3DS"``, ``"TBANK_3DS_CHALLENGE"``...) or
-    ``pan``/``expiry``/``cvc``; ``three_ds_code`` answers the ACS (default: the card's own code,
-    so a 3-D Secure card passes; a wrong code fails it). Answers the order as JSON: ``orderId``,
-    ``paid``, ``orderStatus``, ``statusName``, ``actionCode`` and ``redirectUrl`` (the merchant's
-    return or fail URL); 400 for a request it cannot read, 404 for an unknown order, 409 when
-    the order cannot be paid.
-    """
-    try:
-        if "json" in content_type.lower() or body.lstrip().startswith(b"{"):
-            data = json.loads(body.decode("utf-8"))
-        else:
-            data = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
-        if not isinstance(data, dict):
-            raise ValueError("a JSON object is expected")
-    except ValueError as exc:
-        return 400, {"error": f"the request cannot be read: {exc}"}
-    order_id = str(data.get("order_id") or "")
-    payment_id = str(data.get("payment_id") or "")
-    form_url = str(data.get("form_url") or "")
-    if form_url:
-        parts = urlsplit(form_url)
-        if parts.path.startswith("/new/"):
-            payment_id = parts.path[len("/new/"):]
-        else:
-            order_id = parse_qs(parts.query).get("mdOrder", [""])[0]
-    if payment_id:
-        order_id = sandbox.tbank.payment_of(payment_id) or ""
-        sandbox.tbank.form_shown(payment_id)
-    card_name = data.get("card") if isinstance(data.get("card"), str) else None
-    card = getattr(TestCards, card_name.upper(), None) if card_name else None
-    if card_name and not isinstance(card, TestCard):
-        return 400, {"error": f"no test card named {card_name!r}"}
-    pan = card.pan if card else str(data.get("pan") or "")
-    expiry = card.expiry if card else str(data.get("expiry") or "")
-    cvc = card.cvc if card else str(data.get("cvc") or "")
-    try:
-        result = sandbox.engine.pay_with_card(order_id, pan=pan, expiry=expiry, cvc=cvc,
-                                              cardholder=str(data.get("cardholder") or "CARD HOLDER"))
-        if result.needs_3ds:
-            code = str(data.get("three_ds_code") or (card.three_ds_code if card else "") or "")
-            pa_res = pares_for(order_id) if code in ACS_CODES else "failed"
-            sandbox.tbank.acs_answered(order_id, pa_res)
-            result = sandbox.engine.finish_3ds(order_id, pa_res)
-        order = sandbox.engine.order(order_id)
-    except EngineError as exc:
-        return (404 if exc.code == 6 else 409), {"error": exc.message, "orderId": order_id or None}
-    if not result.paid and not result.declined:
-        return 409, {"error": result.message, "orderId": order_id}
-    redirect = order.return_url if result.paid else (order.fail_url or order.return_url)
-    return 200, {"orderId": order_id, "paid": result.paid, "orderStatus": int(order.status),
-                 "statusName": order.status.name, "actionCode": order.action_code,
-                 "redirectUrl": _with_order_id(redirect, order_id)}
-
-
-def _with_order_id(url: Optional[str], order_id: str) -> str:
-    url = url or "/_sandbox/return"
-    return f"{url}{'&' if '?' in url else '?'}orderId={order_id}"
-
-
-class _Notifier:
-    """Sends callbacks in a background thread; retries like the gateway (3 tries).
-
-    RBS callbacks are GET queries, delivered on HTTP 200; T-Bank notifications are JSON
-    POSTs (``as_json``), delivered only on HTTP 200 with the body ``OK``.
-    """
-
-    def __init__(self, sandbox: "Sandbox") -> None:
-        self.sandbox = sandbox
-        self.queue: "queue.Queue[Optional[Tuple[str, Dict[str, Any], bool]]]" = queue.Queue()
-        self.delivered: List[Dict[str, Any]] = []
-        self.outstanding: List[Tuple[str, Dict[str, Any], bool]] = []
-        self.idle = threading.Condition()
-        self._pending = 0
-        self._session = requests.Session()
-        self._thread = threading.Thread(target=self._run, name="sandbox-callbacks", daemon=True)
-        self._thread.start()
-
-    def submit(self, url: str, params: Dict[str, Any], *, as_json: bool = False) -> None:
-        item = (url, params, as_json)
-        with self.idle:
-            self._pending += 1
-            self.outstanding.append(item)
-        self.queue.put(item)
-
-    def snapshot(self) -> List[Dict[str, Any]]:
-        """The notifications not yet delivered or given up (for a state file)."""
-        with self.idle:
-            return [{"url": url, "params": params, "as_json": as_json} for url, params, as_json in self.outstanding]
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until every queued callback was delivered or given up; for tests."""
-        with self.idle:
-            return self.idle.wait_for(lambda: self._pending == 0, timeout)
-
-    def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
-            url, params, as_json = item
-            attempts, status, delivered = 0, None, False
-            while attempts < self.sandbox.callback_attempts:
-                attempts += 1
-                try:
-                    if as_json:
-                        answer = self._session.post(url, json=params, timeout=(2, 5))
-                        delivered = answer.status_code == 200 and answer.content.strip() == b"OK"
-                    else:
-                        answer = self._session.get(url, params=params, timeout=(2, 5))
-                        delivered = answer.status_code == 200
-                    status = answer.status_code
-                except requests.RequestException:
-                    status = None
-                if delivered:
-                    break
-                time.sleep(self.sandbox.callback_retry_interval)  # the gateway's retry period
-            self.delivered.append({"url": url, "params": params, "status": status, "attempts": attempts,
-                                   "delivered": delivered})
-            with self.idle:
-                self._pending -= 1
-                if item in self.outstanding:
-                    self.outstanding.remove(item)
-                self.idle.notify_all()
-
-    def stop(self) -> None:
-        self.queue.put(None)
-        self._thread.join(timeout=5)
-        self._session.close()
+        self._send(status, answer, call.content_type)
 
 
 class Sandbox:
@@ -504,6 +223,8 @@ class Sandbox:
     :param seed: seed of the fault plan's random draws.
     :param callback_url: where callbacks go (an order's ``dynamicCallbackUrl`` wins).
     :param callback_secret: with it, callbacks carry an HMAC-SHA256 ``checksum``.
+    :param callback_retry_interval: seconds between tries of an undelivered notification.
+    :param callback_attempts: tries of a notification (both read when the notifier starts).
     :param clock: the engine's clock (tests pass a fake one to test expiry).
     :param tbank_terminals: the T-Bank terminals (default: ``SandboxDEMO`` with ``password``).
     :param tbank_repeated_order_ids: T-Bank ``Init`` accepts an ``OrderId`` already used and creates
@@ -564,7 +285,7 @@ class Sandbox:
                                    accept_repeated_order_ids=tbank_repeated_order_ids)
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
-        self._notifier: Optional[_Notifier] = None
+        self._notifier: Optional[Notifier] = None
         self._waiting_notifications: List[Dict[str, Any]] = []
         self._state: Optional[StateFile] = None
         if state is not None:
@@ -593,7 +314,8 @@ class Sandbox:
         """Start the thread that sends callbacks and notifications (:meth:`start` does; a WSGI
         server hosting :mod:`autopay_soap.sandbox.wsgi` needs it on its own)."""
         if self._notifier is None:
-            self._notifier = _Notifier(self)
+            self._notifier = Notifier(attempts=self.callback_attempts,
+                                      retry_interval=self.callback_retry_interval)
             waiting, self._waiting_notifications = self._waiting_notifications, []
             for item in waiting:  # restored from a state file
                 self._notifier.submit(item["url"], item["params"], as_json=bool(item["as_json"]))
@@ -661,7 +383,7 @@ class Sandbox:
     @property
     def soap_url(self) -> str:
         """The SOAP endpoint (``?wsdl`` serves the WSDL with this address)."""
-        return self.url + SOAP_PATH
+        return self.url + routes.SOAP_PATH
 
     @property
     def wsdl_url(self) -> str:
@@ -671,12 +393,12 @@ class Sandbox:
     @property
     def rest_url(self) -> str:
         """The REST base, ending in ``/payment/rest/``."""
-        return self.url + REST_PREFIX
+        return self.url + routes.REST_PREFIX
 
     @property
     def tbank_url(self) -> str:
         """The T-Bank API base, ending in ``/v2/``."""
-        return self.url + TBANK_PREFIX
+        return self.url + routes.TBANK_PREFIX
 
     @property
     def tbank_terminal_key(self) -> str:
@@ -735,7 +457,7 @@ class Sandbox:
     def ledger_json(self) -> Dict[str, Any]:
         """The ledger as served at ``/_sandbox/ledger``."""
         return {"movements": [m.as_dict() for m in self.engine.movements()],
-                "orders": [o.snapshot() for o in self.engine.orders()],
+                "orders": [o.as_json() for o in self.engine.orders()],
                 "bindings": [{"bindingId": b.binding_id, "clientId": b.client_id, "maskedPan": b.masked_pan,
                               "expiryDate": b.expiry, "active": b.active} for b in self.engine.all_bindings()]}
 
@@ -753,19 +475,20 @@ class Sandbox:
             self._notifier.submit(url, body, as_json=True)
 
     def _on_event(self, event: Event) -> None:
-        if self.tbank.owns(event.order["orderId"]):
+        if self.tbank.owns(event.order.order_id):
             self.tbank.on_event(event)
             return
         order = event.order
-        url = order["callbackUrl"] or self.callback_url
+        url = order.callback_url or self.callback_url
         if not url or self._notifier is None:
             return
-        params = {"mdOrder": order["orderId"], "orderNumber": order["orderNumber"], "operation": event.operation,
+        operation = CALLBACK_OPERATION[event.kind]
+        params = {"mdOrder": order.order_id, "orderNumber": order.order_number, "operation": operation,
                   "status": "1" if event.success else "0"}
-        if event.operation in ("approved", "deposited"):
-            params["amount"] = str(order["amount"])
-        if order.get("clientId"):
-            params["clientId"] = order["clientId"]
+        if operation in ("approved", "deposited"):
+            params["amount"] = str(order.amount)
+        if order.client_id:
+            params["clientId"] = order.client_id
         params.update(event.extra)
         if self._callback_secret:
             params["checksum"] = rbs_hmac_checksum(params, self._callback_secret)

@@ -18,6 +18,7 @@ from lxml import etree
 from ..models import OrderStatus
 from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope_validator, parse_xml
 from .engine import Engine, EngineError, Order, PaymentResult
+from .rbs_codes import error_code
 from .rest import of_binding_type
 
 __all__ = ["SoapFrontEnd", "WSS_FAULT"]
@@ -138,7 +139,7 @@ class SoapFrontEnd:
         return ret
 
     def _error(self, exc: EngineError) -> etree._Element:
-        return self._ret(errorCode=exc.code, errorMessage=exc.message)
+        return self._ret(errorCode=error_code(exc.refusal), errorMessage=exc.message)
 
     @staticmethod
     def _int(part: etree._Element, name: str) -> Optional[int]:
@@ -177,7 +178,7 @@ class SoapFrontEnd:
             return self._ret(errorCode=0, errorMessage=f"Operation declined. {result.message}",
                              info=f"Operation declined. {result.message}")
         return self._ret(errorCode=0, info="Your order is proceeded, redirecting...",
-                         redirect=self.urls(f"/payment/sandbox/finish?orderId={order['orderId']}"))
+                         redirect=self.urls(f"/payment/sandbox/finish?orderId={order.order_id}"))
 
     def _pay_binding(self, part: etree._Element) -> etree._Element:
         try:
@@ -190,7 +191,7 @@ class SoapFrontEnd:
     def _finish_3ds(self, part: etree._Element) -> etree._Element:
         try:
             result = self.engine.finish_3ds(part.get("md") or "", part.get("paRes") or "")
-            order = self.engine.order(result.order["orderId"])
+            order = self.engine.order(result.order.order_id)
         except EngineError as exc:
             return self._error(exc)
         url = order.return_url if result.paid else (order.fail_url or order.return_url)
@@ -222,7 +223,8 @@ class SoapFrontEnd:
         except EngineError as exc:
             # the WSDL requires orderStatus, amount and authCode; -1 is no order's status, so no
             # client reading the status first can take this answer for a created, unpaid order
-            return self._ret(errorCode=exc.code, errorMessage=exc.message, orderStatus=-1, amount=0, authCode=0)
+            return self._ret(errorCode=error_code(exc.refusal), errorMessage=exc.message, orderStatus=-1, amount=0,
+                             authCode=0)
         return self._ret(
             errorCode=2 if order.status is OrderStatus.DECLINED else 0,
             errorMessage=order.action_text or None, orderStatus=int(order.status),
@@ -312,5 +314,5 @@ class SoapFrontEnd:
         try:
             self.engine.extend_binding(part.get("bindingId") or "", part.get("newExpiry") or "")
         except EngineError as exc:
-            return self._ret(errorCode=str(exc.code), errorMessage=exc.message)
+            return self._ret(errorCode=str(error_code(exc.refusal)), errorMessage=exc.message)
         return self._ret(errorCode="0")

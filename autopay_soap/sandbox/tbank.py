@@ -55,6 +55,7 @@ from .engine import (
     Order,
     PaymentResult,
 )
+from .lifecycle import EventKind, Refusal
 
 __all__ = ["SANDBOX_CARD_KEY_PEM", "TBankFrontEnd", "TBankTerminal", "TBANK_METHODS"]
 
@@ -79,7 +80,9 @@ _DECLINE = {ACTION_INSUFFICIENT: (1051, "Недостаточно средств
             ACTION_DECLINED: (1012, "Отказ эмитента"),
             ACTION_EXPIRED_CARD: (1054, "Истек срок действия карты"),
             ACTION_3DS_FAILED: (101, "Не пройдена идентификация 3DS")}
-_EVENT_STATUS = {"approved": "AUTHORIZED", "deposited": "CONFIRMED", "reversed": "REVERSED"}
+_EVENT_STATUS = {EventKind.HELD: "AUTHORIZED", EventKind.CHARGED: "CONFIRMED", EventKind.DEPOSITED: "CONFIRMED",
+                 EventKind.REVERSED: "REVERSED"}
+"""The notified ``Status`` of each engine event; a refund's and a decline's depend on the order."""
 SBP_INSUFFICIENT = 5060
 BANK_MEMBER = ("100000000004", "Т-Банк (sandbox)")
 
@@ -372,8 +375,9 @@ class TBankFrontEnd:
         except TBankError as exc:
             code, message, details, status = str(exc.code), exc.message, exc.details, exc.status
         except EngineError as exc:
-            code = "8" if exc.code == 7 else "9999"
-            message = "Неверный статус транзакции" if exc.code == 7 else "Внутренняя ошибка"
+            wrong_state = exc.refusal is Refusal.WRONG_STATE
+            code = "8" if wrong_state else "9999"
+            message = "Неверный статус транзакции" if wrong_state else "Внутренняя ошибка"
             details, status = exc.message, None
         except Exception as exc:  # noqa: BLE001 - a value of a type nobody foresaw: still an answer, never a reset
             log.warning("T-Bank %s: %s refused as malformed", method, type(exc).__name__)
@@ -507,7 +511,7 @@ class TBankFrontEnd:
                 session_timeout_secs=max(init.timeout, 1), two_stage=init.two_stage, max_number_length=36,
                 unique_number=not self.accept_repeated_order_ids)
         except EngineError as exc:
-            if exc.code == 1:
+            if exc.refusal is Refusal.NUMBER_USED:
                 raise TBankError(20, "Ошибка: дублирование идентификатора заказа") from None
             raise TBankError(1, "Неверные параметры", exc.message) from None
         if init.customer_key:
@@ -861,18 +865,18 @@ class TBankFrontEnd:
     def on_event(self, event: Event) -> None:
         """Send the payment notification of an engine event to NotificationURL (or the terminal's)."""
         with self._lock:
-            payment_id = self._by_engine.get(event.order["orderId"])
+            payment_id = self._by_engine.get(event.order.order_id)
             if payment_id is None:
                 return
             payment = self._payments[payment_id]
             order = self._order(payment)
             status: Optional[str]
-            if event.operation == "refunded":
-                status = "REFUNDED" if event.order["status"] == int(OrderStatus.REFUNDED) else "PARTIAL_REFUNDED"
-            elif event.operation in ("declinedCardpresent", "declinedByTimeout"):
+            if event.kind is EventKind.REFUNDED:
+                status = "REFUNDED" if event.order.status is OrderStatus.REFUNDED else "PARTIAL_REFUNDED"
+            elif not event.success:
                 status = self.status_word(payment, order)  # REJECTED, CANCELED or DEADLINE_EXPIRED: final
             else:
-                status = _EVENT_STATUS.get(event.operation)
+                status = _EVENT_STATUS.get(event.kind)
             card = self._ensure_card(payment, order) if order.binding_id else None  # RebillId is born here
             terminal = self.terminals[payment.terminal]
             url = payment.notification_url or terminal.notification_url
@@ -883,13 +887,13 @@ class TBankFrontEnd:
                 "TerminalKey": terminal.key, "OrderId": payment.order_id, "Success": success, "Status": status,
                 "PaymentId": int(payment.payment_id),
                 "ErrorCode": "0" if success else str(_decline_of(order)[0]),
-                "Amount": event.order["amount"]}
+                "Amount": event.order.amount}
             if card is not None:
                 body.update(CardId=int(card.card_id), Pan=card.pan, ExpDate=card.exp_date)
                 if payment.recurrent and card.rebill_id:
                     body["RebillId"] = int(card.rebill_id)
-            elif event.order.get("maskedPan"):
-                body["Pan"] = str(event.order["maskedPan"]).replace("**", "******")
+            elif event.order.masked_pan:
+                body["Pan"] = event.order.masked_pan.replace("**", "******")
             if payment.customer_key:
                 body["CustomerKey"] = payment.customer_key
             body["Token"] = make_token(body, terminal.password)
