@@ -166,7 +166,8 @@ class TBankGateway(TBankApi):
         return PaymentStep(order_id, info=optional_text(reply.get("Status")))
 
     def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
-        """Not on T-Bank: use :meth:`~autopay_soap.gateways.tbank_api.TBankApi.submit_3ds_authorization` (it needs the ``MD`` as well)."""
+        """Not on T-Bank: use :meth:`~autopay_soap.gateways.tbank_api.TBankApi.submit_3ds_authorization`
+        (it needs the ``MD`` as well)."""
         raise UnsupportedOperation("finish_3ds: on T-Bank call submit_3ds_authorization(md, pa_res, payment_id)",
                                    operation="Submit3DSAuthorization", order_id=order_id)
 
