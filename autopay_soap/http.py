@@ -121,9 +121,14 @@ class GatewaySession(requests.Session):
         return found
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
-        """requests' merge of the per-request, environment and session settings, with the environment cached."""
-        merged = None if proxies is None else dict(proxies)
-        if merged is not None and url:
+        """requests' merge of the per-request, environment and session settings, with the environment cached.
+
+        ``proxies=None`` is taken as ``{}``, as ``requests.Session.request`` itself passes it:
+        requests' own merge differs between versions there (2.32 raises, 2.33 and later skip the
+        environment), and a gateway must reach its proxy whichever requests is installed.
+        """
+        merged = {} if proxies is None else dict(proxies)
+        if url:
             text = url.decode() if isinstance(url, bytes) else str(url)
             found = (self._proxies_for(text) if merged.get("no_proxy") is None
                      else requests.utils.get_environ_proxies(text, no_proxy=merged["no_proxy"]))

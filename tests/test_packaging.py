@@ -1,0 +1,44 @@
+"""The supported matrix is declared once: python_requires, the classifiers, mypy's target and the
+lowest-versions constraints all agree with setup.cfg."""
+
+import configparser
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _config():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    return config
+
+
+def test_the_lowest_constraints_pin_every_declared_bound():
+    out = subprocess.run([sys.executable, str(ROOT / ".ci" / "lowest_constraints.py"), "test"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    config = _config()
+    declared = [line.strip() for line in (config["options"]["install_requires"] + "\n"
+                                          + config["options.extras_require"]["test"]).splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    expected = [re.sub(r"\s*>=\s*", "==", line) for line in declared]
+    assert out == expected
+
+
+def test_a_requirement_without_a_lower_bound_is_refused():
+    script = ROOT / ".ci" / "lowest_constraints.py"
+    code = f"import runpy; m = runpy.run_path({str(script)!r}); m['lowest']('zeep')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0 and "no lower bound" in done.stderr
+
+
+def test_python_versions_agree_everywhere():
+    config = _config()
+    lowest = config["options"]["python_requires"].replace(">=", "").strip()
+    assert config["mypy"]["python_version"] == lowest
+    classifiers = re.findall(r"Programming Language :: Python :: (3\.\d+)", config["metadata"]["classifiers"])
+    assert classifiers[0] == lowest and classifiers == [f"3.{n}" for n in range(9, 14)]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "for version in " + " ".join(classifiers) + ";" in ci
