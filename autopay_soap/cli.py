@@ -303,8 +303,8 @@ def _add_charge(sub: Any) -> None:
                             epilog=_CHARGE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     charge.add_argument("file", help="CSV (',' ';' or tab; UTF-8) or JSON Lines (.jsonl): order_number, client_id, "
                                      "binding_id, amount...")
-    charge.add_argument("--journal", help="SQLite journal (default FILE.journal.sqlite; its folder must exist); "
-                                          "reuse it to resume")
+    charge.add_argument("--journal", help="SQLite journal (default FILE.journal.sqlite; its folder must exist), or "
+                                          "postgresql://...?merchant=M&batch=B; reuse it to resume")
     charge.add_argument("--report", help="write one row per input row (.csv or .jsonl); checked before charging")
     charge.add_argument("--profile", default=None, help="gateway profile (or AUTOPAY_PROFILE)")
     charge.add_argument("--transport", choices=["soap", "rest", "tbank"], default=None, help="default: soap")

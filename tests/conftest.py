@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 from typing import Any
@@ -111,3 +112,40 @@ def receiver() -> Any:
     yield f"http://127.0.0.1:{server.server_port}/notify", got
     server.shutdown()
     server.server_close()
+
+
+# -- a real PostgreSQL server (the postgres extra) ---------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_server() -> Any:
+    """A throwaway PostgreSQL server's URL. Outside CI a missing server or psycopg skips with the
+    reason; in CI (which installs both) it fails."""
+    from .pg_server import running_server, server_bin
+
+    missing = None
+    bin_dir = server_bin()
+    if bin_dir is None:
+        missing = "no PostgreSQL server (apt-get install postgresql)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing = missing or 'no psycopg (pip install ".[postgres]")'
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL: {missing}")
+        pytest.skip(missing)
+    yield from running_server(bin_dir or "")
+
+
+@pytest.fixture
+def pg_url(pg_server: str, request: pytest.FixtureRequest) -> str:
+    """A journal URL on the test server in a database of this test's own."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    with psycopg.connect(pg_server, autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        db.execute(f'CREATE DATABASE "{name}"')
+    return pg_server.rsplit("/", 1)[0] + "/" + name

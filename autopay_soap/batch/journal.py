@@ -177,6 +177,11 @@ class Journal:
         self.close()
 
     @property
+    def location(self) -> str:
+        """What a worker process opens: the file's path."""
+        return str(self.path)
+
+    @property
     def db(self) -> sqlite3.Connection:
         """The open connection."""
         if self._db is None:
@@ -236,3 +241,4 @@ class Journal:
         """Entries per state."""
         with self._mutex:
             return dict(self.db.execute("SELECT state, COUNT(*) FROM charges GROUP BY state").fetchall())
+

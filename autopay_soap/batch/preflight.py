@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from ..client import AutopayClient
 from ..errors import AccessDenied, AuthenticationError, AutopayError, ConfigurationError, ValidationError
@@ -49,11 +50,11 @@ def check_access(client: AutopayClient) -> None:
                                "charged", setting="gateway") from None
 
 
-def check_report(report: Path, path: Path, journal: Path) -> None:
-    """The report can be written and overwrites neither the input nor the journal."""
+def check_report(report: Path, path: Path, journal: Optional[Path]) -> None:
+    """The report can be written and overwrites neither the input nor the journal (a file's)."""
     target = report.resolve()
     for other, what in ((path, "the input file"), (journal, "the journal")):
-        if target == other.resolve():
+        if other is not None and target == other.resolve():
             raise BatchConfigError(f"report: {report} is {what}; writing the report would destroy it",
                                    setting="report")
     if not target.parent.is_dir():

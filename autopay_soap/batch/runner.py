@@ -62,7 +62,7 @@ from ..http import stop_scope
 from ..redact import describe_callable
 from .errors import BatchAborted, BatchConfigError, BatchInputError, BatchWorkerError
 from .gate import _Gate, _RateLimiter
-from .journal import Journal
+from .journals import AnyJournal, is_url, open_journal
 from .outcome import (
     EXIT_CONFIG,
     EXIT_DECLINED,
@@ -218,7 +218,7 @@ class BatchRunner:
         self._in_flight_at_stop = self._signal = None
         self._aborted = False
         self._wake = threading.Event()
-        with Journal(self.journal) as journal:
+        with open_journal(self.journal) as journal:
             earlier = {state: count for state, count in journal.counts().items()
                        if state not in ("in_flight", "unknown", "retry")}
             display = self._display = self._make_display(rows, earlier)
@@ -259,6 +259,11 @@ class BatchRunner:
             raise BatchInputError([RowError(0, "file", f"{path} {problem}")], path=path)
         if not os.access(path, os.R_OK):
             raise BatchInputError([RowError(0, "file", f"{path} cannot be read (permission denied)")], path=path)
+        if is_url(self.journal):
+            self._check_journal_url()
+            if report is not None:
+                check_report(Path(report), path, None)
+            return
         journal = Path(self.journal)
         if not journal.parent.is_dir():
             raise BatchConfigError(f"journal: the folder {journal.parent} does not exist (it is not created: a "
@@ -266,6 +271,18 @@ class BatchRunner:
                                    setting="journal")
         if report is not None:
             check_report(Path(report), path, journal)
+
+    def _check_journal_url(self) -> None:
+        """A PostgreSQL journal: the URL reads, psycopg is there and the server answers."""
+        try:
+            with open_journal(self.journal, runner_lock=False):
+                pass
+        except (ValueError, RuntimeError) as exc:
+            raise BatchConfigError(f"journal: {exc}", setting="journal") from None
+        except Exception as exc:  # noqa: BLE001 - psycopg's errors: the server did not answer or refused us
+            raise BatchConfigError(f"journal: the PostgreSQL server cannot be used ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else 'no details'})",
+                                   setting="journal") from None
 
     def _preflight(self, path: Path) -> int:
         """Build a client, check every row for the file and the transport, authenticate; the row count."""
@@ -329,7 +346,7 @@ class BatchRunner:
 
     # -- charging --------------------------------------------------------------------------
 
-    def _charge(self, path: Union[str, Path], journal: Journal, *, reconcile: bool, fresh: bool = False,
+    def _charge(self, path: Union[str, Path], journal: AnyJournal, *, reconcile: bool, fresh: bool = False,
                 shard: Tuple[int, int] = (0, 1), parent_pid: Optional[int] = None) -> int:
         """Charge the rows of one pass with threads; returns how many were handed to workers.
 
@@ -396,7 +413,7 @@ class BatchRunner:
         with self._counts_lock:
             return dict(self._counts)
 
-    def _worker(self, work: "queue.Queue[Optional[ChargeRow]]", journal: Journal, limiter: _RateLimiter) -> None:
+    def _worker(self, work: "queue.Queue[Optional[ChargeRow]]", journal: AnyJournal, limiter: _RateLimiter) -> None:
         try:
             client = self.client_factory()
         except Exception as exc:  # noqa: BLE001 - any failure: stop the run, say why, charge nothing more
@@ -417,7 +434,7 @@ class BatchRunner:
         finally:
             client.close()
 
-    def _charge_row(self, client: AutopayClient, journal: Journal, row: ChargeRow) -> None:
+    def _charge_row(self, client: AutopayClient, journal: AnyJournal, row: ChargeRow) -> None:
         """Intent, charge, result: one row. Never raises, so no worker is lost to any row."""
         try:
             journal.intend(row)
@@ -462,7 +479,7 @@ class BatchRunner:
                 "client_factory: with processes > 1 it must be picklable (a module-level function or a "
                 f"functools.partial), this one is not ({type(exc).__name__})", field="client_factory") from None
 
-    def _charge_in_processes(self, path: Union[str, Path], journal: Journal, *, reconcile: bool,
+    def _charge_in_processes(self, path: Union[str, Path], journal: AnyJournal, *, reconcile: bool,
                              fresh: bool = False) -> int:
         """Charge the rows of one pass in worker processes (see the class docstring)."""
         context = multiprocessing.get_context("spawn")
@@ -470,7 +487,7 @@ class BatchRunner:
         events = context.Queue()
         rate = self.rate_limit / count if self.rate_limit else None
         shares = [self.concurrency // count + (1 if k < self.concurrency % count else 0) for k in range(count)]
-        tasks = [_ShardTask(self.client_factory, str(journal.path), str(path), k, count, shares[k], rate, reconcile,
+        tasks = [_ShardTask(self.client_factory, journal.location, str(path), k, count, shares[k], rate, reconcile,
                             fresh, os.getpid(), self.delimiter) for k in range(count)]
         gate = (self._gate.stop, self._gate.lock, self._gate.started)
         workers = [context.Process(target=_charge_shard, args=(task, gate, events), daemon=True,
@@ -519,7 +536,7 @@ class BatchRunner:
                         lambda: max(self._gate.started_count() - sum(self._snapshot().values()), 0),
                         earlier=earlier, tty=tty, interval=self.progress_interval, notices=target)
 
-    def _summarise(self, path: Union[str, Path], journal: Journal,
+    def _summarise(self, path: Union[str, Path], journal: AnyJournal,
                    report: Union[str, Path, None]) -> BatchSummary:
         summary = BatchSummary()
         out: Optional[IO[str]] = None
@@ -587,7 +604,7 @@ def _charge_shard(task: _ShardTask, gate: Tuple[Any, Any, Any], events: Any) -> 
                          rate_limit=task.rate_limit, delimiter=task.delimiter)
     runner._gate = _Gate(*gate)
     runner._events = events
-    with Journal(task.journal, runner_lock=False) as journal:
+    with open_journal(task.journal, runner_lock=False) as journal:
         submitted = runner._charge(task.path, journal, reconcile=task.reconcile, fresh=task.fresh,
                                    shard=(task.index, task.count), parent_pid=task.parent_pid)
     events.put(("submitted", submitted))

@@ -1,0 +1,248 @@
+"""The batch journal in PostgreSQL: the same operations as the SQLite :class:`~.journal.Journal`,
+shared by many runners and hosts (the ``postgres`` extra: ``pip install "autopay_soap[postgres]"``).
+
+Chosen by the journal's URL: ``--journal postgresql://user@host/db`` (any libpq URL; the
+parameters ``merchant`` and ``batch``, taken off before connecting, name the merchant whose
+order numbers the rows are, default ``default``, and the batch, default ``default``).
+
+* **One order number, one charge, per merchant.** The key is ``(merchant, order_number)``,
+  whatever batch or run a row came from: a number reused by another batch with another
+  amount is found out exactly as in SQLite (:meth:`JournalEntry.differences`).
+* **Claims with leases.** :meth:`PostgresJournal.claim` takes a row for one owner for a while
+  (a conditional ``UPDATE … RETURNING``); a row whose owner died is taken over once its lease
+  has run out, and the claim says so (``claims > 1`` or a state left ``in_flight``): the
+  caller then looks the order up at the gateway **before** any new request, the rule a resumed
+  SQLite run follows.
+* **One runner per batch** (``runner_lock=True``): a session-level advisory lock on the
+  merchant and batch, released by the server when the runner's connection ends (even after
+  ``kill -9``). A second runner is refused with :class:`~.journal.JournalBusy`.
+* **A batch is one file.** :meth:`PostgresJournal.bind_file` records the input file's digest
+  with the batch; another file under the same batch name is refused.
+
+Every statement commits on its own (autocommit): a row is ``in_flight`` in the database before
+its gateway call leaves, as in SQLite.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Optional, Tuple
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import attr
+
+from .journal import JournalBusy, JournalEntry
+from .rows import ChargeRow
+
+__all__ = ["Claim", "PostgresJournal", "split_url"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS autopay_batches (
+    merchant TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    file_digest TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (merchant, batch)
+);
+CREATE TABLE IF NOT EXISTS autopay_charges (
+    merchant TEXT NOT NULL,
+    order_number TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    client_id TEXT,
+    instrument TEXT,
+    two_stage INTEGER,
+    state TEXT NOT NULL,
+    order_id TEXT,
+    gateway_code INTEGER,
+    action_code INTEGER,
+    message TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    lease_until TIMESTAMPTZ,
+    claims INTEGER NOT NULL DEFAULT 0,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (merchant, order_number)
+);
+CREATE INDEX IF NOT EXISTS autopay_charges_batch_state ON autopay_charges (merchant, batch, state);
+"""
+_ENTRY = ("order_number, line, state, order_id, gateway_code, action_code, message, attempts, amount_minor, "
+          "currency, client_id, instrument, two_stage")
+
+
+def split_url(url: str) -> Tuple[str, str, str]:
+    """``(libpq URL, merchant, batch)``: the journal's own parameters taken off the URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {parts.scheme}://…")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    mine = {k: v for k, v in query if k in ("merchant", "batch")}
+    rest = [(k, v) for k, v in query if k not in ("merchant", "batch")]
+    for name in ("merchant", "batch"):
+        if name in mine and not mine[name].strip():
+            raise ValueError(f"journal URL: {name}= is empty")
+    return (urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), "")),
+            mine.get("merchant", "default"), mine.get("batch", "default"))
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class Claim:
+    """A row taken for one owner: ``takeover`` when an earlier owner may have sent its request
+    (its lease ran out, or the row was left ``in_flight``): look the order up first."""
+
+    order_number: str
+    claims: int
+    takeover: bool
+
+
+class PostgresJournal:
+    """The journal of one merchant's batch in PostgreSQL (see the module docstring).
+
+    :param url: ``postgresql://…`` with the optional ``merchant`` and ``batch`` parameters.
+    :param runner_lock: take the one-runner lock of the batch (a worker opens without it).
+    """
+
+    def __init__(self, url: str, *, runner_lock: bool = True, connect_timeout: int = 10) -> None:
+        self.url = url
+        self.dsn, self.merchant, self.batch = split_url(url)
+        self.runner_lock = runner_lock
+        self.connect_timeout = connect_timeout
+        self._db: Any = None
+        self._mutex = threading.Lock()
+
+    def __repr__(self) -> str:  # no password, whatever the URL holds
+        parts = urlsplit(self.dsn)
+        host = parts.hostname or "local socket"
+        return f"PostgresJournal(host={host!r}, merchant={self.merchant!r}, batch={self.batch!r})"
+
+    @property
+    def location(self) -> str:
+        """What a worker process opens: the URL as given."""
+        return self.url
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def open(self) -> "PostgresJournal":
+        """Connect, create the tables if needed and take the batch's runner lock (or raise
+        :class:`~.journal.JournalBusy`)."""
+        import psycopg
+
+        self._db = psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout)
+        try:
+            with self._mutex:
+                self._db.execute("SELECT pg_advisory_lock(hashtext('autopay_soap schema'))")
+                try:
+                    self._db.execute(_SCHEMA)
+                finally:
+                    self._db.execute("SELECT pg_advisory_unlock(hashtext('autopay_soap schema'))")
+                self._db.execute("INSERT INTO autopay_batches (merchant, batch) VALUES (%s, %s) "
+                                 "ON CONFLICT DO NOTHING", (self.merchant, self.batch))
+                if self.runner_lock:
+                    got = self._db.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))",
+                                           (self.merchant, self.batch)).fetchone()[0]
+                    if not got:
+                        raise JournalBusy(f"another runner is using the batch {self.batch!r} of merchant "
+                                          f"{self.merchant!r}")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Close the connection (which releases the runner lock)."""
+        if self._db is not None:
+            with self._mutex:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> "PostgresJournal":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, sql: str, params: Tuple[Any, ...] = ()) -> Any:
+        if self._db is None:
+            raise RuntimeError("the journal is not open")
+        with self._mutex:
+            return self._db.execute(sql, params)
+
+    # -- the batch ------------------------------------------------------------------------
+
+    def bind_file(self, digest: str) -> None:
+        """Tie the batch to the input file's digest; another file under this batch is refused
+        (:class:`ValueError`): an edited file is a new batch."""
+        self._run("UPDATE autopay_batches SET file_digest = %s WHERE merchant = %s AND batch = %s "
+                  "AND file_digest IS NULL", (digest, self.merchant, self.batch))
+        found = self._run("SELECT file_digest FROM autopay_batches WHERE merchant = %s AND batch = %s",
+                          (self.merchant, self.batch)).fetchone()[0]
+        if found != digest:
+            raise ValueError(f"the batch {self.batch!r} was started with another file (digest {found[:12]}…); "
+                             "an edited file is a new batch: give it another batch name")
+
+    # -- entries (the SQLite journal's operations) ----------------------------------------
+
+    def get(self, order_number: str) -> Optional[JournalEntry]:
+        """The entry of an order number of this merchant, from whichever batch, if any."""
+        row = self._run(f"SELECT {_ENTRY} FROM autopay_charges WHERE merchant = %s AND order_number = %s",
+                        (self.merchant, order_number)).fetchone()
+        return JournalEntry(*row) if row else None
+
+    def intend(self, row: ChargeRow) -> None:
+        """Record the intent before the gateway is called (``in_flight``); the first intent of a
+        number records what it asks for, a retry never changes that."""
+        self._run(
+            "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
+            "instrument, two_stage, state, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'in_flight', 1) "
+            "ON CONFLICT (merchant, order_number) DO UPDATE SET state = 'in_flight', "
+            "attempts = autopay_charges.attempts + 1, updated_at = now()",
+            (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
+             row.client_id, row.instrument, int(row.two_stage)))
+
+    def record(self, order_number: str, state: str, *, order_id: Optional[str] = None,
+               gateway_code: Optional[int] = None, action_code: Optional[int] = None,
+               message: Optional[str] = None) -> None:
+        """Record the result of a charge (and end any claim on it)."""
+        self._run(
+            "UPDATE autopay_charges SET state = %s, order_id = COALESCE(%s, order_id), gateway_code = %s, "
+            "action_code = %s, message = %s, owner = NULL, lease_until = NULL, updated_at = now() "
+            "WHERE merchant = %s AND order_number = %s",
+            (state, order_id, gateway_code, action_code, message, self.merchant, order_number))
+
+    def claim(self, row: ChargeRow, owner: str, lease_seconds: float) -> Optional[Claim]:
+        """Take ``row`` for ``owner`` for ``lease_seconds``: None while another owner's lease is
+        live or the row is final. The row is created (``pending``) if it is new."""
+        self._run(
+            "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
+            "instrument, two_stage, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending') "
+            "ON CONFLICT (merchant, order_number) DO NOTHING",
+            (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
+             row.client_id, row.instrument, int(row.two_stage)))
+        found = self._run(
+            "UPDATE autopay_charges SET owner = %s, lease_until = now() + make_interval(secs => %s), "
+            "claims = claims + 1 WHERE merchant = %s AND order_number = %s "
+            "AND state NOT IN ('paid', 'held', 'declined', 'mismatch') "
+            "AND (owner IS NULL OR lease_until < now()) RETURNING claims, state",
+            (owner, float(lease_seconds), self.merchant, row.order_number)).fetchone()
+        if found is None:
+            return None
+        claims, state = found
+        return Claim(row.order_number, claims, takeover=claims > 1 or state in ("in_flight", "unknown"))
+
+    def unresolved_count(self) -> int:
+        """Entries of this batch left in flight, unknown or for retry."""
+        return int(self._run("SELECT COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
+                             "AND state IN ('in_flight', 'unknown', 'retry')",
+                             (self.merchant, self.batch)).fetchone()[0])
+
+    def is_empty(self) -> bool:
+        """True for a batch no run has written to yet."""
+        return self._run("SELECT 1 FROM autopay_charges WHERE merchant = %s AND batch = %s LIMIT 1",
+                         (self.merchant, self.batch)).fetchone() is None
+
+    def counts(self) -> Dict[str, int]:
+        """Entries of this batch per state."""
+        return dict(self._run("SELECT state, COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
+                              "GROUP BY state", (self.merchant, self.batch)).fetchall())

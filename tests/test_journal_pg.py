@@ -1,0 +1,152 @@
+"""The PostgreSQL journal against a real server: the SQLite journal's operations, claims with
+leases, one runner per batch, merchants and batches in one database, and the batch runner on it."""
+
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from autopay_soap import Money
+from autopay_soap.batch import EXIT_CONFIG, EXIT_MISMATCH, EXIT_OK, BatchRunner, JournalBusy
+from autopay_soap.batch.journal_pg import PostgresJournal, split_url
+from autopay_soap.batch.journals import open_journal
+from autopay_soap.batch.rows import ChargeRow
+from autopay_soap.client import AutopayClient
+from autopay_soap.sandbox import Sandbox
+
+from .conftest import no_wait
+from .test_batch import bind, charge_cmd, write_csv
+
+pytestmark = pytest.mark.postgres
+
+
+def row(number, amount="10.00", line=2):
+    return ChargeRow(line=line, order_number=number, amount=Money.of(amount, "RUB"), client_id="c1",
+                     binding_id="b-1")
+
+
+def test_the_url_names_merchant_and_batch_and_the_repr_no_password():
+    dsn, merchant, batch = split_url("postgresql://u:s3cret@db.example:5433/pay?merchant=shop-1&batch=nightly"
+                                     "&sslmode=require")
+    assert (dsn, merchant, batch) == ("postgresql://u:s3cret@db.example:5433/pay?sslmode=require", "shop-1",
+                                      "nightly")
+    assert split_url("postgres://h/db")[1:] == ("default", "default")
+    with pytest.raises(ValueError, match="batch= is empty"):
+        split_url("postgresql://h/db?batch=")
+    journal = PostgresJournal("postgresql://u:s3cret@db.example/pay")
+    assert "s3cret" not in repr(journal) and "db.example" in repr(journal)
+    assert isinstance(open_journal("postgresql://h/db"), PostgresJournal)
+
+
+def test_the_sqlite_operations_behave_the_same(pg_url):
+    with open_journal(pg_url) as journal:
+        assert journal.is_empty() and journal.get("A-1") is None
+        journal.intend(row("A-1"))
+        assert journal.get("A-1").state == "in_flight" and journal.unresolved_count() == 1
+        journal.intend(row("A-1", amount="99.00"))  # a retry never changes what the number asked for
+        entry = journal.get("A-1")
+        assert entry.attempts == 2 and entry.amount_minor == 1000
+        assert entry.differences(row("A-1", amount="99.00")) != [] and entry.differences(row("A-1")) == []
+        journal.record("A-1", "paid", order_id="o-1", gateway_code=0, action_code=0, message=None)
+        assert journal.get("A-1").state == "paid" and journal.get("A-1").order_id == "o-1"
+        assert journal.counts() == {"paid": 1} and journal.unresolved_count() == 0 and not journal.is_empty()
+
+
+def test_one_runner_per_batch_and_the_lock_dies_with_its_process(pg_url):
+    with open_journal(pg_url + "?batch=b1"):
+        with pytest.raises(JournalBusy):
+            open_journal(pg_url + "?batch=b1").open()
+        with open_journal(pg_url + "?batch=b2"):  # another batch: its own lock
+            pass
+        with open_journal(pg_url + "?batch=b1", runner_lock=False):  # a worker of the runner
+            pass
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys; from autopay_soap.batch.journals import open_journal; "
+                               f"j = open_journal({pg_url + '?batch=b3'!r}).open(); print('held', flush=True); "
+                               "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(JournalBusy):
+            open_journal(pg_url + "?batch=b3").open()
+    finally:
+        holder.kill()  # kill -9: the server ends the session and its advisory lock
+        holder.wait()
+    with open_journal(pg_url + "?batch=b3"):
+        pass
+
+
+def test_claims_are_exclusive_until_the_lease_runs_out_and_a_takeover_says_so(pg_url):
+    with open_journal(pg_url) as journal:
+        first = journal.claim(row("C-1"), "worker-a", 30)
+        assert first is not None and not first.takeover
+        assert journal.claim(row("C-1"), "worker-b", 30) is None  # a live lease
+        journal.intend(row("C-1"))  # worker-a sends its request... and dies
+        journal._run("UPDATE autopay_charges SET lease_until = now() - interval '1 second'")  # time passes
+        taken = journal.claim(row("C-1"), "worker-b", 30)
+        assert taken is not None and taken.takeover and taken.claims == 2  # look the order up first
+        journal.record("C-1", "paid")
+        assert journal.claim(row("C-1"), "worker-c", 30) is None  # final: never claimed again
+
+
+def test_concurrent_claimers_share_the_rows_without_overlap(pg_url):
+    rows = [row(f"R-{i:03d}", line=i + 2) for i in range(200)]
+    won = {}
+    lock = threading.Lock()
+
+    def claimer(name):
+        with open_journal(pg_url, runner_lock=False) as journal:
+            for item in rows:
+                if journal.claim(item, name, 60) is not None:
+                    with lock:
+                        won.setdefault(item.order_number, []).append(name)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 200 and all(len(owners) == 1 for owners in won.values())
+
+
+def test_a_batch_is_one_file(pg_url):
+    with open_journal(pg_url + "?batch=nightly") as journal:
+        journal.bind_file("a" * 64)
+        journal.bind_file("a" * 64)  # the same file again: fine (a resumed run)
+        with pytest.raises(ValueError, match="another file"):
+            journal.bind_file("b" * 64)
+
+
+def _runner(sb, journal):
+    return BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,
+                                                          sleep=no_wait), journal, concurrency=4, quiet=True)
+
+
+def test_the_batch_runner_charges_exactly_once_on_a_postgresql_journal(pg_url, tmp_path):
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"PG-{i:03d}", "cust", binding, "5.00", "RUB", "") for i in range(40)])
+        first = _runner(sb, pg_url + "?merchant=shop&batch=n1").run(file)
+        again = _runner(sb, pg_url + "?merchant=shop&batch=n1").run(file)
+        assert (first.paid, first.exit_code) == (40, EXIT_OK)
+        assert again.paid == 40 and again.charged_this_run == 0
+        assert sb.engine.charges_by_order_number() == {f"PG-{i:03d}": 1 for i in range(40)} | {"FIRST-cust": 1}
+        # the same number in another batch of the same merchant, with another amount: a mismatch
+        other = tmp_path / "other.csv"
+        write_csv(other, [("PG-000", "cust", binding, "7.00", "RUB", "")])
+        mixed = _runner(sb, pg_url + "?merchant=shop&batch=n2").run(other)
+        assert mixed.mismatch == 1 and mixed.exit_code == EXIT_MISMATCH
+        assert sb.engine.charges_by_order_number()["PG-000"] == 1
+
+
+def test_an_unreachable_server_is_a_setting_error_before_any_charge(tmp_path, pg_server):
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [("U-1", "cust", binding, "5.00", "RUB", "")])
+        port = int(pg_server.rsplit(":", 1)[1].split("/")[0])
+        done = subprocess.run(charge_cmd(sb, file, "--journal", f"postgresql://postgres@127.0.0.1:{port + 1}/x"),
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == EXIT_CONFIG, done.stderr
+        assert "journal" in done.stderr and "U-1" not in sb.engine.charges_by_order_number()
