@@ -42,7 +42,7 @@ import attr
 from ..models import OrderStatus
 from ._dirty import mark_dirty
 from .cards import THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
-from .lifecycle import TRANSITIONS, EventKind, Refusal, Step
+from .lifecycle import TRANSITIONS, EventKind, Refusal, Step, Transition
 
 __all__ = [
     "AUTO_PAYMENT",
@@ -295,13 +295,19 @@ class Engine:
                     **changes: Any) -> Order:
         """The one way an order changes status: the row of ``step`` in the table says from where
         and to what; its event is announced with the new order."""
-        row = TRANSITIONS[step]
-        if order.status not in row.sources:
-            raise EngineError(Refusal.WRONG_STATE, row.refused)
+        row = self._allowed(order, step)
         new = self._replace(order, status=row.target, updated_at=self.clock(), **changes)
         if row.event is not None:
             self._emit(row.event, new, **(event_extra or {}))
         return new
+
+    @staticmethod
+    def _allowed(order: Order, step: Step) -> Transition:
+        """The row of ``step``, if ``order`` may take it (else a ``WRONG_STATE`` refusal)."""
+        row = TRANSITIONS[step]
+        if order.status not in row.sources:
+            raise EngineError(Refusal.WRONG_STATE, row.refused)
+        return row
 
     def _expire(self, order: Order) -> Order:
         if order.status in TRANSITIONS[Step.EXPIRE].sources and self.clock() > order.expires_at:
@@ -312,6 +318,8 @@ class Engine:
                 behaviour: Behaviour, binding: Optional[BindingRecord]) -> Order:
         """Take the money: hold (two-stage) or charge, and create a binding if due."""
         now = self.clock()
+        step = Step.HOLD if order.two_stage else Step.CHARGE
+        self._allowed(order, step)  # before anything is created: nothing half-done
         created: Optional[BindingRecord] = None
         if binding is None and order.client_id:
             binding = next((b for b in self._bindings.values()
@@ -321,7 +329,6 @@ class Engine:
                 binding = created = BindingRecord(str(uuid.uuid4()), order.client_id, masked_pan, expiry,
                                                   behaviour, created_at=now)
                 self._bindings[created.binding_id] = created
-        step = Step.HOLD if order.two_stage else Step.CHARGE
         order = self._transition(
             order, step, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder, action_code=ACTION_OK,
             approval_code=hashlib.sha1(order.order_id.encode()).hexdigest()[:6].upper(), approved=order.amount,
@@ -437,8 +444,7 @@ class Engine:
     def _check_payable(self, order: Order) -> None:
         if order.status is OrderStatus.DECLINED:
             raise EngineError(Refusal.WRONG_STATE, "Order is declined")
-        if order.status not in TRANSITIONS[Step.CHARGE].sources:
-            raise EngineError(Refusal.WRONG_STATE, TRANSITIONS[Step.CHARGE].refused)
+        self._allowed(order, Step.CHARGE)
 
     def _start_3ds(self, order: Order, masked: str, expiry: str, cardholder: Optional[str],
                    behaviour: Behaviour, binding: Optional[BindingRecord]) -> PaymentResult:
