@@ -12,7 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 
 from autopay_soap.callbacks import TBankCallbackApp
-from autopay_soap.sandbox import Sandbox
+from autopay_soap.sandbox import Engine, Sandbox
 
 _real_connect = socket.socket.connect
 
@@ -78,6 +78,30 @@ def _tbank_answers_follow_the_published_schemas(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(TBankFrontEnd, "handle", checked)
     yield
     assert not seen, "T-Bank answers that disagree with the published schemas:\n" + "\n".join(sorted(set(seen)))
+
+
+# -- the sandbox engine on a clock the test moves ------------------------------------------------
+
+class FakeClock:
+    """Seconds since the epoch, moved by the test (``clock.now += 61``)."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test moves."""
+    return FakeClock()
+
+
+@pytest.fixture
+def engine(clock: FakeClock) -> Engine:
+    """A sandbox engine (no HTTP) on ``clock``."""
+    return Engine(clock=clock)
 
 
 # -- the sandbox and a notification receiver, for any test that asks ------------------------------

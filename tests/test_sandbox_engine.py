@@ -5,26 +5,8 @@ import threading
 import pytest
 
 from autopay_soap.models import OrderStatus
-from autopay_soap.sandbox import Engine, EngineError, TestCards
+from autopay_soap.sandbox import EngineError, TestCards
 from autopay_soap.sandbox.rbs_codes import error_code
-
-
-class FakeClock:
-    def __init__(self, now=1_800_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def engine(clock):
-    return Engine(clock=clock)
 
 
 def register(engine, number="N1", amount=1000, **kw):

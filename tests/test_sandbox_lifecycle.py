@@ -5,21 +5,11 @@ import attr
 import pytest
 
 from autopay_soap.models import OrderStatus
-from autopay_soap.sandbox import Engine, EngineError, TestCards
+from autopay_soap.sandbox import EngineError, TestCards
 from autopay_soap.sandbox.lifecycle import TRANSITIONS, EventKind, Refusal, Step
 from autopay_soap.sandbox.rbs_codes import CALLBACK_OPERATION, ERROR_CODE
 
-from .test_sandbox_engine import FakeClock, bound, pay, register
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def engine(clock):
-    return Engine(clock=clock)
+from .test_sandbox_engine import bound, pay, register
 
 
 def refusal_of(call):
