@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from autopay_soap import Money
-from autopay_soap.batch import EXIT_CONFIG, EXIT_MISMATCH, EXIT_OK, BatchRunner, JournalBusy
+from autopay_soap.batch import EXIT_CONFIG, EXIT_MISMATCH, EXIT_OK, BatchConfigError, BatchRunner, JournalBusy
 from autopay_soap.batch.journal_pg import PostgresJournal, split_url
 from autopay_soap.batch.journals import open_journal
 from autopay_soap.batch.rows import ChargeRow
@@ -138,6 +138,9 @@ def test_the_batch_runner_charges_exactly_once_on_a_postgresql_journal(pg_url, t
         mixed = _runner(sb, pg_url + "?merchant=shop&batch=n2").run(other)
         assert mixed.mismatch == 1 and mixed.exit_code == EXIT_MISMATCH
         assert sb.engine.charges_by_order_number()["PG-000"] == 1
+        with open_journal(pg_url + "?merchant=shop&batch=n1", runner_lock=False) as journal:
+            kept = journal.get("PG-000")  # the first batch's record is untouched: no request was even sent
+        assert (kept.state, kept.amount_minor, kept.attempts) == ("paid", 500, 1)
 
 
 def test_an_unreachable_server_is_a_setting_error_before_any_charge(tmp_path, pg_server):
@@ -150,3 +153,18 @@ def test_an_unreachable_server_is_a_setting_error_before_any_charge(tmp_path, pg
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == EXIT_CONFIG, done.stderr
         assert "journal" in done.stderr and "U-1" not in sb.engine.charges_by_order_number()
+
+
+@pytest.mark.parametrize("tail", ["?bogus=1", "?merchant=", ""])
+def test_a_bad_journal_url_is_refused_before_charging_and_never_prints_its_password(tmp_path, pg_server, tail):
+    port = int(pg_server.rsplit(":", 1)[1].split("/")[0])
+    host = f"127.0.0.1:{port}" if tail else f"127.0.0.1:{port + 1}"  # "": a server that is not there
+    url = f"postgresql://postgres:s3cret-pw@{host}/postgres{tail}"
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [("P-1", "cust", binding, "5.00", "RUB", "")])
+        with pytest.raises(BatchConfigError) as info:
+            _runner(sb, url).run(file)
+    assert info.value.setting == "journal" and "s3cret-pw" not in str(info.value)
+    assert "P-1" not in sb.engine.charges_by_order_number()

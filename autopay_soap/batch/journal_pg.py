@@ -238,9 +238,10 @@ class PostgresJournal:
                              (self.merchant, self.batch)).fetchone()[0])
 
     def is_empty(self) -> bool:
-        """True for a batch no run has written to yet."""
-        return self._run("SELECT 1 FROM autopay_charges WHERE merchant = %s AND batch = %s LIMIT 1",
-                         (self.merchant, self.batch)).fetchone() is None
+        """True while no run of this **merchant** has written a row, whatever the batch: the
+        runner then skips the per-row look-up, which is safe only if no number can be known."""
+        return self._run("SELECT 1 FROM autopay_charges WHERE merchant = %s LIMIT 1",
+                         (self.merchant,)).fetchone() is None
 
     def counts(self) -> Dict[str, int]:
         """Entries of this batch per state."""
