@@ -7,13 +7,13 @@ the server's, the routing table's (``sandbox.routes``).
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from . import pages
 from .answer import Answer, Site
 from .cards import ACS_CODES, TestCard, TestCards
-from .engine import EngineError, pares_for
+from .engine import EngineError, Order, pares_for
 from .lifecycle import Refusal
 
 __all__ = ["browser_finish_3ds", "browser_pay", "pay_as_payer"]
@@ -72,20 +72,16 @@ def pay_as_payer(sandbox: Site, body: bytes, content_type: str) -> Tuple[int, Di
         return status, {"error": exc.message, "orderId": order_id or None}
     if not result.paid and not result.declined:
         return 409, {"error": result.message, "orderId": order_id}
-    redirect = order.return_url if result.paid else (order.fail_url or order.return_url)
     return 200, {"orderId": order_id, "paid": result.paid, "orderStatus": int(order.status),
                  "statusName": order.status.name, "actionCode": order.action_code,
-                 "redirectUrl": _with_order_id(redirect, order_id)}
+                 "redirectUrl": _back_to_merchant(order, result.paid)}
 
 
-def _with_order_id(url: Optional[str], order_id: str) -> str:
-    url = url or "/_sandbox/return"
-    return f"{url}{'&' if '?' in url else '?'}orderId={order_id}"
-
-
-def _leave(order_url: Optional[str], fail_url: Optional[str], paid: bool, order_id: str) -> Answer:
-    """Back to the merchant: the return URL when paid, else the fail URL (or the return URL)."""
-    return Answer.redirect(_with_order_id(order_url if paid else (fail_url or order_url), order_id))
+def _back_to_merchant(order: Order, paid: bool) -> str:
+    """Where the payer goes next: the return URL when paid, else the fail URL (or the return
+    URL), with ``orderId`` added; the sandbox's own return page when the order names none."""
+    url = (order.return_url if paid else (order.fail_url or order.return_url)) or "/_sandbox/return"
+    return f"{url}{'&' if '?' in url else '?'}orderId={order.order_id}"
 
 
 def browser_pay(sandbox: Site, form: Dict[str, str]) -> Answer:
@@ -103,7 +99,7 @@ def browser_pay(sandbox: Site, form: Dict[str, str]) -> Answer:
                                                                     "TermUrl": term}))
     if not result.paid and not result.declined:
         return Answer.html(200, pages.payment_page(order, result.message))
-    return _leave(order.return_url, order.fail_url, result.paid, order_id)
+    return Answer.redirect(_back_to_merchant(order, result.paid))
 
 
 def browser_finish_3ds(sandbox: Site, form: Dict[str, str]) -> Answer:
@@ -114,7 +110,7 @@ def browser_finish_3ds(sandbox: Site, form: Dict[str, str]) -> Answer:
         order = sandbox.engine.order(order_id)
     except EngineError as exc:
         return Answer.html(409, pages.message_page("Payment refused", exc.message, "error"))
-    return _leave(order.return_url, order.fail_url, result.paid, order_id)
+    return Answer.redirect(_back_to_merchant(order, result.paid))
 
 
 def acs_confirm(sandbox: Site, form: Dict[str, str]) -> Answer:
