@@ -173,3 +173,29 @@ def test_a_state_file_is_json_not_code(tmp_path):
     bodies = [row[0] for row in db.execute("SELECT body FROM objects")]
     db.close()
     assert bodies and all(isinstance(json.loads(body), dict) for body in bodies)
+
+
+def test_an_order_between_steps_survives_a_restart(tmp_path):
+    """The states an order rests in between two requests: refunded in part (with its refund ids)
+    and waiting for 3-D Secure (with what to finish). After a restart both go on where they were."""
+    state = tmp_path / "steps.sqlite"
+    with Sandbox(state=state) as sb:
+        engine = sb.engine
+        paid = engine.register(order_number="R-1", amount=1000, return_url="https://shop/ok")
+        card = TestCards.SUCCESS
+        engine.pay_with_card(paid.order_id, pan=card.pan, expiry=card.expiry, cvc=card.cvc)
+        engine.refund(paid.order_id, 300, external_refund_id="ref-1")
+        waiting = engine.register(order_number="W-1", amount=500, return_url="https://shop/ok", client_id="c1")
+        secure = TestCards.SUCCESS_3DS
+        assert engine.pay_with_card(waiting.order_id, pan=secure.pan, expiry=secure.expiry, cvc=secure.cvc).needs_3ds
+        sb.save_state()
+    with Sandbox(state=state) as again:
+        engine = again.engine
+        refunded = engine.order(order_number="R-1")
+        assert (refunded.refunded, refunded.refund_ids, len(refunded.refunds)) == (300, {"ref-1": 300}, 1)
+        engine.refund(refunded.order_id, 300, external_refund_id="ref-1")  # the same id: not refunded again
+        assert engine.refund(refunded.order_id, 0).status.name == "REFUNDED"  # the rest, 700
+        finished = engine.finish_3ds(engine.order(order_number="W-1").order_id, secure.three_ds_code)
+        assert finished.paid and finished.order.binding_id is not None
+        assert [(m.kind, m.amount) for m in engine.movements() if m.order_number == "R-1"] == [
+            ("hold", 1000), ("deposit", 1000), ("refund", 300), ("refund", 700)]
