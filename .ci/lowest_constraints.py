@@ -5,7 +5,9 @@
 
 Read from setup.cfg itself (install_requires and the named extras), so the declared bounds and
 the tested ones cannot drift apart. A requirement without a lower bound is an error: the
-lowest version of it would be whatever is oldest on the index.
+lowest version of it would be whatever is oldest on the index. A requirement with an environment
+marker (``kombu>=5.7; python_version >= "3.10"``) raises a bound on some Pythons only and is left
+out: the lowest run takes the unmarked bound.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ def requirements(extras: list) -> list:
     lines = config["options"]["install_requires"].splitlines()
     for extra in extras:
         lines += config["options.extras_require"][extra].splitlines()
-    return [line.split(";")[0].strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    # a line with an environment marker raises a bound for some Pythons only: it is not the lowest
+    return [line.strip() for line in lines
+            if line.strip() and not line.strip().startswith("#") and ";" not in line]
 
 
 def lowest(requirement: str) -> str:

@@ -232,6 +232,23 @@ def _charge_refused(exc: BaseException, args: argparse.Namespace) -> int:
     return batch.EXIT_CONFIG
 
 
+def _charge_runner(args: argparse.Namespace, local: Any) -> Any:
+    """The local runner, or with ``--celery`` the producer of a cluster run (the celery extra)."""
+    settings = dict(concurrency=args.concurrency, rate_limit=args.rate, processes=args.processes, quiet=args.quiet,
+                    delimiter=args.delimiter)
+    journal = args.journal or args.file + ".journal.sqlite"
+    if not args.celery:
+        return local(_charge_client_factory(args), journal, **settings)
+    try:
+        from .celery import ClusterRunner
+    except ImportError:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError('--celery needs the celery extra: pip install "autopay_soap[celery]"') from None
+    return ClusterRunner(_charge_client_factory(args), journal, broker=args.celery, resend_after=args.resend_after,
+                         **settings)
+
+
 def _cmd_charge(args: argparse.Namespace) -> int:
     import json as _json
 
@@ -239,9 +256,7 @@ def _cmd_charge(args: argparse.Namespace) -> int:
     from .errors import AutopayError
 
     try:
-        runner = BatchRunner(_charge_client_factory(args), args.journal or args.file + ".journal.sqlite",
-                             concurrency=args.concurrency, rate_limit=args.rate, processes=args.processes,
-                             quiet=args.quiet, delimiter=args.delimiter)
+        runner = _charge_runner(args, BatchRunner)
         summary = runner.run(args.file, dry_run=args.dry_run, report=args.report)
     except (AutopayError, JournalBusy, KeyboardInterrupt) as exc:
         return _charge_refused(exc, args)
@@ -315,6 +330,12 @@ def _add_charge(sub: Any) -> None:
                         help="charges started per second at most (default: no limit)")
     charge.add_argument("--processes", type=_positive_int, default=1,
                         help="worker processes sharing the concurrency (default 1); more when one CPU is the limit")
+    charge.add_argument("--celery", metavar="BROKER_URL", default=None,
+                        help="charge on Celery workers through this broker; needs a postgresql:// journal, the "
+                             "workers' (docs: Running on a cluster)")
+    charge.add_argument("--resend-after", type=_positive_number, default=120.0, metavar="SECONDS",
+                        help="with --celery: send the tasks of rows still pending again after this long without "
+                             "progress (a broker that lost them; default 120)")
     charge.add_argument("--attempts", type=_positive_int, default=6,
                         help="attempts per step before 'unknown' (default 6)")
     charge.add_argument("--delimiter", type=_delimiter, default=None,

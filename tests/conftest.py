@@ -173,3 +173,24 @@ def pg_url(pg_server: str, request: pytest.FixtureRequest) -> str:
         db.execute(f'DROP DATABASE IF EXISTS "{name}"')
         db.execute(f'CREATE DATABASE "{name}"')
     return pg_server.rsplit("/", 1)[0] + "/" + name
+
+
+# -- a real Redis server, as a Celery broker (the celery extra) ---------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_server() -> Any:
+    """A throwaway Redis server's URL. Outside CI a missing server or Celery skips with the
+    reason; in CI (which installs both) it fails."""
+    from .redis_server import redis_binary, running_redis
+
+    binary = redis_binary()
+    missing = None if binary else "no Redis server (apt-get install redis-server)"
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        missing = missing or 'no Celery (pip install ".[celery]")'
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Redis and Celery: {missing}")
+        pytest.skip(missing)
+    yield from running_redis(binary or "")

@@ -8,7 +8,7 @@ import autopay_soap
 ROOT = pathlib.Path(autopay_soap.__file__).parent
 LAYERS = {  # a module may import only modules of its own layer or of a lower one
     "cli": 6, "demo": 6, "__main__": 6,
-    "batch": 5,
+    "batch": 5, "celery": 5,
     "client": 4, "profiles": 4, "callbacks": 4,
     "gateways": 3,
     "http": 2, "wsdl_bundle": 2,

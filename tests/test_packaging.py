@@ -22,7 +22,7 @@ def test_the_lowest_constraints_pin_every_declared_bound():
     config = _config()
     declared = [line.strip() for line in (config["options"]["install_requires"] + "\n"
                                           + config["options.extras_require"]["test"]).splitlines()
-                if line.strip() and not line.strip().startswith("#")]
+                if line.strip() and not line.strip().startswith("#") and ";" not in line]  # markers: not lowest
     expected = [re.sub(r"\[.*\]", "", re.sub(r"\s*>=\s*", "==", line)) for line in declared]  # no extras
     assert out == expected
 

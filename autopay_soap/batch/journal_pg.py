@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS autopay_charges (
     PRIMARY KEY (merchant, order_number)
 );
 CREATE INDEX IF NOT EXISTS autopay_charges_batch_state ON autopay_charges (merchant, batch, state);
+ALTER TABLE autopay_batches ADD COLUMN IF NOT EXISTS stopped BOOLEAN NOT NULL DEFAULT false;
+CREATE TABLE IF NOT EXISTS autopay_rate (
+    merchant TEXT PRIMARY KEY,
+    next_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 """
 _ENTRY = ("order_number, line, state, order_id, gateway_code, action_code, message, attempts, amount_minor, "
           "currency, client_id, instrument, two_stage")
@@ -232,9 +237,10 @@ class PostgresJournal:
         return Claim(row.order_number, claims, takeover=claims > 1 or state in ("in_flight", "unknown"))
 
     def unresolved_count(self) -> int:
-        """Entries of this batch left in flight, unknown or for retry."""
+        """Entries of this batch left in flight, unknown or for retry (or, by a stopped cluster
+        run, pending: queued and not started)."""
         return int(self._run("SELECT COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
-                             "AND state IN ('in_flight', 'unknown', 'retry')",
+                             "AND state IN ('in_flight', 'unknown', 'retry', 'pending')",
                              (self.merchant, self.batch)).fetchone()[0])
 
     def is_empty(self) -> bool:
@@ -247,3 +253,44 @@ class PostgresJournal:
         """Entries of this batch per state."""
         return dict(self._run("SELECT state, COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
                               "GROUP BY state", (self.merchant, self.batch)).fetchall())
+
+    # -- a batch run by a cluster (autopay_soap.celery) ----------------------------------------
+
+    def queue(self, row: ChargeRow) -> None:
+        """Load ``row`` as ``pending`` for the workers (a row left in flight, unknown or for retry
+        by an earlier run is queued again; a final or mismatched one never is)."""
+        self._run(
+            "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
+            "instrument, two_stage, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending') "
+            "ON CONFLICT (merchant, order_number) DO UPDATE SET state = 'pending', batch = excluded.batch, "
+            "updated_at = now() WHERE autopay_charges.state IN ('in_flight', 'unknown', 'retry', 'pending')",
+            (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
+             row.client_id, row.instrument, int(row.two_stage)))
+
+    def waiting(self) -> Dict[str, int]:
+        """Rows of this batch not yet done: ``pending`` (not started) and ``in_flight``."""
+        return dict(self._run("SELECT state, COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
+                              "AND state IN ('pending', 'in_flight') GROUP BY state",
+                              (self.merchant, self.batch)).fetchall())
+
+    def set_stopped(self, stopped: bool) -> None:
+        """Stop (or let go on) the batch: workers start no row of a stopped batch."""
+        self._run("UPDATE autopay_batches SET stopped = %s WHERE merchant = %s AND batch = %s",
+                  (stopped, self.merchant, self.batch))
+
+    def stopped(self) -> bool:
+        """True once the batch's producer has stopped it (Ctrl-C, SIGTERM, a refused setting)."""
+        found = self._run("SELECT stopped FROM autopay_batches WHERE merchant = %s AND batch = %s",
+                          (self.merchant, self.batch)).fetchone()
+        return bool(found and found[0])
+
+    def take_slot(self, per_second: float) -> float:
+        """One start of a charge under the merchant's rate, shared by every worker of every host:
+        the seconds to wait before starting (0 when the rate has room)."""
+        self._run("INSERT INTO autopay_rate (merchant) VALUES (%s) ON CONFLICT DO NOTHING", (self.merchant,))
+        found = self._run(
+            "UPDATE autopay_rate SET next_at = GREATEST(next_at, now()) + make_interval(secs => %s) "
+            "WHERE merchant = %s RETURNING EXTRACT(EPOCH FROM (next_at - now())) - %s",
+            (1.0 / per_second, self.merchant, 1.0 / per_second)).fetchone()
+        return max(float(found[0]), 0.0)
+

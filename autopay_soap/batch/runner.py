@@ -94,7 +94,12 @@ _CONFIG_ERRORS = (AuthenticationError, AccessDenied, TLSError, ConfigurationErro
 """Errors that are about the settings, not the row: the run stops and the row is left for the next run."""
 
 
-def _outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[str, Any]]:
+_OUTCOME_OF_STATE = {"in_flight": "unknown", "pending": "not_started"}
+"""Journal states that are not outcomes: in flight is unknown, queued for a worker (a cluster run)
+is not started."""
+
+
+def outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[str, Any]]:
     """Charge one row; its journal state and fields, whatever happens (no exception escapes)."""
     try:
         result = client.autopay(row.order_number, row.amount, client_id=row.client_id or None,
@@ -442,7 +447,7 @@ class BatchRunner:
             if not self._aborted:
                 self._fail(f"the journal could not be written ({describe(exc)})")
             return
-        state, fields = _outcome_of_row(client, row)
+        state, fields = outcome_of_row(client, row)
         if state == "retry":
             self._config_stop(fields["message"])
         try:
@@ -552,8 +557,7 @@ class BatchRunner:
                     continue
                 summary.rows += 1
                 entry = journal.get(item.order_number)
-                outcome = "not_started" if entry is None else ("unknown" if entry.state == "in_flight"
-                                                               else entry.state)
+                outcome = _OUTCOME_OF_STATE.get(entry.state, entry.state) if entry is not None else "not_started"
                 message = entry.message if entry else None
                 edits = entry.differences(item) if entry is not None and entry.state != "mismatch" else []
                 if edits:  # the row was edited after its order number was charged (or tried)

@@ -1,0 +1,265 @@
+"""A batch charged by real Celery workers (separate processes) through a real Redis broker, with the
+journal in a real PostgreSQL server: exactly once, whatever dies."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from autopay_soap.batch import EXIT_OK
+from autopay_soap.client import AutopayClient
+from autopay_soap.errors import ValidationError
+from autopay_soap.sandbox import FaultPlan, Sandbox
+from autopay_soap.sandbox.lifecycle import EventKind
+
+from .conftest import no_wait
+from .test_batch import bind, charge_cmd, write_csv
+
+pytestmark = pytest.mark.postgres
+
+
+class Worker:
+    """``celery -A autopay_soap.celery worker`` in a session of its own (a host, for kill -9)."""
+
+    def __init__(self, name, env, concurrency=2):
+        self.ready = threading.Event()
+        self.lines = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "autopay_soap.celery", "worker", "-n", f"{name}@%h", "--pool",
+             "prefork", "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip",
+             "--without-mingle", "--without-heartbeat"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.ready.wait(60), "the worker never became ready:\n" + "".join(self.lines[-20:])
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if " ready." in line:
+                self.ready.set()
+
+    def kill(self):
+        """kill -9 of the whole worker (its pool processes too): a host that dies."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def worker_env(sb, pg_url, redis_url, **extra):
+    env = dict(os.environ, AUTOPAY_PROFILE="sandbox", AUTOPAY_SANDBOX_URL=sb.url, AUTOPAY_RETURN_URL=sb.return_url,
+               AUTOPAY_JOURNAL_DSN=pg_url, AUTOPAY_CELERY_BROKER=redis_url, AUTOPAY_CELERY_LEASE="3",
+               AUTOPAY_CELERY_VISIBILITY="5")
+    env.pop("AUTOPAY_PASSWORD", None)
+    env.update(extra)
+    return env
+
+
+def producer(sb, journal, redis_url, **kw):
+    from autopay_soap.celery import ClusterRunner
+
+    factory = lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,  # noqa: E731
+                                                 sleep=no_wait)
+    return ClusterRunner(factory, journal, broker=redis_url, quiet=True, **kw)
+
+
+def test_a_cluster_needs_the_workers_postgresql_journal(tmp_path, redis_server):
+    with pytest.raises(ValidationError) as info:
+        producer(Sandbox(), str(tmp_path / "local.sqlite"), redis_server)
+    assert info.value.field == "journal"
+
+
+def test_two_workers_charge_every_row_once_and_a_rerun_charges_nothing(tmp_path, pg_url, redis_server):
+    with Sandbox(latency=0.005) as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"CL-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(60)])
+        env = worker_env(sb, pg_url, redis_server)
+        workers = [Worker("w1", env), Worker("w2", env)]
+        try:
+            journal = pg_url + "?merchant=shop&batch=cl1"
+            first = producer(sb, journal, redis_server).run(file)
+            again = producer(sb, journal, redis_server).run(file)
+        finally:
+            for worker in workers:
+                worker.stop()
+        assert (first.paid, first.exit_code, first.charged_this_run) == (60, EXIT_OK, 60)
+        assert (again.paid, again.charged_this_run) == (60, 0)
+        charged = sb.engine.charges_by_order_number()
+        assert {n: c for n, c in charged.items() if n.startswith("CL-")} == {f"CL-{i:03d}": 1 for i in range(60)}
+        both = "".join(workers[0].lines) + "".join(workers[1].lines)
+        assert "w1@" in both and "w2@" in both
+
+
+@pytest.mark.slow
+def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tmp_path, pg_url):
+    """300 rows, three workers, seeded faults; on the way: kill -9 of a whole worker (twice, with
+    requests in flight), kill -9 of the producer (started again with the same command) and of the
+    broker (back empty: every queued task lost). The sandbox's ledger is the oracle; then the same
+    file through the local runner reports the same outcome for every row and charges nothing."""
+    from .redis_server import RedisServer, redis_binary
+
+    if redis_binary() is None:
+        pytest.fail("CI needs Redis") if os.environ.get("CI") else pytest.skip("no Redis server")
+    broker = RedisServer(redis_binary())
+    rows = 300
+    with Sandbox(latency=0.02) as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"K-{i:03d}", "cust", binding, "2.00", "RUB", "") for i in range(rows)])
+        sb.faults = FaultPlan.parse("*:drop_after=0.05,http500=0.03,garbage=0.03", seed=4)
+        env = worker_env(sb, pg_url, broker.url)
+        journal = pg_url + "?merchant=shop&batch=k1"
+        command = charge_cmd(sb, file, "--journal", journal, "--celery", broker.url, "--resend-after", "3",
+                             "--quiet", "--report", str(tmp_path / "cluster.csv"))
+        workers = {name: Worker(name, env) for name in ("w1", "w2", "w3")}
+        moments = threading.Semaphore(0)
+        charged = []
+        inner = sb.engine.on_event
+
+        def count(event):  # the sandbox tells the test when to strike, at a charge, mid-run
+            if event.kind is EventKind.CHARGED and event.order.order_number.startswith("K-"):
+                charged.append(1)
+                if len(charged) in (60, 110, 160, 220):
+                    moments.release()
+            inner(event)
+
+        sb.engine.on_event = count
+        producers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+        try:
+            for strike in ("worker w1", "producer", "broker", "worker w2"):
+                assert moments.acquire(timeout=180), f"the cluster never got to the {strike} strike"
+                if strike.startswith("worker"):
+                    name = strike.split()[1]
+                    workers[name].kill()  # with requests of its own in flight (latency 20 ms each)
+                    workers[name] = Worker(name, env)
+                elif strike == "producer":
+                    producers[-1].kill()
+                    producers[-1].communicate()
+                    producers.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                      text=True))
+                else:
+                    broker.restart()
+            out, err = producers[-1].communicate(timeout=300)
+            sb.faults = None
+            final = subprocess.run(command, capture_output=True, text=True, timeout=300)  # the final reconcile
+        finally:
+            for worker in workers.values():
+                worker.stop()
+            for producer_ in producers:
+                if producer_.poll() is None:
+                    producer_.kill()
+            broker.close()
+        assert final.returncode == EXIT_OK, final.stderr
+        summary = json.loads(final.stdout.strip().splitlines()[-1])
+        assert (summary["paid"], summary["unknown"], summary["not_started"]) == (rows, 0, 0)
+        ledger = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("K-")}
+        assert ledger == {f"K-{i:03d}": 1 for i in range(rows)}
+        import psycopg
+
+        with psycopg.connect(pg_url) as db:  # the worker kills did land mid-row: rows were taken over
+            taken_over = db.execute("SELECT COUNT(*) FROM autopay_charges WHERE claims > 1").fetchone()[0]
+        assert taken_over >= 1
+        local = subprocess.run(charge_cmd(sb, file, "--journal", str(tmp_path / "local.sqlite"), "--quiet",
+                                          "--report", str(tmp_path / "local.csv")),
+                               capture_output=True, text=True, timeout=300)
+        assert local.returncode == EXIT_OK, local.stderr
+        assert _outcomes(tmp_path / "local.csv") == _outcomes(tmp_path / "cluster.csv")
+        assert {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("K-")} == ledger
+
+
+def _outcomes(report):
+    with open(report, newline="", encoding="utf-8") as handle:
+        return sorted((row["order_number"], row["outcome"]) for row in csv.DictReader(handle))
+
+
+def test_a_stop_starts_no_new_row_and_a_second_run_goes_on(tmp_path, pg_url, redis_server):
+    with Sandbox(latency=0.05) as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"ST-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(40)])
+        env = worker_env(sb, pg_url, redis_server)
+        worker = Worker("w1", env, concurrency=2)
+        journal = pg_url + "?merchant=shop&batch=st"
+        runner = producer(sb, journal, redis_server)
+        at_stop = []
+        inner = sb.engine.on_event
+
+        def stop_after_five(event):
+            if event.kind is EventKind.CHARGED and event.order.order_number.startswith("ST-"):
+                charged = sum(1 for n in sb.engine.charges_by_order_number() if n.startswith("ST-"))
+                if charged == 5 and not at_stop:
+                    at_stop.append(charged)
+                    runner.stop()  # as Ctrl-C on the producer
+            inner(event)
+
+        sb.engine.on_event = stop_after_five
+        done = {}
+        try:
+            first = runner.run(file)
+            sb.engine.on_event = inner
+            # the rows the stop left queued are queued again at once, not after a resend timeout
+            again = threading.Thread(daemon=True, target=lambda: done.update(
+                second=producer(sb, journal, redis_server, resend_after=3600).run(file)))
+            again.start()
+            again.join(60)
+            assert not again.is_alive(), "the resumed run did not queue the rows the stop left"
+        finally:
+            worker.stop()
+        second = done["second"]
+        assert first.interrupted and first.not_started > 0
+        assert first.paid <= at_stop[0] + 2  # at most the two charges in flight at the stop
+        assert (second.paid, second.not_started) == (40, 0)
+        charged = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("ST-")}
+        assert charged == {f"ST-{i:03d}": 1 for i in range(40)}
+
+
+def test_tasks_lost_by_the_broker_are_sent_again(tmp_path, pg_url, redis_server):
+    import psycopg
+    import redis
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"LB-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(20)])
+        env = worker_env(sb, pg_url, redis_server)
+        journal = pg_url + "?merchant=shop&batch=lb"
+        runner = producer(sb, journal, redis_server, resend_after=1.0)
+        result = {}
+        run = threading.Thread(daemon=True, target=lambda: result.update(summary=runner.run(file)))
+        run.start()
+        worker = None
+        try:
+            with psycopg.connect(pg_url) as db:  # until the producer has queued every row (bounded)
+                for _ in range(3000):
+                    try:
+                        found = db.execute("SELECT COUNT(*) FROM autopay_charges WHERE batch = 'lb' "
+                                           "AND state = 'pending'").fetchone()[0]
+                    except psycopg.errors.UndefinedTable:  # the producer has not opened the journal yet
+                        db.rollback()
+                        found = 0
+                    if found == 20:
+                        break
+                    run.join(0.01)
+                assert found == 20
+            redis.Redis.from_url(redis_server).flushall()  # the broker loses every message
+            worker = Worker("w1", env)
+            run.join(120)
+            assert not run.is_alive(), "the producer waited for ever for lost tasks"
+        finally:
+            if worker is not None:
+                worker.stop()
+        assert result["summary"].paid == 20
+        charged = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("LB-")}
+        assert charged == {f"LB-{i:03d}": 1 for i in range(20)}
