@@ -263,3 +263,22 @@ def test_tasks_lost_by_the_broker_are_sent_again(tmp_path, pg_url, redis_server)
         assert result["summary"].paid == 20
         charged = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("LB-")}
         assert charged == {f"LB-{i:03d}": 1 for i in range(20)}
+
+
+def test_one_rate_for_the_whole_cluster(tmp_path, pg_url, redis_server):
+    """AUTOPAY_RATE is the merchant's, not a worker's: two workers of 2 processes each at 20 a
+    second together start 41 charges over at least 2 s (four separate limits would take 0.5 s)."""
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"RT-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(41)])
+        env = worker_env(sb, pg_url, redis_server, AUTOPAY_RATE="20")
+        workers = [Worker("w1", env), Worker("w2", env)]
+        try:
+            summary = producer(sb, pg_url + "?merchant=rate&batch=r1", redis_server).run(file)
+        finally:
+            for worker in workers:
+                worker.stop()
+        assert summary.paid == 41
+        started = sorted(o.created_at for o in sb.engine.orders() if o.order_number.startswith("RT-"))
+        assert started[-1] - started[0] >= 2.0 * 0.95  # 40 gaps of 1/20 s (a little slack for clock reads)
