@@ -104,7 +104,7 @@ def test_two_workers_charge_every_row_once_and_a_rerun_charges_nothing(tmp_path,
 
 @pytest.mark.slow
 def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tmp_path, pg_url):
-    """300 rows, three workers, seeded faults; on the way: kill -9 of a whole worker (twice, with
+    """2,000 rows, three workers, seeded faults; on the way: kill -9 of a whole worker (twice, with
     requests in flight), kill -9 of the producer (started again with the same command) and of the
     broker (back empty: every queued task lost). The sandbox's ledger is the oracle; then the same
     file through the local runner reports the same outcome for every row and charges nothing."""
@@ -113,7 +113,7 @@ def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tm
     if redis_binary() is None:
         pytest.fail("CI needs Redis") if os.environ.get("CI") else pytest.skip("no Redis server")
     broker = RedisServer(redis_binary())
-    rows = 300
+    rows = 2000
     with Sandbox(latency=0.02) as sb:
         binding = bind(sb, "cust")
         file = tmp_path / "batch.csv"
@@ -123,7 +123,7 @@ def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tm
         journal = pg_url + "?merchant=shop&batch=k1"
         command = charge_cmd(sb, file, "--journal", journal, "--celery", broker.url, "--resend-after", "3",
                              "--quiet", "--report", str(tmp_path / "cluster.csv"))
-        workers = {name: Worker(name, env) for name in ("w1", "w2", "w3")}
+        workers = {name: Worker(name, env, concurrency=4) for name in ("w1", "w2", "w3")}
         moments = threading.Semaphore(0)
         charged = []
         inner = sb.engine.on_event
@@ -131,7 +131,7 @@ def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tm
         def count(event):  # the sandbox tells the test when to strike, at a charge, mid-run
             if event.kind is EventKind.CHARGED and event.order.order_number.startswith("K-"):
                 charged.append(1)
-                if len(charged) in (60, 110, 160, 220):
+                if len(charged) in (300, 700, 1100, 1500):
                     moments.release()
             inner(event)
 
@@ -143,7 +143,7 @@ def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tm
                 if strike.startswith("worker"):
                     name = strike.split()[1]
                     workers[name].kill()  # with requests of its own in flight (latency 20 ms each)
-                    workers[name] = Worker(name, env)
+                    workers[name] = Worker(name, env, concurrency=4)
                 elif strike == "producer":
                     producers[-1].kill()
                     producers[-1].communicate()
