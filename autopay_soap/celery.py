@@ -47,6 +47,7 @@ from urllib.parse import urlencode
 
 import attr
 from celery import Celery
+from celery.signals import worker_process_init
 
 from .batch.journal import FINAL_STATES
 from .batch.journal_pg import PostgresJournal
@@ -156,6 +157,16 @@ class _Worker:
 
 
 _worker = _Worker()
+
+
+@worker_process_init.connect
+def _build_client_early(**_: Any) -> None:
+    """Each pool process builds its gateway client (the WSDL parse, the session) when it starts,
+    not at its first task; a setting that is wrong is only logged here: the task then says so."""
+    try:
+        _worker.client()
+    except Exception as exc:  # noqa: BLE001 - reported again, with the row, by the first task
+        log.warning("the gateway client could not be built at start (%s)", type(exc).__name__)
 
 
 @app.task(bind=True, name="autopay_soap.charge_row", max_retries=None)

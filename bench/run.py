@@ -14,6 +14,9 @@
    (target >= 0.85 at 16) and autopayments per second.
 4. Memory: peak RSS of the batch runner for two file sizes (target: within 20 %).
 5. Sandbox capacity: sustained requests per second, SOAP (validated), REST and T-Bank JSON.
+6. Scale-out: autopayments per second by 1, 2 and 4 Celery workers (4 processes each) with the
+   sandbox at 100 ms, the journal in PostgreSQL and Redis as broker (``bench/cluster_scale.py``);
+   speed-up over the ideal N (target >= 0.85). Skipped, with the reason, without the servers.
 """
 
 from __future__ import annotations
@@ -164,6 +167,14 @@ def capacity(seconds: float) -> Dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def scale_out(rows: int) -> Dict[str, Any]:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "cluster_scale.py"), "--rows", str(rows)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"skipped": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     """Run everything, print a table, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +203,8 @@ def main() -> None:
     report["memory"] = memory([1000, 5000] if quick else [10_000, 100_000])
     print("sandbox capacity...", flush=True)
     report["capacity"] = capacity(2 if quick else 5)
+    print("scale-out (Celery workers, sandbox latency 100 ms)...", flush=True)
+    report["scale_out"] = scale_out(240 if quick else 600)
     report["total_seconds"] = time.perf_counter() - started
 
     o, s, m, c = report["overhead"], report["startup"], report["memory"], report["capacity"]
@@ -213,7 +226,10 @@ def main() -> None:
          f"{m['ratio']:.3f}", "<= 1.20"),
         ("sandbox capacity SOAP / REST / T-Bank", f"{c['soap_rps']:.0f} / {c['rest_rps']:.0f} / "
          f"{c['tbank_rps']:.0f} req/s", "", ""),
-    ]
+    ] + ([("scale-out", report["scale_out"]["skipped"], "", "")] if "skipped" in report["scale_out"] else [
+        (f"scale-out {r['workers']} worker(s) x 4, speed-up over N",
+         f"{r['per_second']:.1f}/s, CPU {r['machine_cpu_busy']:.0%}", f"{r['speed_up_over_ideal']:.3f}",
+         ">= 0.85" if r["workers"] > 1 else "") for r in report["scale_out"]["runs"]])
     width = [max(len(r[i]) for r in rows) for i in range(4)]
     print()
     print(f"{report['command']} on {report['machine']}  ({report['total_seconds']:.0f} s)")
