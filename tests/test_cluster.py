@@ -11,10 +11,10 @@ import threading
 
 import pytest
 
-from autopay_soap.batch import EXIT_OK
+from autopay_soap.batch import EXIT_DECLINED, EXIT_OK
 from autopay_soap.client import AutopayClient
 from autopay_soap.errors import ValidationError
-from autopay_soap.sandbox import FaultPlan, Sandbox
+from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
 from autopay_soap.sandbox.lifecycle import EventKind
 
 from .conftest import no_wait
@@ -116,9 +116,12 @@ def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tm
     rows = 2000
     with Sandbox(latency=0.02) as sb:
         binding = bind(sb, "cust")
+        poor = bind(sb, "poor", TestCards.RECURRING_INSUFFICIENT)  # every autopayment on it is declined
         file = tmp_path / "batch.csv"
-        write_csv(file, [(f"K-{i:03d}", "cust", binding, "2.00", "RUB", "") for i in range(rows)])
-        sb.faults = FaultPlan.parse("*:drop_after=0.05,http500=0.03,garbage=0.03", seed=4)
+        declined = {f"K-{i:03d}" for i in range(0, rows, 50)}
+        write_csv(file, [(f"K-{i:03d}", "poor" if f"K-{i:03d}" in declined else "cust",
+                          poor if f"K-{i:03d}" in declined else binding, "2.00", "RUB", "") for i in range(rows)])
+        sb.faults = FaultPlan.parse("*:drop_after=0.08,http500=0.06,garbage=0.06", seed=4)  # 20 % of exchanges
         env = worker_env(sb, pg_url, broker.url)
         journal = pg_url + "?merchant=shop&batch=k1"
         command = charge_cmd(sb, file, "--journal", journal, "--celery", broker.url, "--resend-after", "3",
@@ -161,11 +164,14 @@ def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tm
                 if producer_.poll() is None:
                     producer_.kill()
             broker.close()
-        assert final.returncode == EXIT_OK, final.stderr
+        assert final.returncode == EXIT_DECLINED, final.stderr
         summary = json.loads(final.stdout.strip().splitlines()[-1])
-        assert (summary["paid"], summary["unknown"], summary["not_started"]) == (rows, 0, 0)
+        assert (summary["paid"], summary["declined"], summary["unknown"], summary["not_started"]) == (
+            rows - len(declined), len(declined), 0, 0)
         ledger = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("K-")}
-        assert ledger == {f"K-{i:03d}": 1 for i in range(rows)}
+        assert ledger == {f"K-{i:03d}": 1 for i in range(rows) if f"K-{i:03d}" not in declined}  # declined: never
+        held = [m for m in sb.ledger() if m.order_number in declined]
+        assert held == []
         import psycopg
 
         with psycopg.connect(pg_url) as db:  # the worker kills did land mid-row: rows were taken over
@@ -174,7 +180,7 @@ def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tm
         local = subprocess.run(charge_cmd(sb, file, "--journal", str(tmp_path / "local.sqlite"), "--quiet",
                                           "--report", str(tmp_path / "local.csv")),
                                capture_output=True, text=True, timeout=300)
-        assert local.returncode == EXIT_OK, local.stderr
+        assert local.returncode == EXIT_DECLINED, local.stderr
         assert _outcomes(tmp_path / "local.csv") == _outcomes(tmp_path / "cluster.csv")
         assert {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("K-")} == ledger
 
@@ -282,3 +288,33 @@ def test_one_rate_for_the_whole_cluster(tmp_path, pg_url, redis_server):
         assert summary.paid == 41
         started = sorted(o.created_at for o in sb.engine.orders() if o.order_number.startswith("RT-"))
         assert started[-1] - started[0] >= 2.0 * 0.95  # 40 gaps of 1/20 s (a little slack for clock reads)
+
+
+def test_every_task_delivered_three_times_charges_each_row_once(tmp_path, pg_url, redis_server):
+    """At least once means sometimes twice or more: each row's task is sent twice before the run
+    (as a broker that redelivers, or a retried send), and the run sends it a third time."""
+    from autopay_soap.batch.journals import open_journal
+    from autopay_soap.batch.rows import read_rows
+    from autopay_soap.celery import app, charge_row, row_message
+
+    with Sandbox(latency=0.01) as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"DU-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(30)])
+        journal_url = pg_url + "?merchant=shop&batch=du"
+        app.conf.broker_url = redis_server
+        with open_journal(journal_url, runner_lock=False) as journal:
+            for row in read_rows(file):
+                journal.queue(row)
+                for _ in range(2):
+                    charge_row.apply_async(args=("shop", "du", row_message(row)))
+        workers = [Worker("w1", worker_env(sb, pg_url, redis_server)),
+                   Worker("w2", worker_env(sb, pg_url, redis_server))]
+        try:
+            summary = producer(sb, journal_url, redis_server).run(file)
+        finally:
+            for worker in workers:
+                worker.stop()
+        assert summary.paid == 30
+        charged = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("DU-")}
+        assert charged == {f"DU-{i:03d}": 1 for i in range(30)}

@@ -168,3 +168,17 @@ def test_a_bad_journal_url_is_refused_before_charging_and_never_prints_its_passw
             _runner(sb, url).run(file)
     assert info.value.setting == "journal" and "s3cret-pw" not in str(info.value)
     assert "P-1" not in sb.engine.charges_by_order_number()
+
+
+def test_an_edited_file_is_not_mixed_into_a_running_batch(pg_url, tmp_path):
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"ED-{i}", "cust", binding, "5.00", "RUB", "") for i in range(3)])
+        assert _runner(sb, pg_url + "?batch=ed").run(file).paid == 3
+        write_csv(file, [(f"ED-{i}", "cust", binding, "5.00", "RUB", "") for i in range(4)])  # a row more
+        with pytest.raises(BatchConfigError, match="another file") as info:
+            _runner(sb, pg_url + "?batch=ed").run(file)
+        assert info.value.setting == "journal" and "ED-3" not in sb.engine.charges_by_order_number()
+        assert _runner(sb, pg_url + "?batch=ed-2").run(file).paid == 4  # as a new batch it runs
+        assert sb.engine.charges_by_order_number()["ED-0"] == 1

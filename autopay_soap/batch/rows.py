@@ -39,7 +39,7 @@ from .. import validation as v
 from ..errors import ValidationError
 from ..money import Money
 
-__all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "read_rows", "validate_file"]
+__all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "file_digest", "read_rows", "validate_file"]
 
 COLUMNS = ("order_number", "client_id", "binding_id", "rebill_id", "account_token", "amount", "amount_minor",
            "currency", "description", "two_stage")
@@ -382,3 +382,12 @@ def _check_row(row: ChargeRow, seen: sqlite3.Connection,
         except ValidationError as exc:
             return RowError(row.line, exc.field or "row", exc.message)
     return None
+
+
+def file_digest(path: Union[str, Path]) -> str:
+    """SHA-256 of the file's bytes (read in blocks): what a batch in PostgreSQL is tied to."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

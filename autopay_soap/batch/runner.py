@@ -62,6 +62,7 @@ from ..http import stop_scope
 from ..redact import describe_callable
 from .errors import BatchAborted, BatchConfigError, BatchInputError, BatchWorkerError
 from .gate import _Gate, _RateLimiter
+from .journal_pg import PostgresJournal
 from .journals import AnyJournal, is_url, open_journal
 from .outcome import (
     EXIT_CONFIG,
@@ -78,7 +79,7 @@ from .outcome import (
 from .preflight import check_access, check_report, check_row, describe
 from .progress import Progress
 from .report import open_report
-from .rows import ChargeRow, RowError, read_rows, validate_file
+from .rows import ChargeRow, RowError, file_digest, read_rows, validate_file
 
 __all__ = [
     "EXIT_CONFIG", "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_MISMATCH",
@@ -224,6 +225,7 @@ class BatchRunner:
         self._aborted = False
         self._wake = threading.Event()
         with open_journal(self.journal) as journal:
+            self._bind_file(journal, path)
             earlier = {state: count for state, count in journal.counts().items()
                        if state not in ("in_flight", "unknown", "retry")}
             display = self._display = self._make_display(rows, earlier)
@@ -276,6 +278,15 @@ class BatchRunner:
                                    setting="journal")
         if report is not None:
             check_report(Path(report), path, journal)
+
+    @staticmethod
+    def _bind_file(journal: AnyJournal, path: Path) -> None:
+        """A batch in PostgreSQL is one file: another (an edited one) under its name is refused."""
+        if isinstance(journal, PostgresJournal):
+            try:
+                journal.bind_file(file_digest(path))
+            except ValueError as exc:
+                raise BatchConfigError(f"journal: {exc}; nothing was charged", setting="journal") from None
 
     def _check_journal_url(self) -> None:
         """A PostgreSQL journal: the URL reads, psycopg is there and the server answers."""
