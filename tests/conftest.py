@@ -6,7 +6,7 @@ import ipaddress
 import os
 import socket
 import threading
-from typing import Any
+from typing import Any, Optional
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -140,24 +140,26 @@ def receiver() -> Any:
 
 # -- a real PostgreSQL server (the postgres extra) ---------------------------------------------------
 
+def _require(what: str, missing_server: Optional[str], module: str, missing_module: str) -> None:
+    """Skip (with the reason) when a server or a module is missing; in CI, which installs them, fail."""
+    import importlib.util
+
+    missing = missing_server or (None if importlib.util.find_spec(module) else missing_module)
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs {what}: {missing}")
+        pytest.skip(missing)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Any:
     """A throwaway PostgreSQL server's URL. Outside CI a missing server or psycopg skips with the
     reason; in CI (which installs both) it fails."""
     from .pg_server import running_server, server_bin
 
-    missing = None
     bin_dir = server_bin()
-    if bin_dir is None:
-        missing = "no PostgreSQL server (apt-get install postgresql)"
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        missing = missing or 'no psycopg (pip install ".[postgres]")'
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs PostgreSQL: {missing}")
-        pytest.skip(missing)
+    _require("PostgreSQL", None if bin_dir else "no PostgreSQL server (apt-get install postgresql)",
+             "psycopg", 'no psycopg (pip install ".[postgres]")')
     yield from running_server(bin_dir or "")
 
 
@@ -184,13 +186,6 @@ def redis_server() -> Any:
     from .redis_server import redis_binary, running_redis
 
     binary = redis_binary()
-    missing = None if binary else "no Redis server (apt-get install redis-server)"
-    try:
-        import celery  # noqa: F401
-    except ImportError:
-        missing = missing or 'no Celery (pip install ".[celery]")'
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs Redis and Celery: {missing}")
-        pytest.skip(missing)
+    _require("Redis and Celery", None if binary else "no Redis server (apt-get install redis-server)",
+             "celery", 'no Celery (pip install ".[celery]")')
     yield from running_redis(binary or "")

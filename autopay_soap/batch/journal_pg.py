@@ -189,6 +189,16 @@ class PostgresJournal:
 
     # -- entries (the SQLite journal's operations) ----------------------------------------
 
+    def _insert(self, row: ChargeRow, state: str, on_conflict: str, attempts: int = 0) -> None:
+        """Write ``row`` with what it asks for, in ``state``; ``on_conflict`` says what an existing
+        row of the number becomes (what it asked for is never changed)."""
+        self._run(
+            "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
+            "instrument, two_stage, state, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (merchant, order_number) " + on_conflict,
+            (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
+             row.client_id, row.instrument, int(row.two_stage), state, attempts))
+
     def get(self, order_number: str) -> Optional[JournalEntry]:
         """The entry of an order number of this merchant, from whichever batch, if any."""
         row = self._run(f"SELECT {_ENTRY} FROM autopay_charges WHERE merchant = %s AND order_number = %s",
@@ -198,13 +208,8 @@ class PostgresJournal:
     def intend(self, row: ChargeRow) -> None:
         """Record the intent before the gateway is called (``in_flight``); the first intent of a
         number records what it asks for, a retry never changes that."""
-        self._run(
-            "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
-            "instrument, two_stage, state, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'in_flight', 1) "
-            "ON CONFLICT (merchant, order_number) DO UPDATE SET state = 'in_flight', "
-            "attempts = autopay_charges.attempts + 1, updated_at = now()",
-            (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
-             row.client_id, row.instrument, int(row.two_stage)))
+        self._insert(row, "in_flight", "DO UPDATE SET state = 'in_flight', attempts = autopay_charges.attempts + 1, "
+                     "updated_at = now()", attempts=1)
 
     def record(self, order_number: str, state: str, *, order_id: Optional[str] = None,
                gateway_code: Optional[int] = None, action_code: Optional[int] = None,
@@ -219,12 +224,7 @@ class PostgresJournal:
     def claim(self, row: ChargeRow, owner: str, lease_seconds: float) -> Optional[Claim]:
         """Take ``row`` for ``owner`` for ``lease_seconds``: None while another owner's lease is
         live or the row is final. The row is created (``pending``) if it is new."""
-        self._run(
-            "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
-            "instrument, two_stage, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending') "
-            "ON CONFLICT (merchant, order_number) DO NOTHING",
-            (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
-             row.client_id, row.instrument, int(row.two_stage)))
+        self._insert(row, "pending", "DO NOTHING")
         found = self._run(
             "UPDATE autopay_charges SET owner = %s, lease_until = now() + make_interval(secs => %s), "
             "claims = claims + 1 WHERE merchant = %s AND order_number = %s "
@@ -259,13 +259,8 @@ class PostgresJournal:
     def queue(self, row: ChargeRow) -> None:
         """Load ``row`` as ``pending`` for the workers (a row left in flight, unknown or for retry
         by an earlier run is queued again; a final or mismatched one never is)."""
-        self._run(
-            "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
-            "instrument, two_stage, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending') "
-            "ON CONFLICT (merchant, order_number) DO UPDATE SET state = 'pending', batch = excluded.batch, "
-            "updated_at = now() WHERE autopay_charges.state IN ('in_flight', 'unknown', 'retry', 'pending')",
-            (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
-             row.client_id, row.instrument, int(row.two_stage)))
+        self._insert(row, "pending", "DO UPDATE SET state = 'pending', batch = excluded.batch, updated_at = now() "
+                     "WHERE autopay_charges.state IN ('in_flight', 'unknown', 'retry', 'pending')")
 
     def waiting(self) -> Dict[str, int]:
         """Rows of this batch not yet done: ``pending`` (not started) and ``in_flight``."""
