@@ -39,12 +39,14 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar, Unio
 
 import attr
 
+from .declines import Decline, DeclineKind, classify, classify_error
 from .errors import (
     AutopayError,
     BadResponse,
     ConnectError,
     DeadlineExceeded,
     DuplicateOrderNumber,
+    GatewayError,
     Interrupted,
     InvalidOrderState,
     OrderMismatch,
@@ -121,6 +123,9 @@ class ChargeResult:
     form_url: Optional[str] = None
     sbp_request_key: Optional[str] = None
     """T-Bank SBP bind-and-pay: the ``RequestKey`` whose account binding the payment creates."""
+    decline: Optional[Decline] = None
+    """For a DECLINED outcome: what kind of decline it is (soft, hard, rebind, merchant), the
+    gateway's code and text and a reason in plain words (see "Declines and retries" in the docs)."""
 
     @property
     def ok(self) -> bool:
@@ -137,7 +142,7 @@ class ChargeResult:
         detail = f": {self.message}" if self.message else ""
         if self.outcome is ChargeOutcome.DECLINED:
             raise PaymentDeclined(f"payment declined{detail}", action_code=self.action_code,
-                                  order_number=self.order_number, order_id=self.order_id)
+                                  order_number=self.order_number, order_id=self.order_id, decline=self.decline)
         if self.outcome in (ChargeOutcome.UNKNOWN, ChargeOutcome.PENDING):
             raise OutcomeUnknown(f"payment outcome {self.outcome.value}{detail}",
                                  order_number=self.order_number, order_id=self.order_id)
@@ -170,6 +175,8 @@ class AutopayClient:
     :param retry: attempts and backoff per step.
     :param payer_ip: the ``ip`` sent with binding payments (the merchant server's address).
     :param sleep: how to wait between attempts (tests pass a no-op).
+    :param decline_overrides: decline codes of this gateway mapped to the kind you want instead of
+        the table's (``{5: DeclineKind.HARD}``); see "Declines and retries" in the docs.
     :param deadline: seconds one scenario call (``autopay``, ``capture``...) may take with all its
         retries, waits and status look-ups (default :data:`DEFAULT_DEADLINE`); after it the
         outcome is UNKNOWN (``autopay``) or :class:`OutcomeUnknown` is raised. ``None``: no bound
@@ -182,6 +189,7 @@ class AutopayClient:
     payer_ip: Optional[str] = attr.ib(default=None)
     sleep: Callable[[float], None] = attr.ib(default=pause, repr=False)
     deadline: Optional[float] = attr.ib(default=DEFAULT_DEADLINE, validator=_check_deadline)
+    decline_overrides: Optional[Dict[object, DeclineKind]] = attr.ib(default=None)
     _rng: random.Random = attr.ib(factory=random.Random, repr=False)
 
     @classmethod
@@ -352,11 +360,17 @@ class AutopayClient:
                 raise OrderNotFound("the order vanished during payment", order_id=order_id)
         return note or "payment outcome unknown"
 
-    @staticmethod
-    def _result(order_number: str, details: OrderDetails, form_url: Optional[str] = None) -> ChargeResult:
+    def _result(self, order_number: str, details: OrderDetails, form_url: Optional[str] = None) -> ChargeResult:
         outcome = _outcome_of(details)
         message = details.action_code_description if outcome is ChargeOutcome.DECLINED else None
-        return ChargeResult(order_number, outcome, details.order_id, details, details.action_code, message, form_url)
+        decline = self.classify(details.action_code, message) if outcome is ChargeOutcome.DECLINED else None
+        return ChargeResult(order_number, outcome, details.order_id, details, details.action_code, message, form_url,
+                            decline=decline)
+
+    def classify(self, code: object, text: Optional[str] = None) -> Decline:
+        """The :class:`~autopay_soap.declines.Decline` of a code of this client's gateway, with its
+        :attr:`decline_overrides` applied."""
+        return classify(self.gateway.name, code, text, self.decline_overrides)
 
     # -- scenarios -------------------------------------------------------------------------
 
@@ -448,6 +462,7 @@ class AutopayClient:
         self, order_number: str, amount: Money, *, client_id: Optional[str] = None,
         binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
         description: Optional[str] = None, return_url: Optional[str] = None, initiator: Optional[str] = None,
+        retry_of: Optional[str] = None,
     ) -> ChargeResult:
         """Charge a saved card (or, on T-Bank, a bound SBP account) without the customer.
 
@@ -461,10 +476,22 @@ class AutopayClient:
         order with another amount, currency, client or binding, :class:`OrderMismatch` is raised
         and nothing is charged. On T-Bank the order number is looked up (``CheckOrder``) before
         every ``Init``, whatever the gateway does with a repeated ``OrderId``.
+
+        ``retry_of``: the order number of the declined attempt this charge retries (see
+        :func:`autopay_soap.declines.retry_order_number`). That order is looked up first: if it
+        turned out paid or held after all (a timeout decline that reached the issuer), nothing is
+        charged and its result is returned; if the look-up fails, the outcome is UNKNOWN.
+
+        A declined result carries its :attr:`ChargeResult.decline`; a refusal of the payment step
+        (a binding the gateway does not know...) is raised with ``decline`` set on the exception.
         """
         options = self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
                                        account_token=account_token, two_stage=two_stage, description=description,
                                        return_url=return_url, initiator=initiator)
+        if retry_of is not None:
+            earlier = self._earlier_attempt(retry_of)
+            if earlier is not None:
+                return earlier
         order, details, note = self._register(
             order_number, amount, binding_id=binding_id,
             return_url=return_url or self.return_url, two_stage=two_stage,
@@ -473,10 +500,34 @@ class AutopayClient:
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, message=note)
         if details is not None and details.status is not OrderStatus.CREATED:
             return self._result(order_number, details)
-        paid = self._pay(order.order_id, binding_id, None, account_token)
+        try:
+            paid = self._pay(order.order_id, binding_id, None, account_token)
+        except GatewayError as exc:
+            if not exc.ambiguous:
+                exc.decline = classify_error(exc, self.gateway.name, self.decline_overrides)
+            raise
         if isinstance(paid, str):
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, order.order_id, message=paid)
         return self._result(order_number, paid)
+
+    def _earlier_attempt(self, retry_of: str) -> Optional[ChargeResult]:
+        """Before a retry: the earlier attempt's result if it was paid after all, or if it cannot be
+        read (UNKNOWN); None when charging again is safe (declined, never paid, or not found)."""
+        found = self._lookup(order_number=retry_of)
+        if found is None:
+            return ChargeResult(retry_of, ChargeOutcome.UNKNOWN,
+                                message=f"the earlier attempt {retry_of} could not be looked up; not retried")
+        if isinstance(found, OrderDetails):
+            outcome = _outcome_of(found)
+            if outcome in (ChargeOutcome.PAID, ChargeOutcome.HELD):
+                log.warning("earlier attempt %s turned out %s: the retry charges nothing", retry_of, outcome.value)
+                return attr.evolve(self._result(retry_of, found),
+                                   message=f"the earlier attempt {retry_of} turned out {outcome.value}; nothing "
+                                           "charged again")
+            if outcome is ChargeOutcome.PENDING and found.status is not OrderStatus.CREATED:
+                return ChargeResult(retry_of, ChargeOutcome.UNKNOWN, found.order_id,
+                                    message=f"the earlier attempt {retry_of} is still in progress; not retried")
+        return None
 
     def check_autopay(
         self, order_number: str, amount: Money, *, client_id: Optional[str] = None,

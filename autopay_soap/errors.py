@@ -167,7 +167,14 @@ class UnsupportedOperation(ConfigurationError):
 
 
 class GatewayError(AutopayError):
-    """The gateway answered and refused the request. The answer is final."""
+    """The gateway answered and refused the request. The answer is final.
+
+    ``decline`` is set (an :class:`autopay_soap.declines.Decline`) when the refusal ended an
+    autopayment's payment step: a binding the gateway no longer knows is a ``rebind``, a refused
+    request of ours a ``merchant`` decline.
+    """
+
+    decline: Any = None
 
 
 class DuplicateOrderNumber(GatewayError):
@@ -202,11 +209,16 @@ class GatewaySystemError(GatewayError):
 
 
 class PaymentDeclined(GatewayError):
-    """The payment was declined; ``action_code`` says why (116 = insufficient funds...)."""
+    """The payment was declined; ``action_code`` says why (116 = insufficient funds...) and
+    ``decline`` (an :class:`autopay_soap.declines.Decline`, when classified) what kind of
+    decline it is: soft, hard, rebind or merchant."""
 
-    def __init__(self, message: str, *, action_code: Optional[int] = None, **context: Any) -> None:
+    def __init__(self, message: str, *, action_code: Optional[int] = None, decline: Any = None,
+                 **context: Any) -> None:
         super().__init__(message, **context)
         self.action_code = action_code
+        if decline is not None:
+            self.decline = decline
 
     def context(self) -> Dict[str, Any]:
         """The error's fields that are set, with the action code."""

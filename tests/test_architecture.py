@@ -13,6 +13,7 @@ LAYERS = {  # a module may import only modules of its own layer or of a lower on
     "gateways": 3,
     "http": 2, "wsdl_bundle": 2,
     "models": 1, "money": 1, "validation": 1, "signing": 1, "secret": 1, "redact": 1, "errors": 1, "retry": 1,
+    "declines": 1,
     "sandbox": 3,  # beside the client stack: the bottom rows only
 }
 

@@ -13,7 +13,8 @@ from typing import Dict, Optional
 
 import attr
 
-__all__ = ["ACS_CODES", "Behaviour", "TestCard", "TestCards", "card_behaviour", "luhn_ok"]
+__all__ = ["ACS_CODES", "AUTOPAY_BEHAVIOURS", "RECOVERY_DAYS", "Behaviour", "TestCard", "TestCards", "card_behaviour",
+           "luhn_ok"]
 
 
 class Behaviour(enum.Enum):
@@ -24,6 +25,17 @@ class Behaviour(enum.Enum):
     DECLINE = "decline"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     APPROVE_THEN_INSUFFICIENT = "approve_then_insufficient"
+    RECOVERING_FUNDS = "recovering_funds"
+    RECURRING_STOLEN = "recurring_stolen"
+    RECURRING_EXPIRED = "recurring_expired"
+    RECURRING_MERCHANT = "recurring_merchant"
+
+
+RECOVERY_DAYS = 3
+"""Sandbox days after its first declined autopayment at which a RECOVERING_FUNDS card pays again."""
+AUTOPAY_BEHAVIOURS = (Behaviour.APPROVE_THEN_INSUFFICIENT, Behaviour.RECOVERING_FUNDS, Behaviour.RECURRING_STOLEN,
+                      Behaviour.RECURRING_EXPIRED, Behaviour.RECURRING_MERCHANT)
+"""Behaviours of cards whose first payment binds and whose autopayments are declined, one per decline kind."""
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -67,7 +79,20 @@ class TestCards:
     EXPIRED = TestCard("4444555511113333", "12/20", "123", Behaviour.APPROVE)
     """The SUCCESS card with a past expiry: declined as expired (action code 101)."""
     RECURRING_INSUFFICIENT = TestCard("5555555555554444", "12/30", "123", Behaviour.APPROVE_THEN_INSUFFICIENT)
-    """The first payment succeeds and binds; every autopayment on that binding is declined (116)."""
+    """The first payment succeeds and binds; every autopayment on that binding is declined (116).
+
+    The cards below bind the same way; their autopayments show one decline kind each."""
+    RECOVERING_FUNDS = TestCard("4012888888881881", "12/30", "123", Behaviour.RECOVERING_FUNDS)
+    """Soft: autopayments are declined for insufficient funds (RBS 116, T-Bank 1051, SBP 5060) until
+    :data:`RECOVERY_DAYS` sandbox days after the first of them; then they pay."""
+    RECURRING_STOLEN = TestCard("4242424242424242", "12/30", "123", Behaviour.RECURRING_STOLEN)
+    """Hard: autopayments are declined, card reported stolen (RBS 823, T-Bank 1041, SBP 5065 account blocked)."""
+    RECURRING_EXPIRED = TestCard("5105105105105100", "12/30", "123", Behaviour.RECURRING_EXPIRED)
+    """Rebind: autopayments are declined, card expired since it was bound (RBS 101, T-Bank 1054, SBP 5066
+    account closed)."""
+    RECURRING_MERCHANT = TestCard("6759649826438453", "12/30", "123", Behaviour.RECURRING_MERCHANT)
+    """Merchant: autopayments are refused for the terminal's settings (RBS -2004 "payment without CVC
+    forbidden", T-Bank 105 "Maestro autopayments need set-up", SBP 3013 "recurring payments unavailable")."""
 
     # T-Bank's published test cards; they behave the same on every front end.
     TBANK_SUCCESS = TestCard("2200770239097761", "12/30", "123", Behaviour.APPROVE)
@@ -92,7 +117,9 @@ class TestCards:
 _BY_PAN: Dict[str, Behaviour] = {
     card.pan: card.behaviour
     for card in (TestCards.SUCCESS, TestCards.SUCCESS_3DS, TestCards.DECLINED,
-                 TestCards.INSUFFICIENT_FUNDS, TestCards.RECURRING_INSUFFICIENT, TestCards.TBANK_SUCCESS,
+                 TestCards.INSUFFICIENT_FUNDS, TestCards.RECURRING_INSUFFICIENT, TestCards.RECOVERING_FUNDS,
+                 TestCards.RECURRING_STOLEN, TestCards.RECURRING_EXPIRED, TestCards.RECURRING_MERCHANT,
+                 TestCards.TBANK_SUCCESS,
                  TestCards.TBANK_3DS_FRICTIONLESS, TestCards.TBANK_3DS_CHALLENGE, TestCards.TBANK_3DS_ATTEMPT,
                  TestCards.TBANK_3DS_REJECTED, TestCards.TBANK_DEBIT_ERROR, TestCards.TBANK_INSUFFICIENT_FUNDS,
                  TestCards.TBANK_MOCK_SUCCESS)

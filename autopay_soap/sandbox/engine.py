@@ -41,7 +41,7 @@ import attr
 
 from ..models import OrderStatus
 from ._dirty import mark_dirty
-from .cards import THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
+from .cards import RECOVERY_DAYS, THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
 from .lifecycle import TRANSITIONS, EventKind, Refusal, Step, Transition
 
 __all__ = [
@@ -64,6 +64,8 @@ ACTION_EXPIRED_CARD = 101
 ACTION_INSUFFICIENT = 116
 ACTION_3DS_FAILED = 151017
 ACTION_SESSION_EXPIRED = -2007
+ACTION_STOLEN = 823
+ACTION_NO_CVC_RIGHTS = -2004
 _ACTION_TEXT = {
     ACTION_OK: "Request processed successfully",
     ACTION_DECLINED: "Declined by issuer",
@@ -71,7 +73,17 @@ _ACTION_TEXT = {
     ACTION_INSUFFICIENT: "Insufficient funds",
     ACTION_3DS_FAILED: "3-D Secure authentication failed",
     ACTION_SESSION_EXPIRED: "Payment session expired",
+    ACTION_STOLEN: "Card reported stolen",
+    ACTION_NO_CVC_RIGHTS: "Payment via SSL without CVC is forbidden",
 }
+AUTOPAY_DECLINE = {
+    Behaviour.APPROVE_THEN_INSUFFICIENT: ACTION_INSUFFICIENT,
+    Behaviour.RECOVERING_FUNDS: ACTION_INSUFFICIENT,
+    Behaviour.RECURRING_STOLEN: ACTION_STOLEN,
+    Behaviour.RECURRING_EXPIRED: ACTION_EXPIRED_CARD,
+    Behaviour.RECURRING_MERCHANT: ACTION_NO_CVC_RIGHTS,
+}
+"""The action code of an autopayment declined by a card (or SBP account) of each behaviour."""
 
 
 class EngineError(Exception):
@@ -95,6 +107,7 @@ class BindingRecord:
     active: bool = True
     created_at: float = 0.0
     category: str = "COMMON"  # getBindings' bindingCategory (bindingType C); the sandbox makes COMMON ones
+    declined_since: Optional[float] = None  # RECOVERING_FUNDS: when its first autopayment was declined
     dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
     def expired(self, now: float) -> bool:
@@ -498,15 +511,28 @@ class Engine:
             if not order.auto_payment and not cvc and not merchant_initiated:
                 raise EngineError(Refusal.BAD_FIELD, "[cvc] is empty")
             behaviour = binding.behaviour
-            if behaviour is Behaviour.APPROVE_THEN_INSUFFICIENT:
-                order = self._decline(order, ACTION_INSUFFICIENT)
-                return PaymentResult(order, paid=False, declined=True,
-                                     message=_ACTION_TEXT[ACTION_INSUFFICIENT])
+            code = self.autopay_decline(behaviour, binding)
+            if code is not None:
+                order = self._decline(order, code)
+                return PaymentResult(order, paid=False, declined=True, message=_ACTION_TEXT[code])
             if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment and not merchant_initiated:
                 return self._start_3ds(order, binding.masked_pan, binding.expiry, None, behaviour, binding)
             order = self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
                                  behaviour=behaviour, binding=binding)
             return PaymentResult(order, paid=True)
+
+    def autopay_decline(self, behaviour: Behaviour, holder: Any) -> Optional[int]:
+        """The action code an autopayment by a card (or account) of ``behaviour`` is declined with
+        now, or None: it pays. ``holder`` (a binding, an SBP account) keeps ``declined_since``,
+        the start of a RECOVERING_FUNDS card's bad days."""
+        code = AUTOPAY_DECLINE.get(behaviour)
+        if behaviour is Behaviour.RECOVERING_FUNDS:
+            now = self.clock()
+            if holder.declined_since is None:
+                holder.declined_since = now
+            elif now >= holder.declined_since + RECOVERY_DAYS * 86400:
+                return None
+        return code
 
     def pay_external(self, order_id: str, masked: str, *, decline_code: Optional[int] = None) -> PaymentResult:
         """A payment without a card (SBP): settle the order, or decline it with ``decline_code``."""

@@ -18,6 +18,7 @@ import attr
 from ..wsdl_bundle import wsdl_dir
 from . import pages
 from .answer import JSON, Answer, ApiCall, Site
+from .clock import SandboxClock
 from .engine import EngineError, Order
 from .payer import acs_confirm, browser_finish_3ds, browser_pay, pay_as_payer
 
@@ -170,6 +171,21 @@ def _tbank(sandbox: Site, request: Request) -> Target:
                    "application/json; charset=utf-8")
 
 
+def _clock(sandbox: Site, request: Request) -> Target:
+    """``POST /_sandbox/clock`` ``{"advance_seconds": N}``: move a :class:`SandboxClock` forward."""
+    clock = getattr(sandbox, "clock", None)
+    try:
+        data = json.loads(request.body.decode("utf-8") or "{}")
+        step = data.get("advance_seconds", 0) if isinstance(data, dict) else None
+        if isinstance(step, bool) or not isinstance(step, (int, float)):
+            raise ValueError("advance_seconds: a number of seconds")
+        if not isinstance(clock, SandboxClock):
+            return Answer.json(409, {"error": "this sandbox runs on a clock of its own that cannot be moved"})
+        return Answer.json(200, {"now": clock.advance(seconds=step), "offset": clock.offset})
+    except ValueError as exc:
+        return Answer.json(400, {"error": str(exc).splitlines()[0]})
+
+
 def _payer_api(sandbox: Site, request: Request) -> Target:
     return Answer.json(*pay_as_payer(sandbox, request.body, request.content_type))
 
@@ -193,6 +209,7 @@ _POST: Dict[str, Route] = {
     SOAP_PATH: _soap,
     "/payment/sandbox/pay": lambda sandbox, request: browser_pay(sandbox, request.form),
     "/_sandbox/pay": _payer_api,
+    "/_sandbox/clock": _clock,
     "/payment/sandbox/acs": _acs_page,
     "/payment/sandbox/acs/confirm": lambda sandbox, request: acs_confirm(sandbox, request.form),
 }

@@ -22,7 +22,8 @@ import requests
 from ..signing import make_token, rbs_hmac_checksum
 from . import routes
 from .answer import ApiCall
-from .cards import TestCard, TestCards
+from .cards import Behaviour, TestCard, TestCards
+from .clock import SandboxClock
 from .engine import Engine, Event, Movement
 from .faults import FaultPlan
 from .notifier import Notifier
@@ -225,7 +226,8 @@ class Sandbox:
     :param callback_secret: with it, callbacks carry an HMAC-SHA256 ``checksum``.
     :param callback_retry_interval: seconds between tries of an undelivered notification.
     :param callback_attempts: tries of a notification (both read when the notifier starts).
-    :param clock: the engine's clock (tests pass a fake one to test expiry).
+    :param clock: the engine's clock (default a :class:`~.clock.SandboxClock` on real time, which
+        ``sandbox.clock.advance(days=3)`` moves; tests may pass any callable).
     :param tbank_terminals: the T-Bank terminals (default: ``SandboxDEMO`` with ``password``).
     :param tbank_repeated_order_ids: T-Bank ``Init`` accepts an ``OrderId`` already used and creates
         another payment, as a gateway may (refusing it is not documented); by default it answers
@@ -251,7 +253,7 @@ class Sandbox:
         callback_secret: Optional[str] = None,
         callback_retry_interval: float = 30.0,
         callback_attempts: int = 3,
-        clock: Callable[[], float] = time.time,
+        clock: Optional[Callable[[], float]] = None,
         validate: bool = True,
         allow_remote: bool = False,
         tbank_terminals: Optional[List[TBankTerminal]] = None,
@@ -277,7 +279,8 @@ class Sandbox:
         self._callback_secret = callback_secret
         self.callback_retry_interval = callback_retry_interval
         self.callback_attempts = callback_attempts
-        self.engine = Engine(clock=clock, on_event=self._on_event)
+        self.clock: Callable[[], float] = clock if clock is not None else SandboxClock()
+        self.engine = Engine(clock=self.clock, on_event=self._on_event)
         self.soap = SoapFrontEnd(self.engine, username, password, self._absolute, validate=validate)
         self.rest = RestFrontEnd(self.engine, username, password, self._absolute)
         self.tbank_terminals = list(tbank_terminals or [TBankTerminal(DEFAULT_TBANK_TERMINAL, password)])
@@ -435,13 +438,19 @@ class Sandbox:
                                                  "IsDeadlineExpired": deadline_expired}, terminal_key)
 
     def sbp_bind(self, request_key: str, *, rejected: bool = False, insufficient_funds: bool = False,
-                 terminal_key: Optional[str] = None) -> Dict[str, Any]:
+                 behaviour: Optional[Behaviour] = None, terminal_key: Optional[str] = None) -> Dict[str, Any]:
         """The payer approves (or rejects) an SBP account binding in the bank app.
 
         ``insufficient_funds``: every later ChargeQr from this account is declined (5060).
+        ``behaviour``: one of the autopayment behaviours of the test cards
+        (:data:`~autopay_soap.sandbox.cards.AUTOPAY_BEHAVIOURS`): the account's ChargeQr calls
+        decline as that card's autopayments do (5060, 5065, 5066, 3013; a recovering balance).
         """
-        return self.tbank_control("SbpBindTest", {"RequestKey": request_key, "IsRejected": rejected,
-                                                  "IsInsufficientFunds": insufficient_funds}, terminal_key)
+        body: Dict[str, Any] = {"RequestKey": request_key, "IsRejected": rejected,
+                                "IsInsufficientFunds": insufficient_funds}
+        if behaviour is not None:
+            body["Behaviour"] = behaviour.value
+        return self.tbank_control("SbpBindTest", body, terminal_key)
 
     @property
     def return_url(self) -> str:

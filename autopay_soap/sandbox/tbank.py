@@ -48,7 +48,9 @@ from .engine import (
     ACTION_DECLINED,
     ACTION_EXPIRED_CARD,
     ACTION_INSUFFICIENT,
+    ACTION_NO_CVC_RIGHTS,
     ACTION_SESSION_EXPIRED,
+    ACTION_STOLEN,
     Engine,
     EngineError,
     Event,
@@ -79,7 +81,15 @@ _INCOMPATIBLE = "Несопоставимые значения RebillId или R
 _DECLINE = {ACTION_INSUFFICIENT: (1051, "Недостаточно средств на карте"),
             ACTION_DECLINED: (1012, "Отказ эмитента"),
             ACTION_EXPIRED_CARD: (1054, "Истек срок действия карты"),
-            ACTION_3DS_FAILED: (101, "Не пройдена идентификация 3DS")}
+            ACTION_3DS_FAILED: (101, "Не пройдена идентификация 3DS"),
+            ACTION_STOLEN: (1041, "Карта утеряна"),
+            ACTION_NO_CVC_RIGHTS: (105, "Для автоплатежей по картам Maestro требуется настройка терминала")}
+_SBP_DECLINE = {ACTION_INSUFFICIENT: (5060, "Недостаточно средств на счете"),
+                ACTION_DECLINED: (5043, "Отказ банка плательщика"),
+                ACTION_STOLEN: (5065, "Счет плательщика заблокирован"),
+                ACTION_EXPIRED_CARD: (5066, "Счет плательщика закрыт"),
+                ACTION_NO_CVC_RIGHTS: (3013, "Рекуррентные платежи недоступны")}
+"""T-Bank's ErrorCode of an SBP payment declined with each engine action code."""
 _EVENT_STATUS = {EventKind.HELD: "AUTHORIZED", EventKind.CHARGED: "CONFIRMED", EventKind.DEPOSITED: "CONFIRMED",
                  EventKind.REVERSED: "REVERSED"}
 """The notified ``Status`` of each engine event; a refund's and a decline's depend on the order."""
@@ -163,11 +173,15 @@ class _Account:
     account_token: Optional[str] = None
     payment_id: Optional[str] = None
     insufficient_funds: bool = False
+    behaviour: str = ""  # how its ChargeQr answer: a sandbox.cards.Behaviour value ("" approves)
+    declined_since: Optional[float] = None
     dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
 
-def _decline_of(order: Order) -> Tuple[int, str]:
-    """T-Bank's ErrorCode and message for the engine's decline reason."""
+def _decline_of(order: Order, sbp: bool = False) -> Tuple[int, str]:
+    """T-Bank's ErrorCode and message for the engine's decline reason (a card's, or an SBP payment's)."""
+    if sbp:
+        return _SBP_DECLINE.get(order.action_code or 0, (5032, "Отказ СБП или банка получателя"))
     return _DECLINE.get(order.action_code or 0, (1012, "Отказ эмитента"))
 
 
@@ -486,7 +500,7 @@ class TBankFrontEnd:
         order = self._order(payment)
         word = self.status_word(payment, order)
         if result is not None and result.declined:
-            code, message = _decline_of(order)
+            code, message = _decline_of(order, payment.qr)
             raise TBankError(code, message, result.message, status="REJECTED")
         reply = _ok(terminal, Status=word, PaymentId=payment.payment_id, OrderId=payment.order_id,
                     Amount=self._amount(order, word), **extra)
@@ -599,7 +613,7 @@ class TBankFrontEnd:
                     Params=[{"Key": "Route", "Value": "ACQ"},
                             {"Key": "Source", "Value": "qrsbp" if payment.qr else "cards"}])
         if word == "REJECTED":
-            reply["Message"] = _decline_of(order)[1]
+            reply["Message"] = _decline_of(order, payment.qr)[1]
         return reply
 
     def _m_CheckOrder(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
@@ -614,7 +628,7 @@ class TBankFrontEnd:
             declined = word in ("REJECTED", "CANCELED", "DEADLINE_EXPIRED")
             payments.append({"PaymentId": payment.payment_id, "Amount": self._amount(order, word), "Status": word,
                              "RRN": payment.payment_id[-6:], "Success": "false" if declined else "true",
-                             "ErrorCode": _decline_of(order)[0] if declined else 0,
+                             "ErrorCode": _decline_of(order, payment.qr)[0] if declined else 0,
                              "Message": ""})
         return _ok(terminal, OrderId=order_id, Payments=payments)
 
@@ -814,8 +828,20 @@ class TBankFrontEnd:
         if account.status != "NEW":
             raise TBankError(8, "Неверный статус привязки")
         account.insufficient_funds = body.get("IsInsufficientFunds") in (True, "true")
+        account.behaviour = self._account_behaviour(body.get("Behaviour"), account.insufficient_funds)
         self._activate(account, body.get("IsRejected") in (True, "true"))
         return _ok(terminal, **self._account_json(account))
+
+    @staticmethod
+    def _account_behaviour(value: Any, insufficient_funds: bool) -> str:
+        """SbpBindTest's sandbox-only ``Behaviour``: how later ChargeQr calls on the account answer."""
+        if value in (None, ""):
+            return Behaviour.APPROVE_THEN_INSUFFICIENT.value if insufficient_funds else ""
+        try:
+            return Behaviour(str(value)).value
+        except ValueError:
+            names = ", ".join(b.value for b in Behaviour)
+            raise TBankError(1, "Неверные параметры", f"Behaviour: one of {names}") from None
 
     def _m_SbpPayTest(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
         """Test method of the real API: the payer pays (or not) the shown QR."""
@@ -854,9 +880,10 @@ class TBankFrontEnd:
         if order.status is not OrderStatus.CREATED:
             raise TBankError(8, "Неверный статус транзакции")
         payment.charged = True
-        if account.insufficient_funds:
-            self.engine.pay_external(payment.engine_id, "", decline_code=ACTION_INSUFFICIENT)
-            raise TBankError(SBP_INSUFFICIENT, "Недостаточно средств на счете", status="REJECTED")
+        code = self.engine.autopay_decline(Behaviour(account.behaviour), account) if account.behaviour else None
+        if code is not None:
+            self.engine.pay_external(payment.engine_id, "", decline_code=code)
+            raise TBankError(*_decline_of(self._order(payment), sbp=True), status="REJECTED")
         result = self.engine.pay_external(payment.engine_id, f"SBP {BANK_MEMBER[1]}")
         return dict(self._payment_reply(terminal, payment, result), Currency=643)
 
@@ -886,7 +913,7 @@ class TBankFrontEnd:
             body: Dict[str, Any] = {
                 "TerminalKey": terminal.key, "OrderId": payment.order_id, "Success": success, "Status": status,
                 "PaymentId": int(payment.payment_id),
-                "ErrorCode": "0" if success else str(_decline_of(order)[0]),
+                "ErrorCode": "0" if success else str(_decline_of(order, payment.qr)[0]),
                 "Amount": event.order.amount}
             if card is not None:
                 body.update(CardId=int(card.card_id), Pan=card.pan, ExpDate=card.exp_date)

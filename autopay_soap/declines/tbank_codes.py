@@ -1,0 +1,110 @@
+"""T-Bank ``ErrorCode`` values of ``Charge`` and ``ChargeQr`` as decline kinds (``facts/declines.md`` §2).
+
+T-Bank does not say which codes ``Charge`` can return; the table covers the card declines, the
+integration errors (all ``merchant``) and the SBP autopayment codes. Code ``100`` carries many
+texts: :func:`by_text` reads the message ("card inactive" is hard, a 3-D Secure set-up is the
+merchant's); without a telling text it is soft and looked up first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Tuple
+
+from .model import DeclineKind
+from .table import DAY, HOUR, Table
+
+__all__ = ["TBANK", "by_text"]
+
+SOFT, HARD, REBIND, MERCHANT = DeclineKind.SOFT, DeclineKind.HARD, DeclineKind.REBIND, DeclineKind.MERCHANT
+TBANK = Table("tbank")
+add = TBANK.add
+
+# -- card declines (Charge, FinishAuthorize) ----------------------------------------------------
+add(SOFT, [99], "the issuer declined; try later")
+add(SOFT, [102], "declined (anti-fraud, limits or 'use another card'); a mixed bag, capped like any soft decline")
+add(SOFT, [103, 116, 1051], "insufficient funds")
+add(SOFT, [1013, 1019], "the amount exceeds the card's limit")
+add(SOFT, [1061, 1065], "the customer's own payment limit is exceeded")
+add(SOFT, [1075], "the customer's maximum of payments per day is reached: next day", min_delay=DAY)
+add(SOFT, [119, 2200, 603], "too many authorisation requests or attempts with this card: wait a day", min_delay=DAY)
+add(SOFT, [120, 123, 125, 999, 9001, 402, 903, 1030, 1034, 1089], "try again later")
+add(SOFT, [3, 7999, 1096], "an internal or technical error of the gateway")
+add(SOFT, [1091], "the issuer is under maintenance")
+add(SOFT, [1001, 1017], "contact the issuer (generic)")
+add(SOFT, [1005, 1006, 1008, 1012, 1062, 1088, 1092], "declined by the issuer (generic)")
+add(SOFT, [1204], "the shop's daily turnover limit is reached: next day", min_delay=DAY)
+add(SOFT, [1018], "the payment status is unknown: look the order up", reconcile=True)
+add(HARD, [1004, 1007, 1043, 1059, 1063, 1093, 1094], "the issuer considers the payment suspicious")
+add(HARD, [1041], "the card is lost")
+add(HARD, [1039, 1053], "the account is not found (closed)")
+add(HARD, [1014], "the card is invalid")
+add(HARD, [1015], "the card number is wrong")
+add(HARD, [1057, 1058], "the cardholder forbade this kind of operation")
+add(HARD, [506, 600], "the card is blacklisted or the shop rejects it")
+add(HARD, [3003], "the payment was cancelled as fraud")
+add(HARD, [76, 77], "operations with foreign cards are not available")
+add(HARD, [1205], "the shop does not accept cards of this country")
+add(HARD, [1217, 1218], "use another card or contact the seller")
+add(REBIND, [104], "the recurring payment failed: the customer must pay with CVC once (T-Bank's own SDK does so)")
+add(REBIND, [101, 2014, 511], "3-D Secure identification failed")
+add(REBIND, [252, 1033, 1054], "the card has expired")
+add(REBIND, [1080], "the expiry date is wrong")
+add(REBIND, [1082], "the CVV is wrong")
+add(REBIND, [1071], "the card token has expired")
+add(REBIND, [262], "the parent recurring payment has expired: the RebillId is no longer valid")
+add(REBIND, [107, 231], "the card (CardId) is wrong or unknown: the binding is gone")
+add(REBIND, [503], "the customer (CustomerKey) is not found: its bindings are gone")
+add(REBIND, [1078], "the card does not support this operation")
+add(REBIND, [106, 108, 507], "the card lacks 3-D Secure, or only 3-D Secure cards are allowed")
+add(SOFT, [100], "declined (code 100 has many meanings): look the order up", reconcile=True)
+add(SOFT, [1038, 1055, 1086], "a PIN-related refusal (not expected online)")
+add(SOFT, [1085], "a decline that says 'operation successful': look the order up", reconcile=True)
+
+# -- integration and configuration errors: fix the code or the terminal, never dun the customer ----
+add(MERCHANT, [10], "Charge is blocked for this terminal")
+add(MERCHANT, [1125, 1126], "the OperationInitiatorType does not fit RebillId or Recurrent")
+add(MERCHANT, [204, 205, 202, 501, 648], "the terminal or its token is wrong, blocked or not activated")
+add(MERCHANT, [8], "the transaction is in the wrong status for this call")
+add(MERCHANT, [9, 12, 20, 54, 255, 623, 1316], "a request the gateway refuses (redirect, order id, 3-D Secure "
+                                               "repetition, payment not found, already paid)")
+add(MERCHANT, [c for c in range(201, 252) if c not in (202, 204, 205, 231)], "a field failed validation")
+add(MERCHANT, list(range(308, 336)), "a receipt (fiscal data) error")
+add(MERCHANT, [384], "recurring payments are forbidden for this card scheme on this terminal")
+add(MERCHANT, [105], "Maestro autopayments need a set-up of the terminal")
+add(MERCHANT, [1235], "Mir cards need SMS-3DS 2.0 set up on the terminal")
+add(MERCHANT, [1202, 1203], "the shop's per-operation limits")
+
+# -- SBP autopayments (ChargeQr) --------------------------------------------------------------------
+add(MERCHANT, [3013, 3001, 3019], "SBP or recurring SBP payments are not enabled for the terminal")
+add(REBIND, [3012, 5031], "the account binding is not found")
+add(REBIND, [3014], "the AccountToken is not found")
+add(REBIND, [3015], "the AccountToken is not active: the customer must bind the account again")
+add(MERCHANT, [3037], "a repeated ChargeQr on one payment: every attempt needs its own Init")
+add(SOFT, [3040, 9999], "a technical error: retry later")
+add(SOFT, [3041], "too many failed attempts today: retry tomorrow", min_delay=DAY)
+add(SOFT, [3042], "too many failed attempts this hour: retry in an hour", min_delay=HOUR)
+add(SOFT, [3009, 5032], "declined by SBP or the payee's bank")
+add(SOFT, [5043], "the payer's bank declined")
+add(SOFT, [5060], "the payer's account lacks funds")
+add(SOFT, [5061, 5062], "the payer is over an SBP amount or count limit")
+add(HARD, [5036, 5063], "the payer's bank flagged the payment as suspicious")
+add(HARD, [5038, 5067], "the payer's bank declined by a requirement of law")
+add(HARD, [5064], "the payer is barred from this merchant category")
+add(HARD, [5065], "the payer's account is blocked")
+add(REBIND, [5066], "the payer's account is closed: a new account binding is needed")
+
+_INACTIVE = re.compile(r"неактив|inactive|not active", re.IGNORECASE)
+_SETUP = re.compile(r"3ds|3-d|sms|смс", re.IGNORECASE)
+
+
+def by_text(code: object, text: Optional[str]) -> Optional[Tuple[DeclineKind, str]]:
+    """The kind code ``100``'s message gives: "card inactive" is hard, a 3-D Secure or SMS set-up is
+    the merchant's; None otherwise (the number decides)."""
+    if code != 100 or not text:
+        return None
+    if _INACTIVE.search(text):
+        return HARD, "the card is inactive (code 100, read from the text)"
+    if _SETUP.search(text):
+        return MERCHANT, "3-D Secure or SMS confirmation must be set up for the terminal (code 100, from the text)"
+    return None
