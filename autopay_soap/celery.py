@@ -53,7 +53,7 @@ from .batch.journal import FINAL_STATES
 from .batch.journal_pg import PostgresJournal
 from .batch.journals import AnyJournal, is_url
 from .batch.rows import ChargeRow, RowError, read_rows
-from .batch.runner import BatchRunner, outcome_of_row
+from .batch.runner import BatchRunner, blocked_or_charged
 from .client import AutopayClient
 from .errors import ValidationError
 from .money import Money
@@ -99,7 +99,9 @@ def row_message(row: ChargeRow) -> Dict[str, Any]:
     return {"line": row.line, "order_number": row.order_number, "client_id": row.client_id,
             "binding_id": row.binding_id, "account_token": row.account_token,
             "amount_minor": row.amount.minor, "currency": row.amount.currency.alpha,
-            "two_stage": row.two_stage, "description": row.description}
+            "two_stage": row.two_stage, "description": row.description,
+            "original_order_number": row.original_order_number, "attempt": row.attempt,
+            "instrument_column": row.instrument_column}
 
 
 def _row_of(message: Dict[str, Any]) -> ChargeRow:
@@ -107,7 +109,10 @@ def _row_of(message: Dict[str, Any]) -> ChargeRow:
                      client_id=str(message["client_id"]), binding_id=message.get("binding_id"),
                      amount=Money.from_minor(int(message["amount_minor"]), str(message["currency"])),
                      two_stage=bool(message.get("two_stage")), description=message.get("description"),
-                     account_token=message.get("account_token"))
+                     account_token=message.get("account_token"),
+                     original_order_number=message.get("original_order_number"),
+                     attempt=int(message.get("attempt") or 1),
+                     instrument_column=str(message.get("instrument_column") or "binding_id"))
 
 
 _UNRESOLVED = ("in_flight", "unknown", "retry", "pending")
@@ -194,7 +199,7 @@ def charge_row(self: Any, merchant: str, batch: str, message: Dict[str, Any]) ->
     if rate:
         time.sleep(journal.take_slot(float(rate)))
     journal.intend(row)
-    state, fields = outcome_of_row(_worker.client(), row)
+    state, fields = blocked_or_charged(_worker.client(), journal, row)
     journal.record(row.order_number, state, **fields)
     return state
 

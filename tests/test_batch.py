@@ -180,11 +180,16 @@ def test_python_api_with_declines_failures_and_a_report(tmp_path):
         runner = BatchRunner(client, tmp_path / "mixed.sqlite", concurrency=2, rate_limit=1000)
         summary = runner.run(file, report=tmp_path / "mixed-report.csv")
         charges = sb.engine.charges_by_order_number()
-    assert (summary.paid, summary.declined, summary.failed, summary.held) == (1, 1, 1, 1)
+    # a binding the gateway does not know is a declined row of kind rebind (the customer must bind again)
+    assert (summary.paid, summary.declined, summary.failed, summary.held) == (1, 2, 0, 1)
+    assert summary.decline_kinds == {"soft": 1, "rebind": 1}
     assert summary.exit_code == EXIT_DECLINED
     report = list(csv.DictReader((tmp_path / "mixed-report.csv").open()))
-    assert [r["outcome"] for r in report] == ["paid", "declined", "failed", "held"]
+    assert [r["outcome"] for r in report] == ["paid", "declined", "declined", "held"]
     assert report[1]["action_code"] == "116" and report[2]["gateway_code"] == "2"
+    assert [r["decline_kind"] for r in report] == ["", "soft", "rebind", ""]
+    assert report[1]["decline_code"] == "116" and report[1]["next_attempt_at"].endswith("Z")
+    assert report[2]["next_attempt_at"] == "" and report[1]["attempt"] == "1"
     assert set(charges) == {"FIRST-good", "FIRST-poor", "M-1", "M-4"}
     with pytest.raises(BatchInputError):
         bad = tmp_path / "empty.csv"

@@ -182,3 +182,26 @@ def test_an_edited_file_is_not_mixed_into_a_running_batch(pg_url, tmp_path):
         assert info.value.setting == "journal" and "ED-3" not in sb.engine.charges_by_order_number()
         assert _runner(sb, pg_url + "?batch=ed-2").run(file).paid == 4  # as a new batch it runs
         assert sb.engine.charges_by_order_number()["ED-0"] == 1
+
+
+def test_a_table_of_an_older_version_gains_the_decline_columns_and_keeps_its_rows(pg_url):
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as db:  # the table as the previous release made it
+        db.execute("CREATE TABLE autopay_charges (merchant TEXT NOT NULL, order_number TEXT NOT NULL, batch TEXT NOT "
+                   "NULL, line INTEGER NOT NULL, amount_minor BIGINT NOT NULL, currency TEXT NOT NULL, client_id TEXT,"
+                   " instrument TEXT, two_stage INTEGER, state TEXT NOT NULL, order_id TEXT, gateway_code INTEGER, "
+                   "action_code INTEGER, message TEXT, attempts INTEGER NOT NULL DEFAULT 0, owner TEXT, lease_until "
+                   "TIMESTAMPTZ, claims INTEGER NOT NULL DEFAULT 0, updated_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
+                   "PRIMARY KEY (merchant, order_number))")
+        db.execute("INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, state) "
+                   "VALUES ('default', 'OLD-1', 'default', 2, 1000, 'RUB', 'declined')")
+    with PostgresJournal(pg_url) as journal:
+        old = journal.get("OLD-1")
+        assert old.state == "declined" and old.decline_kind is None and old.next_attempt_at is None
+        journal.intend(row("NEW-1"))
+        journal.record("NEW-1", "declined", decline_kind="soft", decline_code="116", finished_at=100.0,
+                       next_attempt_at=86500.0, message="Insufficient funds")
+        new = journal.get("NEW-1")
+    assert (new.decline_kind, new.decline_code, new.finished_at, new.next_attempt_at, new.attempt) == \
+        ("soft", "116", 100.0, 86500.0, 1)

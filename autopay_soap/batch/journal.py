@@ -23,17 +23,26 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import attr
 
 from ..money import Money
 from .rows import ChargeRow
 
-__all__ = ["FINAL_STATES", "Journal", "JournalBusy", "JournalEntry"]
+__all__ = ["ENTRY_COLUMNS", "FINAL_STATES", "RESULT_FIELDS", "Journal", "JournalBusy", "JournalEntry"]
 
 FINAL_STATES = ("paid", "held", "declined")
-_REQUEST_COLUMNS = (("client_id", "TEXT"), ("instrument", "TEXT"), ("two_stage", "INTEGER"))
+_REQUEST_COLUMNS = (("client_id", "TEXT"), ("instrument", "TEXT"), ("two_stage", "INTEGER"),
+                    ("original_order_number", "TEXT"), ("attempt", "INTEGER"), ("decline_kind", "TEXT"),
+                    ("decline_code", "TEXT"), ("finished_at", "REAL"), ("next_attempt_at", "REAL"))
+ENTRY_COLUMNS = ("order_number, line, state, order_id, gateway_code, action_code, message, attempts, amount_minor, "
+                 "currency, client_id, instrument, two_stage, original_order_number, attempt, decline_kind, "
+                 "decline_code, finished_at, next_attempt_at")
+"""The columns of a :class:`JournalEntry`, in its order (both backends)."""
+RESULT_FIELDS = ("order_id", "gateway_code", "action_code", "message", "decline_kind", "decline_code",
+                 "finished_at", "next_attempt_at")
+"""What :meth:`Journal.record` writes besides the state."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
     order_number TEXT PRIMARY KEY,
@@ -73,6 +82,16 @@ class JournalEntry:
     client_id: Optional[str] = None
     instrument: Optional[str] = None
     two_stage: Optional[int] = None
+    original_order_number: Optional[str] = None
+    attempt: Optional[int] = None
+    decline_kind: Optional[str] = None
+    """``soft``, ``hard``, ``rebind`` or ``merchant`` for a declined (or refused) charge."""
+    decline_code: Optional[str] = None
+    """The gateway's decline code as text (RBS actionCode, T-Bank ErrorCode)."""
+    finished_at: Optional[float] = None
+    """When the result was recorded (the runner's clock, seconds since the epoch)."""
+    next_attempt_at: Optional[float] = None
+    """When a soft decline's retry falls due (:class:`~autopay_soap.declines.RetrySchedule`); None: never."""
 
     def differences(self, row: ChargeRow) -> List[str]:
         """How the batch row ``row`` differs from what this order number asked for when it was
@@ -152,6 +171,7 @@ class Journal:
         for column, kind in _REQUEST_COLUMNS:  # a journal written by an older version
             if column not in present:
                 db.execute(f"ALTER TABLE charges ADD COLUMN {column} {kind}")
+        db.execute("CREATE INDEX IF NOT EXISTS charges_instrument ON charges(instrument)")
         self._db = db
         # look-ups use their own connection: in WAL mode a reader never waits for the writer
         self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -195,10 +215,8 @@ class Journal:
         if self._reader is None:
             raise RuntimeError("the journal is not open")
         with self._read_mutex:
-            row = self._reader.execute(
-                "SELECT order_number, line, state, order_id, gateway_code, action_code, message, attempts, "
-                "amount_minor, currency, client_id, instrument, two_stage "
-                "FROM charges WHERE order_number = ?", (order_number,)).fetchone()
+            row = self._reader.execute(f"SELECT {ENTRY_COLUMNS} FROM charges WHERE order_number = ?",
+                                       (order_number,)).fetchone()
         return JournalEntry(*row) if row else None
 
     def intend(self, row: ChargeRow) -> None:
@@ -210,21 +228,44 @@ class Journal:
         with self._mutex:
             self.db.execute(
                 "INSERT INTO charges (order_number, line, amount_minor, currency, client_id, instrument, two_stage, "
-                "state, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'in_flight', 1, ?) "
+                "original_order_number, attempt, state, attempts, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', 1, ?) "
                 "ON CONFLICT(order_number) DO UPDATE SET "
                 "state = 'in_flight', attempts = attempts + 1, updated_at = excluded.updated_at",
                 (row.order_number, row.line, row.amount.minor, row.amount.currency.alpha, row.client_id,
-                 row.instrument, int(row.two_stage), time.time()))
+                 row.instrument, int(row.two_stage), row.original_order_number, row.attempt, time.time()))
 
-    def record(self, order_number: str, state: str, *, order_id: Optional[str] = None,
-               gateway_code: Optional[int] = None, action_code: Optional[int] = None,
-               message: Optional[str] = None) -> None:
-        """Record the result of a charge."""
+    def record(self, order_number: str, state: str, **fields: Any) -> None:
+        """Record the result of a charge: the state and the :data:`RESULT_FIELDS` given (the
+        others are cleared; ``order_id`` is kept when not given)."""
+        values = [fields.get(name) for name in RESULT_FIELDS]
         with self._mutex:
             self.db.execute(
                 "UPDATE charges SET state = ?, order_id = COALESCE(?, order_id), gateway_code = ?, action_code = ?, "
-                "message = ?, updated_at = ? WHERE order_number = ?",
-                (state, order_id, gateway_code, action_code, message, time.time(), order_number))
+                "message = ?, decline_kind = ?, decline_code = ?, finished_at = ?, next_attempt_at = ?, "
+                "updated_at = ? WHERE order_number = ?", (state, *values, time.time(), order_number))
+
+    def hard_decline(self, instrument: str, order_number: str) -> Optional[str]:
+        """The order number of a hard decline of ``instrument`` (another number than
+        ``order_number``), if the journal has one: that card is never charged again."""
+        with self._read_mutex:
+            found = self._reader_db.execute(
+                "SELECT order_number FROM charges WHERE instrument = ? AND decline_kind = 'hard' "
+                "AND order_number <> ? LIMIT 1", (instrument, order_number)).fetchone()
+        return found[0] if found else None
+
+    def card_history(self, instrument: str, since: float) -> List[float]:
+        """When each charge of ``instrument`` finished since ``since`` (paid or declined alike)."""
+        with self._read_mutex:
+            return [row[0] for row in self._reader_db.execute(
+                "SELECT finished_at FROM charges WHERE instrument = ? AND finished_at >= ? "
+                "AND state IN ('paid', 'held', 'declined', 'failed')", (instrument, since))]
+
+    @property
+    def _reader_db(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise RuntimeError("the journal is not open")
+        return self._reader
 
     def unresolved_count(self) -> int:
         """How many entries an earlier run left in flight, unknown or for retry (a setting refused them)."""

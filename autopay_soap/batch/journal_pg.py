@@ -26,12 +26,12 @@ its gateway call leaves, as in SQLite.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attr
 
-from .journal import JournalBusy, JournalEntry
+from .journal import ENTRY_COLUMNS, RESULT_FIELDS, JournalBusy, JournalEntry
 from .rows import ChargeRow
 
 __all__ = ["Claim", "PostgresJournal", "split_url"]
@@ -64,8 +64,15 @@ CREATE TABLE IF NOT EXISTS autopay_charges (
     lease_until TIMESTAMPTZ,
     claims INTEGER NOT NULL DEFAULT 0,
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    original_order_number TEXT,
+    attempt INTEGER,
+    decline_kind TEXT,
+    decline_code TEXT,
+    finished_at DOUBLE PRECISION,
+    next_attempt_at DOUBLE PRECISION,
     PRIMARY KEY (merchant, order_number)
 );
+CREATE INDEX IF NOT EXISTS autopay_charges_instrument ON autopay_charges (merchant, instrument);
 CREATE INDEX IF NOT EXISTS autopay_charges_batch_state ON autopay_charges (merchant, batch, state);
 ALTER TABLE autopay_batches ADD COLUMN IF NOT EXISTS stopped BOOLEAN NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS autopay_rate (
@@ -73,8 +80,14 @@ CREATE TABLE IF NOT EXISTS autopay_rate (
     next_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 """
-_ENTRY = ("order_number, line, state, order_id, gateway_code, action_code, message, attempts, amount_minor, "
-          "currency, client_id, instrument, two_stage")
+
+
+_ADDED_COLUMNS = (("original_order_number", "TEXT"), ("attempt", "INTEGER"), ("decline_kind", "TEXT"),
+                  ("decline_code", "TEXT"), ("finished_at", "DOUBLE PRECISION"),
+                  ("next_attempt_at", "DOUBLE PRECISION"))
+"""Columns added after the first release: added to an older table once, by the first runner that
+finds them missing (an ALTER TABLE waits for every reader of the table, so it is never run when
+there is nothing to add)."""
 
 
 def split_url(url: str) -> Tuple[str, str, str]:
@@ -140,6 +153,7 @@ class PostgresJournal:
                 self._db.execute("SELECT pg_advisory_lock(hashtext('autopay_soap schema'))")
                 try:
                     self._db.execute(_SCHEMA)
+                    self._add_columns()
                 finally:
                     self._db.execute("SELECT pg_advisory_unlock(hashtext('autopay_soap schema'))")
                 self._db.execute("INSERT INTO autopay_batches (merchant, batch) VALUES (%s, %s) "
@@ -154,6 +168,25 @@ class PostgresJournal:
             self.close()
             raise
         return self
+
+    def _add_columns(self) -> None:
+        """Bring a table made by an older version up to date (see :data:`_ADDED_COLUMNS`)."""
+        present = {row[0] for row in self._db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'autopay_charges'").fetchall()}
+        missing = [(column, kind) for column, kind in _ADDED_COLUMNS if column not in present]
+        if not missing:
+            return
+        try:  # an ALTER TABLE waits for every open transaction on the table: bounded, and said so
+            self._db.execute("SET lock_timeout = '30s'")
+            for column, kind in missing:
+                self._db.execute(f"ALTER TABLE autopay_charges ADD COLUMN IF NOT EXISTS {column} {kind}")
+        except Exception as exc:  # noqa: BLE001 - psycopg's LockNotAvailable and the like
+            raise RuntimeError("the journal's table needs new columns (an upgrade of autopay_soap) and another "
+                               f"session kept it locked for 30 s ({type(exc).__name__}); run again when the "
+                               "table's long transactions are over") from None
+        finally:
+            self._db.execute("RESET lock_timeout")
 
     def close(self) -> None:
         """Close the connection (which releases the runner lock)."""
@@ -194,14 +227,16 @@ class PostgresJournal:
         row of the number becomes (what it asked for is never changed)."""
         self._run(
             "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
-            "instrument, two_stage, state, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "instrument, two_stage, original_order_number, attempt, state, attempts) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (merchant, order_number) " + on_conflict,
             (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
-             row.client_id, row.instrument, int(row.two_stage), state, attempts))
+             row.client_id, row.instrument, int(row.two_stage), row.original_order_number, row.attempt, state,
+             attempts))
 
     def get(self, order_number: str) -> Optional[JournalEntry]:
         """The entry of an order number of this merchant, from whichever batch, if any."""
-        row = self._run(f"SELECT {_ENTRY} FROM autopay_charges WHERE merchant = %s AND order_number = %s",
+        row = self._run(f"SELECT {ENTRY_COLUMNS} FROM autopay_charges WHERE merchant = %s AND order_number = %s",
                         (self.merchant, order_number)).fetchone()
         return JournalEntry(*row) if row else None
 
@@ -211,15 +246,30 @@ class PostgresJournal:
         self._insert(row, "in_flight", "DO UPDATE SET state = 'in_flight', attempts = autopay_charges.attempts + 1, "
                      "updated_at = now()", attempts=1)
 
-    def record(self, order_number: str, state: str, *, order_id: Optional[str] = None,
-               gateway_code: Optional[int] = None, action_code: Optional[int] = None,
-               message: Optional[str] = None) -> None:
-        """Record the result of a charge (and end any claim on it)."""
+    def record(self, order_number: str, state: str, **fields: Any) -> None:
+        """Record the result of a charge (and end any claim on it): the state and the
+        :data:`~.journal.RESULT_FIELDS` given (the others are cleared; ``order_id`` is kept)."""
+        values = [fields.get(name) for name in RESULT_FIELDS]
         self._run(
             "UPDATE autopay_charges SET state = %s, order_id = COALESCE(%s, order_id), gateway_code = %s, "
-            "action_code = %s, message = %s, owner = NULL, lease_until = NULL, updated_at = now() "
+            "action_code = %s, message = %s, decline_kind = %s, decline_code = %s, finished_at = %s, "
+            "next_attempt_at = %s, owner = NULL, lease_until = NULL, updated_at = now() "
             "WHERE merchant = %s AND order_number = %s",
-            (state, order_id, gateway_code, action_code, message, self.merchant, order_number))
+            (state, *values, self.merchant, order_number))
+
+    def hard_decline(self, instrument: str, order_number: str) -> Optional[str]:
+        """The order number of a hard decline of ``instrument`` by this merchant (another number
+        than ``order_number``), if any: that card is never charged again."""
+        found = self._run("SELECT order_number FROM autopay_charges WHERE merchant = %s AND instrument = %s "
+                          "AND decline_kind = 'hard' AND order_number <> %s LIMIT 1",
+                          (self.merchant, instrument, order_number)).fetchone()
+        return found[0] if found else None
+
+    def card_history(self, instrument: str, since: float) -> List[float]:
+        """When each charge of ``instrument`` by this merchant finished since ``since``."""
+        return [row[0] for row in self._run(
+            "SELECT finished_at FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
+            "AND state IN ('paid', 'held', 'declined', 'failed')", (self.merchant, instrument, since)).fetchall()]
 
     def claim(self, row: ChargeRow, owner: str, lease_seconds: float) -> Optional[Claim]:
         """Take ``row`` for ``owner`` for ``lease_seconds``: None while another owner's lease is

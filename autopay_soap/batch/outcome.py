@@ -46,6 +46,7 @@ class BatchSummary:
 
     ``retry``: rows refused for a setting's sake (credentials...), left for the next run.
     ``stopped_by``: ``"SIGINT"``, ``"SIGTERM"``, ``"stop()"`` or ``"configuration"``.
+    ``decline_kinds``: the declined rows per kind (see "Declines and retries" in the docs).
     ``in_flight_at_stop``: charges started and not yet recorded when the run was stopped
     (they were allowed to finish; no other charge started). ``config_error``: why a setting
     stopped the run. ``report_error``: why the report could not be written (the exit code is
@@ -71,6 +72,8 @@ class BatchSummary:
     in_flight_at_stop: Optional[int] = None
     config_error: Optional[str] = None
     report_error: Optional[str] = None
+    decline_kinds: Dict[str, int] = attr.ib(factory=dict)
+    """Declined (or refused) rows per decline kind: ``soft``, ``hard``, ``rebind``, ``merchant``."""
 
     @property
     def exit_code(self) -> int:

@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
-__all__ = ["open_report"]
+if TYPE_CHECKING:
+    from .journal import JournalEntry
+    from .rows import ChargeRow
 
-FIELDS = ["line", "order_number", "outcome", "order_id", "gateway_code", "action_code", "message"]
+__all__ = ["FIELDS", "iso_time", "open_report", "report_record"]
+
+FIELDS = ["line", "order_number", "outcome", "order_id", "gateway_code", "action_code", "message", "decline_kind",
+          "decline_code", "attempt", "original_order_number", "next_attempt_at"]
+"""The report's columns; ``next_attempt_at`` is ISO 8601 in UTC (empty: no retry is due, ever)."""
+
+
+def iso_time(at: Optional[float]) -> Optional[str]:
+    """Seconds since the epoch as ``2026-12-05T03:00:00Z`` (None stays None)."""
+    if at is None:
+        return None
+    return dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def report_record(row: "ChargeRow", entry: Optional["JournalEntry"], outcome: str, message: Optional[str],
+                  decline_kind: Optional[str]) -> Dict[str, Any]:
+    """One report row: the input row's number and attempt, its outcome, what the journal knows."""
+    return {"line": row.line, "order_number": row.order_number, "outcome": outcome,
+            "order_id": entry.order_id if entry else None,
+            "gateway_code": entry.gateway_code if entry else None,
+            "action_code": entry.action_code if entry else None,
+            "message": message, "decline_kind": decline_kind,
+            "decline_code": entry.decline_code if entry and decline_kind else None,
+            "attempt": row.attempt, "original_order_number": row.original_order_number,
+            "next_attempt_at": iso_time(entry.next_attempt_at) if entry and decline_kind else None}
 
 
 def open_report(report_path: Path) -> Tuple[IO[str], Callable[[Dict[str, Any]], None]]:

@@ -31,18 +31,19 @@ import re
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import attr
 
 from .. import validation as v
+from ..declines.numbers import root_and_attempt
 from ..errors import ValidationError
 from ..money import Money
 
 __all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "file_digest", "read_rows", "validate_file"]
 
 COLUMNS = ("order_number", "client_id", "binding_id", "rebill_id", "account_token", "amount", "amount_minor",
-           "currency", "description", "two_stage")
+           "currency", "description", "two_stage", "original_order_number", "attempt")
 """Every column (or JSON key) a batch row may have."""
 
 _TRUE = {"true", "1", "yes", "y"}
@@ -64,6 +65,23 @@ class ChargeRow:
     two_stage: bool = False
     description: Optional[str] = None
     account_token: Optional[str] = None
+    original_order_number: Optional[str] = None
+    """For a retry (``attempt`` 2 or more): the order number of the charge's first attempt."""
+    attempt: int = 1
+    """1 for a first charge; *n* for its (n-1)-th retry (numbered by
+    :func:`~autopay_soap.declines.retry_order_number`)."""
+    instrument_column: str = "binding_id"
+    """The column that named the card or account: ``binding_id``, ``rebill_id`` or ``account_token``."""
+
+    @property
+    def root_order_number(self) -> str:
+        """The order number of the charge's first attempt (this row's own for attempt 1)."""
+        return self.original_order_number or self.order_number
+
+    @property
+    def max_order_number(self) -> int:
+        """The longest order number this row's gateway takes (T-Bank 36, RBS 32)."""
+        return 32 if self.instrument_column == "binding_id" else 36
 
     @property
     def instrument(self) -> str:
@@ -318,7 +336,32 @@ def _row(line: int, data: Dict[str, object]) -> ChargeRow:
         amount=amount,
         two_stage=two_stage_text in _TRUE,
         description=v.check_description(_text(data, "description")),
+        instrument_column=keys[0],
+        **_attempt(data, 36 if tbank else 32),
     )
+
+
+def _attempt(data: Dict[str, object], max_len: int) -> Dict[str, Any]:
+    """``attempt`` and ``original_order_number`` of a retry row, checked: the order number must be
+    the one derived for that attempt (a hand-edited retry row is refused)."""
+    text = _text(data, "attempt")
+    if text is None:
+        attempt = 1
+    elif isinstance(data.get("attempt"), bool) or not _WHOLE.match(text) or int(text) < 1:
+        raise ValidationError(f"attempt: {text!r} is not a whole number of at least 1", field="attempt")
+    else:
+        attempt = int(text)
+    original = _text(data, "original_order_number")
+    if attempt == 1:
+        if original is not None and original != _text(data, "order_number"):
+            raise ValidationError("original_order_number: only a retry (attempt 2 or more) names another order "
+                                  "number", field="original_order_number")
+        return {"attempt": 1}
+    if original is None:
+        raise ValidationError("original_order_number: a retry (attempt 2 or more) names its first order number",
+                              field="original_order_number")
+    root_and_attempt(str(_text(data, "order_number")), original, attempt, max_len=max_len)
+    return {"attempt": attempt, "original_order_number": original}
 
 
 def read_rows(path: Union[str, Path], *, delimiter: Optional[str] = None) -> Iterator[Union[ChargeRow, RowError]]:

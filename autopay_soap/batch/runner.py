@@ -47,6 +47,7 @@ from typing import IO, Any, Callable, Dict, Optional, TextIO, Tuple, Union
 import attr
 
 from ..client import AutopayClient, ChargeOutcome
+from ..declines import DEFAULT_SCHEDULE, DeclineKind, RetrySchedule, retry_order_number
 from ..errors import (
     AccessDenied,
     AuthenticationError,
@@ -78,7 +79,7 @@ from .outcome import (
 )
 from .preflight import check_access, check_report, check_row, describe
 from .progress import Progress
-from .report import open_report
+from .report import open_report, report_record
 from .rows import ChargeRow, RowError, file_digest, read_rows, validate_file
 
 __all__ = [
@@ -100,12 +101,36 @@ _OUTCOME_OF_STATE = {"in_flight": "unknown", "pending": "not_started"}
 is not started."""
 
 
-def outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[str, Any]]:
-    """Charge one row; its journal state and fields, whatever happens (no exception escapes)."""
+def outcome_of_row(client: AutopayClient, row: ChargeRow, *, schedule: RetrySchedule = DEFAULT_SCHEDULE,
+                   clock: Callable[[], float] = time.time,
+                   first_failed_at: Optional[float] = None) -> Tuple[str, Dict[str, Any]]:
+    """Charge one row; its journal state and fields, whatever happens (no exception escapes).
+
+    A declined (or refused) row gets its ``decline_kind`` and ``decline_code`` and, by
+    ``schedule``, its ``next_attempt_at`` (``first_failed_at``: when the charge's first attempt
+    failed; this attempt's time for a first charge). A retry row (``attempt`` 2 or more) looks the
+    attempt before it up first (:meth:`AutopayClient.autopay`'s ``retry_of``).
+    """
+    state, fields = _charge_outcome(client, row)
+    now = clock()
+    fields["finished_at"] = now
+    decline = fields.pop("decline", None)
+    if decline is not None:
+        fields["decline_kind"] = decline.kind.value
+        fields["decline_code"] = None if decline.code is None else str(decline.code)
+        fields["next_attempt_at"] = schedule.next_attempt(decline, row.attempt, first_failed_at or now, now)
+        if fields.get("message") is None:
+            fields["message"] = decline.reason
+    return state, fields
+
+
+def _charge_outcome(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[str, Any]]:
+    retry_of = retry_order_number(row.root_order_number, row.attempt - 1, max_len=row.max_order_number) \
+        if row.attempt > 1 else None
     try:
         result = client.autopay(row.order_number, row.amount, client_id=row.client_id or None,
                                 binding_id=row.binding_id, account_token=row.account_token,
-                                two_stage=row.two_stage, description=row.description)
+                                two_stage=row.two_stage, description=row.description, retry_of=retry_of)
     except OrderMismatch as exc:  # the number is another charge's: nothing was charged for this row
         return "mismatch", {"order_id": exc.order_id, "message": exc.message}
     except Interrupted:  # the run is stopping: an earlier request of the row may have landed
@@ -117,9 +142,12 @@ def outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[str
     except ValidationError as exc:  # refused before sending (cannot happen after the pre-flight's row checks)
         return "failed", {"message": exc.message}
     except GatewayError as exc:  # the gateway's word: a refusal (nothing charged), or a system error (ambiguous)
-        return ("unknown" if exc.ambiguous else "failed"), {"order_id": exc.order_id,
-                                                            "gateway_code": exc.gateway_code,
-                                                            "message": exc.message}
+        fields = {"order_id": exc.order_id, "gateway_code": exc.gateway_code, "message": exc.message}
+        if exc.ambiguous:
+            return "unknown", fields
+        if exc.decline is not None:  # the payment step was refused: a binding gone, a terminal setting
+            return "declined", {**fields, "decline": exc.decline}
+        return "failed", fields
     except AutopayError as exc:  # not sent, or unknown
         return "unknown", {"message": exc.message}
     except Exception as exc:  # noqa: BLE001 - a bug or a reply nobody foresaw: the row may have been charged
@@ -127,7 +155,24 @@ def outcome_of_row(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[str
                   type(exc).__name__)
         return "unknown", {"message": f"unexpected error ({type(exc).__name__}); run again to reconcile"}
     return _STATE_OF[result.outcome], {"order_id": result.order_id, "action_code": result.action_code,
-                                       "message": result.message}
+                                       "message": result.message, "decline": result.decline}
+
+
+def blocked_or_charged(client: AutopayClient, journal: AnyJournal, row: ChargeRow, *,
+                       schedule: RetrySchedule = DEFAULT_SCHEDULE,
+                       clock: Callable[[], float] = time.time) -> Tuple[str, Dict[str, Any]]:
+    """The state and fields of a row whose intent is journaled: a card the journal knows as
+    hard-declined is not charged at all (``declined``, kind ``hard``, nothing sent); any other row
+    is charged by :func:`outcome_of_row`, its retries scheduled from the first attempt's failure."""
+    earlier = journal.hard_decline(row.instrument, row.order_number)
+    if earlier is not None:
+        log.warning("row %s: the card was declined hard on order %s; not charged", row.order_number, earlier)
+        return "declined", {"decline_kind": DeclineKind.HARD.value,
+                            "message": f"not sent: this card was declined hard on order {earlier}; it is never "
+                                       "charged again (ask the customer for another card)"}
+    root = journal.get(row.root_order_number) if row.attempt > 1 else None
+    first = root.finished_at if root is not None else None
+    return outcome_of_row(client, row, schedule=schedule, clock=clock, first_failed_at=first)
 
 
 def _positive_int(_inst: Any, attribute: "attr.Attribute[int]", value: int) -> None:
@@ -165,6 +210,10 @@ class BatchRunner:
     :param delimiter: the CSV separator (default: found from the header line).
     :param check_access: authenticate against the gateway in the pre-flight (default True).
     :param progress_interval: seconds between status lines when ``progress`` is not a terminal.
+    :param schedule: when soft declines fall due again (``next_attempt_at`` in the journal and the
+        report; ``autopay-soap dunning`` reads it).
+    :param clock: seconds since the epoch, for ``finished_at`` and ``next_attempt_at`` (tests pass
+        the sandbox's clock).
     """
 
     client_factory: Callable[[], AutopayClient] = attr.ib(repr=describe_callable)
@@ -177,6 +226,8 @@ class BatchRunner:
     delimiter: Optional[str] = attr.ib(default=None)
     check_access: bool = attr.ib(default=True)
     progress_interval: float = attr.ib(default=30.0)
+    schedule: RetrySchedule = attr.ib(factory=lambda: DEFAULT_SCHEDULE)
+    clock: Callable[[], float] = attr.ib(default=time.time, repr=False)
     _gate: _Gate = attr.ib(factory=_Gate.for_threads, init=False)
     _counts: Dict[str, int] = attr.ib(factory=dict, init=False)
     _counts_lock: threading.Lock = attr.ib(factory=threading.Lock, init=False)
@@ -458,7 +509,12 @@ class BatchRunner:
             if not self._aborted:
                 self._fail(f"the journal could not be written ({describe(exc)})")
             return
-        state, fields = outcome_of_row(client, row)
+        try:
+            state, fields = blocked_or_charged(client, journal, row, schedule=self.schedule, clock=self.clock)
+        except Exception as exc:  # noqa: BLE001 - the journal could not be read: nothing was sent
+            if not self._aborted:
+                self._fail(f"the journal could not be read ({describe(exc)})")
+            return
         if state == "retry":
             self._config_stop(fields["message"])
         try:
@@ -468,6 +524,10 @@ class BatchRunner:
                 self._fail(f"the journal could not be written ({describe(exc)})")
             return
         self._bump(state)
+        if fields.get("decline_kind") == DeclineKind.MERCHANT.value:  # the terminal, not the card: stop the run
+            self._config_stop(f"the gateway refused an autopayment for the merchant's own settings (row "
+                              f"{row.order_number}: {fields.get('message')}); fix them, then retry the row with "
+                              "autopay-soap dunning --include-merchant")
 
     def _config_stop(self, reason: str) -> None:
         """A setting broke mid-run: stop starting charges, remember why (the exit code says so)."""
@@ -504,7 +564,7 @@ class BatchRunner:
         rate = self.rate_limit / count if self.rate_limit else None
         shares = [self.concurrency // count + (1 if k < self.concurrency % count else 0) for k in range(count)]
         tasks = [_ShardTask(self.client_factory, journal.location, str(path), k, count, shares[k], rate, reconcile,
-                            fresh, os.getpid(), self.delimiter) for k in range(count)]
+                            fresh, os.getpid(), self.delimiter, self.schedule, self.clock) for k in range(count)]
         gate = (self._gate.stop, self._gate.lock, self._gate.started)
         workers = [context.Process(target=_charge_shard, args=(task, gate, events), daemon=True,
                                    name=f"autopay-batch-{task.index}") for task in tasks]
@@ -576,13 +636,12 @@ class BatchRunner:
                                f"(journal state: {outcome}); not charged again")
                     outcome = "mismatch"
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
+                kind = entry.decline_kind if entry is not None and outcome in ("declined", "failed") else None
+                if kind:
+                    summary.decline_kinds[kind] = summary.decline_kinds.get(kind, 0) + 1
                 if writer is not None and summary.report_error is None:
                     try:
-                        writer({"line": item.line, "order_number": item.order_number, "outcome": outcome,
-                                "order_id": entry.order_id if entry else None,
-                                "gateway_code": entry.gateway_code if entry else None,
-                                "action_code": entry.action_code if entry else None,
-                                "message": message})
+                        writer(report_record(item, entry, outcome, message, kind))
                     except OSError as exc:  # a full disk: the summary is still worth having
                         summary.report_error = f"{report}: {exc.strerror or exc}"
         finally:
@@ -609,6 +668,8 @@ class _ShardTask:
     fresh: bool
     parent_pid: int
     delimiter: Optional[str]
+    schedule: RetrySchedule = DEFAULT_SCHEDULE
+    clock: Callable[[], float] = time.time
 
 
 def _charge_shard(task: _ShardTask, gate: Tuple[Any, Any, Any], events: Any) -> None:
@@ -616,7 +677,7 @@ def _charge_shard(task: _ShardTask, gate: Tuple[Any, Any, Any], events: Any) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # so does a service manager's SIGTERM
     runner = BatchRunner(task.client_factory, task.journal, concurrency=task.concurrency,
-                         rate_limit=task.rate_limit, delimiter=task.delimiter)
+                         rate_limit=task.rate_limit, delimiter=task.delimiter, schedule=task.schedule, clock=task.clock)
     runner._gate = _Gate(*gate)
     runner._events = events
     with open_journal(task.journal, runner_lock=False) as journal:
