@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any, List, Optional
 
 __all__ = ["main", "sandbox_banner"]
@@ -272,6 +273,56 @@ def _cmd_charge(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _cmd_dunning(args: argparse.Namespace) -> int:
+    import json as _json
+    import time as _time
+
+    from .batch import EXIT_CONFIG, EXIT_INVALID_INPUT, EXIT_JOURNAL_BUSY, JournalBusy
+    from .batch.dunning import create_rebind_links, parse_due, plan_dunning
+    from .batch.journals import is_url, open_journal
+    from .batch.report import iso_time
+    from .errors import AutopayError
+
+    try:
+        due = parse_due(args.due, _time.time())
+    except ValueError as exc:
+        _say(str(exc))
+        return EXIT_CONFIG
+    missing = [name for name in args.files if not Path(name).is_file()]
+    if missing:
+        _say(f"{missing[0]} does not exist (give the input files of the runs that used this journal)")
+        return EXIT_INVALID_INPUT
+    if not is_url(args.journal) and not Path(args.journal).is_file():
+        _say(f"journal: {args.journal} does not exist; give the journal the charge runs wrote")
+        return EXIT_CONFIG
+    try:
+        with open_journal(args.journal) as journal:
+            plan = plan_dunning(args.files, journal, due=due, include_merchant=args.include_merchant,
+                                delimiter=args.delimiter)
+    except JournalBusy as exc:
+        _say(f"{exc}; wait for the charge run to end")
+        return EXIT_JOURNAL_BUSY
+    except ValueError as exc:
+        _say(str(exc))
+        return EXIT_INVALID_INPUT
+    if plan.retries:
+        plan.write(args.output)
+    else:
+        _say(f"no retry is due at {iso_time(due)}; {args.output} was not written")
+    links = None
+    if args.rebind_links and plan.rebind:
+        try:
+            with _charge_client_factory(args)() as client:
+                links = create_rebind_links(plan, client, args.rebind_links)
+        except AutopayError as exc:
+            _say(f"the first-payment links could not be made: {exc}")
+            return EXIT_CONFIG
+    summary = {"due": iso_time(due), **plan.counts(), "next_due": iso_time(plan.next_due()),
+               "output": args.output if plan.retries else None, "rebind_links": links}
+    print(_json.dumps(summary), flush=True)
+    return 0
+
+
 def _version() -> str:
     from . import __version__
 
@@ -346,6 +397,47 @@ def _add_charge(sub: Any) -> None:
     charge.set_defaults(func=_cmd_charge)
 
 
+_DUNNING_EPILOG = """\
+the loop (docs: Declines and retries):
+  autopay-soap charge subs.csv --journal subs.db                    # the night's charges
+  autopay-soap dunning subs.csv retries-*.csv --journal subs.db --output retries-$(date +%F).csv
+  autopay-soap charge retries-$(date +%F).csv --journal subs.db     # the retries due today
+
+exit codes: 0 planned (the JSON line says how many), 2 a setting (journal, --due), 5 an input
+file is missing or bad, 6 a charge run holds the journal
+"""
+
+
+def _add_dunning(sub: Any) -> None:
+    """``autopay-soap dunning``."""
+    dunning = sub.add_parser("dunning", help="write the retries of declined autopayments that are due",
+                             description="Read the input files of earlier charge runs and their journal; write "
+                                         "a batch file of the retries due (soft declines, by the retry schedule), "
+                                         "each numbered from its first order number.",
+                             epilog=_DUNNING_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    dunning.add_argument("files", nargs="+", metavar="FILE",
+                         help="the input files of the runs that used the journal (earlier retry files too)")
+    dunning.add_argument("--journal", required=True,
+                         help="the journal the charge runs wrote (SQLite path or postgresql://...)")
+    dunning.add_argument("--output", required=True, help="the retry file to write (.csv or .jsonl)")
+    dunning.add_argument("--due", default=None, metavar="DATE",
+                         help="retries due by then: YYYY-MM-DD (the end of that UTC day) or an ISO 8601 time "
+                              "(default: now)")
+    dunning.add_argument("--include-merchant", action="store_true",
+                         help="also retry the charges refused for the merchant's own settings (after fixing them)")
+    dunning.add_argument("--rebind-links", metavar="FILE", default=None,
+                         help="for rebind declines, register the first payment that binds a new card and write "
+                              "the links to send the customers (needs the gateway settings below)")
+    dunning.add_argument("--profile", default=None, help="gateway profile, for --rebind-links (or AUTOPAY_PROFILE)")
+    dunning.add_argument("--transport", choices=["soap", "rest", "tbank"], default=None, help="default: soap")
+    dunning.add_argument("--sandbox-url", default=None, help="base URL of a running sandbox (profile sandbox)")
+    dunning.add_argument("--return-url", default=None, help="returnUrl of the first payments")
+    dunning.add_argument("--attempts", type=_positive_int, default=6, help=argparse.SUPPRESS)
+    dunning.add_argument("--delimiter", type=_delimiter, default=None,
+                         help="CSV separator of the input files (default: found from the header line)")
+    dunning.set_defaults(func=_cmd_dunning)
+
+
 def _add_status(sub: Any) -> None:
     """``autopay-soap status``."""
     status = sub.add_parser("status", help="look an order up by gateway id or by order number")
@@ -367,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wsdl = sub.add_parser("wsdl", help="show the bundled MerchantService WSDL and its operations")
     wsdl.set_defaults(func=_cmd_wsdl)
-    for add in (_add_sandbox, _add_demo, _add_charge, _add_status):
+    for add in (_add_sandbox, _add_demo, _add_charge, _add_dunning, _add_status):
         add(sub)
     return parser
 

@@ -255,11 +255,13 @@ class Journal:
         return found[0] if found else None
 
     def card_history(self, instrument: str, since: float) -> List[float]:
-        """When each charge of ``instrument`` finished since ``since`` (paid or declined alike)."""
+        """When each charge of ``instrument`` finished since ``since`` (paid or declined alike; a
+        merchant decline is the terminal's, not an attempt on the card)."""
         with self._read_mutex:
             return [row[0] for row in self._reader_db.execute(
                 "SELECT finished_at FROM charges WHERE instrument = ? AND finished_at >= ? "
-                "AND state IN ('paid', 'held', 'declined', 'failed')", (instrument, since))]
+                "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
+                (instrument, since))]
 
     @property
     def _reader_db(self) -> sqlite3.Connection:

@@ -266,10 +266,12 @@ class PostgresJournal:
         return found[0] if found else None
 
     def card_history(self, instrument: str, since: float) -> List[float]:
-        """When each charge of ``instrument`` by this merchant finished since ``since``."""
+        """When each charge of ``instrument`` by this merchant finished since ``since`` (a merchant
+        decline is the terminal's, not an attempt on the card)."""
         return [row[0] for row in self._run(
             "SELECT finished_at FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
-            "AND state IN ('paid', 'held', 'declined', 'failed')", (self.merchant, instrument, since)).fetchall()]
+            "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
+            (self.merchant, instrument, since)).fetchall()]
 
     def claim(self, row: ChargeRow, owner: str, lease_seconds: float) -> Optional[Claim]:
         """Take ``row`` for ``owner`` for ``lease_seconds``: None while another owner's lease is
