@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from .client import AutopayClient, ChargeOutcome, ChargeResult
+from .declines import Decline, DeclineKind, RetrySchedule
 from .errors import (
     AccessDenied,
     AuthenticationError,
@@ -66,6 +67,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding", "BindingInfo",
     "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
+    "Decline", "DeclineKind", "RetrySchedule",
     "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DeadlineExceeded",
     "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "Interrupted",
     "InvalidOrderState", "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderMismatch",

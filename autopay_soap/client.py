@@ -368,8 +368,8 @@ class AutopayClient:
                             decline=decline)
 
     def classify(self, code: object, text: Optional[str] = None) -> Decline:
-        """The :class:`~autopay_soap.declines.Decline` of a code of this client's gateway, with its
-        :attr:`decline_overrides` applied."""
+        """The :class:`~autopay_soap.declines.model.Decline` of a code of this client's gateway, with its
+        ``decline_overrides`` applied."""
         return classify(self.gateway.name, code, text, self.decline_overrides)
 
     # -- scenarios -------------------------------------------------------------------------

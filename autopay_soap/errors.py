@@ -169,7 +169,7 @@ class UnsupportedOperation(ConfigurationError):
 class GatewayError(AutopayError):
     """The gateway answered and refused the request. The answer is final.
 
-    ``decline`` is set (an :class:`autopay_soap.declines.Decline`) when the refusal ended an
+    ``decline`` is set (an :class:`autopay_soap.declines.model.Decline`) when the refusal ended an
     autopayment's payment step: a binding the gateway no longer knows is a ``rebind``, a refused
     request of ours a ``merchant`` decline.
     """
@@ -210,7 +210,7 @@ class GatewaySystemError(GatewayError):
 
 class PaymentDeclined(GatewayError):
     """The payment was declined; ``action_code`` says why (116 = insufficient funds...) and
-    ``decline`` (an :class:`autopay_soap.declines.Decline`, when classified) what kind of
+    ``decline`` (an :class:`autopay_soap.declines.model.Decline`, when classified) what kind of
     decline it is: soft, hard, rebind or merchant."""
 
     def __init__(self, message: str, *, action_code: Optional[int] = None, decline: Any = None,

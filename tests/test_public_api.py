@@ -8,7 +8,8 @@ def test_public_names_are_pinned():
     assert sorted(autopay_soap.__all__) == sorted([
         "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding",
         "BindingInfo", "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
-        "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DeadlineExceeded",
+        "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DeadlineExceeded", "Decline",
+        "DeclineKind", "RetrySchedule",
         "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "InvalidOrderState",
         "Interrupted", "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderMismatch", "OrderNotFound",
         "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep", "RbsRestGateway",

@@ -5,7 +5,7 @@ journal knows each row's outcome and decline; the files know the binding or acco
 journal never keeps in clear). For every charge whose latest attempt was declined:
 
 * ``soft`` with ``next_attempt_at`` on or before ``due``: a retry row, numbered
-  :func:`~autopay_soap.declines.retry_order_number` of the first attempt's number, unless the
+  :func:`~autopay_soap.declines.numbers.retry_order_number` of the first attempt's number, unless the
   card has had its attempts for that day (one by default) or for 30 days (ten): then it waits
   for a later run (``postponed``);
 * ``soft`` not yet due: ``later``; ``soft`` with no ``next_attempt_at``: the retries are used
@@ -178,7 +178,7 @@ def create_rebind_links(plan: DunningPlan, client: "AutopayClient", path: Union[
     """For every ``rebind`` charge of ``plan``, register the first payment that binds a new card
     (or SBP account) and write a CSV of the links to send the customers; the count written.
 
-    Its order number is :func:`~autopay_soap.declines.first_payment_order_number` of the first
+    Its order number is :func:`~autopay_soap.declines.numbers.first_payment_order_number` of the first
     attempt's number (a second call finds the same order and registers nothing twice). A card
     row needs its ``client_id``; an SBP row gets an SBP payment (the link is the QR payload).
     """

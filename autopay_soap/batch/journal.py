@@ -91,7 +91,7 @@ class JournalEntry:
     finished_at: Optional[float] = None
     """When the result was recorded (the runner's clock, seconds since the epoch)."""
     next_attempt_at: Optional[float] = None
-    """When a soft decline's retry falls due (:class:`~autopay_soap.declines.RetrySchedule`); None: never."""
+    """When a soft decline's retry falls due (:class:`~autopay_soap.declines.schedule.RetrySchedule`); None: never."""
 
     def differences(self, row: ChargeRow) -> List[str]:
         """How the batch row ``row`` differs from what this order number asked for when it was

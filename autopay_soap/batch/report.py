@@ -6,11 +6,10 @@ import csv
 import datetime as dt
 import json
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Optional, Tuple
 
-if TYPE_CHECKING:
-    from .journal import JournalEntry
-    from .rows import ChargeRow
+from .journal import JournalEntry
+from .rows import ChargeRow
 
 __all__ = ["FIELDS", "iso_time", "open_report", "report_record"]
 
@@ -26,7 +25,7 @@ def iso_time(at: Optional[float]) -> Optional[str]:
     return dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def report_record(row: "ChargeRow", entry: Optional["JournalEntry"], outcome: str, message: Optional[str],
+def report_record(row: ChargeRow, entry: Optional[JournalEntry], outcome: str, message: Optional[str],
                   decline_kind: Optional[str]) -> Dict[str, Any]:
     """One report row: the input row's number and attempt, its outcome, what the journal knows."""
     return {"line": row.line, "order_number": row.order_number, "outcome": outcome,

@@ -69,7 +69,7 @@ class ChargeRow:
     """For a retry (``attempt`` 2 or more): the order number of the charge's first attempt."""
     attempt: int = 1
     """1 for a first charge; *n* for its (n-1)-th retry (numbered by
-    :func:`~autopay_soap.declines.retry_order_number`)."""
+    :func:`~autopay_soap.declines.numbers.retry_order_number`)."""
     instrument_column: str = "binding_id"
     """The column that named the card or account: ``binding_id``, ``rebill_id`` or ``account_token``."""
 

@@ -226,7 +226,7 @@ class Sandbox:
     :param callback_secret: with it, callbacks carry an HMAC-SHA256 ``checksum``.
     :param callback_retry_interval: seconds between tries of an undelivered notification.
     :param callback_attempts: tries of a notification (both read when the notifier starts).
-    :param clock: the engine's clock (default a :class:`~.clock.SandboxClock` on real time, which
+    :param clock: the engine's clock (default a :class:`~autopay_soap.sandbox.clock.SandboxClock` on real time, which
         ``sandbox.clock.advance(days=3)`` moves; tests may pass any callable).
     :param tbank_terminals: the T-Bank terminals (default: ``SandboxDEMO`` with ``password``).
     :param tbank_repeated_order_ids: T-Bank ``Init`` accepts an ``OrderId`` already used and creates
