@@ -201,6 +201,9 @@ def charge_row(self: Any, merchant: str, batch: str, message: Dict[str, Any]) ->
     journal.intend(row)
     state, fields = blocked_or_charged(_worker.client(), journal, row)
     journal.record(row.order_number, state, **fields)
+    if fields.get("decline_kind") == "merchant":  # the terminal's settings, not the card: stop the batch
+        log.error("row %s: refused for the merchant's own settings; the batch is stopped", row.order_number)
+        journal.set_stopped(True)
     return state
 
 
@@ -278,6 +281,10 @@ class ClusterRunner(BatchRunner):
         stopped = False
         last, still = None, time.monotonic()
         while True:
+            if not self._stop.is_set() and journal.stopped():  # a worker met a merchant decline
+                self._config_stop("a worker stopped the batch: the gateway refused an autopayment for the merchant's "
+                                  "own settings (rows of decline_kind merchant in the report); fix them, then retry "
+                                  "those rows with autopay-soap dunning --include-merchant")
             if self._stop.is_set() and not stopped:
                 journal.set_stopped(True)
                 stopped = True

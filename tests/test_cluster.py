@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from autopay_soap.batch import EXIT_DECLINED, EXIT_OK
+from autopay_soap.batch import EXIT_CONFIG, EXIT_DECLINED, EXIT_OK
 from autopay_soap.client import AutopayClient
 from autopay_soap.errors import ValidationError
 from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
@@ -318,3 +318,22 @@ def test_every_task_delivered_three_times_charges_each_row_once(tmp_path, pg_url
         assert summary.paid == 30
         charged = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("DU-")}
         assert charged == {f"DU-{i:03d}": 1 for i in range(30)}
+
+
+def test_a_merchant_decline_stops_the_cluster_batch(tmp_path, pg_url, redis_server):
+    with Sandbox() as sb:
+        bad = bind(sb, "shop-setting", TestCards.RECURRING_MERCHANT)
+        good = bind(sb, "cust")
+        file = tmp_path / "m.csv"
+        write_csv(file, [("MC-000", "shop-setting", bad, "1.00", "RUB", "")]
+                  + [(f"MC-{i:03d}", "cust", good, "1.00", "RUB", "") for i in range(1, 40)])
+        worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=1)
+        try:
+            summary = producer(sb, pg_url + "?merchant=shop&batch=mc", redis_server).run(
+                file, report=tmp_path / "m-report.csv")
+        finally:
+            worker.stop()
+        report = {r["order_number"]: r for r in csv.DictReader((tmp_path / "m-report.csv").open())}
+    assert summary.exit_code == EXIT_CONFIG and "merchant" in summary.config_error
+    assert report["MC-000"]["decline_kind"] == "merchant"
+    assert summary.not_started > 0  # the rows after the stop were left for the next run
