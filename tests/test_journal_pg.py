@@ -205,3 +205,35 @@ def test_a_table_of_an_older_version_gains_the_decline_columns_and_keeps_its_row
         new = journal.get("NEW-1")
     assert (new.decline_kind, new.decline_code, new.finished_at, new.next_attempt_at, new.attempt) == \
         ("soft", "116", 100.0, 86500.0, 1)
+
+
+def test_the_dunning_loop_on_a_postgresql_journal(pg_url, tmp_path):
+    """A batch per night in one database: the retries of one batch are another batch of the same
+    merchant, and the card counts and the hard-decline memory span them all."""
+    from autopay_soap.batch.dunning import plan_dunning
+    from autopay_soap.sandbox import TestCards
+
+    def runner(sb, batch):
+        return BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url,
+                                                              return_url=sb.return_url, sleep=no_wait),
+                           f"{pg_url}?merchant=shop&batch={batch}", quiet=True, clock=sb.clock)
+
+    with Sandbox() as sb:
+        soft = bind(sb, "c-soft", TestCards.RECOVERING_FUNDS)
+        hard = bind(sb, "c-hard", TestCards.RECURRING_STOLEN)
+        night = tmp_path / "night.csv"
+        write_csv(night, [("D-1", "c-soft", soft, "5.00", "RUB", ""), ("D-2", "c-hard", hard, "6.00", "RUB", "")])
+        assert runner(sb, "night").run(night).decline_kinds == {"soft": 1, "hard": 1}
+        files = [night]
+        for day in (1, 3):
+            sb.clock.advance(days=day - (0 if day == 1 else 1))
+            with open_journal(f"{pg_url}?merchant=shop&batch=dunning", runner_lock=False) as journal:
+                plan = plan_dunning(files, journal, due=sb.clock())
+                assert [r.order_number for r, _ in plan.hard] == ["D-2"]
+            retry = tmp_path / f"retry-{day}.csv"
+            plan.write(retry)
+            files.append(retry)
+            runner(sb, f"retry-{day}").run(retry)
+        charges = sb.engine.charges_by_order_number()
+    assert charges.get("D-1/r2") == 1 and "D-2" not in charges
+    assert not any(number.startswith("D-2/") for number in charges)

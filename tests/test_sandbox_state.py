@@ -199,3 +199,33 @@ def test_an_order_between_steps_survives_a_restart(tmp_path):
         assert finished.paid and finished.order.binding_id is not None
         assert [(m.kind, m.amount) for m in engine.movements() if m.order_number == "R-1"] == [
             ("hold", 1000), ("deposit", 1000), ("refund", 300), ("refund", 700)]
+
+
+def test_a_moved_clock_and_a_recovering_card_survive_a_restart(tmp_path):
+    """The decline cards keep their memory (when a recovering balance's bad days began) and the
+    sandbox's clock stays where it was moved: a dunning loop may span restarts."""
+    import requests
+
+    from autopay_soap.sandbox.cards import RECOVERY_DAYS
+
+    state = tmp_path / "clock.sqlite"
+    with Sandbox(state=state) as sb:
+        engine = sb.engine
+        first = engine.register(order_number="F-1", amount=100, return_url="https://shop/ok", client_id="c1")
+        card = TestCards.RECOVERING_FUNDS
+        engine.pay_with_card(first.order_id, pan=card.pan, expiry=card.expiry, cvc=card.cvc)
+        binding = engine.order(order_number="F-1").binding_id
+        auto = engine.register(order_number="A-1", amount=100, return_url="https://shop/ok", client_id="c1",
+                               features=("AUTO_PAYMENT",))
+        assert engine.pay_with_binding(auto.order_id, binding).declined
+        moved = requests.post(sb.url + "/_sandbox/clock", json={"advance_seconds": 86400}, timeout=5).json()
+    with Sandbox(state=state) as again:
+        assert again.clock.offset == moved["offset"] == 86400
+        engine = again.engine
+        retry = engine.register(order_number="A-1/r1", amount=100, return_url="https://shop/ok", client_id="c1",
+                                features=("AUTO_PAYMENT",))
+        assert engine.pay_with_binding(retry.order_id, binding).declined  # day 1 of 3: still short
+        again.clock.advance(days=RECOVERY_DAYS - 1)  # 3 days after the first decline, kept by the state
+        later = engine.register(order_number="A-1/r2", amount=100, return_url="https://shop/ok", client_id="c1",
+                                features=("AUTO_PAYMENT",))
+        assert engine.pay_with_binding(later.order_id, binding).paid

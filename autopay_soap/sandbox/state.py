@@ -25,6 +25,7 @@ import attr
 
 from ..models import OrderStatus
 from .cards import Behaviour
+from .clock import SandboxClock
 from .engine import BindingRecord, Engine, Movement, Order
 from .tbank import TBankFrontEnd, TBankTerminal, _Account, _Card, _Payment
 
@@ -158,7 +159,7 @@ def save(engine: Engine, tbank: TBankFrontEnd, notifications: List[Dict[str, Any
         dirty += [("account", a.request_key, a) for a in tbank._accounts.values() if a.dirty]
         dirty += [("terminal", t.key, t) for t in tbank.terminals.values() if t.dirty]
         movements = [m.as_state() for m in engine._movements]
-        meta = {"tbank_next_id": tbank.peek_next_id(),
+        meta = {"tbank_next_id": tbank.peek_next_id(), "clock_offset": getattr(engine.clock, "offset", 0.0),
                 "customers": [[terminal, key, fields] for (terminal, key), fields in tbank._customers.items()],
                 "notifications": notifications}
         state.write(dirty, movements, meta)
@@ -200,6 +201,9 @@ def restore(engine: Engine, tbank: TBankFrontEnd, add_terminal: Callable[[TBankT
             account = load(_Account, text)
             tbank._accounts[account.request_key] = account
         tbank.set_next_id(state.meta("tbank_next_id", tbank.peek_next_id()))
+        clock = engine.clock
+        if isinstance(clock, SandboxClock):  # a moved clock stays moved: the state's times are on it
+            clock.advance(seconds=max(float(state.meta("clock_offset", 0.0)) - clock.offset, 0.0))
         tbank._customers.update({(t, k): dict(fields) for t, k, fields in state.meta("customers", [])})
     for item in state.meta("notifications", []):
         resubmit(item)
