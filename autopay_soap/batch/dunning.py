@@ -138,7 +138,7 @@ def plan_dunning(files: Iterable[Union[str, Path]], journal: AnyJournal, *, due:
         if number in planned or journal.get(number) is not None:
             continue  # a later attempt exists (or is planned): this row is not the latest
         kind = DeclineKind(entry.decline_kind)
-        if kind is DeclineKind.SOFT and journal.hard_decline(row.instrument, "") is not None:
+        if kind in (DeclineKind.SOFT, DeclineKind.MERCHANT) and journal.hard_decline(row.instrument, "") is not None:
             kind = DeclineKind.HARD  # another charge of the same card was declined hard since
         if kind is DeclineKind.SOFT:
             if entry.next_attempt_at is None:
