@@ -42,3 +42,14 @@ def test_python_versions_agree_everywhere():
     assert classifiers[0] == lowest and classifiers == [f"3.{n}" for n in range(9, 14)]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "for version in " + " ".join(classifiers) + ";" in ci
+
+
+def test_every_package_of_the_source_tree_is_installed():
+    """setup.cfg lists the packages by name: a new one left out works from the checkout and is
+    missing from every installed copy (autopay_soap.declines once was)."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    config = configparser.ConfigParser()
+    config.read(root / "setup.cfg")
+    listed = {line.strip() for line in config["options"]["packages"].splitlines() if line.strip()}
+    found = {".".join(path.parent.relative_to(root).parts) for path in (root / "autopay_soap").rglob("__init__.py")}
+    assert found - listed == set()
