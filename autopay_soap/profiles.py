@@ -76,6 +76,7 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
     ``terminal_key``, ``terminal_type`` (T-Bank ``ECOM``/``AFT``), ``notification_url``,
     ``ca_bundle``, ``timeout`` (read timeout, seconds), ``sandbox_url`` (base URL of a
     running sandbox); each falls back to the ``AUTOPAY_<NAME>`` environment variable.
+    ``soap_compiled`` (SOAP only, default True): see ``RbsSoapGateway(compiled=...)``.
     """
     name = name or os.environ.get("AUTOPAY_PROFILE")
     if not name:
@@ -95,6 +96,7 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
     if transport == "tbank":
         return _tbank_gateway(name, sandbox_url, password, timeouts, verify, settings)
     username = _setting(settings, "username") or ("sandbox-api" if name == "sandbox" else None)
+    compiled = bool(settings.pop("soap_compiled", True))
     _no_more(settings)
     if not username or not password:
         raise ConfigurationError("username and password are required (arguments or AUTOPAY_USERNAME/PASSWORD)")
@@ -103,7 +105,7 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
             raise ConfigurationError(f"profile {name!r} has no SOAP endpoint; use transport='rest' or soap_url=")
         from .gateways.rbs_soap import RbsSoapGateway
 
-        return RbsSoapGateway(soap_url, username, password, timeouts=timeouts, verify=verify)
+        return RbsSoapGateway(soap_url, username, password, timeouts=timeouts, verify=verify, compiled=compiled)
     if transport == "rest":
         if not rest_url:
             raise ConfigurationError(f"profile {name!r} has no REST endpoint")
