@@ -171,7 +171,8 @@ class Journal:
         for column, kind in _REQUEST_COLUMNS:  # a journal written by an older version
             if column not in present:
                 db.execute(f"ALTER TABLE charges ADD COLUMN {column} {kind}")
-        db.execute("CREATE INDEX IF NOT EXISTS charges_instrument ON charges(instrument)")
+        # the hard-decline look-up before every charge: a seek, however many rows share the card
+        db.execute("CREATE INDEX IF NOT EXISTS charges_instrument_kind ON charges(instrument, decline_kind)")
         self._db = db
         # look-ups use their own connection: in WAL mode a reader never waits for the writer
         self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)

@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS autopay_charges (
     next_attempt_at DOUBLE PRECISION,
     PRIMARY KEY (merchant, order_number)
 );
-CREATE INDEX IF NOT EXISTS autopay_charges_instrument ON autopay_charges (merchant, instrument);
+
 CREATE INDEX IF NOT EXISTS autopay_charges_batch_state ON autopay_charges (merchant, batch, state);
 ALTER TABLE autopay_batches ADD COLUMN IF NOT EXISTS stopped BOOLEAN NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS autopay_rate (
@@ -176,11 +176,17 @@ class PostgresJournal:
             "AND table_name = 'autopay_charges'").fetchall()}
         missing = [(column, kind) for column, kind in _ADDED_COLUMNS if column not in present]
         if not missing:
+            if not self._db.execute("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND "
+                                    "indexname = 'autopay_charges_card_kind'").fetchone():
+                self._db.execute("CREATE INDEX IF NOT EXISTS autopay_charges_card_kind ON autopay_charges "
+                                 "(merchant, instrument, decline_kind)")
             return
         try:  # an ALTER TABLE waits for every open transaction on the table: bounded, and said so
             self._db.execute("SET lock_timeout = '30s'")
             for column, kind in missing:
                 self._db.execute(f"ALTER TABLE autopay_charges ADD COLUMN IF NOT EXISTS {column} {kind}")
+            self._db.execute("CREATE INDEX IF NOT EXISTS autopay_charges_card_kind ON autopay_charges "
+                             "(merchant, instrument, decline_kind)")
         except Exception as exc:  # noqa: BLE001 - psycopg's LockNotAvailable and the like
             raise RuntimeError("the journal's table needs new columns (an upgrade of autopay_soap) and another "
                                f"session kept it locked for 30 s ({type(exc).__name__}); run again when the "
