@@ -265,15 +265,25 @@ def test_faults_dtds_headers_and_garbage_end_as_they_do_with_zeep(pair, body):
         assert outcomes[0] == outcomes[1]
 
 
-def test_the_compiled_path_is_taken_and_compiled_false_is_plain_zeep(pair, monkeypatch):
+def test_every_request_the_gateway_makes_takes_the_compiled_path(pair, monkeypatch):
+    """The gateway's own arguments never fall back to zeep (a value of an unexpected Python type
+    would, silently, and the hot path would be slow again)."""
     (fast, wire), (slow, _w) = pair
     assert fast.compiled and not slow.compiled and slow._codecs == {}
     assert sorted(fast._codecs) == sorted(HOT_OPERATIONS)
     called = []
     monkeypatch.setattr(type(fast._service), "__getattr__", lambda self, name: called.append(name), raising=False)
-    wire.reply = OK_REPLY["depositOrder"].encode()
-    fast.deposit("o-1")
-    assert called == []  # zeep's service proxy was not used
+    calls = [("registerOrder", lambda: fast.register_order("N-1", Money.of("1.00", "RUB"), "https://s/ok",
+                                                           client_id="c", auto_payment=True, description="d")),
+             ("registerOrderPreAuth", lambda: fast.register_order("N-1", Money.of("1.00", "USD"), "https://s/ok",
+                                                                  two_stage=True, session_timeout_secs=600)),
+             ("paymentOrderBinding", lambda: fast.pay_with_binding("o-1", "b-1", ip="10.0.0.1", cvc="123")),
+             ("getOrderStatusExtended", lambda: fast.order_status(order_number="N-1")),
+             ("depositOrder", lambda: fast.deposit("o-1", Money.of("1.00", "RUB")))]
+    for operation, call in calls:
+        wire.reply = OK_REPLY[operation].encode()
+        call()
+    assert called == []  # zeep's service proxy was never used
 
 
 RICH_STATUS = soap_reply("getOrderStatusExtended", (

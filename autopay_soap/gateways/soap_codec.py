@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import attr
 from lxml import etree
@@ -324,7 +324,3 @@ def codecs_for(binding: Any) -> Dict[str, OperationCodec]:
             _cache[key] = found
     return found
 
-
-def compiled_parts(codec: OperationCodec) -> List[str]:
-    """The part names of an operation's request (for the tests)."""
-    return [name for name, _tag, _plan in codec.parts]
