@@ -53,7 +53,7 @@ from .batch.journal import FINAL_STATES
 from .batch.journal_pg import PostgresJournal
 from .batch.journals import AnyJournal, is_url
 from .batch.rows import ChargeRow, RowError, read_rows
-from .batch.runner import BatchRunner, blocked_or_charged
+from .batch.runner import BatchRunner, blocked_or_charged, merchant_declined, merchant_stop_reason
 from .client import AutopayClient
 from .errors import ValidationError
 from .money import Money
@@ -201,7 +201,7 @@ def charge_row(self: Any, merchant: str, batch: str, message: Dict[str, Any]) ->
     journal.intend(row)
     state, fields = blocked_or_charged(_worker.client(), journal, row)
     journal.record(row.order_number, state, **fields)
-    if fields.get("decline_kind") == "merchant":  # the terminal's settings, not the card: stop the batch
+    if merchant_declined(fields):  # the producer sees the stop and says why
         log.error("row %s: refused for the merchant's own settings; the batch is stopped", row.order_number)
         journal.set_stopped(True)
     return state
@@ -282,9 +282,8 @@ class ClusterRunner(BatchRunner):
         last, still = None, time.monotonic()
         while True:
             if not self._stop.is_set() and journal.stopped():  # a worker met a merchant decline
-                self._config_stop("a worker stopped the batch: the gateway refused an autopayment for the merchant's "
-                                  "own settings (rows of decline_kind merchant in the report); fix them, then retry "
-                                  "those rows with autopay-soap dunning --include-merchant")
+                self._config_stop("a worker stopped the batch: "
+                                  + merchant_stop_reason("rows of decline_kind merchant in the report"))
             if self._stop.is_set() and not stopped:
                 journal.set_stopped(True)
                 stopped = True

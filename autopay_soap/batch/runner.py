@@ -158,6 +158,18 @@ def _charge_outcome(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[st
                                        "message": result.message, "decline": result.decline}
 
 
+def merchant_declined(fields: Dict[str, Any]) -> bool:
+    """True when a row's result is a merchant decline: the terminal's settings, not the card, so
+    every later row would be refused the same way and the run stops."""
+    return fields.get("decline_kind") == DeclineKind.MERCHANT.value
+
+
+def merchant_stop_reason(where: str) -> str:
+    """The stop reason of a run that met a merchant decline (``where``: the row or rows)."""
+    return (f"the gateway refused an autopayment for the merchant's own settings ({where}); fix them, then retry "
+            "those rows with autopay-soap dunning --include-merchant")
+
+
 def blocked_or_charged(client: AutopayClient, journal: AnyJournal, row: ChargeRow, *,
                        schedule: RetrySchedule = DEFAULT_SCHEDULE,
                        clock: Callable[[], float] = time.time) -> Tuple[str, Dict[str, Any]]:
@@ -524,10 +536,8 @@ class BatchRunner:
                 self._fail(f"the journal could not be written ({describe(exc)})")
             return
         self._bump(state)
-        if fields.get("decline_kind") == DeclineKind.MERCHANT.value:  # the terminal, not the card: stop the run
-            self._config_stop(f"the gateway refused an autopayment for the merchant's own settings (row "
-                              f"{row.order_number}: {fields.get('message')}); fix them, then retry the row with "
-                              "autopay-soap dunning --include-merchant")
+        if merchant_declined(fields):
+            self._config_stop(merchant_stop_reason(f"row {row.order_number}: {fields.get('message')}"))
 
     def _config_stop(self, reason: str) -> None:
         """A setting broke mid-run: stop starting charges, remember why (the exit code says so)."""
