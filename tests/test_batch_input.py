@@ -215,3 +215,30 @@ def test_a_report_that_fails_at_the_end_still_gives_the_summary(tmp_path, monkey
         summary = runner.run(file, report=tmp_path / "end-report.csv")
     assert summary.paid == 1 and summary.exit_code == EXIT_CONFIG  # the charge is done, the report is missing
     assert summary.report_error == f"{tmp_path / 'end-report.csv'}: No space left on device"
+
+
+@pytest.mark.parametrize("order_number, original, attempt, field", [
+    ("S-1/r1", "S-1", "0", "attempt"),
+    ("S-1/r1", "S-1", "x", "attempt"),
+    ("S-1/r1", "S-1", "-2", "attempt"),
+    ("S-1/r1", "", "2", "original_order_number"),  # a retry names its first order number
+    ("S-1/r9", "S-1", "2", "order_number"),  # a hand-edited retry: not the derived number
+    ("S-1/r1", "S-2", "2", "order_number"),  # shifted to another charge's retry
+    ("S-1", "S-0", "1", "original_order_number"),  # a first attempt names no other number
+])
+def test_a_retry_row_that_does_not_link_to_its_first_attempt_is_refused(tmp_path, order_number, original, attempt,
+                                                                        field):
+    path = tmp_path / "retries.csv"
+    path.write_text("order_number,client_id,binding_id,amount,original_order_number,attempt\n"
+                    f"{order_number},c,b-1,1.00,{original},{attempt}\n", encoding="utf-8")
+    [item] = list(read_rows(path))
+    assert isinstance(item, RowError) and item.field == field, item
+
+
+def test_a_retry_row_that_links_is_read(tmp_path):
+    path = tmp_path / "retries.jsonl"
+    path.write_text('{"order_number": "S-1/r2", "rebill_id": "123", "amount": "1.00", '
+                    '"original_order_number": "S-1", "attempt": 3}\n', encoding="utf-8")
+    [row] = list(read_rows(path))
+    assert (row.attempt, row.root_order_number, row.instrument_column, row.max_order_number) == (3, "S-1", "rebill_id",
+                                                                                                 36)
