@@ -19,7 +19,10 @@
    per autopayment over SOAP (compiled, and zeep only) against REST (target <= 1.2x); the batch
    rows above run SOAP both ways ("soap-zeep": ``soap_compiled=False``), so the same run shows
    the speed-up at concurrency 64 (target >= 1.5x) and the efficiency at 16 (target >= 0.92).
-7. Scale-out: autopayments per second by 1, 2 and 4 Celery workers (4 processes each) with the
+7. The HTTP layer (``bench/http_layer.py``): client CPU of one POST through ``post_bounded``,
+   plain requests, requests prepared once, urllib3's pool and ``http.client`` (the floor), with
+   the sandbox's CPU per request beside them.
+8. Scale-out: autopayments per second by 1, 2 and 4 Celery workers (4 processes each) with the
    sandbox at 100 ms, the journal in PostgreSQL and Redis as broker (``bench/cluster_scale.py``);
    speed-up over the ideal N (target >= 0.85). Skipped, with the reason, without the servers.
 """
@@ -179,6 +182,20 @@ def soap_codec(quick: bool) -> Dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def http_layer(quick: bool) -> Dict[str, Any]:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "http_layer.py"), "--n", "500" if quick else "2000",
+                          "--rows", "0"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _http_rows(report: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
+    """One row per way of sending a call: client CPU against the http.client floor."""
+    calls = report["http_layer"]["per_call"]
+    floor = calls["http_client"]["client_us"]
+    return [(f"HTTP layer per call: {name}", f"{r['client_us']:.0f} us (sandbox {r['sandbox_us']:.0f} us)",
+             f"{r['client_us'] / floor:.2f}", "") for name, r in calls.items()]
+
+
 def scale_out(rows: int) -> Dict[str, Any]:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "cluster_scale.py"), "--rows", str(rows)],
                          capture_output=True, text=True)
@@ -203,6 +220,12 @@ def _soap_rows(report: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
     rows.append(("client CPU per autopayment SOAP / SOAP zeep / REST",
                  f"{cpu['soap_compiled_ms']:.2f} / {cpu['soap_zeep_ms']:.2f} / {cpu['rest_ms']:.2f} ms",
                  f"{cpu['soap_compiled_over_rest']:.2f}", "<= 1.2 x REST"))
+    one = {(b["transport"], b["concurrency"]): b["efficiency"] for b in report["batch"] if b["processes"] == 1}
+    for transport in ("soap", "rest"):  # one thread waits for nothing but the gateway: no more threads can beat it
+        if (transport, 1) in one and (transport, 16) in one:
+            rows.append((f"batch efficiency {transport} c=16 / c=1 (c=1: the ceiling)",
+                         f"{one[(transport, 16)]:.3f} / {one[(transport, 1)]:.3f}",
+                         f"{one[(transport, 16)] / one[(transport, 1)]:.3f}", ""))
     at64 = {b["transport"]: b["per_second"] for b in report["batch"] if b["concurrency"] == 64 and b["processes"] == 1}
     if "soap" in at64 and "soap-zeep" in at64:
         rows.append(("SOAP autopayments/s c=64 p=1, compiled / zeep", f"{at64['soap']:.0f} / {at64['soap-zeep']:.0f}",
@@ -236,6 +259,8 @@ def main() -> None:
                                        20.0, ["soap", "soap-zeep", "rest"])
     print("SOAP hot path (compiled codecs, zeep, lxml floor)...", flush=True)
     report["soap_codec"] = soap_codec(quick)
+    print("HTTP layer (post_bounded, requests, urllib3, http.client)...", flush=True)
+    report["http_layer"] = http_layer(quick)
     print("memory...", flush=True)
     report["memory"] = memory([1000, 5000] if quick else [10_000, 100_000])
     print("sandbox capacity...", flush=True)
@@ -258,7 +283,8 @@ def main() -> None:
          f"{s['second_over_first']:.4f}", "< 0.05"),
     ] + [(f"batch efficiency {b['transport']} c={b['concurrency']} p={b['processes']}",
           f"{b['actual_s']:.1f} s (ideal {b['ideal_s']:.1f} s), {b['per_second']:.0f}/s",
-          f"{b['efficiency']:.3f}", _batch_target(b)) for b in report["batch"]] + _soap_rows(report) + [
+          f"{b['efficiency']:.3f}", _batch_target(b)) for b in report["batch"]] + _soap_rows(report) + \
+        _http_rows(report) + [
         ("peak RSS, batch", " / ".join(f"{r['rows']}: {r['peak_rss_mib']:.1f} MiB" for r in m["runs"]),
          f"{m['ratio']:.3f}", "<= 1.20"),
         ("sandbox capacity SOAP / REST / T-Bank", f"{c['soap_rps']:.0f} / {c['rest_rps']:.0f} / "
