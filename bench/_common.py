@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
 import sys
 import time
-from typing import Tuple
+from pathlib import Path
+from typing import Any, Callable, Tuple
 
 import requests
 
@@ -30,3 +33,29 @@ def make_binding(url: str, client_id: str = "bench") -> str:
     client.close()
     assert binding is not None
     return binding.binding_id
+
+
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU process ``pid`` has used so far (Linux ``/proc/PID/stat``: utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_charge_file(path: Path, prefix: str, binding: str, rows: int) -> Path:
+    """A batch file of ``rows`` autopayments of 1.00 RUB on ``binding`` (client ``bench``), numbered
+    ``<prefix>-0``, ``<prefix>-1``...; returns ``path``."""
+    with path.open("w") as handle:
+        handle.write("order_number,client_id,binding_id,amount\n")
+        for i in range(rows):
+            handle.write(f"{prefix}-{i},bench,{binding},1.00\n")
+    return path
+
+
+def sandbox_client_factory(url: str, transport: str = "soap") -> Callable[[], Any]:
+    """A client factory for the sandbox at ``url``: ``soap``, ``soap-zeep`` (SOAP with the compiled
+    codecs off), ``rest`` or ``tbank``. A partial, not a closure: worker processes unpickle it."""
+    from autopay_soap import AutopayClient
+
+    extra = {"soap_compiled": False} if transport == "soap-zeep" else {}
+    return functools.partial(AutopayClient.from_profile, "sandbox", sandbox_url=url, return_url=url + "/r",
+                             transport=transport.split("-")[0], **extra)

@@ -24,7 +24,7 @@ from typing import Any, Dict, List
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import make_binding, start_sandbox  # noqa: E402
+from bench._common import make_binding, process_cpu, start_sandbox, write_charge_file  # noqa: E402
 from tests.pg_server import running_server, server_bin  # noqa: E402
 from tests.redis_server import RedisServer, redis_binary  # noqa: E402
 
@@ -60,12 +60,6 @@ def _cpu_times() -> List[int]:
     return [sum(fields) - idle, sum(fields)]
 
 
-def _process_cpu(pid: int) -> float:
-    """Seconds of CPU a process has used (/proc/PID/stat: utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def one_run(workers: int, rows: int, url: str, binding: str, pg: str, broker: str,
             sandbox_pid: int) -> Dict[str, Any]:
     """Charge ``rows`` with ``workers`` workers; the timing."""
@@ -82,17 +76,15 @@ def one_run(workers: int, rows: int, url: str, binding: str, pg: str, broker: st
                AUTOPAY_JOURNAL_DSN=dsn, AUTOPAY_CELERY_BROKER=broker)
     procs = [_worker(f"w{i}", env) for i in range(workers)]
     folder = Path(tempfile.mkdtemp(prefix="autopay-scale-"))
-    file = folder / "rows.csv"
-    file.write_text("order_number,client_id,binding_id,amount\n"
-                    + "".join(f"SC{workers}-{database[-8:]}-{i},bench,{binding},1.00\n" for i in range(rows)))
+    file = write_charge_file(folder / "rows.csv", f"SC{workers}-{database[-8:]}", binding, rows)
     try:
         runner = ClusterRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/r"),
                                dsn + "?merchant=bench&batch=scale", broker=broker, quiet=True, poll_interval=0.05)
-        cpu_before, sandbox_before = _cpu_times(), _process_cpu(sandbox_pid)
+        cpu_before, sandbox_before = _cpu_times(), process_cpu(sandbox_pid)
         started = time.perf_counter()
         summary = runner.run(file)
         actual = time.perf_counter() - started
-        cpu_after, sandbox_cpu = _cpu_times(), _process_cpu(sandbox_pid) - sandbox_before
+        cpu_after, sandbox_cpu = _cpu_times(), process_cpu(sandbox_pid) - sandbox_before
     finally:
         for proc in procs:
             proc.terminate()

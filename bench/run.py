@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
@@ -43,7 +42,7 @@ from typing import Any, Callable, Dict, List, Tuple
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import make_binding, start_sandbox  # noqa: E402
+from bench._common import make_binding, sandbox_client_factory, start_sandbox, write_charge_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLS_PER_AUTOPAYMENT = 3  # register, paymentOrderBinding, getOrderStatusExtended
@@ -128,7 +127,6 @@ def startup(url: str, repeat: int) -> Dict[str, Any]:
 def batch_efficiency(rows: int, runs: List[Tuple[int, int]], latency_ms: float,
                      transports: List[str]) -> List[Dict[str, Any]]:
     """``runs``: (concurrency, processes) pairs, each run for every transport."""
-    from autopay_soap import AutopayClient
     from autopay_soap.batch import BatchRunner
 
     proc, url = start_sandbox(latency_ms)
@@ -138,15 +136,8 @@ def batch_efficiency(rows: int, runs: List[Tuple[int, int]], latency_ms: float,
         for transport, (concurrency, processes) in [(t, r) for t in transports for r in runs]:
             folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"autopay-eff-{time.time_ns()}"
             folder.mkdir(parents=True)
-            file = folder / "rows.csv"
-            with file.open("w") as handle:
-                handle.write("order_number,client_id,binding_id,amount\n")
-                for i in range(rows):
-                    handle.write(f"E{concurrency}-{folder.name[-8:]}-{i},bench,{binding},1.00\n")
-            # a partial, not a closure: worker processes must be able to unpickle it
-            extra = {"soap_compiled": False} if transport == "soap-zeep" else {}
-            factory = functools.partial(AutopayClient.from_profile, "sandbox", sandbox_url=url,
-                                        return_url=url + "/r", transport=transport.split("-")[0], **extra)
+            file = write_charge_file(folder / "rows.csv", f"E{concurrency}-{folder.name[-8:]}", binding, rows)
+            factory = sandbox_client_factory(url, transport)
             started = time.perf_counter()
             summary = BatchRunner(factory, folder / "j.sqlite", concurrency=concurrency,
                                   processes=processes).run(file)

@@ -9,3 +9,31 @@ def test_make_binding_pays_a_first_payment_and_returns_its_binding():
     with Sandbox() as sb:
         binding = make_binding(sb.url, client_id="bench-test")
         assert [b.binding_id for b in sb.engine.bindings("bench-test")] == [binding]
+
+
+def test_a_charge_file_is_a_valid_batch_file_that_a_sandbox_client_charges(tmp_path):
+    import os
+
+    from autopay_soap.batch import BatchRunner, read_rows
+    from bench._common import process_cpu, sandbox_client_factory, write_charge_file
+
+    with Sandbox() as sb:
+        binding = make_binding(sb.url, client_id="bench")
+        file = write_charge_file(tmp_path / "rows.csv", "T-1", binding, 3)
+        rows = list(read_rows(file))
+        assert [r.order_number for r in rows] == ["T-1-0", "T-1-1", "T-1-2"]
+        assert {(r.binding_id, r.amount.minor, r.client_id) for r in rows} == {(binding, 100, "bench")}
+        for transport in ("soap", "soap-zeep", "rest"):
+            client = sandbox_client_factory(sb.url, transport)()
+            try:
+                gateway = client.gateway
+                assert type(gateway).__name__ == ("RbsRestGateway" if transport == "rest" else "RbsSoapGateway")
+                assert getattr(gateway, "compiled", None) is (None if transport == "rest" else transport == "soap")
+            finally:
+                client.close()
+        summary = BatchRunner(sandbox_client_factory(sb.url, "rest"), tmp_path / "j.sqlite", quiet=True).run(file)
+        assert summary.paid == 3
+        charged = {k: v for k, v in sb.engine.charges_by_order_number().items() if k.startswith("T-")}
+        assert charged == {"T-1-0": 1, "T-1-1": 1, "T-1-2": 1}
+    spent = process_cpu(os.getpid())
+    assert 0 < spent and abs(spent - sum(os.times()[:2])) < 0.05  # the same clock the OS reports for itself
