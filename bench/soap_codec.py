@@ -21,7 +21,7 @@ import requests
 from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import make_binding, start_sandbox  # noqa: E402
+from bench._common import make_binding, sandbox_client_factory, start_sandbox  # noqa: E402
 
 ARGS = {
     "registerOrder": {"order": {"merchantOrderNumber": "SUB-42-0002", "amount": 49900, "currency": "643",
@@ -148,20 +148,18 @@ def autopayment_cpu(autopayments: int, rounds: int = 6) -> Dict[str, Any]:
     through every client, in an order that rotates, so that a machine that slows down or speeds
     up during the measurement weighs on all three alike. Each figure is the median of its rounds.
     """
-    from autopay_soap import AutopayClient, Money
+    from autopay_soap import Money
 
     proc, url = start_sandbox(0)
-    labels = ("soap_compiled", "soap_zeep", "rest")
-    settings = {"soap_compiled": {"transport": "soap"}, "soap_zeep": {"transport": "soap", "soap_compiled": False},
-                "rest": {"transport": "rest"}}
+    transports = {"soap_compiled": "soap", "soap_zeep": "soap-zeep", "rest": "rest"}
+    labels = tuple(transports)
     clients: Dict[str, Any] = {}
     try:
         binding = make_binding(url, "cpu")
         per_round = max(autopayments // rounds, 1)
         samples: Dict[str, List[float]] = {label: [] for label in labels}
         for label in labels:
-            clients[label] = AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/r",
-                                                        **settings[label])
+            clients[label] = sandbox_client_factory(url, transports[label])()
             clients[label].autopay(f"{label[:2]}{time.time_ns() % 10**9}-w", Money.of("1.00", "RUB"),
                                    client_id="cpu", binding_id=binding)  # warm: WSDL, codecs, connection
         for k in range(rounds):
