@@ -125,6 +125,28 @@ def test_the_whole_loop_soft_hard_and_rebind(tmp_path, transport):
         assert sb.engine.charges_by_order_number()["G-2"] == 1
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_making_the_rebind_links_twice_registers_each_first_payment_once(tmp_path, transport):
+    """An operator who runs the links step again (after a Ctrl-C, or by mistake) gets the same
+    orders back: no second first payment is registered for a customer."""
+    journal = tmp_path / "j.sqlite"
+    with Sandbox() as sb:
+        gone = instrument(sb, transport, "c-gone", TestCards.RECURRING_EXPIRED)
+        night = tmp_path / "night.csv"
+        write_rows(night, transport, [("G-1", "c-gone", gone, "12.00")])
+        assert runner(sb, transport, journal).run(night).decline_kinds == {"rebind": 1}
+        with Journal(journal) as j:
+            plan = plan_dunning([night], j, due=sb.clock())
+        client = client_for(sb, transport)
+        links = []
+        for attempt in ("first.csv", "again.csv"):
+            assert create_rebind_links(plan, client, tmp_path / attempt) == 1
+            links.append(next(csv.DictReader((tmp_path / attempt).open())))
+        assert links[0]["order_number"] == links[1]["order_number"] == "G-1/b1"
+        assert links[0]["order_id"] and links[1]["order_id"] == links[0]["order_id"]
+        assert orders_numbered(sb, "G-1/") == ["G-1/b1"]
+
+
 @pytest.mark.parametrize("transport", ("soap", "tbank", "sbp"))
 def test_a_hard_declined_card_is_never_charged_again_by_any_file(tmp_path, transport):
     journal = tmp_path / "j.sqlite"
