@@ -58,10 +58,14 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     if args.state and not os.path.isdir(os.path.dirname(os.path.abspath(args.state))):
         print(f"autopay-soap: --state: the folder of {args.state} does not exist", file=sys.stderr)
         return 2
-    sandbox = Sandbox(args.host, args.port, username=args.username, password=args.password,
-                      latency=args.latency, faults=faults, callback_url=args.callback_url,
-                      callback_secret=args.callback_secret, allow_remote=args.allow_remote,
-                      tbank_repeated_order_ids=args.tbank_repeated_order_ids, state=args.state)
+    try:
+        sandbox = Sandbox(args.host, args.port, username=args.username, password=args.password,
+                          latency=args.latency, faults=faults, callback_url=args.callback_url,
+                          callback_secret=args.callback_secret, allow_remote=args.allow_remote,
+                          tbank_repeated_order_ids=args.tbank_repeated_order_ids, state=args.state)
+    except ValueError as exc:  # a state file the sandbox did not write (or one edited by hand)
+        print(f"autopay-soap: --state: {exc}", file=sys.stderr)
+        return 2
     try:
         sandbox.start()
     except OSError as exc:

@@ -37,9 +37,12 @@ def test_the_sandbox_clock_moves_forward_only():
     assert clock.advance(days=1, hours=1, seconds=1) == 1000.0 + 86400 + 3600 + 1
     base[0] += 5
     assert clock() == 1005.0 + 90001 and clock.offset == 90001
-    for bad in (-1, float("inf"), float("nan")):
+    for bad in (-1, float("inf"), float("nan"), 101 * 365.25 * 86400):
         with pytest.raises(ValueError, match="forward"):
             clock.advance(seconds=bad)
+    clock.advance(days=36500)  # 100 years in all is the most
+    with pytest.raises(ValueError, match="100 years"):
+        clock.advance(days=100)
 
 
 def test_the_sandbox_clock_over_http_moves_what_the_engine_sees():
@@ -48,7 +51,8 @@ def test_the_sandbox_clock_over_http_moves_what_the_engine_sees():
         answer = requests.post(sb.url + "/_sandbox/clock", json={"advance_seconds": 86400}, timeout=5)
         assert answer.status_code == 200 and answer.json()["offset"] == 86400
         assert sb.engine.clock() - before >= 86400
-        for body in ({"advance_seconds": -5}, {"advance_seconds": "1"}, {"advance_seconds": True}, [1]):
+        for body in ({"advance_seconds": -5}, {"advance_seconds": "1"}, {"advance_seconds": True}, [1],
+                     {"advance_seconds": 1e300}, {"advance_seconds": 101 * 365.25 * 86400}):
             refused = requests.post(sb.url + "/_sandbox/clock", json=body, timeout=5)
             assert refused.status_code == 400, body
         assert requests.post(sb.url + "/_sandbox/clock", data=b"{not json", timeout=5).status_code == 400

@@ -229,3 +229,33 @@ def test_a_moved_clock_and_a_recovering_card_survive_a_restart(tmp_path):
         later = engine.register(order_number="A-1/r2", amount=100, return_url="https://shop/ok", client_id="c1",
                                 features=("AUTO_PAYMENT",))
         assert engine.pay_with_binding(later.order_id, binding).paid
+
+
+@pytest.mark.parametrize("stored", ["NaN", "1e300", "-Infinity", '"86400"', "true", "[1]"])
+def test_a_state_file_with_a_tampered_clock_is_refused_by_name(tmp_path, stored):
+    import sqlite3
+
+    state = tmp_path / "tampered.sqlite"
+    with Sandbox(state=state) as sb:
+        sb.clock.advance(days=1)
+        sb.engine.register(order_number="T-1", amount=100, return_url="https://shop/ok")
+    db = sqlite3.connect(str(state))
+    assert db.execute("UPDATE meta SET body = ? WHERE key = 'clock_offset'", (stored,)).rowcount == 1
+    db.commit()
+    db.close()
+    with pytest.raises(ValueError, match=r"tampered\.sqlite: clock_offset .* is not a number of seconds"):
+        Sandbox(state=state)
+    def content():
+        reader = sqlite3.connect(str(state))
+        try:
+            return list(reader.iterdump())
+        finally:
+            reader.close()
+
+    if stored == "NaN":  # the command says so in a line and exits 2, and leaves the file's content as it was
+        before = content()
+        cli = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--port", "0", "--state",
+                              str(state)], capture_output=True, text=True, timeout=60)
+        assert cli.returncode == 2 and "Traceback" not in cli.stderr
+        assert "--state:" in cli.stderr and "clock_offset nan" in cli.stderr
+        assert content() == before

@@ -13,7 +13,10 @@ import threading
 import time
 from typing import Callable
 
-__all__ = ["SandboxClock"]
+__all__ = ["MAX_OFFSET", "SandboxClock"]
+
+MAX_OFFSET = 100 * 365.25 * 86400
+"""How far the clock may be moved in all: 100 years (beyond, dates no longer make sense)."""
 
 
 class SandboxClock:
@@ -33,10 +36,12 @@ class SandboxClock:
         return self._offset
 
     def advance(self, *, days: float = 0, hours: float = 0, seconds: float = 0) -> float:
-        """Move the clock forward; returns the new time. A negative or non-finite step is refused."""
+        """Move the clock forward; returns the new time. A negative or non-finite step, or one that
+        would take the clock more than :data:`MAX_OFFSET` ahead, is refused."""
         step = days * 86400 + hours * 3600 + seconds
-        if not 0 <= step < float("inf"):
-            raise ValueError("the sandbox clock only moves forward, by a finite step")
         with self._lock:
+            if not 0 <= step <= MAX_OFFSET - self._offset:
+                raise ValueError("the sandbox clock only moves forward, by a finite step, and at most 100 years "
+                                 "in all")
             self._offset += step
         return self()

@@ -293,7 +293,12 @@ class Sandbox:
         self._state: Optional[StateFile] = None
         if state is not None:
             self._state = StateFile(state)
-            restore(self.engine, self.tbank, self.tbank_terminals.append, self.resubmit_notification, self._state)
+            try:
+                restore(self.engine, self.tbank, self.tbank_terminals.append, self.resubmit_notification,
+                        self._state)
+            except BaseException:
+                self._state.close()  # a file that cannot be restored is left as it was found
+                raise
 
     def __repr__(self) -> str:
         return f"Sandbox(url={self.url if self._server else None!r}, username={self.username!r})"

@@ -25,7 +25,7 @@ import attr
 
 from ..models import OrderStatus
 from .cards import Behaviour
-from .clock import SandboxClock
+from .clock import MAX_OFFSET, SandboxClock
 from .engine import BindingRecord, Engine, Movement, Order
 from .tbank import TBankFrontEnd, TBankTerminal, _Account, _Card, _Payment
 
@@ -78,6 +78,16 @@ def load(cls: Type[Any], text: str) -> Any:
     obj = cls(**{k: v for k, v in fields.items() if k in known})
     object.__setattr__(obj, "dirty", False)
     return obj
+
+
+def _clock_offset(state: "StateFile") -> float:
+    """The stored clock offset: a finite number of seconds, 0 or more (a hand-edited or foreign
+    file is refused by name, not turned into a clock that reads NaN or the year 30000)."""
+    value = state.meta("clock_offset", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_OFFSET:
+        raise ValueError(f"{state.path}: clock_offset {value!r} is not a number of seconds from 0 to "
+                         f"{MAX_OFFSET:.0f} (100 years); this is not a state file the sandbox wrote")
+    return float(value)
 
 
 class StateFile:
@@ -203,7 +213,7 @@ def restore(engine: Engine, tbank: TBankFrontEnd, add_terminal: Callable[[TBankT
         tbank.set_next_id(state.meta("tbank_next_id", tbank.peek_next_id()))
         clock = engine.clock
         if isinstance(clock, SandboxClock):  # a moved clock stays moved: the state's times are on it
-            clock.advance(seconds=max(float(state.meta("clock_offset", 0.0)) - clock.offset, 0.0))
+            clock.advance(seconds=max(_clock_offset(state) - clock.offset, 0.0))
         tbank._customers.update({(t, k): dict(fields) for t, k, fields in state.meta("customers", [])})
     for item in state.meta("notifications", []):
         resubmit(item)
