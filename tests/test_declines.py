@@ -224,3 +224,21 @@ def test_code_spellings():
     assert classify("rbs", "0-2007").code == -2007
     assert classify("rbs", "05").code == "05" and classify("rbs", "05").kind is DeclineKind.SOFT
     assert classify("rbs", "01").kind is DeclineKind.SOFT and classify("rbs", 1).kind is DeclineKind.REBIND
+
+
+@pytest.mark.parametrize("code", ["1" * 5000, "-" + "9" * 19, "x" * 100_000, " 12345678901234567890 "])
+def test_a_code_no_table_can_hold_is_unknown_and_short_never_an_error(code):
+    """A broken or hostile reply's "code" (5,000 digits, 100 KB of text) classifies as an unknown
+    soft decline, kept to MAX_CODE_CHARS, on every path that reads one."""
+    from autopay_soap.declines.classify import MAX_CODE_CHARS
+    from autopay_soap.gateways.base import normalise_error_code
+
+    for gateway in ("rbs", "tbank"):
+        found = classify(gateway, code, "?")
+        assert found.kind is DeclineKind.SOFT and not found.known
+        assert isinstance(found.code, str) and 0 < len(found.code) <= MAX_CODE_CHARS
+    refused = error_for_tbank_code(normalise_error_code(code), "?")  # as the T-Bank gateway reads ErrorCode
+    assert classify_error(refused, "tbank").kind is DeclineKind.MERCHANT
+    declined = PaymentDeclined("declined", action_code=None, gateway_code=code)
+    assert classify_error(declined, "soap").known is False
+    assert classify("rbs", "1" * 18).code == int("1" * 18)  # the longest run still read as a number

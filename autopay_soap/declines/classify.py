@@ -17,7 +17,10 @@ GATEWAYS: Mapping[str, Tuple[Table, object]] = {
     "tbank": (tbank_codes.TBANK, tbank_codes.by_text),
 }
 _ALIASES = {"soap": "rbs", "rest": "rbs", "rbs": "rbs", "tbank": "tbank", "sbp": "tbank"}
-_SIGNED = re.compile(r"[+-]?[0-9]+\Z")
+_SIGNED = re.compile(r"[+-]?[0-9]{1,18}\Z")  # longer digit runs are no gateway's code: kept as text, unknown
+MAX_CODE_CHARS = 64
+"""A code as a gateway sent it is kept to this many characters (a broken or hostile reply's 100 KB
+"code" is unknown either way, and must not fill the journal and the reports)."""
 UNKNOWN_REASON = "a code this library does not know: retried as a generic soft decline, within the normal cap"
 
 
@@ -32,12 +35,13 @@ def gateway_family(name: str) -> str:
 def parse_code(code: object) -> Optional[Code]:
     """A code as the tables key it: a signed integer (``"-2007"`` -> -2007, ``"0-2007"`` too), else
     the stripped, upper-cased text (``"r0"`` -> ``"R0"``, ``"05"`` stays ``"05"``: a two-character
-    processing code); None for nothing."""
+    processing code), cut to :data:`MAX_CODE_CHARS`; None for nothing. It never raises: a code no
+    table can hold (5,000 digits, say) is text, and so unknown."""
     if code is None or isinstance(code, bool):
         return None
     if isinstance(code, int):
         return code
-    text = str(code).strip()
+    text = str(code).strip()[:MAX_CODE_CHARS]
     if not text:
         return None
     if len(text) == 2 and text.startswith("0"):
