@@ -63,6 +63,15 @@ def orders_numbered(sb, prefix):
     return sorted(o.order_number for o in sb.engine.orders() if o.order_number.startswith(prefix))
 
 
+def charge_once(sb, tmp_path, transport, journal, card, number, customer="c-1", amount="15.00"):
+    """An instrument that behaves as ``card``, one row ``number`` on it charged by a run; the
+    file, the instrument and the run's summary."""
+    value = instrument(sb, transport, customer, card)
+    file = tmp_path / f"{number}.csv"
+    write_rows(file, transport, [(number, customer, value, amount)])
+    return file, value, runner(sb, transport, journal).run(file)
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_the_whole_loop_soft_hard_and_rebind(tmp_path, transport):
     journal = tmp_path / "subs.sqlite"
@@ -131,10 +140,8 @@ def test_making_the_rebind_links_twice_registers_each_first_payment_once(tmp_pat
     orders back: no second first payment is registered for a customer."""
     journal = tmp_path / "j.sqlite"
     with Sandbox() as sb:
-        gone = instrument(sb, transport, "c-gone", TestCards.RECURRING_EXPIRED)
-        night = tmp_path / "night.csv"
-        write_rows(night, transport, [("G-1", "c-gone", gone, "12.00")])
-        assert runner(sb, transport, journal).run(night).decline_kinds == {"rebind": 1}
+        night, _gone, summary = charge_once(sb, tmp_path, transport, journal, TestCards.RECURRING_EXPIRED, "G-1")
+        assert summary.decline_kinds == {"rebind": 1}
         with Journal(journal) as j:
             plan = plan_dunning([night], j, due=sb.clock())
         client = client_for(sb, transport)
@@ -151,12 +158,10 @@ def test_making_the_rebind_links_twice_registers_each_first_payment_once(tmp_pat
 def test_a_hard_declined_card_is_never_charged_again_by_any_file(tmp_path, transport):
     journal = tmp_path / "j.sqlite"
     with Sandbox() as sb:
-        hard = instrument(sb, transport, "c-hard", TestCards.RECURRING_STOLEN)
-        first = tmp_path / "a.csv"
-        write_rows(first, transport, [("A-1", "c-hard", hard, "15.00")])
-        assert runner(sb, transport, journal).run(first).decline_kinds == {"hard": 1}
+        _first, hard, summary = charge_once(sb, tmp_path, transport, journal, TestCards.RECURRING_STOLEN, "A-1")
+        assert summary.decline_kinds == {"hard": 1}
         second = tmp_path / "b.csv"  # another subscription on the same card, the next month
-        write_rows(second, transport, [("B-1", "c-hard", hard, "17.00")])
+        write_rows(second, transport, [("B-1", "c-1", hard, "17.00")])
         summary = runner(sb, transport, journal).run(second, report=tmp_path / "b.csv.report.csv")
         row = next(csv.DictReader((tmp_path / "b.csv.report.csv").open()))
         assert summary.declined == 1 and row["decline_kind"] == "hard" and "never charged again" in row["message"]
@@ -167,10 +172,7 @@ def test_a_hard_declined_card_is_never_charged_again_by_any_file(tmp_path, trans
 def test_a_merchant_decline_stops_the_run_and_is_retried_only_when_asked(tmp_path, transport):
     journal = tmp_path / "j.sqlite"
     with Sandbox() as sb:
-        bad = instrument(sb, transport, "c-m", TestCards.RECURRING_MERCHANT)
-        file = tmp_path / "m.csv"
-        write_rows(file, transport, [("M-1", "c-m", bad, "15.00")])
-        summary = runner(sb, transport, journal).run(file)
+        file, _bad, summary = charge_once(sb, tmp_path, transport, journal, TestCards.RECURRING_MERCHANT, "M-1")
         assert summary.exit_code == EXIT_CONFIG and summary.decline_kinds == {"merchant": 1}
         assert "merchant's own settings" in summary.config_error
         with Journal(journal) as j:
