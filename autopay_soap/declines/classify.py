@@ -35,7 +35,7 @@ def gateway_family(name: str) -> str:
 def parse_code(code: object) -> Optional[Code]:
     """A code as the tables key it: a signed integer (``"-2007"`` -> -2007, ``"0-2007"`` too), else
     the stripped, upper-cased text (``"r0"`` -> ``"R0"``, ``"05"`` stays ``"05"``: a two-character
-    processing code), cut to :data:`MAX_CODE_CHARS`; None for nothing. It never raises: a code no
+    processing code), cut to ``MAX_CODE_CHARS``; None for nothing. It never raises: a code no
     table can hold (5,000 digits, say) is text, and so unknown."""
     if code is None or isinstance(code, bool):
         return None

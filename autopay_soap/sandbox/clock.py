@@ -37,7 +37,7 @@ class SandboxClock:
 
     def advance(self, *, days: float = 0, hours: float = 0, seconds: float = 0) -> float:
         """Move the clock forward; returns the new time. A negative or non-finite step, or one that
-        would take the clock more than :data:`MAX_OFFSET` ahead, is refused."""
+        would take the clock more than ``MAX_OFFSET`` ahead, is refused."""
         step = days * 86400 + hours * 3600 + seconds
         with self._lock:
             if not 0 <= step <= MAX_OFFSET - self._offset:
