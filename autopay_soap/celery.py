@@ -37,11 +37,14 @@ again, default 3600; keep it above the longest task and countdown).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlencode
 
@@ -49,16 +52,15 @@ import attr
 from celery import Celery
 from celery.signals import worker_process_init
 
-from .batch.journal import FINAL_STATES
-from .batch.journal_pg import PostgresJournal
+from .batch.journal import JournalUnavailable
+from .batch.journal_pg import PgSession, PostgresJournal, split_url
 from .batch.journals import AnyJournal, is_url
-from .batch.rows import ChargeRow, RowError, read_rows
+from .batch.rows import RowError, read_rows
 from .batch.runner import BatchRunner, blocked_or_charged, merchant_declined, merchant_stop_reason
 from .client import AutopayClient
 from .errors import ValidationError
-from .money import Money
 
-__all__ = ["ClusterRunner", "app", "charge_row", "row_message"]
+__all__ = ["MESSAGE_KEYS", "ClusterRunner", "MessageRefused", "app", "charge_row", "read_message", "row_message"]
 
 log = logging.getLogger(__name__)
 
@@ -94,59 +96,110 @@ app.conf.update(
 )
 
 
-def row_message(row: ChargeRow) -> Dict[str, Any]:
-    """A row as a task message (JSON): what the input file said, nothing more."""
-    return {"line": row.line, "order_number": row.order_number, "client_id": row.client_id,
-            "binding_id": row.binding_id, "account_token": row.account_token,
-            "amount_minor": row.amount.minor, "currency": row.amount.currency.alpha,
-            "two_stage": row.two_stage, "description": row.description,
-            "original_order_number": row.original_order_number, "attempt": row.attempt,
-            "instrument_column": row.instrument_column}
+MESSAGE_KEYS = ("merchant", "batch", "order_number")
+"""What a task message carries: the names of a queued row, nothing to charge with (and ``sig``)."""
+_MAX_NAME = 200
 
 
-def _row_of(message: Dict[str, Any]) -> ChargeRow:
-    return ChargeRow(line=int(message["line"]), order_number=str(message["order_number"]),
-                     client_id=str(message["client_id"]), binding_id=message.get("binding_id"),
-                     amount=Money.from_minor(int(message["amount_minor"]), str(message["currency"])),
-                     two_stage=bool(message.get("two_stage")), description=message.get("description"),
-                     account_token=message.get("account_token"),
-                     original_order_number=message.get("original_order_number"),
-                     attempt=int(message.get("attempt") or 1),
-                     instrument_column=str(message.get("instrument_column") or "binding_id"))
+def _signing_key() -> Optional[bytes]:
+    key = os.environ.get("AUTOPAY_CELERY_SIGNING_KEY")
+    return key.encode("utf-8") if key else None
+
+
+def _signature(key: bytes, merchant: str, batch: str, order_number: str) -> str:
+    signed = "\n".join((merchant, batch, order_number)).encode("utf-8")
+    return hmac.new(key, signed, hashlib.sha256).hexdigest()
+
+
+def row_message(merchant: str, batch: str, order_number: str, *, key: Optional[bytes] = None) -> Dict[str, str]:
+    """The task message of a queued row: the merchant, the batch and the order number, signed
+    (``sig``: HMAC-SHA256) when a key is given. It names the row; the worker reads what to charge
+    from the journal."""
+    message = {"merchant": merchant, "batch": batch, "order_number": order_number}
+    if key:
+        message["sig"] = _signature(key, merchant, batch, order_number)
+    return message
+
+
+class MessageRefused(ValueError):
+    """A task message that names no row this worker may charge (forged, garbled, unsigned where a
+    signature is required, or another batch's): it is logged and nothing is charged."""
+
+
+def read_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, str]:
+    """``(merchant, batch, order_number)`` of a task message, or :class:`MessageRefused`.
+
+    The message must be an object of exactly :data:`MESSAGE_KEYS` (plus ``sig``), each a short
+    string without control characters; with ``key`` its ``sig`` must match (compared in
+    constant time). Anything else, however plausible (an amount, a binding), is refused.
+    """
+    if not isinstance(message, dict):
+        raise MessageRefused(f"the message is a {type(message).__name__}, not an object naming a row")
+    extra = set(message) - set(MESSAGE_KEYS) - {"sig"}
+    if extra:
+        raise MessageRefused(f"the message carries {', '.join(sorted(map(str, extra)))[:200]}: a message names a "
+                             "row, what to charge comes from the journal")
+    names = []
+    for name in MESSAGE_KEYS:
+        value = message.get(name)
+        if not isinstance(value, str) or not value or len(value) > _MAX_NAME or not value.isprintable():
+            raise MessageRefused(f"{name}: missing or not a short printable string")
+        names.append(value)
+    if key is not None:
+        given = message.get("sig")
+        expected = _signature(key, *names)
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "replace"),
+                                                                 expected.encode("ascii")):
+            raise MessageRefused("the signature is missing or wrong (AUTOPAY_CELERY_SIGNING_KEY)")
+    return names[0], names[1], names[2]
 
 
 _UNRESOLVED = ("in_flight", "unknown", "retry", "pending")
 """Rows a resumed cluster run queues again: those of a local run, and those a stop left queued."""
+_MAX_JOURNALS = 32
+"""Batches whose journal view a worker process keeps (views share the process's one connection)."""
 
 
 class _Worker:
-    """What one worker process keeps: its journals and its client, made on first use and made
-    again after a fork (a connection is never shared across processes)."""
+    """What one worker process keeps: one connection to the journal's database (shared by every
+    batch it meets: one connection a process, however many batches), a journal view per recent
+    batch, and its client; made on first use and made again after a fork (a connection is
+    never shared across processes)."""
 
     def __init__(self) -> None:
         self._pid: Optional[int] = None
-        self._journals: Dict[Tuple[str, str], PostgresJournal] = {}
+        self._session: Optional[PgSession] = None
+        self._journals: "OrderedDict[Tuple[str, str], PostgresJournal]" = OrderedDict()
         self._client: Optional[AutopayClient] = None
         self._lock = threading.Lock()
 
     def _fresh(self) -> None:
         if self._pid != os.getpid():
-            self._pid, self._journals, self._client = os.getpid(), {}, None
+            self._pid, self._session, self._journals, self._client = os.getpid(), None, OrderedDict(), None
 
     def journal(self, merchant: str, batch: str) -> PostgresJournal:
         """This process's journal of the merchant's batch (``AUTOPAY_JOURNAL_DSN``)."""
         with self._lock:
             self._fresh()
             key = (merchant, batch)
-            if key not in self._journals:
-                dsn = os.environ.get("AUTOPAY_JOURNAL_DSN")
-                if not dsn:
-                    raise RuntimeError("AUTOPAY_JOURNAL_DSN is not set on this worker")
-                url = PostgresJournal(dsn).dsn
-                joiner = "&" if "?" in url else "?"
-                self._journals[key] = PostgresJournal(url + joiner + urlencode({"merchant": merchant, "batch": batch}),
-                                                      runner_lock=False).open()
-            return self._journals[key]
+            if key in self._journals:
+                self._journals.move_to_end(key)
+                return self._journals[key]
+            dsn = os.environ.get("AUTOPAY_JOURNAL_DSN")
+            if not dsn:
+                raise RuntimeError("AUTOPAY_JOURNAL_DSN is not set on this worker")
+            url = split_url(dsn)[0]
+            if self._session is None:
+                self._session = PgSession(url, reconnect_for=_seconds("AUTOPAY_JOURNAL_RECONNECT", 60),
+                                          application_name="autopay_soap worker")
+            joiner = "&" if "?" in url else "?"
+            journal = PostgresJournal(url + joiner + urlencode({"merchant": merchant, "batch": batch}),
+                                      runner_lock=False, session=self._session)
+            journal.open()
+            self._journals[key] = journal
+            while len(self._journals) > _MAX_JOURNALS:
+                self._journals.popitem(last=False)
+            return journal
 
     def client(self) -> AutopayClient:
         """This process's gateway client, from the ``AUTOPAY_*`` environment."""
@@ -174,36 +227,76 @@ def _build_client_early(**_: Any) -> None:
         log.warning("the gateway client could not be built at start (%s)", type(exc).__name__)
 
 
+def _refuse(why: str, message: Any) -> str:
+    shown = {k: message.get(k) for k in MESSAGE_KEYS} if isinstance(message, dict) else type(message).__name__
+    log.error("task refused, nothing charged: %s (message %.300r)", why, shown)
+    return "refused"
+
+
 @app.task(bind=True, name="autopay_soap.charge_row", max_retries=None)
-def charge_row(self: Any, merchant: str, batch: str, message: Dict[str, Any]) -> str:
-    """Charge one row of a batch exactly once (see the module docstring); the row's state."""
-    row = _row_of(message)
-    journal = _worker.journal(merchant, batch)
+def charge_row(self: Any, message: Any = None, *args: Any, **kwargs: Any) -> str:
+    """Charge one queued row of a batch exactly once (see the module docstring); the row's state,
+    or ``"refused"`` for a message that names no row this worker may charge."""
+    if args or kwargs:
+        return _refuse("the task has arguments besides its message (an older or forged producer)", message)
+    try:
+        merchant, batch, order_number = read_message(message, _signing_key())
+    except MessageRefused as exc:
+        return _refuse(str(exc), message)
     lease = _seconds("AUTOPAY_CELERY_LEASE", 300)
-    entry = journal.get(row.order_number)
-    if entry is not None and (entry.state in FINAL_STATES or entry.state in ("mismatch", "failed")):
-        return entry.state  # a second delivery of a done row
-    if entry is not None and entry.differences(row):
-        return "mismatch"  # the number is another charge's: the producer reports it, nothing is sent
+    try:
+        return _charge_queued(merchant, batch, order_number, lease)
+    except JournalUnavailable as exc:  # the database is down longer than the reconnect budget: later
+        log.error("row %s: %s; the task is tried again in %.0f s", order_number, exc, min(lease, 30))
+        raise self.retry(countdown=min(lease, 30)) from None
+    except _LeaseBusy:
+        raise self.retry(countdown=lease) from None
+
+
+class _LeaseBusy(Exception):
+    """Another worker holds a live lease on the row: try the task again after the lease."""
+
+
+def _charge_queued(merchant: str, batch: str, order_number: str, lease: float) -> str:
+    journal = _worker.journal(merchant, batch)
+    try:
+        queued = journal.queued_row(order_number)
+    except ValidationError as exc:
+        return _refuse(exc.message, {"merchant": merchant, "batch": batch, "order_number": order_number})
+    if queued is None:
+        return _refuse("no such row was queued in this batch", {"merchant": merchant, "batch": batch,
+                                                                 "order_number": order_number})
+    row, state = queued
+    if state not in ("pending", "in_flight"):
+        return state  # final, or left for the producer's next run: a second delivery changes nothing
     if journal.stopped():
         return "stopped"  # left pending: the next run of the batch queues it again
-    claim = journal.claim(row, _worker.owner(), lease)
+    owner = _worker.owner()
+    claim = journal.claim(order_number, owner, lease)
     if claim is None:  # another worker holds a live lease (or the row just became final)
-        done = journal.get(row.order_number)
-        if done is not None and done.state in FINAL_STATES:
+        done = journal.get(order_number)
+        if done is not None and done.state not in ("pending", "in_flight"):
             return done.state
-        raise self.retry(countdown=lease)
+        raise _LeaseBusy()
     if claim.takeover:
-        log.warning("row %s: taken over from a worker that stopped; the order is looked up first", row.order_number)
+        log.warning("row %s: taken over from a worker that stopped; the order is looked up first", order_number)
     rate = os.environ.get("AUTOPAY_RATE")
     if rate:
         time.sleep(journal.take_slot(float(rate)))
-    journal.intend(row)
+    if not journal.intend(row, owner=owner, lease_seconds=lease):  # the lease ran out and another took it
+        log.warning("row %s: another worker took the row over while this one waited; not sent", order_number)
+        return "lost"
     state, fields = blocked_or_charged(_worker.client(), journal, row)
-    journal.record(row.order_number, state, **fields)
+    if not journal.record(order_number, state, owner=owner, **fields):
+        log.warning("row %s: another worker took the row over during the charge; its result stands (this one "
+                    "was %s)", order_number, state)
+        return state
     if merchant_declined(fields):  # the producer sees the stop and says why
-        log.error("row %s: refused for the merchant's own settings; the batch is stopped", row.order_number)
-        journal.set_stopped(True)
+        log.error("row %s: refused for the merchant's own settings; the batch is stopped", order_number)
+        journal.set_stopped(True, merchant_stop_reason(f"row {order_number}: {fields.get('message')}"))
+    elif state == "retry":  # credentials or access refused: every other row would be refused the same way
+        log.error("row %s: %s; the batch is stopped", order_number, fields.get("message"))
+        journal.set_stopped(True, f"a worker's setting was refused (row {order_number}): {fields.get('message')}")
     return state
 
 
@@ -213,22 +306,34 @@ class ClusterRunner(BatchRunner):
     exit codes, with the rows charged by Celery workers instead of local threads.
 
     The journal must be a PostgreSQL URL (the workers' journal); ``broker`` is the Celery broker
-    URL. The producer loads each row into the journal as ``pending`` and sends its task, then
-    follows the journal until no row of the batch is pending or in flight. A stop (Ctrl-C,
-    SIGTERM) stops sending and marks the batch stopped, so workers start none of its rows;
-    rows already claimed finish. Run it again to go on: rows not started are sent again.
+    URL. The producer loads each row into the journal as ``pending`` (with everything its charge
+    needs) and sends a task naming it, then follows the journal until no row of the batch is
+    pending or in flight. Rows no worker holds (a task lost with the broker, a worker killed
+    with its lease run out) are sent again once nothing has moved for ``resend_after`` seconds;
+    after ``give_up_after`` seconds without any progress the producer stops waiting and reports
+    them (exit code :data:`~autopay_soap.batch.outcome.EXIT_UNKNOWN`). A stop (Ctrl-C, SIGTERM)
+    stops sending and marks the batch stopped, so workers start none of its rows; the producer
+    then waits only for rows a live worker holds, at most their lease. Run it again to go on.
+
+    :param signing_key: sign every task message (HMAC-SHA256 of the row's names) with this key;
+        default ``AUTOPAY_CELERY_SIGNING_KEY``. Workers with the key refuse unsigned messages.
     """
 
     broker: str = attr.ib(kw_only=True)
     poll_interval: float = attr.ib(default=0.2, kw_only=True)
     resend_after: float = attr.ib(default=120.0, kw_only=True)
+    give_up_after: float = attr.ib(default=1800.0, kw_only=True)
+    signing_key: Optional[str] = attr.ib(default=None, kw_only=True, repr=False)
     _cluster_journal: Optional[PostgresJournal] = attr.ib(default=None, init=False)
 
     def _request_stop(self, reason: str) -> None:
         """As the local runner's, and the batch is marked stopped at once: workers start none of its rows."""
         super()._request_stop(reason)
         if self._cluster_journal is not None:
-            self._cluster_journal.set_stopped(True)
+            try:
+                self._cluster_journal.set_stopped(True)
+            except JournalUnavailable as exc:  # the follow loop marks it once the database is back
+                log.error("the stop could not be written to the journal yet: %s", exc)
 
     def __attrs_post_init__(self) -> None:
         if not is_url(self.journal):
@@ -237,6 +342,11 @@ class ClusterRunner(BatchRunner):
         if self.processes != 1:
             raise ValidationError("processes: a cluster run charges on its workers, not in local processes",
                                   field="processes")
+        if self.signing_key is None:
+            self.signing_key = os.environ.get("AUTOPAY_CELERY_SIGNING_KEY") or None
+
+    def _key(self) -> Optional[bytes]:
+        return self.signing_key.encode("utf-8") if self.signing_key else None
 
     def _charge(self, path: Any, journal: AnyJournal, *, reconcile: bool, fresh: bool = False,
                 shard: Tuple[int, int] = (0, 1), parent_pid: Optional[int] = None) -> int:
@@ -258,58 +368,67 @@ class ClusterRunner(BatchRunner):
                 if not wanted:
                     continue
                 journal.queue(item)
-                self._send(journal, item, connection)
+                self._send(journal, item.order_number, connection)
                 sent += 1
-        self._follow(path, journal, base)
+        self._follow(journal, base)
         return sent
 
-    @staticmethod
-    def _send(journal: PostgresJournal, row: ChargeRow, connection: Any) -> None:
-        """Send the row's task; a broker that cannot take it is logged, not fatal: the row is
-        pending in the journal and is sent again once nothing moves for ``resend_after``."""
+    def _send(self, journal: PostgresJournal, order_number: str, connection: Any) -> None:
+        """Send the task naming the row; a broker that cannot take it is logged, not fatal: the
+        row is pending in the journal and is sent again once nothing moves for ``resend_after``."""
+        message = row_message(journal.merchant, journal.batch, order_number, key=self._key())
         try:
-            charge_row.apply_async(args=(journal.merchant, journal.batch, row_message(row)), connection=connection,
+            charge_row.apply_async(args=(message,), connection=connection,
                                    retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
         except Exception as exc:  # noqa: BLE001 - kombu's and redis' errors alike
-            log.warning("row %s: the broker did not take the task (%s); it is sent again later", row.order_number,
+            log.warning("row %s: the broker did not take the task (%s); it is sent again later", order_number,
                         type(exc).__name__)
 
-    def _follow(self, path: Any, journal: PostgresJournal, base: Dict[str, int]) -> None:
-        """Until no row is pending or in flight (after a stop: none in flight), keep the counts.
-        Rows still pending after ``resend_after`` seconds without any progress (a broker that lost
-        its messages) are sent again: a second delivery of a row is harmless."""
+    def _follow(self, journal: PostgresJournal, base: Dict[str, int]) -> None:
+        """Until no row is pending or in flight (after a stop: none held by a live worker), keep
+        the counts. Rows no worker holds are sent again after ``resend_after`` seconds without any
+        progress; after ``give_up_after`` seconds without progress the wait ends (bounded)."""
         stopped = False
-        last, still = None, time.monotonic()
+        last, still, idle_since = None, time.monotonic(), time.monotonic()
         while True:
-            if not self._stop.is_set() and journal.stopped():  # a worker met a merchant decline
-                self._config_stop("a worker stopped the batch: "
-                                  + merchant_stop_reason("rows of decline_kind merchant in the report"))
+            if not self._stop.is_set():
+                halted, reason = journal.stop_state()
+                if halted:  # a worker met a merchant decline or a refused setting
+                    self._config_stop("a worker stopped the batch: " + (reason or merchant_stop_reason(
+                        "rows of decline_kind merchant in the report")))
             if self._stop.is_set() and not stopped:
-                journal.set_stopped(True)
+                journal.set_stopped(True, journal.stop_state()[1])
                 stopped = True
             now = journal.counts()
             with self._counts_lock:
                 self._counts = {state: count - base.get(state, 0) for state, count in now.items()
                                 if state not in ("pending", "in_flight") and count > base.get(state, 0)}
             waiting = journal.waiting()
-            if not waiting.get("in_flight") and (stopped or not waiting.get("pending")):
+            if stopped and not waiting["in_flight_live"]:
+                return  # what no live worker holds stays for the next run
+            if not waiting["in_flight"] and not waiting["pending"]:
                 return
             if now != last:
-                last, still = now, time.monotonic()
+                last, still, idle_since = now, time.monotonic(), time.monotonic()
+            elif not stopped and time.monotonic() - idle_since > self.give_up_after:
+                log.error("no progress for %.0f s: the producer stops waiting; %d row(s) pending and %d in flight "
+                          "are left for the next run", self.give_up_after, waiting["pending"], waiting["in_flight"])
+                return
             elif not stopped and time.monotonic() - still > self.resend_after:
-                log.warning("no progress for %.0f s: the %d pending row(s) are sent again", self.resend_after,
-                            waiting.get("pending", 0))
-                self._resend(path, journal)
+                orphans = journal.orphaned()
+                if orphans:
+                    log.warning("no progress for %.0f s: the %d row(s) no worker holds are sent again",
+                                self.resend_after, len(orphans))
+                    self._resend(journal, orphans)
                 still = time.monotonic()
             time.sleep(self.poll_interval)  # the journal is on another server: nothing to wait on here
 
-    def _resend(self, path: Any, journal: PostgresJournal) -> None:
+    def _resend(self, journal: PostgresJournal, order_numbers: Any) -> None:
         with app.connection_for_write() as connection:
-            for item in read_rows(path, delimiter=self.delimiter):
-                if isinstance(item, ChargeRow):
-                    entry = journal.get(item.order_number)
-                    if entry is not None and entry.state == "pending":
-                        self._send(journal, item, connection)
+            for number in order_numbers:
+                if self._stop.is_set():
+                    return
+                self._send(journal, number, connection)
 
     def _check_picklable(self) -> None:
         """Nothing is pickled: the workers build their own client from their environment."""

@@ -147,6 +147,7 @@ exit codes:
   5    the file is missing or has bad rows: nothing was charged
   6    another runner holds the journal: nothing was charged
   7    some rows reuse an order number of another charge: not charged, see the report
+  8    the journal's PostgreSQL server stayed unreachable (past 60 s of reconnecting): run again once it is back
   130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM: no charge started after the
        signal, those in flight were recorded; a second signal stops at once
 
@@ -224,6 +225,10 @@ def _charge_refused(exc: BaseException, args: argparse.Namespace) -> int:
     if isinstance(exc, batch.JournalBusy):
         _say(f"{exc}; nothing was charged")
         return batch.EXIT_JOURNAL_BUSY
+    if isinstance(exc, batch.JournalUnavailable):
+        _say(f"{exc}; no new charge was started after that. Run the same command again once the database is "
+             "back: rows in flight are reconciled by order number, nothing is charged twice")
+        return batch.EXIT_JOURNAL_UNAVAILABLE
     if isinstance(exc, batch.BatchWorkerError):
         _say(str(exc))
         return batch.EXIT_UNKNOWN
@@ -257,13 +262,13 @@ def _charge_runner(args: argparse.Namespace, local: Any) -> Any:
 def _cmd_charge(args: argparse.Namespace) -> int:
     import json as _json
 
-    from .batch import BatchRunner, JournalBusy
+    from .batch import BatchRunner, JournalBusy, JournalUnavailable
     from .errors import AutopayError
 
     try:
         runner = _charge_runner(args, BatchRunner)
         summary = runner.run(args.file, dry_run=args.dry_run, report=args.report)
-    except (AutopayError, JournalBusy, KeyboardInterrupt) as exc:
+    except (AutopayError, JournalBusy, JournalUnavailable, KeyboardInterrupt) as exc:
         return _charge_refused(exc, args)
     if summary.config_error:
         _say(f"stopped: {summary.config_error}; {summary.retry + summary.not_started} row(s) left for the next run "

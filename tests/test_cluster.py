@@ -307,7 +307,7 @@ def test_every_task_delivered_three_times_charges_each_row_once(tmp_path, pg_url
             for row in read_rows(file):
                 journal.queue(row)
                 for _ in range(2):
-                    charge_row.apply_async(args=("shop", "du", row_message(row)))
+                    charge_row.apply_async(args=(row_message("shop", "du", row.order_number),))
         workers = [Worker("w1", worker_env(sb, pg_url, redis_server)),
                    Worker("w2", worker_env(sb, pg_url, redis_server))]
         try:

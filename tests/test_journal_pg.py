@@ -78,26 +78,32 @@ def test_one_runner_per_batch_and_the_lock_dies_with_its_process(pg_url):
 
 def test_claims_are_exclusive_until_the_lease_runs_out_and_a_takeover_says_so(pg_url):
     with open_journal(pg_url) as journal:
-        first = journal.claim(row("C-1"), "worker-a", 30)
+        assert journal.claim("C-1", "worker-a", 30) is None  # never queued: nothing to claim, nothing created
+        assert journal.get("C-1") is None
+        journal.queue(row("C-1"))
+        first = journal.claim("C-1", "worker-a", 30)
         assert first is not None and not first.takeover
-        assert journal.claim(row("C-1"), "worker-b", 30) is None  # a live lease
-        journal.intend(row("C-1"))  # worker-a sends its request... and dies
+        assert journal.claim("C-1", "worker-b", 30) is None  # a live lease
+        assert journal.intend(row("C-1"), owner="worker-a", lease_seconds=30)  # worker-a sends its request... dies
         journal._run("UPDATE autopay_charges SET lease_until = now() - interval '1 second'")  # time passes
-        taken = journal.claim(row("C-1"), "worker-b", 30)
+        taken = journal.claim("C-1", "worker-b", 30)
         assert taken is not None and taken.takeover and taken.claims == 2  # look the order up first
-        journal.record("C-1", "paid")
-        assert journal.claim(row("C-1"), "worker-c", 30) is None  # final: never claimed again
+        journal.record("C-1", "paid", owner="worker-b")
+        assert journal.claim("C-1", "worker-c", 30) is None  # final: never claimed again
 
 
 def test_concurrent_claimers_share_the_rows_without_overlap(pg_url):
     rows = [row(f"R-{i:03d}", line=i + 2) for i in range(200)]
+    with open_journal(pg_url, runner_lock=False) as journal:
+        for item in rows:
+            journal.queue(item)
     won = {}
     lock = threading.Lock()
 
     def claimer(name):
         with open_journal(pg_url, runner_lock=False) as journal:
             for item in rows:
-                if journal.claim(item, name, 60) is not None:
+                if journal.claim(item.order_number, name, 60) is not None:
                     with lock:
                         won.setdefault(item.order_number, []).append(name)
 

@@ -4,7 +4,8 @@ See :mod:`autopay_soap.batch.runner` for the rules and :mod:`autopay_soap.batch.
 how a crash is recovered.
 """
 
-from .journal import Journal, JournalBusy
+from .journal import Journal, JournalBusy, JournalUnavailable
+from .outcome import EXIT_JOURNAL_UNAVAILABLE
 from .rows import COLUMNS, ChargeRow, FileCheck, RowError, read_rows, validate_file
 from .runner import (
     EXIT_CONFIG,
@@ -26,7 +27,7 @@ from .runner import (
 
 __all__ = [
     "COLUMNS", "EXIT_CONFIG", "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY",
-    "EXIT_MISMATCH", "EXIT_OK", "EXIT_TERMINATED", "EXIT_UNKNOWN",
+    "EXIT_JOURNAL_UNAVAILABLE",    "EXIT_MISMATCH", "EXIT_OK", "EXIT_TERMINATED", "EXIT_UNKNOWN",
     "BatchAborted", "BatchConfigError", "BatchInputError", "BatchRunner", "BatchSummary", "BatchWorkerError",
-    "ChargeRow", "FileCheck", "Journal", "JournalBusy", "RowError", "read_rows", "validate_file",
+    "ChargeRow", "FileCheck", "Journal", "JournalBusy", "JournalUnavailable", "RowError", "read_rows", "validate_file",
 ]

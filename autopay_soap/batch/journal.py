@@ -30,7 +30,8 @@ import attr
 from ..money import Money
 from .rows import ChargeRow
 
-__all__ = ["ENTRY_COLUMNS", "FINAL_STATES", "RESULT_FIELDS", "Journal", "JournalBusy", "JournalEntry"]
+__all__ = ["ENTRY_COLUMNS", "FINAL_STATES", "RESULT_FIELDS", "Journal", "JournalBusy", "JournalEntry",
+           "JournalUnavailable"]
 
 FINAL_STATES = ("paid", "held", "declined")
 _REQUEST_COLUMNS = (("client_id", "TEXT"), ("instrument", "TEXT"), ("two_stage", "INTEGER"),
@@ -63,6 +64,12 @@ CREATE INDEX IF NOT EXISTS charges_state ON charges(state);
 
 class JournalBusy(RuntimeError):
     """Another runner holds this journal."""
+
+
+class JournalUnavailable(RuntimeError):
+    """The journal's database could not be reached for longer than the reconnect budget (a
+    PostgreSQL server down or failing over): nothing more is charged until it is back. Run the
+    same command again once it is (:data:`~autopay_soap.batch.outcome.EXIT_JOURNAL_UNAVAILABLE`)."""
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

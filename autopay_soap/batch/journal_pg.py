@@ -21,20 +21,38 @@ order numbers the rows are, default ``default``, and the batch, default ``defaul
 
 Every statement commits on its own (autocommit): a row is ``in_flight`` in the database before
 its gateway call leaves, as in SQLite.
+
+* **A lost connection is not the end of a run.** Every statement goes through a
+  :class:`PgSession`, which reconnects (for ``reconnect_for`` seconds, 60 by default) after
+  the server restarted or failed over. A read is simply run again; a write whose commit is
+  unknown (the connection died between sending it and reading the answer) is **read back
+  first** and sent again only if it did not land; the runner lock is taken again. Past the
+  budget :class:`~.journal.JournalUnavailable` is raised.
+* **A queued row is the whole charge.** :meth:`PostgresJournal.queue` writes everything the
+  charge needs (amount, currency, client, the binding id or account token, description,
+  two-stage, retry numbering); a worker charges :meth:`PostgresJournal.queued_row`, never what
+  a broker message says. The binding ids are in the database in clear: protect it as the
+  merchant's customer database (they charge nothing without the merchant's credentials).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+import time
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attr
 
-from .journal import ENTRY_COLUMNS, RESULT_FIELDS, JournalBusy, JournalEntry
+from ..errors import ValidationError
+from ..money import Money
+from .journal import ENTRY_COLUMNS, RESULT_FIELDS, JournalBusy, JournalEntry, JournalUnavailable
 from .rows import ChargeRow
 
-__all__ = ["Claim", "PostgresJournal", "split_url"]
+__all__ = ["Claim", "PgSession", "PostgresJournal", "split_url"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS autopay_batches (
@@ -70,11 +88,16 @@ CREATE TABLE IF NOT EXISTS autopay_charges (
     decline_code TEXT,
     finished_at DOUBLE PRECISION,
     next_attempt_at DOUBLE PRECISION,
+    binding_id TEXT,
+    account_token TEXT,
+    description TEXT,
+    instrument_column TEXT,
     PRIMARY KEY (merchant, order_number)
 );
 
 CREATE INDEX IF NOT EXISTS autopay_charges_batch_state ON autopay_charges (merchant, batch, state);
 ALTER TABLE autopay_batches ADD COLUMN IF NOT EXISTS stopped BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE autopay_batches ADD COLUMN IF NOT EXISTS stop_reason TEXT;
 CREATE TABLE IF NOT EXISTS autopay_rate (
     merchant TEXT PRIMARY KEY,
     next_at TIMESTAMPTZ NOT NULL DEFAULT now()
@@ -84,7 +107,8 @@ CREATE TABLE IF NOT EXISTS autopay_rate (
 
 _ADDED_COLUMNS = (("original_order_number", "TEXT"), ("attempt", "INTEGER"), ("decline_kind", "TEXT"),
                   ("decline_code", "TEXT"), ("finished_at", "DOUBLE PRECISION"),
-                  ("next_attempt_at", "DOUBLE PRECISION"))
+                  ("next_attempt_at", "DOUBLE PRECISION"), ("binding_id", "TEXT"), ("account_token", "TEXT"),
+                  ("description", "TEXT"), ("instrument_column", "TEXT"))
 """Columns added after the first release: added to an older table once, by the first runner that
 finds them missing (an ALTER TABLE waits for every reader of the table, so it is never run when
 there is nothing to add)."""
@@ -115,20 +139,203 @@ class Claim:
     takeover: bool
 
 
+_RECONNECT_PAUSE = (0.1, 0.25, 0.5, 1.0, 2.0)
+"""Seconds between reconnect attempts (the last one repeats)."""
+
+
+def _connection_lost(exc: BaseException, db: Any) -> bool:
+    """True when ``exc`` means the connection is gone (the server restarted, the network broke),
+    not that the statement was wrong: only then is a statement sent again."""
+    import psycopg
+
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    return db is None or bool(getattr(db, "closed", True)) or bool(getattr(db, "broken", False))
+
+
+class PgSession:
+    """One PostgreSQL connection that comes back after the server does (see the module docstring).
+
+    Shared by the journals of every batch a worker process meets, so a process holds one
+    connection however many batches it has charged. Thread-safe: one statement at a time.
+
+    :param dsn: a libpq URL (without the journal's own parameters).
+    :param reconnect_for: seconds to keep trying after a lost connection before
+        :class:`~.journal.JournalUnavailable`.
+    :param application_name: how the connection shows in ``pg_stat_activity``.
+    """
+
+    def __init__(self, dsn: str, *, connect_timeout: int = 10, reconnect_for: float = 60.0,
+                 application_name: str = "autopay_soap") -> None:
+        self.dsn = dsn
+        self.connect_timeout = connect_timeout
+        self.reconnect_for = reconnect_for
+        self.application_name = application_name
+        self._db: Any = None
+        self._mutex = threading.RLock()
+        self._schema_ready = False
+        self._locks: Set[Tuple[str, str]] = set()
+        self.reconnects = 0
+        """How many times the connection was made again after being lost."""
+
+    def __repr__(self) -> str:  # no password, whatever the URL holds
+        return f"PgSession(host={urlsplit(self.dsn).hostname or 'local socket'!r})"
+
+    @property
+    def is_open(self) -> bool:
+        """True while a connection is held (it may still turn out to be dead at its next use)."""
+        return self._db is not None
+
+    def _connect(self) -> None:
+        import psycopg
+
+        self._db = psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout,
+                                   application_name=self.application_name)
+        if not self._schema_ready:
+            self._db.execute("SELECT pg_advisory_lock(hashtext('autopay_soap schema'))")
+            try:
+                self._db.execute(_SCHEMA)
+                _add_columns(self._db)
+            finally:
+                self._db.execute("SELECT pg_advisory_unlock(hashtext('autopay_soap schema'))")
+            self._schema_ready = True
+        for merchant, batch in sorted(self._locks):  # a runner lock died with the old connection: take it again
+            if not self._db.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))",
+                                    (merchant, batch)).fetchone()[0]:
+                self._locks.discard((merchant, batch))
+                raise JournalBusy(f"while the journal's connection was down another runner took the batch "
+                                  f"{batch!r} of merchant {merchant!r}")
+
+    def _drop(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except Exception:  # noqa: BLE001 - a dead connection may fail to close: it is gone either way
+                pass
+            self._db = None
+
+    def connect(self) -> None:
+        """Connect now (the first time: create the tables), within the reconnect budget."""
+        self.run("SELECT 1", fetch="one")
+
+    def close(self) -> None:
+        """Close the connection (which releases every runner lock it holds)."""
+        with self._mutex:
+            self._locks.clear()
+            self._drop()
+
+    def lock_batch(self, merchant: str, batch: str) -> None:
+        """Take the one-runner lock of a batch (raise :class:`~.journal.JournalBusy`); it is taken
+        again after a reconnect."""
+        got = self.run("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", (merchant, batch), fetch="one")[0]
+        if not got:
+            raise JournalBusy(f"another runner is using the batch {batch!r} of merchant {merchant!r}")
+        with self._mutex:
+            self._locks.add((merchant, batch))
+
+    def run(self, sql: str, params: Tuple[Any, ...] = (), *, fetch: Optional[str] = None,
+            landed: Optional[Callable[[], Any]] = None) -> Any:
+        """Run one statement (its own transaction) and return ``fetchone()`` (``fetch="one"``),
+        ``fetchall()`` (``"all"``) or None.
+
+        After a lost connection it reconnects and runs the statement again, within
+        ``reconnect_for`` seconds. ``landed``: for a write that must not be applied twice, a
+        read that tells whether it did land (a result other than None is returned as the
+        statement's); it is asked before sending the statement again.
+        """
+        deadline = time.monotonic() + self.reconnect_for
+        unknown = False  # a statement was sent and its answer lost: it may have committed
+        pauses = 0
+        with self._mutex:
+            while True:
+                try:
+                    if self._db is None:
+                        self._connect()
+                        if pauses:
+                            self.reconnects += 1
+                            log.warning("the journal's connection is back (%s)", self)
+                    if unknown and landed is not None:
+                        found = landed()
+                        if found is not None:
+                            return found
+                    unknown = False
+                    cursor = self._db.execute(sql, params)
+                    if fetch == "one":
+                        return cursor.fetchone()
+                    if fetch == "all":
+                        return cursor.fetchall()
+                    return None
+                except JournalBusy:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - psycopg's errors: only a lost connection is retried
+                    import psycopg
+
+                    if not isinstance(exc, psycopg.OperationalError) or (
+                            self._db is not None and not _connection_lost(exc, self._db)):
+                        raise  # the statement itself was refused: not a connection's fault
+                    unknown = unknown or self._db is not None  # it may have reached the server
+                    self._drop()
+                    if time.monotonic() >= deadline:
+                        raise JournalUnavailable(
+                            f"the journal's PostgreSQL server ({urlsplit(self.dsn).hostname or 'local socket'}) "
+                            f"could not be reached for {self.reconnect_for:.0f} s ({type(exc).__name__}: "
+                            f"{(str(exc).splitlines() or ['no details'])[0]})") from None
+                    if pauses == 0:
+                        log.warning("the journal's connection was lost (%s: %s); reconnecting for up to %.0f s",
+                                    type(exc).__name__, (str(exc).splitlines() or [""])[0], self.reconnect_for)
+                    time.sleep(_RECONNECT_PAUSE[min(pauses, len(_RECONNECT_PAUSE) - 1)])
+                    pauses += 1
+
+
+def _add_columns(db: Any) -> None:
+    """Bring a table made by an older version up to date (see :data:`_ADDED_COLUMNS`)."""
+    present = {row[0] for row in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'autopay_charges'").fetchall()}
+    missing = [(column, kind) for column, kind in _ADDED_COLUMNS if column not in present]
+    if not missing:
+        if not db.execute("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND "
+                          "indexname = 'autopay_charges_instrument_kind'").fetchone():
+            db.execute("CREATE INDEX IF NOT EXISTS autopay_charges_instrument_kind ON autopay_charges "
+                       "(instrument, decline_kind)")
+        return
+    try:  # an ALTER TABLE waits for every open transaction on the table: bounded, and said so
+        db.execute("SET lock_timeout = '30s'")
+        for column, kind in missing:
+            db.execute(f"ALTER TABLE autopay_charges ADD COLUMN IF NOT EXISTS {column} {kind}")
+        db.execute("CREATE INDEX IF NOT EXISTS autopay_charges_instrument_kind ON autopay_charges "
+                   "(instrument, decline_kind)")
+    except Exception as exc:  # noqa: BLE001 - psycopg's LockNotAvailable and the like
+        raise RuntimeError("the journal's table needs new columns (an upgrade of autopay_soap) and another "
+                           f"session kept it locked for 30 s ({type(exc).__name__}); run again when the "
+                           "table's long transactions are over") from None
+    finally:
+        db.execute("RESET lock_timeout")
+
+
+_QUEUED_COLUMNS = ("line, order_number, client_id, binding_id, amount_minor, currency, two_stage, description, "
+                   "account_token, original_order_number, attempt, instrument_column, instrument, state")
+
+
 class PostgresJournal:
     """The journal of one merchant's batch in PostgreSQL (see the module docstring).
 
     :param url: ``postgresql://…`` with the optional ``merchant`` and ``batch`` parameters.
     :param runner_lock: take the one-runner lock of the batch (a worker opens without it).
+    :param session: a :class:`PgSession` to share (a worker's journals of many batches share
+        one connection); by default the journal makes its own and closes it with itself.
+    :param reconnect_for: seconds a lost connection is tried again (own session only).
     """
 
-    def __init__(self, url: str, *, runner_lock: bool = True, connect_timeout: int = 10) -> None:
+    def __init__(self, url: str, *, runner_lock: bool = True, connect_timeout: int = 10,
+                 session: Optional[PgSession] = None, reconnect_for: float = 60.0) -> None:
         self.url = url
         self.dsn, self.merchant, self.batch = split_url(url)
         self.runner_lock = runner_lock
         self.connect_timeout = connect_timeout
-        self._db: Any = None
-        self._mutex = threading.Lock()
+        self._own_session = session is None
+        self._session = session or PgSession(self.dsn, connect_timeout=connect_timeout, reconnect_for=reconnect_for)
+        self._opened = False
 
     def __repr__(self) -> str:  # no password, whatever the URL holds
         parts = urlsplit(self.dsn)
@@ -140,66 +347,32 @@ class PostgresJournal:
         """What a worker process opens: the URL as given."""
         return self.url
 
+    @property
+    def session(self) -> PgSession:
+        """The connection this journal uses."""
+        return self._session
+
     # -- life cycle -----------------------------------------------------------------------
 
     def open(self) -> "PostgresJournal":
         """Connect, create the tables if needed and take the batch's runner lock (or raise
         :class:`~.journal.JournalBusy`)."""
-        import psycopg
-
-        self._db = psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout)
         try:
-            with self._mutex:
-                self._db.execute("SELECT pg_advisory_lock(hashtext('autopay_soap schema'))")
-                try:
-                    self._db.execute(_SCHEMA)
-                    self._add_columns()
-                finally:
-                    self._db.execute("SELECT pg_advisory_unlock(hashtext('autopay_soap schema'))")
-                self._db.execute("INSERT INTO autopay_batches (merchant, batch) VALUES (%s, %s) "
-                                 "ON CONFLICT DO NOTHING", (self.merchant, self.batch))
-                if self.runner_lock:
-                    got = self._db.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))",
-                                           (self.merchant, self.batch)).fetchone()[0]
-                    if not got:
-                        raise JournalBusy(f"another runner is using the batch {self.batch!r} of merchant "
-                                          f"{self.merchant!r}")
+            self._session.run("INSERT INTO autopay_batches (merchant, batch) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                              (self.merchant, self.batch))
+            if self.runner_lock:
+                self._session.lock_batch(self.merchant, self.batch)
         except BaseException:
             self.close()
             raise
+        self._opened = True
         return self
 
-    def _add_columns(self) -> None:
-        """Bring a table made by an older version up to date (see :data:`_ADDED_COLUMNS`)."""
-        present = {row[0] for row in self._db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = 'autopay_charges'").fetchall()}
-        missing = [(column, kind) for column, kind in _ADDED_COLUMNS if column not in present]
-        if not missing:
-            if not self._db.execute("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND "
-                                    "indexname = 'autopay_charges_card_kind'").fetchone():
-                self._db.execute("CREATE INDEX IF NOT EXISTS autopay_charges_card_kind ON autopay_charges "
-                                 "(merchant, instrument, decline_kind)")
-            return
-        try:  # an ALTER TABLE waits for every open transaction on the table: bounded, and said so
-            self._db.execute("SET lock_timeout = '30s'")
-            for column, kind in missing:
-                self._db.execute(f"ALTER TABLE autopay_charges ADD COLUMN IF NOT EXISTS {column} {kind}")
-            self._db.execute("CREATE INDEX IF NOT EXISTS autopay_charges_card_kind ON autopay_charges "
-                             "(merchant, instrument, decline_kind)")
-        except Exception as exc:  # noqa: BLE001 - psycopg's LockNotAvailable and the like
-            raise RuntimeError("the journal's table needs new columns (an upgrade of autopay_soap) and another "
-                               f"session kept it locked for 30 s ({type(exc).__name__}); run again when the "
-                               "table's long transactions are over") from None
-        finally:
-            self._db.execute("RESET lock_timeout")
-
     def close(self) -> None:
-        """Close the connection (which releases the runner lock)."""
-        if self._db is not None:
-            with self._mutex:
-                self._db.close()
-                self._db = None
+        """Close the connection (which releases the runner lock); a shared session stays open."""
+        self._opened = False
+        if self._own_session:
+            self._session.close()
 
     def __enter__(self) -> "PostgresJournal":
         return self.open()
@@ -207,11 +380,11 @@ class PostgresJournal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, sql: str, params: Tuple[Any, ...] = ()) -> Any:
-        if self._db is None:
+    def _run(self, sql: str, params: Tuple[Any, ...] = (), *, fetch: Optional[str] = None,
+             landed: Optional[Callable[[], Any]] = None) -> Any:
+        if not self._opened:
             raise RuntimeError("the journal is not open")
-        with self._mutex:
-            return self._db.execute(sql, params)
+        return self._session.run(sql, params, fetch=fetch, landed=landed)
 
     # -- the batch ------------------------------------------------------------------------
 
@@ -221,7 +394,7 @@ class PostgresJournal:
         self._run("UPDATE autopay_batches SET file_digest = %s WHERE merchant = %s AND batch = %s "
                   "AND file_digest IS NULL", (digest, self.merchant, self.batch))
         found = self._run("SELECT file_digest FROM autopay_batches WHERE merchant = %s AND batch = %s",
-                          (self.merchant, self.batch)).fetchone()[0]
+                          (self.merchant, self.batch), fetch="one")[0]
         if found != digest:
             raise ValueError(f"the batch {self.batch!r} was started with another file (digest {found[:12]}…); "
                              "an edited file is a new batch: give it another batch name")
@@ -233,42 +406,73 @@ class PostgresJournal:
         row of the number becomes (what it asked for is never changed)."""
         self._run(
             "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
-            "instrument, two_stage, original_order_number, attempt, state, attempts) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "instrument, two_stage, original_order_number, attempt, state, attempts, binding_id, account_token, "
+            "description, instrument_column) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (merchant, order_number) " + on_conflict,
             (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
              row.client_id, row.instrument, int(row.two_stage), row.original_order_number, row.attempt, state,
-             attempts))
+             attempts, row.binding_id, row.account_token, row.description, row.instrument_column))
 
     def get(self, order_number: str) -> Optional[JournalEntry]:
         """The entry of an order number of this merchant, from whichever batch, if any."""
         row = self._run(f"SELECT {ENTRY_COLUMNS} FROM autopay_charges WHERE merchant = %s AND order_number = %s",
-                        (self.merchant, order_number)).fetchone()
+                        (self.merchant, order_number), fetch="one")
         return JournalEntry(*row) if row else None
 
-    def intend(self, row: ChargeRow) -> None:
-        """Record the intent before the gateway is called (``in_flight``); the first intent of a
-        number records what it asks for, a retry never changes that."""
-        self._insert(row, "in_flight", "DO UPDATE SET state = 'in_flight', attempts = autopay_charges.attempts + 1, "
-                     "updated_at = now()", attempts=1)
+    def _state_of(self, order_number: str) -> Optional[Tuple[str, Optional[str]]]:
+        return self._run("SELECT state, owner FROM autopay_charges WHERE merchant = %s AND order_number = %s",
+                         (self.merchant, order_number), fetch="one")
 
-    def record(self, order_number: str, state: str, **fields: Any) -> None:
+    def intend(self, row: ChargeRow, *, owner: Optional[str] = None, lease_seconds: Optional[float] = None) -> bool:
+        """Record the intent before the gateway is called (``in_flight``); the first intent of a
+        number records what it asks for, a retry never changes that.
+
+        With ``owner`` (a cluster worker) the row must be queued and still claimed by that owner:
+        False (nothing written, nothing may be sent) when another worker has taken it over; the
+        lease is renewed for ``lease_seconds``.
+        """
+        if owner is None:
+            self._insert(row, "in_flight", "DO UPDATE SET state = 'in_flight', attempts = autopay_charges.attempts "
+                         "+ 1, updated_at = now()", attempts=1)
+            return True
+
+        def landed() -> Optional[bool]:
+            found = self._state_of(row.order_number)
+            return True if found is not None and found == ("in_flight", owner) else None
+
+        found = self._run(
+            "UPDATE autopay_charges SET state = 'in_flight', attempts = attempts + 1, updated_at = now(), "
+            "lease_until = now() + make_interval(secs => %s) WHERE merchant = %s AND order_number = %s "
+            "AND owner = %s AND state IN ('pending', 'in_flight') RETURNING 1",
+            (float(lease_seconds or 300), self.merchant, row.order_number, owner), fetch="one", landed=landed)
+        return bool(found)
+
+    def record(self, order_number: str, state: str, *, owner: Optional[str] = None, **fields: Any) -> bool:
         """Record the result of a charge (and end any claim on it): the state and the
-        :data:`~.journal.RESULT_FIELDS` given (the others are cleared; ``order_id`` is kept)."""
+        :data:`~.journal.RESULT_FIELDS` given (the others are cleared; ``order_id`` is kept).
+
+        With ``owner`` only while that owner holds the row: False (nothing written) after another
+        worker took it over, whose own look-up and result then stand. Sent again after a lost
+        connection (it is the same write twice)."""
         values = [fields.get(name) for name in RESULT_FIELDS]
-        self._run(
+        held = "" if owner is None else " AND owner = %s"
+        found = self._run(
             "UPDATE autopay_charges SET state = %s, order_id = COALESCE(%s, order_id), gateway_code = %s, "
             "action_code = %s, message = %s, decline_kind = %s, decline_code = %s, finished_at = %s, "
             "next_attempt_at = %s, owner = NULL, lease_until = NULL, updated_at = now() "
-            "WHERE merchant = %s AND order_number = %s",
-            (state, *values, self.merchant, order_number))
+            "WHERE merchant = %s AND order_number = %s" + held + " RETURNING 1",
+            (state, *values, self.merchant, order_number) + (() if owner is None else (owner,)), fetch="one")
+        return found is not None
 
     def hard_decline(self, instrument: str, order_number: str) -> Optional[str]:
-        """The order number of a hard decline of ``instrument`` by this merchant (another number
-        than ``order_number``), if any: that card is never charged again."""
-        found = self._run("SELECT order_number FROM autopay_charges WHERE merchant = %s AND instrument = %s "
-                          "AND decline_kind = 'hard' AND order_number <> %s LIMIT 1",
-                          (self.merchant, instrument, order_number)).fetchone()
+        """The order number of a hard decline of ``instrument`` (another number than
+        ``order_number``) in this database, if any: that card is never charged again. Every
+        merchant name in the database counts (a card declined hard is the card's, whatever name
+        a batch runs under)."""
+        found = self._run("SELECT order_number FROM autopay_charges WHERE instrument = %s "
+                          "AND decline_kind = 'hard' AND NOT (merchant = %s AND order_number = %s) LIMIT 1",
+                          (instrument, self.merchant, order_number), fetch="one")
         return found[0] if found else None
 
     def card_history(self, instrument: str, since: float) -> List[float]:
@@ -277,65 +481,125 @@ class PostgresJournal:
         return [row[0] for row in self._run(
             "SELECT finished_at FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
             "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
-            (self.merchant, instrument, since)).fetchall()]
+            (self.merchant, instrument, since), fetch="all")]
 
-    def claim(self, row: ChargeRow, owner: str, lease_seconds: float) -> Optional[Claim]:
-        """Take ``row`` for ``owner`` for ``lease_seconds``: None while another owner's lease is
-        live or the row is final. The row is created (``pending``) if it is new."""
-        self._insert(row, "pending", "DO NOTHING")
+    def card_declined_since(self, instrument: str, since: float) -> int:
+        """How many charges of ``instrument`` by this merchant were declined since ``since``
+        (merchant declines aside)."""
+        return int(self._run(
+            "SELECT COUNT(*) FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
+            "AND state IN ('declined', 'failed') AND decline_kind IS NOT NULL AND decline_kind <> 'merchant'",
+            (self.merchant, instrument, since), fetch="one")[0])
+
+    def claim(self, order_number: str, owner: str, lease_seconds: float) -> Optional[Claim]:
+        """Take the queued row ``order_number`` of this batch for ``owner`` for ``lease_seconds``:
+        None while another owner's lease is live, or when the row is not queued in this batch
+        (final, never queued, another batch's). Nothing is ever created here."""
+        def landed() -> Optional[Tuple[int, str]]:
+            return self._run("SELECT claims, state FROM autopay_charges WHERE merchant = %s AND order_number = %s "
+                             "AND owner = %s AND lease_until > now()", (self.merchant, order_number, owner),
+                             fetch="one")
+
         found = self._run(
             "UPDATE autopay_charges SET owner = %s, lease_until = now() + make_interval(secs => %s), "
-            "claims = claims + 1 WHERE merchant = %s AND order_number = %s "
-            "AND state NOT IN ('paid', 'held', 'declined', 'mismatch') "
+            "claims = claims + 1 WHERE merchant = %s AND order_number = %s AND batch = %s "
+            "AND state IN ('pending', 'in_flight') "
             "AND (owner IS NULL OR lease_until < now()) RETURNING claims, state",
-            (owner, float(lease_seconds), self.merchant, row.order_number)).fetchone()
+            (owner, float(lease_seconds), self.merchant, order_number, self.batch), fetch="one", landed=landed)
         if found is None:
             return None
         claims, state = found
-        return Claim(row.order_number, claims, takeover=claims > 1 or state in ("in_flight", "unknown"))
+        return Claim(order_number, claims, takeover=claims > 1 or state in ("in_flight", "unknown"))
+
+    def queued_row(self, order_number: str) -> Optional[Tuple[ChargeRow, str]]:
+        """The row ``order_number`` of this batch as the producer queued it, and its state; None
+        if this batch has no such row. Raises :class:`~autopay_soap.errors.ValidationError` for a
+        row that no producer could have written (a hand-edited database)."""
+        found = self._run(f"SELECT {_QUEUED_COLUMNS} FROM autopay_charges WHERE merchant = %s "
+                          "AND order_number = %s AND batch = %s", (self.merchant, order_number, self.batch),
+                          fetch="one")
+        if found is None:
+            return None
+        (line, number, client_id, binding_id, minor, currency, two_stage, description, account_token, original,
+         attempt, column, instrument, state) = found
+        if column is None or (binding_id is None) == (account_token is None):
+            raise ValidationError(f"journal: row {number} was not queued by a producer of this version (no card "
+                                  "or account recorded)", field="journal")
+        if isinstance(minor, bool) or not isinstance(minor, int) or minor <= 0:
+            raise ValidationError(f"journal: row {number} has no positive whole amount", field="amount_minor")
+        row = ChargeRow(line=int(line), order_number=number, client_id=client_id or "", binding_id=binding_id,
+                        amount=Money.from_minor(minor, currency), two_stage=bool(two_stage),
+                        description=description, account_token=account_token, original_order_number=original,
+                        attempt=int(attempt or 1), instrument_column=column)
+        if row.instrument != instrument:
+            raise ValidationError(f"journal: row {number}'s card or account does not match its digest",
+                                  field="binding_id")
+        return row, state
 
     def unresolved_count(self) -> int:
         """Entries of this batch left in flight, unknown or for retry (or, by a stopped cluster
         run, pending: queued and not started)."""
         return int(self._run("SELECT COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
                              "AND state IN ('in_flight', 'unknown', 'retry', 'pending')",
-                             (self.merchant, self.batch)).fetchone()[0])
+                             (self.merchant, self.batch), fetch="one")[0])
 
     def is_empty(self) -> bool:
         """True while no run of this **merchant** has written a row, whatever the batch: the
         runner then skips the per-row look-up, which is safe only if no number can be known."""
         return self._run("SELECT 1 FROM autopay_charges WHERE merchant = %s LIMIT 1",
-                         (self.merchant,)).fetchone() is None
+                         (self.merchant,), fetch="one") is None
 
     def counts(self) -> Dict[str, int]:
         """Entries of this batch per state."""
         return dict(self._run("SELECT state, COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
-                              "GROUP BY state", (self.merchant, self.batch)).fetchall())
+                              "GROUP BY state", (self.merchant, self.batch), fetch="all"))
 
     # -- a batch run by a cluster (autopay_soap.celery) ----------------------------------------
 
     def queue(self, row: ChargeRow) -> None:
-        """Load ``row`` as ``pending`` for the workers (a row left in flight, unknown or for retry
-        by an earlier run is queued again; a final or mismatched one never is)."""
-        self._insert(row, "pending", "DO UPDATE SET state = 'pending', batch = excluded.batch, updated_at = now() "
+        """Load ``row`` as ``pending`` for the workers, with everything its charge needs (a row left
+        in flight, unknown or for retry by an earlier run is queued again; a final or mismatched
+        one never is; what a number asked for first is never changed)."""
+        self._insert(row, "pending", "DO UPDATE SET state = 'pending', batch = excluded.batch, updated_at = now(), "
+                     "binding_id = COALESCE(autopay_charges.binding_id, excluded.binding_id), "
+                     "account_token = COALESCE(autopay_charges.account_token, excluded.account_token), "
+                     "description = COALESCE(autopay_charges.description, excluded.description), "
+                     "instrument_column = COALESCE(autopay_charges.instrument_column, excluded.instrument_column) "
                      "WHERE autopay_charges.state IN ('in_flight', 'unknown', 'retry', 'pending')")
 
     def waiting(self) -> Dict[str, int]:
-        """Rows of this batch not yet done: ``pending`` (not started) and ``in_flight``."""
-        return dict(self._run("SELECT state, COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
-                              "AND state IN ('pending', 'in_flight') GROUP BY state",
-                              (self.merchant, self.batch)).fetchall())
+        """Rows of this batch not yet done: ``pending`` (not started), ``in_flight`` (all of them)
+        and ``in_flight_live`` (those a worker holds a live lease on)."""
+        found = self._run(
+            "SELECT COUNT(*) FILTER (WHERE state = 'pending'), COUNT(*) FILTER (WHERE state = 'in_flight'), "
+            "COUNT(*) FILTER (WHERE state IN ('pending', 'in_flight') AND owner IS NOT NULL AND lease_until > now()) "
+            "FROM autopay_charges WHERE merchant = %s AND batch = %s AND state IN ('pending', 'in_flight')",
+            (self.merchant, self.batch), fetch="one")
+        return {"pending": int(found[0]), "in_flight": int(found[1]), "in_flight_live": int(found[2])}
 
-    def set_stopped(self, stopped: bool) -> None:
-        """Stop (or let go on) the batch: workers start no row of a stopped batch."""
-        self._run("UPDATE autopay_batches SET stopped = %s WHERE merchant = %s AND batch = %s",
-                  (stopped, self.merchant, self.batch))
+    def orphaned(self) -> List[str]:
+        """Order numbers of this batch that no worker holds: ``pending`` or ``in_flight`` with no
+        owner or an expired lease (their task was lost with a broker, or died with its worker)."""
+        return [row[0] for row in self._run(
+            "SELECT order_number FROM autopay_charges WHERE merchant = %s AND batch = %s "
+            "AND state IN ('pending', 'in_flight') AND (owner IS NULL OR lease_until < now()) ORDER BY line",
+            (self.merchant, self.batch), fetch="all")]
+
+    def set_stopped(self, stopped: bool, reason: Optional[str] = None) -> None:
+        """Stop (or let go on) the batch: workers start no row of a stopped batch. ``reason``: why
+        (a worker met a setting the gateway refused); cleared when the batch goes on."""
+        self._run("UPDATE autopay_batches SET stopped = %s, stop_reason = %s WHERE merchant = %s AND batch = %s",
+                  (stopped, reason[:500] if reason else None, self.merchant, self.batch))
 
     def stopped(self) -> bool:
         """True once the batch's producer has stopped it (Ctrl-C, SIGTERM, a refused setting)."""
-        found = self._run("SELECT stopped FROM autopay_batches WHERE merchant = %s AND batch = %s",
-                          (self.merchant, self.batch)).fetchone()
-        return bool(found and found[0])
+        return self.stop_state()[0]
+
+    def stop_state(self) -> Tuple[bool, Optional[str]]:
+        """Whether the batch is stopped, and the reason a worker gave (None: the producer's stop)."""
+        found = self._run("SELECT stopped, stop_reason FROM autopay_batches WHERE merchant = %s AND batch = %s",
+                          (self.merchant, self.batch), fetch="one")
+        return (bool(found and found[0]), found[1] if found else None)
 
     def take_slot(self, per_second: float) -> float:
         """One start of a charge under the merchant's rate, shared by every worker of every host:
@@ -344,6 +608,5 @@ class PostgresJournal:
         found = self._run(
             "UPDATE autopay_rate SET next_at = GREATEST(next_at, now()) + make_interval(secs => %s) "
             "WHERE merchant = %s RETURNING EXTRACT(EPOCH FROM (next_at - now())) - %s",
-            (1.0 / per_second, self.merchant, 1.0 / per_second)).fetchone()
+            (1.0 / per_second, self.merchant, 1.0 / per_second), fetch="one")
         return max(float(found[0]), 0.0)
-

@@ -11,7 +11,8 @@ from typing import Any, Dict, Optional
 import attr
 
 __all__ = [
-    "EXIT_CONFIG", "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY", "EXIT_MISMATCH",
+    "EXIT_CONFIG", "EXIT_DECLINED", "EXIT_INTERRUPTED", "EXIT_INVALID_INPUT", "EXIT_JOURNAL_BUSY",
+    "EXIT_JOURNAL_UNAVAILABLE", "EXIT_MISMATCH",
     "EXIT_OK", "EXIT_TERMINATED", "EXIT_UNKNOWN", "BatchSummary",
 ]
 
@@ -33,6 +34,11 @@ EXIT_JOURNAL_BUSY = 6
 EXIT_MISMATCH = 7
 """Some rows name an order number that is another charge (edited after it was charged, or a
 number reused at the gateway): they were not charged. Fix the file; see the report."""
+EXIT_JOURNAL_UNAVAILABLE = 8
+"""The journal's database could not be reached for longer than the reconnect budget (60 s by
+default): the run stopped waiting; rows already sent are charged or reconciled by the workers
+and the next run. Bring the database back (or fail over), then run the same command again; no
+report was written, since the journal is what it is written from."""
 EXIT_INTERRUPTED = 130
 """Stopped by SIGINT (Ctrl-C): no charge started after it; what was in flight was recorded.
 Run again with the same journal to continue."""
