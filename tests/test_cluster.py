@@ -29,6 +29,7 @@ class Worker:
     def __init__(self, name, env, concurrency=2):
         self.ready = threading.Event()
         self.lines = []
+        self._said = threading.Condition()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "autopay_soap.celery", "worker", "-n", f"{name}@%h", "--pool",
              "prefork", "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip",
@@ -39,9 +40,16 @@ class Worker:
 
     def _read(self):
         for line in self.proc.stdout:
-            self.lines.append(line)
+            with self._said:
+                self.lines.append(line)
+                self._said.notify_all()
             if " ready." in line:
                 self.ready.set()
+
+    def wait_for(self, text, count=1, timeout=60):
+        """True once ``text`` has appeared in ``count`` lines of the worker's log (False after ``timeout``)."""
+        with self._said:
+            return self._said.wait_for(lambda: sum(text in line for line in self.lines) >= count, timeout)
 
     def kill(self):
         """kill -9 of the whole worker (its pool processes too): a host that dies."""

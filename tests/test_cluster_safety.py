@@ -1,0 +1,313 @@
+"""Money safety on the cluster (issue 25): a broker message names a queued row and is no charge
+order; journals come back after a database restart; one connection a worker process; no row
+left waiting for a task that is gone; a worker with a refused password stops the batch; a stale
+worker cannot roll a row back. Real PostgreSQL, Redis and Celery workers where the item is theirs."""
+
+import time
+
+import pytest
+
+from autopay_soap import Money
+from autopay_soap.batch import EXIT_CONFIG, EXIT_OK, JournalBusy, JournalUnavailable
+from autopay_soap.batch.journal_pg import PostgresJournal
+from autopay_soap.batch.journals import open_journal
+from autopay_soap.batch.rows import ChargeRow
+from autopay_soap.sandbox import Sandbox
+
+from .test_batch import bind, write_csv
+from .test_cluster import Worker, producer, worker_env
+
+pytestmark = pytest.mark.postgres
+
+
+def row(number, binding="b-1", amount="10.00", line=2, client_id="cust"):
+    return ChargeRow(line=line, order_number=number, amount=Money.of(amount, "RUB"), client_id=client_id,
+                     binding_id=binding)
+
+
+# -- what a message may say ---------------------------------------------------------------------------
+
+def test_a_message_names_a_row_and_nothing_else():
+    pytest.importorskip("celery")
+    from autopay_soap.celery import MessageRefused, read_message, row_message
+
+    assert read_message(row_message("shop", "n1", "A-1"), None) == ("shop", "n1", "A-1")
+    key = b"k" * 32
+    signed = row_message("shop", "n1", "A-1", key=key)
+    assert read_message(signed, key) == ("shop", "n1", "A-1")
+    forged = [
+        ("shop", "n1", {"order_number": "A-1"}),  # the old charge order: three arguments
+        {"merchant": "shop", "batch": "n1", "order_number": "A-1", "amount_minor": 99999},
+        {"merchant": "shop", "batch": "n1", "order_number": "A-1", "binding_id": "someone-else"},
+        {"merchant": "shop", "batch": "n1", "order_number": True},
+        {"merchant": "shop", "batch": "n1"},
+        {"merchant": "shop\n", "batch": "n1", "order_number": "A-1"},
+        {"merchant": "shop", "batch": "x" * 201, "order_number": "A-1"},
+        "shop n1 A-1",
+        None,
+    ]
+    for message in forged:
+        with pytest.raises(MessageRefused):
+            read_message(message, None)
+    for message in (row_message("shop", "n1", "A-1"), {**signed, "order_number": "A-2"},
+                    {**signed, "sig": signed["sig"].upper()}, {**signed, "sig": 7}):
+        with pytest.raises(MessageRefused, match="signature"):
+            read_message(message, key)
+
+
+def test_forged_messages_on_the_broker_charge_nothing(tmp_path, pg_url, redis_server):
+    """What the adversarial run did (a charge order straight on the broker, an unknown merchant,
+    a boolean amount, a row of another batch, a paid row again) charges nothing; the real batch is
+    charged once, and a worker with a signing key refuses unsigned names of real rows."""
+    from autopay_soap.celery import app, row_message
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"FG-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(5)])
+        journal = pg_url + "?merchant=shop&batch=fg"
+        worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=1)
+        try:
+            assert producer(sb, journal, redis_server).run(file).paid == 5
+            with open_journal(pg_url + "?merchant=shop&batch=other", runner_lock=False) as other:
+                other.queue(row("OT-001", binding))  # queued in another batch, never to be charged under "fg"
+            app.conf.broker_url = redis_server
+            forged = [
+                ("shop", "fg", {"line": 2, "order_number": "FG-900", "client_id": "cust", "binding_id": binding,
+                                "amount_minor": 99999, "currency": "RUB"}),  # 999.99 RUB, as found
+                ({"merchant": "ghost-shop", "batch": "x", "order_number": "FG-901"},),
+                ({"merchant": "shop", "batch": "fg", "order_number": "FG-902", "amount_minor": True},),
+                ({"merchant": "shop", "batch": "fg", "order_number": "OT-001"},),  # another batch's row
+                (row_message("shop", "fg", "FG-000"),),  # a paid row, again
+                (row_message("shop", "fg", "FG-999"),),  # never queued
+            ]
+            for args in forged:
+                app.send_task("autopay_soap.charge_row", args=args)
+            assert worker.wait_for("task refused", 5), "".join(worker.lines[-30:])
+            assert worker.wait_for("succeeded", 5 + len(forged)), "".join(worker.lines[-30:])
+        finally:
+            worker.stop()
+        charged = sb.engine.charges_by_order_number()
+        assert {n: c for n, c in charged.items() if n.startswith(("FG-", "OT-"))} == {
+            f"FG-{i:03d}": 1 for i in range(5)}
+        assert [m for m in sb.ledger() if m.amount in (99999, 1)] == []
+
+        signed_file = tmp_path / "signed.csv"
+        write_csv(signed_file, [(f"SG-{i:03d}", "cust", binding, "2.00", "RUB", "") for i in range(3)])
+        signed_journal = pg_url + "?merchant=shop&batch=sg"
+        with open_journal(pg_url + "?merchant=shop&batch=sg-x", runner_lock=False) as queued:
+            queued.queue(row("SG-777", binding))  # a real queued row, named without a signature
+        worker = Worker("w2", worker_env(sb, pg_url, redis_server, AUTOPAY_CELERY_SIGNING_KEY="shared-secret"),
+                        concurrency=1)
+        try:
+            app.send_task("autopay_soap.charge_row", args=(row_message("shop", "sg-x", "SG-777"),))
+            assert worker.wait_for("signature is missing or wrong", 1), "".join(worker.lines[-30:])
+            summary = producer(sb, signed_journal, redis_server, signing_key="shared-secret").run(signed_file)
+        finally:
+            worker.stop()
+        assert summary.paid == 3
+        assert "SG-777" not in sb.engine.charges_by_order_number()
+
+
+# -- a database that restarts ---------------------------------------------------------------------------
+
+@pytest.fixture
+def own_pg():
+    """A PostgreSQL server of this test's own, to crash and start again."""
+    from .pg_server import PgServer, server_bin
+
+    if server_bin() is None:
+        pytest.fail("CI needs PostgreSQL") if __import__("os").environ.get("CI") else pytest.skip("no PostgreSQL")
+    server = PgServer(server_bin(), durable=True)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_journal_comes_back_after_a_crash_restart_and_keeps_its_runner_lock(own_pg):
+    journal = PostgresJournal(own_pg.url + "?merchant=shop&batch=r1", reconnect_for=30).open()
+    try:
+        journal.queue(row("RS-1"))
+        own_pg.crash()  # every session cut, the runner lock with it
+        own_pg.start()
+        assert journal.get("RS-1").state == "pending"  # reconnected, same data
+        assert journal.session.reconnects == 1
+        with pytest.raises(JournalBusy):  # the runner lock was taken again on the new connection
+            PostgresJournal(own_pg.url + "?merchant=shop&batch=r1").open()
+        assert journal.claim("RS-1", "w", 30) is not None
+        own_pg.crash()
+        own_pg.start()
+        assert journal.intend(row("RS-1"), owner="w", lease_seconds=30)  # a write after the restart
+        assert journal.record("RS-1", "paid", owner="w")
+        assert journal.get("RS-1").state == "paid"
+    finally:
+        journal.close()
+
+
+def test_a_write_whose_connection_died_is_read_back_before_it_is_sent_again(own_pg):
+    import psycopg
+
+    with PostgresJournal(own_pg.url + "?batch=rb", runner_lock=False) as journal:
+        journal.queue(row("RB-1"))
+        assert journal.claim("RB-1", "w", 30) is not None
+        backend = journal._run("SELECT pg_backend_pid()", fetch="one")[0]
+        with psycopg.connect(own_pg.url, autocommit=True) as admin:  # the connection dies under the journal
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        assert journal.intend(row("RB-1"), owner="w", lease_seconds=30)
+        entry = journal.get("RB-1")
+        assert entry.state == "in_flight" and entry.attempts == 1  # written once
+
+
+def test_a_database_down_past_the_budget_is_journal_unavailable(own_pg):
+    journal = PostgresJournal(own_pg.url + "?batch=down", runner_lock=False, reconnect_for=1.5).open()
+    try:
+        own_pg.crash()
+        started = time.monotonic()
+        with pytest.raises(JournalUnavailable, match="could not be reached for 2 s"):
+            journal.counts()
+        assert time.monotonic() - started < 15  # bounded: the budget and one connect timeout at most
+    finally:
+        journal.close()
+        own_pg.start()
+
+
+def test_the_producer_stops_with_journal_unavailable_and_the_cli_exits_8(tmp_path, own_pg, redis_server,
+                                                                         monkeypatch):
+    import argparse
+
+    from autopay_soap.batch import EXIT_JOURNAL_UNAVAILABLE
+    from autopay_soap.cli import _charge_refused
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"DN-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(3)])
+        runner = producer(sb, own_pg.url + "?merchant=shop&batch=dn", redis_server)
+        original = PostgresJournal.queue
+
+        def queue_then_crash(self, item):  # the database dies right after the first row is queued
+            original(self, item)
+            if own_pg.running:
+                self.session.reconnect_for = 1.0
+                own_pg.crash()
+
+        own_pg.running = True
+        monkeypatch.setattr(PostgresJournal, "queue", queue_then_crash)
+        try:
+            with pytest.raises(JournalUnavailable) as info:
+                runner.run(file)
+        finally:
+            own_pg.running = False
+            own_pg.start()
+    assert _charge_refused(info.value, argparse.Namespace(file=str(file))) == EXIT_JOURNAL_UNAVAILABLE == 8
+    assert sb.engine.charges_by_order_number().get("DN-000") is None
+
+
+# -- connections, leases, orphans, refused credentials ----------------------------------------------------
+
+def test_worker_connections_stay_bounded_over_ten_batches(tmp_path, pg_url, redis_server):
+    import psycopg
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=2)
+        try:
+            for night in range(10):
+                file = tmp_path / f"n{night}.csv"
+                write_csv(file, [(f"N{night}-{i}", "cust", binding, "1.00", "RUB", "") for i in range(4)])
+                assert producer(sb, pg_url + f"?merchant=shop&batch=n{night}", redis_server).run(file).paid == 4
+            with psycopg.connect(pg_url) as db:
+                open_ = db.execute("SELECT COUNT(*) FROM pg_stat_activity "
+                                   "WHERE application_name = 'autopay_soap worker'").fetchone()[0]
+        finally:
+            worker.stop()
+    assert 1 <= open_ <= 2  # one a pool process, whatever the number of batches
+
+
+def test_a_stale_worker_cannot_roll_a_finished_row_back(pg_url):
+    with open_journal(pg_url + "?batch=stale", runner_lock=False) as journal:
+        journal.queue(row("SL-1"))
+        assert journal.claim("SL-1", "slow", 1) is not None
+        journal._run("UPDATE autopay_charges SET lease_until = now() - interval '1 second'")  # waited for a slot
+        assert journal.claim("SL-1", "fast", 30).takeover  # the slow one may have sent: look the order up first
+        assert journal.intend(row("SL-1"), owner="fast", lease_seconds=30)
+        assert journal.record("SL-1", "paid", owner="fast", order_id="o-1")
+        assert journal.intend(row("SL-1"), owner="slow", lease_seconds=30) is False  # nothing is sent
+        assert journal.record("SL-1", "unknown", owner="slow") is False
+        entry = journal.get("SL-1")
+        assert (entry.state, entry.order_id, entry.attempts) == ("paid", "o-1", 1)
+
+
+def test_rows_whose_task_is_gone_are_sent_again_and_a_stop_ends_the_wait(tmp_path, pg_url, redis_server):
+    """A worker killed with its lease (its row left in_flight) and a broker that lost the task:
+    the producer sends those rows again and the new worker looks the order up first."""
+    from autopay_soap.celery import app
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"OR-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(4)])
+        journal_url = pg_url + "?merchant=shop&batch=or"
+        runner = producer(sb, journal_url, redis_server, resend_after=0.5)
+        with open_journal(journal_url, runner_lock=False) as journal:
+            for number in ("OR-000", "OR-001"):  # a dead worker's rows: in flight, lease run out, no task
+                journal.queue(row(number, binding, amount="1.00"))
+                journal.claim(number, "dead-host:1", 30)
+                journal.intend(row(number, binding, amount="1.00"), owner="dead-host:1", lease_seconds=30)
+            journal._run("UPDATE autopay_charges SET lease_until = now() - interval '1 second'")
+            runner._cluster_journal = journal
+            runner.stop()  # Ctrl-C while the producer waits for rows no live worker holds
+            started = time.monotonic()
+            runner._follow(journal, {})  # the wait ends at once: what no live worker holds is the next run's
+            assert time.monotonic() - started < 5
+            assert journal.waiting() == {"pending": 0, "in_flight": 2, "in_flight_live": 0}
+            worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=2)
+            try:
+                journal.set_stopped(False)
+                app.conf.broker_url = redis_server
+                follower = producer(sb, journal_url, redis_server, resend_after=0.5)
+                follower._follow(journal, {})  # not stopped: the orphans are sent again and charged
+                assert journal.waiting()["in_flight"] == 0
+                summary = producer(sb, journal_url, redis_server, resend_after=0.5).run(file)
+            finally:
+                worker.stop()
+        assert "taken over from a worker that stopped" in "".join(worker.lines)
+        assert (summary.paid, summary.exit_code) == (4, EXIT_OK)
+        charged = sb.engine.charges_by_order_number()
+        assert {n: c for n, c in charged.items() if n.startswith("OR-")} == {f"OR-{i:03d}": 1 for i in range(4)}
+
+
+def test_the_wait_for_lost_tasks_is_bounded(tmp_path, pg_url, redis_server):
+    import redis
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"GU-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(3)])
+        started = time.monotonic()  # no worker at all: the tasks wait on the broker for ever
+        try:
+            summary = producer(sb, pg_url + "?merchant=shop&batch=gu", redis_server, resend_after=0.3,
+                               give_up_after=1.0).run(file, report=tmp_path / "report.csv")
+        finally:
+            redis.Redis.from_url(redis_server).flushall()  # no later test's worker meets these tasks
+    assert time.monotonic() - started < 30
+    assert summary.not_started == 3 and summary.exit_code == 4
+    assert (tmp_path / "report.csv").read_text().count("not_started") == 3
+
+
+def test_a_worker_with_a_refused_password_stops_the_batch(tmp_path, pg_url, redis_server):
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"PW-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(40)])
+        worker = Worker("w1", worker_env(sb, pg_url, redis_server, AUTOPAY_PASSWORD="rotated-yesterday"),
+                        concurrency=2)
+        try:
+            summary = producer(sb, pg_url + "?merchant=shop&batch=pw", redis_server).run(file)
+        finally:
+            worker.stop()
+    assert summary.exit_code == EXIT_CONFIG
+    assert "setting was refused" in summary.config_error
+    assert summary.retry <= 4 and summary.not_started >= 36  # stopped at the first refusals, not drained
+    assert sb.engine.charges_by_order_number().get("PW-000") is None
