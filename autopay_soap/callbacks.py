@@ -39,7 +39,7 @@ import attr
 
 from .errors import AutopayError, CallbackVerificationError, OrderNotFound, ValidationError
 from .gateways.base import optional_text
-from .models import OrderDetails, OrderStatus
+from .models import OrderDetails
 from .secret import Secret, reveal
 from .signing import (
     PublicKeyInput,
@@ -82,8 +82,10 @@ _RBS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 class RbsNotification:
     """An RBS callback: verified offline, and confirmed when ``confirmed`` is True.
 
-    Confirmed, ``details`` is the order as the gateway describes it now: act on it, not on
-    ``operation``/``success``, which are what the callback claimed.
+    Confirmed, ``details`` is the order as the gateway describes it now, and ``success`` means
+    the order is paid (held or deposited) **now**, as on T-Bank: a replayed "deposited" callback
+    of an order refunded since has ``success`` False. Unconfirmed, ``operation``/``success``
+    are only what the callback claimed.
     """
 
     order_id: str
@@ -189,7 +191,7 @@ def confirm_rbs_callback(notification: RbsNotification, gateway: Any) -> RbsNoti
     context = {"operation": "callback", "order_id": notification.order_id, "order_number": notification.order_number}
     details = _confirm_order(gateway, order_id=notification.order_id, order_number=notification.order_number,
                              amount=notification.amount, context=context)
-    return attr.evolve(notification, confirmed=True, details=details)
+    return attr.evolve(notification, confirmed=True, success=details.is_paid, details=details)
 
 
 def _answer(start_response: Callable[..., Any], status: str, body: bytes) -> List[bytes]:
@@ -302,7 +304,9 @@ class TBankPaymentNotification:
     """A T-Bank payment notification (``AUTHORIZED``, ``CONFIRMED``, ``REJECTED``...).
 
     Confirmed (``confirmed`` True, the receiver's normal case), ``status`` and ``success`` are
-    the payment's state **now** as ``GetState`` reports it, and ``details`` the whole of it;
+    the payment's state **now** as ``GetState`` reports it (``success``: paid now, that is
+    ``AUTHORIZED``, ``CONFIRMED`` or partly refunded; False for ``REFUNDED``, ``REVERSED``,
+    ``REJECTED``, ``CANCELED`` and every state still in progress), and ``details`` the whole of it;
     ``claimed_status`` is what the notification said (older when it came late). ``rebill_id``
     is set on the parent payment of a card autopayment: keep it, it is the binding ``Charge``
     uses. ``amount`` is in kopecks and was checked against the gateway's.
@@ -464,8 +468,7 @@ def confirm_tbank_notification(notification: TBankNotification, gateway: Any) ->
     if status != notification.status:
         log.info("notification of payment %s said %s; the gateway says %s now", notification.payment_id,
                  notification.status, status)
-    return attr.evolve(notification, confirmed=True, status=status,
-                       success=details.status is not OrderStatus.DECLINED, details=details)
+    return attr.evolve(notification, confirmed=True, status=status, success=details.is_paid, details=details)
 
 
 class TBankCallbackApp:
