@@ -17,6 +17,7 @@ from autopay_soap.batch import (
     EXIT_INTERRUPTED,
     EXIT_INVALID_INPUT,
     EXIT_JOURNAL_BUSY,
+    EXIT_JOURNAL_UNAVAILABLE,
     EXIT_MISMATCH,
     EXIT_OK,
     EXIT_TERMINATED,
@@ -159,7 +160,7 @@ def test_charge_help_lists_every_exit_code_and_the_environment():
     codes = {int(line.split()[0]) for line in out.stdout.split("exit codes:")[1].split("environment")[0].splitlines()
              if line.strip()[:1].isdigit()}
     assert codes == {EXIT_OK, EXIT_CONFIG, EXIT_DECLINED, EXIT_UNKNOWN, EXIT_INVALID_INPUT, EXIT_JOURNAL_BUSY,
-                     EXIT_MISMATCH, EXIT_INTERRUPTED}
+                     EXIT_MISMATCH, EXIT_JOURNAL_UNAVAILABLE, EXIT_INTERRUPTED}
     assert "143 by SIGTERM" in out.stdout and EXIT_TERMINATED == 143
     for name in ("AUTOPAY_PROFILE", "AUTOPAY_PASSWORD", "AUTOPAY_RETURN_URL", "AUTOPAY_TIMEOUT", "AUTOPAY_CA_BUNDLE"):
         assert name in out.stdout

@@ -32,7 +32,7 @@ from ..models import (
 from ..money import Currency, Money, currency
 
 __all__ = ["Fields", "Gateway", "GatewayFeatures", "SbpGateway", "guard_replies", "make_binding",
-           "normalise_error_code", "optional_text", "order_details_from"]
+           "normalise_error_code", "optional_text", "order_amount", "order_details_from"]
 
 G = TypeVar("G")
 _guard = threading.local()
@@ -157,11 +157,32 @@ def parse_date(value: Any) -> Optional[dt.datetime]:
     return None
 
 
+def order_amount(status: OrderStatus, raw: Any) -> int:
+    """The order's amount in minor units from a status reply; ValueError (an unreadable reply:
+    the outcome is unknown) when it is not a whole number of at least 0, or missing where money
+    moved (a paid, refunded or reversed order read as 0.00 would be a false confirmation)."""
+    if raw is None or raw == "":
+        if status.is_paid or status in (OrderStatus.REFUNDED, OrderStatus.REVERSED):
+            raise ValueError(f"a status reply of a {status.name} order without a readable amount")
+        return 0
+    if isinstance(raw, bool) or isinstance(raw, float):
+        raise ValueError("a status reply's amount is not a whole number")
+    text = str(raw)
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise ValueError("a status reply's amount is not a whole number of minor units")
+    return int(text)
+
+
 def order_details_from(reply: Fields, *, order_id: Optional[str], default_currency: Currency) -> OrderDetails:
     """:class:`OrderDetails` from a ``getOrderStatusExtended`` reply, whatever the transport.
 
     The gateway's order id comes from the ``attributes`` entry named ``mdOrder`` when present.
+    A reply without ``orderStatus`` (the schema requires it; "no such order" is error code 6) or
+    with an amount that cannot be read raises ValueError, which the transports report as
+    :class:`~autopay_soap.errors.BadResponse`: unknown, never "not found" or "paid 0.00".
     """
+    if reply.get("orderStatus") is None:
+        raise ValueError("a status reply without orderStatus")
     for attribute in reply.get("attributes") or []:
         if hasattr(attribute, "get") and attribute.get("name") == "mdOrder":
             order_id = attribute.get("value")
@@ -172,11 +193,12 @@ def order_details_from(reply: Fields, *, order_id: Optional[str], default_curren
         return Money.from_minor(int(value), cur) if value is not None else None
 
     action_code = reply.get("actionCode")
+    status = OrderStatus(int(reply.get("orderStatus")))
     return OrderDetails(
         order_number=reply.get("orderNumber"),
         order_id=order_id,
-        status=OrderStatus(int(reply.get("orderStatus"))),
-        amount=Money.from_minor(int(reply.get("amount") or 0), cur),
+        status=status,
+        amount=Money.from_minor(order_amount(status, reply.get("amount")), cur),
         action_code=int(action_code) if action_code is not None else None,
         action_code_description=reply.get("actionCodeDescription") or None,
         payment_state=PaymentState(amounts.get("paymentState")) if amounts and amounts.get("paymentState") else None,

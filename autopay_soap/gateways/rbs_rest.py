@@ -233,9 +233,6 @@ class RbsRestGateway(HttpGateway):
         context = {"order_id": order_id, "order_number": order_number}
         result = self._call("getOrderStatusExtended", params, context)
         self._check(result, "getOrderStatusExtended", context)
-        if result.get("orderStatus") is None:
-            raise error_for_code(6, "order not found", operation="getOrderStatusExtended",
-                                 order_id=order_id, order_number=order_number)
         return order_details_from(result, order_id=order_id, default_currency=self.default_currency)
 
     def _binding_list(self, method: str, params: Dict[str, Any]) -> Tuple[Binding, ...]:

@@ -24,7 +24,6 @@ from ..errors import (
     AutopayError,
     BadResponse,
     HTTPStatusError,
-    OrderNotFound,
     SoapFaultError,
     TransportError,
     ValidationError,
@@ -370,9 +369,6 @@ class RbsSoapGateway(HttpGateway):
         context = {"order_id": order_id, "order_number": order_number}
         result = self._call("getOrderStatusExtended", context, order=order)
         self._check(result, context, "getOrderStatusExtended")
-        if result.orderStatus is None:
-            raise OrderNotFound("no such order", operation="getOrderStatusExtended",
-                                order_id=order_id, order_number=order_number)
         return order_details_from(_ZeepView(result), order_id=order_id, default_currency=self.default_currency)
 
     def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:

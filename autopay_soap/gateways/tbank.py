@@ -32,7 +32,7 @@ from ..models import (
 )
 from ..money import Money
 from ..signing import make_token, token_value
-from .base import GatewayFeatures, guard_replies, normalise_error_code, optional_text
+from .base import GatewayFeatures, guard_replies, normalise_error_code, optional_text, order_amount
 from .tbank_api import (
     MOSCOW,
     PROD_URL,
@@ -254,7 +254,7 @@ def _details(reply: Mapping[str, Any]) -> OrderDetails:
     """:class:`OrderDetails` from a GetState reply or a CheckOrder payment."""
     word = str(reply.get("Status") or "").upper()
     status = _status(word)
-    amount = Money.from_minor(int(reply.get("Amount") or 0), "RUB")
+    amount = Money.from_minor(order_amount(status, reply.get("Amount")), "RUB")
     code = normalise_error_code(reply.get("ErrorCode"))
     declined = status is OrderStatus.DECLINED
     captured = word in ("CONFIRMED", "COMPLETED")  # nothing refunded yet
