@@ -245,7 +245,7 @@ def _charge_refused(exc: BaseException, args: argparse.Namespace) -> int:
 def _charge_runner(args: argparse.Namespace, local: Any) -> Any:
     """The local runner, or with ``--celery`` the producer of a cluster run (the celery extra)."""
     settings = dict(concurrency=args.concurrency, rate_limit=args.rate, processes=args.processes, quiet=args.quiet,
-                    delimiter=args.delimiter)
+                    delimiter=args.delimiter, card_memory=args.card_memory)
     journal = args.journal or args.file + ".journal.sqlite"
     if not args.celery:
         return local(_charge_client_factory(args), journal, **settings)
@@ -390,6 +390,9 @@ def _add_charge(sub: Any) -> None:
                         help="charges started per second at most (default: no limit)")
     charge.add_argument("--processes", type=_positive_int, default=1,
                         help="worker processes sharing the concurrency (default 1); more when one CPU is the limit")
+    charge.add_argument("--card-memory", metavar="PATH", default=None,
+                        help="the merchant's hard-decline memory, kept across files and journals (default "
+                             "$AUTOPAY_STATE_DIR/hard-declines.sqlite, ~/.local/state/autopay_soap/...)")
     charge.add_argument("--celery", metavar="BROKER_URL", default=None,
                         help="charge on Celery workers through this broker; needs a postgresql:// journal, the "
                              "workers' (docs: Running on a cluster)")

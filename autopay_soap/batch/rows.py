@@ -85,8 +85,13 @@ class ChargeRow:
 
     @property
     def instrument(self) -> str:
-        """What is charged, as a digest (the journal keeps no binding id or account token in clear)."""
-        key = f"binding:{self.binding_id}" if self.binding_id is not None else f"sbp:{self.account_token}"
+        """What is charged, as a digest (the journal keeps no binding id or account token in clear).
+
+        An RBS binding id is a UUID, which the gateway compares without regard to case: so does
+        the digest (an upper-case copy of a hard-declined binding is the same card)."""
+        binding = self.binding_id.strip().lower() if self.instrument_column == "binding_id" and self.binding_id \
+            else self.binding_id
+        key = f"binding:{binding}" if self.binding_id is not None else f"sbp:{self.account_token}"
         return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
 
 

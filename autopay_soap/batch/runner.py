@@ -61,6 +61,7 @@ from ..errors import (
 )
 from ..http import stop_scope
 from ..redact import describe_callable
+from .card_memory import CardMemory
 from .errors import BatchAborted, BatchConfigError, BatchInputError, BatchWorkerError
 from .gate import _Gate, _RateLimiter
 from .journal_pg import PostgresJournal
@@ -172,11 +173,14 @@ def merchant_stop_reason(where: str) -> str:
 
 def blocked_or_charged(client: AutopayClient, journal: AnyJournal, row: ChargeRow, *,
                        schedule: RetrySchedule = DEFAULT_SCHEDULE,
-                       clock: Callable[[], float] = time.time) -> Tuple[str, Dict[str, Any]]:
-    """The state and fields of a row whose intent is journaled: a card the journal knows as
-    hard-declined is not charged at all (``declined``, kind ``hard``, nothing sent); any other row
-    is charged by :func:`outcome_of_row`, its retries scheduled from the first attempt's failure."""
-    earlier = journal.hard_decline(row.instrument, row.order_number)
+                       clock: Callable[[], float] = time.time,
+                       memory: Optional[CardMemory] = None) -> Tuple[str, Dict[str, Any]]:
+    """The state and fields of a row whose intent is journaled: a card the journal (or the
+    merchant's ``memory``, :mod:`~autopay_soap.batch.card_memory`) knows as hard-declined is not
+    charged at all (``declined``, kind ``hard``, nothing sent); any other row is charged by
+    :func:`outcome_of_row`, its retries scheduled from the first attempt's failure."""
+    earlier = journal.hard_decline(row.instrument, row.order_number) or (
+        memory.hard_decline(row.instrument, row.order_number) if memory is not None else None)
     if earlier is not None:
         log.warning("row %s: the card was declined hard on order %s; not charged", row.order_number, earlier)
         return "declined", {"decline_kind": DeclineKind.HARD.value,
@@ -226,6 +230,9 @@ class BatchRunner:
         report; ``autopay-soap dunning`` reads it).
     :param clock: seconds since the epoch, for ``finished_at`` and ``next_attempt_at`` (tests pass
         the sandbox's clock).
+    :param card_memory: the merchant's hard-decline memory, which outlives one file and its
+        journal (:mod:`~autopay_soap.batch.card_memory`); default ``$AUTOPAY_STATE_DIR/
+        hard-declines.sqlite``. Not used with a PostgreSQL journal, whose look-up spans the database.
     """
 
     client_factory: Callable[[], AutopayClient] = attr.ib(repr=describe_callable)
@@ -240,6 +247,8 @@ class BatchRunner:
     progress_interval: float = attr.ib(default=30.0)
     schedule: RetrySchedule = attr.ib(factory=lambda: DEFAULT_SCHEDULE)
     clock: Callable[[], float] = attr.ib(default=time.time, repr=False)
+    card_memory: Union[str, Path, None] = attr.ib(default=None, kw_only=True)
+    _memory: Optional[CardMemory] = attr.ib(default=None, init=False)
     _gate: _Gate = attr.ib(factory=_Gate.for_threads, init=False)
     _counts: Dict[str, int] = attr.ib(factory=dict, init=False)
     _counts_lock: threading.Lock = attr.ib(factory=threading.Lock, init=False)
@@ -287,6 +296,7 @@ class BatchRunner:
         self._in_flight_at_stop = self._signal = None
         self._aborted = False
         self._wake = threading.Event()
+        self._memory = None if is_url(self.journal) else CardMemory(self.card_memory)
         with open_journal(self.journal) as journal:
             self._bind_file(journal, path)
             earlier = {state: count for state, count in journal.counts().items()
@@ -309,6 +319,8 @@ class BatchRunner:
                 display.finish()
             stopper.join()
             summary = self._summarise(path, journal, report)
+        if self._memory is not None:
+            self._memory.close()
         if self._worker_error is not None:
             raise BatchWorkerError(f"the run was stopped: {self._worker_error}; run again with the same journal "
                                    f"to go on ({summary.paid + summary.held} paid or held so far)")
@@ -522,7 +534,8 @@ class BatchRunner:
                 self._fail(f"the journal could not be written ({describe(exc)})")
             return
         try:
-            state, fields = blocked_or_charged(client, journal, row, schedule=self.schedule, clock=self.clock)
+            state, fields = blocked_or_charged(client, journal, row, schedule=self.schedule, clock=self.clock,
+                                               memory=self._memory)
         except Exception as exc:  # noqa: BLE001 - the journal could not be read: nothing was sent
             if not self._aborted:
                 self._fail(f"the journal could not be read ({describe(exc)})")
@@ -536,6 +549,11 @@ class BatchRunner:
                 self._fail(f"the journal could not be written ({describe(exc)})")
             return
         self._bump(state)
+        if fields.get("decline_kind") == DeclineKind.HARD.value and self._memory is not None:
+            try:
+                self._memory.remember(row.instrument, row.order_number)
+            except Exception as exc:  # noqa: BLE001 - the journal has it; the run stops: the memory must not miss it
+                self._fail(f"the hard-decline memory {self._memory.path} could not be written ({describe(exc)})")
         if merchant_declined(fields):
             self._config_stop(merchant_stop_reason(f"row {row.order_number}: {fields.get('message')}"))
 
@@ -573,8 +591,10 @@ class BatchRunner:
         events = context.Queue()
         rate = self.rate_limit / count if self.rate_limit else None
         shares = [self.concurrency // count + (1 if k < self.concurrency % count else 0) for k in range(count)]
+        memory = str(self._memory.path) if self._memory is not None else None
         tasks = [_ShardTask(self.client_factory, journal.location, str(path), k, count, shares[k], rate, reconcile,
-                            fresh, os.getpid(), self.delimiter, self.schedule, self.clock) for k in range(count)]
+                            fresh, os.getpid(), self.delimiter, self.schedule, self.clock, memory)
+                 for k in range(count)]
         gate = (self._gate.stop, self._gate.lock, self._gate.started)
         workers = [context.Process(target=_charge_shard, args=(task, gate, events), daemon=True,
                                    name=f"autopay-batch-{task.index}") for task in tasks]
@@ -680,6 +700,7 @@ class _ShardTask:
     delimiter: Optional[str]
     schedule: RetrySchedule = DEFAULT_SCHEDULE
     clock: Callable[[], float] = time.time
+    card_memory: Optional[str] = None
 
 
 def _charge_shard(task: _ShardTask, gate: Tuple[Any, Any, Any], events: Any) -> None:
@@ -690,6 +711,7 @@ def _charge_shard(task: _ShardTask, gate: Tuple[Any, Any, Any], events: Any) -> 
                          rate_limit=task.rate_limit, delimiter=task.delimiter, schedule=task.schedule, clock=task.clock)
     runner._gate = _Gate(*gate)
     runner._events = events
+    runner._memory = CardMemory(task.card_memory) if task.card_memory is not None else None
     with open_journal(task.journal, runner_lock=False) as journal:
         submitted = runner._charge(task.path, journal, reconcile=task.reconcile, fresh=task.fresh,
                                    shard=(task.index, task.count), parent_pid=task.parent_pid)
