@@ -154,7 +154,7 @@ def read_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, str]:
     return names[0], names[1], names[2]
 
 
-_UNRESOLVED = ("in_flight", "unknown", "retry", "pending")
+_UNRESOLVED = ("in_flight", "unknown", "retry", "pending", "postponed")
 """Rows a resumed cluster run queues again: those of a local run, and those a stop left queued."""
 _MAX_JOURNALS = 32
 """Batches whose journal view a worker process keeps (views share the process's one connection)."""

@@ -306,7 +306,7 @@ def _cmd_dunning(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     try:
         with open_journal(args.journal) as journal:
-            plan = plan_dunning(args.files, journal, due=due, include_merchant=args.include_merchant,
+            plan = plan_dunning(args.files, journal, due=due, now=_time.time(), include_merchant=args.include_merchant,
                                 delimiter=args.delimiter)
     except JournalBusy as exc:
         _say(f"{exc}; wait for the charge run to end")

@@ -224,6 +224,13 @@ def test_the_dunning_command(tmp_path):
         today = subprocess.run(base, capture_output=True, text=True, timeout=60)
         assert today.returncode == 0 and json.loads(today.stdout)["later"] == 1 and not out.exists()
         assert "no retry is due" in today.stderr
+        ahead = subprocess.run(base + ["--due", "2999-01-01"], capture_output=True, text=True, timeout=60)
+        planned = json.loads(ahead.stdout)  # due far ahead, but sent today: the card had its attempt today
+        assert (planned["retries"], planned["postponed"]) == (0, 1)
+        import sqlite3
+
+        with sqlite3.connect(str(journal)) as db:  # the charge was yesterday's run
+            db.execute("UPDATE charges SET finished_at = finished_at - 86400")
         later = subprocess.run(base + ["--due", "2999-01-01"], capture_output=True, text=True, timeout=60)
         assert json.loads(later.stdout)["retries"] == 1
         rows = list(csv.DictReader(out.open()))
@@ -243,3 +250,53 @@ def test_due_is_read_strictly():
     for bad in ("05.12.2026", "2026-12-05T03:00:00", "soon"):
         with pytest.raises(ValueError, match="due"):
             parse_due(bad, 0)
+
+
+@pytest.mark.parametrize("transport", ["soap", "tbank"])
+def test_the_card_caps_hold_when_rows_are_sent_whatever_order_files_come_in(tmp_path, transport):
+    """Two plans made before charging, or a regular file charged after the retries, no longer give
+    a card two attempts in one day: the runner checks the card's history before it sends a row;
+    a postponed retry is planned again (the same number) by the next dunning run."""
+    journal = tmp_path / "caps.sqlite"
+    with Sandbox() as sb:
+        file, card, first = charge_once(sb, tmp_path, transport, journal, TestCards.RECOVERING_FUNDS, "CP-1",
+                                        customer="c-cap")
+        assert first.decline_kinds == {"soft": 1}
+        sb.clock.advance(days=1)
+        with Journal(journal) as j:
+            plans = [plan_dunning([file], j, due=sb.clock()) for _ in range(2)]  # planned twice before charging
+        for k, plan in enumerate(plans):
+            plan.write(tmp_path / f"plan{k}.csv")
+        orders_before = len(sb.engine.orders())
+        runs = [runner(sb, transport, journal).run(tmp_path / f"plan{k}.csv") for k in range(2)]
+        regular = tmp_path / "regular.csv"
+        write_rows(regular, transport, [("CP-2", "c-cap", card, "15.00")])  # next month's charge, same card, same day
+        third = runner(sb, transport, journal).run(regular, report=tmp_path / "regular-report.csv")
+        sent_today = len(sb.engine.orders()) - orders_before
+        assert sent_today == 1  # one attempt on the card today, whatever came after
+        assert runs[0].charged_this_run == 1 and runs[1].charged_this_run == 0  # the second plan: already tried
+        report = next(csv.DictReader((tmp_path / "regular-report.csv").open()))
+        assert report["outcome"] == "not_started" and "declined earlier today" in report["message"]
+        assert third.exit_code == 4
+        sb.clock.advance(days=1)
+        tomorrow = runner(sb, transport, journal).run(regular)  # the same file the next day: sent now
+        assert tomorrow.not_started == 0 and len(sb.engine.orders()) - orders_before == 2
+
+
+def test_a_retry_postponed_at_send_time_is_planned_again_with_its_number(tmp_path):
+    journal = tmp_path / "pp.sqlite"
+    with Sandbox() as sb:
+        file, card, _ = charge_once(sb, tmp_path, "soap", journal, TestCards.RECOVERING_FUNDS, "PP-1", customer="c-p")
+        sb.clock.advance(days=1)
+        with Journal(journal) as j:
+            plan = plan_dunning([file], j, due=sb.clock())
+        plan.write(tmp_path / "retry.csv")
+        other = tmp_path / "other.csv"
+        write_rows(other, "soap", [("PP-9", "c-p", card, "1.00")])  # another charge tried the card first today
+        runner(sb, "soap", journal).run(other)
+        postponed = runner(sb, "soap", journal).run(tmp_path / "retry.csv")
+        assert postponed.not_started == 1 and "PP-1/r1" not in orders_numbered(sb, "PP-1/")
+        sb.clock.advance(days=1)
+        with Journal(journal) as j:
+            again = plan_dunning([file, tmp_path / "retry.csv"], j, due=sb.clock())
+        assert [r.order_number for r in again.retries] == ["PP-1/r1"]

@@ -124,9 +124,16 @@ def _rows(files: Iterable[Union[str, Path]], delimiter: Optional[str]) -> Iterab
 
 def plan_dunning(files: Iterable[Union[str, Path]], journal: AnyJournal, *, due: float,
                  schedule: RetrySchedule = DEFAULT_SCHEDULE, include_merchant: bool = False,
-                 delimiter: Optional[str] = None) -> DunningPlan:
+                 delimiter: Optional[str] = None, now: Optional[float] = None) -> DunningPlan:
     """The retries due at ``due`` (seconds since the epoch) for the charges of ``files`` in
-    ``journal`` (see the module docstring). A bad row of a file raises ValueError."""
+    ``journal`` (see the module docstring). A bad row of a file raises ValueError.
+
+    The per-card caps are counted on the day the charges are sent, ``now`` (default ``due``;
+    ``autopay-soap dunning`` passes the current time), not on a later ``due``: a ``due`` in the
+    future plans what falls due by then, and still one attempt per card today. The runner checks
+    the caps again when it sends each row (a retry postponed there is planned again, with the
+    same number, by the next dunning run)."""
+    sent_at = due if now is None else now
     plan = DunningPlan(due)
     planned: Dict[str, None] = {}
     taken: Dict[str, List[float]] = {}  # per card: the attempts this plan adds, at `due`
@@ -135,7 +142,8 @@ def plan_dunning(files: Iterable[Union[str, Path]], journal: AnyJournal, *, due:
         if entry is None or entry.state not in ("declined", "failed") or not entry.decline_kind:
             continue
         number = retry_order_number(row.root_order_number, row.attempt + 1, max_len=row.max_order_number)
-        if number in planned or journal.get(number) is not None:
+        later = journal.get(number)
+        if number in planned or (later is not None and later.state != "postponed"):
             continue  # a later attempt exists (or is planned): this row is not the latest
         kind = DeclineKind(entry.decline_kind)
         if kind in (DeclineKind.SOFT, DeclineKind.MERCHANT) and journal.hard_decline(row.instrument, "") is not None:
@@ -156,10 +164,10 @@ def plan_dunning(files: Iterable[Union[str, Path]], journal: AnyJournal, *, due:
         retry = attr.evolve(row, order_number=number, original_order_number=row.root_order_number,
                             attempt=row.attempt + 1, line=0)
         planned[number] = None
-        if not _card_has_room(journal, schedule, row.instrument, due, taken):
+        if not _card_has_room(journal, schedule, row.instrument, sent_at, taken):
             plan.postponed.append(retry)
             continue
-        taken.setdefault(row.instrument, []).append(due)
+        taken.setdefault(row.instrument, []).append(sent_at)
         plan.retries.append(retry)
     return plan
 

@@ -271,6 +271,14 @@ class Journal:
                 "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
                 (instrument, since))]
 
+    def card_declined_times(self, instrument: str, since: float) -> List[float]:
+        """When each charge of ``instrument`` was declined since ``since`` (merchant declines aside)."""
+        with self._read_mutex:
+            return [row[0] for row in self._reader_db.execute(
+                "SELECT finished_at FROM charges WHERE instrument = ? AND finished_at >= ? "
+                "AND state IN ('declined', 'failed') AND decline_kind IS NOT NULL AND decline_kind <> 'merchant'",
+                (instrument, since))]
+
     @property
     def _reader_db(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -280,8 +288,8 @@ class Journal:
     def unresolved_count(self) -> int:
         """How many entries an earlier run left in flight, unknown or for retry (a setting refused them)."""
         with self._mutex:
-            return int(self.db.execute(
-                "SELECT COUNT(*) FROM charges WHERE state IN ('in_flight', 'unknown', 'retry')").fetchone()[0])
+            return int(self.db.execute("SELECT COUNT(*) FROM charges WHERE state IN "
+                                       "('in_flight', 'unknown', 'retry', 'postponed')").fetchone()[0])
 
     def is_empty(self) -> bool:
         """True for a journal no run has written to yet."""

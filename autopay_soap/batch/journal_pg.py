@@ -483,13 +483,13 @@ class PostgresJournal:
             "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
             (self.merchant, instrument, since), fetch="all")]
 
-    def card_declined_since(self, instrument: str, since: float) -> int:
-        """How many charges of ``instrument`` by this merchant were declined since ``since``
+    def card_declined_times(self, instrument: str, since: float) -> List[float]:
+        """When each charge of ``instrument`` by this merchant was declined since ``since``
         (merchant declines aside)."""
-        return int(self._run(
-            "SELECT COUNT(*) FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
+        return [row[0] for row in self._run(
+            "SELECT finished_at FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
             "AND state IN ('declined', 'failed') AND decline_kind IS NOT NULL AND decline_kind <> 'merchant'",
-            (self.merchant, instrument, since), fetch="one")[0])
+            (self.merchant, instrument, since), fetch="all")]
 
     def claim(self, order_number: str, owner: str, lease_seconds: float) -> Optional[Claim]:
         """Take the queued row ``order_number`` of this batch for ``owner`` for ``lease_seconds``:
@@ -540,7 +540,7 @@ class PostgresJournal:
         """Entries of this batch left in flight, unknown or for retry (or, by a stopped cluster
         run, pending: queued and not started)."""
         return int(self._run("SELECT COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
-                             "AND state IN ('in_flight', 'unknown', 'retry', 'pending')",
+                             "AND state IN ('in_flight', 'unknown', 'retry', 'pending', 'postponed')",
                              (self.merchant, self.batch), fetch="one")[0])
 
     def is_empty(self) -> bool:
@@ -565,7 +565,7 @@ class PostgresJournal:
                      "account_token = COALESCE(autopay_charges.account_token, excluded.account_token), "
                      "description = COALESCE(autopay_charges.description, excluded.description), "
                      "instrument_column = COALESCE(autopay_charges.instrument_column, excluded.instrument_column) "
-                     "WHERE autopay_charges.state IN ('in_flight', 'unknown', 'retry', 'pending')")
+                     "WHERE autopay_charges.state IN ('in_flight', 'unknown', 'retry', 'pending', 'postponed')")
 
     def waiting(self) -> Dict[str, int]:
         """Rows of this batch not yet done: ``pending`` (not started), ``in_flight`` (all of them)

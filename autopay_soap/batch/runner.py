@@ -48,6 +48,7 @@ import attr
 
 from ..client import AutopayClient, ChargeOutcome
 from ..declines import DEFAULT_SCHEDULE, DeclineKind, RetrySchedule, retry_order_number
+from ..declines.schedule import day_of, next_day_start
 from ..errors import (
     AccessDenied,
     AuthenticationError,
@@ -97,7 +98,7 @@ _CONFIG_ERRORS = (AuthenticationError, AccessDenied, TLSError, ConfigurationErro
 """Errors that are about the settings, not the row: the run stops and the row is left for the next run."""
 
 
-_OUTCOME_OF_STATE = {"in_flight": "unknown", "pending": "not_started"}
+_OUTCOME_OF_STATE = {"in_flight": "unknown", "pending": "not_started", "postponed": "not_started"}
 """Journal states that are not outcomes: in flight is unknown, queued for a worker (a cluster run)
 is not started."""
 
@@ -186,9 +187,36 @@ def blocked_or_charged(client: AutopayClient, journal: AnyJournal, row: ChargeRo
         return "declined", {"decline_kind": DeclineKind.HARD.value,
                             "message": f"not sent: this card was declined hard on order {earlier}; it is never "
                                        "charged again (ask the customer for another card)"}
+    postponed = card_cap_reached(journal, row, schedule, clock())
+    if postponed is not None:
+        log.warning("row %s: %s", row.order_number, postponed)
+        return "postponed", {"message": postponed, "next_attempt_at": next_day_start(clock())}
     root = journal.get(row.root_order_number) if row.attempt > 1 else None
     first = root.finished_at if root is not None else None
     return outcome_of_row(client, row, schedule=schedule, clock=clock, first_failed_at=first)
+
+
+def card_cap_reached(journal: AnyJournal, row: ChargeRow, schedule: RetrySchedule, now: float) -> Optional[str]:
+    """Why ``row`` may not be sent now under the schedule's per-card caps (None: it may).
+
+    Checked when the charge is about to be sent, whatever order files were planned and charged
+    in: a retry (attempt 2 or more) needs room in the card's attempts of this UTC day and of 30
+    days; a first charge is held back only on a card declined earlier this UTC day (the card is
+    being retried; a second subscription paid on the same card the same day is not)."""
+    history = journal.card_history(row.instrument, now - 30 * 86400.0)
+    today = [at for at in history if at is not None and day_of(at) == day_of(now)]
+    if row.attempt > 1:
+        if len(today) >= schedule.per_card_per_day:
+            return (f"not sent: the card had {len(today)} attempt(s) today (at most {schedule.per_card_per_day} a "
+                    "day); postponed to the next UTC day")
+        if len(history) >= schedule.per_card_30_days:
+            return (f"not sent: the card had {len(history)} attempts in 30 days (at most "
+                    f"{schedule.per_card_30_days}); postponed to the next UTC day")
+        return None
+    if any(at is not None and day_of(at) == day_of(now)
+           for at in journal.card_declined_times(row.instrument, now - 86400.0)):
+        return "not sent: the card was declined earlier today; postponed to the next UTC day"
+    return None
 
 
 def _positive_int(_inst: Any, attribute: "attr.Attribute[int]", value: int) -> None:
@@ -300,7 +328,7 @@ class BatchRunner:
         with open_journal(self.journal) as journal:
             self._bind_file(journal, path)
             earlier = {state: count for state, count in journal.counts().items()
-                       if state not in ("in_flight", "unknown", "retry")}
+                       if state not in ("in_flight", "unknown", "retry", "postponed")}
             display = self._display = self._make_display(rows, earlier)
             stopper = threading.Thread(target=self._await_signal, name="batch-stopper", daemon=True)
             stopper.start()
@@ -465,7 +493,7 @@ class BatchRunner:
                 if self._orphaned(parent_pid):
                     break
                 entry = None if fresh else journal.get(item.order_number)
-                wanted = (entry is not None and entry.state in ("in_flight", "unknown", "retry")
+                wanted = (entry is not None and entry.state in ("in_flight", "unknown", "retry", "postponed")
                           and not entry.differences(item)) if reconcile else (entry is None)
                 if not wanted:
                     continue
