@@ -80,6 +80,10 @@ def test_the_nightly_dunning_script_retries_what_is_due(tmp_path):
         quiet = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
         assert (quiet.returncode, quiet.stderr) == (0, "")  # nothing due yet: silence
         assert not list(tmp_path.glob("retries-*.csv"))
+        import sqlite3
+
+        with sqlite3.connect(str(tmp_path / "subs.sqlite")) as db:  # the night's charges were yesterday's
+            db.execute("UPDATE charges SET finished_at = finished_at - 86400")
         due = subprocess.run(["sh", str(script)], env={**env, "DUE": "2999-01-01"}, capture_output=True, text=True,
                              timeout=120)
         assert (due.returncode, due.stderr) == (0, "")

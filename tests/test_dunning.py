@@ -276,7 +276,7 @@ def test_the_card_caps_hold_when_rows_are_sent_whatever_order_files_come_in(tmp_
         assert sent_today == 1  # one attempt on the card today, whatever came after
         assert runs[0].charged_this_run == 1 and runs[1].charged_this_run == 0  # the second plan: already tried
         report = next(csv.DictReader((tmp_path / "regular-report.csv").open()))
-        assert report["outcome"] == "not_started" and "declined earlier today" in report["message"]
+        assert report["outcome"] == "not_started" and "retried earlier today" in report["message"]
         assert third.exit_code == 4
         sb.clock.advance(days=1)
         tomorrow = runner(sb, transport, journal).run(regular)  # the same file the next day: sent now

@@ -271,12 +271,13 @@ class Journal:
                 "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
                 (instrument, since))]
 
-    def card_declined_times(self, instrument: str, since: float) -> List[float]:
-        """When each charge of ``instrument`` was declined since ``since`` (merchant declines aside)."""
+    def card_retry_times(self, instrument: str, since: float) -> List[float]:
+        """When each retry (attempt 2 or more) of ``instrument`` finished since ``since`` (merchant declines aside)."""
         with self._read_mutex:
             return [row[0] for row in self._reader_db.execute(
                 "SELECT finished_at FROM charges WHERE instrument = ? AND finished_at >= ? "
-                "AND state IN ('declined', 'failed') AND decline_kind IS NOT NULL AND decline_kind <> 'merchant'",
+                "AND attempt > 1 AND state IN ('paid', 'held', 'declined', 'failed') "
+                "AND COALESCE(decline_kind, '') <> 'merchant'",
                 (instrument, since))]
 
     @property

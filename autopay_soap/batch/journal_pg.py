@@ -483,12 +483,13 @@ class PostgresJournal:
             "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
             (self.merchant, instrument, since), fetch="all")]
 
-    def card_declined_times(self, instrument: str, since: float) -> List[float]:
-        """When each charge of ``instrument`` by this merchant was declined since ``since``
-        (merchant declines aside)."""
+    def card_retry_times(self, instrument: str, since: float) -> List[float]:
+        """When each retry (attempt 2 or more) of ``instrument`` by this merchant finished since
+        ``since`` (merchant declines aside)."""
         return [row[0] for row in self._run(
             "SELECT finished_at FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
-            "AND state IN ('declined', 'failed') AND decline_kind IS NOT NULL AND decline_kind <> 'merchant'",
+            "AND attempt > 1 AND state IN ('paid', 'held', 'declined', 'failed') "
+                "AND COALESCE(decline_kind, '') <> 'merchant'",
             (self.merchant, instrument, since), fetch="all")]
 
     def claim(self, order_number: str, owner: str, lease_seconds: float) -> Optional[Claim]:

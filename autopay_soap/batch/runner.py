@@ -201,8 +201,8 @@ def card_cap_reached(journal: AnyJournal, row: ChargeRow, schedule: RetrySchedul
 
     Checked when the charge is about to be sent, whatever order files were planned and charged
     in: a retry (attempt 2 or more) needs room in the card's attempts of this UTC day and of 30
-    days; a first charge is held back only on a card declined earlier this UTC day (the card is
-    being retried; a second subscription paid on the same card the same day is not)."""
+    days; a first charge is held back only on a card retried earlier this UTC day (the card is in
+    dunning; several subscriptions charged on one card the same night are not held back)."""
     history = journal.card_history(row.instrument, now - 30 * 86400.0)
     today = [at for at in history if at is not None and day_of(at) == day_of(now)]
     if row.attempt > 1:
@@ -213,9 +213,9 @@ def card_cap_reached(journal: AnyJournal, row: ChargeRow, schedule: RetrySchedul
             return (f"not sent: the card had {len(history)} attempts in 30 days (at most "
                     f"{schedule.per_card_30_days}); postponed to the next UTC day")
         return None
-    if any(at is not None and day_of(at) == day_of(now)
-           for at in journal.card_declined_times(row.instrument, now - 86400.0)):
-        return "not sent: the card was declined earlier today; postponed to the next UTC day"
+    if any(at is not None and day_of(at) == day_of(now) for at in journal.card_retry_times(row.instrument,
+                                                                                          now - 86400.0)):
+        return "not sent: the card was retried earlier today (dunning); postponed to the next UTC day"
     return None
 
 
