@@ -177,7 +177,7 @@ def blocked_or_charged(client: AutopayClient, journal: AnyJournal, row: ChargeRo
                        clock: Callable[[], float] = time.time,
                        memory: Optional[CardMemory] = None) -> Tuple[str, Dict[str, Any]]:
     """The state and fields of a row whose intent is journaled: a card the journal (or the
-    merchant's ``memory``, :mod:`~autopay_soap.batch.card_memory`) knows as hard-declined is not
+    merchant's ``memory``, ``autopay_soap.batch.card_memory``) knows as hard-declined is not
     charged at all (``declined``, kind ``hard``, nothing sent); any other row is charged by
     :func:`outcome_of_row`, its retries scheduled from the first attempt's failure."""
     earlier = journal.hard_decline(row.instrument, row.order_number) or (
@@ -259,7 +259,7 @@ class BatchRunner:
     :param clock: seconds since the epoch, for ``finished_at`` and ``next_attempt_at`` (tests pass
         the sandbox's clock).
     :param card_memory: the merchant's hard-decline memory, which outlives one file and its
-        journal (:mod:`~autopay_soap.batch.card_memory`); default ``$AUTOPAY_STATE_DIR/
+        journal (``autopay_soap.batch.card_memory``); default ``$AUTOPAY_STATE_DIR/
         hard-declines.sqlite``. Not used with a PostgreSQL journal, whose look-up spans the database.
     """
 
