@@ -345,6 +345,7 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
         env = worker_env(sb, own_pg.url, broker.url, AUTOPAY_JOURNAL_RECONNECT="60")
         journal = own_pg.url + "?merchant=shop&batch=chaos"
         workers = {name: Worker(name, env, concurrency=3) for name in ("w1", "w2")}
+        everyone = list(workers.values())  # the killed ones too: their logs hold refusals
         moments = __import__("threading").Semaphore(0)
         charged = []
         inner = sb.engine.on_event
@@ -378,6 +379,7 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
                 if strike in workers:
                     workers[strike].kill()  # a host dies with its requests in flight
                     workers[strike] = Worker(strike, env, concurrency=3)
+                    everyone.append(workers[strike])
                 elif strike == "postgres":
                     own_pg.crash()
                     own_pg.start()
@@ -406,5 +408,5 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
         ledger = sb.engine.charges_by_order_number()
         assert {n: c for n, c in ledger.items() if n != "FIRST-cust"} == {f"CH-{i:03d}": 1 for i in range(rows)}
         assert [m for m in sb.ledger() if m.amount in (99999, 1)] == []
-        lines = "".join(line for worker in workers.values() for line in worker.lines)
+        lines = "".join(line for worker in everyone for line in worker.lines)
         assert "task refused, nothing charged" in lines
