@@ -262,23 +262,15 @@ class Journal:
                 "AND order_number <> ? LIMIT 1", (instrument, order_number)).fetchone()
         return found[0] if found else None
 
-    def card_history(self, instrument: str, since: float) -> List[float]:
+    def card_history(self, instrument: str, since: float, *, retries_only: bool = False) -> List[float]:
         """When each charge of ``instrument`` finished since ``since`` (paid or declined alike; a
-        merchant decline is the terminal's, not an attempt on the card)."""
+        merchant decline is the terminal's, not an attempt on the card); ``retries_only``: only
+        retries (attempt 2 or more)."""
         with self._read_mutex:
             return [row[0] for row in self._reader_db.execute(
                 "SELECT finished_at FROM charges WHERE instrument = ? AND finished_at >= ? "
-                "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
-                (instrument, since))]
-
-    def card_retry_times(self, instrument: str, since: float) -> List[float]:
-        """When each retry (attempt 2 or more) of ``instrument`` finished since ``since`` (merchant declines aside)."""
-        with self._read_mutex:
-            return [row[0] for row in self._reader_db.execute(
-                "SELECT finished_at FROM charges WHERE instrument = ? AND finished_at >= ? "
-                "AND attempt > 1 AND state IN ('paid', 'held', 'declined', 'failed') "
-                "AND COALESCE(decline_kind, '') <> 'merchant'",
-                (instrument, since))]
+                "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'"
+                + (" AND attempt > 1" if retries_only else ""), (instrument, since))]
 
     @property
     def _reader_db(self) -> sqlite3.Connection:

@@ -475,22 +475,14 @@ class PostgresJournal:
                           (instrument, self.merchant, order_number), fetch="one")
         return found[0] if found else None
 
-    def card_history(self, instrument: str, since: float) -> List[float]:
+    def card_history(self, instrument: str, since: float, *, retries_only: bool = False) -> List[float]:
         """When each charge of ``instrument`` by this merchant finished since ``since`` (a merchant
-        decline is the terminal's, not an attempt on the card)."""
+        decline is the terminal's, not an attempt on the card); ``retries_only``: only retries
+        (attempt 2 or more)."""
         return [row[0] for row in self._run(
             "SELECT finished_at FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
-            "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'",
-            (self.merchant, instrument, since), fetch="all")]
-
-    def card_retry_times(self, instrument: str, since: float) -> List[float]:
-        """When each retry (attempt 2 or more) of ``instrument`` by this merchant finished since
-        ``since`` (merchant declines aside)."""
-        return [row[0] for row in self._run(
-            "SELECT finished_at FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
-            "AND attempt > 1 AND state IN ('paid', 'held', 'declined', 'failed') "
-                "AND COALESCE(decline_kind, '') <> 'merchant'",
-            (self.merchant, instrument, since), fetch="all")]
+            "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'"
+            + (" AND attempt > 1" if retries_only else ""), (self.merchant, instrument, since), fetch="all")]
 
     def claim(self, order_number: str, owner: str, lease_seconds: float) -> Optional[Claim]:
         """Take the queued row ``order_number`` of this batch for ``owner`` for ``lease_seconds``:

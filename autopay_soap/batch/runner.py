@@ -48,7 +48,7 @@ import attr
 
 from ..client import AutopayClient, ChargeOutcome
 from ..declines import DEFAULT_SCHEDULE, DeclineKind, RetrySchedule, retry_order_number
-from ..declines.schedule import day_of, next_day_start
+from ..declines.schedule import DAY, next_day_start
 from ..errors import (
     AccessDenied,
     AuthenticationError,
@@ -187,35 +187,37 @@ def blocked_or_charged(client: AutopayClient, journal: AnyJournal, row: ChargeRo
         return "declined", {"decline_kind": DeclineKind.HARD.value,
                             "message": f"not sent: this card was declined hard on order {earlier}; it is never "
                                        "charged again (ask the customer for another card)"}
-    postponed = card_cap_reached(journal, row, schedule, clock())
+    now = clock()
+    postponed = card_cap_reached(journal, row, schedule, now)
     if postponed is not None:
         log.warning("row %s: %s", row.order_number, postponed)
-        return "postponed", {"message": postponed, "next_attempt_at": next_day_start(clock())}
+        return "postponed", {"message": postponed, "next_attempt_at": next_day_start(now)}
     root = journal.get(row.root_order_number) if row.attempt > 1 else None
     first = root.finished_at if root is not None else None
     return outcome_of_row(client, row, schedule=schedule, clock=clock, first_failed_at=first)
 
 
 def card_cap_reached(journal: AnyJournal, row: ChargeRow, schedule: RetrySchedule, now: float) -> Optional[str]:
-    """Why ``row`` may not be sent now under the schedule's per-card caps (None: it may).
+    """Why ``row`` may not be sent now under the schedule's per-card caps (None: it may); one
+    look-up in the journal.
 
     Checked when the charge is about to be sent, whatever order files were planned and charged
     in: a retry (attempt 2 or more) needs room in the card's attempts of this UTC day and of 30
     days; a first charge is held back only on a card retried earlier this UTC day (the card is in
     dunning; several subscriptions charged on one card the same night are not held back)."""
-    history = journal.card_history(row.instrument, now - 30 * 86400.0)
-    today = [at for at in history if at is not None and day_of(at) == day_of(now)]
-    if row.attempt > 1:
-        if len(today) >= schedule.per_card_per_day:
-            return (f"not sent: the card had {len(today)} attempt(s) today (at most {schedule.per_card_per_day} a "
-                    "day); postponed to the next UTC day")
-        if len(history) >= schedule.per_card_30_days:
-            return (f"not sent: the card had {len(history)} attempts in 30 days (at most "
-                    f"{schedule.per_card_30_days}); postponed to the next UTC day")
+    today = next_day_start(now) - DAY
+    if row.attempt == 1:
+        if journal.card_history(row.instrument, today, retries_only=True):
+            return "not sent: the card was retried earlier today (dunning); postponed to the next UTC day"
         return None
-    if any(at is not None and day_of(at) == day_of(now) for at in journal.card_retry_times(row.instrument,
-                                                                                          now - 86400.0)):
-        return "not sent: the card was retried earlier today (dunning); postponed to the next UTC day"
+    history = journal.card_history(row.instrument, now - 30 * DAY)
+    tried_today = sum(1 for at in history if at >= today)
+    if tried_today >= schedule.per_card_per_day:
+        return (f"not sent: the card had {tried_today} attempt(s) today (at most {schedule.per_card_per_day} a "
+                "day); postponed to the next UTC day")
+    if len(history) >= schedule.per_card_30_days:
+        return (f"not sent: the card had {len(history)} attempts in 30 days (at most "
+                f"{schedule.per_card_30_days}); postponed to the next UTC day")
     return None
 
 
