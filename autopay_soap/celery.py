@@ -52,7 +52,7 @@ import attr
 from celery import Celery
 from celery.signals import worker_process_init
 
-from .batch.journal import JournalUnavailable
+from .batch.journal import QUEUED_STATES, JournalUnavailable
 from .batch.journal_pg import PgSession, PostgresJournal, split_url
 from .batch.journals import AnyJournal, is_url
 from .batch.rows import RowError, read_rows
@@ -154,8 +154,6 @@ def read_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, str]:
     return names[0], names[1], names[2]
 
 
-_UNRESOLVED = ("in_flight", "unknown", "retry", "pending", "postponed")
-"""Rows a resumed cluster run queues again: those of a local run, and those a stop left queued."""
 _MAX_JOURNALS = 32
 """Batches whose journal view a worker process keeps (views share the process's one connection)."""
 
@@ -363,7 +361,7 @@ class ClusterRunner(BatchRunner):
                 if isinstance(item, RowError):
                     continue
                 entry = None if fresh else journal.get(item.order_number)
-                wanted = (entry is not None and entry.state in _UNRESOLVED
+                wanted = (entry is not None and entry.state in QUEUED_STATES
                           and not entry.differences(item)) if reconcile else (entry is None)
                 if not wanted:
                     continue
@@ -397,7 +395,7 @@ class ClusterRunner(BatchRunner):
                     self._config_stop("a worker stopped the batch: " + (reason or merchant_stop_reason(
                         "rows of decline_kind merchant in the report")))
             if self._stop.is_set() and not stopped:
-                journal.set_stopped(True, journal.stop_state()[1])
+                journal.set_stopped(True)
                 stopped = True
             now = journal.counts()
             with self._counts_lock:

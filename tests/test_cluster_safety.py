@@ -159,6 +159,64 @@ def test_a_write_whose_connection_died_is_read_back_before_it_is_sent_again(own_
         assert entry.state == "in_flight" and entry.attempts == 1  # written once
 
 
+class LosesOneAnswer:
+    """A psycopg connection that loses the answer to the first statement containing ``text``:
+    the statement commits, then the connection dies before the answer is read."""
+
+    def __init__(self, db, text, fired):
+        self._db, self._text, self._fired = db, text, fired
+
+    def execute(self, sql, params=()):
+        import psycopg
+
+        cursor = self._db.execute(sql, params)
+        if self._text in sql and not self._fired:
+            self._fired.append(sql)
+            self._db.close()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return cursor
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+@pytest.mark.parametrize("step", ["claim", "intend_owned", "intend_local", "record_owned"])
+def test_a_write_that_landed_before_its_answer_was_lost_is_not_written_again(pg_url, monkeypatch, step):
+    from autopay_soap.batch.journal_pg import PgSession
+
+    text = {"claim": "claims = claims + 1", "intend_owned": "SET state = 'in_flight'",
+            "intend_local": "INSERT INTO autopay_charges", "record_owned": "owner = NULL"}[step]
+    with PostgresJournal(pg_url + "?batch=lost", runner_lock=False) as journal:
+        journal.queue(row("LA-1"))
+        if step != "claim":
+            assert journal.claim("LA-1", "w", 30) is not None
+        if step == "record_owned":
+            assert journal.intend(row("LA-1"), owner="w", lease_seconds=30)
+        fired = []
+        connect = PgSession._connect
+
+        def connect_then_lose(session):
+            connect(session)
+            session._db = LosesOneAnswer(session._db, text, fired)
+
+        journal.session._drop()
+        monkeypatch.setattr(PgSession, "_connect", connect_then_lose)
+        if step == "claim":
+            claim = journal.claim("LA-1", "w", 30)
+            assert claim is not None and claim.claims == 1  # found ours on reading back
+        elif step == "intend_owned":
+            assert journal.intend(row("LA-1"), owner="w", lease_seconds=30)
+        elif step == "intend_local":
+            assert journal.intend(row("LA-2"))
+        else:
+            assert journal.record("LA-1", "paid", owner="w", order_id="o-1", finished_at=1.5)
+        assert fired and journal.session.reconnects == 1  # the answer was lost, and the connection came back
+        entry = journal.get("LA-2" if step == "intend_local" else "LA-1")
+        expected = {"claim": ("pending", 0), "intend_owned": ("in_flight", 1), "intend_local": ("in_flight", 1),
+                    "record_owned": ("paid", 1)}[step]
+        assert (entry.state, entry.attempts) == expected  # written once
+
+
 def test_a_database_down_past_the_budget_is_journal_unavailable(own_pg):
     journal = PostgresJournal(own_pg.url + "?batch=down", runner_lock=False, reconnect_for=1.5).open()
     try:
@@ -410,3 +468,12 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
         assert [m for m in sb.ledger() if m.amount in (99999, 1)] == []
         lines = "".join(line for worker in everyone for line in worker.lines)
         assert "task refused, nothing charged" in lines
+
+
+def test_a_stop_without_a_reason_keeps_the_workers_reason(pg_url):
+    with PostgresJournal(pg_url + "?batch=why", runner_lock=False) as journal:
+        journal.set_stopped(True, "a worker's setting was refused (row W-1): not charged")
+        journal.set_stopped(True)  # the producer's own stop, after it read the reason
+        assert journal.stop_state() == (True, "a worker's setting was refused (row W-1): not charged")
+        journal.set_stopped(False)  # the next run goes on: the reason is gone
+        assert journal.stop_state() == (False, None)

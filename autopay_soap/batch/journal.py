@@ -30,10 +30,22 @@ import attr
 from ..money import Money
 from .rows import ChargeRow
 
-__all__ = ["ENTRY_COLUMNS", "FINAL_STATES", "RESULT_FIELDS", "Journal", "JournalBusy", "JournalEntry",
-           "JournalUnavailable"]
+__all__ = ["ENTRY_COLUMNS", "FINAL_STATES", "QUEUED_STATES", "RESULT_FIELDS", "UNRESOLVED_STATES", "Journal",
+           "JournalBusy", "JournalEntry", "JournalUnavailable"]
 
 FINAL_STATES = ("paid", "held", "declined")
+UNRESOLVED_STATES = ("in_flight", "unknown", "retry", "postponed")
+"""States a later run with the same journal charges again (by order number, looked up first):
+left in flight, unknown, refused for a setting (``retry``), held back by the card caps
+(``postponed``). A cluster batch adds ``pending``: queued and not started."""
+QUEUED_STATES = UNRESOLVED_STATES + ("pending",)
+"""The unresolved states of a cluster batch: :data:`UNRESOLVED_STATES` and ``pending``."""
+
+
+def sql_states(states: "tuple[str, ...]") -> str:
+    """``('a', 'b')``: a tuple of state names as an SQL list (they are this module's constants)."""
+    return "(" + ", ".join(f"'{state}'" for state in states) + ")"
+
 _REQUEST_COLUMNS = (("client_id", "TEXT"), ("instrument", "TEXT"), ("two_stage", "INTEGER"),
                     ("original_order_number", "TEXT"), ("attempt", "INTEGER"), ("decline_kind", "TEXT"),
                     ("decline_code", "TEXT"), ("finished_at", "REAL"), ("next_attempt_at", "REAL"))
@@ -282,7 +294,7 @@ class Journal:
         """How many entries an earlier run left in flight, unknown or for retry (a setting refused them)."""
         with self._mutex:
             return int(self.db.execute("SELECT COUNT(*) FROM charges WHERE state IN "
-                                       "('in_flight', 'unknown', 'retry', 'postponed')").fetchone()[0])
+                                       + sql_states(UNRESOLVED_STATES)).fetchone()[0])
 
     def is_empty(self) -> bool:
         """True for a journal no run has written to yet."""

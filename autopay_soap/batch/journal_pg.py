@@ -47,7 +47,15 @@ import attr
 
 from ..errors import ValidationError
 from ..money import Money
-from .journal import ENTRY_COLUMNS, RESULT_FIELDS, JournalBusy, JournalEntry, JournalUnavailable
+from .journal import (
+    ENTRY_COLUMNS,
+    QUEUED_STATES,
+    RESULT_FIELDS,
+    JournalBusy,
+    JournalEntry,
+    JournalUnavailable,
+    sql_states,
+)
 from .rows import ChargeRow
 
 __all__ = ["Claim", "PgSession", "PostgresJournal", "split_url"]
@@ -143,16 +151,6 @@ _RECONNECT_PAUSE = (0.1, 0.25, 0.5, 1.0, 2.0)
 """Seconds between reconnect attempts (the last one repeats)."""
 
 
-def _connection_lost(exc: BaseException, db: Any) -> bool:
-    """True when ``exc`` means the connection is gone (the server restarted, the network broke),
-    not that the statement was wrong: only then is a statement sent again."""
-    import psycopg
-
-    if not isinstance(exc, psycopg.OperationalError):
-        return False
-    return db is None or bool(getattr(db, "closed", True)) or bool(getattr(db, "broken", False))
-
-
 class PgSession:
     """One PostgreSQL connection that comes back after the server does (see the module docstring).
 
@@ -180,11 +178,6 @@ class PgSession:
 
     def __repr__(self) -> str:  # no password, whatever the URL holds
         return f"PgSession(host={urlsplit(self.dsn).hostname or 'local socket'!r})"
-
-    @property
-    def is_open(self) -> bool:
-        """True while a connection is held (it may still turn out to be dead at its next use)."""
-        return self._db is not None
 
     def _connect(self) -> None:
         import psycopg
@@ -214,10 +207,6 @@ class PgSession:
                 pass
             self._db = None
 
-    def connect(self) -> None:
-        """Connect now (the first time: create the tables), within the reconnect budget."""
-        self.run("SELECT 1", fetch="one")
-
     def close(self) -> None:
         """Close the connection (which releases every runner lock it holds)."""
         with self._mutex:
@@ -243,6 +232,8 @@ class PgSession:
         read that tells whether it did land (a result other than None is returned as the
         statement's); it is asked before sending the statement again.
         """
+        import psycopg
+
         deadline = time.monotonic() + self.reconnect_for
         unknown = False  # a statement was sent and its answer lost: it may have committed
         pauses = 0
@@ -260,29 +251,21 @@ class PgSession:
                             return found
                     unknown = False
                     cursor = self._db.execute(sql, params)
-                    if fetch == "one":
-                        return cursor.fetchone()
-                    if fetch == "all":
-                        return cursor.fetchall()
-                    return None
-                except JournalBusy:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - psycopg's errors: only a lost connection is retried
-                    import psycopg
-
-                    if not isinstance(exc, psycopg.OperationalError) or (
-                            self._db is not None and not _connection_lost(exc, self._db)):
-                        raise  # the statement itself was refused: not a connection's fault
+                    return cursor.fetchone() if fetch == "one" else cursor.fetchall() if fetch == "all" else None
+                except psycopg.OperationalError as exc:
+                    if self._db is not None and not (self._db.closed or self._db.broken):
+                        raise  # the statement itself was refused (a lock timeout...): not the connection's fault
                     unknown = unknown or self._db is not None  # it may have reached the server
                     self._drop()
+                    first_line = (str(exc).splitlines() or ["no details"])[0]
                     if time.monotonic() >= deadline:
                         raise JournalUnavailable(
                             f"the journal's PostgreSQL server ({urlsplit(self.dsn).hostname or 'local socket'}) "
                             f"could not be reached for {self.reconnect_for:.0f} s ({type(exc).__name__}: "
-                            f"{(str(exc).splitlines() or ['no details'])[0]})") from None
+                            f"{first_line})") from None
                     if pauses == 0:
                         log.warning("the journal's connection was lost (%s: %s); reconnecting for up to %.0f s",
-                                    type(exc).__name__, (str(exc).splitlines() or [""])[0], self.reconnect_for)
+                                    type(exc).__name__, first_line, self.reconnect_for)
                     time.sleep(_RECONNECT_PAUSE[min(pauses, len(_RECONNECT_PAUSE) - 1)])
                     pauses += 1
 
@@ -401,7 +384,8 @@ class PostgresJournal:
 
     # -- entries (the SQLite journal's operations) ----------------------------------------
 
-    def _insert(self, row: ChargeRow, state: str, on_conflict: str, attempts: int = 0) -> None:
+    def _insert(self, row: ChargeRow, state: str, on_conflict: str, attempts: int = 0,
+                landed: Optional[Callable[[], Any]] = None) -> None:
         """Write ``row`` with what it asks for, in ``state``; ``on_conflict`` says what an existing
         row of the number becomes (what it asked for is never changed)."""
         self._run(
@@ -412,7 +396,7 @@ class PostgresJournal:
             "ON CONFLICT (merchant, order_number) " + on_conflict,
             (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
              row.client_id, row.instrument, int(row.two_stage), row.original_order_number, row.attempt, state,
-             attempts, row.binding_id, row.account_token, row.description, row.instrument_column))
+             attempts, row.binding_id, row.account_token, row.description, row.instrument_column), landed=landed)
 
     def get(self, order_number: str) -> Optional[JournalEntry]:
         """The entry of an order number of this merchant, from whichever batch, if any."""
@@ -432,14 +416,14 @@ class PostgresJournal:
         False (nothing written, nothing may be sent) when another worker has taken it over; the
         lease is renewed for ``lease_seconds``.
         """
+        def landed() -> Optional[bool]:  # in flight (and ours): the intent is on record, whichever write put it
+            found = self._state_of(row.order_number)
+            return True if found is not None and found[0] == "in_flight" and found[1] == owner else None
+
         if owner is None:
             self._insert(row, "in_flight", "DO UPDATE SET state = 'in_flight', attempts = autopay_charges.attempts "
-                         "+ 1, updated_at = now()", attempts=1)
+                         "+ 1, updated_at = now()", attempts=1, landed=landed)
             return True
-
-        def landed() -> Optional[bool]:
-            found = self._state_of(row.order_number)
-            return True if found is not None and found == ("in_flight", owner) else None
 
         found = self._run(
             "UPDATE autopay_charges SET state = 'in_flight', attempts = attempts + 1, updated_at = now(), "
@@ -453,16 +437,24 @@ class PostgresJournal:
         :data:`~.journal.RESULT_FIELDS` given (the others are cleared; ``order_id`` is kept).
 
         With ``owner`` only while that owner holds the row: False (nothing written) after another
-        worker took it over, whose own look-up and result then stand. Sent again after a lost
-        connection (it is the same write twice)."""
+        worker took it over, whose own look-up and result then stand. After a lost connection it
+        is read back first (it may have landed: sent again, the owner check would refuse it)."""
         values = [fields.get(name) for name in RESULT_FIELDS]
         held = "" if owner is None else " AND owner = %s"
+
+        def landed() -> Optional[bool]:  # our result is on record (a takeover's would have another state or time)
+            found = self._run("SELECT 1 FROM autopay_charges WHERE merchant = %s AND order_number = %s AND state = %s "
+                              "AND owner IS NULL AND finished_at IS NOT DISTINCT FROM %s",
+                              (self.merchant, order_number, state, fields.get("finished_at")), fetch="one")
+            return True if found else None
+
         found = self._run(
             "UPDATE autopay_charges SET state = %s, order_id = COALESCE(%s, order_id), gateway_code = %s, "
             "action_code = %s, message = %s, decline_kind = %s, decline_code = %s, finished_at = %s, "
             "next_attempt_at = %s, owner = NULL, lease_until = NULL, updated_at = now() "
             "WHERE merchant = %s AND order_number = %s" + held + " RETURNING 1",
-            (state, *values, self.merchant, order_number) + (() if owner is None else (owner,)), fetch="one")
+            (state, *values, self.merchant, order_number) + (() if owner is None else (owner,)), fetch="one",
+            landed=landed)
         return found is not None
 
     def hard_decline(self, instrument: str, order_number: str) -> Optional[str]:
@@ -502,7 +494,7 @@ class PostgresJournal:
         if found is None:
             return None
         claims, state = found
-        return Claim(order_number, claims, takeover=claims > 1 or state in ("in_flight", "unknown"))
+        return Claim(order_number, claims, takeover=claims > 1 or state == "in_flight")
 
     def queued_row(self, order_number: str) -> Optional[Tuple[ChargeRow, str]]:
         """The row ``order_number`` of this batch as the producer queued it, and its state; None
@@ -533,7 +525,7 @@ class PostgresJournal:
         """Entries of this batch left in flight, unknown or for retry (or, by a stopped cluster
         run, pending: queued and not started)."""
         return int(self._run("SELECT COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
-                             "AND state IN ('in_flight', 'unknown', 'retry', 'pending', 'postponed')",
+                             "AND state IN " + sql_states(QUEUED_STATES),
                              (self.merchant, self.batch), fetch="one")[0])
 
     def is_empty(self) -> bool:
@@ -558,7 +550,7 @@ class PostgresJournal:
                      "account_token = COALESCE(autopay_charges.account_token, excluded.account_token), "
                      "description = COALESCE(autopay_charges.description, excluded.description), "
                      "instrument_column = COALESCE(autopay_charges.instrument_column, excluded.instrument_column) "
-                     "WHERE autopay_charges.state IN ('in_flight', 'unknown', 'retry', 'pending', 'postponed')")
+                     "WHERE autopay_charges.state IN " + sql_states(QUEUED_STATES))
 
     def waiting(self) -> Dict[str, int]:
         """Rows of this batch not yet done: ``pending`` (not started), ``in_flight`` (all of them)
@@ -580,9 +572,11 @@ class PostgresJournal:
 
     def set_stopped(self, stopped: bool, reason: Optional[str] = None) -> None:
         """Stop (or let go on) the batch: workers start no row of a stopped batch. ``reason``: why
-        (a worker met a setting the gateway refused); cleared when the batch goes on."""
-        self._run("UPDATE autopay_batches SET stopped = %s, stop_reason = %s WHERE merchant = %s AND batch = %s",
-                  (stopped, reason[:500] if reason else None, self.merchant, self.batch))
+        (a worker met a setting the gateway refused); a stop without one keeps the reason already
+        given, and the batch going on clears it."""
+        self._run("UPDATE autopay_batches SET stopped = %s, stop_reason = CASE WHEN %s THEN COALESCE(%s, stop_reason) "
+                  "END WHERE merchant = %s AND batch = %s",
+                  (stopped, stopped, reason[:500] if reason else None, self.merchant, self.batch))
 
     def stopped(self) -> bool:
         """True once the batch's producer has stopped it (Ctrl-C, SIGTERM, a refused setting)."""

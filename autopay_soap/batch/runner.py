@@ -65,6 +65,7 @@ from ..redact import describe_callable
 from .card_memory import CardMemory
 from .errors import BatchAborted, BatchConfigError, BatchInputError, BatchWorkerError
 from .gate import _Gate, _RateLimiter
+from .journal import UNRESOLVED_STATES
 from .journal_pg import PostgresJournal
 from .journals import AnyJournal, is_url, open_journal
 from .outcome import (
@@ -330,7 +331,7 @@ class BatchRunner:
         with open_journal(self.journal) as journal:
             self._bind_file(journal, path)
             earlier = {state: count for state, count in journal.counts().items()
-                       if state not in ("in_flight", "unknown", "retry", "postponed")}
+                       if state not in UNRESOLVED_STATES}
             display = self._display = self._make_display(rows, earlier)
             stopper = threading.Thread(target=self._await_signal, name="batch-stopper", daemon=True)
             stopper.start()
@@ -495,7 +496,7 @@ class BatchRunner:
                 if self._orphaned(parent_pid):
                     break
                 entry = None if fresh else journal.get(item.order_number)
-                wanted = (entry is not None and entry.state in ("in_flight", "unknown", "retry", "postponed")
+                wanted = (entry is not None and entry.state in UNRESOLVED_STATES
                           and not entry.differences(item)) if reconcile else (entry is None)
                 if not wanted:
                     continue
