@@ -23,22 +23,23 @@ comes back). Exactly once comes from the journal and the gateway, as on one mach
    client looks the number up at the gateway before any new request (RBS answers "number
    used", T-Bank is asked ``CheckOrder`` first), so a charge that landed is found, not repeated.
 
-A task message carries the merchant, the batch and the row (order number, amount, client,
-binding or account token, as in the input file); the gateway's credentials and the journal's
-DSN come only from each worker's environment. ``AUTOPAY_RATE`` (charges per second) is one
-limit for the merchant across the whole cluster, kept in PostgreSQL.
+A task message only names a row the producer queued in the journal (merchant, batch, order
+number; signed with ``AUTOPAY_CELERY_SIGNING_KEY`` when set: :mod:`autopay_soap.batch.task_message`);
+the worker charges what the journal holds for that row, and refuses any other message. The
+gateway's credentials and the journal's DSN come only from each worker's environment.
+``AUTOPAY_RATE`` (charges per second) is one limit for the merchant across the whole cluster,
+kept in PostgreSQL.
 
 Worker settings (environment): ``AUTOPAY_CELERY_BROKER``, ``AUTOPAY_JOURNAL_DSN``, the
 ``AUTOPAY_*`` gateway settings of :mod:`autopay_soap.profiles`, ``AUTOPAY_RATE``,
-``AUTOPAY_CELERY_LEASE`` (seconds a claim lasts: longer than one charge may take, default 300)
-and ``AUTOPAY_CELERY_VISIBILITY`` (Redis: seconds before a dead worker's message is handed out
-again, default 3600; keep it above the longest task and countdown).
+``AUTOPAY_CELERY_LEASE`` (seconds a claim lasts: longer than one charge may take, default 300),
+``AUTOPAY_CELERY_SIGNING_KEY``, ``AUTOPAY_JOURNAL_RECONNECT`` (seconds a lost database connection
+is tried again, default 60) and ``AUTOPAY_CELERY_VISIBILITY`` (Redis: seconds before a dead
+worker's message is handed out again, default 3600; keep it above the longest task and countdown).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import socket
@@ -57,6 +58,7 @@ from .batch.journal_pg import PgSession, PostgresJournal, split_url
 from .batch.journals import AnyJournal, is_url
 from .batch.rows import RowError, read_rows
 from .batch.runner import BatchRunner, blocked_or_charged, merchant_declined, merchant_stop_reason
+from .batch.task_message import MESSAGE_KEYS, MessageRefused, read_message, row_message, signing_key
 from .client import AutopayClient
 from .errors import ValidationError
 
@@ -94,64 +96,6 @@ app.conf.update(
         "unacked_restore_throttle": 1,
     },
 )
-
-
-MESSAGE_KEYS = ("merchant", "batch", "order_number")
-"""What a task message carries: the names of a queued row, nothing to charge with (and ``sig``)."""
-_MAX_NAME = 200
-
-
-def _signing_key() -> Optional[bytes]:
-    key = os.environ.get("AUTOPAY_CELERY_SIGNING_KEY")
-    return key.encode("utf-8") if key else None
-
-
-def _signature(key: bytes, merchant: str, batch: str, order_number: str) -> str:
-    signed = "\n".join((merchant, batch, order_number)).encode("utf-8")
-    return hmac.new(key, signed, hashlib.sha256).hexdigest()
-
-
-def row_message(merchant: str, batch: str, order_number: str, *, key: Optional[bytes] = None) -> Dict[str, str]:
-    """The task message of a queued row: the merchant, the batch and the order number, signed
-    (``sig``: HMAC-SHA256) when a key is given. It names the row; the worker reads what to charge
-    from the journal."""
-    message = {"merchant": merchant, "batch": batch, "order_number": order_number}
-    if key:
-        message["sig"] = _signature(key, merchant, batch, order_number)
-    return message
-
-
-class MessageRefused(ValueError):
-    """A task message that names no row this worker may charge (forged, garbled, unsigned where a
-    signature is required, or another batch's): it is logged and nothing is charged."""
-
-
-def read_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, str]:
-    """``(merchant, batch, order_number)`` of a task message, or :class:`MessageRefused`.
-
-    The message must be an object of exactly :data:`MESSAGE_KEYS` (plus ``sig``), each a short
-    string without control characters; with ``key`` its ``sig`` must match (compared in
-    constant time). Anything else, however plausible (an amount, a binding), is refused.
-    """
-    if not isinstance(message, dict):
-        raise MessageRefused(f"the message is a {type(message).__name__}, not an object naming a row")
-    extra = set(message) - set(MESSAGE_KEYS) - {"sig"}
-    if extra:
-        raise MessageRefused(f"the message carries {', '.join(sorted(map(str, extra)))[:200]}: a message names a "
-                             "row, what to charge comes from the journal")
-    names = []
-    for name in MESSAGE_KEYS:
-        value = message.get(name)
-        if not isinstance(value, str) or not value or len(value) > _MAX_NAME or not value.isprintable():
-            raise MessageRefused(f"{name}: missing or not a short printable string")
-        names.append(value)
-    if key is not None:
-        given = message.get("sig")
-        expected = _signature(key, *names)
-        if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "replace"),
-                                                                 expected.encode("ascii")):
-            raise MessageRefused("the signature is missing or wrong (AUTOPAY_CELERY_SIGNING_KEY)")
-    return names[0], names[1], names[2]
 
 
 _MAX_JOURNALS = 32
@@ -238,7 +182,7 @@ def charge_row(self: Any, message: Any = None, *args: Any, **kwargs: Any) -> str
     if args or kwargs:
         return _refuse("the task has arguments besides its message (an older or forged producer)", message)
     try:
-        merchant, batch, order_number = read_message(message, _signing_key())
+        merchant, batch, order_number = read_message(message, signing_key())
     except MessageRefused as exc:
         return _refuse(str(exc), message)
     lease = _seconds("AUTOPAY_CELERY_LEASE", 300)
@@ -260,10 +204,9 @@ def _charge_queued(merchant: str, batch: str, order_number: str, lease: float) -
     try:
         queued = journal.queued_row(order_number)
     except ValidationError as exc:
-        return _refuse(exc.message, {"merchant": merchant, "batch": batch, "order_number": order_number})
+        return _refuse(exc.message, row_message(merchant, batch, order_number))
     if queued is None:
-        return _refuse("no such row was queued in this batch", {"merchant": merchant, "batch": batch,
-                                                                 "order_number": order_number})
+        return _refuse("no such row was queued in this batch", row_message(merchant, batch, order_number))
     row, state = queued
     if state not in ("pending", "in_flight"):
         return state  # final, or left for the producer's next run: a second delivery changes nothing
@@ -323,6 +266,7 @@ class ClusterRunner(BatchRunner):
     give_up_after: float = attr.ib(default=1800.0, kw_only=True)
     signing_key: Optional[str] = attr.ib(default=None, kw_only=True, repr=False)
     _cluster_journal: Optional[PostgresJournal] = attr.ib(default=None, init=False)
+    _key: Optional[bytes] = attr.ib(default=None, init=False, repr=False)
 
     def _request_stop(self, reason: str) -> None:
         """As the local runner's, and the batch is marked stopped at once: workers start none of its rows."""
@@ -340,11 +284,7 @@ class ClusterRunner(BatchRunner):
         if self.processes != 1:
             raise ValidationError("processes: a cluster run charges on its workers, not in local processes",
                                   field="processes")
-        if self.signing_key is None:
-            self.signing_key = os.environ.get("AUTOPAY_CELERY_SIGNING_KEY") or None
-
-    def _key(self) -> Optional[bytes]:
-        return self.signing_key.encode("utf-8") if self.signing_key else None
+        self._key = signing_key(self.signing_key)
 
     def _charge(self, path: Any, journal: AnyJournal, *, reconcile: bool, fresh: bool = False,
                 shard: Tuple[int, int] = (0, 1), parent_pid: Optional[int] = None) -> int:
@@ -374,7 +314,7 @@ class ClusterRunner(BatchRunner):
     def _send(self, journal: PostgresJournal, order_number: str, connection: Any) -> None:
         """Send the task naming the row; a broker that cannot take it is logged, not fatal: the
         row is pending in the journal and is sent again once nothing moves for ``resend_after``."""
-        message = row_message(journal.merchant, journal.batch, order_number, key=self._key())
+        message = row_message(journal.merchant, journal.batch, order_number, key=self._key)
         try:
             charge_row.apply_async(args=(message,), connection=connection,
                                    retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})

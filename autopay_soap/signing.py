@@ -6,6 +6,9 @@
   ``sign_alias``, sorted by name; HMAC-SHA256 with the merchant's secret (upper-case hex), or
   an RSA PKCS#1 v1.5 signature of the same string (SHA-512, or SHA-256).
 * T-Bank ``CardData``: RSA PKCS#1 v1.5 encryption with the bank's public key, base64.
+* A cluster batch's task message: HMAC-SHA256 (lower-case hex) of the row's names (merchant,
+  batch, order number) joined by newlines, with the key producers and workers share
+  (:func:`task_signature`).
 
 RSA and key loading are the ``cryptography`` package's; nothing here is hand-written
 cryptography. Comparisons of secrets and signatures are constant-time. The published test
@@ -18,7 +21,7 @@ import base64
 import hashlib
 import hmac
 import re
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Sequence, Union
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -35,6 +38,8 @@ __all__ = [
     "make_token",
     "rbs_hmac_checksum",
     "rbs_signed_string",
+    "task_signature",
+    "task_signature_valid",
     "token_value",
     "tokens_equal",
     "verify_rbs_hmac",
@@ -167,3 +172,18 @@ def encrypt_pkcs1v15(key: PublicKeyInput, message: bytes) -> str:
     if len(message) > public.key_size // 8 - 11:
         raise ValidationError("card data too long for the key", field="cardholder")
     return base64.b64encode(public.encrypt(message, padding.PKCS1v15())).decode("ascii")
+
+
+# -- a cluster batch's task messages -------------------------------------------------------------
+
+def task_signature(key: bytes, names: Sequence[str]) -> str:
+    """HMAC-SHA256 in lower-case hex of ``names`` joined by newlines (names hold no newline:
+    the message reader refuses control characters, so the joining is unambiguous)."""
+    return hmac.new(key, "\n".join(names).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def task_signature_valid(key: bytes, names: Sequence[str], given: Any) -> bool:
+    """True when ``given`` is exactly :func:`task_signature` of ``names`` (constant time)."""
+    if not isinstance(given, str):
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "replace"), task_signature(key, names).encode("ascii"))

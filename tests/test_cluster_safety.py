@@ -27,34 +27,6 @@ def row(number, binding="b-1", amount="10.00", line=2, client_id="cust"):
 
 # -- what a message may say ---------------------------------------------------------------------------
 
-def test_a_message_names_a_row_and_nothing_else():
-    pytest.importorskip("celery")
-    from autopay_soap.celery import MessageRefused, read_message, row_message
-
-    assert read_message(row_message("shop", "n1", "A-1"), None) == ("shop", "n1", "A-1")
-    key = b"k" * 32
-    signed = row_message("shop", "n1", "A-1", key=key)
-    assert read_message(signed, key) == ("shop", "n1", "A-1")
-    forged = [
-        ("shop", "n1", {"order_number": "A-1"}),  # the old charge order: three arguments
-        {"merchant": "shop", "batch": "n1", "order_number": "A-1", "amount_minor": 99999},
-        {"merchant": "shop", "batch": "n1", "order_number": "A-1", "binding_id": "someone-else"},
-        {"merchant": "shop", "batch": "n1", "order_number": True},
-        {"merchant": "shop", "batch": "n1"},
-        {"merchant": "shop\n", "batch": "n1", "order_number": "A-1"},
-        {"merchant": "shop", "batch": "x" * 201, "order_number": "A-1"},
-        "shop n1 A-1",
-        None,
-    ]
-    for message in forged:
-        with pytest.raises(MessageRefused):
-            read_message(message, None)
-    for message in (row_message("shop", "n1", "A-1"), {**signed, "order_number": "A-2"},
-                    {**signed, "sig": signed["sig"].upper()}, {**signed, "sig": 7}):
-        with pytest.raises(MessageRefused, match="signature"):
-            read_message(message, key)
-
-
 def test_forged_messages_on_the_broker_charge_nothing(tmp_path, pg_url, redis_server):
     """What the adversarial run did (a charge order straight on the broker, an unknown merchant,
     a boolean amount, a row of another batch, a paid row again) charges nothing; the real batch is
