@@ -2,9 +2,12 @@
 journal, and an upper-case copy of its binding id is the same card (issue 25, item 7)."""
 
 import csv
+import os
 import subprocess
 
-from autopay_soap.batch import EXIT_DECLINED
+import pytest
+
+from autopay_soap.batch import EXIT_CONFIG, EXIT_DECLINED
 from autopay_soap.batch.card_memory import CardMemory, default_card_memory
 from autopay_soap.sandbox import Sandbox, TestCards
 
@@ -44,3 +47,23 @@ def test_the_memory_keeps_digests_and_the_default_follows_the_state_dir(tmp_path
     assert memory.hard_decline("other", "N-9") is None
     memory.close()
     assert b"abc" in (tmp_path / "m.sqlite").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["garbage", "folder", "fifo"])
+def test_a_memory_file_that_cannot_be_used_stops_the_run_before_any_charge(tmp_path, kind):
+    memory = tmp_path / "hard-declines.sqlite"
+    if kind == "garbage":
+        memory.write_bytes(b"\x00not a database\xff" * 100)
+    elif kind == "folder":
+        memory.mkdir()
+    else:
+        os.mkfifo(memory)  # reading it would never end
+    with Sandbox() as sb:
+        card = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [("CM-1", "cust", card, "10.00", "RUB", "")])
+        out = subprocess.run(charge_cmd(sb, file, "--quiet", "--card-memory", str(memory)), capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == EXIT_CONFIG, out.stderr
+        assert f"card_memory: {memory} cannot be used" in out.stderr and "Traceback" not in out.stderr
+        assert [o for o in sb.engine.orders() if o.order_number == "CM-1"] == []

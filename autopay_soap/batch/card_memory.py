@@ -49,6 +49,8 @@ class CardMemory:
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
+            if self.path.exists() and not self.path.is_file():  # a folder, a FIFO (whose read would never end)...
+                raise OSError(f"{self.path} is not a regular file")
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
             db.execute("PRAGMA journal_mode=WAL")
@@ -56,6 +58,15 @@ class CardMemory:
                        "order_number TEXT NOT NULL, declined_at REAL NOT NULL)")
             self._db = db
         return self._db
+
+    def check(self) -> None:
+        """Open (creating it if new) and read the file once, then close it: ``OSError`` or
+        ``sqlite3.Error`` saying what is wrong (the runner's pre-flight, before any charge)."""
+        try:
+            with self._mutex:
+                self._open().execute("SELECT COUNT(*) FROM hard_declines").fetchone()
+        finally:
+            self.close()
 
     def hard_decline(self, instrument: str, order_number: str) -> Optional[str]:
         """The order number on which ``instrument`` was declined hard (another than ``order_number``), if any."""

@@ -89,9 +89,12 @@ class ChargeRow:
 
         An RBS binding id is a UUID, which the gateway compares without regard to case: so does
         the digest (an upper-case copy of a hard-declined binding is the same card)."""
-        binding = self.binding_id.strip().lower() if self.instrument_column == "binding_id" and self.binding_id \
-            else self.binding_id
-        key = f"binding:{binding}" if self.binding_id is not None else f"sbp:{self.account_token}"
+        if self.binding_id is None:
+            key = f"sbp:{self.account_token}"
+        elif self.instrument_column == "binding_id":  # an RBS binding: a UUID, any case
+            key = f"binding:{self.binding_id.strip().lower()}"
+        else:  # a T-Bank RebillId: digits
+            key = f"binding:{self.binding_id}"
         return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
 
 

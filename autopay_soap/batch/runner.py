@@ -38,6 +38,7 @@ import os
 import pickle
 import queue
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -377,6 +378,7 @@ class BatchRunner:
             if report is not None:
                 check_report(Path(report), path, None)
             return
+        self._check_card_memory()
         journal = Path(self.journal)
         if not journal.parent.is_dir():
             raise BatchConfigError(f"journal: the folder {journal.parent} does not exist (it is not created: a "
@@ -384,6 +386,17 @@ class BatchRunner:
                                    setting="journal")
         if report is not None:
             check_report(Path(report), path, journal)
+
+    def _check_card_memory(self) -> None:
+        """The merchant's hard-decline memory opens and reads (a garbage file, a folder or a FIFO
+        in its place is a setting to fix, found before anything is charged)."""
+        memory = CardMemory(self.card_memory)
+        try:
+            memory.check()
+        except (OSError, sqlite3.Error) as exc:
+            raise BatchConfigError(f"card_memory: {memory.path} cannot be used ({exc}); give another with "
+                                   "--card-memory or AUTOPAY_STATE_DIR (nothing was charged)",
+                                   setting="card_memory") from None
 
     @staticmethod
     def _bind_file(journal: AnyJournal, path: Path) -> None:
