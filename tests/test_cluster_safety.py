@@ -3,6 +3,7 @@ order; journals come back after a database restart; one connection a worker proc
 left waiting for a task that is gone; a worker with a refused password stops the batch; a stale
 worker cannot roll a row back. Real PostgreSQL, Redis and Celery workers where the item is theirs."""
 
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from autopay_soap.batch.journals import open_journal
 from autopay_soap.batch.rows import ChargeRow
 from autopay_soap.sandbox import Sandbox
 
+from .conftest import _require
 from .test_batch import bind, write_csv
 from .test_cluster import Worker, producer, worker_env
 
@@ -43,7 +45,6 @@ def test_forged_messages_on_the_broker_charge_nothing(tmp_path, pg_url, redis_se
             assert producer(sb, journal, redis_server).run(file).paid == 5
             with open_journal(pg_url + "?merchant=shop&batch=other", runner_lock=False) as other:
                 other.queue(row("OT-001", binding))  # queued in another batch, never to be charged under "fg"
-            app.conf.broker_url = redis_server
             forged = [
                 ("shop", "fg", {"line": 2, "order_number": "FG-900", "client_id": "cust", "binding_id": binding,
                                 "amount_minor": 99999, "currency": "RUB"}),  # 999.99 RUB, as found
@@ -53,8 +54,9 @@ def test_forged_messages_on_the_broker_charge_nothing(tmp_path, pg_url, redis_se
                 (row_message("shop", "fg", "FG-000"),),  # a paid row, again
                 (row_message("shop", "fg", "FG-999"),),  # never queued
             ]
-            for args in forged:
-                app.send_task("autopay_soap.charge_row", args=args)
+            with app.connection_for_write(redis_server) as connection:
+                for args in forged:
+                    app.send_task("autopay_soap.charge_row", args=args, connection=connection)
             assert worker.wait_for("task refused", 5), "".join(worker.lines[-30:])
             assert worker.wait_for("succeeded", 5 + len(forged)), "".join(worker.lines[-30:])
         finally:
@@ -72,7 +74,9 @@ def test_forged_messages_on_the_broker_charge_nothing(tmp_path, pg_url, redis_se
         worker = Worker("w2", worker_env(sb, pg_url, redis_server, AUTOPAY_CELERY_SIGNING_KEY="shared-secret"),
                         concurrency=1)
         try:
-            app.send_task("autopay_soap.charge_row", args=(row_message("shop", "sg-x", "SG-777"),))
+            with app.connection_for_write(redis_server) as connection:
+                app.send_task("autopay_soap.charge_row", args=(row_message("shop", "sg-x", "SG-777"),),
+                              connection=connection)
             assert worker.wait_for("signature is missing or wrong", 1), "".join(worker.lines[-30:])
             summary = producer(sb, signed_journal, redis_server, signing_key="shared-secret").run(signed_file)
         finally:
@@ -88,8 +92,8 @@ def own_pg():
     """A PostgreSQL server of this test's own, to crash and start again."""
     from .pg_server import PgServer, server_bin
 
-    if server_bin() is None:
-        pytest.fail("CI needs PostgreSQL") if __import__("os").environ.get("CI") else pytest.skip("no PostgreSQL")
+    _require("PostgreSQL", None if server_bin() else "no PostgreSQL server (apt-get install postgresql)", "psycopg",
+             'no psycopg (pip install ".[postgres]")')
     server = PgServer(server_bin(), durable=True)
     try:
         yield server
@@ -203,34 +207,32 @@ def test_a_database_down_past_the_budget_is_journal_unavailable(own_pg):
 
 
 def test_the_producer_stops_with_journal_unavailable_and_the_cli_exits_8(tmp_path, own_pg, redis_server,
-                                                                         monkeypatch):
-    import argparse
-
+                                                                         monkeypatch, capsys):
     from autopay_soap.batch import EXIT_JOURNAL_UNAVAILABLE
-    from autopay_soap.cli import _charge_refused
+    from autopay_soap.cli import main
 
     with Sandbox() as sb:
         binding = bind(sb, "cust")
         file = tmp_path / "batch.csv"
         write_csv(file, [(f"DN-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(3)])
-        runner = producer(sb, own_pg.url + "?merchant=shop&batch=dn", redis_server)
-        original = PostgresJournal.queue
+        original, crashed = PostgresJournal.queue, threading.Event()
 
         def queue_then_crash(self, item):  # the database dies right after the first row is queued
             original(self, item)
-            if own_pg.running:
+            if not crashed.is_set():
+                crashed.set()
                 self.session.reconnect_for = 1.0
                 own_pg.crash()
 
-        own_pg.running = True
         monkeypatch.setattr(PostgresJournal, "queue", queue_then_crash)
         try:
-            with pytest.raises(JournalUnavailable) as info:
-                runner.run(file)
+            code = main(["charge", str(file), "--profile", "sandbox", "--sandbox-url", sb.url, "--quiet",
+                         "--journal", own_pg.url + "?merchant=shop&batch=dn", "--celery", redis_server])
         finally:
-            own_pg.running = False
             own_pg.start()
-    assert _charge_refused(info.value, argparse.Namespace(file=str(file))) == EXIT_JOURNAL_UNAVAILABLE == 8
+    assert code == EXIT_JOURNAL_UNAVAILABLE == 8
+    said = capsys.readouterr().err
+    assert "could not be reached" in said and "Run the same command again" in said and "Traceback" not in said
     assert sb.engine.charges_by_order_number().get("DN-000") is None
 
 
@@ -351,15 +353,13 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
     killed and back empty, every task delivered twice, forged messages injected. The sandbox's
     ledger holds exactly one charge per queued row and nothing else; the producer never hangs and
     its resumed run leaves no row unresolved."""
-    import os
-
     from autopay_soap.celery import ClusterRunner, app, row_message
     from autopay_soap.sandbox.lifecycle import EventKind
 
     from .redis_server import RedisServer, redis_binary
 
-    if redis_binary() is None:
-        pytest.fail("CI needs Redis") if os.environ.get("CI") else pytest.skip("no Redis server")
+    _require("Redis and Celery", None if redis_binary() else "no Redis server (apt-get install redis-server)",
+             "celery", 'no Celery (pip install ".[celery]")')
     broker = RedisServer(redis_binary())
     rows = 300
 
@@ -376,7 +376,7 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
         journal = own_pg.url + "?merchant=shop&batch=chaos"
         workers = {name: Worker(name, env, concurrency=3) for name in ("w1", "w2")}
         everyone = list(workers.values())  # the killed ones too: their logs hold refusals
-        moments = __import__("threading").Semaphore(0)
+        moments = threading.Semaphore(0)
         charged = []
         inner = sb.engine.on_event
 
@@ -399,7 +399,7 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
                                journal, broker=broker.url, quiet=True, resend_after=2.0, give_up_after=120.0)
 
         outcome = {}
-        run = __import__("threading").Thread(target=lambda: outcome.update(first=make_runner().run(file)),
+        run = threading.Thread(target=lambda: outcome.update(first=make_runner().run(file)),
                                              daemon=True)
         started = time.monotonic()
         run.start()
@@ -415,15 +415,15 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
                     own_pg.start()
                 else:
                     broker.restart()
-                app.conf.broker_url = broker.url
                 for forged in ((("shop", "chaos", {"order_number": "CH-FORGED", "binding_id": binding,
                                                   "amount_minor": 99999, "currency": "RUB"}),),
                                ({"merchant": "ghost", "batch": "chaos", "order_number": "CH-000"},),
                                ({"merchant": "shop", "batch": "chaos", "order_number": "CH-000",
                                  "amount_minor": True},),
                                (row_message("shop", "chaos", "CH-999"),)):
-                    try:
-                        app.send_task("autopay_soap.charge_row", args=forged)
+                    try:  # through this broker, not the app's pooled connection to an earlier test's
+                        with app.connection_for_write(broker.url) as connection:
+                            app.send_task("autopay_soap.charge_row", args=forged, connection=connection)
                     except Exception:  # noqa: BLE001 - the broker may be coming back: a lost forgery is fine
                         pass
             run.join(300)
@@ -449,3 +449,50 @@ def test_a_stop_without_a_reason_keeps_the_workers_reason(pg_url):
         assert journal.stop_state() == (True, "a worker's setting was refused (row W-1): not charged")
         journal.set_stopped(False)  # the next run goes on: the reason is gone
         assert journal.stop_state() == (False, None)
+
+
+def test_a_hand_edited_queued_row_is_refused_not_charged(pg_url):
+    """The journal is a way in too: a row no producer could have written (amount 0, a binding
+    that does not match its digest, a card column cleared, an unknown currency) is refused."""
+    from autopay_soap.errors import ValidationError
+
+    edits = {"amount_minor = 0": "amount_minor", "amount_minor = -5": "amount_minor",
+             "binding_id = 'someone-elses'": "binding_id", "instrument_column = NULL": "journal",
+             "currency = 'XXX'": None}
+    with PostgresJournal(pg_url + "?merchant=shop&batch=ed", runner_lock=False) as journal:
+        for k, (edit, field) in enumerate(edits.items()):
+            number = f"ED-{k}"
+            journal.queue(row(number))
+            assert journal.queued_row(number)[0].amount.minor == 1000
+            journal._run(f"UPDATE autopay_charges SET {edit} WHERE order_number = %s", (number,))
+            with pytest.raises(ValidationError) as info:
+                journal.queued_row(number)
+            if field is not None:
+                assert info.value.field == field, edit
+        journal._run("UPDATE autopay_charges SET batch = 'another' WHERE order_number = 'ED-0'")
+        assert journal.queued_row("ED-0") is None  # another batch's row is not this batch's to charge
+
+
+def test_a_worker_puts_the_task_back_while_the_journal_is_unavailable(monkeypatch):
+    _require("Celery", None, "celery", 'no Celery (pip install ".[celery]")')
+    from celery.exceptions import Retry
+
+    import autopay_soap.celery as cluster
+    from autopay_soap.batch.task_message import row_message
+
+    def down(*_args):
+        raise JournalUnavailable("the journal's PostgreSQL server (db) could not be reached for 60 s")
+
+    put_back = []
+
+    def retry(countdown=None, **_kw):
+        put_back.append(countdown)
+        return Retry(when=countdown)
+
+    monkeypatch.setattr(cluster, "_charge_queued", down)
+    monkeypatch.setattr(cluster.charge_row, "retry", retry)
+    monkeypatch.setenv("AUTOPAY_CELERY_LEASE", "300")
+    monkeypatch.delenv("AUTOPAY_CELERY_SIGNING_KEY", raising=False)
+    with pytest.raises(Retry):
+        cluster.charge_row(row_message("shop", "b", "JU-1"))
+    assert put_back == [30]  # back on the broker in 30 s, charged once the database is back
