@@ -84,3 +84,21 @@ def test_a_batch_row_whose_status_replies_are_garbled_stays_unknown():
         state, fields = outcome_of_row(client, row)
     assert state == "unknown", fields
     assert fields.get("decline_kind") is None
+
+
+def test_a_tbank_order_found_by_number_without_its_amount_is_read_by_payment():
+    """CheckOrder may leave a payment's Amount out (T-Bank's schema does not require it): the
+    payment is then read with GetState, which must give it, instead of being unknown for ever."""
+    from autopay_soap.gateways.tbank import TBankGateway
+
+    gw = TBankGateway("ShopDEMO", "pw", base_url="https://tb.test/v2/")
+    with responses.RequestsMock() as rs:
+        rs.add(responses.POST, "https://tb.test/v2/CheckOrder", content_type="application/json", body=json.dumps(
+            {"TerminalKey": "ShopDEMO", "OrderId": "N1", "Success": True, "ErrorCode": "0",
+             "Payments": [{"PaymentId": "7001", "Status": "CONFIRMED", "Success": True, "ErrorCode": "0"}]}))
+        rs.add(responses.POST, "https://tb.test/v2/GetState", content_type="application/json", body=json.dumps(
+            {"TerminalKey": "ShopDEMO", "OrderId": "N1", "PaymentId": "7001", "Status": "CONFIRMED",
+             "Amount": 49900, "Success": True, "ErrorCode": "0"}))
+        details = gw.order_status(order_number="N1")
+        assert [call.request.url.rsplit("/", 1)[1] for call in rs.calls] == ["CheckOrder", "GetState"]
+    assert details.is_paid and details.amount == Money.from_minor(49900, "RUB") and details.order_id == "7001"

@@ -190,7 +190,8 @@ class TBankGateway(TBankApi):
                                remaining=_money(reply.get("NewAmount")))
 
     def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:
-        """``GetState`` by PaymentId, or ``CheckOrder`` by OrderId (the paid payment first, else the latest)."""
+        """``GetState`` by PaymentId, or ``CheckOrder`` by OrderId (the paid payment first, else the latest;
+        read again with ``GetState`` when ``CheckOrder`` leaves its ``Amount`` out)."""
         if order_id is not None:
             return _details(self.get_state(order_id))
         if order_number is None:
@@ -202,6 +203,9 @@ class TBankGateway(TBankApi):
                                 order_number=order_number)
         ranked = sorted(enumerate(payments), key=lambda ip: (_PAID_RANK[_status(ip[1].get("Status"))], -ip[0]))
         best = ranked[0][1]
+        if best.get("Amount") in (None, "") and best.get("PaymentId") not in (None, ""):
+            # CheckOrder may leave a payment's Amount out (the schema allows it); GetState must give it
+            return self.order_status(order_id=str(best["PaymentId"]))
         return _details({**best, "OrderId": reply.get("OrderId") or order_number})
 
     def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
