@@ -29,7 +29,6 @@ answers HTTP 200 with exactly ``OK``; anything else makes T-Bank send again.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
@@ -37,6 +36,7 @@ from urllib.parse import parse_qs
 
 import attr
 
+from . import json_input
 from .errors import AutopayError, CallbackVerificationError, OrderNotFound, ValidationError
 from .gateways.base import optional_text
 from .models import OrderDetails
@@ -508,7 +508,7 @@ class TBankCallbackApp:
         if raw is None:
             return _answer(start_response, "413 Payload Too Large", b"too large")
         try:
-            payload = json.loads(raw.decode("utf-8"))
+            payload = json_input.loads(raw.decode("utf-8"))
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
             notification = verify_tbank_notification_offline(payload, self._password, terminal_key=self.terminal_key,

@@ -19,8 +19,8 @@ from autopay_soap.sandbox import Sandbox, TestCards
 CLI = [sys.executable, "-m", "autopay_soap.cli"]
 
 
-def start_sandbox(state):
-    proc = subprocess.Popen(CLI + ["sandbox", "--port", "0", "--state", str(state), "--latency", "3ms"],
+def start_sandbox(state, *options):
+    proc = subprocess.Popen(CLI + ["sandbox", "--port", "0", "--state", str(state), "--latency", "3ms", *options],
                             stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1]
     assert url.startswith("http://127.0.0.1:"), url
@@ -140,14 +140,19 @@ def test_a_notification_pending_when_the_sandbox_dies_is_sent_by_the_next_one(tm
     state = tmp_path / "cb.sqlite"
     receiver = Receiver()
     try:
-        first = Sandbox(state=state, callback_url=receiver.url).start()
-        client = AutopayClient.from_profile("sandbox", sandbox_url=first.url, return_url=first.return_url)
-        started = client.start_first_payment("CB-1", Money.of("1.00", "RUB"), "cb")
-        first.pay(started.form_url, TestCards.SUCCESS)
-        client.close()
-        assert receiver.got_first.wait(30)  # the callback is on its way, held by the merchant
-        first.save_state()
-        second = Sandbox(state=state, callback_url=receiver.url)  # as if the first had been killed now
+        first, url = start_sandbox(state, "--callback-url", receiver.url)
+        try:
+            client = AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/_sandbox/return")
+            started = client.start_first_payment("CB-1", Money.of("1.00", "RUB"), "cb")
+            paid = requests.post(url + "/_sandbox/pay", json={"form_url": started.form_url, "card": "SUCCESS"},
+                                 timeout=10)
+            assert paid.status_code == 200 and paid.json()["paid"], paid.text
+            client.close()
+            assert receiver.got_first.wait(30)  # the callback is on its way, held by the merchant
+        finally:
+            first.kill()  # kill -9 while the callback is held: the file (and its lock) are let go
+            first.wait(10)
+        second = Sandbox(state=state, callback_url=receiver.url)
         pending = second.pending_notifications()
         second.start()
         assert second.wait_for_callbacks(30)
@@ -155,7 +160,6 @@ def test_a_notification_pending_when_the_sandbox_dies_is_sent_by_the_next_one(tm
         second.stop()
     finally:
         receiver.close()
-        first.stop()
     assert pending and {item["params"]["orderNumber"] for item in pending} == {"CB-1"}
     assert len(sent_by_second) == len(pending) and held in sent_by_second  # the one that never got through
     assert parse_qs(urlsplit(held).query)["operation"] == ["deposited"]

@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import attr
 
+from .. import json_input
 from .. import validation as v
 from ..declines.numbers import root_and_attempt
 from ..errors import ValidationError
@@ -262,7 +263,7 @@ def _json_rows(path: Path) -> Iterator[Tuple[int, Union[Dict[str, object], RowEr
         if not text.strip():
             continue
         try:
-            data = json.loads(text, parse_float=_JsonFloat, parse_constant=_JsonFloat)
+            data = json_input.loads(text, parse_float=_JsonFloat, parse_constant=_JsonFloat)
         except json.JSONDecodeError as exc:
             yield number, RowError(number, "row", f"not valid JSON ({exc.msg} at character {exc.colno})")
             continue

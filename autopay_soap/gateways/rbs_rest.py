@@ -8,13 +8,13 @@ declined binding payment answering ``errorCode 0`` with an ``error`` field.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import requests
 
+from .. import json_input
 from .. import validation as v
 from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError, error_for_code
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts
@@ -104,7 +104,7 @@ class RbsRestGateway(HttpGateway):
             raise BadResponse(f"HTTP {response.status_code} from {method}.do", http_status=response.status_code,
                               excerpt=excerpt(response.content), **context)
         try:
-            data = json.loads(response.content)
+            data = json_input.loads(response.content)
         except ValueError:
             raise BadResponse(f"{method}.do answered with something that is not JSON", http_status=200,
                               excerpt=excerpt(response.content), **context) from None

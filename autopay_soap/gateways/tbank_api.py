@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import requests
 
+from .. import json_input
 from .. import validation as v
 from ..errors import (
     BadResponse,
@@ -197,7 +198,7 @@ class TBankApi(HttpGateway):
             raise BadResponse(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
                               excerpt=excerpt(response.content), **context)
         try:
-            data = json.loads(response.content)
+            data = json_input.loads(response.content)
         except ValueError:
             raise BadResponse(f"{method} answered with something that is not JSON", http_status=200,
                               excerpt=excerpt(response.content), **context) from None

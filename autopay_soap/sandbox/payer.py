@@ -6,10 +6,10 @@ the server's, the routing table's (``sandbox.routes``).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, Tuple
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from .. import json_input
 from . import pages
 from .answer import Answer, Site
 from .cards import ACS_CODES, TestCard, TestCards
@@ -32,7 +32,7 @@ def pay_as_payer(sandbox: Site, body: bytes, content_type: str) -> Tuple[int, Di
     """
     try:
         if "json" in content_type.lower() or body.lstrip().startswith(b"{"):
-            data = json.loads(body.decode("utf-8"))
+            data = json_input.loads(body.decode("utf-8"))
         else:
             data = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
         if not isinstance(data, dict):

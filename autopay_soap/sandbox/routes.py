@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import attr
 
+from .. import json_input
 from ..wsdl_bundle import wsdl_dir
 from . import pages
 from .answer import JSON, Answer, ApiCall, Site
@@ -159,7 +160,7 @@ def _tbank(sandbox: Site, request: Request) -> Target:
     method = request.path[len(TBANK_PREFIX):]
     try:
         if "json" in request.content_type.lower():
-            data = json.loads(request.body.decode("utf-8"))
+            data = json_input.loads(request.body.decode("utf-8"))
         else:
             data = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8"), keep_blank_values=True).items()}
         if not isinstance(data, dict):
@@ -175,7 +176,7 @@ def _clock(sandbox: Site, request: Request) -> Target:
     """``POST /_sandbox/clock`` ``{"advance_seconds": N}``: move a :class:`SandboxClock` forward."""
     clock = getattr(sandbox, "clock", None)
     try:
-        data = json.loads(request.body.decode("utf-8") or "{}")
+        data = json_input.loads(request.body.decode("utf-8") or "{}")
         step = data.get("advance_seconds", 0) if isinstance(data, dict) else None
         if isinstance(step, bool) or not isinstance(step, (int, float)):
             raise ValueError("advance_seconds: a number of seconds")

@@ -290,23 +290,29 @@ class Sandbox:
         self._thread: Optional[threading.Thread] = None
         self._notifier: Optional[Notifier] = None
         self._waiting_notifications: List[Dict[str, Any]] = []
-        self._state: Optional[StateFile] = None
-        if state is not None:
-            self._state = StateFile(state)
-            try:
-                restore(self.engine, self.tbank, self.tbank_terminals.append, self.resubmit_notification,
-                        self._state)
-            except BaseException:
-                self._state.close()  # a file that cannot be restored is left as it was found
-                raise
+        self._state_path = state
+        self._state: Optional[StateFile] = self._open_state() if state is not None else None
 
     def __repr__(self) -> str:
         return f"Sandbox(url={self.url if self._server else None!r}, username={self.username!r})"
 
+    def _open_state(self) -> StateFile:
+        """Open (and lock) the state file and load what it holds."""
+        assert self._state_path is not None
+        state = StateFile(self._state_path)
+        try:
+            restore(self.engine, self.tbank, self.tbank_terminals.append, self.resubmit_notification, state)
+        except BaseException:
+            state.close()  # a file that cannot be restored is left as it was found
+            raise
+        return state
+
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> "Sandbox":
-        """Start serving in a background thread."""
+        """Start serving in a background thread (a sandbox stopped before opens its state file again)."""
+        if self._state_path is not None and self._state is None:
+            self._state = StateFile(self._state_path)
         server = _Server((self.host, self.port), _Handler)
         server.sandbox = self
         server.slots = threading.BoundedSemaphore(self.max_connections)
@@ -347,15 +353,21 @@ class Sandbox:
             self._notifier.submit(item["url"], item["params"], as_json=bool(item["as_json"]))
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving, release the port and close the state file (which another sandbox may
+        then open)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
         if self._notifier is not None:
-            self.save_state()
+            self.save_state()  # before the notifier stops: what it has not delivered stays in the file
             self._notifier.stop()
             self._notifier = None
+        elif self._state is not None:
+            self.save_state()
+        if self._state is not None:
+            self._state.close()
+            self._state = None
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (the ``autopay-soap sandbox`` command)."""
