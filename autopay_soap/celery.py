@@ -2,7 +2,7 @@
 
 ::
 
-    pip install "autopay_soap[celery]"
+    pip install ".[celery]"    # from a checkout (or a built wheel with [celery]: docs/installation.rst)
     # on every worker host: settings and credentials from the environment, never from messages
     export AUTOPAY_CELERY_BROKER=redis://broker.internal:6379/0
     export AUTOPAY_JOURNAL_DSN=postgresql://autopay@db.internal/payments

@@ -7,10 +7,11 @@ and never imports zeep.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["main", "sandbox_banner"]
 
@@ -105,6 +106,59 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args.transport, verbose=args.verbose)
 
 
+STATUS_FOUND, STATUS_SETTING, STATUS_NOT_FOUND, STATUS_UNREACHABLE, STATUS_REFUSED = 0, 2, 3, 4, 5
+
+_STATUS_EPILOG = """\
+exit codes:
+  0    the order was found (printed)
+  2    a setting is wrong: profile, credentials refused, TLS trust, option
+  3    the gateway has no such order
+  4    the gateway could not be asked, or its answer read: try again later
+  5    the gateway refused the look-up for another reason (its message is printed)
+with --json, stdout holds one JSON object either way: the order, or {"error": KIND,
+"message": TEXT} with KIND one of setting, not_found, unreachable, refused.
+"""
+
+
+def _status_failure(exc: Exception) -> Tuple[int, str]:
+    """The exit code and JSON kind of a failed look-up."""
+    from .errors import (
+        AuthenticationError,
+        ConfigurationError,
+        OrderNotFound,
+        TLSError,
+        TransportError,
+        ValidationError,
+    )
+
+    if isinstance(exc, OrderNotFound):
+        return STATUS_NOT_FOUND, "not_found"
+    if isinstance(exc, (ConfigurationError, AuthenticationError, ValidationError, TLSError)):
+        return STATUS_SETTING, "setting"
+    if isinstance(exc, TransportError):
+        return STATUS_UNREACHABLE, "unreachable"
+    return STATUS_REFUSED, "refused"
+
+
+def _money(value: Any) -> Any:
+    return None if value is None else {"minor": value.minor, "currency": value.currency.alpha}
+
+
+def order_json(details: Any) -> Dict[str, Any]:
+    """An order as ``autopay-soap status --json`` prints it (amounts in minor units; no card
+    number beyond the gateway's own mask)."""
+    return {
+        "order_number": details.order_number, "order_id": details.order_id, "status": int(details.status),
+        "status_name": details.status.name, "gateway_status": details.gateway_status,
+        "amount": _money(details.amount), "approved": _money(details.approved),
+        "deposited": _money(details.deposited), "refunded": _money(details.refunded),
+        "action_code": details.action_code, "action_code_description": details.action_code_description,
+        "masked_pan": details.card.masked_pan if details.card else None,
+        "binding_id": details.binding.binding_id if details.binding else None,
+        "client_id": details.binding.client_id if details.binding else None,
+    }
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from .client import AutopayClient
     from .errors import AutopayError
@@ -117,8 +171,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
             by_id = (uuid_like or payment_id_like) and not args.by_number
             details = client.status(order_id=args.order) if by_id else client.status(order_number=args.order)
     except AutopayError as exc:
+        code, kind = _status_failure(exc)
+        if args.json:
+            print(json.dumps({"error": kind, "message": str(exc)}, ensure_ascii=False))
         print(f"autopay-soap: {exc}", file=sys.stderr)
-        return 1
+        return code
+    if args.json:
+        print(json.dumps(order_json(details), ensure_ascii=False))
+        return STATUS_FOUND
+    _print_order(details)
+    return STATUS_FOUND
+
+
+def _print_order(details: Any) -> None:
     print(f"order number   {details.order_number}")
     print(f"order id       {details.order_id}")
     print(f"status         {int(details.status)} {details.status.name}"
@@ -133,7 +198,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"card           {details.card.masked_pan} exp {details.card.expiration}")
     if details.binding:
         print(f"binding        {details.binding.binding_id} (client {details.binding.client_id})")
-    return 0
 
 
 _CHARGE_EPILOG = """\
@@ -254,7 +318,8 @@ def _charge_runner(args: argparse.Namespace, local: Any) -> Any:
     except ImportError:
         from .errors import ConfigurationError
 
-        raise ConfigurationError('--celery needs the celery extra: pip install "autopay_soap[celery]"') from None
+        raise ConfigurationError('--celery needs the celery extra: pip install ".[celery]" from a checkout, or a '
+                                 'built wheel with [celery] (docs/installation.rst)') from None
     return ClusterRunner(_charge_client_factory(args), journal, broker=args.celery, resend_after=args.resend_after,
                          **settings)
 
@@ -452,12 +517,14 @@ def _add_dunning(sub: Any) -> None:
 
 def _add_status(sub: Any) -> None:
     """``autopay-soap status``."""
-    status = sub.add_parser("status", help="look an order up by gateway id or by order number")
+    status = sub.add_parser("status", help="look an order up by gateway id or by order number",
+                            epilog=_STATUS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("order", metavar="ORDER_ID_OR_NUMBER")
     status.add_argument("--profile", default=None, help="gateway profile (or AUTOPAY_PROFILE)")
     status.add_argument("--transport", choices=["soap", "rest", "tbank"], default=None, help="default: soap")
     status.add_argument("--sandbox-url", default=None, help="base URL of a running sandbox (profile sandbox)")
     status.add_argument("--by-number", action="store_true", help="treat the argument as an order number")
+    status.add_argument("--json", action="store_true", help="print one JSON object (the order, or the error)")
     status.set_defaults(func=_cmd_status)
 
 
@@ -473,13 +540,49 @@ def build_parser() -> argparse.ArgumentParser:
     wsdl.set_defaults(func=_cmd_wsdl)
     for add in (_add_sandbox, _add_demo, _add_charge, _add_dunning, _add_status):
         add(sub)
+    for command_parser in sub.choices.values():  # unknown options are refused with the command's own usage
+        command_parser.set_defaults(command_parser=command_parser)
     return parser
 
 
+_SECRET_OPTIONS = {"--password": "AUTOPAY_PASSWORD", "--username": "AUTOPAY_USERNAME",
+                   "--terminal-password": "AUTOPAY_PASSWORD"}
+
+
+def _refuse_unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: List[str]) -> None:
+    """Unknown options are refused with the sub-command's own usage; a credential given as an
+    option is pointed to its environment variable (an option shows in ``ps`` and in the history)."""
+    command_parser = getattr(args, "command_parser", None) or parser
+    for option in extra:
+        name = option.split("=", 1)[0]
+        if name in _SECRET_OPTIONS:
+            command_parser.error(f"{name}: credentials are not options (they would show in ps and in the shell "
+                                 f"history): set {_SECRET_OPTIONS[name]} in the environment")
+    command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of the ``autopay-soap`` console script."""
+    """Entry point of the ``autopay-soap`` console script.
+
+    A reader that goes away (``autopay-soap wsdl | head``) ends the command quietly with exit
+    141, as a Unix tool killed by SIGPIPE does, instead of a ``BrokenPipeError`` traceback.
+    """
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+        except (OSError, ValueError):
+            pass
+        return 128 + 13  # SIGPIPE
+
+
+def _run(argv: Optional[List[str]]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _refuse_unknown(parser, args, extra)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -137,6 +137,30 @@ class ChargeResult:
         """The binding the payment created or used, when the gateway reported one."""
         return self.details.binding if self.details else None
 
+    def payment_url(self) -> str:
+        """The page to send the payer to (``form_url``; on T-Bank SBP, the QR payload), as a
+        ``str`` a type checker accepts. Raises :class:`OutcomeUnknown` when there is none: the
+        registration's answer was lost (run :meth:`~AutopayClient.start_first_payment` again
+        with the same order number: the order is found, never registered twice) or the order
+        is already past its payment page (see ``outcome``)."""
+        if self.form_url is None:
+            raise OutcomeUnknown(f"no payment page: outcome {self.outcome.value}"
+                                 + (f" ({self.message})" if self.message else ""),
+                                 order_number=self.order_number, order_id=self.order_id)
+        return self.form_url
+
+    def new_binding(self) -> BindingInfo:
+        """The binding a paid first payment created, for a type checker as much as for people.
+        Raises :class:`PaymentDeclined` or :class:`OutcomeUnknown` (see :meth:`raise_for_outcome`)
+        unless paid or held, and :class:`OutcomeUnknown` when the gateway named no binding (the
+        first payment was started without ``client_id``; on T-Bank give ``client_id`` to
+        :meth:`~AutopayClient.finish_first_payment`)."""
+        self.raise_for_outcome()
+        if self.binding is None or not self.binding.binding_id:
+            raise OutcomeUnknown("paid, but the gateway named no binding (was client_id given?)",
+                                 order_number=self.order_number, order_id=self.order_id)
+        return self.binding
+
     def raise_for_outcome(self) -> "ChargeResult":
         """Raise :class:`PaymentDeclined` or :class:`OutcomeUnknown` unless paid or held."""
         detail = f": {self.message}" if self.message else ""
@@ -275,6 +299,8 @@ class AutopayClient:
                 return RegisteredOrder(found.order_id or "", order_number, None), found, "found by number"
             if found is None:
                 return None, None, "could not look the order number up before registering it again"
+        not_sent: Optional[ConnectError] = None  # the last attempt's, while no attempt has reached the gateway
+        reached = False
         for _attempt in self._attempts():
             try:
                 return self.gateway.register_order(order_number, amount, **options), None, ""
@@ -282,6 +308,7 @@ class AutopayClient:
                 if not self.retry.retryable(exc):
                     raise  # a TLS error: never retried
                 note = f"not sent ({type(exc).__name__})"
+                not_sent = exc
                 continue
             except DuplicateOrderNumber:
                 note = "order number already registered"
@@ -289,6 +316,7 @@ class AutopayClient:
                 if not exc.ambiguous:
                     raise
                 note = f"registration outcome unknown ({type(exc).__name__})"
+            reached = True
             found = self._lookup(order_number=order_number)
             if isinstance(found, OrderDetails):
                 self._same_charge(found, order_number, amount, options.get("client_id"), binding_id)
@@ -298,6 +326,8 @@ class AutopayClient:
             # because a second registration of a registered number answers code 1.
             if found is None and not self.gateway.features.order_number_unique:
                 return None, None, note or "registration outcome unknown"  # no code 1 to rely on
+        if not_sent is not None and not reached:  # nothing left: an error to retry, not an unknown outcome
+            raise not_sent
         return None, None, note or "registration failed"
 
     @staticmethod

@@ -29,6 +29,7 @@ import os
 import socket
 import threading
 import time
+import urllib.parse
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
@@ -393,24 +394,77 @@ def classify_request_error(exc: requests.exceptions.RequestException, **context:
     """Turn a requests exception into "never reached" or "outcome unknown".
 
     * TLS failure, connection refused, DNS failure, connect timeout: the request was not
-      sent (:class:`ConnectError`, :class:`TLSError`).
+      sent (:class:`ConnectError`, :class:`TLSError`); the message names the address (scheme,
+      host, port and path: never credentials or a query) and the cause.
     * Read timeout: sent, no answer (:class:`ResponseTimeout`).
     * Reset, closed or truncated after sending: (:class:`ConnectionDropped`).
     """
     name = type(exc).__name__
+    where = request_address(exc)
     if isinstance(exc, requests.exceptions.SSLError):
-        return TLSError(f"TLS handshake failed: {name}", **context)
+        return TLSError(f"TLS handshake with {where} failed: {_tls_cause(exc)}; the request was not sent", **context)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return ConnectError("could not connect in time; the request was not sent", **context)
+        return ConnectError(f"could not connect to {where}: no connection within the connect timeout; the request "
+                            "was not sent", **context)
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return ResponseTimeout("no answer within the read timeout; the outcome is unknown", **context)
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = repr(exc.args[0]) if exc.args else ""
         if ("NewConnectionError" in reason or "NameResolutionError" in reason
                 or "Failed to establish" in reason or "Connection refused" in reason):
-            return ConnectError("could not connect; the request was not sent", **context)
+            return ConnectError(f"could not connect to {where}: {_connect_cause(reason)}; the request was not sent",
+                                **context)
         return ConnectionDropped("the connection broke after the request was sent; the outcome is unknown",
                                  **context)
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
         return ConnectionDropped("the answer was cut off; the outcome is unknown", **context)
     return ConnectionDropped(f"HTTP exchange failed ({name}); the outcome is unknown", **context)
+
+
+def request_address(exc: requests.exceptions.RequestException) -> str:
+    """Where a failed request went: ``scheme://host:port/path`` (no user, password or query,
+    which may carry secrets); ``the gateway`` when requests did not keep the request."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if not url:
+        return "the gateway"
+    parts = urllib.parse.urlsplit(str(url))
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
+
+
+def _connect_cause(reason: str) -> str:
+    """Why a connection was not made, in words an operator acts on."""
+    lowered = reason.lower()
+    if ("nameresolutionerror" in lowered or "name or service not known" in lowered or "getaddrinfo" in lowered
+            or "nodename nor servname" in lowered or "temporary failure in name resolution" in lowered):
+        return "the host name could not be resolved (DNS)"
+    if "connection refused" in lowered:
+        return "connection refused (nothing listens there: wrong port, or the gateway is down)"
+    if "network is unreachable" in lowered or "no route to host" in lowered:
+        return "no route to the host (network unreachable)"
+    if "timed out" in lowered:
+        return "no connection within the connect timeout"
+    return "the connection could not be made"
+
+
+def _tls_cause(exc: Exception) -> str:
+    """What went wrong in a TLS handshake (never a certificate's or a key's content)."""
+    text = repr(exc).lower()
+    if "hostname mismatch" in text or "doesn't match" in text or "not valid for" in text:
+        return "the certificate is for another host name"
+    if "certificate has expired" in text:
+        return "the certificate has expired"
+    if "self-signed" in text or "self signed" in text or "unable to get local issuer" in text:
+        return ("the certificate was not issued by a CA in the trust store (a gateway with its own CA: the "
+                "ca_bundle setting)")
+    if "certificate verify failed" in text:
+        return "the certificate could not be verified"
+    if "wrong version number" in text or "unknown protocol" in text or "record layer failure" in text:
+        return "the server does not speak TLS there (an http:// port?)"
+    return type(exc).__name__

@@ -72,7 +72,7 @@ def test_status_command_against_a_running_sandbox(capsys):
         assert main(["status", order.order_id, "--profile", "sandbox", "--sandbox-url", sb.url,
                      "--transport", "rest"]) == 0
         by_id = capsys.readouterr().out
-        assert main(["status", "NOPE-1", "--profile", "sandbox", "--sandbox-url", sb.url]) == 1
+        assert main(["status", "NOPE-1", "--profile", "sandbox", "--sandbox-url", sb.url]) == 3  # no such order
     assert "2 DEPOSITED" in by_number and "12.34 RUB" in by_number and "444455**3333" in by_number
     assert by_id == by_number
 

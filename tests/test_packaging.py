@@ -53,3 +53,36 @@ def test_every_package_of_the_source_tree_is_installed():
     listed = {line.strip() for line in config["options"]["packages"].splitlines() if line.strip()}
     found = {".".join(path.parent.relative_to(root).parts) for path in (root / "autopay_soap").rglob("__init__.py")}
     assert found - listed == set()
+
+
+def test_the_sdist_carries_what_its_own_tests_need(tmp_path):
+    import shutil
+    import tarfile
+
+    tree = tmp_path / "tree"  # a copy without the checkout's egg-info, whose file list setuptools would reuse
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "dist",
+                                                              "__pycache__", ".*_cache", ".hypothesis"))
+    built = subprocess.run([sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(tmp_path)], cwd=tree,
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (archive,) = tmp_path.glob("autopay_soap-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        inside = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    ignored = {"__pycache__", "_build", "results", ".hypothesis", ".pytest_cache"}
+    wanted = {str(path.relative_to(ROOT)) for folder in ("tests", "docs", "wsdl", "bench")
+              for path in (ROOT / folder).rglob("*")
+              if path.is_file() and not ignored & set(path.parts) and path.suffix not in (".pyc", ".sqlite")}
+    wanted |= {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "setup.cfg", "setup.py", ".ci/run"}
+    assert {"tests/conftest.py", "tests/data/tbank_answers.json", "tests/pg_server.py"} <= wanted
+    assert sorted(wanted - inside) == []
+
+
+def test_the_metadata_names_the_license_file_and_where_the_project_lives():
+    config = _config()
+    assert config["metadata"]["license"] == "MIT" and config["metadata"]["license_files"].strip() == "LICENSE"
+    assert "MIT License" in (ROOT / "LICENSE").read_text("utf-8").splitlines()[0]
+    urls = dict(line.split(" = ", 1) for line in config["metadata"]["project_urls"].strip().splitlines())
+    assert set(urls) == {"Documentation", "Changelog", "Source", "Issues"}
+    assert all(url.startswith("https://") for url in urls.values())
+    build = (ROOT / "pyproject.toml").read_text("utf-8")
+    assert 'build-backend = "setuptools.build_meta"' in build and "[project]" not in build  # metadata: setup.cfg

@@ -1,5 +1,5 @@
 """The batch journal in PostgreSQL: the same operations as the SQLite :class:`~.journal.Journal`,
-shared by many runners and hosts (the ``postgres`` extra: ``pip install "autopay_soap[postgres]"``).
+shared by many runners and hosts (the ``postgres`` extra: ``pip install ".[postgres]"`` from a checkout).
 
 Chosen by the journal's URL: ``--journal postgresql://user@host/db`` (any libpq URL; the
 parameters ``merchant`` and ``batch``, taken off before connecting, name the merchant whose

@@ -27,6 +27,7 @@ def open_journal(journal: Union[str, Path], *, runner_lock: bool = True) -> AnyJ
         try:
             import psycopg  # noqa: F401 - only to say clearly what is missing
         except ImportError:
-            raise RuntimeError('a PostgreSQL journal needs psycopg: pip install "autopay_soap[postgres]"') from None
+            raise RuntimeError('a PostgreSQL journal needs psycopg: pip install ".[postgres]" from a checkout '
+                               '(or a built wheel with [postgres]: docs/installation.rst)') from None
         return PostgresJournal(str(journal), runner_lock=runner_lock)
     return Journal(journal, runner_lock=runner_lock)
