@@ -75,6 +75,8 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         return 2
     for line in sandbox_banner(sandbox, default_password=args.password == "sandbox-password"):
         print(line, flush=True)
+    if not args.quiet:
+        _show_access_log()
     try:
         sandbox.serve_forever()
     except KeyboardInterrupt:
@@ -82,6 +84,19 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     finally:
         sandbox.stop()
     return 0
+
+
+def _show_access_log() -> None:
+    """The sandbox's access log on stderr: this command is an application, so it may set up its
+    own logging (the library never does)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    access = logging.getLogger("autopay_soap.sandbox.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
 
 def sandbox_banner(sandbox: Any, *, default_password: bool) -> List[str]:
@@ -423,6 +438,8 @@ def _add_sandbox(sub: Any) -> None:
     sandbox.add_argument("--tbank-repeated-order-ids", action="store_true",
                          help="T-Bank Init accepts an OrderId already used (refusing it is undocumented); test that "
                               "your client never relies on the refusal")
+    sandbox.add_argument("--quiet", action="store_true",
+                         help="no access log (by default one line per request on stderr, secrets masked)")
     sandbox.set_defaults(func=_cmd_sandbox)
 
 
@@ -515,6 +532,47 @@ def _add_dunning(sub: Any) -> None:
     dunning.set_defaults(func=_cmd_dunning)
 
 
+def _amount(text: str) -> Any:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount such as 1.00") from None
+    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+        raise argparse.ArgumentTypeError(f"{text!r}: an amount above 0 in kopecks at most (1.00, 250.50)")
+    return value
+
+
+def _prefix(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,19}", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: letters, digits and '-', at most 20")
+    return text
+
+
+def _cmd_sandbox_bindings(args: argparse.Namespace) -> int:
+    from .sandbox_bindings import main as bindings_main
+
+    return bindings_main(args.sandbox_url, args.count, args.out, transport=args.transport, amount=args.amount,
+                         prefix=args.prefix, say=_say)
+
+
+def _add_sandbox_bindings(sub: Any) -> None:
+    """``autopay-soap sandbox-bindings``."""
+    command = sub.add_parser("sandbox-bindings", help="make saved cards on a running sandbox and a batch file "
+                                                      "that charges them")
+    command.add_argument("--count", type=_positive_int, required=True, help="how many bindings (customers)")
+    command.add_argument("--out", required=True, metavar="FILE", help="the batch CSV to write (never overwritten)")
+    command.add_argument("--sandbox-url", default=None,
+                         help="base URL of the running sandbox (or AUTOPAY_SANDBOX_URL; default http://127.0.0.1:8089)")
+    command.add_argument("--transport", choices=["soap", "rest", "tbank"], default="soap", help="default: soap")
+    command.add_argument("--amount", type=_amount, default=_amount("1.00"), help="each row's amount (default 1.00)")
+    command.add_argument("--prefix", type=_prefix, default="SANDBOX", help="order numbers PREFIX-1, PREFIX-2...")
+    command.set_defaults(func=_cmd_sandbox_bindings)
+
+
 def _add_status(sub: Any) -> None:
     """``autopay-soap status``."""
     status = sub.add_parser("status", help="look an order up by gateway id or by order number",
@@ -538,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wsdl = sub.add_parser("wsdl", help="show the bundled MerchantService WSDL and its operations")
     wsdl.set_defaults(func=_cmd_wsdl)
-    for add in (_add_sandbox, _add_demo, _add_charge, _add_dunning, _add_status):
+    for add in (_add_sandbox, _add_sandbox_bindings, _add_demo, _add_charge, _add_dunning, _add_status):
         add(sub)
     for command_parser in sub.choices.values():  # unknown options are refused with the command's own usage
         command_parser.set_defaults(command_parser=command_parser)

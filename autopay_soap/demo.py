@@ -41,7 +41,7 @@ def run_demo(transports: List[str], *, verbose: bool = False, out: TextIO = sys.
         print(text, file=out, flush=True)
 
     with Sandbox() as sandbox:
-        say(f"sandbox gateway at {sandbox.url} (dashboard: {sandbox.url}/_sandbox/)")
+        say(f"sandbox gateway at {sandbox.url} (for the length of this demo)")
         for transport in transports:
             _demo_transport(sandbox, transport, rows, say)
         charges = sandbox.engine.charges_by_order_number()
@@ -54,7 +54,18 @@ def run_demo(transports: List[str], *, verbose: bool = False, out: TextIO = sys.
     say(f"\nledger: {len(ledger)} money movements, {len(charges)} orders charged, "
         f"{'no double charge' if not doubles else 'DOUBLE CHARGES: ' + ', '.join(doubles)}")
     say("demo: all scenarios succeeded" if all_ok else "demo: FAILED")
+    for line in NEXT_STEPS:
+        say(line)
     return 0 if all_ok else 1
+
+
+NEXT_STEPS = (
+    "",
+    "The demo's sandbox has stopped. Next:",
+    "  autopay-soap sandbox        a sandbox that stays up, with its dashboard at http://127.0.0.1:8089/_sandbox/",
+    "  README.md, Quick start      your first payment and autopayment in code (docs/quickstart.rst)",
+)
+"""What the demo ends with: the sandbox it used is gone, so where to go from here."""
 
 
 class _TransportDemo:

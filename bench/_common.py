@@ -15,7 +15,7 @@ import requests
 
 def start_sandbox(latency_ms: float = 0) -> "Tuple[subprocess.Popen[str], str]":
     """``autopay-soap sandbox`` on a free port in a child process; returns it and its URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--port", "0", "--latency",
+    proc = subprocess.Popen([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--quiet", "--port", "0", "--latency",
                              f"{latency_ms}ms"], stdout=subprocess.PIPE, text=True)
     url = proc.stdout.readline().split()[-1]  # type: ignore[union-attr]
     return proc, url

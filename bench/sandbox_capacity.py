@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
-    proc = subprocess.Popen([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--quiet", "--port", "0"],
                             stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().split()[-1]  # type: ignore[union-attr]

@@ -6,7 +6,10 @@ A success answer must carry every required field with the declared JSON type. An
 must carry ``Success`` false, a non-zero string ``ErrorCode`` and a ``Message``, and whatever
 else it carries must have the declared type; the fields that describe a payment, a customer or
 a card are echoed when the sandbox knows them (``tests/test_sandbox_wire.py`` checks the
-echoes), and left out when the request named nothing the sandbox knows, rather than invented.
+echoes), and left out when the request named nothing the sandbox knows, rather than invented;
+except in the methods of :data:`ERRORS_CARRY_REQUIRED`, whose error answers carry every required
+field too (``GetState`` of a payment the sandbox does not know: ``OrderId`` "", ``Amount`` 0,
+``Status`` ``UNKNOWN``, a member of the description's own status enum).
 
 Where the description contradicts itself, the sandbox follows the rest of the description and
 the API's documented behaviour; each such place is listed in :data:`CONTRADICTIONS`.
@@ -30,6 +33,8 @@ CONTRADICTIONS: Dict[tuple, str] = {
     ("GetCardList", "CardType"): "declared a number while every other card field is a string; the sandbox "
                                  "sends the number",
 }
+
+ERRORS_CARRY_REQUIRED = {"GetState"}
 
 _TYPES = {"string": str, "boolean": bool, "array": list, "object": dict}
 
@@ -60,7 +65,7 @@ def problems(method: str, answer: Any) -> List[str]:
                 found.append(f"{method}: an error answer needs a non-zero string ErrorCode")
             if not isinstance(item.get("Message"), str):
                 found.append(f"{method}: an error answer needs a Message")
-        else:
+        if not error or method in ERRORS_CARRY_REQUIRED:
             for name in spec["required"]:
                 if name not in item and (method, name) not in CONTRADICTIONS:
                     found.append(f"{method}: {name} is required")

@@ -40,6 +40,9 @@ def test_demo_succeeds_over_every_transport():
     table = [line for line in out.stdout.splitlines() if line.startswith(("soap ", "rest ", "tbank "))]
     assert len(table) == 17 and all(line.rstrip().endswith("yes") for line in table)
     assert sum("SBP" in line for line in table) == 2  # T-Bank's two ways of binding an account
+    assert "dashboard" not in out.stdout.splitlines()[0]  # the demo's sandbox dies with it: no URL to visit later
+    assert out.stdout.rstrip().endswith("your first payment and autopayment in code (docs/quickstart.rst)")
+    assert "  autopay-soap sandbox        a sandbox that stays up" in out.stdout
 
 
 def test_demo_verbose_shows_envelopes_with_secrets_masked():

@@ -164,3 +164,45 @@ def test_a_certificate_nobody_trusts_is_named_with_the_setting_that_fixes_it(tmp
     assert str(refused.value).startswith(f"TLS handshake with {url}/payment/rest/getOrderStatusExtended.do failed: "
                                          "the certificate was not issued by a CA in the trust store")
     assert "ca_bundle" in str(refused.value)
+
+
+def _sandbox_process(*options):
+    proc = subprocess.Popen(CLI + ["sandbox", "--port", "0", *options], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().split()[-1]
+    assert url.startswith("http://127.0.0.1:"), url
+    return proc, url
+
+
+def test_the_sandbox_logs_each_request_with_secrets_masked_and_quiet_silences_it():
+    import requests
+
+    proc, url = _sandbox_process()
+    try:
+        answer = requests.get(url + "/payment/rest/getOrderStatusExtended.do?userName=sandbox-api"
+                                    "&password=hunter2-secret&orderNumber=LOG-1", timeout=10)
+        logged = proc.stderr.readline()
+        host, port = url[len("http://"):].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:  # a request line that forges a log
+            raw.sendall(b"GET /x\x1b[2J\rforged HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw.recv(4096)
+        forged = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert ('"GET /payment/rest/getOrderStatusExtended.do?userName=sandbox-api&password=***&orderNumber=LOG-1 '
+            f'HTTP/1.1" {answer.status_code} ') in logged and "hunter2" not in logged  # (REST is POST: a 404)
+    assert "127.0.0.1 " in logged and "\\x1b[2J\\x0dforged" in forged and "\x1b" not in forged
+
+    quiet, url = _sandbox_process("--quiet")
+    try:
+        assert requests.get(url + "/_sandbox/ledger", timeout=10).status_code == 200
+    finally:
+        quiet.terminate()
+        quiet.wait(10)
+        quiet.stdout.close()
+        said = quiet.stderr.read()
+        quiet.stderr.close()
+    assert said == ""

@@ -134,6 +134,10 @@ def test_error_answers_echo_what_the_sandbox_knows(sb):
     assert charge["Success"] is False and (charge["OrderId"], charge["Amount"]) == ("E-1", 5000)
     state = tbank(sb, "GetState", {"PaymentId": "123"})
     assert state["Success"] is False and state["ErrorCode"] == "255" and state["PaymentId"] == "123"
+    assert (state["OrderId"], state["Amount"], state["Status"]) == ("", 0, "UNKNOWN")  # required by its schema
+    forged = tbank(sb, "GetState", {"PaymentId": payment, "Token": "forged"}, sign=False)  # tells nothing of it
+    assert forged["ErrorCode"] == "204" and (forged["OrderId"], forged["Amount"], forged["Status"]) == ("", 0,
+                                                                                                        "UNKNOWN")
     customer = tbank(sb, "GetCustomer", {"CustomerKey": "nobody"})
     assert customer["ErrorCode"] == "7" and customer["CustomerKey"] == "nobody"
     tbank(sb, "Cancel", {"PaymentId": payment})  # NEW → CANCELED

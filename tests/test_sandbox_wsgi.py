@@ -76,3 +76,56 @@ def test_a_body_over_the_limit_is_413_under_wsgi_too(served):
     sandbox.max_body_bytes = 1000
     answer = requests.post(base + "/payment/rest/register.do", data=b"x" * 5000, timeout=10)
     assert answer.status_code == 413
+
+
+def _waitress(env):
+    """``autopay_soap.sandbox.wsgi:app`` under waitress in its own process; (process, base URL)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "waitress", "--listen=127.0.0.1:0", "--threads=4",
+                             "autopay_soap.sandbox.wsgi:app"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+    for line in proc.stderr:
+        found = re.search(r"Serving on (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            return proc, found.group(1)
+    raise AssertionError(f"waitress did not start (exit {proc.wait(10)})")
+
+
+def _stop(proc):
+    proc.kill()  # as a restart after a crash would: nothing is saved on the way out
+    proc.wait(10)
+    proc.stderr.close()
+
+
+def test_the_wsgi_app_keeps_its_state_file_across_a_restart_of_a_real_wsgi_server(tmp_path):
+    env = {"AUTOPAY_SANDBOX_STATE": str(tmp_path / "wsgi-state.sqlite")}
+    proc, url = _waitress(env)
+    try:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/_sandbox/return")
+        first = client.start_first_payment("W-ST-1", Money.of("3.00", "RUB"), "wsgi-client")
+        paid = requests.post(url + "/_sandbox/pay", json={"form_url": first.payment_url(), "card": "SUCCESS"},
+                             timeout=10)
+        assert paid.json()["paid"], paid.text
+        binding = client.finish_first_payment(order_id=first.order_id).new_binding().binding_id
+        client.close()
+        second, second_url = _waitress(env)  # a second worker process on the same file: refused, loudly
+        try:
+            refused = requests.get(second_url + "/_sandbox/ledger", timeout=10)
+        finally:
+            _stop(second)
+    finally:
+        _stop(proc)
+    assert refused.status_code == 500 and "another sandbox has this state file open" in refused.text
+    proc, url = _waitress(env)
+    try:
+        client = AutopayClient.from_profile("sandbox", sandbox_url=url, return_url=url + "/_sandbox/return")
+        again = client.autopay("W-ST-2", Money.of("3.00", "RUB"), client_id="wsgi-client", binding_id=binding)
+        found = client.status(order_number="W-ST-1")
+        client.close()
+    finally:
+        _stop(proc)
+    assert again.outcome is ChargeOutcome.PAID and found.is_paid and found.binding.binding_id == binding

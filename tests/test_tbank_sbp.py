@@ -80,3 +80,23 @@ def test_sbp_rejected_binding_and_declined_account(sandbox):
         client.autopay("SBP-N", RUB("10.00"), account_token="no-such-token")
     assert info.value.gateway_code == 3014 and client.sbp_account(pending.request_key).status == "NEW"
     assert sandbox.engine.charges_by_order_number() == {}
+
+
+def test_t_bank_s_own_sbp_test_scenario_needs_no_data_qr():
+    """Init (without DATA.QR) → GetQr → SbpPayTest → GetState CONFIRMED → Cancel → REFUNDED, as
+    T-Bank's SBP test instructions have it (a client that never sends DATA.QR, like PyPI tbank)."""
+    from .test_sandbox_wire import tbank
+
+    with Sandbox() as sb:
+        init = tbank(sb, "Init", {"Amount": 1500, "OrderId": "QR-PLAIN-1", "Description": "a plain SBP payment"})
+        qr = tbank(sb, "GetQr", {"PaymentId": init["PaymentId"]})
+        assert qr["Success"] is True and qr["Data"].startswith("https://qr.nspk.ru/") and "RequestKey" not in qr
+        assert tbank(sb, "SbpPayTest", {"PaymentId": init["PaymentId"]})["Success"] is True
+        state = tbank(sb, "GetState", {"PaymentId": init["PaymentId"]})
+        assert (state["Status"], state["Amount"]) == ("CONFIRMED", 1500)
+        assert {"Key": "Source", "Value": "qrsbp"} in state["Params"]
+        assert tbank(sb, "Cancel", {"PaymentId": init["PaymentId"]})["Status"] == "REFUNDED"
+        recurrent = tbank(sb, "Init", {"Amount": 100, "OrderId": "QR-REC-1", "Recurrent": "Y", "CustomerKey": "c",
+                                       "Description": "binds a card, not an account"})
+        refused = tbank(sb, "GetQr", {"PaymentId": recurrent["PaymentId"]})
+        assert refused["ErrorCode"] == "14" and "DATA.QR" in refused["Details"]

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 import attr
 import requests
 
+from ..redact import mask_text
 from ..signing import make_token, rbs_hmac_checksum
 from . import routes
 from .answer import ApiCall
@@ -36,6 +37,15 @@ from .tbank import TBankFrontEnd, TBankTerminal
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TBANK_TERMINAL", "DEFAULT_USERNAME", "PayerResult", "Sandbox"]
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("autopay_soap.sandbox.access")
+
+
+def access_line(requestline: str, limit: int = 300) -> str:
+    """A request line fit for a log: secrets masked (:func:`~autopay_soap.redact.mask_text`),
+    control characters escaped (no forged log lines), at most ``limit`` characters."""
+    text = mask_text(requestline[:limit * 2])
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 DEFAULT_USERNAME = "sandbox-api"
 DEFAULT_PASSWORD = "sandbox-password"
@@ -102,6 +112,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        """One line per answer on the ``autopay_soap.sandbox.access`` logger (INFO): client,
+        request line with secrets masked (a REST call may carry ``password=`` in its query),
+        status, size. ``autopay-soap sandbox`` shows it on stderr unless ``--quiet``."""
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info('%s "%s" %s %s', self.client_address[0], access_line(self.requestline), code, size)
 
     # -- plumbing --------------------------------------------------------------------------
 

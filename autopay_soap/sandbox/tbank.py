@@ -14,7 +14,9 @@ Rules emulated where T-Bank's documentation says how:
   with a ``Charge`` or with the terminal type (ECOM/AFT) 1126;
 * ``Charge`` needs the terminal option (error 10 when disabled) and a payment without
   ``Recurrent``; a RebillId is scoped to the terminal that made the parent payment;
-* SBP: ``GetQr`` of a ``Recurrent=Y`` + ``DATA.QR`` payment returns a ``RequestKey``; an
+* SBP: ``GetQr`` of any new payment makes it an SBP payment (T-Bank's own test scenario is
+  Init → GetQr → SbpPayTest, without ``DATA.QR``); binding the payer's account needs
+  ``Recurrent=Y`` + ``DATA.QR``, whose ``GetQr`` returns a ``RequestKey``; an
   account bound on one terminal is chargeable from every terminal of the same merchant;
   ``ChargeQr`` is one-stage and a second call on a payment answers 3037; the account-binding
   notification goes to the terminal's configured URL, never to the Init's NotificationURL;
@@ -361,8 +363,20 @@ class TBankFrontEnd:
         Every request gets a T-Bank answer (``Success: false`` with an ``ErrorCode``), however
         malformed: not an object, a float or a nested value where a scalar belongs, no
         TerminalKey, no Token. An error answer echoes what the sandbox knows of its subject
-        (``PaymentId``, ``OrderId``, ``Amount``, ``Status``, ``CustomerKey``...), as T-Bank does.
+        (``PaymentId``, ``OrderId``, ``Amount``, ``Status``, ``CustomerKey``...), as T-Bank does;
+        never to a request whose terminal or Token is wrong. A ``GetState`` error answer carries
+        every field its published schema requires: ``OrderId`` "", ``Amount`` 0 and ``Status``
+        ``UNKNOWN`` where the payment is not known (or not to be told).
         """
+        answer = self._answer(method, body)
+        if method == "GetState" and answer.get("Success") is False:
+            given = body.get("PaymentId") if isinstance(body, Mapping) else None
+            unknown = {"PaymentId": str(given) if isinstance(given, (str, int)) and not isinstance(given, bool) else "",
+                       "OrderId": "", "Amount": 0, "Status": "UNKNOWN"}
+            answer = {**unknown, **answer}
+        return answer
+
+    def _answer(self, method: str, body: Any) -> Dict[str, Any]:
         handler = getattr(self, "_m_" + method, None) if method in TBANK_METHODS else None
         if handler is None:
             return {"Success": False, "ErrorCode": "9999", "Message": f"Метод {method} не найден"}
@@ -424,8 +438,8 @@ class TBankFrontEnd:
             return known
         order = self._order(payment)
         word = self.status_word(payment, order)
-        known.update(PaymentId=payment.payment_id, OrderId=payment.order_id, Amount=self._amount(order, word),
-                     Status=word)
+        known.update(PaymentId=int(payment.payment_id) if method == "GetQr" else payment.payment_id,  # as GetQr's
+                     OrderId=payment.order_id, Amount=self._amount(order, word), Status=word)  # own answer has it
         if method == "Cancel":  # nothing changed: the amount before is the amount after
             if order.status in (OrderStatus.DEPOSITED, OrderStatus.REFUNDED):
                 left = order.deposited - order.refunded
@@ -756,14 +770,15 @@ class TBankFrontEnd:
 
     def _m_GetQr(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
         payment = self._payment(terminal, body)
-        if not payment.qr:
-            raise TBankError(14, "Неверный платеж", "the payment was not created with DATA.QR=true")
+        if not payment.qr and payment.recurrent:
+            raise TBankError(14, "Неверный платеж", "binding the payer's account needs Init with DATA.QR=true")
         order = self._order(payment)
         if order.status is not OrderStatus.CREATED:
             raise TBankError(8, "Неверный статус транзакции")
         if payment.recurrent and not order.description:
             raise TBankError(2, "Не передан обязательный параметр", "Description is required to bind the account")
         payment.form_shown = True
+        payment.qr = True  # T-Bank's own SBP test scenario is Init (without DATA.QR) → GetQr → SbpPayTest
         reply = _ok(terminal, OrderId=payment.order_id, PaymentId=int(payment.payment_id),
                     Data=self._qr_data(body.get("DataType"), payment.payment_id, order.amount))
         if payment.recurrent:

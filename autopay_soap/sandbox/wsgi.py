@@ -8,7 +8,11 @@
 One process holds the sandbox's state, so run one worker process (with threads). Settings come
 from the environment: ``AUTOPAY_SANDBOX_USERNAME``, ``AUTOPAY_SANDBOX_PASSWORD``,
 ``AUTOPAY_SANDBOX_PUBLIC_URL`` (the base URL clients use, put into form URLs and the WSDL;
-default: taken from the first request's ``Host``) and ``AUTOPAY_SANDBOX_CALLBACK_URL``.
+default: taken from the first request's ``Host``), ``AUTOPAY_SANDBOX_CALLBACK_URL`` and
+``AUTOPAY_SANDBOX_STATE``: a state file (see :mod:`autopay_soap.sandbox.state`) that keeps
+orders, bindings and the ledger across restarts of the WSGI server; without it everything is in
+memory. The file is locked by the process that opens it, so a second worker process is refused
+(every request it gets is answered 500 with that one line, also logged) rather than sharing it.
 
 The same routes and answers as the built-in server (``autopay-soap sandbox``), which stays the
 default. Two injected faults act on the connection itself and need the built-in server:
@@ -23,13 +27,17 @@ from __future__ import annotations
 
 import email.message
 import io
+import logging
 import os
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from ..errors import ConfigurationError
 from .server import DEFAULT_PASSWORD, DEFAULT_USERNAME, Sandbox, _Drop, _Handler
 
 __all__ = ["SandboxApp", "app", "make_app"]
+
+log = logging.getLogger(__name__)
 
 StartResponse = Callable[[str, List[Tuple[str, str]]], Any]
 _REASONS = {200: "OK", 303: "See Other", 400: "Bad Request", 404: "Not Found", 409: "Conflict",
@@ -117,7 +125,8 @@ def make_app(sandbox: Optional[Sandbox] = None) -> SandboxApp:
     if sandbox is None:
         sandbox = Sandbox(username=os.environ.get("AUTOPAY_SANDBOX_USERNAME", DEFAULT_USERNAME),
                           password=os.environ.get("AUTOPAY_SANDBOX_PASSWORD", DEFAULT_PASSWORD),
-                          callback_url=os.environ.get("AUTOPAY_SANDBOX_CALLBACK_URL") or None)
+                          callback_url=os.environ.get("AUTOPAY_SANDBOX_CALLBACK_URL") or None,
+                          state=os.environ.get("AUTOPAY_SANDBOX_STATE") or None)
         sandbox.public_url = os.environ.get("AUTOPAY_SANDBOX_PUBLIC_URL") or None
     return SandboxApp(sandbox)
 
@@ -132,7 +141,12 @@ class _LazyApp:
     def __call__(self, environ: Dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         with self._lock:
             if self._app is None:
-                self._app = make_app()
+                try:
+                    self._app = make_app()
+                except ConfigurationError as exc:  # a state file it cannot use: say so, on every request
+                    log.error("the sandbox cannot start: %s", exc)
+                    start_response("500 Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")])
+                    return [f"the sandbox cannot start: {exc}\n".encode()]
         return self._app(environ, start_response)
 
 
