@@ -58,6 +58,7 @@ from .models import (
     RegisteredOrder,
 )
 from .money import Currency, Money
+from .receipts import Receipt, ReceiptItem
 from .retry import RetryPolicy
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -72,7 +73,7 @@ __all__ = [
     "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "Interrupted",
     "InvalidOrderState", "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderMismatch",
     "OrderNotFound", "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep",
-    "RbsRestGateway", "RbsSoapGateway",
+    "RbsRestGateway", "RbsSoapGateway", "Receipt", "ReceiptItem",
     "RegisteredOrder", "ReplyTooLarge", "ResponseTimeout", "RetryPolicy", "SoapFaultError", "TBankGateway",
     "TLSError", "Timeouts", "TransportError", "UnsupportedOperation", "ValidationError", "__version__",
 ]

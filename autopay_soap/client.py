@@ -68,6 +68,7 @@ from .models import (
     SbpQr,
 )
 from .money import Money
+from .receipts import Receipt, check_receipt_for
 from .retry import RetryPolicy
 from .validation import check_binding_id, check_text
 
@@ -430,9 +431,12 @@ class AutopayClient:
         self, order_number: str, amount: Money, client_id: Optional[str] = None, *, two_stage: bool = False,
         return_url: Optional[str] = None, fail_url: Optional[str] = None, description: Optional[str] = None,
         language: Optional[str] = None, session_timeout_secs: Optional[int] = None,
-        initiator: Optional[str] = None, sbp: bool = False,
+        initiator: Optional[str] = None, sbp: bool = False, receipt: Optional[Receipt] = None,
     ) -> ChargeResult:
         """Register the first payment of a client (creates a binding once paid).
+
+        ``receipt``: the 54-FZ receipt of the payment (:class:`~autopay_soap.receipts.Receipt`),
+        checked against ``amount`` before anything is sent; sent with the registration.
 
         Returns outcome ``PENDING`` with ``form_url``: send the payer there. After an
         ambiguous registration the order is recovered by number, without a form URL.
@@ -443,6 +447,8 @@ class AutopayClient:
         ask :meth:`sbp_account` for the ``AccountToken`` once paid.
         """
         options = self._transport_options(initiator, sbp)
+        if check_receipt_for(receipt, amount) is not None:
+            options["receipt"] = receipt
         order, details, note = self._register(
             order_number, amount, return_url=return_url or self.return_url, two_stage=two_stage,
             client_id=None if sbp else client_id, fail_url=fail_url, description=description, language=language,
@@ -492,9 +498,12 @@ class AutopayClient:
         self, order_number: str, amount: Money, *, client_id: Optional[str] = None,
         binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
         description: Optional[str] = None, return_url: Optional[str] = None, initiator: Optional[str] = None,
-        retry_of: Optional[str] = None,
+        retry_of: Optional[str] = None, receipt: Optional[Receipt] = None,
     ) -> ChargeResult:
         """Charge a saved card (or, on T-Bank, a bound SBP account) without the customer.
+
+        ``receipt``: the charge's 54-FZ receipt, checked against ``amount`` first; on RBS it goes
+        with the registration, on T-Bank with the Init before ``Charge`` / ``ChargeQr``.
 
         RBS: register with AUTO_PAYMENT (``client_id`` required), pay with ``binding_id``,
         confirm. T-Bank: a fresh Init (no Recurrent, no CustomerKey, initiator type
@@ -517,7 +526,7 @@ class AutopayClient:
         """
         options = self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
                                        account_token=account_token, two_stage=two_stage, description=description,
-                                       return_url=return_url, initiator=initiator)
+                                       return_url=return_url, initiator=initiator, receipt=receipt)
         if retry_of is not None:
             earlier = self._earlier_attempt(retry_of)
             if earlier is not None:
@@ -563,18 +572,19 @@ class AutopayClient:
         self, order_number: str, amount: Money, *, client_id: Optional[str] = None,
         binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
         description: Optional[str] = None, return_url: Optional[str] = None, initiator: Optional[str] = None,
+        receipt: Optional[Receipt] = None,
     ) -> None:
         """Every check :meth:`autopay` makes before sending anything, for this transport: raises
         :class:`ValidationError` (or :class:`~autopay_soap.errors.ConfigurationError`) naming the
         field, else returns. Nothing is sent. The batch runner runs it on every row first."""
         self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
                              account_token=account_token, two_stage=two_stage, description=description,
-                             return_url=return_url, initiator=initiator)
+                             return_url=return_url, initiator=initiator, receipt=receipt)
 
     def _autopay_checks(
         self, order_number: str, amount: Money, *, client_id: Optional[str], binding_id: Optional[str],
         account_token: Optional[str], two_stage: bool, description: Optional[str], return_url: Optional[str],
-        initiator: Optional[str],
+        initiator: Optional[str], receipt: Optional[Receipt] = None,
     ) -> dict:
         """Check an autopayment's arguments against this transport; the transport's options."""
         if (binding_id is None) == (account_token is None):
@@ -585,6 +595,8 @@ class AutopayClient:
         else:
             check_text(account_token, "account_token", 64)
         options = self._transport_options(initiator, sbp=account_token is not None)
+        if check_receipt_for(receipt, amount) is not None:
+            options["receipt"] = receipt
         self.gateway.check_registration(order_number, amount, return_url or self.return_url,
                                         two_stage=two_stage, client_id=client_id, auto_payment=True,
                                         description=description, **options)
@@ -634,11 +646,17 @@ class AutopayClient:
         return self._sbp_gateway().get_add_account_qr_state(request_key)
 
     @_scenario
-    def capture(self, order_id: str, amount: Optional[Money] = None) -> OrderDetails:
-        """Deposit a hold (all of it by default). Checks the state first and after doubt."""
+    def capture(self, order_id: str, amount: Optional[Money] = None, *,
+                receipt: Optional[Receipt] = None) -> OrderDetails:
+        """Deposit a hold (all of it by default). Checks the state first and after doubt.
+
+        ``receipt``: the lines captured (:meth:`Receipt.part <autopay_soap.receipts.Receipt.part>`
+        of the first payment's receipt for a part); ``amount`` defaults to their total."""
+        if check_receipt_for(receipt, amount, "the amount captured") is not None and amount is None:
+            amount = receipt.total  # type: ignore[union-attr]  # checked to be a Receipt just above
         return self._money_step(order_id, lambda d: d.status is OrderStatus.APPROVED,
                                 lambda d: d.status is OrderStatus.DEPOSITED,
-                                lambda: self.gateway.deposit(order_id, amount), "capture")
+                                lambda: self.gateway.deposit(order_id, amount, receipt=receipt), "capture")
 
     @_scenario
     def reverse(self, order_id: str) -> OrderDetails:
@@ -650,15 +668,20 @@ class AutopayClient:
                                 lambda: self.gateway.reverse(order_id), "reverse")
 
     @_scenario
-    def refund(self, order_id: str, amount: Money, *, refund_id: Optional[str] = None) -> OrderDetails:
+    def refund(self, order_id: str, amount: Money, *, refund_id: Optional[str] = None,
+               receipt: Optional[Receipt] = None) -> OrderDetails:
         """Refund part or all of a deposited order, at most once per call.
+
+        ``receipt``: the lines refunded, adding up to ``amount`` (a partial refund on a terminal
+        that fiscalises; a full refund needs none: the gateway uses the stored cart).
 
         The refund is sent with the amount still deposited as ``expectedDepositedAmount``,
         so a retry after an ambiguous answer cannot refund twice; ``refund_id`` adds
         ``externalRefundId`` where the transport has it (REST).
         """
+        check_receipt_for(receipt, amount, "the amount refunded")
         if self.gateway.features.refund_by_key:
-            return self._refund_by_key(order_id, amount, refund_id or str(uuid.uuid4()))
+            return self._refund_by_key(order_id, amount, refund_id or str(uuid.uuid4()), receipt)
         before = self._must_lookup(order_id)
         nothing = amount.zero()
         deposited, refunded = before.deposited or nothing, before.refunded or nothing
@@ -670,7 +693,7 @@ class AutopayClient:
             raise InvalidOrderState(f"refund: {amount} is more than the {expected} still deposited",
                                     operation="refund", order_id=order_id)
         target = refunded + amount
-        kwargs: dict = {"expected_deposited": expected}
+        kwargs: dict = {"expected_deposited": expected, "receipt": receipt}
         if refund_id is not None and self.gateway.features.external_refund_id:  # not in SOAP's refundOrder
             kwargs["external_refund_id"] = refund_id
         return self._money_step(
@@ -678,7 +701,8 @@ class AutopayClient:
             lambda d: (d.refunded or nothing) >= target,
             lambda: self.gateway.refund(order_id, amount, **kwargs), "refund", first=before)
 
-    def _refund_by_key(self, order_id: str, amount: Money, key: str) -> OrderDetails:
+    def _refund_by_key(self, order_id: str, amount: Money, key: str,
+                       receipt: Optional[Receipt] = None) -> OrderDetails:
         """T-Bank: Cancel with ``ExternalRequestId``; a repeated key never refunds twice."""
         before = self._must_lookup(order_id)
         if before.status is not OrderStatus.DEPOSITED:
@@ -687,7 +711,7 @@ class AutopayClient:
         result: Optional[OperationResult] = None
         for _attempt in self._attempts():
             try:
-                result = self.gateway.refund(order_id, amount, external_refund_id=key)
+                result = self.gateway.refund(order_id, amount, external_refund_id=key, receipt=receipt)
                 break
             except ConnectError as exc:
                 if not self.retry.retryable(exc):

@@ -13,7 +13,8 @@ def test_public_names_are_pinned():
         "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "InvalidOrderState",
         "Interrupted", "InvalidRequest", "Money", "OperationResult", "OrderDetails", "OrderMismatch", "OrderNotFound",
         "OrderStatus", "OutcomeUnknown", "PaymentDeclined", "PaymentState", "PaymentStep", "RbsRestGateway",
-        "RbsSoapGateway", "RegisteredOrder", "ReplyTooLarge", "ResponseTimeout", "RetryPolicy", "SoapFaultError",
+        "RbsSoapGateway", "Receipt", "ReceiptItem", "RegisteredOrder", "ReplyTooLarge", "ResponseTimeout",
+        "RetryPolicy", "SoapFaultError",
         "TBankGateway", "TLSError", "Timeouts", "TransportError", "UnsupportedOperation", "ValidationError",
         "__version__",
     ])

@@ -30,6 +30,7 @@ from ..models import (
     SbpQr,
 )
 from ..money import Currency, Money, currency
+from ..receipts import Receipt
 
 __all__ = ["Fields", "Gateway", "GatewayFeatures", "SbpGateway", "guard_replies", "make_binding",
            "normalise_error_code", "optional_text", "order_amount", "order_details_from"]
@@ -236,8 +237,10 @@ class Gateway(Protocol):
         language: Optional[str] = None,
         session_timeout_secs: Optional[int] = None,
         email: Optional[str] = None,
+        receipt: Optional[Receipt] = None,
     ) -> RegisteredOrder:
-        """Register an order (``registerOrder`` / ``registerOrderPreAuth`` when two-stage)."""
+        """Register an order (``registerOrder`` / ``registerOrderPreAuth`` when two-stage), with the
+        54-FZ ``receipt`` of the charge where given (a transport that cannot carry it refuses)."""
         ...
 
     def check_registration(
@@ -255,6 +258,7 @@ class Gateway(Protocol):
         language: Optional[str] = None,
         session_timeout_secs: Optional[int] = None,
         email: Optional[str] = None,
+        receipt: Optional[Receipt] = None,
     ) -> None:
         """Every check :meth:`register_order` makes with these arguments, nothing sent
         (raises :class:`~autopay_soap.errors.ValidationError` naming the field)."""
@@ -271,8 +275,9 @@ class Gateway(Protocol):
         """Complete 3-D Secure with the ACS's ``PaRes``; returns the return URL."""
         ...
 
-    def deposit(self, order_id: str, amount: Optional[Money] = None) -> OperationResult:
-        """Capture a hold, in full (``amount=None``) or in part."""
+    def deposit(self, order_id: str, amount: Optional[Money] = None, *,
+                receipt: Optional[Receipt] = None) -> OperationResult:
+        """Capture a hold, in full (``amount=None``) or in part (``receipt``: the lines captured)."""
         ...
 
     def reverse(self, order_id: str) -> OperationResult:
@@ -281,9 +286,9 @@ class Gateway(Protocol):
 
     def refund(
         self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
-        external_refund_id: Optional[str] = None,
+        external_refund_id: Optional[str] = None, receipt: Optional[Receipt] = None,
     ) -> OperationResult:
-        """Refund part or all of a deposited order."""
+        """Refund part or all of a deposited order (``receipt``: the lines refunded)."""
         ...
 
     def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:

@@ -26,10 +26,12 @@ from ..models import (
     RegisteredOrder,
 )
 from ..money import Currency, Money, currency
+from ..receipts import Receipt, check_receipt_for
 from ..redact import excerpt, mask_mapping, mask_text
 from ..secret import Secret
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import HttpGateway
+from .receipt_wire import rbs_items_json, rbs_order_bundle, rbs_tax_system
 
 __all__ = ["RbsRestGateway"]
 
@@ -142,14 +144,17 @@ class RbsRestGateway(HttpGateway):
         session_timeout_secs: Optional[int] = None,
         email: Optional[str] = None,
         callback_url: Optional[str] = None,
+        receipt: Optional[Receipt] = None,
     ) -> RegisteredOrder:
-        """``register.do`` (``registerPreAuth.do`` when ``two_stage``)."""
+        """``register.do`` (``registerPreAuth.do`` when ``two_stage``); a ``receipt`` goes as
+        ``orderBundle`` + ``taxSystem`` (the legacy dialect: :mod:`~autopay_soap.gateways.receipt_wire`)."""
         c = v.check_registration(
             order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
             binding_id=binding_id, fail_url=fail_url, description=description, language=language,
             session_timeout_secs=session_timeout_secs, email=email, callback_url=callback_url)
         order_number, amount = c["order_number"], c["amount"]
-        params = {
+        cart = _cart(receipt, amount)
+        params = {**cart,
             "orderNumber": order_number, "amount": amount.minor, "currency": amount.currency.numeric,
             "returnUrl": c["return_url"], "failUrl": c["fail_url"], "description": c["description"],
             "language": c["language"], "clientId": c["client_id"], "bindingId": c["binding_id"],
@@ -165,9 +170,10 @@ class RbsRestGateway(HttpGateway):
         return RegisteredOrder(result.get("orderId"), order_number, result.get("formUrl"))
 
     def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
-                           two_stage: bool = False, **options: Any) -> None:
+                           two_stage: bool = False, receipt: Optional[Receipt] = None, **options: Any) -> None:
         """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
-        v.check_registration(order_number, amount, return_url, **options)
+        checked = v.check_registration(order_number, amount, return_url, **options)
+        _cart(receipt, checked["amount"])
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
@@ -201,10 +207,16 @@ class RbsRestGateway(HttpGateway):
         self._check(result, method, context)
         return OperationResult(short, order_id, amount)
 
-    def deposit(self, order_id: str, amount: Optional[Money] = None) -> OperationResult:
-        """``deposit.do``: capture a hold; ``amount=None`` captures all of it."""
+    def deposit(self, order_id: str, amount: Optional[Money] = None, *,
+                receipt: Optional[Receipt] = None) -> OperationResult:
+        """``deposit.do``: capture a hold; ``amount=None`` captures all of it; ``receipt`` (the
+        lines captured, adding up to ``amount``) goes as ``depositItems``."""
         minor = 0 if amount is None else v.check_money(amount).minor
-        return self._money_op("deposit", "deposit", {"amount": minor}, order_id, amount)
+        params: Dict[str, Any] = {"amount": minor}
+        if receipt is not None:
+            check_receipt_for(receipt, amount, "the amount captured")
+            params["depositItems"] = rbs_items_json(receipt)
+        return self._money_op("deposit", "deposit", params, order_id, amount)
 
     def reverse(self, order_id: str) -> OperationResult:
         """``reverse.do``: cancel a hold (or a same-day payment). Only once per order."""
@@ -212,11 +224,13 @@ class RbsRestGateway(HttpGateway):
 
     def refund(
         self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
-        external_refund_id: Optional[str] = None,
+        external_refund_id: Optional[str] = None, receipt: Optional[Receipt] = None,
     ) -> OperationResult:
-        """``refund.do``; ``external_refund_id`` (≤ 32) and ``expected_deposited`` make retries safe."""
+        """``refund.do``; ``external_refund_id`` (≤ 32) and ``expected_deposited`` make retries safe;
+        ``receipt`` (the lines refunded, adding up to ``amount``) goes as ``refundItems``."""
         amount = v.check_money(amount)
-        params = {"amount": amount.minor,
+        check_receipt_for(receipt, amount, "the amount refunded")
+        params = {"amount": amount.minor, "refundItems": rbs_items_json(receipt) if receipt is not None else None,
                   "expectedDepositedAmount": (v.check_money(expected_deposited, "expected_deposited",
                                                             allow_zero=True).minor
                                               if expected_deposited is not None else None),
@@ -271,3 +285,11 @@ class RbsRestGateway(HttpGateway):
         """``extendBinding.do``: set the expiry (``YYYYMM``)."""
         return self._binding_op("extendBinding", "extend_binding", {
             "bindingId": v.check_binding_id(binding_id), "newExpiry": v.check_expiry(new_expiry)})
+
+
+def _cart(receipt: Optional[Receipt], amount: Money) -> Dict[str, Any]:
+    """``orderBundle`` and ``taxSystem`` of a registration (nothing without a receipt)."""
+    if receipt is None:
+        return {}
+    check_receipt_for(receipt, amount)
+    return {"orderBundle": rbs_order_bundle(receipt), "taxSystem": rbs_tax_system(receipt)}

@@ -26,6 +26,7 @@ from ..errors import (
     HTTPStatusError,
     SoapFaultError,
     TransportError,
+    UnsupportedOperation,
     ValidationError,
     error_for_code,
 )
@@ -38,6 +39,7 @@ from ..models import (
     RegisteredOrder,
 )
 from ..money import Currency, Money, currency
+from ..receipts import Receipt
 from ..redact import excerpt, mask_text
 from ..secret import Secret
 from ..wsdl_bundle import shared_document, zeep_settings
@@ -249,12 +251,15 @@ class RbsSoapGateway(HttpGateway):
         language: Optional[str] = None,
         session_timeout_secs: Optional[int] = None,
         email: Optional[str] = None,
+        receipt: Optional[Receipt] = None,
     ) -> RegisteredOrder:
         """``registerOrder`` (or ``registerOrderPreAuth`` when ``two_stage``).
 
         ``auto_payment`` adds ``<features><feature>AUTO_PAYMENT</feature></features>`` and
-        needs ``client_id``.
+        needs ``client_id``. A ``receipt`` is refused (``no_cart``): the bundled schema has
+        no ``orderBundle`` yet.
         """
+        no_cart(receipt, "registerOrder")
         c = v.check_registration(
             order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
             binding_id=binding_id, fail_url=fail_url, description=description, language=language,
@@ -278,8 +283,9 @@ class RbsSoapGateway(HttpGateway):
         return RegisteredOrder(order_id=result.orderId, order_number=order_number, form_url=result.formUrl)
 
     def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
-                           two_stage: bool = False, **options: Any) -> None:
+                           two_stage: bool = False, receipt: Optional[Receipt] = None, **options: Any) -> None:
         """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
+        no_cart(receipt, "registerOrder")
         v.check_registration(order_number, amount, return_url, **options)
 
     def pay_with_binding(
@@ -316,8 +322,10 @@ class RbsSoapGateway(HttpGateway):
         self._check(result, context, "finishThreeDs")
         return result.returnUrl  # type: ignore[no-any-return]
 
-    def deposit(self, order_id: str, amount: Optional[Money] = None) -> OperationResult:
-        """``depositOrder``: capture a hold; ``amount=None`` captures all of it."""
+    def deposit(self, order_id: str, amount: Optional[Money] = None, *,
+                receipt: Optional[Receipt] = None) -> OperationResult:
+        """``depositOrder``: capture a hold; ``amount=None`` captures all of it (no ``receipt``)."""
+        no_cart(receipt, "depositOrder")
         v.check_order_id(order_id)
         minor = 0 if amount is None else v.check_money(amount, "amount").minor
         context = {"order_id": order_id}
@@ -335,13 +343,14 @@ class RbsSoapGateway(HttpGateway):
 
     def refund(
         self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
-        external_refund_id: Optional[str] = None,
+        external_refund_id: Optional[str] = None, receipt: Optional[Receipt] = None,
     ) -> OperationResult:
-        """``refundOrder``: refund part or all of a deposited order.
+        """``refundOrder``: refund part or all of a deposited order (no ``receipt``).
 
         ``expected_deposited`` makes a retried refund safe: the gateway refunds only while
         the deposited amount still equals it. ``external_refund_id`` exists only on REST.
         """
+        no_cart(receipt, "refundOrder")
         v.check_order_id(order_id)
         amount = v.check_money(amount)
         if external_refund_id is not None:
@@ -419,3 +428,11 @@ class RbsSoapGateway(HttpGateway):
         return OperationResult("extend_binding")
 
 
+def no_cart(receipt: Optional[Receipt], operation: str) -> None:
+    """Refuse a 54-FZ receipt over SOAP before anything is sent: the bundled MerchantService schema
+    is the 2016 generation, whose ``orderBundle`` cannot carry VAT or the FFD tags (a receipt is
+    never dropped silently)."""
+    if receipt is not None:
+        raise UnsupportedOperation("receipt: the SOAP transport cannot carry a 54-FZ cart yet (the bundled "
+                                   "MerchantService schema has no fiscal orderBundle); use transport='rest' on "
+                                   "this gateway for charges with receipts", operation=operation)

@@ -31,8 +31,10 @@ from ..models import (
     SbpQr,
 )
 from ..money import Money
+from ..receipts import Receipt, check_receipt_for
 from ..signing import make_token, token_value
 from .base import GatewayFeatures, guard_replies, normalise_error_code, optional_text, order_amount
+from .receipt_wire import tbank_receipt
 from .tbank_api import (
     MOSCOW,
     PROD_URL,
@@ -82,7 +84,7 @@ class TBankGateway(TBankApi):
         client_id: Optional[str] = None, auto_payment: bool = False, binding_id: Optional[str] = None,
         fail_url: Optional[str] = None, description: Optional[str] = None, language: Optional[str] = None,
         session_timeout_secs: Optional[int] = None, email: Optional[str] = None,
-        initiator: Union[str, InitiatorType, None] = None, sbp: bool = False,
+        initiator: Union[str, InitiatorType, None] = None, sbp: bool = False, receipt: Optional[Receipt] = None,
     ) -> RegisteredOrder:
         """Init for a scenario: a parent payment (``client_id`` → ``Recurrent=Y``, type 1), an
         autopayment (``auto_payment``: no Recurrent, no CustomerKey, type R/I/2) or, with ``sbp``,
@@ -91,7 +93,7 @@ class TBankGateway(TBankApi):
             order_number, amount, return_url, two_stage=two_stage, client_id=client_id, auto_payment=auto_payment,
             binding_id=binding_id, fail_url=fail_url, description=description, language=language,
             session_timeout_secs=session_timeout_secs, email=email, initiator=initiator, sbp=sbp)
-        reply = self.init(order_number, amount, **init_args)
+        reply = self.init(order_number, amount, receipt=_receipt(receipt, amount), **init_args)
         return RegisteredOrder(str(reply["PaymentId"]), order_number, optional_text(reply.get("PaymentURL")))
 
     def check_registration(
@@ -99,14 +101,14 @@ class TBankGateway(TBankApi):
         client_id: Optional[str] = None, auto_payment: bool = False, binding_id: Optional[str] = None,
         fail_url: Optional[str] = None, description: Optional[str] = None, language: Optional[str] = None,
         session_timeout_secs: Optional[int] = None, email: Optional[str] = None,
-        initiator: Union[str, InitiatorType, None] = None, sbp: bool = False,
+        initiator: Union[str, InitiatorType, None] = None, sbp: bool = False, receipt: Optional[Receipt] = None,
     ) -> None:
         """Every check :meth:`register_order` makes (RUB only, lengths, initiator rules...), nothing sent."""
         init_args = self._registration_init_args(
             order_number, amount, return_url, two_stage=two_stage, client_id=client_id, auto_payment=auto_payment,
             binding_id=binding_id, fail_url=fail_url, description=description, language=language,
             session_timeout_secs=session_timeout_secs, email=email, initiator=initiator, sbp=sbp)
-        self._init_payload(order_number, amount, **init_args)
+        self._init_payload(order_number, amount, receipt=_receipt(receipt, amount), **init_args)
 
     def _registration_init_args(
         self, order_number: str, amount: Money, return_url: Optional[str], *, two_stage: bool,
@@ -171,9 +173,10 @@ class TBankGateway(TBankApi):
         raise UnsupportedOperation("finish_3ds: on T-Bank call submit_3ds_authorization(md, pa_res, payment_id)",
                                    operation="Submit3DSAuthorization", order_id=order_id)
 
-    def deposit(self, order_id: str, amount: Optional[Money] = None) -> OperationResult:
-        """``Confirm`` a hold, in full or in part."""
-        reply = self.confirm(order_id, amount)
+    def deposit(self, order_id: str, amount: Optional[Money] = None, *,
+                receipt: Optional[Receipt] = None) -> OperationResult:
+        """``Confirm`` a hold, in full or in part (``receipt``: what is captured)."""
+        reply = self.confirm(order_id, amount, receipt=_receipt(receipt, amount, "the amount captured"))
         return OperationResult("deposit", str(reply.get("PaymentId") or order_id), amount)
 
     def reverse(self, order_id: str) -> OperationResult:
@@ -182,10 +185,12 @@ class TBankGateway(TBankApi):
         return OperationResult("reverse", str(reply.get("PaymentId") or order_id), _money(reply.get("NewAmount")))
 
     def refund(self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
-               external_refund_id: Optional[str] = None) -> OperationResult:
-        """``Cancel`` part or all of a ``CONFIRMED`` payment; ``external_refund_id`` is the idempotency key."""
+               external_refund_id: Optional[str] = None, receipt: Optional[Receipt] = None) -> OperationResult:
+        """``Cancel`` part or all of a ``CONFIRMED`` payment; ``external_refund_id`` is the idempotency
+        key; ``receipt`` lists the lines refunded (a partial refund on a terminal with a register)."""
         v.check_money(amount)
-        reply = self.cancel(order_id, amount, external_request_id=external_refund_id)
+        reply = self.cancel(order_id, amount, external_request_id=external_refund_id,
+                            receipt=_receipt(receipt, amount, "the amount refunded"))
         return OperationResult("refund", str(reply.get("PaymentId") or order_id), amount,
                                remaining=_money(reply.get("NewAmount")))
 
@@ -277,3 +282,11 @@ def _details(reply: Mapping[str, Any]) -> OrderDetails:
         binding=BindingInfo(rebill, optional_text(reply.get("CustomerKey"))) if rebill else None,
         gateway_status=word or None,
     )
+
+
+def _receipt(receipt: Optional[Receipt], amount: Optional[Money], what: str = "the charge") -> Optional[Dict[str, Any]]:
+    """The ``Receipt`` object of a request, checked against its amount (None without a receipt)."""
+    if receipt is None:
+        return None
+    check_receipt_for(receipt, amount, what)
+    return tbank_receipt(receipt)

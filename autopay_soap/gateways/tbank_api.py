@@ -355,13 +355,16 @@ class TBankApi(HttpGateway):
                    "InfoEmail": info_email}
         return dict(self.call("Charge", payload, order_id=payment_id))
 
-    def confirm(self, payment_id: str, amount: Optional[Money] = None) -> Dict[str, Any]:
-        """``Confirm``: capture an ``AUTHORIZED`` payment, all of it or ``amount``."""
-        payload = {"PaymentId": _pid(payment_id), "Amount": v.check_money(amount).minor if amount else None}
+    def confirm(self, payment_id: str, amount: Optional[Money] = None, *,
+                receipt: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """``Confirm``: capture an ``AUTHORIZED`` payment, all of it or ``amount`` (``receipt``: what is captured)."""
+        payload = {"PaymentId": _pid(payment_id), "Amount": v.check_money(amount).minor if amount else None,
+                   "Receipt": dict(receipt) if receipt else None}
         return dict(self.call("Confirm", payload, order_id=payment_id))
 
     def cancel(self, payment_id: str, amount: Optional[Money] = None, *,
-               external_request_id: Optional[str] = None) -> Dict[str, Any]:
+               external_request_id: Optional[str] = None,
+               receipt: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """``Cancel``: NEW → CANCELED, AUTHORIZED → REVERSED, CONFIRMED → REFUNDED (or partial).
 
         ``external_request_id`` is the refund's idempotency key: a repeated id answers the
@@ -369,7 +372,7 @@ class TBankApi(HttpGateway):
         """
         payload = {"PaymentId": _pid(payment_id), "Amount": v.check_money(amount).minor if amount else None,
                    "ExternalRequestId": v.check_text(external_request_id, "refund_id", 256)
-                   if external_request_id is not None else None}
+                   if external_request_id is not None else None, "Receipt": dict(receipt) if receipt else None}
         return dict(self.call("Cancel", payload, order_id=payment_id))
 
     def get_state(self, payment_id: str) -> Dict[str, Any]:

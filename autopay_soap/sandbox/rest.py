@@ -8,10 +8,12 @@ answers ``errorCode "0"`` with an ``error`` field.
 from __future__ import annotations
 
 import hmac
+import json
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..models import OrderStatus
 from .engine import Engine, EngineError, Order, PaymentResult
+from .fiscal import FiscalLog, rbs_cart_problem
 from .lifecycle import Refusal
 from .rbs_codes import error_code
 
@@ -55,12 +57,14 @@ class RestFrontEnd:
         self.engine = engine
         self.username = username
         self._password = password
+        self.receipts_required = False  # set by the Sandbox (see sandbox.fiscal)
+        self.fiscal: Optional[FiscalLog] = None
         self.urls = urls
         self._handlers: Dict[str, Callable[[Mapping[str, str]], Dict[str, Any]]] = {
             "register": lambda p: self._register(p, False),
             "registerPreAuth": lambda p: self._register(p, True),
             "paymentOrderBinding": self._pay_binding,
-            "deposit": lambda p: self._ok(self.engine.deposit(self._order_id(p), _int(p, "amount") or 0)),
+            "deposit": self._deposit,
             "reverse": lambda p: self._ok(self.engine.reverse(self._order_id(p))),
             "refund": self._refund,
             "getOrderStatus": self._status,
@@ -105,7 +109,21 @@ class RestFrontEnd:
 
     # -- methods ---------------------------------------------------------------------------
 
+    def _cart_refusal(self, text: Optional[str], amount: Optional[int], *, bundle: bool,
+                      partial: bool = True) -> Optional[Dict[str, Any]]:
+        """errorCode 4 for a cart the terminal refuses (see :mod:`.fiscal`), or None."""
+        if not text and not (self.receipts_required and partial):
+            return None
+        problem = rbs_cart_problem(text, amount, bundle=bundle)
+        return {"errorCode": "4", "errorMessage": problem} if problem else None
+
     def _register(self, p: Mapping[str, str], two_stage: bool) -> Dict[str, Any]:
+        refused = self._cart_refusal(p.get("orderBundle"), _int(p, "amount"), bundle=True)
+        if refused is None and (p.get("orderBundle") or self.receipts_required) and \
+                (p.get("taxSystem") or "") not in ("0", "1", "2", "3", "4", "5"):
+            refused = {"errorCode": "4", "errorMessage": "taxSystem is required with a cart (0..5)"}
+        if refused:
+            return refused
         features = [f for f in (p.get("features") or "").replace(";", ",").split(",") if f.strip()]
         order = self.engine.register(
             order_number=p.get("orderNumber"), amount=_int(p, "amount"), currency=p.get("currency"),
@@ -114,8 +132,22 @@ class RestFrontEnd:
             session_timeout_secs=_int(p, "sessionTimeoutSecs"), two_stage=two_stage,
             callback_url=p.get("dynamicCallbackUrl"),
         )
+        if p.get("orderBundle") and self.fiscal is not None:
+            self.fiscal.add(order.order_id, "sell", json.loads(p["orderBundle"]), order.amount)
         return {"orderId": order.order_id,
                 "formUrl": self.urls(f"/payment/merchants/sandbox/payment_ru.html?mdOrder={order.order_id}")}
+
+    def _deposit(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        order = self.engine.order(self._order_id(p))
+        amount = _int(p, "amount") or 0
+        refused = self._cart_refusal(p.get("depositItems"), amount, bundle=False,
+                                     partial=0 < amount < order.approved)
+        if refused:
+            return refused
+        self.engine.deposit(order.order_id, amount)
+        if p.get("depositItems") and self.fiscal is not None:
+            self.fiscal.add(order.order_id, "capture", json.loads(p["depositItems"]), amount)
+        return self._ok()
 
     def _payment_json(self, result: PaymentResult) -> Dict[str, Any]:
         if result.needs_3ds:
@@ -147,8 +179,15 @@ class RestFrontEnd:
         amount = _int(p, "amount")
         if amount is None:
             raise EngineError(Refusal.BAD_FIELD, "[amount] is empty")
-        self.engine.refund(self._order_id(p), amount, expected_deposited=_int(p, "expectedDepositedAmount"),
+        order = self.engine.order(self._order_id(p))
+        refused = self._cart_refusal(p.get("refundItems"), amount, bundle=False,
+                                     partial=amount < order.deposited - order.refunded)
+        if refused:
+            return refused
+        self.engine.refund(order.order_id, amount, expected_deposited=_int(p, "expectedDepositedAmount"),
                            external_refund_id=p.get("externalRefundId"))
+        if p.get("refundItems") and self.fiscal is not None:
+            self.fiscal.add(order.order_id, "refund", json.loads(p["refundItems"]), amount)
         return self._ok()
 
     def _status(self, p: Mapping[str, str]) -> Dict[str, Any]:

@@ -27,6 +27,7 @@ from .cards import Behaviour, TestCard, TestCards
 from .clock import SandboxClock
 from .engine import Engine, Event, Movement
 from .faults import FaultPlan
+from .fiscal import FiscalLog
 from .notifier import Notifier
 from .rbs_codes import CALLBACK_OPERATION
 from .rest import RestFrontEnd
@@ -254,6 +255,9 @@ class Sandbox:
     :param max_connections: connections served at once (default 64; one more: 503 at once).
     :param state: a SQLite file that keeps the state across restarts (see
         :mod:`autopay_soap.sandbox.state`); by default everything is in memory.
+    :param receipts_required: the terminals fiscalise (54-FZ): a payment without a receipt, or
+        with one that does not add up, is refused as the gateways refuse it (see
+        :mod:`autopay_soap.sandbox.fiscal`); accepted receipts are kept in :attr:`fiscal`.
     """
 
     def __init__(
@@ -279,6 +283,7 @@ class Sandbox:
         connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         state: Union[str, Path, None] = None,
+        receipts_required: bool = False,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
@@ -307,6 +312,10 @@ class Sandbox:
         self._thread: Optional[threading.Thread] = None
         self._notifier: Optional[Notifier] = None
         self._waiting_notifications: List[Dict[str, Any]] = []
+        self.receipts_required = receipts_required
+        self.fiscal = FiscalLog(self.clock)
+        for front_end in (self.soap, self.rest, self.tbank):
+            front_end.receipts_required, front_end.fiscal = receipts_required, self.fiscal
         self._state_path = state
         self._state: Optional[StateFile] = self._open_state() if state is not None else None
 

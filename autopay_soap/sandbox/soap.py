@@ -18,6 +18,7 @@ from lxml import etree
 from ..models import OrderStatus
 from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope_validator, parse_xml
 from .engine import Engine, EngineError, Order, PaymentResult
+from .fiscal import FiscalLog
 from .rbs_codes import error_code
 from .rest import of_binding_type
 
@@ -52,6 +53,8 @@ class SoapFrontEnd:
         self.engine = engine
         self.username = username
         self._password = password
+        self.receipts_required = False  # set by the Sandbox (see sandbox.fiscal)
+        self.fiscal: Optional[FiscalLog] = None
         self.urls = urls
         self.validate = validate
         self._validator = envelope_validator() if validate else None
@@ -149,6 +152,9 @@ class SoapFrontEnd:
     # -- operations ------------------------------------------------------------------------
 
     def _register(self, part: etree._Element, *, two_stage: bool) -> etree._Element:
+        if self.receipts_required:  # the bundled schema's orderBundle cannot carry a fiscal cart
+            return self._ret(errorCode=4, errorMessage="orderBundle with a fiscal cart is required: this terminal "
+                                                       "fiscalises (54-FZ); use the REST interface")
         features = [f.text or "" for f in part.findall("features/feature")]
         params = {p.get("name"): p.get("value") for p in part.findall("params")}
         try:

@@ -59,6 +59,7 @@ from .engine import (
     Order,
     PaymentResult,
 )
+from .fiscal import FiscalLog, tbank_receipt_problem
 from .lifecycle import EventKind, Refusal
 
 __all__ = ["SANDBOX_CARD_KEY_PEM", "TBankFrontEnd", "TBankTerminal", "TBANK_METHODS"]
@@ -321,6 +322,8 @@ class TBankFrontEnd:
                  notify: Callable[[str, Dict[str, Any]], None], *, accept_repeated_order_ids: bool = False) -> None:
         self.engine = engine
         self.accept_repeated_order_ids = accept_repeated_order_ids
+        self.receipts_required = False  # set by the Sandbox (see sandbox.fiscal)
+        self.fiscal: Optional[FiscalLog] = None
         """An Init with an OrderId already used creates another payment (T-Bank does not document
         refusing it); off by default, when the sandbox answers error 20 as before."""
         self.terminals = {t.key: t for t in terminals}
@@ -527,8 +530,21 @@ class TBankFrontEnd:
 
     # -- payments -------------------------------------------------------------------------------
 
+    def _check_receipt(self, body: Mapping[str, Any], amount: Optional[int], needed: bool = True) -> None:
+        """309 / 308 / 310 / 329 for a receipt the terminal refuses (see :mod:`.fiscal`)."""
+        if body.get("Receipt") is None and not (self.receipts_required and needed):
+            return
+        problem = tbank_receipt_problem(body.get("Receipt"), amount)
+        if problem is not None:
+            raise TBankError(*problem)
+
+    def _keep_receipt(self, payment: "_Payment", operation: str, body: Mapping[str, Any], amount: int) -> None:
+        if body.get("Receipt") is not None and self.fiscal is not None:
+            self.fiscal.add(payment.engine_id, operation, body["Receipt"], amount)
+
     def _m_Init(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
         init = _InitRequest.read(terminal, body)
+        self._check_receipt(body, init.amount)
         payment_id = str(next(self._ids))
         try:
             order = self.engine.register(
@@ -548,6 +564,7 @@ class TBankFrontEnd:
                            init.customer_key, init.initiator, init.qr, body.get("NotificationURL"))
         self._payments[payment_id] = payment
         self._by_engine[order.order_id] = payment_id
+        self._keep_receipt(payment, "sell", body, init.amount)
         reply = _ok(terminal, Status="NEW", PaymentId=payment_id, OrderId=init.order_id, Amount=init.amount)
         if not init.qr:
             reply["PaymentURL"] = self.urls(f"/new/{payment_id}")
@@ -583,7 +600,10 @@ class TBankFrontEnd:
 
     def _m_Confirm(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
         payment = self._payment(terminal, body)
+        amount = _int(body.get("Amount"), "Amount") or self._order(payment).approved
+        self._check_receipt(body, amount)
         self.engine.deposit(payment.engine_id, _int(body.get("Amount"), "Amount") or 0)
+        self._keep_receipt(payment, "capture", body, amount)
         return self._payment_reply(terminal, payment)
 
     def _m_Cancel(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
@@ -604,7 +624,9 @@ class TBankFrontEnd:
             self.engine.reverse(payment.engine_id)
         elif order.status is OrderStatus.DEPOSITED:
             original = order.deposited - order.refunded
+            self._check_receipt(body, amount, needed=amount is not None and 0 < amount < original)  # a partial refund
             self.engine.refund(payment.engine_id, amount or 0)
+            self._keep_receipt(payment, "refund", body, amount or original)
         else:
             raise TBankError(8, "Неверный статус транзакции", f"status {self.status_word(payment, order)}")
         order = self._order(payment)

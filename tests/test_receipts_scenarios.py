@@ -1,0 +1,197 @@
+"""54-FZ receipts through every transport against ``Sandbox(receipts_required=True)``: the seeds'
+scenarios with receipts pass, and each one without a receipt (or with one that does not add up)
+is refused as the real gateway refuses it, the error naming the receipt."""
+
+from decimal import Decimal
+
+import pytest
+import requests
+
+from autopay_soap import AutopayClient, ChargeOutcome, Money, Receipt, ReceiptItem
+from autopay_soap.errors import GatewayError, UnsupportedOperation, ValidationError
+from autopay_soap.sandbox import Sandbox, TestCards
+
+from .conftest import no_wait
+
+RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
+
+
+def cart(email="buyer@example.com"):
+    """The facts' TV-5 shape: 1000.00 + 2 × 250.00 = 1500.00."""
+    return Receipt([ReceiptItem("Подписка, месяц", RUB("1000.00"), Decimal(1), tax="vat20", payment_object="service",
+                                code="SUB-1"),
+                    ReceiptItem("Доп. услуга", RUB("250.00"), Decimal(2), tax="none", payment_object="service",
+                                code="ADD-2")],
+                   taxation="osn", email=email)
+
+
+def month(amount="499.00"):
+    return Receipt.single_item("Подписка, месяц", RUB(amount), tax="vat20", taxation="usn_income",
+                               phone="+79031234567")
+
+
+def client_for(sb, transport):
+    return AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport, return_url=sb.return_url,
+                                      sleep=no_wait)
+
+
+def first_binding(sb, client, number, customer, transport, receipt, two_stage=False):
+    started = client.start_first_payment(number, receipt.total, customer, receipt=receipt, two_stage=two_stage)
+    card = TestCards.TBANK_SUCCESS if transport == "tbank" else TestCards.SUCCESS
+    assert sb.pay(started.payment_url(), card).paid
+    done = client.finish_first_payment(order_id=started.order_id, client_id=customer)
+    return started, done
+
+
+@pytest.mark.parametrize("transport", ["rest", "tbank"])
+def test_first_payment_autopayment_capture_and_refunds_with_receipts(transport):
+    with Sandbox(receipts_required=True) as sb:
+        client = client_for(sb, transport)
+        _, done = first_binding(sb, client, "R-FIRST", "r-client", transport, month("10.00"))
+        binding = done.new_binding().binding_id
+        paid = client.autopay("R-AUTO-1", RUB("499.00"), client_id="r-client", binding_id=binding, receipt=month())
+        assert paid.outcome is ChargeOutcome.PAID
+        # two-stage: a hold of the whole cart, capture of line 1, then a partial refund by lines and a full one
+        held, _ = first_binding(sb, client, "R-HOLD", "r-client-2", transport, cart(), two_stage=True)
+        captured = client.capture(held.order_id, receipt=cart().part({1: 1}))
+        assert captured.deposited == RUB("1000.00")
+        refunded = client.refund(held.order_id, RUB("100.00"),
+                                 receipt=Receipt([ReceiptItem("Подписка, месяц", RUB("100.00"), tax="vat20",
+                                                              payment_object="service", code="SUB-1", position=1)],
+                                                 taxation="osn", email="buyer@example.com"))
+        assert refunded.refunded == RUB("100.00")
+        fully = client.refund(held.order_id, RUB("900.00"))  # the rest: no receipt (the stored cart is used)
+        assert fully.refunded == RUB("1000.00")
+        kept = {operation for order in list(sb.engine._orders) for operation in
+                (r["operation"] for r in sb.fiscal.receipts(order))}
+        client.close()
+    assert kept == {"sell", "capture", "refund"}
+
+
+@pytest.mark.parametrize("transport", ["rest", "tbank"])
+def test_each_step_without_a_receipt_is_refused_as_the_gateway_refuses_it(transport):
+    with Sandbox(receipts_required=True) as sb:
+        client = client_for(sb, transport)
+        with pytest.raises(GatewayError) as first:
+            client.start_first_payment("N-FIRST", RUB("10.00"), "n-client")
+        _, done = first_binding(sb, client, "N-OK", "n-client", transport, month("10.00"))
+        with pytest.raises(GatewayError) as auto:
+            client.autopay("N-AUTO", RUB("499.00"), client_id="n-client", binding_id=done.new_binding().binding_id)
+        held, _ = first_binding(sb, client, "N-HOLD", "n-client-2", transport, cart(), two_stage=True)
+        with pytest.raises(GatewayError) as capture:
+            client.capture(held.order_id, RUB("1000.00"))  # a part of the hold with no lines
+        client.capture(held.order_id, receipt=cart())  # all of it, with its lines (T-Bank's Confirm needs them)
+        with pytest.raises(GatewayError) as refund:
+            client.refund(held.order_id, RUB("250.00"))
+        charged = sb.engine.charges_by_order_number()
+        client.close()
+    for refused in (first, auto, capture, refund):
+        text = str(refused.value)
+        assert "Receipt" in text or "orderBundle" in text or "items of a partial operation" in text, text
+    if transport == "tbank":
+        assert (first.value.gateway_code, refund.value.gateway_code) == (309, 309)
+    else:
+        assert first.value.gateway_code == 4
+    assert "N-FIRST" not in charged and "N-AUTO" not in charged
+
+
+def test_a_receipt_that_does_not_add_up_is_refused_before_anything_is_sent():
+    with Sandbox(receipts_required=True) as sb:
+        for transport in ("soap", "rest", "tbank"):
+            client = client_for(sb, transport)
+            with pytest.raises(ValidationError) as info:
+                client.start_first_payment(f"SUM-{transport}", RUB("1499.00"), "c", receipt=cart())
+            assert info.value.field == "receipt" and "add up to 1500.00 RUB" in str(info.value)
+            client.close()
+        assert sb.engine.charges_by_order_number() == {} and not sb.engine._orders
+
+
+def test_soap_refuses_a_receipt_by_name_and_a_fiscal_terminal_refuses_soap_without_one():
+    with Sandbox(receipts_required=True) as sb:
+        client = client_for(sb, "soap")
+        with pytest.raises(UnsupportedOperation, match="receipt: the SOAP transport cannot carry a 54-FZ cart"):
+            client.start_first_payment("S-1", RUB("499.00"), "s", receipt=month())
+        assert not sb.engine._orders  # refused before anything was sent
+        with pytest.raises(GatewayError) as refused:
+            client.start_first_payment("S-2", RUB("499.00"), "s")
+        client.close()
+    assert refused.value.gateway_code == 4 and "orderBundle" in str(refused.value)
+
+
+def test_t_bank_sbp_autopayment_with_a_receipt():
+    with Sandbox(receipts_required=True) as sb:
+        client = client_for(sb, "tbank")
+        qr = client.bind_sbp_account("Подписка на журнал")
+        sb.sbp_bind(qr.request_key)
+        token = client.sbp_account(qr.request_key).account_token
+        paid = client.autopay("SBP-R-1", RUB("99.00"), account_token=token, receipt=month("99.00"))
+        with pytest.raises(GatewayError) as refused:
+            client.autopay("SBP-R-2", RUB("99.00"), account_token=token)
+        client.close()
+    assert paid.outcome is ChargeOutcome.PAID and refused.value.gateway_code == 309
+
+
+def test_the_wire_carries_the_receipt_outside_the_token():
+    """What the T-Bank sandbox received: the Receipt object as T-Bank spells it."""
+    seen = []
+    with Sandbox(receipts_required=True) as sb:
+        original = sb.tbank.handle
+
+        def spy(method, body):
+            seen.append((method, body))
+            return original(method, body)
+
+        sb.tbank.handle = spy
+        client = client_for(sb, "tbank")
+        client.start_first_payment("W-1", RUB("1500.00"), "w", receipt=cart())
+        client.close()
+    init = next(body for method, body in seen if method == "Init")
+    assert init["Receipt"] == {
+        "FfdVersion": "1.05", "Taxation": "osn", "Email": "buyer@example.com",
+        "Items": [{"Name": "Подписка, месяц", "Price": 100000, "Quantity": 1, "Amount": 100000, "Tax": "vat20",
+                   "PaymentMethod": "full_payment", "PaymentObject": "service"},
+                  {"Name": "Доп. услуга", "Price": 25000, "Quantity": 2, "Amount": 50000, "Tax": "none",
+                   "PaymentMethod": "full_payment", "PaymentObject": "service"}]}
+
+
+def test_the_rest_wire_carries_order_bundle_and_tax_system():
+    seen = []
+    with Sandbox(receipts_required=True) as sb:
+        original = sb.rest.handle
+
+        def spy(method, params):
+            seen.append((method, dict(params)))
+            return original(method, params)
+
+        sb.rest.handle = spy
+        client = client_for(sb, "rest")
+        client.start_first_payment("W-2", RUB("1500.00"), "w", receipt=cart())
+        client.close()
+    import json
+
+    register = next(params for method, params in seen if method == "register")
+    bundle = json.loads(register["orderBundle"])
+    assert register["taxSystem"] == "0" and bundle["customerDetails"] == {"email": "buyer@example.com"}
+    assert bundle["cartItems"]["items"][1] == {
+        "positionId": 2, "name": "Доп. услуга", "quantity": {"value": 2, "measure": "шт"}, "itemPrice": 25000,
+        "itemAmount": 50000, "itemCurrency": "643", "itemCode": "ADD-2", "tax": {"taxType": 0},
+        "itemAttributes": {"attributes": [{"name": "paymentMethod", "value": "4"},
+                                          {"name": "paymentObject", "value": "4"}]}}
+
+
+def test_a_fiscal_sandbox_is_a_command_line_option():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "autopay_soap.cli", "sandbox", "--quiet", "--port", "0",
+                             "--receipts-required"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().split()[-1]
+        answer = requests.post(url + "/payment/rest/register.do", data={
+            "userName": "sandbox-api", "password": "sandbox-password", "orderNumber": "CLI-1", "amount": "100",
+            "returnUrl": "https://shop/ok"}, timeout=10).json()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+    assert answer["errorCode"] == "4" and "orderBundle is required" in answer["errorMessage"]
