@@ -59,6 +59,7 @@ __all__ = [
     "TBankAccountNotification",
     "TBankCallbackApp",
     "TBankPaymentNotification",
+    "TBankReceiptNotification",
     "confirm_rbs_callback",
     "confirm_tbank_notification",
     "load_rsa_public_key",
@@ -285,8 +286,16 @@ PAYMENT_STATUSES = frozenset({
     "REJECTED", "DEADLINE_EXPIRED", "AUTH_FAIL", "3DS_CHECKING", "3DS_CHECKED", "FORM_SHOWED", "NEW",
     "AUTHORIZING", "CONFIRMING", "REFUNDING", "REVERSING", "ASYNC_REFUNDING", "ATTEMPTS_EXPIRED"})
 ACCOUNT_STATUSES = frozenset({"ACTIVE", "INACTIVE", "NEW", "PROCESSING"})
-_OPTIONAL_TEXT = frozenset({"Message", "Details", "BankMemberName", "BankMemberId"})  # may be empty
-_DIGITS = {"PaymentId": 20, "Amount": 12, "CardId": 20, "RebillId": 20, "ErrorCode": 6}
+RECEIPT_NOTIFICATION_KEYS = frozenset({
+    "TerminalKey", "OrderId", "Success", "Status", "PaymentId", "ErrorCode", "ErrorMessage", "Amount",
+    "FiscalNumber", "ShiftNumber", "ReceiptDatetime", "FnNumber", "EcrRegNumber", "FiscalDocumentNumber",
+    "FiscalDocumentAttribute", "Receipt", "Type", "Token", "Ofd", "Url", "QrCodeUrl", "CalculationPlace",
+    "CashierName", "SettlePlace"})
+"""The root fields of a fiscal notification (T-Bank's ``NotificationFiscalization``, ``Status=RECEIPT``)."""
+_OPTIONAL_TEXT = frozenset({"Message", "Details", "BankMemberName", "BankMemberId", "ErrorMessage", "Ofd", "Url",
+                            "QrCodeUrl", "CalculationPlace", "CashierName", "SettlePlace", "Type"})  # may be empty
+_DIGITS = {"PaymentId": 20, "Amount": 12, "CardId": 20, "RebillId": 20, "ErrorCode": 6, "FiscalNumber": 12,
+           "ShiftNumber": 12, "FiscalDocumentNumber": 12, "FiscalDocumentAttribute": 12}
 _SHAPES = {
     "TerminalKey": re.compile(r"^[A-Za-z0-9_\-.]{1,20}$"),
     "OrderId": re.compile(r"^[^\x00-\x1f]{1,36}$"),
@@ -351,7 +360,41 @@ class TBankAccountNotification:
     claimed_status: Optional[str] = None
 
 
-TBankNotification = Union[TBankPaymentNotification, TBankAccountNotification]
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class TBankReceiptNotification:
+    """A fiscal notification (``Status=RECEIPT``): the cash register registered a receipt of a payment.
+
+    ``success`` False with ``error_code`` / ``error_message`` when the register refused it (fix the
+    cart or the register and send a correction: see the receipts chapter). ``amount`` is the
+    receipt's sum in kopecks, ``receipt_type`` T-Bank's settlement sign (``Income``, ``IncomeReturn``),
+    ``receipt`` the receipt as registered, ``url`` the buyer's copy. Confirmed (``confirmed`` True),
+    the payment exists with this ``OrderId`` and its amount is at least the receipt's.
+    """
+
+    terminal_key: str
+    order_id: Optional[str]
+    payment_id: str
+    success: bool
+    amount: Optional[int] = None
+    error_code: Optional[str] = None
+    error_message: Optional[str] = None
+    receipt_type: Optional[str] = None
+    fiscal_number: Optional[str] = None
+    shift_number: Optional[str] = None
+    fiscal_document_number: Optional[str] = None
+    fiscal_document_attribute: Optional[str] = None
+    fn_number: Optional[str] = None
+    receipt_datetime: Optional[str] = None
+    url: Optional[str] = None
+    receipt: Optional[Dict[str, Any]] = attr.ib(default=None, repr=False)
+    payload: Dict[str, Any] = attr.ib(factory=dict, repr=False)
+    confirmed: bool = False
+    details: Optional[OrderDetails] = None
+
+    status = "RECEIPT"
+
+
+TBankNotification = Union[TBankPaymentNotification, TBankAccountNotification, TBankReceiptNotification]
 
 
 def _check_shape(payload: Mapping[str, Any], allowed: Iterable[str], statuses: Iterable[str],
@@ -362,6 +405,10 @@ def _check_shape(payload: Mapping[str, Any], allowed: Iterable[str], statuses: I
                                         "(pass extra_keys= to admit new ones)", **context)
     for key, value in payload.items():
         if key in ("Data", "Token"):
+            continue
+        if key == "Receipt":  # the receipt as registered: an object (outside the Token)
+            if not isinstance(value, dict):
+                raise CallbackVerificationError("notification Receipt is not an object", **context)
             continue
         if isinstance(value, (dict, list)):
             raise CallbackVerificationError(f"notification field {key} is not a scalar", **context)
@@ -417,6 +464,8 @@ def verify_tbank_notification_offline(payload: Mapping[str, Any], password: Unio
                                                             terminal_key.encode("utf-8")):
         raise CallbackVerificationError("notification for another terminal", **context)
     account = payload.get("NotificationType") == "LINKACCOUNT"
+    if payload.get("Status") == "RECEIPT":
+        return _receipt_notification(payload, extra_keys, context)
     if account:
         _check_shape(payload, ACCOUNT_NOTIFICATION_KEYS | set(extra_keys), ACCOUNT_STATUSES, context)
     else:
@@ -443,6 +492,29 @@ def verify_tbank_notification_offline(payload: Mapping[str, Any], password: Unio
         customer_key=text("CustomerKey"), payload=flat, claimed_status=status)
 
 
+def _receipt_notification(payload: Mapping[str, Any], extra_keys: Sequence[str],
+                          context: Dict[str, Any]) -> TBankReceiptNotification:
+    """A fiscal notification whose Token verified: its shape checked, its fields read."""
+    _check_shape(payload, RECEIPT_NOTIFICATION_KEYS | set(extra_keys), {"RECEIPT"}, context)
+    for key in ("PaymentId", "OrderId"):
+        if key not in payload:
+            raise CallbackVerificationError(f"fiscal notification without {key}", **context)
+
+    def text(key: str) -> Optional[str]:
+        return optional_text(payload.get(key))
+
+    receipt = payload.get("Receipt")
+    return TBankReceiptNotification(
+        text("TerminalKey") or "", text("OrderId"), text("PaymentId") or "", payload.get("Success") in (True, "true"),
+        amount=int(str(payload["Amount"])) if "Amount" in payload else None, error_code=text("ErrorCode"),
+        error_message=text("ErrorMessage"), receipt_type=text("Type"), fiscal_number=text("FiscalNumber"),
+        shift_number=text("ShiftNumber"), fiscal_document_number=text("FiscalDocumentNumber"),
+        fiscal_document_attribute=text("FiscalDocumentAttribute"), fn_number=text("FnNumber"),
+        receipt_datetime=text("ReceiptDatetime"), url=text("Url"),
+        receipt=dict(receipt) if isinstance(receipt, dict) else None,
+        payload={k: x for k, x in payload.items() if k != "Token"})
+
+
 def confirm_tbank_notification(notification: TBankNotification, gateway: Any) -> TBankNotification:
     """Confirm a verified notification with the gateway (a :class:`~autopay_soap.gateways.tbank.TBankGateway`).
 
@@ -460,6 +532,12 @@ def confirm_tbank_notification(notification: TBankNotification, gateway: Any) ->
         return attr.evolve(notification, confirmed=True, status=state.status, success=state.status == "ACTIVE",
                            account_token=state.account_token, request_key=state.request_key)
     context = {"operation": "notification", "order_id": notification.payment_id, "order_number": notification.order_id}
+    if isinstance(notification, TBankReceiptNotification):  # a receipt's sum may be a part (a refund)
+        details = _confirm_order(gateway, order_id=notification.payment_id, order_number=notification.order_id,
+                                 amount=None, context=context)
+        if details.order_number is None or (notification.amount or 0) > details.amount.minor:
+            raise CallbackVerificationError("the gateway does not confirm the receipt's order or amount", **context)
+        return attr.evolve(notification, confirmed=True, details=details)
     details = _confirm_order(gateway, order_id=notification.payment_id, order_number=notification.order_id,
                              amount=notification.amount, context=context)
     if details.order_number is None:

@@ -53,9 +53,11 @@ from .errors import (
     OrderNotFound,
     OutcomeUnknown,
     PaymentDeclined,
+    UnsupportedOperation,
     ValidationError,
 )
 from .gateways.base import Gateway, SbpGateway
+from .gateways.receipt_wire import tbank_receipt
 from .http import deadline_scope, pause, read_only, stop_requested, time_left
 from .models import (
     Binding,
@@ -68,7 +70,7 @@ from .models import (
     SbpQr,
 )
 from .money import Money
-from .receipts import Receipt, check_receipt_for
+from .receipts import Receipt, ReceiptStatus, check_receipt_for
 from .retry import RetryPolicy
 from .validation import check_binding_id, check_text
 
@@ -644,6 +646,34 @@ class AutopayClient:
     def sbp_account(self, request_key: str) -> SbpAccount:
         """The state of an SBP account binding (``GetAddAccountQrState``): ``account_token`` once ``ACTIVE``."""
         return self._sbp_gateway().get_add_account_qr_state(request_key)
+
+    @_scenario
+    def send_closing_receipt(self, order_id: str, receipt: Receipt) -> None:
+        """The closing (full-settlement) receipt of a prepaid payment: T-Bank's
+        ``/cashbox/SendClosingReceipt`` for a ``CONFIRMED`` payment whose receipt had a prepayment
+        line. Other transports raise :class:`~autopay_soap.errors.UnsupportedOperation`, nothing sent."""
+        check_receipt_for(receipt, None)
+        send = getattr(self.gateway, "send_closing_receipt", None)
+        if send is None:
+            raise UnsupportedOperation(f"send_closing_receipt: not built for the {self.gateway.name} transport (RBS "
+                                       "closeOfdReceipt is not in this version)", operation="closeOfdReceipt")
+        send(order_id, tbank_receipt(receipt))
+
+    @_scenario
+    def receipt_status(self, *, order_id: Optional[str] = None,
+                       order_number: Optional[str] = None) -> Tuple[ReceiptStatus, ...]:
+        """The order's 54-FZ receipts and where each stands at the cash register (RBS REST
+        ``getReceiptStatus``). T-Bank reports receipts by fiscal notification instead
+        (:class:`~autopay_soap.callbacks.TBankReceiptNotification`), and the SOAP transport has no
+        such call: both raise :class:`~autopay_soap.errors.UnsupportedOperation`, nothing sent."""
+        ask = getattr(self.gateway, "receipt_status", None)
+        if ask is None:
+            hint = "T-Bank sends fiscal notifications (Status=RECEIPT) instead" if self.gateway.name == "tbank" \
+                else "use transport='rest'"
+            raise UnsupportedOperation(f"receipt_status: the {self.gateway.name} transport has no receipt status "
+                                       f"call; {hint}", operation="getReceiptStatus")
+        statuses: Tuple[ReceiptStatus, ...] = ask(order_id=order_id, order_number=order_number)
+        return statuses
 
     @_scenario
     def capture(self, order_id: str, amount: Optional[Money] = None, *,

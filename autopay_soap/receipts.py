@@ -31,8 +31,8 @@ import attr
 from .errors import ValidationError
 from .money import Money
 
-__all__ = ["FFD_VERSIONS", "MEASURES", "PAYMENT_METHODS", "PAYMENT_OBJECTS", "Receipt", "ReceiptItem", "TAXATIONS",
-           "TAXES", "check_receipt_for"]
+__all__ = ["FFD_VERSIONS", "MEASURES", "PAYMENT_METHODS", "PAYMENT_OBJECTS", "Receipt", "ReceiptItem", "ReceiptStatus",
+           "TAXATIONS", "TAXES", "check_receipt_for"]
 
 FFD_VERSIONS = ("1.05", "1.2")
 TAXATIONS = ("osn", "usn_income", "usn_income_outcome", "esn", "patent")
@@ -260,3 +260,22 @@ def check_receipt_for(receipt: Any, amount: Optional[Money], what: str = "the ch
     if amount is not None:
         receipt.check_amount(amount, what)
     return receipt
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class ReceiptStatus:
+    """Where a receipt of an order stands at the cash register (RBS ``getReceiptStatus``).
+
+    ``kind`` is ``sell`` or ``refund``; ``state`` one of ``pending`` (sent, not yet registered:
+    ask again later; the gateway's first answer is worth asking for some minutes after the
+    payment), ``done`` (registered, ``fiscal_document_number`` set) or ``failed`` (the register
+    refused it: fix the cart or the register, then send a correction). ``gateway_status`` keeps
+    the gateway's own code (both generations of RBS codes are mapped to these three states).
+    """
+
+    kind: str
+    state: str
+    receipt_id: Optional[str] = None
+    fiscal_document_number: Optional[str] = None
+    registered_at: Optional[str] = None
+    gateway_status: Optional[int] = None

@@ -27,15 +27,17 @@ def closed_port():
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("command, code", [(["wsdl"], 141), (["--help"], 0), (["status", "--help"], 0)])
-def test_a_reader_that_goes_away_ends_the_command_quietly(command, code):
+@pytest.mark.parametrize("command, codes", [(["wsdl"], {141}), (["--help"], {0, 141}),
+                                            (["status", "--help"], {0, 141})])
+def test_a_reader_that_goes_away_ends_the_command_quietly(command, codes):
     read_end, write_end = os.pipe()
     os.close(read_end)  # nobody will ever read: the first write meets EPIPE, as after `| head` has quit
     try:
         done = subprocess.run(CLI + command, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
     finally:
         os.close(write_end)
-    assert done.returncode == code and done.stderr == ""  # 141: as a tool killed by SIGPIPE; argparse's help: 0
+    # 141: as a tool killed by SIGPIPE; argparse's help from Python 3.11 swallows the broken pipe itself: 0
+    assert done.returncode in codes and done.stderr == ""
 
 
 def status(*arguments, env=None):

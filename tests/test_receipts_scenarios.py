@@ -195,3 +195,62 @@ def test_a_fiscal_sandbox_is_a_command_line_option():
         proc.wait(10)
         proc.stdout.close()
     assert answer["errorCode"] == "4" and "orderBundle is required" in answer["errorMessage"]
+
+
+def test_receipt_status_moves_from_pending_to_done_on_the_sandbox_clock():
+    with Sandbox(receipts_required=True) as sb:
+        client = client_for(sb, "rest")
+        started, _ = first_binding(sb, client, "RS-1", "rs-client", "rest", cart())
+        before = client.receipt_status(order_number="RS-1")
+        sb.clock.advance(seconds=61)
+        after = client.receipt_status(order_id=started.order_id)
+        client.refund(started.order_id, RUB("250.00"), receipt=cart().part({2: 1}))
+        refunded = client.receipt_status(order_number="RS-1")
+        for transport in ("soap", "tbank"):
+            other = client_for(sb, transport)
+            with pytest.raises(UnsupportedOperation, match="no receipt status call"):
+                other.receipt_status(order_number="RS-1")
+            other.close()
+        client.close()
+    assert [(s.kind, s.state, s.fiscal_document_number) for s in before] == [("sell", "pending", None)]
+    assert [(s.kind, s.state) for s in after] == [("sell", "done")] and after[0].fiscal_document_number
+    assert after[0].receipt_id == before[0].receipt_id
+    assert [(s.kind, s.state) for s in refunded] == [("sell", "done"), ("refund", "pending")]
+
+
+def test_both_generations_of_receipt_status_codes_map_to_one_state_and_unknown_codes_are_refused():
+    from autopay_soap.errors import BadResponse
+    from autopay_soap.gateways.receipt_wire import rbs_receipt_statuses
+
+    ecom = {"receipts": [{"receiptId": "r1", "receiptType": "SELL", "receiptStatus": 3,
+                          "payload": {"fiscalDocumentNumber": 77}},
+                         {"receiptId": "r2", "receiptType": "SELL_REFUND", "receiptStatus": 6}]}
+    assert [(s.kind, s.state, s.fiscal_document_number) for s in rbs_receipt_statuses(ecom)] == [
+        ("sell", "done", "77"), ("refund", "failed", None)]
+    legacy = {"receipt": [{"receiptStatus": "2", "uuid": "u"}, {"receiptStatus": 4, "uuid": "v"}]}
+    assert [(s.kind, s.state) for s in rbs_receipt_statuses(legacy)] == [("sell", "failed"), ("refund", "done")]
+    for reply in ({"receipt": [{"receiptStatus": 9}]}, {"receipts": [{"receiptType": "SELL", "receiptStatus": 7}]},
+                  {"receipts": [{"receiptType": "GIFT", "receiptStatus": 3}]}, {"receipt": ["x"]}):
+        with pytest.raises(BadResponse):
+            rbs_receipt_statuses(reply)
+
+
+def test_the_closing_receipt_of_a_prepaid_payment_goes_to_the_cash_box_path():
+    prepaid = Receipt.single_item("Курс, предоплата", RUB("300.00"), tax="vat20", taxation="osn",
+                                  email="buyer@example.com", payment_method="full_prepayment")
+    settled = Receipt.single_item("Курс", RUB("300.00"), tax="vat20", taxation="osn", email="buyer@example.com")
+    with Sandbox(receipts_required=True) as sb:
+        client = client_for(sb, "tbank")
+        first, _ = first_binding(sb, client, "CL-1", "cl-client", "tbank", prepaid)
+        client.send_closing_receipt(first.order_id, settled)
+        plain, _ = first_binding(sb, client, "CL-2", "cl-client-2", "tbank", settled)
+        with pytest.raises(GatewayError) as refused:
+            client.send_closing_receipt(plain.order_id, settled)  # nothing was prepaid
+        kept = [r["operation"] for r in sb.fiscal.receipts(sb.tbank.payment_of(first.order_id))]
+        under_v2 = requests.post(sb.tbank_url + "SendClosingReceipt", json={}, timeout=10).status_code
+        rest = client_for(sb, "rest")
+        with pytest.raises(UnsupportedOperation):
+            rest.send_closing_receipt(first.order_id, settled)
+        rest.close()
+        client.close()
+    assert kept == ["sell", "closing"] and refused.value.gateway_code == 311 and under_v2 == 404

@@ -26,12 +26,12 @@ from ..models import (
     RegisteredOrder,
 )
 from ..money import Currency, Money, currency
-from ..receipts import Receipt, check_receipt_for
+from ..receipts import Receipt, ReceiptStatus, check_receipt_for
 from ..redact import excerpt, mask_mapping, mask_text
 from ..secret import Secret
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import HttpGateway
-from .receipt_wire import rbs_items_json, rbs_order_bundle, rbs_tax_system
+from .receipt_wire import rbs_items_json, rbs_order_bundle, rbs_receipt_statuses, rbs_tax_system
 
 __all__ = ["RbsRestGateway"]
 
@@ -248,6 +248,19 @@ class RbsRestGateway(HttpGateway):
         result = self._call("getOrderStatusExtended", params, context)
         self._check(result, "getOrderStatusExtended", context)
         return order_details_from(result, order_id=order_id, default_currency=self.default_currency)
+
+    def receipt_status(self, *, order_id: Optional[str] = None,
+                       order_number: Optional[str] = None) -> Tuple[ReceiptStatus, ...]:
+        """``getReceiptStatus.do``: the order's receipts and where each stands (see
+        :class:`~autopay_soap.receipts.ReceiptStatus`); an empty tuple when none was sent yet."""
+        if (order_id is None) == (order_number is None):
+            raise ValidationError("give exactly one of order_id and order_number", field="order_id")
+        params = ({"orderId": v.check_order_id(order_id)} if order_id is not None
+                  else {"orderNumber": v.check_order_number(order_number)})
+        context = {"order_id": order_id, "order_number": order_number}
+        result = self._call("getReceiptStatus", params, context)
+        self._check(result, "getReceiptStatus", context)
+        return rbs_receipt_statuses(dict(result))
 
     def _binding_list(self, method: str, params: Dict[str, Any]) -> Tuple[Binding, ...]:
         result = self._call(method, params, {})

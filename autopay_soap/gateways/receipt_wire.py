@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ..errors import ValidationError
-from ..receipts import _OBJECTS_105, PAYMENT_METHODS, Receipt, ReceiptItem
+from ..errors import BadResponse, ValidationError
+from ..receipts import _OBJECTS_105, PAYMENT_METHODS, Receipt, ReceiptItem, ReceiptStatus
 
-__all__ = ["rbs_items", "rbs_order_bundle", "rbs_tax_system", "tbank_receipt"]
+__all__ = ["rbs_items", "rbs_order_bundle", "rbs_receipt_statuses", "rbs_tax_system", "tbank_receipt"]
 
 RBS_TAX_SYSTEM = {"osn": 0, "usn_income": 1, "usn_income_outcome": 2, "esn": 4, "patent": 5}
 RBS_TAX_TYPE = {"none": 0, "vat0": 1, "vat10": 2, "vat110": 4, "vat20": 6, "vat120": 7}
@@ -107,3 +107,44 @@ def rbs_tax_system(receipt: Receipt) -> int:
 def rbs_items_json(receipt: Receipt) -> str:
     """``depositItems`` / ``refundItems``: the lines as a JSON string."""
     return json.dumps(rbs_items(receipt), ensure_ascii=False, separators=(",", ":"))
+
+
+_LEGACY_STATES = {0: ("sell", "pending"), 1: ("sell", "done"), 2: ("sell", "failed"), 3: ("refund", "pending"),
+                  4: ("refund", "done"), 5: ("refund", "failed")}
+_ECOM_STATES = {0: "pending", 1: "pending", 2: "pending", 3: "done", 4: "failed", 5: "failed", 6: "failed"}
+
+
+def _code(value: Any) -> Optional[int]:
+    text = str(value).strip() if value is not None and not isinstance(value, bool) else ""
+    return int(text) if text.isdigit() else None
+
+
+def rbs_receipt_statuses(reply: Dict[str, Any]) -> Tuple[ReceiptStatus, ...]:
+    """The receipts of a ``getReceiptStatus`` answer: the legacy one (``receipt[]`` with codes 0..5)
+    or Sber ecom's (``receipts[]``, ``receiptType`` and codes 0..6). An unknown code is a
+    :class:`~autopay_soap.errors.BadResponse`, never a guess."""
+    found = []
+    legacy, ecom = reply.get("receipt"), reply.get("receipts")
+    for item in legacy if isinstance(legacy, list) else []:
+        code = _code(item.get("receiptStatus")) if isinstance(item, dict) else None
+        if code not in _LEGACY_STATES:
+            raise BadResponse("getReceiptStatus answered a receipt status it does not document",
+                              operation="getReceiptStatus")
+        kind, state = _LEGACY_STATES[code]
+        found.append(ReceiptStatus(kind, state, _text(item.get("uuid")), _text(item.get("fiscal_document_number")),
+                                   _text(item.get("receipt_datetime")), code))
+    for item in ecom if isinstance(ecom, list) else []:
+        code = _code(item.get("receiptStatus")) if isinstance(item, dict) else None
+        sign = {"SELL": "sell", "SELL_REFUND": "refund"}.get(str(item.get("receiptType") or "").upper()) \
+            if isinstance(item, dict) else None
+        if code not in _ECOM_STATES or sign is None:
+            raise BadResponse("getReceiptStatus answered a receipt it does not document", operation="getReceiptStatus")
+        payload = item.get("payload") if isinstance(item.get("payload"), dict) else {}
+        found.append(ReceiptStatus(sign, _ECOM_STATES[code], _text(item.get("receiptId")),
+                                   _text(payload.get("fiscalDocumentNumber")), _text(payload.get("receiptDatetime")),
+                                   code))
+    return tuple(found)
+
+
+def _text(value: Any) -> Optional[str]:
+    return None if value is None or isinstance(value, (dict, list)) or str(value) == "" else str(value)

@@ -56,6 +56,9 @@ from .tbank_initiator import TERMINAL_TYPES, InitiatorType, check_initiator
 
 __all__ = ["MOSCOW", "PROD_URL", "TEST_URL", "TBankApi", "encrypt_card_data"]
 
+CASHBOX_METHODS = frozenset({"SendClosingReceipt"})
+"""Methods served under ``/cashbox/`` rather than ``/v2/``."""
+
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger("autopay_soap.wire")
 
@@ -168,13 +171,17 @@ class TBankApi(HttpGateway):
         return body
 
     def call(self, method: str, payload: Mapping[str, Any], **context: Any) -> Any:
-        """Sign and POST ``payload`` to ``/v2/<method>``; the reply (a dict, a list for GetCardList).
+        """Sign and POST ``payload`` to ``/v2/<method>`` (``/cashbox/<method>`` for the cash-box
+        methods); the reply (a dict, a list for GetCardList).
 
         Raises the mapped :mod:`~autopay_soap.errors` exception when ``Success`` is false.
         """
         context = {"operation": method, **{k: x for k, x in context.items() if x is not None}}
         body = self.sign(payload)
         url = self.base_url + method
+        if method in CASHBOX_METHODS:  # beside /v2/, not under it
+            url = (self.base_url[:-len("v2/")] if self.base_url.endswith("/v2/") else self.base_url) + "cashbox/" \
+                + method
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("T-Bank request to %s: %s", url, mask_mapping(body))
         started = time.perf_counter()
@@ -374,6 +381,12 @@ class TBankApi(HttpGateway):
                    "ExternalRequestId": v.check_text(external_request_id, "refund_id", 256)
                    if external_request_id is not None else None, "Receipt": dict(receipt) if receipt else None}
         return dict(self.call("Cancel", payload, order_id=payment_id))
+
+    def send_closing_receipt(self, payment_id: str, receipt: Mapping[str, Any]) -> Dict[str, Any]:
+        """``/cashbox/SendClosingReceipt``: the full-settlement receipt of a ``CONFIRMED`` payment
+        whose receipt had a prepayment line (``full_prepayment``, ``prepayment``, ``advance``)."""
+        return dict(self.call("SendClosingReceipt", {"PaymentId": _pid(payment_id), "Receipt": dict(receipt)},
+                              order_id=payment_id))
 
     def get_state(self, payment_id: str) -> Dict[str, Any]:
         """``GetState``: a payment's status and amount."""

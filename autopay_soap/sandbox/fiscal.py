@@ -13,14 +13,17 @@
   that add up to its ``amount``. RBS SOAP cannot carry a cart (the bundled schema's generation):
   with receipts required, its registrations are refused the same way.
 
-Every receipt accepted is kept per order (:attr:`FiscalLog.receipts`), each with a status that
-moves from ``sent`` to ``delivered`` once a minute has passed on the sandbox clock.
+Every receipt accepted is kept per order (:meth:`FiscalLog.receipts`), each with a status that
+moves from ``sent`` to ``delivered`` once a minute has passed on the sandbox clock. On T-Bank,
+once the payment is ``CONFIRMED`` (or refunded with a receipt) a fiscal notification
+(``Status=RECEIPT``) of each receipt goes to the payment's notification URL.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
@@ -120,17 +123,33 @@ class FiscalLog:
         self.clock = clock
         self._lock = threading.Lock()
         self._receipts: Dict[str, List[Dict[str, Any]]] = {}
+        self._announced = 0
+        self._count = 0
 
     def add(self, order_id: str, operation: str, receipt: Any, amount: int) -> None:
         """Keep an accepted receipt of ``operation`` (``sell``, ``capture``, ``refund``)."""
         with self._lock:
+            self._count += 1
             self._receipts.setdefault(order_id, []).append(
-                {"operation": operation, "amount": amount, "sent_at": self.clock(), "receipt": receipt})
+                {"operation": operation, "amount": amount, "sent_at": self.clock(), "receipt": receipt,
+                 "uuid": str(uuid.uuid4()), "number": self._count})
+
+    def take_unannounced(self, order_id: str, operations: tuple) -> List[Dict[str, Any]]:
+        """The receipts of ``operations`` not yet announced by a fiscal notification (now they are),
+        each with its number in the sandbox's register (``number``)."""
+        with self._lock:
+            taken = []
+            for entry in self._receipts.get(order_id, ()):
+                if entry["operation"] in operations and not entry.get("announced"):
+                    entry["announced"] = True
+                    self._announced += 1
+                    taken.append({**entry, "number": self._announced})
+            return taken
 
     def receipts(self, order_id: str) -> List[Dict[str, Any]]:
         """The receipts of an order, oldest first, each with its ``status`` now."""
         now = self.clock()
         with self._lock:
             kept = list(self._receipts.get(order_id, ()))
-        return [{**item, "status": "delivered" if now - item["sent_at"] >= DELIVERY_SECONDS else "sent"}
-                for item in kept]
+        return [{**{k: x for k, x in item.items() if k != "announced"},
+                 "status": "delivered" if now - item["sent_at"] >= DELIVERY_SECONDS else "sent"} for item in kept]

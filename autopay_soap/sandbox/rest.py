@@ -76,6 +76,7 @@ class RestFrontEnd:
             "extendBinding": self._extend,
             "decline": lambda p: self._ok(self.engine.decline(self._order_id(p))),
             "finish3ds": self._finish_3ds,
+            "getReceiptStatus": self._receipt_status,
         }
 
     def handle(self, method: str, params: Mapping[str, str]) -> Dict[str, Any]:
@@ -189,6 +190,19 @@ class RestFrontEnd:
         if p.get("refundItems") and self.fiscal is not None:
             self.fiscal.add(order.order_id, "refund", json.loads(p["refundItems"]), amount)
         return self._ok()
+
+    def _receipt_status(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        """``getReceiptStatus.do`` in the legacy generation's words (codes 0..5)."""
+        order = self.engine.order(self._order_id(p))
+        codes = {("sell", "sent"): 0, ("sell", "delivered"): 1, ("refund", "sent"): 3, ("refund", "delivered"): 4}
+        receipts = []
+        for item in self.fiscal.receipts(order.order_id) if self.fiscal is not None else []:
+            kind = "refund" if item["operation"] == "refund" else "sell"
+            receipts.append({"receiptStatus": codes[(kind, item["status"])], "uuid": item["uuid"],
+                             "receipt_datetime": int(item["sent_at"]), "amount_total": f"{item['amount'] / 100:.2f}",
+                             "fiscal_document_number": item["number"] if item["status"] == "delivered" else None})
+        return {"errorCode": "0", "errorMessage": "Success", "orderNumber": order.order_number,
+                "orderId": order.order_id, "receipt": receipts}
 
     def _status(self, p: Mapping[str, str]) -> Dict[str, Any]:
         try:

@@ -22,6 +22,7 @@ from .answer import JSON, Answer, ApiCall, Site
 from .clock import SandboxClock
 from .engine import EngineError, Order
 from .payer import acs_confirm, browser_finish_3ds, browser_pay, pay_as_payer
+from .tbank import CASHBOX_METHODS
 
 __all__ = ["REST_PREFIX", "SOAP_PATH", "TBANK_PREFIX", "Request", "route"]
 
@@ -158,6 +159,12 @@ def _rest(sandbox: Site, request: Request) -> Target:
 
 def _tbank(sandbox: Site, request: Request) -> Target:
     method = request.path[len(TBANK_PREFIX):]
+    if method in CASHBOX_METHODS:  # served under /cashbox/, as T-Bank serves it
+        return _NOT_FOUND
+    return _tbank_call(sandbox, request, method)
+
+
+def _tbank_call(sandbox: Site, request: Request, method: str) -> Target:
     try:
         if "json" in request.content_type.lower():
             data = json_input.loads(request.body.decode("utf-8"))
@@ -211,6 +218,7 @@ _POST: Dict[str, Route] = {
     "/payment/sandbox/pay": lambda sandbox, request: browser_pay(sandbox, request.form),
     "/_sandbox/pay": _payer_api,
     "/_sandbox/clock": _clock,
+    "/cashbox/SendClosingReceipt": lambda sandbox, request: _tbank_call(sandbox, request, "SendClosingReceipt"),
     "/payment/sandbox/acs": _acs_page,
     "/payment/sandbox/acs/confirm": lambda sandbox, request: acs_confirm(sandbox, request.form),
 }

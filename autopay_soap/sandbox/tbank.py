@@ -79,6 +79,8 @@ TBANK_METHODS = (
     "RemoveCard", "AddAccountQr", "GetAddAccountQrState", "GetAccountQrList", "GetQr", "ChargeQr", "SbpPayTest",
     "SbpBindTest",
 )
+CASHBOX_METHODS = ("SendClosingReceipt",)
+"""Methods T-Bank serves under ``/cashbox/`` rather than ``/v2/``."""
 _INITIATORS = ("0", "1", "2", "R", "I")
 _INCOMPATIBLE = "Несопоставимые значения RebillId или Recurrent с переданным значением OperationInitiatorType"
 _DECLINE = {ACTION_INSUFFICIENT: (1051, "Недостаточно средств на карте"),
@@ -380,7 +382,7 @@ class TBankFrontEnd:
         return answer
 
     def _answer(self, method: str, body: Any) -> Dict[str, Any]:
-        handler = getattr(self, "_m_" + method, None) if method in TBANK_METHODS else None
+        handler = getattr(self, "_m_" + method, None) if method in TBANK_METHODS + CASHBOX_METHODS else None
         if handler is None:
             return {"Success": False, "ErrorCode": "9999", "Message": f"Метод {method} не найден"}
         if not isinstance(body, Mapping):
@@ -604,6 +606,7 @@ class TBankFrontEnd:
         self._check_receipt(body, amount)
         self.engine.deposit(payment.engine_id, _int(body.get("Amount"), "Amount") or 0)
         self._keep_receipt(payment, "capture", body, amount)
+        self._announce_receipts(terminal, payment)
         return self._payment_reply(terminal, payment)
 
     def _m_Cancel(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
@@ -627,6 +630,7 @@ class TBankFrontEnd:
             self._check_receipt(body, amount, needed=amount is not None and 0 < amount < original)  # a partial refund
             self.engine.refund(payment.engine_id, amount or 0)
             self._keep_receipt(payment, "refund", body, amount or original)
+            self._announce_receipts(terminal, payment)
         else:
             raise TBankError(8, "Неверный статус транзакции", f"status {self.status_word(payment, order)}")
         order = self._order(payment)
@@ -651,6 +655,26 @@ class TBankFrontEnd:
         if word == "REJECTED":
             reply["Message"] = _decline_of(order, payment.qr)[1]
         return reply
+
+    def _m_SendClosingReceipt(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        """``/cashbox/SendClosingReceipt``: the full-settlement receipt of a prepaid ``CONFIRMED`` payment."""
+        payment = self._payment(terminal, body)
+        order = self._order(payment)
+        if self.status_word(payment, order) != "CONFIRMED":
+            raise TBankError(8, "Неверный статус транзакции", "the payment is not CONFIRMED")
+        kept = self.fiscal.receipts(payment.engine_id) if self.fiscal is not None else []
+        prepaid = {"full_prepayment", "prepayment", "advance"}
+        if not any(isinstance(item, Mapping) and item.get("PaymentMethod") in prepaid
+                   for entry in kept if isinstance(entry["receipt"], Mapping)
+                   for item in entry["receipt"].get("Items") or []):
+            raise TBankError(311, "Ошибка регистрации чека",
+                             "no receipt of this payment had a prepayment line (full_prepayment, prepayment, advance)")
+        problem = tbank_receipt_problem(body.get("Receipt"), None)
+        if problem is not None:
+            raise TBankError(*problem)
+        self._keep_receipt(payment, "closing", body, sum(int(item.get("Amount") or 0)
+                                                         for item in body["Receipt"]["Items"]))
+        return {"Success": True, "ErrorCode": "0", "Message": ""}
 
     def _m_CheckOrder(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
         order_id = str(body.get("OrderId") or "")
@@ -961,7 +985,38 @@ class TBankFrontEnd:
             if payment.customer_key:
                 body["CustomerKey"] = payment.customer_key
             body["Token"] = make_token(body, terminal.password)
+            receipts = self._fiscal_notifications(terminal, payment, status)
         self.notify(url, body)
+        for receipt in receipts:
+            self.notify(url, receipt)
+
+    def _announce_receipts(self, terminal: TBankTerminal, payment: "_Payment") -> None:
+        """Fiscal notifications of receipts kept after the payment's own notification went out."""
+        url = payment.notification_url or terminal.notification_url
+        if url:
+            for body in self._fiscal_notifications(terminal, payment, self.status_word(payment, self._order(payment))):
+                self.notify(url, body)
+
+    def _fiscal_notifications(self, terminal: TBankTerminal, payment: "_Payment", status: str) -> List[Dict[str, Any]]:
+        """``Status=RECEIPT`` notifications of the receipts a payment's new status registers."""
+        # a two-stage payment's sale is registered when it is captured, with the Confirm's receipt
+        sale = ("capture",) if self._order(payment).two_stage else ("sell",)
+        operations = {"CONFIRMED": sale, "PARTIAL_REFUNDED": ("refund",), "REFUNDED": ("refund",)}
+        if self.fiscal is None or status not in operations:
+            return []
+        bodies = []
+        for entry in self.fiscal.take_unannounced(payment.engine_id, operations[status]):
+            body: Dict[str, Any] = {
+                "TerminalKey": terminal.key, "OrderId": payment.order_id, "Success": True, "Status": "RECEIPT",
+                "PaymentId": int(payment.payment_id), "ErrorCode": "0", "Amount": entry["amount"],
+                "FiscalNumber": entry["number"], "ShiftNumber": 1, "FiscalDocumentNumber": entry["number"],
+                "FiscalDocumentAttribute": 1000000 + entry["number"], "FnNumber": "9999078900000001",
+                "EcrRegNumber": "0000000001000001", "ReceiptDatetime": dt.datetime.fromtimestamp(
+                    entry["sent_at"], dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "Type": "IncomeReturn" if entry["operation"] == "refund" else "Income", "Receipt": entry["receipt"]}
+            body["Token"] = make_token(body, terminal.password)
+            bodies.append(body)
+        return bodies
 
 
 # -- the sandbox's CardData key ---------------------------------------------------------------------------
