@@ -682,8 +682,9 @@ class AutopayClient:
 
         ``receipt``: the lines captured (:meth:`Receipt.part <autopay_soap.receipts.Receipt.part>`
         of the first payment's receipt for a part); ``amount`` defaults to their total."""
-        if check_receipt_for(receipt, amount, "the amount captured") is not None and amount is None:
-            amount = receipt.total  # type: ignore[union-attr]  # checked to be a Receipt just above
+        cart = check_receipt_for(receipt, amount, "the amount captured")
+        if cart is not None and amount is None:
+            amount = cart.total  # the receipt says what is captured
         return self._money_step(order_id, lambda d: d.status is OrderStatus.APPROVED,
                                 lambda d: d.status is OrderStatus.DEPOSITED,
                                 lambda: self.gateway.deposit(order_id, amount, receipt=receipt), "capture")

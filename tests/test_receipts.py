@@ -1,6 +1,7 @@
 """The receipt model: what it accepts adds up and is what each gateway's schema takes; what it
 refuses is refused by name, before anything is sent."""
 
+import itertools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -202,3 +203,29 @@ def test_vat_rates_rbs_has_no_code_for_are_refused_on_rbs_only():
     with pytest.raises(ValidationError) as refused:
         rbs_order_bundle(receipt)
     assert refused.value.field == "receipt.items[0].tax" and "has no RBS code" in str(refused.value)
+
+
+@pytest.fixture(scope="module")
+def fiscal_sandbox():
+    from autopay_soap.sandbox import Sandbox
+
+    with Sandbox(receipts_required=True) as sb:  # validates every SOAP request against the bundled XSD
+        yield sb
+
+
+_NUMBERS = itertools.count(1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(receipt=receipts(), transport=st.sampled_from(["soap", "rest"]))
+def test_every_receipt_rbs_can_carry_is_registered_over_soap_and_rest(fiscal_sandbox, receipt, transport):
+    try:
+        rbs_order_bundle(receipt)
+    except ValidationError:
+        return  # a value without an RBS code: refused by name (the test above)
+    client = AutopayClient.from_profile("sandbox", sandbox_url=fiscal_sandbox.url, transport=transport,
+                                        return_url="https://shop/ok")
+    started = client.start_first_payment(f"P-{next(_NUMBERS)}", receipt.total, "c", receipt=receipt)
+    client.close()
+    assert started.payment_url() and fiscal_sandbox.fiscal.receipts(started.order_id)[0]["amount"] == \
+        receipt.total.minor

@@ -43,7 +43,7 @@ def first_binding(sb, client, number, customer, transport, receipt, two_stage=Fa
     return started, done
 
 
-@pytest.mark.parametrize("transport", ["rest", "tbank"])
+@pytest.mark.parametrize("transport", ["soap", "rest", "tbank"])
 def test_first_payment_autopayment_capture_and_refunds_with_receipts(transport):
     with Sandbox(receipts_required=True) as sb:
         client = client_for(sb, transport)
@@ -68,7 +68,7 @@ def test_first_payment_autopayment_capture_and_refunds_with_receipts(transport):
     assert kept == {"sell", "capture", "refund"}
 
 
-@pytest.mark.parametrize("transport", ["rest", "tbank"])
+@pytest.mark.parametrize("transport", ["soap", "rest", "tbank"])
 def test_each_step_without_a_receipt_is_refused_as_the_gateway_refuses_it(transport):
     with Sandbox(receipts_required=True) as sb:
         client = client_for(sb, transport)
@@ -106,16 +106,36 @@ def test_a_receipt_that_does_not_add_up_is_refused_before_anything_is_sent():
         assert sb.engine.charges_by_order_number() == {} and not sb.engine._orders
 
 
-def test_soap_refuses_a_receipt_by_name_and_a_fiscal_terminal_refuses_soap_without_one():
+def test_the_soap_wire_carries_the_cart_in_the_2019_layout_and_the_bundled_schema_takes_it():
+    seen = []
     with Sandbox(receipts_required=True) as sb:
+        original = sb.soap.handle
+
+        def spy(body):
+            seen.append(body)
+            return original(body)
+
+        sb.soap.handle = spy
         client = client_for(sb, "soap")
-        with pytest.raises(UnsupportedOperation, match="receipt: the SOAP transport cannot carry a 54-FZ cart"):
-            client.start_first_payment("S-1", RUB("499.00"), "s", receipt=month())
-        assert not sb.engine._orders  # refused before anything was sent
-        with pytest.raises(GatewayError) as refused:
-            client.start_first_payment("S-2", RUB("499.00"), "s")
+        client.start_first_payment("W-3", RUB("1500.00"), "w", receipt=cart())
         client.close()
-    assert refused.value.gateway_code == 4 and "orderBundle" in str(refused.value)
+    from lxml import etree
+
+    from autopay_soap.wsdl_bundle import envelope_validator, parse_xml
+
+    envelope = parse_xml(next(body for body in seen if b"registerOrder" in body))
+    body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")[0]
+    assert envelope_validator().first_error(body) is None  # the bundled XSD takes the cart
+    order = envelope.find(".//order")
+    assert order.get("taxSystem") == "0"
+    second = order.findall("orderBundle/cartItems/items")[1]
+    assert second.get("positionId") == "2"
+    assert [child.tag for child in second] == ["name", "quantity", "itemAmount", "itemCurrency", "itemCode", "tax",
+                                               "itemPrice", "itemAttributes"]
+    assert (second.find("quantity").text, second.find("quantity").get("measure")) == ("2", "шт")
+    assert [(a.get("name"), a.text) for a in second.findall("itemAttributes/attributes")] == [
+        ("paymentMethod", "4"), ("paymentObject", "4")]
+    assert etree.QName(order.find("orderBundle")).localname == "orderBundle"
 
 
 def test_t_bank_sbp_autopayment_with_a_receipt():

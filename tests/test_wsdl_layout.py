@@ -86,7 +86,8 @@ def test_order_params_attribute_and_element_layout(xsd):
     assert {"merchantOrderNumber", "amount", "currency", "description", "language", "pageView",
             "sessionTimeoutSecs", "bindingId", "expirationDate"} <= _attrs(t)
     assert _elements(t) == ["returnUrl", "failUrl", "merchantLogin", "email", "postAddress", "params",
-                            "clientId", "features"]
+                            "clientId", "orderBundle", "features"]
+    assert "taxSystem" in _attrs(t)
     features = _type(xsd, "features_type0")
     feature = features.find(".//xs:element", NS)
     assert feature.get("name") == "feature" and feature.get("maxOccurs") == "unbounded"

@@ -26,7 +26,6 @@ from ..errors import (
     HTTPStatusError,
     SoapFaultError,
     TransportError,
-    UnsupportedOperation,
     ValidationError,
     error_for_code,
 )
@@ -39,12 +38,13 @@ from ..models import (
     RegisteredOrder,
 )
 from ..money import Currency, Money, currency
-from ..receipts import Receipt
+from ..receipts import Receipt, check_receipt_for
 from ..redact import excerpt, mask_text
 from ..secret import Secret
 from ..wsdl_bundle import shared_document, zeep_settings
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import HttpGateway
+from .receipt_wire import rbs_tax_system, soap_cart_items, soap_order_bundle
 from .soap_codec import FALLBACK, OperationCodec, codecs_for
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
@@ -256,10 +256,9 @@ class RbsSoapGateway(HttpGateway):
         """``registerOrder`` (or ``registerOrderPreAuth`` when ``two_stage``).
 
         ``auto_payment`` adds ``<features><feature>AUTO_PAYMENT</feature></features>`` and
-        needs ``client_id``. A ``receipt`` is refused (``no_cart``): the bundled schema has
-        no ``orderBundle`` yet.
+        needs ``client_id``. A ``receipt`` goes as ``orderBundle`` and ``@taxSystem`` (the 2019
+        layout, :mod:`~autopay_soap.gateways.receipt_wire`).
         """
-        no_cart(receipt, "registerOrder")
         c = v.check_registration(
             order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
             binding_id=binding_id, fail_url=fail_url, description=description, language=language,
@@ -273,6 +272,9 @@ class RbsSoapGateway(HttpGateway):
         }
         if auto_payment:
             order["features"] = {"feature": ["AUTO_PAYMENT"]}
+        cart = check_receipt_for(receipt, amount)
+        if cart is not None:
+            order["orderBundle"], order["taxSystem"] = soap_order_bundle(cart), rbs_tax_system(cart)
         operation = "registerOrderPreAuth" if two_stage else "registerOrder"
         context = {"order_number": order_number}
         result = self._call(operation, context, order={k: val for k, val in order.items() if val is not None})
@@ -285,8 +287,11 @@ class RbsSoapGateway(HttpGateway):
     def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
                            two_stage: bool = False, receipt: Optional[Receipt] = None, **options: Any) -> None:
         """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
-        no_cart(receipt, "registerOrder")
-        v.check_registration(order_number, amount, return_url, **options)
+        checked = v.check_registration(order_number, amount, return_url, **options)
+        cart = check_receipt_for(receipt, checked["amount"])
+        if cart is not None:  # every code RBS has for it (a value without one is refused by name)
+            soap_order_bundle(cart)
+            rbs_tax_system(cart)
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
@@ -324,12 +329,16 @@ class RbsSoapGateway(HttpGateway):
 
     def deposit(self, order_id: str, amount: Optional[Money] = None, *,
                 receipt: Optional[Receipt] = None) -> OperationResult:
-        """``depositOrder``: capture a hold; ``amount=None`` captures all of it (no ``receipt``)."""
-        no_cart(receipt, "depositOrder")
+        """``depositOrder``: capture a hold; ``amount=None`` captures all of it; ``receipt`` (the
+        lines captured) goes as ``depositItems``."""
         v.check_order_id(order_id)
         minor = 0 if amount is None else v.check_money(amount, "amount").minor
         context = {"order_id": order_id}
-        result = self._call("depositOrder", context, order={"orderId": order_id, "depositAmount": minor})
+        order: Dict[str, Any] = {"orderId": order_id, "depositAmount": minor}
+        cart = check_receipt_for(receipt, amount, "the amount captured")
+        if cart is not None:
+            order["depositItems"] = soap_cart_items(cart)
+        result = self._call("depositOrder", context, order=order)
         self._check(result, context, "depositOrder")
         return OperationResult("deposit", order_id, amount)
 
@@ -345,19 +354,22 @@ class RbsSoapGateway(HttpGateway):
         self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
         external_refund_id: Optional[str] = None, receipt: Optional[Receipt] = None,
     ) -> OperationResult:
-        """``refundOrder``: refund part or all of a deposited order (no ``receipt``).
+        """``refundOrder``: refund part or all of a deposited order (``receipt``: the lines refunded,
+        sent as ``refundItems``).
 
         ``expected_deposited`` makes a retried refund safe: the gateway refunds only while
         the deposited amount still equals it. ``external_refund_id`` exists only on REST.
         """
-        no_cart(receipt, "refundOrder")
         v.check_order_id(order_id)
         amount = v.check_money(amount)
+        check_receipt_for(receipt, amount, "the amount refunded")
         if external_refund_id is not None:
             raise ValidationError(
                 "external_refund_id: the SOAP refundOrder has no such field; use expected_deposited "
                 "(or the REST transport)", field="external_refund_id")
         order: Dict[str, Any] = {"orderId": order_id, "refundAmount": amount.minor}
+        if receipt is not None:
+            order["refundItems"] = soap_cart_items(receipt)
         if expected_deposited is not None:
             order["expectedDepositedAmount"] = v.check_money(expected_deposited, "expected_deposited",
                                                              allow_zero=True).minor
@@ -427,12 +439,3 @@ class RbsSoapGateway(HttpGateway):
         self._check(result, {}, "extendBinding")
         return OperationResult("extend_binding")
 
-
-def no_cart(receipt: Optional[Receipt], operation: str) -> None:
-    """Refuse a 54-FZ receipt over SOAP before anything is sent: the bundled MerchantService schema
-    is the 2016 generation, whose ``orderBundle`` cannot carry VAT or the FFD tags (a receipt is
-    never dropped silently)."""
-    if receipt is not None:
-        raise UnsupportedOperation("receipt: the SOAP transport cannot carry a 54-FZ cart yet (the bundled "
-                                   "MerchantService schema has no fiscal orderBundle); use transport='rest' on "
-                                   "this gateway for charges with receipts", operation=operation)

@@ -7,6 +7,8 @@
   ``cartItems.items[]`` carrying ``itemPrice``, ``itemAmount``, ``tax.taxType`` and the
   ``paymentMethod`` / ``paymentObject`` codes in ``itemAttributes``, and ``taxSystem`` beside it;
   ``depositItems`` / ``refundItems`` for a partial capture or refund, with the lines' positions.
+* RBS SOAP: the same lines as elements in the 2019 layout (``orderBundle`` in the order and
+  ``@taxSystem`` on it, ``depositItems``, ``refundItems``), given to zeep as nested dicts.
 
 RBS has numeric codes; those the facts could not establish (VAT 5 %, 7 %, 5/105, 7/107, and
 some FFD 1.2 payment objects) are refused before sending, naming the field, rather than guessed.
@@ -21,7 +23,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ..errors import BadResponse, ValidationError
 from ..receipts import _OBJECTS_105, PAYMENT_METHODS, Receipt, ReceiptItem, ReceiptStatus
 
-__all__ = ["rbs_items", "rbs_order_bundle", "rbs_receipt_statuses", "rbs_tax_system", "tbank_receipt"]
+__all__ = ["rbs_items", "rbs_order_bundle", "rbs_receipt_statuses", "rbs_tax_system", "soap_cart_items",
+           "soap_order_bundle", "tbank_receipt"]
 
 RBS_TAX_SYSTEM = {"osn": 0, "usn_income": 1, "usn_income_outcome": 2, "esn": 4, "patent": 5}
 RBS_TAX_TYPE = {"none": 0, "vat0": 1, "vat10": 2, "vat110": 4, "vat20": 6, "vat120": 7}
@@ -102,6 +105,30 @@ def rbs_order_bundle(receipt: Receipt) -> str:
 def rbs_tax_system(receipt: Receipt) -> int:
     """``taxSystem`` beside the ``orderBundle``."""
     return _rbs_code(RBS_TAX_SYSTEM, receipt.taxation, "receipt.taxation")
+
+
+def soap_cart_items(receipt: Receipt) -> Dict[str, Any]:
+    """``cartItems`` (or ``depositItems`` / ``refundItems``) for zeep: the REST lines in the SOAP
+    layout (``quantity`` a decimal with its ``@measure``, attributes as named values)."""
+    lines = []
+    for line in rbs_items(receipt)["items"]:
+        quantity = line["quantity"]
+        lines.append({
+            "positionId": line["positionId"], "name": line["name"],
+            "quantity": {"_value_1": Decimal(str(quantity["value"])), "measure": str(quantity["measure"])},
+            "itemAmount": line["itemAmount"], "itemCurrency": int(line["itemCurrency"]), "itemCode": line["itemCode"],
+            "tax": {"taxType": line["tax"]["taxType"]}, "itemPrice": line["itemPrice"],
+            "itemAttributes": {"attributes": [{"_value_1": a["value"], "name": a["name"]}
+                                              for a in line["itemAttributes"]["attributes"]]},
+        })
+    return {"items": lines}
+
+
+def soap_order_bundle(receipt: Receipt) -> Dict[str, Any]:
+    """``orderBundle`` of ``registerOrder`` / ``registerOrderPreAuth`` for zeep (``taxSystem`` is an
+    attribute of the order: :func:`rbs_tax_system`)."""
+    customer = {key: value for key, value in (("email", receipt.email), ("phone", receipt.phone)) if value}
+    return {"customerDetails": customer, "cartItems": soap_cart_items(receipt)}
 
 
 def rbs_items_json(receipt: Receipt) -> str:

@@ -7,11 +7,10 @@
   ``Amount``) with **308**; one with neither ``Email`` nor ``Phone`` with **329**; more than 100
   lines or a ``Quantity`` with more than 3 decimals with **310**. ``Confirm`` and a partial
   ``Cancel`` need a receipt of what they capture or refund; a full ``Cancel`` needs none.
-* RBS REST: ``register.do`` / ``registerPreAuth.do`` without ``orderBundle`` and ``taxSystem``,
-  or with a cart that does not add up, is refused with ``errorCode`` 4 (the code observed for a
-  bad cart); a partial ``deposit.do`` / ``refund.do`` needs ``depositItems`` / ``refundItems``
-  that add up to its ``amount``. RBS SOAP cannot carry a cart (the bundled schema's generation):
-  with receipts required, its registrations are refused the same way.
+* RBS (REST and SOAP): a registration without ``orderBundle`` and ``taxSystem``, or with a cart
+  that does not add up, is refused with ``errorCode`` 4 (the code observed for a bad cart); a
+  partial deposit or refund needs ``depositItems`` / ``refundItems`` that add up to its amount.
+  A cart is checked whenever one is sent, required or not.
 
 Every receipt accepted is kept per order (:meth:`FiscalLog.receipts`), each with a status that
 moves from ``sent`` to ``delivered`` once a minute has passed on the sandbox clock. On T-Bank,
@@ -27,7 +26,7 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-__all__ = ["FiscalLog", "rbs_cart_problem", "tbank_receipt_problem"]
+__all__ = ["FiscalLog", "rbs_cart_problem", "soap_cart_json", "tbank_receipt_problem"]
 
 DELIVERY_SECONDS = 60.0
 """How long after it was sent a receipt is reported delivered."""
@@ -114,6 +113,27 @@ def rbs_cart_problem(text: Optional[str], amount: Optional[int], *, bundle: bool
     if amount is not None and total != amount:
         return f"the cart adds up to {total}, the amount is {amount}"
     return None
+
+
+def soap_cart_json(element: Any, *, bundle: bool) -> Optional[str]:
+    """An ``orderBundle`` (``bundle``) or ``depositItems`` / ``refundItems`` element of a SOAP
+    request in the REST dialect's JSON, for :func:`rbs_cart_problem` (None without the element)."""
+    if element is None:
+        return None
+    lines = []
+    for item in element.findall("items") if not bundle else element.findall("cartItems/items"):
+        quantity, tax = item.find("quantity"), item.find("tax")
+        lines.append({
+            "positionId": item.get("positionId"), "name": item.findtext("name"),
+            "quantity": {"value": quantity.text if quantity is not None else None,
+                         "measure": quantity.get("measure") if quantity is not None else None},
+            "itemPrice": item.findtext("itemPrice"), "itemAmount": item.findtext("itemAmount"),
+            "tax": {"taxType": tax.findtext("taxType")} if tax is not None else None})
+    if not bundle:
+        return json.dumps({"items": lines}, ensure_ascii=False)
+    customer = {key: element.findtext(f"customerDetails/{key}") for key in ("email", "phone")}
+    return json.dumps({"customerDetails": {k: x for k, x in customer.items() if x},
+                       "cartItems": {"items": lines}}, ensure_ascii=False)
 
 
 class FiscalLog:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from lxml import etree
@@ -18,7 +19,7 @@ from lxml import etree
 from ..models import OrderStatus
 from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope_validator, parse_xml
 from .engine import Engine, EngineError, Order, PaymentResult
-from .fiscal import FiscalLog
+from .fiscal import FiscalLog, rbs_cart_problem, soap_cart_json
 from .rbs_codes import error_code
 from .rest import of_binding_type
 
@@ -151,10 +152,27 @@ class SoapFrontEnd:
 
     # -- operations ------------------------------------------------------------------------
 
+    def _cart_refused(self, element: Optional[etree._Element], amount: Optional[int], *, bundle: bool,
+                      partial: bool = True) -> Optional[etree._Element]:
+        """errorCode 4 for a cart the terminal refuses (see :mod:`.fiscal`), or None."""
+        text = soap_cart_json(element, bundle=bundle)
+        if not text and not (self.receipts_required and partial):
+            return None
+        problem = rbs_cart_problem(text, amount, bundle=bundle)
+        return self._ret(errorCode=4, errorMessage=problem) if problem else None
+
+    def _keep(self, order_id: str, operation: str, element: Optional[etree._Element], amount: int,
+              bundle: bool) -> None:
+        if element is not None and self.fiscal is not None:
+            self.fiscal.add(order_id, operation, json.loads(soap_cart_json(element, bundle=bundle) or "{}"), amount)
+
     def _register(self, part: etree._Element, *, two_stage: bool) -> etree._Element:
-        if self.receipts_required:  # the bundled schema's orderBundle cannot carry a fiscal cart
-            return self._ret(errorCode=4, errorMessage="orderBundle with a fiscal cart is required: this terminal "
-                                                       "fiscalises (54-FZ); use the REST interface")
+        refused = self._cart_refused(part.find("orderBundle"), self._int(part, "amount"), bundle=True)
+        if refused is None and (part.find("orderBundle") is not None or self.receipts_required) and \
+                (part.get("taxSystem") or "") not in ("0", "1", "2", "3", "4", "5"):
+            refused = self._ret(errorCode=4, errorMessage="taxSystem is required with a cart (0..5)")
+        if refused is not None:
+            return refused
         features = [f.text or "" for f in part.findall("features/feature")]
         params = {p.get("name"): p.get("value") for p in part.findall("params")}
         try:
@@ -168,6 +186,7 @@ class SoapFrontEnd:
             )
         except EngineError as exc:
             return self._error(exc)
+        self._keep(order.order_id, "sell", part.find("orderBundle"), order.amount, bundle=True)
         ret = self._ret(errorCode=0, orderId=order.order_id)
         etree.SubElement(ret, "formUrl").text = self.urls(
             f"/payment/merchants/sandbox/payment_ru.html?mdOrder={order.order_id}")
@@ -205,22 +224,42 @@ class SoapFrontEnd:
 
     def _deposit(self, part: etree._Element) -> etree._Element:
         amount = self._int(part, "depositAmount") or 0
-        return self._money(lambda: self.engine.deposit(part.get("orderId") or "", amount))
+        order_id, items = part.get("orderId") or "", part.find("depositItems")
+        try:
+            approved = self.engine.order(order_id).approved
+        except EngineError as exc:
+            return self._error(exc)
+        refused = self._cart_refused(items, amount, bundle=False, partial=0 < amount < approved)
+        if refused is not None:
+            return refused
+        return self._money(lambda: self.engine.deposit(order_id, amount),
+                           lambda: self._keep(order_id, "capture", items, amount, bundle=False))
 
     def _reverse(self, part: etree._Element) -> etree._Element:
         return self._money(lambda: self.engine.reverse(part.get("orderId") or ""))
 
     def _refund(self, part: etree._Element) -> etree._Element:
         expected = part.findtext("expectedDepositedAmount")
-        return self._money(lambda: self.engine.refund(
-            part.get("orderId") or "", self._int(part, "refundAmount") or 0,
-            expected_deposited=int(expected) if expected else None))
+        order_id, amount, items = part.get("orderId") or "", self._int(part, "refundAmount") or 0, \
+            part.find("refundItems")
+        try:
+            order = self.engine.order(order_id)
+        except EngineError as exc:
+            return self._error(exc)
+        refused = self._cart_refused(items, amount, bundle=False, partial=amount < order.deposited - order.refunded)
+        if refused is not None:
+            return refused
+        return self._money(lambda: self.engine.refund(order_id, amount,
+                                                      expected_deposited=int(expected) if expected else None),
+                           lambda: self._keep(order_id, "refund", items, amount, bundle=False))
 
-    def _money(self, call: Callable[[], Order]) -> etree._Element:
+    def _money(self, call: Callable[[], Order], done: Optional[Callable[[], None]] = None) -> etree._Element:
         try:
             call()
         except EngineError as exc:
             return self._error(exc)
+        if done is not None:  # what to keep once the engine did it (a receipt)
+            done()
         return self._ret(errorCode=0)
 
     def _status(self, part: etree._Element) -> etree._Element:
