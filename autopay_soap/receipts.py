@@ -241,6 +241,35 @@ class Receipt:
             lines.append(attr.evolve(item, quantity=wanted, amount=None))
         return attr.evolve(self, items=tuple(lines))
 
+    def as_json(self) -> Dict[str, Any]:
+        """The receipt as a batch file's ``receipt`` object (see :meth:`from_json`)."""
+        body: Dict[str, Any] = {"taxation": self.taxation, "ffd_version": self.ffd_version, "items": [
+            {"name": item.name, "price": str(item.price.major), "quantity": str(item.quantity), "tax": item.tax,
+             "payment_method": item.payment_method, "payment_object": item.payment_object, "measure": item.measure,
+             **({"code": item.code} if item.code is not None else {}), "position": item.position}
+            for item in self.items]}
+        body.update({key: value for key, value in (("email", self.email), ("phone", self.phone)) if value})
+        return body
+
+    @classmethod
+    def from_json(cls, data: Any, currency: str = "RUB", *, taxation: Optional[str] = None) -> "Receipt":
+        """A receipt from a JSON object: ``taxation`` (or the ``taxation`` given), ``ffd_version``,
+        ``email`` / ``phone`` and ``items``, each with ``name``, ``price`` (a decimal string in
+        major units, ``"499.00"``; never a float), ``quantity`` (a string or a whole number,
+        default 1), ``tax``, ``payment_method``, ``payment_object``, ``measure``, ``code`` and
+        ``position``. Refused by field name like the objects themselves."""
+        if not isinstance(data, dict):
+            raise _refuse("receipt", "a JSON object is required")
+        unknown = sorted(set(data) - {"taxation", "ffd_version", "email", "phone", "items"})
+        if unknown:
+            raise _refuse(f"receipt.{unknown[0]}", "not a field of a receipt")
+        items = data.get("items")
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
+            raise _refuse("receipt.items", f"a list of 1 to {MAX_ITEMS} lines is required")
+        lines = [_item_from_json(item, index, currency) for index, item in enumerate(items)]
+        fields = {key: data[key] for key in ("ffd_version", "email", "phone") if key in data}
+        return cls(lines, taxation=data.get("taxation", taxation) or "", **fields)
+
     def check_amount(self, amount: Money, what: str = "the charge") -> None:
         """Raise :class:`~autopay_soap.errors.ValidationError` (field ``receipt``) unless the lines
         add up to ``amount``, in its currency."""
@@ -249,6 +278,33 @@ class Receipt:
                                      f"{amount.currency.alpha}")
         if self.total != amount:
             raise _refuse("receipt", f"the lines add up to {self.total}, {what} is {amount}")
+
+
+_ITEM_KEYS = {"name", "price", "quantity", "tax", "payment_method", "payment_object", "measure", "code", "position"}
+
+
+def _item_from_json(data: Any, index: int, currency: str) -> ReceiptItem:
+    field = f"receipt.items[{index}]"
+    if not isinstance(data, dict):
+        raise _refuse(field, "a JSON object is required")
+    unknown = sorted(set(data) - _ITEM_KEYS)
+    if unknown:
+        raise _refuse(f"{field}.{unknown[0]}", "not a field of a receipt line")
+    price = data.get("price")
+    if not isinstance(price, str) or not re.fullmatch(r"[0-9]+(\.[0-9]{1,3})?", price):
+        raise _refuse(f"{field}.price", "a decimal string in major units such as \"499.00\" is required")
+    quantity = data.get("quantity", "1")
+    if isinstance(quantity, bool) or not isinstance(quantity, (str, int)):
+        raise _refuse(f"{field}.quantity", "a string such as \"0.5\" or a whole number (never a float)")
+    position = data.get("position", index + 1)
+    extra = {key: data[key] for key in ("tax", "payment_method", "payment_object", "measure", "code") if key in data}
+    try:
+        money = Money.of(price, currency)
+    except ValidationError as exc:
+        raise _refuse(f"{field}.price", exc.message) from None
+    name = data.get("name")
+    return ReceiptItem(name if isinstance(name, str) else "", money, _quantity(quantity, f"{field}.quantity"),
+                       position=position, **extra)
 
 
 def check_receipt_for(receipt: Any, amount: Optional[Money], what: str = "the charge") -> Optional[Receipt]:

@@ -3,9 +3,11 @@ order; journals come back after a database restart; one connection a worker proc
 left waiting for a task that is gone; a worker with a refused password stops the batch; a stale
 worker cannot roll a row back. Real PostgreSQL, Redis and Celery workers where the item is theirs."""
 
+import json
 import threading
 import time
 
+import attr
 import pytest
 
 from autopay_soap import Money
@@ -496,3 +498,25 @@ def test_a_worker_puts_the_task_back_while_the_journal_is_unavailable(monkeypatc
     with pytest.raises(Retry):
         cluster.charge_row(row_message("shop", "b", "JU-1"))
     assert put_back == [30]  # back on the broker in 30 s, charged once the database is back
+
+
+def test_a_queued_row_carries_its_receipt_to_the_worker_and_an_edited_one_is_refused(pg_url):
+    from autopay_soap import Money, Receipt, ReceiptItem
+    from autopay_soap.errors import ValidationError
+
+    receipt = Receipt([ReceiptItem("Подписка", Money.of("6.00", "RUB"), tax="vat20", payment_object="service"),
+                       ReceiptItem("Сбор", Money.of("2.00", "RUB"), 2, tax="none", payment_object="service")],
+                      taxation="usn_income", email="buyer@example.com")
+    with PostgresJournal(pg_url + "?merchant=shop&batch=receipts", runner_lock=False) as journal:
+        for number in ("RQ-1", "RQ-2", "RQ-3"):
+            journal.queue(attr.evolve(row(number), amount=Money.of("10.00", "RUB"), receipt=receipt))
+        queued, state = journal.queued_row("RQ-1")
+        assert state == "pending" and queued.receipt == receipt and queued.receipt_digest == journal.get("RQ-1") \
+            .receipt_digest
+        edited = json.dumps({**receipt.as_json(), "email": "forger@example.com"})
+        journal._run("UPDATE autopay_charges SET receipt = %s WHERE order_number = 'RQ-2'", (edited,))
+        with pytest.raises(ValidationError, match="receipt does not match its digest"):
+            journal.queued_row("RQ-2")
+        journal._run("UPDATE autopay_charges SET receipt = '{\"items\": 1}' WHERE order_number = 'RQ-3'")
+        with pytest.raises(ValidationError, match="RQ-3's receipt cannot be read"):
+            journal.queued_row("RQ-3")

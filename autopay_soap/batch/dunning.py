@@ -44,7 +44,7 @@ __all__ = ["DunningPlan", "RETRY_COLUMNS", "create_rebind_links", "parse_due", "
 log = logging.getLogger(__name__)
 DAY = 86400.0
 RETRY_COLUMNS = ("order_number", "original_order_number", "attempt", "client_id", "binding_id", "rebill_id",
-                 "account_token", "amount_minor", "currency", "description", "two_stage")
+                 "account_token", "amount_minor", "currency", "description", "two_stage", "receipt")
 """The columns of a retry file (a batch file ``autopay-soap charge`` reads)."""
 
 
@@ -77,9 +77,11 @@ class DunningPlan:
         records = [retry_record(row) for row in self.retries]
         with target.open("w", encoding="utf-8", newline="") as out:
             if target.suffix.lower() in (".jsonl", ".ndjson"):
-                for record in records:
-                    out.write(json.dumps({k: v for k, v in record.items() if v not in (None, "")},
-                                         ensure_ascii=False) + "\n")
+                for row, record in zip(self.retries, records):
+                    fields = {k: v for k, v in record.items() if v not in (None, "")}
+                    if row.receipt is not None:  # the same receipt: an object here, its JSON text in a CSV cell
+                        fields["receipt"] = row.receipt.as_json()
+                    out.write(json.dumps(fields, ensure_ascii=False) + "\n")
                 return
             writer = csv.DictWriter(out, fieldnames=RETRY_COLUMNS)
             writer.writeheader()
@@ -94,6 +96,8 @@ def retry_record(row: ChargeRow) -> Dict[str, Any]:
                   currency=row.amount.currency.alpha, description=row.description or "",
                   two_stage="true" if row.two_stage else "false")
     record[row.instrument_column] = row.account_token if row.instrument_column == "account_token" else row.binding_id
+    if row.receipt is not None:
+        record["receipt"] = json.dumps(row.receipt.as_json(), ensure_ascii=False)
     return record
 
 

@@ -48,10 +48,11 @@ def sql_states(states: "tuple[str, ...]") -> str:
 
 _REQUEST_COLUMNS = (("client_id", "TEXT"), ("instrument", "TEXT"), ("two_stage", "INTEGER"),
                     ("original_order_number", "TEXT"), ("attempt", "INTEGER"), ("decline_kind", "TEXT"),
-                    ("decline_code", "TEXT"), ("finished_at", "REAL"), ("next_attempt_at", "REAL"))
+                    ("decline_code", "TEXT"), ("finished_at", "REAL"), ("next_attempt_at", "REAL"),
+                    ("receipt_digest", "TEXT"))
 ENTRY_COLUMNS = ("order_number, line, state, order_id, gateway_code, action_code, message, attempts, amount_minor, "
                  "currency, client_id, instrument, two_stage, original_order_number, attempt, decline_kind, "
-                 "decline_code, finished_at, next_attempt_at")
+                 "decline_code, finished_at, next_attempt_at, receipt_digest")
 """The columns of a :class:`JournalEntry`, in its order (both backends)."""
 RESULT_FIELDS = ("order_id", "gateway_code", "action_code", "message", "decline_kind", "decline_code",
                  "finished_at", "next_attempt_at")
@@ -111,6 +112,8 @@ class JournalEntry:
     """When the result was recorded (the runner's clock, seconds since the epoch)."""
     next_attempt_at: Optional[float] = None
     """When a soft decline's retry falls due (:class:`~autopay_soap.declines.schedule.RetrySchedule`); None: never."""
+    receipt_digest: Optional[str] = None
+    """:attr:`ChargeRow.receipt_digest <autopay_soap.batch.rows.ChargeRow.receipt_digest>` of the first charge."""
 
     def differences(self, row: ChargeRow) -> List[str]:
         """How the batch row ``row`` differs from what this order number asked for when it was
@@ -126,6 +129,9 @@ class JournalEntry:
             found.append("the binding (or account) differs")
         if self.two_stage is not None and bool(self.two_stage) != bool(row.two_stage):
             found.append("two_stage differs")
+        if self.receipt_digest != row.receipt_digest:  # (a version before receipts sent none: None)
+            found.append("the receipt differs" if self.receipt_digest and row.receipt_digest else
+                         "the file adds a receipt" if row.receipt_digest else "the file drops the receipt")
         return found
 
 
@@ -248,12 +254,13 @@ class Journal:
         with self._mutex:
             self.db.execute(
                 "INSERT INTO charges (order_number, line, amount_minor, currency, client_id, instrument, two_stage, "
-                "original_order_number, attempt, state, attempts, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', 1, ?) "
+                "original_order_number, attempt, receipt_digest, state, attempts, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', 1, ?) "
                 "ON CONFLICT(order_number) DO UPDATE SET "
                 "state = 'in_flight', attempts = attempts + 1, updated_at = excluded.updated_at",
                 (row.order_number, row.line, row.amount.minor, row.amount.currency.alpha, row.client_id,
-                 row.instrument, int(row.two_stage), row.original_order_number, row.attempt, time.time()))
+                 row.instrument, int(row.two_stage), row.original_order_number, row.attempt, row.receipt_digest,
+                 time.time()))
 
     def record(self, order_number: str, state: str, **fields: Any) -> None:
         """Record the result of a charge: the state and the :data:`RESULT_FIELDS` given (the

@@ -37,6 +37,7 @@ its gateway call leaves, as in SQLite.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -45,8 +46,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attr
 
+from .. import json_input
 from ..errors import ValidationError
 from ..money import Money
+from ..receipts import Receipt
 from .journal import (
     ENTRY_COLUMNS,
     QUEUED_STATES,
@@ -100,6 +103,8 @@ CREATE TABLE IF NOT EXISTS autopay_charges (
     account_token TEXT,
     description TEXT,
     instrument_column TEXT,
+    receipt_digest TEXT,
+    receipt TEXT,
     PRIMARY KEY (merchant, order_number)
 );
 
@@ -116,7 +121,8 @@ CREATE TABLE IF NOT EXISTS autopay_rate (
 _ADDED_COLUMNS = (("original_order_number", "TEXT"), ("attempt", "INTEGER"), ("decline_kind", "TEXT"),
                   ("decline_code", "TEXT"), ("finished_at", "DOUBLE PRECISION"),
                   ("next_attempt_at", "DOUBLE PRECISION"), ("binding_id", "TEXT"), ("account_token", "TEXT"),
-                  ("description", "TEXT"), ("instrument_column", "TEXT"))
+                  ("description", "TEXT"), ("instrument_column", "TEXT"), ("receipt_digest", "TEXT"),
+                  ("receipt", "TEXT"))
 """Columns added after the first release: added to an older table once, by the first runner that
 finds them missing (an ALTER TABLE waits for every reader of the table, so it is never run when
 there is nothing to add)."""
@@ -297,7 +303,20 @@ def _add_columns(db: Any) -> None:
 
 
 _QUEUED_COLUMNS = ("line, order_number, client_id, binding_id, amount_minor, currency, two_stage, description, "
-                   "account_token, original_order_number, attempt, instrument_column, instrument, state")
+                   "account_token, original_order_number, attempt, instrument_column, instrument, state, "
+                   "receipt, receipt_digest")
+
+
+def _stored_receipt(number: str, text: Optional[str], currency: str, minor: int) -> Optional[Receipt]:
+    """A queued row's receipt (None without one), checked like a file's: it adds up to the row's amount."""
+    if text is None:
+        return None
+    try:
+        receipt = Receipt.from_json(json_input.loads(text), currency)
+    except ValueError as exc:  # not JSON, or a receipt the model refuses (ValidationError)
+        raise ValidationError(f"journal: row {number}'s receipt cannot be read ({exc})", field="receipt") from None
+    receipt.check_amount(Money.from_minor(minor, currency), "the row's amount")
+    return receipt
 
 
 class PostgresJournal:
@@ -391,12 +410,14 @@ class PostgresJournal:
         self._run(
             "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
             "instrument, two_stage, original_order_number, attempt, state, attempts, binding_id, account_token, "
-            "description, instrument_column) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "description, instrument_column, receipt_digest, receipt) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (merchant, order_number) " + on_conflict,
             (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
              row.client_id, row.instrument, int(row.two_stage), row.original_order_number, row.attempt, state,
-             attempts, row.binding_id, row.account_token, row.description, row.instrument_column), landed=landed)
+             attempts, row.binding_id, row.account_token, row.description, row.instrument_column, row.receipt_digest,
+             json.dumps(row.receipt.as_json(), ensure_ascii=False) if row.receipt is not None else None),
+            landed=landed)
 
     def get(self, order_number: str) -> Optional[JournalEntry]:
         """The entry of an order number of this merchant, from whichever batch, if any."""
@@ -506,7 +527,7 @@ class PostgresJournal:
         if found is None:
             return None
         (line, number, client_id, binding_id, minor, currency, two_stage, description, account_token, original,
-         attempt, column, instrument, state) = found
+         attempt, column, instrument, state, receipt_text, receipt_digest) = found
         if column is None or (binding_id is None) == (account_token is None):
             raise ValidationError(f"journal: row {number} was not queued by a producer of this version (no card "
                                   "or account recorded)", field="journal")
@@ -515,10 +536,13 @@ class PostgresJournal:
         row = ChargeRow(line=int(line), order_number=number, client_id=client_id or "", binding_id=binding_id,
                         amount=Money.from_minor(minor, currency), two_stage=bool(two_stage),
                         description=description, account_token=account_token, original_order_number=original,
-                        attempt=int(attempt or 1), instrument_column=column)
+                        attempt=int(attempt or 1), instrument_column=column,
+                        receipt=_stored_receipt(number, receipt_text, currency, minor))
         if row.instrument != instrument:
             raise ValidationError(f"journal: row {number}'s card or account does not match its digest",
                                   field="binding_id")
+        if row.receipt_digest != receipt_digest:
+            raise ValidationError(f"journal: row {number}'s receipt does not match its digest", field="receipt")
         return row, state
 
     def unresolved_count(self) -> int:

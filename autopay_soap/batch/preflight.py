@@ -26,9 +26,9 @@ def check_row(client: AutopayClient, row: ChargeRow) -> None:
     try:
         client.check_autopay(row.order_number, row.amount, client_id=row.client_id or None,
                              binding_id=row.binding_id, account_token=row.account_token, two_stage=row.two_stage,
-                             description=row.description)
+                             description=row.description, receipt=row.receipt)
     except ValidationError as exc:
-        if exc.field in _ROW_FIELDS:
+        if exc.field in _ROW_FIELDS or (exc.field or "").startswith("receipt"):  # the row's receipt: its fault
             if exc.field == "sbp":
                 raise ValidationError(exc.message, field="account_token") from None
             raise

@@ -14,8 +14,11 @@ from .rows import ChargeRow
 __all__ = ["FIELDS", "iso_time", "open_report", "report_record"]
 
 FIELDS = ["line", "order_number", "outcome", "order_id", "gateway_code", "action_code", "message", "decline_kind",
-          "decline_code", "attempt", "original_order_number", "next_attempt_at"]
-"""The report's columns; ``next_attempt_at`` is ISO 8601 in UTC (empty: no retry is due, ever)."""
+          "decline_code", "attempt", "original_order_number", "next_attempt_at", "receipt"]
+"""The report's columns; ``next_attempt_at`` is ISO 8601 in UTC (empty: no retry is due, ever); ``receipt``
+is empty for a row without one, ``sent`` when it went with a charge that took the money (the
+register's own word comes later: ``client.receipt_status`` or T-Bank's fiscal notification), ``none``
+when nothing was taken, so no receipt is registered."""
 
 
 def iso_time(at: Optional[float]) -> Optional[str]:
@@ -35,7 +38,8 @@ def report_record(row: ChargeRow, entry: Optional[JournalEntry], outcome: str, m
             "message": message, "decline_kind": decline_kind,
             "decline_code": entry.decline_code if entry and decline_kind else None,
             "attempt": row.attempt, "original_order_number": row.original_order_number,
-            "next_attempt_at": iso_time(entry.next_attempt_at) if entry and decline_kind else None}
+            "next_attempt_at": iso_time(entry.next_attempt_at) if entry and decline_kind else None,
+            "receipt": None if row.receipt is None else "sent" if outcome in ("paid", "held") else "none"}
 
 
 def open_report(report_path: Path) -> Tuple[IO[str], Callable[[Dict[str, Any]], None]]:

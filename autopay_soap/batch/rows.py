@@ -4,6 +4,12 @@ Columns: ``order_number`` (required: the idempotency key of the charge), ``clien
 ``binding_id``, ``amount`` in major units (``"499.00"``) or ``amount_minor``, ``currency``
 (default RUB), ``description``, ``two_stage`` (true/false/1/0/yes/no).
 
+A 54-FZ receipt per row (``docs/receipts.rst``): the single-line columns ``item_name``, ``tax``,
+``payment_object``, ``payment_method``, ``customer_email`` / ``customer_phone`` and ``taxation``
+(the row's amount is the line's price), or a ``receipt`` object (in JSON Lines; its JSON text in a
+CSV cell) of several lines, whose ``taxation`` may come from the ``taxation`` column. Checked with
+the row: a receipt that does not add up to the amount is a bad row.
+
 T-Bank rows name the card by ``rebill_id`` (its RebillId) or the SBP account by
 ``account_token`` instead of ``binding_id``; ``client_id`` is then optional and the order
 number may have up to 36 characters. Run them with ``--transport tbank``.
@@ -40,12 +46,18 @@ from .. import validation as v
 from ..declines.numbers import root_and_attempt
 from ..errors import ValidationError
 from ..money import Money
+from ..receipts import Receipt, ReceiptItem
 
 __all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "file_digest", "read_rows", "validate_file"]
 
 COLUMNS = ("order_number", "client_id", "binding_id", "rebill_id", "account_token", "amount", "amount_minor",
-           "currency", "description", "two_stage", "original_order_number", "attempt")
+           "currency", "description", "two_stage", "original_order_number", "attempt", "receipt", "taxation",
+           "item_name", "tax", "payment_object", "payment_method", "customer_email", "customer_phone")
 """Every column (or JSON key) a batch row may have."""
+RECEIPT_COLUMNS = ("taxation", "item_name", "tax", "payment_object", "payment_method", "customer_email",
+                   "customer_phone")
+"""The single-line receipt of a CSV row (the row's amount is the line's price); ``receipt`` (a
+JSON object, or its text in a CSV cell) holds a receipt of several lines."""
 
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n", ""}
@@ -73,6 +85,17 @@ class ChargeRow:
     :func:`~autopay_soap.declines.numbers.retry_order_number`)."""
     instrument_column: str = "binding_id"
     """The column that named the card or account: ``binding_id``, ``rebill_id`` or ``account_token``."""
+    receipt: Optional[Receipt] = None
+    """The charge's 54-FZ receipt (its lines add up to ``amount``), sent with the charge."""
+
+    @property
+    def receipt_digest(self) -> Optional[str]:
+        """A digest of the receipt (None without one): the journal keeps it, so that a re-run of
+        the number with another receipt is a mismatch, never a second charge."""
+        if self.receipt is None:
+            return None
+        text = json.dumps(self.receipt.as_json(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
     @property
     def root_order_number(self) -> str:
@@ -335,8 +358,10 @@ def _row(line: int, data: Dict[str, object]) -> ChargeRow:
         raise ValidationError("two_stage: use true or false", field="two_stage")
     if keys[0] == "account_token" and two_stage_text in _TRUE:
         raise ValidationError("two_stage: SBP autopayments are one-stage only", field="two_stage")
+    receipt = _receipt(data, amount)
     return ChargeRow(
         line=line,
+        receipt=receipt,
         order_number=v.check_order_number(_text(data, "order_number"), max_len=36 if tbank else 32),
         client_id=v.check_client_id(_text(data, "client_id"), required=not tbank) or "",
         binding_id=v.check_binding_id(_text(data, keys[0]), keys[0]) if keys[0] != "account_token" else None,
@@ -348,6 +373,66 @@ def _row(line: int, data: Dict[str, object]) -> ChargeRow:
         instrument_column=keys[0],
         **_attempt(data, 36 if tbank else 32),
     )
+
+
+_SINGLE_LINE_FIELDS = {"receipt.items[0].name": "item_name", "receipt.items[0].tax": "tax",
+                       "receipt.items[0].payment_object": "payment_object",
+                       "receipt.items[0].payment_method": "payment_method", "receipt.email": "customer_email",
+                       "receipt.phone": "customer_phone", "receipt.taxation": "taxation"}
+
+
+def _json_float_in(value: object, where: str) -> Optional[str]:
+    """The path of the first JSON float in ``value`` (money is never a float), or None."""
+    if isinstance(value, _JsonFloat):
+        return where
+    if isinstance(value, dict):
+        found = (_json_float_in(item, f"{where}.{key}") for key, item in value.items())
+    elif isinstance(value, list):
+        found = (_json_float_in(item, f"{where}[{index}]") for index, item in enumerate(value))
+    else:
+        return None
+    return next((path for path in found if path is not None), None)
+
+
+def _receipt(data: Dict[str, object], amount: Money) -> Optional[Receipt]:
+    """The row's receipt: a ``receipt`` object (or its JSON text in a CSV cell), or the single-line
+    columns (:data:`RECEIPT_COLUMNS`); checked to add up to the row's amount."""
+    given = data.get("receipt")
+    single = {name: _text(data, name) for name in RECEIPT_COLUMNS if name != "taxation"}
+    if given is not None and given != "":
+        if any(single.values()):
+            raise ValidationError("receipt: give the receipt object or the single-line columns, not both",
+                                  field="receipt")
+        if isinstance(given, str) and not isinstance(given, _JsonFloat):
+            try:
+                given = json_input.loads(given, parse_float=_JsonFloat, parse_constant=_JsonFloat)
+            except ValueError:
+                raise ValidationError("receipt: not a JSON object", field="receipt") from None
+        where = _json_float_in(given, "receipt")
+        if where is not None:
+            raise ValidationError(f"{where}: a JSON float; write prices and quantities as strings (\"499.00\", "
+                                  "\"0.5\")", field=where)
+        receipt = Receipt.from_json(given, amount.currency.alpha, taxation=_text(data, "taxation"))
+    elif any(single.values()):
+        if not single["item_name"]:
+            raise ValidationError("item_name: a receipt line needs its name (the other receipt columns are set)",
+                                  field="item_name")
+        if not _text(data, "taxation"):
+            raise ValidationError("taxation: a receipt needs the taxation system (osn, usn_income...)",
+                                  field="taxation")
+        try:
+            line = ReceiptItem(single["item_name"], amount, tax=single["tax"] or "none", position=1,
+                               payment_object=single["payment_object"] or "service",
+                               payment_method=single["payment_method"] or "full_payment")
+            receipt = Receipt([line], taxation=_text(data, "taxation") or "", email=single["customer_email"],
+                              phone=single["customer_phone"])
+        except ValidationError as exc:  # named by the column it came from
+            column = _SINGLE_LINE_FIELDS.get(exc.field or "", exc.field or "receipt")
+            raise ValidationError(f"{column}:{exc.message.split(':', 1)[1]}", field=column) from None
+    else:
+        return None
+    receipt.check_amount(amount, "the row's amount")
+    return receipt
 
 
 def _attempt(data: Dict[str, object], max_len: int) -> Dict[str, Any]:

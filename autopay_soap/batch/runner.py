@@ -134,7 +134,8 @@ def _charge_outcome(client: AutopayClient, row: ChargeRow) -> Tuple[str, Dict[st
     try:
         result = client.autopay(row.order_number, row.amount, client_id=row.client_id or None,
                                 binding_id=row.binding_id, account_token=row.account_token,
-                                two_stage=row.two_stage, description=row.description, retry_of=retry_of)
+                                two_stage=row.two_stage, description=row.description, retry_of=retry_of,
+                                receipt=row.receipt)
     except OrderMismatch as exc:  # the number is another charge's: nothing was charged for this row
         return "mismatch", {"order_id": exc.order_id, "message": exc.message}
     except Interrupted:  # the run is stopping: an earlier request of the row may have landed
