@@ -31,8 +31,8 @@ import attr
 from .errors import ValidationError
 from .money import Money
 
-__all__ = ["FFD_VERSIONS", "MEASURES", "PAYMENT_METHODS", "PAYMENT_OBJECTS", "Receipt", "ReceiptItem", "ReceiptStatus",
-           "TAXATIONS", "TAXES", "check_receipt_for"]
+__all__ = ["AGENT_SIGNS", "FFD_VERSIONS", "MARK_CODE_TYPES", "MEASURES", "PAYMENT_METHODS", "PAYMENT_OBJECTS",
+           "Receipt", "ReceiptItem", "ReceiptStatus", "TAXATIONS", "TAXES", "check_receipt_for"]
 
 FFD_VERSIONS = ("1.05", "1.2")
 TAXATIONS = ("osn", "usn_income", "usn_income_outcome", "esn", "patent")
@@ -55,6 +55,13 @@ PAYMENT_OBJECTS: Dict[str, Tuple[str, ...]] = {"1.05": _OBJECTS_105, "1.2": _OBJ
 MEASURES = ("шт", "г", "кг", "т", "см", "дм", "м", "см2", "дм2", "м2", "мл", "л", "м3", "кВт*ч", "Гкал", "сут", "дн",
             "ч", "мин", "c", "Кбайт", "Мбайт", "Гбайт", "Тбайт", "-")
 """Measurement units (tag 2108) of FFD 1.2; FFD 1.05 takes any short text (default ``шт``)."""
+
+AGENT_SIGNS = ("bank_paying_agent", "bank_paying_subagent", "paying_agent", "paying_subagent", "attorney",
+               "commission_agent", "another")
+"""The agent sign of a line sold on behalf of a supplier (tag 1222), in the order of RBS's ``agent_info.type`` 1..7."""
+MARK_CODE_TYPES = ("UNKNOWN", "EAN8", "EAN13", "ITF14", "GS10", "GS1M", "SHORT", "FUR", "EGAIS20", "EGAIS30",
+                   "RAWCODE")
+"""The kinds of marking code of a marked line (tag 1163, FFD 1.2)."""
 
 MAX_ITEMS = 100
 NAME_MAX = 128
@@ -115,6 +122,11 @@ class ReceiptItem:
     receipt (1, 2...), given by :class:`Receipt`; a partial capture or refund names lines by it.
     A refusal names ``receipt.items[N].<field>`` for a line with its position, ``item.<field>``
     for one made on its own.
+
+    A line sold on behalf of a supplier (an agent scheme) gives ``agent_sign`` (:data:`AGENT_SIGNS`),
+    ``supplier_name``, ``supplier_inn`` (10 or 12 digits) and optionally ``supplier_phones``; a
+    marked line (FFD 1.2 only, quantity 1) ``mark_code_type`` (:data:`MARK_CODE_TYPES`) and
+    ``mark_code``.
     """
 
     name: str
@@ -127,6 +139,12 @@ class ReceiptItem:
     amount: Optional[Money] = None
     code: Optional[str] = None
     position: Optional[int] = None
+    agent_sign: Optional[str] = None
+    supplier_name: Optional[str] = None
+    supplier_inn: Optional[str] = None
+    supplier_phones: Tuple[str, ...] = attr.ib(default=(), converter=tuple)
+    mark_code_type: Optional[str] = None
+    mark_code: Optional[str] = None
 
     def __attrs_post_init__(self) -> None:
         field = f"receipt.items[{self.position - 1}]" if isinstance(self.position, int) else "item"
@@ -153,6 +171,31 @@ class ReceiptItem:
         if self.position is not None and (isinstance(self.position, bool) or not isinstance(self.position, int)
                                           or not 1 <= self.position <= 999_999_999_999):
             raise _refuse(f"{field}.position", "a whole number from 1")
+        self._check_agent(field)
+        self._check_mark(field)
+
+    def _check_agent(self, field: str) -> None:
+        """A line sold for a supplier names the agent sign and the supplier (name and INN)."""
+        if self.agent_sign is None:
+            if self.supplier_name or self.supplier_inn or self.supplier_phones:
+                raise _refuse(f"{field}.agent_sign", "a supplier is named only with the agent sign")
+            return
+        _choice(self.agent_sign, f"{field}.agent_sign", AGENT_SIGNS)
+        _text(self.supplier_name, f"{field}.supplier_name", 239)
+        if not isinstance(self.supplier_inn, str) or not re.fullmatch(r"\d{10}|\d{12}", self.supplier_inn):
+            raise _refuse(f"{field}.supplier_inn", "10 or 12 digits")
+        for index, phone in enumerate(self.supplier_phones):
+            if not isinstance(phone, str) or not _PHONE.fullmatch(phone):
+                raise _refuse(f"{field}.supplier_phones[{index}]", "'+' and 1 to 18 digits")
+
+    def _check_mark(self, field: str) -> None:
+        """A marked line: the code's kind and value, one piece."""
+        if self.mark_code is None and self.mark_code_type is None:
+            return
+        _choice(self.mark_code_type, f"{field}.mark_code_type", MARK_CODE_TYPES)
+        _text(self.mark_code, f"{field}.mark_code", 512)
+        if self.quantity != 1:
+            raise _refuse(f"{field}.quantity", "a marked line is one piece: quantity 1")
 
     @property
     def total(self) -> Money:
@@ -209,6 +252,8 @@ class Receipt:
                                                          f"{self.ffd_version} payment object")
             if self.ffd_version == "1.2":
                 _choice(item.measure, f"{field}.measure", MEASURES)
+            elif item.mark_code is not None:
+                raise _refuse(f"{field}.mark_code", "marking codes need FFD 1.2 (ffd_version='1.2')")
 
     @classmethod
     def single_item(cls, name: str, amount: Money, *, tax: str, taxation: str, email: Optional[str] = None,
@@ -246,7 +291,7 @@ class Receipt:
         body: Dict[str, Any] = {"taxation": self.taxation, "ffd_version": self.ffd_version, "items": [
             {"name": item.name, "price": str(item.price.major), "quantity": str(item.quantity), "tax": item.tax,
              "payment_method": item.payment_method, "payment_object": item.payment_object, "measure": item.measure,
-             **({"code": item.code} if item.code is not None else {}), "position": item.position}
+             "position": item.position, **_optional_json(item)}
             for item in self.items]}
         body.update({key: value for key, value in (("email", self.email), ("phone", self.phone)) if value})
         return body
@@ -280,7 +325,20 @@ class Receipt:
             raise _refuse("receipt", f"the lines add up to {self.total}, {what} is {amount}")
 
 
-_ITEM_KEYS = {"name", "price", "quantity", "tax", "payment_method", "payment_object", "measure", "code", "position"}
+_ITEM_KEYS = {"name", "price", "quantity", "tax", "payment_method", "payment_object", "measure", "code", "position",
+              "agent_sign", "supplier_name", "supplier_inn", "supplier_phones", "mark_code_type", "mark_code"}
+_OPTIONAL_ITEM_KEYS = ("tax", "payment_method", "payment_object", "measure", "code", "agent_sign", "supplier_name",
+                       "supplier_inn", "mark_code_type", "mark_code")
+
+
+def _optional_json(item: ReceiptItem) -> Dict[str, Any]:
+    """The optional fields of a line that are set, for :meth:`Receipt.as_json`."""
+    found: Dict[str, Any] = {key: getattr(item, key) for key in _OPTIONAL_ITEM_KEYS
+                             if key not in ("tax", "payment_method", "payment_object", "measure")
+                             and getattr(item, key) is not None}
+    if item.supplier_phones:
+        found["supplier_phones"] = list(item.supplier_phones)
+    return found
 
 
 def _item_from_json(data: Any, index: int, currency: str) -> ReceiptItem:
@@ -297,7 +355,12 @@ def _item_from_json(data: Any, index: int, currency: str) -> ReceiptItem:
     if isinstance(quantity, bool) or not isinstance(quantity, (str, int)):
         raise _refuse(f"{field}.quantity", "a string such as \"0.5\" or a whole number (never a float)")
     position = data.get("position", index + 1)
-    extra = {key: data[key] for key in ("tax", "payment_method", "payment_object", "measure", "code") if key in data}
+    extra = {key: data[key] for key in _OPTIONAL_ITEM_KEYS if key in data}
+    if "supplier_phones" in data:
+        phones = data["supplier_phones"]
+        if not isinstance(phones, list):
+            raise _refuse(f"{field}.supplier_phones", "a list of phone numbers")
+        extra["supplier_phones"] = tuple(phones)
     try:
         money = Money.of(price, currency)
     except ValidationError as exc:

@@ -58,9 +58,11 @@ def test_the_quick_start_runs_as_written_with_a_customer_who_pays(monkeypatch):
         names = {"print": customer}
         exec(compile(quick_start(), "README.md", "exec"), names)
         charged = sb.engine.charges_by_order_number()
+        kept = sb.fiscal.receipts(sb.engine.order(order_number="SUB-42-0002").order_id)
     assert [words[0] for words in printed] == ["send the customer to"] and printed[0][1].startswith(sb.url)
     assert names["result"].outcome is ChargeOutcome.PAID and names["binding_id"]
     assert charged == {"SUB-42-0001": 1, "SUB-42-0002": 1}
+    assert [(r["operation"], r["amount"]) for r in kept] == [("sell", 49900)]  # the receipt went with the charge
 
 
 def test_the_quick_start_against_a_gateway_that_cannot_be_reached_raises_a_connect_error(monkeypatch):

@@ -229,3 +229,45 @@ def test_every_receipt_rbs_can_carry_is_registered_over_soap_and_rest(fiscal_san
     client.close()
     assert started.payment_url() and fiscal_sandbox.fiscal.receipts(started.order_id)[0]["amount"] == \
         receipt.total.minor
+
+
+def test_an_agent_line_and_a_marked_line_on_t_bank_and_refused_by_name_on_rbs():
+    agent = ReceiptItem("Билет", RUB("100.00"), tax="none", payment_object="service", agent_sign="commission_agent",
+                        supplier_name="ООО Театр", supplier_inn="7700000000", supplier_phones=["+74951234567"])
+    marked = ReceiptItem("Обувь", RUB("50.00"), tax="vat20", payment_object="goods_with_marking_code",
+                         mark_code_type="EAN13", mark_code="4600000000000")
+    receipt = Receipt([agent, marked], email="a@b.ru", ffd_version="1.2")
+    lines = tbank_receipt(receipt)["Items"]
+    assert lines[0]["AgentData"] == {"AgentSign": "commission_agent"}
+    assert lines[0]["SupplierInfo"] == {"Name": "ООО Театр", "Inn": "7700000000", "Phones": ["+74951234567"]}
+    assert lines[1]["MarkCode"] == {"MarkCodeType": "EAN13", "Value": "4600000000000"}
+    assert lines[1]["MarkProcessingMode"] == "0"
+    for line in lines:  # the published schema, except MarkCode: an object, as its prose and examples have it
+        assert [p for p in schema_problems(line, "items_1.2") if "MarkCode is not" not in p] == []
+    assert Receipt.from_json(receipt.as_json()) == receipt
+    with pytest.raises(ValidationError) as refused:
+        rbs_order_bundle(receipt)
+    assert refused.value.field == "receipt.items[0].agent_sign"
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"agent_sign": "smuggler"}, "receipt.items[2].agent_sign"),
+    ({"agent_sign": "attorney", "supplier_name": "X", "supplier_inn": "123"}, "receipt.items[2].supplier_inn"),
+    ({"agent_sign": "attorney", "supplier_inn": "7700000000"}, "receipt.items[2].supplier_name"),
+    ({"agent_sign": "attorney", "supplier_name": "X", "supplier_inn": "7700000000", "supplier_phones": ["8495"]},
+     "receipt.items[2].supplier_phones[0]"),
+    ({"supplier_name": "X"}, "receipt.items[2].agent_sign"),
+    ({"mark_code_type": "EAN13", "mark_code": "46", "quantity": Decimal(2)}, "receipt.items[2].quantity"),
+    ({"mark_code_type": "QR", "mark_code": "46"}, "receipt.items[2].mark_code_type"),
+    ({"mark_code_type": "EAN13", "mark_code": "46\n"}, "receipt.items[2].mark_code"),
+])
+def test_agent_and_marking_fields_are_checked(changes, field):
+    with pytest.raises(ValidationError) as refused:
+        _item(**changes)
+    assert refused.value.field == field
+
+
+def test_a_marking_code_needs_ffd_1_2():
+    with pytest.raises(ValidationError) as refused:
+        Receipt([_item(mark_code_type="EAN13", mark_code="46")], email="a@b.ru")
+    assert refused.value.field == "receipt.items[0].mark_code"

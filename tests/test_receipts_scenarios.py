@@ -274,3 +274,20 @@ def test_the_closing_receipt_of_a_prepaid_payment_goes_to_the_cash_box_path():
         rest.close()
         client.close()
     assert kept == ["sell", "closing"] and refused.value.gateway_code == 311 and under_v2 == 404
+
+
+def test_the_dashboard_and_the_order_json_show_each_order_s_receipts():
+    with Sandbox(receipts_required=True) as sb:
+        client = client_for(sb, "soap")
+        started, _ = first_binding(sb, client, "DB-1", "db-client", "soap", cart())
+        client.refund(started.order_id, RUB("250.00"), receipt=cart().part({2: 1}))
+        client.close()
+        page = requests.get(sb.url + "/_sandbox/", timeout=10).text
+        order = requests.get(sb.url + f"/_sandbox/orders/{started.order_id}", timeout=10).json()
+        empty = requests.get(sb.url + "/_sandbox/orders/nope", timeout=10).status_code
+    receipts_table = page[page.index("<table id='receipts'>"):]
+    assert "DB-1" in receipts_table and "sell" in receipts_table and "refund" in receipts_table
+    assert "1500.00 RUB" in receipts_table and "250.00 RUB" in receipts_table
+    assert [(r["operation"], r["amount"], r["status"]) for r in order["receipts"]] == [("sell", 150000, "sent"),
+                                                                                       ("refund", 25000, "sent")]
+    assert empty == 404

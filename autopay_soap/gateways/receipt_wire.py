@@ -56,6 +56,13 @@ def tbank_receipt(receipt: Receipt) -> Dict[str, Any]:
                                 "PaymentObject": item.payment_object}
         if receipt.ffd_version == "1.2":
             line["MeasurementUnit"] = item.measure
+        if item.agent_sign is not None:
+            line["AgentData"] = {"AgentSign": item.agent_sign}
+            line["SupplierInfo"] = {"Name": item.supplier_name, "Inn": item.supplier_inn,
+                                    **({"Phones": list(item.supplier_phones)} if item.supplier_phones else {})}
+        if item.mark_code is not None:  # an object, as T-Bank's prose and examples have it (the schema says array)
+            line["MarkProcessingMode"] = "0"
+            line["MarkCode"] = {"MarkCodeType": item.mark_code_type, "Value": item.mark_code}
         items.append(line)
     body: Dict[str, Any] = {"FfdVersion": receipt.ffd_version, "Taxation": receipt.taxation, "Items": items}
     if receipt.email is not None:
@@ -74,6 +81,10 @@ def _rbs_code(table: Dict[str, int], value: str, field: str) -> int:
 
 def _rbs_item(item: ReceiptItem, index: int, ffd_version: str) -> Dict[str, Any]:
     field = f"receipt.items[{index}]"
+    for name in ("agent_sign", "mark_code"):
+        if getattr(item, name) is not None:  # the facts do not fix RBS's layout of these: refused, never dropped
+            raise ValidationError(f"{field}.{name}: RBS carts with an agent scheme or marking codes are not sent by "
+                                  "this version; use the T-Bank transport for such lines", field=f"{field}.{name}")
     measure: Union[str, int] = item.measure
     if ffd_version == "1.2":
         measure = _rbs_code(RBS_MEASURE_12, item.measure, f"{field}.measure")

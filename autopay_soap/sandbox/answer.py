@@ -10,6 +10,7 @@ import attr
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .engine import Engine
+    from .fiscal import FiscalLog
     from .rest import RestFrontEnd
     from .soap import SoapFrontEnd
     from .tbank import TBankFrontEnd
@@ -68,6 +69,7 @@ class Site(Protocol):
     soap: "SoapFrontEnd"
     rest: "RestFrontEnd"
     tbank: "TBankFrontEnd"
+    fiscal: "FiscalLog"
 
     @property
     def url(self) -> str:

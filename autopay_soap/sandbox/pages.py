@@ -7,7 +7,7 @@ one-line auto-submit, with a button for browsers without scripts).
 from __future__ import annotations
 
 import html
-from typing import Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from ..errors import ValidationError
 from ..models import OrderStatus
@@ -125,8 +125,9 @@ def return_page(order: Optional[Order]) -> bytes:
 
 
 def dashboard_page(orders: Iterable[Order], bindings: Iterable[BindingRecord],
-                   movements: Iterable[Movement]) -> bytes:
-    """The sandbox dashboard: orders, bindings and money movements."""
+                   movements: Iterable[Movement], receipts: Iterable[Tuple[Order, Dict[str, Any]]] = ()) -> bytes:
+    """The sandbox dashboard: orders, bindings, money movements and the receipts the fiscal
+    terminals accepted (``receipts``: ``(order, entry)`` of :meth:`~.fiscal.FiscalLog.receipts`)."""
     def table(table_id: str, heads: Iterable[str], rows: Iterable[Iterable[Tuple[str, str]]], empty: str) -> str:
         body = "".join("<tr>" + "".join(f"<td class='{css}'>{html.escape(str(text))}</td>" for css, text in row)
                        + "</tr>" for row in rows)
@@ -152,7 +153,20 @@ def dashboard_page(orders: Iterable[Order], bindings: Iterable[BindingRecord],
                            ((("", m.kind), ("", m.order_number), ("num", money_text(m.amount, m.currency)),
                              ("id", m.order_id)) for m in movements),
                            "No money has moved yet.")
+    receipts_html = table("receipts", ("order number", "receipt", "amount", "lines", "status"),
+                          ((("", o.order_number), ("", r["operation"]), amount(o, r["amount"]),
+                            ("num", str(_lines_of(r["receipt"]))), ("", r["status"])) for o, r in receipts),
+                          "No receipts yet (Sandbox(receipts_required=True) checks them on every payment).")
     return _page("Sandbox dashboard", f"""<h1>Sandbox dashboard</h1>
 <p class="note">JSON: <a href="/_sandbox/ledger">/_sandbox/ledger</a>, /_sandbox/orders/&lt;id&gt;.
 <a href="/_sandbox/cards">Test cards</a></p>
-<h2>Orders</h2>{orders_html}<h2>Bindings</h2>{bindings_html}<h2>Money movements</h2>{movements_html}""", wide=True)
+<h2>Orders</h2>{orders_html}<h2>Bindings</h2>{bindings_html}<h2>Money movements</h2>{movements_html}
+<h2>Receipts</h2>{receipts_html}""", wide=True)
+
+
+def _lines_of(receipt: Any) -> int:
+    """How many lines a kept receipt has (T-Bank's Items, RBS's cartItems.items or items)."""
+    if not isinstance(receipt, dict):
+        return 0
+    items = receipt.get("Items") or (receipt.get("cartItems") or {}).get("items") or receipt.get("items") or []
+    return len(items) if isinstance(items, list) else 0

@@ -114,12 +114,18 @@ def _return_page(sandbox: Site, request: Request) -> Target:
 
 def _dashboard(sandbox: Site, request: Request) -> Target:
     engine = sandbox.engine
-    return Answer.html(200, pages.dashboard_page(engine.orders(), engine.all_bindings(), engine.movements()))
+    orders = list(engine.orders())
+    receipts = [(order, entry) for order in orders for entry in sandbox.fiscal.receipts(order.order_id)]
+    return Answer.html(200, pages.dashboard_page(orders, engine.all_bindings(), engine.movements(), receipts))
 
 
 def _order_json(sandbox: Site, request: Request) -> Target:
     order = _order_or_none(sandbox, request.path.rsplit("/", 1)[1])
-    return Answer.json(404, {"error": "order not found"}) if order is None else Answer.json(200, order.as_json())
+    if order is None:
+        return Answer.json(404, {"error": "order not found"})
+    receipts = [{"operation": r["operation"], "amount": r["amount"], "status": r["status"], "uuid": r["uuid"],
+                 "receipt": r["receipt"]} for r in sandbox.fiscal.receipts(order.order_id)]
+    return Answer.json(200, {**order.as_json(), "receipts": receipts})
 
 
 def _wsdl(sandbox: Site, request: Request) -> Target:
