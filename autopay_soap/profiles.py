@@ -33,7 +33,7 @@ from .http import Timeouts
 if TYPE_CHECKING:  # pragma: no cover - the gateways are imported when built, not with this module
     from .gateways.base import Gateway
 
-__all__ = ["PROFILES", "TBANK_URLS", "build_gateway", "profile_urls"]
+__all__ = ["PROFILES", "SOAP_CARTS", "TBANK_URLS", "build_gateway", "profile_urls"]
 
 PROFILES: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     "sber-test": ("https://3dsec.sberbank.ru/payment/webservices/merchant-ws",
@@ -50,6 +50,12 @@ PROFILES: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     "tbank-prod": (None, None),
     "tbank-test": (None, None),
 }
+SOAP_CARTS: Dict[str, str] = {"sber-test": "2019", "sber-prod": "2019", "alfa-test": "2016", "alfa-prod": "2016",
+                              "rbs-test": "2016", "sandbox": "2019"}
+"""The MerchantService generation each profile's SOAP endpoint serves, for 54-FZ carts: Sber's 2019
+schema carries one; the 2016 generation (the Alfa WSDL of the facts, and the RBS test host until a
+bank confirms otherwise) cannot, so a receipt is refused there naming the profile. ``soap_cart=``
+(``AUTOPAY_SOAP_CART``) overrides it."""
 TBANK_URLS: Dict[str, str] = {
     "tbank-prod": "https://securepay.tinkoff.ru/v2/",
     "tbank-test": "https://rest-api-test.tinkoff.ru/v2/",
@@ -75,7 +81,8 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
     (``soap``, ``rest`` or ``tbank``), ``soap_url``, ``rest_url``, ``tbank_url``,
     ``terminal_key``, ``terminal_type`` (T-Bank ``ECOM``/``AFT``), ``notification_url``,
     ``ca_bundle``, ``timeout`` (read timeout, seconds), ``sandbox_url`` (base URL of a
-    running sandbox); each falls back to the ``AUTOPAY_<NAME>`` environment variable.
+    running sandbox), ``soap_cart`` (``2019`` or ``2016``: see :data:`SOAP_CARTS`); each falls back
+    to the ``AUTOPAY_<NAME>`` environment variable.
     ``soap_compiled`` (SOAP only, default True): see ``RbsSoapGateway(compiled=...)``.
     """
     name = name or os.environ.get("AUTOPAY_PROFILE")
@@ -97,6 +104,9 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
         return _tbank_gateway(name, sandbox_url, password, timeouts, verify, settings)
     username = _setting(settings, "username") or ("sandbox-api" if name == "sandbox" else None)
     compiled = bool(settings.pop("soap_compiled", True))
+    cart_layout = str(_setting(settings, "soap_cart") or SOAP_CARTS.get(name, "2019"))
+    if cart_layout not in ("2019", "2016"):
+        raise ConfigurationError(f"soap_cart (AUTOPAY_SOAP_CART): {cart_layout!r} is not 2019 or 2016")
     _no_more(settings)
     if not username or not password:
         raise ConfigurationError("username and password are required (arguments or AUTOPAY_USERNAME/PASSWORD)")
@@ -105,7 +115,8 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
             raise ConfigurationError(f"profile {name!r} has no SOAP endpoint; use transport='rest' or soap_url=")
         from .gateways.rbs_soap import RbsSoapGateway
 
-        return RbsSoapGateway(soap_url, username, password, timeouts=timeouts, verify=verify, compiled=compiled)
+        return RbsSoapGateway(soap_url, username, password, timeouts=timeouts, verify=verify, compiled=compiled,
+                              cart_layout=cart_layout, profile=name)
     if transport == "rest":
         if not rest_url:
             raise ConfigurationError(f"profile {name!r} has no REST endpoint")

@@ -152,21 +152,37 @@ def test_dunning_retries_carry_the_same_receipt(tmp_path):
     assert from_csv.receipt == from_jsonl.receipt == retry.receipt and retry.receipt_digest == entry.receipt_digest
 
 
+def _kill_file(path, binding, rows):
+    """Half the rows with a single-line receipt (columns), half with a two-line receipt object."""
+    records = []
+    for i in range(rows):
+        row = {"order_number": f"RK-{i:03d}", "client_id": "r-kill", "binding_id": binding, "amount": "10.00"}
+        if i % 2:
+            row["receipt"] = two_lines(10)
+        else:
+            row.update(taxation="osn", item_name="Подписка", tax="vat20", customer_phone="+79031234567")
+        records.append(row)
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in records))
+        return
+    names = ["order_number", "client_id", "binding_id", "amount", "taxation", "item_name", "tax", "customer_phone",
+             "receipt"]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=names)
+        writer.writeheader()
+        for row in records:
+            writer.writerow({**row, "receipt": json.dumps(row["receipt"], ensure_ascii=False)} if "receipt" in row
+                            else row)
+
+
 @pytest.mark.slow
-def test_200_rows_with_receipts_through_kill_9_each_charged_once_with_its_receipt(tmp_path):
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_200_rows_with_receipts_through_kill_9_each_charged_once_with_its_receipt(tmp_path, suffix):
     rows = 200
     with Sandbox(receipts_required=True) as sb:
         binding = bind(sb, "r-kill")
-        file = tmp_path / "kill.jsonl"
-        lines = []
-        for i in range(rows):
-            row = {"order_number": f"RK-{i:03d}", "client_id": "r-kill", "binding_id": binding, "amount": "10.00"}
-            if i % 2:
-                row["receipt"] = two_lines(10)
-            else:
-                row.update(taxation="osn", item_name="Подписка", tax="vat20", customer_phone="+79031234567")
-            lines.append(json.dumps(row) + "\n")
-        file.write_text("".join(lines))
+        file = tmp_path / f"kill{suffix}"
+        _kill_file(file, binding, rows)
         counter = ChargeCounter(sb, rows // 3)
         proc = subprocess.Popen([sys.executable, "-m", "autopay_soap.cli", "charge", str(file), "--profile", "sandbox",
                                  "--sandbox-url", sb.url, "--transport", "rest", "--concurrency", "6", "--quiet"],
@@ -174,6 +190,9 @@ def test_200_rows_with_receipts_through_kill_9_each_charged_once_with_its_receip
         assert counter.reached.wait(120)
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        with Journal(tmp_path / f"kill{suffix}.journal.sqlite") as journal:
+            assert journal.counts().get("paid", 0) < rows  # really stopped part-way
         resumed = charge(sb, file, "--report", str(tmp_path / "kill.report.jsonl"))
         charges = sb.engine.charges_by_order_number()
         receipts = {f"RK-{i:03d}": sb.fiscal.receipts(sb.engine.order(order_number=f"RK-{i:03d}").order_id)
@@ -183,7 +202,7 @@ def test_200_rows_with_receipts_through_kill_9_each_charged_once_with_its_receip
     assert all(len(kept) >= 1 and kept[-1]["amount"] == 1000 for kept in receipts.values())
     report = [json.loads(line) for line in (tmp_path / "kill.report.jsonl").read_text().splitlines()]
     assert len(report) == rows and {(r["outcome"], r["receipt"]) for r in report} == {("paid", "sent")}
-    with Journal(tmp_path / "kill.jsonl.journal.sqlite") as journal:
+    with Journal(tmp_path / f"kill{suffix}.journal.sqlite") as journal:
         digests = {journal.get(f"RK-{i:03d}").receipt_digest for i in range(rows)}
     assert None not in digests and len(digests) == 2  # one per receipt shape
 
@@ -208,3 +227,18 @@ def test_the_receipts_chapter_s_file_examples_read_as_written(tmp_path):
     (json_row,) = list(read_rows(tmp_path / "doc.jsonl"))
     assert csv_row.receipt.total == Money.of("499.00", "RUB") and csv_row.receipt.items[0].tax == "vat20"
     assert json_row.receipt.total == Money.of("10.00", "RUB") and len(json_row.receipt.items) == 2
+
+
+def test_a_batch_with_receipts_on_a_soap_profile_that_cannot_carry_them_stops_in_the_pre_flight(tmp_path):
+    from autopay_soap.batch import EXIT_CONFIG
+
+    with Sandbox(receipts_required=True) as sb:
+        binding = bind(sb, "r-2016")
+        file = tmp_path / "old.csv"
+        write_csv(file, [("R16-1", "r-2016", binding, "5.00", "osn", "Подписка", "vat20", "service", "a@b.ru")])
+        done = subprocess.run([sys.executable, "-m", "autopay_soap.cli", "charge", str(file), "--profile", "sandbox",
+                               "--sandbox-url", sb.url, "--quiet"], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "AUTOPAY_SOAP_CART": "2016"})
+        charges = sb.engine.charges_by_order_number()
+    assert done.returncode == EXIT_CONFIG and "R16-1" not in charges
+    assert "serves the 2016-generation MerchantService WSDL" in done.stderr and "Traceback" not in done.stderr

@@ -291,3 +291,27 @@ def test_the_dashboard_and_the_order_json_show_each_order_s_receipts():
     assert [(r["operation"], r["amount"], r["status"]) for r in order["receipts"]] == [("sell", 150000, "sent"),
                                                                                        ("refund", 25000, "sent")]
     assert empty == 404
+
+
+def test_a_profile_whose_soap_generation_cannot_carry_a_cart_refuses_a_receipt_naming_the_profile():
+    from autopay_soap.errors import ConfigurationError
+
+    alfa = AutopayClient.from_profile("alfa-prod", username="shop", password="pw", transport="soap",
+                                      return_url="https://shop/ok")  # nothing is sent: a send would hit the guard
+    with pytest.raises(UnsupportedOperation, match="profile 'alfa-prod' serves the 2016-generation"):
+        alfa.start_first_payment("A-1", RUB("499.00"), "c", receipt=month())
+    with pytest.raises(UnsupportedOperation, match="profile 'alfa-prod'"):
+        alfa.check_autopay("A-2", RUB("499.00"), client_id="c", binding_id="6f1c2a40-0000-4000-8000-000000000001",
+                           receipt=month())
+    alfa.close()
+    sber = AutopayClient.from_profile("sber-prod", username="shop", password="pw", transport="soap",
+                                      return_url="https://shop/ok")
+    sber.check_autopay("S-1", RUB("499.00"), client_id="c", binding_id="6f1c2a40-0000-4000-8000-000000000001",
+                       receipt=month())  # Sber's schema carries the cart: no refusal
+    sber.close()
+    newer = AutopayClient.from_profile("alfa-prod", username="shop", password="pw", transport="soap",
+                                       soap_cart="2019", return_url="https://shop/ok")
+    assert newer.gateway.cart_layout == "2019"
+    newer.close()
+    with pytest.raises(ConfigurationError, match="soap_cart"):
+        AutopayClient.from_profile("alfa-prod", username="shop", password="pw", transport="soap", soap_cart="2020")

@@ -35,6 +35,8 @@ def check_row(client: AutopayClient, row: ChargeRow) -> None:
         raise BatchConfigError(f"{exc.message} (a setting of the run, not of a row: every row would fail)",
                                setting=exc.field) from None
     except ConfigurationError as exc:
+        if exc.message.startswith("receipt:"):  # the transport cannot carry carts: a setting, not a row
+            raise BatchConfigError(f"{exc.message}; nothing was charged", setting="transport") from None
         raise ValidationError(exc.message, field="binding_id") from None  # e.g. a binding_id row on T-Bank
 
 

@@ -26,6 +26,7 @@ from ..errors import (
     HTTPStatusError,
     SoapFaultError,
     TransportError,
+    UnsupportedOperation,
     ValidationError,
     error_for_code,
 )
@@ -48,6 +49,9 @@ from .receipt_wire import rbs_tax_system, soap_cart_items, soap_order_bundle
 from .soap_codec import FALLBACK, OperationCodec, codecs_for
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
+
+CART_LAYOUTS = ("2019", "2016")
+"""The MerchantService generations a gateway may serve: ``2019`` carries a 54-FZ cart, ``2016`` cannot."""
 
 log = logging.getLogger(__name__)
 wire_log = logging.getLogger("autopay_soap.wire")
@@ -145,7 +149,13 @@ class RbsSoapGateway(HttpGateway):
         default_currency: Union[str, Currency] = "RUB",
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         compiled: bool = True,
+        cart_layout: str = "2019",
+        profile: Optional[str] = None,
     ) -> None:
+        if cart_layout not in CART_LAYOUTS:
+            raise ValidationError(f"cart_layout: {cart_layout!r} is not one of {', '.join(CART_LAYOUTS)}",
+                                  field="cart_layout")
+        self.cart_layout, self.profile = cart_layout, profile
         self.endpoint = v.check_url(endpoint, "endpoint") or ""
         if not username or not password:
             raise ValidationError("username and password are required for the SOAP gateway",
@@ -167,6 +177,19 @@ class RbsSoapGateway(HttpGateway):
         self._codecs = codecs_for(self._binding) if self.compiled else {}
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def _cart(self, receipt: Optional[Receipt], amount: Optional[Money], what: str,
+              operation: str) -> Optional[Receipt]:
+        """The receipt checked against ``amount``; refused before anything is sent when this
+        gateway serves the 2016-generation WSDL, whose ``orderBundle`` cannot carry a 54-FZ cart."""
+        cart = check_receipt_for(receipt, amount, what)
+        if cart is not None and self.cart_layout == "2016":
+            whose = f"profile {self.profile!r}" if self.profile else "this gateway"
+            raise UnsupportedOperation(
+                f"receipt: {whose} serves the 2016-generation MerchantService WSDL, whose orderBundle cannot carry a "
+                "54-FZ cart; use transport='rest' for charges with receipts (or soap_cart='2019' once the bank "
+                "confirms a current WSDL)", operation=operation)
+        return cart
 
     def operations(self) -> List[str]:
         """The operation names of the bundled WSDL's binding."""
@@ -272,7 +295,7 @@ class RbsSoapGateway(HttpGateway):
         }
         if auto_payment:
             order["features"] = {"feature": ["AUTO_PAYMENT"]}
-        cart = check_receipt_for(receipt, amount)
+        cart = self._cart(receipt, amount, "the charge", "registerOrder")
         if cart is not None:
             order["orderBundle"], order["taxSystem"] = soap_order_bundle(cart), rbs_tax_system(cart)
         operation = "registerOrderPreAuth" if two_stage else "registerOrder"
@@ -288,7 +311,7 @@ class RbsSoapGateway(HttpGateway):
                            two_stage: bool = False, receipt: Optional[Receipt] = None, **options: Any) -> None:
         """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
         checked = v.check_registration(order_number, amount, return_url, **options)
-        cart = check_receipt_for(receipt, checked["amount"])
+        cart = self._cart(receipt, checked["amount"], "the charge", "registerOrder")
         if cart is not None:  # every code RBS has for it (a value without one is refused by name)
             soap_order_bundle(cart)
             rbs_tax_system(cart)
@@ -335,7 +358,7 @@ class RbsSoapGateway(HttpGateway):
         minor = 0 if amount is None else v.check_money(amount, "amount").minor
         context = {"order_id": order_id}
         order: Dict[str, Any] = {"orderId": order_id, "depositAmount": minor}
-        cart = check_receipt_for(receipt, amount, "the amount captured")
+        cart = self._cart(receipt, amount, "the amount captured", "depositOrder")
         if cart is not None:
             order["depositItems"] = soap_cart_items(cart)
         result = self._call("depositOrder", context, order=order)
@@ -362,7 +385,7 @@ class RbsSoapGateway(HttpGateway):
         """
         v.check_order_id(order_id)
         amount = v.check_money(amount)
-        check_receipt_for(receipt, amount, "the amount refunded")
+        self._cart(receipt, amount, "the amount refunded", "refundOrder")
         if external_refund_id is not None:
             raise ValidationError(
                 "external_refund_id: the SOAP refundOrder has no such field; use expected_deposited "
