@@ -107,18 +107,7 @@ def test_a_receipt_that_does_not_add_up_is_refused_before_anything_is_sent():
 
 
 def test_the_soap_wire_carries_the_cart_in_the_2019_layout_and_the_bundled_schema_takes_it():
-    seen = []
-    with Sandbox(receipts_required=True) as sb:
-        original = sb.soap.handle
-
-        def spy(body):
-            seen.append(body)
-            return original(body)
-
-        sb.soap.handle = spy
-        client = client_for(sb, "soap")
-        client.start_first_payment("W-3", RUB("1500.00"), "w", receipt=cart())
-        client.close()
+    seen = what_the_sandbox_got("soap", "W-3")
     from lxml import etree
 
     from autopay_soap.wsdl_bundle import envelope_validator, parse_xml
@@ -151,20 +140,28 @@ def test_t_bank_sbp_autopayment_with_a_receipt():
     assert paid.outcome is ChargeOutcome.PAID and refused.value.gateway_code == 309
 
 
-def test_the_wire_carries_the_receipt_outside_the_token():
-    """What the T-Bank sandbox received: the Receipt object as T-Bank spells it."""
+def what_the_sandbox_got(transport, number):
+    """Every request a fiscal sandbox's ``transport`` front end got while a first payment of
+    ``cart()`` was started over it (SOAP: the envelopes; REST and T-Bank: method and fields)."""
     seen = []
     with Sandbox(receipts_required=True) as sb:
-        original = sb.tbank.handle
+        front_end = {"soap": sb.soap, "rest": sb.rest, "tbank": sb.tbank}[transport]
+        original = front_end.handle
 
-        def spy(method, body):
-            seen.append((method, body))
-            return original(method, body)
+        def spy(*request):
+            seen.append(request[0] if transport == "soap" else (request[0], dict(request[1])))
+            return original(*request)
 
-        sb.tbank.handle = spy
-        client = client_for(sb, "tbank")
-        client.start_first_payment("W-1", RUB("1500.00"), "w", receipt=cart())
+        front_end.handle = spy
+        client = client_for(sb, transport)
+        client.start_first_payment(number, RUB("1500.00"), "w", receipt=cart())
         client.close()
+    return seen
+
+
+def test_the_wire_carries_the_receipt_outside_the_token():
+    """What the T-Bank sandbox received: the Receipt object as T-Bank spells it."""
+    seen = what_the_sandbox_got("tbank", "W-1")
     init = next(body for method, body in seen if method == "Init")
     assert init["Receipt"] == {
         "FfdVersion": "1.05", "Taxation": "osn", "Email": "buyer@example.com",
@@ -175,20 +172,9 @@ def test_the_wire_carries_the_receipt_outside_the_token():
 
 
 def test_the_rest_wire_carries_order_bundle_and_tax_system():
-    seen = []
-    with Sandbox(receipts_required=True) as sb:
-        original = sb.rest.handle
-
-        def spy(method, params):
-            seen.append((method, dict(params)))
-            return original(method, params)
-
-        sb.rest.handle = spy
-        client = client_for(sb, "rest")
-        client.start_first_payment("W-2", RUB("1500.00"), "w", receipt=cart())
-        client.close()
     import json
 
+    seen = what_the_sandbox_got("rest", "W-2")
     register = next(params for method, params in seen if method == "register")
     bundle = json.loads(register["orderBundle"])
     assert register["taxSystem"] == "0" and bundle["customerDetails"] == {"email": "buyer@example.com"}

@@ -240,27 +240,25 @@ class RbsRestGateway(HttpGateway):
 
     def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:
         """``getOrderStatusExtended.do`` by order id or merchant order number."""
+        result = self._order_call("getOrderStatusExtended", order_id, order_number)
+        return order_details_from(result, order_id=order_id, default_currency=self.default_currency)
+
+    def _order_call(self, method: str, order_id: Optional[str], order_number: Optional[str]) -> _CI:
+        """``method`` for one order, by gateway id or merchant order number (exactly one), checked."""
         if (order_id is None) == (order_number is None):
             raise ValidationError("give exactly one of order_id and order_number", field="order_id")
         params = ({"orderId": v.check_order_id(order_id)} if order_id is not None
                   else {"orderNumber": v.check_order_number(order_number)})
         context = {"order_id": order_id, "order_number": order_number}
-        result = self._call("getOrderStatusExtended", params, context)
-        self._check(result, "getOrderStatusExtended", context)
-        return order_details_from(result, order_id=order_id, default_currency=self.default_currency)
+        result = self._call(method, params, context)
+        self._check(result, method, context)
+        return result
 
     def receipt_status(self, *, order_id: Optional[str] = None,
                        order_number: Optional[str] = None) -> Tuple[ReceiptStatus, ...]:
         """``getReceiptStatus.do``: the order's receipts and where each stands (see
         :class:`~autopay_soap.receipts.ReceiptStatus`); an empty tuple when none was sent yet."""
-        if (order_id is None) == (order_number is None):
-            raise ValidationError("give exactly one of order_id and order_number", field="order_id")
-        params = ({"orderId": v.check_order_id(order_id)} if order_id is not None
-                  else {"orderNumber": v.check_order_number(order_number)})
-        context = {"order_id": order_id, "order_number": order_number}
-        result = self._call("getReceiptStatus", params, context)
-        self._check(result, "getReceiptStatus", context)
-        return rbs_receipt_statuses(dict(result))
+        return rbs_receipt_statuses(dict(self._order_call("getReceiptStatus", order_id, order_number)))
 
     def _binding_list(self, method: str, params: Dict[str, Any]) -> Tuple[Binding, ...]:
         result = self._call(method, params, {})
