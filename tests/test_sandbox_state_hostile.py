@@ -282,8 +282,16 @@ def test_a_deeply_nested_request_to_the_sandbox_is_a_400_not_a_traceback(body):
         tbank = requests.post(sb.tbank_url + "/Init", data=body, headers={"Content-Type": "application/json"},
                               timeout=30)
         assert requests.post(sb.url + "/_sandbox/clock", json={"advance_seconds": 60}, timeout=10).status_code == 200
-    assert clock.status_code == 400 and clock.json() == {"error": "nested too deeply: line 1 column 1 (char 0)"}
-    assert pay.status_code == 400 and "nested too deeply" in pay.json()["error"]
+    # Python 3.13's decoder reads 5,000 nested objects without a RecursionError: then the body is just
+    # an object without the fields asked for (no step of the clock, no form to pay), never a traceback
+    if clock.status_code == 200:
+        assert body.startswith("{") and clock.json()["offset"] == 0
+    else:
+        assert clock.status_code == 400 and clock.json() == {"error": "nested too deeply: line 1 column 1 (char 0)"}
+    if pay.status_code != 400:  # read as an object that names no order
+        assert body.startswith("{") and pay.status_code == 404
+    else:
+        assert "nested too deeply" in pay.json()["error"]
     assert tbank.status_code == 200 and tbank.json()["ErrorCode"] == "9999"
 
 
