@@ -57,9 +57,11 @@ def test_receipts_come_back_as_fiscal_notifications_confirmed_by_the_gateway(con
         assert sb.pay(started.payment_url(), TestCards.TBANK_SUCCESS).paid
         client.refund(started.order_id, RUB("250.00"), receipt=receipt.part({2: 1}))
         assert sb.wait_for_callbacks(30)
+        kept = [entry["number"] for entry in sb.fiscal.receipts(sb.tbank.payment_of(started.order_id))]
         client.close()
     receipts = [note for note in got if isinstance(note, TBankReceiptNotification)]
     payments = [note for note in got if isinstance(note, TBankPaymentNotification)]
+    assert [note.fiscal_document_number for note in receipts] == [str(number) for number in kept]  # one numbering
     assert payments and [(r.receipt_type, r.amount, r.confirmed, r.success) for r in receipts] == [
         ("Income", 150000, True, True), ("IncomeReturn", 25000, True, True)]
     assert receipts[0].order_id == "FN-1" and receipts[0].receipt["Items"][1]["Quantity"] == 2

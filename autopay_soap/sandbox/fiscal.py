@@ -143,8 +143,7 @@ class FiscalLog:
         self.clock = clock
         self._lock = threading.Lock()
         self._receipts: Dict[str, List[Dict[str, Any]]] = {}
-        self._announced = 0
-        self._count = 0
+        self._count = 0  # the register's document numbers, one per receipt kept
 
     def add(self, order_id: str, operation: str, receipt: Any, amount: int) -> None:
         """Keep an accepted receipt of ``operation`` (``sell``, ``capture``, ``refund``)."""
@@ -156,14 +155,13 @@ class FiscalLog:
 
     def take_unannounced(self, order_id: str, operations: tuple) -> List[Dict[str, Any]]:
         """The receipts of ``operations`` not yet announced by a fiscal notification (now they are),
-        each with its number in the sandbox's register (``number``)."""
+        each with its number in the sandbox's register (``number``, given when it was kept)."""
         with self._lock:
             taken = []
             for entry in self._receipts.get(order_id, ()):
                 if entry["operation"] in operations and not entry.get("announced"):
                     entry["announced"] = True
-                    self._announced += 1
-                    taken.append({**entry, "number": self._announced})
+                    taken.append(dict(entry))
             return taken
 
     def receipts(self, order_id: str) -> List[Dict[str, Any]]:
