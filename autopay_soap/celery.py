@@ -15,8 +15,8 @@
 Delivery is at least once (``acks_late``, ``task_reject_on_worker_lost``: a dead worker's task
 comes back). Exactly once comes from the journal and the gateway, as on one machine:
 
-1. a task claims its row in PostgreSQL with a lease (:meth:`PostgresJournal.claim
-   <autopay_soap.batch.journal_pg.PostgresJournal.claim>`); a second delivery while the lease
+1. a task claims its row in PostgreSQL with a lease (:meth:`ClusterJournal.claim
+   <autopay_soap.batch.journal.ClusterJournal.claim>`); a second delivery while the lease
    is live retries later, a final row is left alone;
 2. the row is journaled ``in_flight`` before the gateway call and its result after it;
 3. a row taken over from a dead worker is charged through the same order number, and the
@@ -40,29 +40,39 @@ worker's message is handed out again, default 3600; keep it above the longest ta
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Tuple
-from urllib.parse import urlencode
+from typing import Any, Callable, Dict, Optional, Tuple, cast
+from urllib.parse import urlencode, urlsplit
 
 import attr
 from celery import Celery
 from celery.signals import worker_process_init
 
-from .batch.journal import QUEUED_STATES, JournalUnavailable
-from .batch.journal_pg import PgSession, PostgresJournal, split_url
-from .batch.journals import AnyJournal, is_url
-from .batch.rows import RowError, read_rows
-from .batch.runner import BatchRunner, blocked_or_charged, merchant_declined, merchant_stop_reason
+from .batch.charge import JournalFailed, charge_one, merchant_stop_reason
+from .batch.executors import ChargePass, RunEvents
+from .batch.gate import StartGate
+from .batch.journal import (
+    ClusterJournal,
+    JournalUnavailable,
+    cluster_session,
+    is_url,
+    open_cluster_journal,
+    split_url,
+)
+from .batch.runner import BatchRunner
+from .batch.states import QUEUED, WAITING, RowState
 from .batch.task_message import MESSAGE_KEYS, MessageRefused, read_message, row_message, signing_key
 from .client import AutopayClient
 from .errors import ValidationError
 
-__all__ = ["MESSAGE_KEYS", "ClusterRunner", "MessageRefused", "app", "charge_row", "read_message", "row_message"]
+__all__ = ["MESSAGE_KEYS", "CeleryExecutor", "ClusterRunner", "MessageRefused", "app", "charge_row", "read_message",
+           "row_message"]
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +120,8 @@ class _Worker:
 
     def __init__(self) -> None:
         self._pid: Optional[int] = None
-        self._session: Optional[PgSession] = None
-        self._journals: "OrderedDict[Tuple[str, str], PostgresJournal]" = OrderedDict()
+        self._session: Any = None
+        self._journals: "OrderedDict[Tuple[str, str], ClusterJournal]" = OrderedDict()
         self._client: Optional[AutopayClient] = None
         self._lock = threading.Lock()
 
@@ -119,7 +129,7 @@ class _Worker:
         if self._pid != os.getpid():
             self._pid, self._session, self._journals, self._client = os.getpid(), None, OrderedDict(), None
 
-    def journal(self, merchant: str, batch: str) -> PostgresJournal:
+    def journal(self, merchant: str, batch: str) -> ClusterJournal:
         """This process's journal of the merchant's batch (``AUTOPAY_JOURNAL_DSN``)."""
         with self._lock:
             self._fresh()
@@ -132,11 +142,11 @@ class _Worker:
                 raise RuntimeError("AUTOPAY_JOURNAL_DSN is not set on this worker")
             url = split_url(dsn)[0]
             if self._session is None:
-                self._session = PgSession(url, reconnect_for=_seconds("AUTOPAY_JOURNAL_RECONNECT", 60),
-                                          application_name="autopay_soap worker")
+                self._session = cluster_session(url, reconnect_for=_seconds("AUTOPAY_JOURNAL_RECONNECT", 60),
+                                                application_name="autopay_soap worker")
             joiner = "&" if "?" in url else "?"
-            journal = PostgresJournal(url + joiner + urlencode({"merchant": merchant, "batch": batch}),
-                                      runner_lock=False, session=self._session)
+            journal = open_cluster_journal(url + joiner + urlencode({"merchant": merchant, "batch": batch}),
+                                           runner_lock=False, session=self._session)
             journal.open()
             self._journals[key] = journal
             while len(self._journals) > _MAX_JOURNALS:
@@ -195,6 +205,13 @@ def charge_row(self: Any, message: Any = None, *args: Any, **kwargs: Any) -> str
         raise self.retry(countdown=lease) from None
 
 
+def _broker_host(url: str) -> str:
+    """The broker's scheme, host and port, never its password."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or 'localhost'}{port}"
+
+
 class _LeaseBusy(Exception):
     """Another worker holds a live lease on the row: try the task again after the lease."""
 
@@ -208,110 +225,96 @@ def _charge_queued(merchant: str, batch: str, order_number: str, lease: float) -
     if queued is None:
         return _refuse("no such row was queued in this batch", row_message(merchant, batch, order_number))
     row, state = queued
-    if state not in ("pending", "in_flight"):
-        return state  # final, or left for the producer's next run: a second delivery changes nothing
-    if journal.stopped():
+    if state not in WAITING:
+        return state.value  # final, or left for the producer's next run: a second delivery changes nothing
+    if journal.stop_state()[0]:
         return "stopped"  # left pending: the next run of the batch queues it again
     owner = _worker.owner()
     claim = journal.claim(order_number, owner, lease)
     if claim is None:  # another worker holds a live lease (or the row just became final)
         done = journal.get(order_number)
-        if done is not None and done.state not in ("pending", "in_flight"):
-            return done.state
+        if done is not None and done.state not in WAITING:
+            return done.state.value
         raise _LeaseBusy()
     if claim.takeover:
         log.warning("row %s: taken over from a worker that stopped; the order is looked up first", order_number)
     rate = os.environ.get("AUTOPAY_RATE")
     if rate:
         time.sleep(journal.take_slot(float(rate)))
-    if not journal.intend(row, owner=owner, lease_seconds=lease):  # the lease ran out and another took it
+    try:
+        charged = charge_one(_worker.client(), journal, row, owner=owner, lease_seconds=lease)
+    except JournalFailed as exc:
+        raise exc.cause from None  # JournalUnavailable: the task is tried again later
+    if charged.state is None:  # the lease ran out and another took it
         log.warning("row %s: another worker took the row over while this one waited; not sent", order_number)
         return "lost"
-    state, fields = blocked_or_charged(_worker.client(), journal, row)
-    if not journal.record(order_number, state, owner=owner, **fields):
+    if not charged.recorded:
         log.warning("row %s: another worker took the row over during the charge; its result stands (this one "
-                    "was %s)", order_number, state)
-        return state
-    if merchant_declined(fields):  # the producer sees the stop and says why
+                    "was %s)", order_number, charged.state.value)
+    elif charged.stop is not None and charged.state is RowState.RETRY:
+        # credentials or access refused: every other row would be refused the same way
+        log.error("row %s: %s; the batch is stopped", order_number, charged.stop)
+        journal.set_stopped(True, f"a worker's setting was refused (row {order_number}): {charged.stop}")
+    elif charged.stop is not None:  # a merchant decline: the producer sees the stop and says why
         log.error("row %s: refused for the merchant's own settings; the batch is stopped", order_number)
-        journal.set_stopped(True, merchant_stop_reason(f"row {order_number}: {fields.get('message')}"))
-    elif state == "retry":  # credentials or access refused: every other row would be refused the same way
-        log.error("row %s: %s; the batch is stopped", order_number, fields.get("message"))
-        journal.set_stopped(True, f"a worker's setting was refused (row {order_number}): {fields.get('message')}")
-    return state
+        journal.set_stopped(True, charged.stop)
+    return charged.state.value
 
 
 @attr.s(slots=True)
-class ClusterRunner(BatchRunner):
-    """The producer of a cluster run: the local runner's pre-flight, stop, progress, report and
-    exit codes, with the rows charged by Celery workers instead of local threads.
+class CeleryExecutor:
+    """Rows charged by Celery workers: the producer's side of a cluster run (see
+    :func:`ClusterRunner`, which makes a :class:`~autopay_soap.batch.runner.BatchRunner` with it).
 
-    The journal must be a PostgreSQL URL (the workers' journal); ``broker`` is the Celery broker
-    URL. The producer loads each row into the journal as ``pending`` (with everything its charge
-    needs) and sends a task naming it, then follows the journal until no row of the batch is
-    pending or in flight. Rows no worker holds (a task lost with the broker, a worker killed
-    with its lease run out) are sent again once nothing has moved for ``resend_after`` seconds;
-    after ``give_up_after`` seconds without any progress the producer stops waiting and reports
-    them (exit code :data:`~autopay_soap.batch.outcome.EXIT_UNKNOWN`). A stop (Ctrl-C, SIGTERM)
-    stops sending and marks the batch stopped, so workers start none of its rows; the producer
-    then waits only for rows a live worker holds, at most their lease. Run it again to go on.
-
-    :param signing_key: sign every task message (HMAC-SHA256 of the row's names) with this key;
-        default ``AUTOPAY_CELERY_SIGNING_KEY``. Workers with the key refuse unsigned messages.
+    Each row of a pass is loaded into the journal as ``pending`` (with everything its charge
+    needs) and a task naming it is sent; then the journal is followed until no row of the batch
+    is pending or in flight, each newly recorded row reported to the run.
     """
 
-    broker: str = attr.ib(kw_only=True)
-    poll_interval: float = attr.ib(default=0.2, kw_only=True)
-    resend_after: float = attr.ib(default=120.0, kw_only=True)
-    give_up_after: float = attr.ib(default=1800.0, kw_only=True)
-    signing_key: Optional[str] = attr.ib(default=None, kw_only=True, repr=False)
-    _cluster_journal: Optional[PostgresJournal] = attr.ib(default=None, init=False)
+    broker: str = attr.ib()
+    poll_interval: float = attr.ib(default=0.2)
+    resend_after: float = attr.ib(default=120.0)
+    give_up_after: float = attr.ib(default=1800.0)
+    signing_key: Optional[str] = attr.ib(default=None, repr=False)
+    no_worker_after: float = attr.ib(default=30.0)
     _key: Optional[bytes] = attr.ib(default=None, init=False, repr=False)
-
-    def _request_stop(self, reason: str) -> None:
-        """As the local runner's, and the batch is marked stopped at once: workers start none of its rows."""
-        super()._request_stop(reason)
-        if self._cluster_journal is not None:
-            try:
-                self._cluster_journal.set_stopped(True)
-            except JournalUnavailable as exc:  # the follow loop marks it once the database is back
-                log.error("the stop could not be written to the journal yet: %s", exc)
+    _run: Any = attr.ib(default=None, init=False, repr=False)
+    """The run this executor serves now, with what it has seen of it (:class:`_RunView`)."""
 
     def __attrs_post_init__(self) -> None:
-        if not is_url(self.journal):
-            raise ValidationError("journal: a cluster run needs the workers' PostgreSQL journal (postgresql://...)",
-                                  field="journal")
-        if self.processes != 1:
-            raise ValidationError("processes: a cluster run charges on its workers, not in local processes",
-                                  field="processes")
         self._key = signing_key(self.signing_key)
 
-    def _charge(self, path: Any, journal: AnyJournal, *, reconcile: bool, fresh: bool = False,
-                shard: Tuple[int, int] = (0, 1), parent_pid: Optional[int] = None) -> int:
-        assert isinstance(journal, PostgresJournal)
+    def check(self, journal: str, client_factory: Any) -> None:
+        """The journal must be the workers' PostgreSQL journal; nothing is pickled (the workers
+        build their own client from their environment)."""
+        if not is_url(journal):
+            raise ValidationError("journal: a cluster run needs the workers' PostgreSQL journal (postgresql://...)",
+                                  field="journal")
+
+    @staticmethod
+    def gate() -> StartGate:
+        """The producer's start gate: a stop closes it and marks the batch stopped for the workers."""
+        return StartGate.for_threads()
+
+    def charge(self, job: ChargePass) -> int:
+        """Queue and send the rows of one pass, then follow the journal until they are done."""
+        journal = cast(ClusterJournal, job.journal)  # check() made sure the URL is PostgreSQL's
+        if self._run is None or self._run.events is not job.events:  # a new run: its counts start from now
+            self._run = _RunView(job.events, journal.counts())
+            job.events.when_stopped(functools.partial(_mark_stopped, journal))
         journal.set_stopped(False)
-        self._cluster_journal = journal
         app.conf.broker_url = self.broker
-        base = journal.counts()
         sent = 0
         with app.connection_for_write() as connection:
-            for item in read_rows(path, delimiter=self.delimiter):
-                if self._stop.is_set():
-                    break
-                if isinstance(item, RowError):
+            for row in job.rows(QUEUED):
+                if not journal.queue(row):  # a row that became final meanwhile stays so
                     continue
-                entry = None if fresh else journal.get(item.order_number)
-                wanted = (entry is not None and entry.state in QUEUED_STATES
-                          and not entry.differences(item)) if reconcile else (entry is None)
-                if not wanted:
-                    continue
-                journal.queue(item)
-                self._send(journal, item.order_number, connection)
+                self._send(journal, row.order_number, connection)
                 sent += 1
-        self._follow(journal, base)
+        self._follow(journal, job.events)
         return sent
 
-    def _send(self, journal: PostgresJournal, order_number: str, connection: Any) -> None:
+    def _send(self, journal: ClusterJournal, order_number: str, connection: Any) -> None:
         """Send the task naming the row; a broker that cannot take it is logged, not fatal: the
         row is pending in the journal and is sent again once nothing moves for ``resend_after``."""
         message = row_message(journal.merchant, journal.batch, order_number, key=self._key)
@@ -322,51 +325,123 @@ class ClusterRunner(BatchRunner):
             log.warning("row %s: the broker did not take the task (%s); it is sent again later", order_number,
                         type(exc).__name__)
 
-    def _follow(self, journal: PostgresJournal, base: Dict[str, int]) -> None:
+    def _follow(self, journal: ClusterJournal, events: RunEvents) -> None:
         """Until no row is pending or in flight (after a stop: none held by a live worker), keep
         the counts. Rows no worker holds are sent again after ``resend_after`` seconds without any
         progress; after ``give_up_after`` seconds without progress the wait ends (bounded)."""
         stopped = False
         last, still, idle_since = None, time.monotonic(), time.monotonic()
+        started = time.monotonic()
         while True:
-            if not self._stop.is_set():
+            if not events.gate.stop.is_set():
                 halted, reason = journal.stop_state()
                 if halted:  # a worker met a merchant decline or a refused setting
-                    self._config_stop("a worker stopped the batch: " + (reason or merchant_stop_reason(
+                    events.setting_refused("a worker stopped the batch: " + (reason or merchant_stop_reason(
                         "rows of decline_kind merchant in the report")))
-            if self._stop.is_set() and not stopped:
+            if events.gate.stop.is_set() and not stopped:
                 journal.set_stopped(True)
                 stopped = True
             now = journal.counts()
-            with self._counts_lock:
-                self._counts = {state: count - base.get(state, 0) for state, count in now.items()
-                                if state not in ("pending", "in_flight") and count > base.get(state, 0)}
+            self._run.report(now)
             waiting = journal.waiting()
+            pending, in_flight = waiting[RowState.PENDING.value], waiting[RowState.IN_FLIGHT.value]
             if stopped and not waiting["in_flight_live"]:
                 return  # what no live worker holds stays for the next run
-            if not waiting["in_flight"] and not waiting["pending"]:
+            if not in_flight and not pending:
                 return
+            self._no_worker_notice(in_flight, waited=time.monotonic() - started)
             if now != last:
                 last, still, idle_since = now, time.monotonic(), time.monotonic()
             elif not stopped and time.monotonic() - idle_since > self.give_up_after:
                 log.error("no progress for %.0f s: the producer stops waiting; %d row(s) pending and %d in flight "
-                          "are left for the next run", self.give_up_after, waiting["pending"], waiting["in_flight"])
+                          "are left for the next run", self.give_up_after, pending, in_flight)
                 return
             elif not stopped and time.monotonic() - still > self.resend_after:
                 orphans = journal.orphaned()
                 if orphans:
                     log.warning("no progress for %.0f s: the %d row(s) no worker holds are sent again",
                                 self.resend_after, len(orphans))
-                    self._resend(journal, orphans)
+                    self._resend(journal, orphans, events)
                 still = time.monotonic()
             time.sleep(self.poll_interval)  # the journal is on another server: nothing to wait on here
 
-    def _resend(self, journal: PostgresJournal, order_numbers: Any) -> None:
+    def _no_worker_notice(self, in_flight: int, waited: float) -> None:
+        """Say once when no worker has taken any row of the batch for ``no_worker_after`` seconds."""
+        run = self._run
+        if in_flight or sum(run.reported.values()):
+            run.worker_seen = True  # a worker is there: nothing to say in this run
+        if run.worker_seen or waited < self.no_worker_after:
+            return
+        broker = _broker_host(self.broker)
+        text = (f"no worker has taken a row of this batch in {waited:.0f} s: is a worker running against the "
+                f"broker {broker} (celery -A autopay_soap.celery worker, with AUTOPAY_CELERY_BROKER and "
+                "AUTOPAY_JOURNAL_DSN set)? The rows stay queued; Ctrl-C stops waiting")
+        run.events.say(text)
+        run.worker_seen = True  # said once
+
+    def _resend(self, journal: ClusterJournal, order_numbers: Any, events: RunEvents) -> None:
         with app.connection_for_write() as connection:
             for number in order_numbers:
-                if self._stop.is_set():
+                if events.gate.stop.is_set():
                     return
                 self._send(journal, number, connection)
 
-    def _check_picklable(self) -> None:
-        """Nothing is pickled: the workers build their own client from their environment."""
+
+@attr.s(slots=True)
+class _RunView:
+    """What a :class:`CeleryExecutor` has seen of one run: the journal's counts when it began,
+    and the rows it has reported recorded since (the journal is the workers' record)."""
+
+    events: RunEvents = attr.ib()
+    base: Dict[str, int] = attr.ib()
+    reported: Dict[str, int] = attr.ib(factory=dict)
+    worker_seen: bool = attr.ib(default=False)
+
+    def report(self, now: Dict[str, int]) -> None:
+        """Report each row newly recorded in a final or unresolved state (not queued, not in flight)."""
+        for state, count in now.items():
+            if state in WAITING:
+                continue
+            new = count - self.base.get(state, 0) - self.reported.get(state, 0)
+            for _ in range(max(new, 0)):
+                self.events.charged(RowState(state))
+            if new > 0:
+                self.reported[state] = self.reported.get(state, 0) + new
+
+
+def _mark_stopped(journal: ClusterJournal) -> None:
+    """The run stopped: mark the batch stopped at once, so workers start none of its rows."""
+    try:
+        journal.set_stopped(True)
+    except JournalUnavailable as exc:  # the follow loop marks it once the database is back
+        log.error("the stop could not be written to the journal yet: %s", exc)
+
+
+def ClusterRunner(client_factory: Callable[[], AutopayClient], journal: str, *, broker: str,  # noqa: N802
+                  poll_interval: float = 0.2, resend_after: float = 120.0, give_up_after: float = 1800.0,
+                  signing_key: Optional[str] = None, no_worker_after: float = 30.0, **options: Any) -> BatchRunner:
+    """The producer of a cluster run: a :class:`~autopay_soap.batch.runner.BatchRunner` (its
+    pre-flight, stop, progress, report and exit codes) whose rows are charged by Celery workers
+    (a :class:`CeleryExecutor`) instead of local threads.
+
+    The journal must be a PostgreSQL URL (the workers' journal); ``broker`` is the Celery broker
+    URL. Rows no worker holds (a task lost with the broker, a worker killed with its lease run
+    out) are sent again once nothing has moved for ``resend_after`` seconds; after
+    ``give_up_after`` seconds without any progress the producer stops waiting and reports them
+    (exit code :data:`~autopay_soap.batch.outcome.EXIT_UNKNOWN`). A stop (Ctrl-C, SIGTERM) stops
+    sending and marks the batch stopped, so workers start none of its rows; the producer then
+    waits only for rows a live worker holds, at most their lease. Run it again to go on.
+
+    :param signing_key: sign every task message (HMAC-SHA256 of the row's names) with this key;
+        default ``AUTOPAY_CELERY_SIGNING_KEY``. Workers with the key refuse unsigned messages.
+    :param no_worker_after: seconds after which, if no worker has taken any row of the batch,
+        the producer says so (once) and names the broker it sends to: a producer waiting for
+        workers that are not running otherwise looks exactly like a slow one.
+    :param options: the :class:`~autopay_soap.batch.runner.BatchRunner`'s (``processes`` must stay 1).
+    """
+    if options.get("processes", 1) != 1:
+        raise ValidationError("processes: a cluster run charges on its workers, not in local processes",
+                              field="processes")
+    executor = CeleryExecutor(broker, poll_interval, resend_after, give_up_after, signing_key, no_worker_after)
+    executor.check(str(journal), client_factory)
+    return BatchRunner(client_factory, journal, executor=executor, **options)

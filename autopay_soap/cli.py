@@ -369,7 +369,7 @@ def _cmd_dunning(args: argparse.Namespace) -> int:
 
     from .batch import EXIT_CONFIG, EXIT_INVALID_INPUT, EXIT_JOURNAL_BUSY, JournalBusy
     from .batch.dunning import create_rebind_links, parse_due, plan_dunning
-    from .batch.journals import is_url, open_journal
+    from .batch.journal import is_url, open_journal
     from .batch.report import iso_time
     from .errors import AutopayError
 

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autopay_soap import Money  # noqa: E402
 from autopay_soap.batch.card_memory import CardMemory  # noqa: E402
+from autopay_soap.batch.charge import card_cap_reached  # noqa: E402
 from autopay_soap.batch.dunning import plan_dunning  # noqa: E402
-from autopay_soap.batch.journal import Journal  # noqa: E402
+from autopay_soap.batch.journal import open_journal  # noqa: E402
 from autopay_soap.batch.rows import ChargeRow  # noqa: E402
-from autopay_soap.batch.runner import card_cap_reached  # noqa: E402
 from autopay_soap.declines import DEFAULT_SCHEDULE, classify  # noqa: E402
 
 KINDS = ("soft", "hard", "rebind", "merchant")
@@ -52,7 +52,7 @@ def build(folder: str, rows: int, now: float) -> str:
         out.write("order_number,client_id,binding_id,amount_minor,currency\n")
         for i in range(rows):
             out.write(f"D-{i:07d},c{i % 5000},b-{i % 20000},49900,RUB\n")
-    with Journal(os.path.join(folder, "j.sqlite")) as journal:
+    with open_journal(os.path.join(folder, "j.sqlite")) as journal:
         journal.db.execute("BEGIN")
         for i in range(rows):
             row = ChargeRow(i + 2, f"D-{i:07d}", f"c{i % 5000}", f"b-{i % 20000}", Money.from_minor(49900, "RUB"))
@@ -73,7 +73,7 @@ def measure(rows: int) -> dict:
     folder = tempfile.mkdtemp(prefix="autopay-dunning-")
     file = build(folder, rows, now)
     memory = CardMemory(os.path.join(folder, "hard-declines.sqlite"))
-    with Journal(os.path.join(folder, "j.sqlite")) as journal:
+    with open_journal(os.path.join(folder, "j.sqlite")) as journal:
         step = max(rows // 2000, 1)
         firsts = [ChargeRow(2, f"D-{i:07d}", "c", f"b-{i % 20000}", Money.from_minor(1, "RUB"))
                   for i in range(0, rows, step)]

@@ -13,7 +13,8 @@ LAYERS = {  # a module may import only modules of its own layer or of a lower on
     "gateways": 3,
     "http": 2, "wsdl_bundle": 2,
     "models": 1, "money": 1, "validation": 1, "signing": 1, "secret": 1, "redact": 1, "errors": 1, "retry": 1,
-    "declines": 1,
+    "declines": 1, "receipts": 1, "json_input": 1,
+    "sandbox_bindings": 6,
     "sandbox": 3,  # beside the client stack: the bottom rows only
 }
 
@@ -48,10 +49,10 @@ def test_no_lower_layer_imports_a_higher_one():
             theirs = _layer(target)
             if mine is None or theirs is None or target.split(".")[0] == name.split(".")[0]:
                 continue
-            if name.startswith("sandbox") and target.split(".")[0] in ("client", "profiles", "callbacks",
+            if name.split(".")[0] == "sandbox" and target.split(".")[0] in ("client", "profiles", "callbacks",
                                                                          "gateways", "batch", "cli"):
                 wrong.append(f"{name} imports {target}: the sandbox uses the bottom layers only")
-            elif theirs > mine and not name.startswith("sandbox"):
+            elif theirs > mine and name.split(".")[0] != "sandbox":
                 wrong.append(f"{name} (layer {mine}) imports {target} (layer {theirs})")
     assert wrong == []
 
@@ -91,3 +92,89 @@ def test_the_import_graph_has_no_cycle():
     for node in graph:
         visit(node)
     assert cycles == []
+
+
+# -- the batch wing ---------------------------------------------------------------------------
+
+BATCH_WING = [path for name, path in _modules() if name.startswith("batch") or name == "celery"]
+
+
+def _strings_outside_docstrings(path):
+    """Every string constant of a module that is not a docstring."""
+    tree = ast.parse(path.read_text("utf-8"))
+    docstrings = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            docstrings.add(id(body[0].value))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            docstrings.add(id(node.value))  # attribute docstrings
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node
+
+
+def test_no_row_state_is_written_outside_the_state_table():
+    """A row's states are named in batch/states.py only: as a Python string or quoted in SQL."""
+    from autopay_soap.batch.states import RowState
+
+    names = {state.value for state in RowState}
+    found = []
+    for path in BATCH_WING:
+        if path.name == "states.py":
+            continue
+        for node in _strings_outside_docstrings(path):
+            text = node.value
+            if text in names or any(f"'{name}'" in text for name in names):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {text[:60]!r}")
+    assert found == []
+
+
+def test_no_class_of_the_batch_wing_is_over_300_lines():
+    long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for path in BATCH_WING for node in ast.walk(ast.parse(path.read_text("utf-8")))
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 300]
+    assert long == []
+
+
+def _calls(path, attribute):
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text("utf-8")))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == attribute]
+
+
+def test_every_executor_charges_through_the_one_charge_function():
+    """Only batch/charge.py journals an intent or a result, or sends an autopayment; each
+    executor calls its charge_one."""
+    elsewhere = [f"{path.relative_to(ROOT)}:{line} .{attribute}()" for path in BATCH_WING
+                 if path.name != "charge.py" and "journal" not in path.relative_to(ROOT).parts
+                 for attribute in ("intend", "record", "autopay") for line in _calls(path, attribute)]
+    assert elsewhere == []
+    executors = {"threads.py": "charge_one", "celery.py": "charge_one",  # the processes' threads are a ThreadExecutor
+                 "processes.py": "ThreadExecutor"}
+    found = {path.name for path in BATCH_WING if "executors" in path.parts} - {"__init__.py", "events.py"}
+    assert found | {"celery.py"} == set(executors)  # a new executor is listed here, with what it charges through
+    for name, callee in executors.items():
+        path = ROOT / ("celery.py" if name == "celery.py" else f"batch/executors/{name}")
+        called = {node.func.id for node in ast.walk(ast.parse(path.read_text("utf-8")))
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+        assert callee in called, f"{path.relative_to(ROOT)} does not call {callee}"
+
+
+def test_nothing_outside_the_journal_package_names_a_journal_class():
+    """The journal package's factory picks the database; everything else sees the protocols."""
+    private = {"SqliteJournal", "PostgresJournal", "PgSession"}
+    found = []
+    for name, path in _modules():
+        if name.startswith("batch.journal."):
+            continue
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[-1] in ("sqlite",
+                                                                                                  "postgres") \
+                    and "journal" in node.module.split("."):
+                found.append(f"{name} imports {node.module}")
+            if isinstance(node, ast.Name) and node.id in private or \
+                    isinstance(node, ast.alias) and node.name in private:
+                found.append(f"{name} names {getattr(node, 'id', None) or node.name}")
+    assert found == []

@@ -18,7 +18,7 @@ from autopay_soap.batch import (
     EXIT_OK,
     BatchInputError,
     BatchRunner,
-    Journal,
+    open_journal,
     validate_file,
 )
 from autopay_soap.client import AutopayClient
@@ -87,7 +87,7 @@ def test_kill_9_mid_run_then_resume_charges_each_row_exactly_once(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
-        with Journal(file.with_name("batch.csv.journal.sqlite")) as journal:
+        with open_journal(file.with_name("batch.csv.journal.sqlite")) as journal:
             states = journal.counts()
         assert states.get("in_flight", 0) + states.get("paid", 0) < rows  # really stopped halfway
         second = subprocess.run(charge_cmd(sb, file, "--report", str(tmp_path / "report.jsonl")),
@@ -158,7 +158,7 @@ def test_a_second_runner_on_the_same_journal_is_refused(tmp_path):
     file = tmp_path / "lock.csv"
     write_csv(file, [("L-1", "cust", "b", "1.00", "RUB", "")])
     with Sandbox() as sb:
-        with Journal(tmp_path / "lock.csv.journal.sqlite"):
+        with open_journal(tmp_path / "lock.csv.journal.sqlite"):
             out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
         assert sb.engine.orders() == []
     assert out.returncode == EXIT_JOURNAL_BUSY and "another runner" in out.stderr

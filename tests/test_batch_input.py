@@ -199,7 +199,7 @@ def test_a_report_that_fails_at_the_end_still_gives_the_summary(tmp_path, monkey
     import errno
 
     from autopay_soap.batch import BatchRunner
-    from autopay_soap.batch import runner as runner_module
+    from autopay_soap.batch import report as runner_module  # where the summary opens the report
     from autopay_soap.client import AutopayClient
 
     def full_disk(path):

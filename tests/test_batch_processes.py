@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from autopay_soap import ConfigurationError, ValidationError
-from autopay_soap.batch import EXIT_OK, BatchConfigError, BatchRunner, BatchWorkerError, Journal, JournalBusy
+from autopay_soap.batch import EXIT_OK, BatchConfigError, BatchRunner, BatchWorkerError, JournalBusy, open_journal
 from autopay_soap.client import AutopayClient
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox
@@ -89,7 +89,7 @@ def test_kill_9_of_the_runner_lets_its_workers_finish_then_resume_charges_each_r
         proc.wait(timeout=30)
         journal_path = tmp_path / "k.csv.journal.sqlite"
         wait_for_workers(journal_path)  # the orphaned workers stop feeding and record what was in flight
-        with Journal(journal_path) as journal:
+        with open_journal(journal_path) as journal:
             stopped = journal.counts()
         resumed = subprocess.run(charge_cmd(sb, file, "--processes", "2"), capture_output=True, text=True,
                                  timeout=300)
@@ -102,10 +102,10 @@ def test_kill_9_of_the_runner_lets_its_workers_finish_then_resume_charges_each_r
 
 def test_a_live_worker_of_an_earlier_runner_keeps_a_new_runner_out(tmp_path):
     path = tmp_path / "j.sqlite"
-    with Journal(path, runner_lock=False):  # as a worker process whose parent was killed
+    with open_journal(path, runner_lock=False):  # as a worker process whose parent was killed
         with pytest.raises(JournalBusy, match="earlier runner"):
-            Journal(path).open()
-    with Journal(path) as journal:  # once it is gone, a runner opens the journal
+            open_journal(path).open()
+    with open_journal(path) as journal:  # once it is gone, a runner opens the journal
         assert journal.is_empty()
 
 

@@ -8,7 +8,7 @@ import pty
 import subprocess
 import threading
 
-from autopay_soap.batch import EXIT_OK, BatchRunner, Journal, JournalBusy
+from autopay_soap.batch import EXIT_OK, BatchRunner, JournalBusy, open_journal
 from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox
 from autopay_soap.sandbox.lifecycle import EventKind
@@ -167,9 +167,9 @@ def test_a_symlink_to_a_journal_in_use_is_refused(tmp_path):
     journal = tmp_path / "real.sqlite"
     link = tmp_path / "link.sqlite"
     link.symlink_to(journal)
-    with Journal(journal):
+    with open_journal(journal):
         try:
-            Journal(link).open()
+            open_journal(link).open()
         except JournalBusy as exc:
             refused = str(exc)
         else:

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from autopay_soap import AutopayClient, Money
-from autopay_soap.batch import EXIT_OK, Journal
+from autopay_soap.batch import EXIT_OK, open_journal
 from autopay_soap.batch.dunning import plan_dunning
 from autopay_soap.batch.outcome import EXIT_INVALID_INPUT
 from autopay_soap.sandbox import Sandbox, TestCards
@@ -135,7 +135,7 @@ def test_dunning_retries_carry_the_same_receipt(tmp_path):
         file.write_text(json.dumps({"order_number": "RD-1", "client_id": "r-dun", "binding_id": binding,
                                     "amount": "10.00", "receipt": two_lines(10)}) + "\n")
         declined = charge(sb, file)
-        with Journal(tmp_path / "d.jsonl.journal.sqlite") as journal:
+        with open_journal(tmp_path / "d.jsonl.journal.sqlite") as journal:
             entry = journal.get("RD-1")
             plan = plan_dunning([file], journal, due=entry.next_attempt_at + 1)
         retries_jsonl, retries_csv = tmp_path / "retries.jsonl", tmp_path / "retries.csv"
@@ -191,7 +191,7 @@ def test_200_rows_with_receipts_through_kill_9_each_charged_once_with_its_receip
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
-        with Journal(tmp_path / f"kill{suffix}.journal.sqlite") as journal:
+        with open_journal(tmp_path / f"kill{suffix}.journal.sqlite") as journal:
             assert journal.counts().get("paid", 0) < rows  # really stopped part-way
         resumed = charge(sb, file, "--report", str(tmp_path / "kill.report.jsonl"))
         charges = sb.engine.charges_by_order_number()
@@ -202,7 +202,7 @@ def test_200_rows_with_receipts_through_kill_9_each_charged_once_with_its_receip
     assert all(len(kept) >= 1 and kept[-1]["amount"] == 1000 for kept in receipts.values())
     report = [json.loads(line) for line in (tmp_path / "kill.report.jsonl").read_text().splitlines()]
     assert len(report) == rows and {(r["outcome"], r["receipt"]) for r in report} == {("paid", "sent")}
-    with Journal(tmp_path / f"kill{suffix}.journal.sqlite") as journal:
+    with open_journal(tmp_path / f"kill{suffix}.journal.sqlite") as journal:
         digests = {journal.get(f"RK-{i:03d}").receipt_digest for i in range(rows)}
     assert None not in digests and len(digests) == 2  # one per receipt shape
 

@@ -104,8 +104,8 @@ def test_an_unexpected_exception_never_kills_a_worker_and_the_run_ends(tmp_path)
 
 
 def test_a_gateway_system_error_escaping_a_charge_is_unknown_not_failed():
+    from autopay_soap.batch.charge import outcome_of_row
     from autopay_soap.batch.rows import ChargeRow
-    from autopay_soap.batch.runner import outcome_of_row
     from autopay_soap.errors import GatewaySystemError, InvalidRequest
 
     row = ChargeRow(2, "SYS-1", "c", "b", Money.of("1.00", "RUB"))

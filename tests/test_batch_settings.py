@@ -24,7 +24,7 @@ from autopay_soap.batch import (
     EXIT_UNKNOWN,
     BatchConfigError,
     BatchRunner,
-    Journal,
+    open_journal,
 )
 from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox, TestCards
@@ -123,7 +123,7 @@ def test_a_password_rotated_mid_run_stops_the_run_and_the_fixed_run_charges_the_
         RotateAt(sb, 8, "RO-")
         first = subprocess.run(charge_cmd(sb, file, "--transport", transport, "--concurrency", "2"),
                                capture_output=True, text=True, timeout=120)
-        with Journal(tmp_path / "rot.csv.journal.sqlite") as journal:
+        with open_journal(tmp_path / "rot.csv.journal.sqlite") as journal:
             states = journal.counts()
         second = subprocess.run(charge_cmd(sb, file, "--transport", transport), capture_output=True, text=True,
                                 timeout=120, env=env_with(AUTOPAY_PASSWORD="rotated-password"))

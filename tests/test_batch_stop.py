@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from autopay_soap.batch import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, Journal
+from autopay_soap.batch import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, open_journal
 from autopay_soap.sandbox import Sandbox
 from autopay_soap.sandbox.lifecycle import EventKind
 
@@ -68,7 +68,7 @@ def test_after_the_signal_no_charge_starts_even_with_a_rate_limit(tmp_path, sign
         charged = trigger.count
         charged_after = charged - trigger.count_at_signal
         summary = json.loads(out.strip().splitlines()[-1])
-        with Journal(tmp_path / "stop.csv.journal.sqlite") as journal:
+        with open_journal(tmp_path / "stop.csv.journal.sqlite") as journal:
             states = journal.counts()
         resumed = subprocess.run(charge_cmd(sb, file, "--processes", processes), capture_output=True, text=True,
                                  timeout=120)
@@ -120,7 +120,7 @@ def test_a_second_signal_ends_at_once_and_the_next_run_reconciles(tmp_path, proc
             held_when_it_ended = not hold.release.is_set()
         finally:
             hold.release.set()
-        with Journal(tmp_path / "hold.csv.journal.sqlite") as journal:
+        with open_journal(tmp_path / "hold.csv.journal.sqlite") as journal:
             states = journal.counts()
         resumed = subprocess.run(charge_cmd(sb, file, "--processes", processes), capture_output=True, text=True,
                                  timeout=120)

@@ -79,7 +79,7 @@ def producer(sb, journal, redis_url, **kw):
 
     factory = lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,  # noqa: E731
                                                  sleep=no_wait)
-    return ClusterRunner(factory, journal, broker=redis_url, quiet=True, **kw)
+    return ClusterRunner(factory, journal, broker=redis_url, **{"quiet": True, **kw})
 
 
 def test_a_cluster_needs_the_workers_postgresql_journal(tmp_path, redis_server):
@@ -301,7 +301,7 @@ def test_one_rate_for_the_whole_cluster(tmp_path, pg_url, redis_server):
 def test_every_task_delivered_three_times_charges_each_row_once(tmp_path, pg_url, redis_server):
     """At least once means sometimes twice or more: each row's task is sent twice before the run
     (as a broker that redelivers, or a retried send), and the run sends it a third time."""
-    from autopay_soap.batch.journals import open_journal
+    from autopay_soap.batch.journal import open_journal
     from autopay_soap.batch.rows import read_rows
     from autopay_soap.celery import app, charge_row, row_message
 
@@ -345,3 +345,30 @@ def test_a_merchant_decline_stops_the_cluster_batch(tmp_path, pg_url, redis_serv
     assert summary.exit_code == EXIT_CONFIG and "merchant" in summary.config_error
     assert report["MC-000"]["decline_kind"] == "merchant"
     assert summary.not_started > 0  # the rows after the stop were left for the next run
+
+
+def test_a_producer_without_workers_says_so_and_a_resumed_batch_does_not_count_queued_rows_done(
+        tmp_path, pg_url, redis_server):
+    """Three operator defects of issue 28: with no worker running the producer said nothing; a
+    resumed batch whose rows were all still queued showed ``10/10 done``; ``charged_this_run``
+    counted rows merely queued."""
+    import io
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"NW-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(10)])
+        journal = pg_url + "?merchant=shop&batch=nw"
+        runs = []
+        for _ in range(2):  # the second run resumes the batch its first left queued
+            shown = io.StringIO()
+            summary = producer(sb, journal, redis_server, quiet=False, progress=shown, progress_interval=0.05,
+                               give_up_after=0.6, no_worker_after=0.3).run(file)
+            runs.append((summary, shown.getvalue()))
+        assert sb.engine.charges_by_order_number().get("NW-000") is None  # no worker: nothing charged
+    for summary, shown in runs:
+        assert summary.charged_this_run == 0 and summary.paid == 0 and summary.not_started == 10
+        lines = [line for line in shown.splitlines() if " done " in line]
+        assert lines and all(line.startswith("autopay-soap: 0/10 done") for line in lines), lines
+        assert shown.count("no worker has taken a row of this batch") == 1
+        assert f"broker redis://127.0.0.1:{redis_server.rsplit(':', 1)[1].split('/')[0]}" in shown

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autopay_soap.batch.journal_pg import PostgresJournal
+from autopay_soap.batch.journal import open_journal
 
 from .conftest import _require
 
@@ -38,7 +38,7 @@ def test_the_database_set_up_runs_as_written_and_the_journal_creates_its_tables(
         done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         url = f"postgresql://autopay@127.0.0.1:{port}/payments?merchant=shop&batch=first"
-        with PostgresJournal(url) as journal:  # the tables are created on first use, by the user the docs made
+        with open_journal(url) as journal:  # the tables are created on first use, by the user the docs made
             assert journal.counts() == {}
             owner = journal._run("SELECT tableowner FROM pg_tables WHERE tablename = 'autopay_charges'",
                                  fetch="one")[0]

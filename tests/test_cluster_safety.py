@@ -12,8 +12,7 @@ import pytest
 
 from autopay_soap import Money
 from autopay_soap.batch import EXIT_CONFIG, EXIT_OK, JournalBusy, JournalUnavailable
-from autopay_soap.batch.journal_pg import PostgresJournal
-from autopay_soap.batch.journals import open_journal
+from autopay_soap.batch.journal import open_journal
 from autopay_soap.batch.rows import ChargeRow
 from autopay_soap.sandbox import Sandbox
 
@@ -104,7 +103,7 @@ def own_pg():
 
 
 def test_a_journal_comes_back_after_a_crash_restart_and_keeps_its_runner_lock(own_pg):
-    journal = PostgresJournal(own_pg.url + "?merchant=shop&batch=r1", reconnect_for=30).open()
+    journal = open_journal(own_pg.url + "?merchant=shop&batch=r1", reconnect_for=30).open()
     try:
         journal.queue(row("RS-1"))
         own_pg.crash()  # every session cut, the runner lock with it
@@ -112,7 +111,7 @@ def test_a_journal_comes_back_after_a_crash_restart_and_keeps_its_runner_lock(ow
         assert journal.get("RS-1").state == "pending"  # reconnected, same data
         assert journal.session.reconnects == 1
         with pytest.raises(JournalBusy):  # the runner lock was taken again on the new connection
-            PostgresJournal(own_pg.url + "?merchant=shop&batch=r1").open()
+            open_journal(own_pg.url + "?merchant=shop&batch=r1").open()
         assert journal.claim("RS-1", "w", 30) is not None
         own_pg.crash()
         own_pg.start()
@@ -126,7 +125,7 @@ def test_a_journal_comes_back_after_a_crash_restart_and_keeps_its_runner_lock(ow
 def test_a_write_whose_connection_died_is_read_back_before_it_is_sent_again(own_pg):
     import psycopg
 
-    with PostgresJournal(own_pg.url + "?batch=rb", runner_lock=False) as journal:
+    with open_journal(own_pg.url + "?batch=rb", runner_lock=False) as journal:
         journal.queue(row("RB-1"))
         assert journal.claim("RB-1", "w", 30) is not None
         backend = journal._run("SELECT pg_backend_pid()", fetch="one")[0]
@@ -160,11 +159,11 @@ class LosesOneAnswer:
 
 @pytest.mark.parametrize("step", ["claim", "intend_owned", "intend_local", "record_owned"])
 def test_a_write_that_landed_before_its_answer_was_lost_is_not_written_again(pg_url, monkeypatch, step):
-    from autopay_soap.batch.journal_pg import PgSession
+    from autopay_soap.batch.journal.postgres import PgSession
 
-    text = {"claim": "claims = claims + 1", "intend_owned": "SET state = 'in_flight'",
+    text = {"claim": "claims = claims + 1", "intend_owned": "attempts = attempts + 1, updated_at = now(), lease_until",
             "intend_local": "INSERT INTO autopay_charges", "record_owned": "owner = NULL"}[step]
-    with PostgresJournal(pg_url + "?batch=lost", runner_lock=False) as journal:
+    with open_journal(pg_url + "?batch=lost", runner_lock=False) as journal:
         journal.queue(row("LA-1"))
         if step != "claim":
             assert journal.claim("LA-1", "w", 30) is not None
@@ -196,7 +195,7 @@ def test_a_write_that_landed_before_its_answer_was_lost_is_not_written_again(pg_
 
 
 def test_a_database_down_past_the_budget_is_journal_unavailable(own_pg):
-    journal = PostgresJournal(own_pg.url + "?batch=down", runner_lock=False, reconnect_for=1.5).open()
+    journal = open_journal(own_pg.url + "?batch=down", runner_lock=False, reconnect_for=1.5).open()
     try:
         own_pg.crash()
         started = time.monotonic()
@@ -211,6 +210,7 @@ def test_a_database_down_past_the_budget_is_journal_unavailable(own_pg):
 def test_the_producer_stops_with_journal_unavailable_and_the_cli_exits_8(tmp_path, own_pg, redis_server,
                                                                          monkeypatch, capsys):
     from autopay_soap.batch import EXIT_JOURNAL_UNAVAILABLE
+    from autopay_soap.batch.journal.postgres import PostgresJournal
     from autopay_soap.cli import main
 
     with Sandbox() as sb:
@@ -220,11 +220,12 @@ def test_the_producer_stops_with_journal_unavailable_and_the_cli_exits_8(tmp_pat
         original, crashed = PostgresJournal.queue, threading.Event()
 
         def queue_then_crash(self, item):  # the database dies right after the first row is queued
-            original(self, item)
+            queued = original(self, item)
             if not crashed.is_set():
                 crashed.set()
                 self.session.reconnect_for = 1.0
                 own_pg.crash()
+            return queued
 
         monkeypatch.setattr(PostgresJournal, "queue", queue_then_crash)
         try:
@@ -276,7 +277,8 @@ def test_a_stale_worker_cannot_roll_a_finished_row_back(pg_url):
 def test_rows_whose_task_is_gone_are_sent_again_and_a_stop_ends_the_wait(tmp_path, pg_url, redis_server):
     """A worker killed with its lease (its row left in_flight) and a broker that lost the task:
     the producer sends those rows again and the new worker looks the order up first."""
-    from autopay_soap.celery import app
+    from autopay_soap.batch.executors import RunTracker, ThreadExecutor
+    from autopay_soap.celery import _RunView, app
 
     with Sandbox() as sb:
         binding = bind(sb, "cust")
@@ -290,18 +292,21 @@ def test_rows_whose_task_is_gone_are_sent_again_and_a_stop_ends_the_wait(tmp_pat
                 journal.claim(number, "dead-host:1", 30)
                 journal.intend(row(number, binding, amount="1.00"), owner="dead-host:1", lease_seconds=30)
             journal._run("UPDATE autopay_charges SET lease_until = now() - interval '1 second'")
-            runner._cluster_journal = journal
-            runner.stop()  # Ctrl-C while the producer waits for rows no live worker holds
+            executor, tracker = runner.executor, RunTracker(ThreadExecutor.gate())
+            executor._run = _RunView(tracker, journal.counts())
+            tracker.request_stop("SIGINT")  # Ctrl-C while the producer waits for rows no live worker holds
             started = time.monotonic()
-            runner._follow(journal, {})  # the wait ends at once: what no live worker holds is the next run's
+            executor._follow(journal, tracker)  # the wait ends at once: what no live worker holds is the next run's
             assert time.monotonic() - started < 5
             assert journal.waiting() == {"pending": 0, "in_flight": 2, "in_flight_live": 0}
             worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=2)
             try:
                 journal.set_stopped(False)
                 app.conf.broker_url = redis_server
-                follower = producer(sb, journal_url, redis_server, resend_after=0.5)
-                follower._follow(journal, {})  # not stopped: the orphans are sent again and charged
+                follower, going_on = producer(sb, journal_url, redis_server, resend_after=0.5).executor, \
+                    RunTracker(ThreadExecutor.gate())
+                follower._run = _RunView(going_on, journal.counts())
+                follower._follow(journal, going_on)  # not stopped: the orphans are sent again and charged
                 assert journal.waiting()["in_flight"] == 0
                 summary = producer(sb, journal_url, redis_server, resend_after=0.5).run(file)
             finally:
@@ -355,7 +360,8 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
     killed and back empty, every task delivered twice, forged messages injected. The sandbox's
     ledger holds exactly one charge per queued row and nothing else; the producer never hangs and
     its resumed run leaves no row unresolved."""
-    from autopay_soap.celery import ClusterRunner, app, row_message
+    from autopay_soap.batch import BatchRunner
+    from autopay_soap.celery import CeleryExecutor, app, row_message
     from autopay_soap.sandbox.lifecycle import EventKind
 
     from .redis_server import RedisServer, redis_binary
@@ -365,10 +371,14 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
     broker = RedisServer(redis_binary())
     rows = 300
 
-    class TwiceRunner(ClusterRunner):  # at least once means sometimes twice: every task is sent twice
+    class TwiceExecutor(CeleryExecutor):  # at least once means sometimes twice: every task is sent twice
         def _send(self, journal, order_number, connection):
-            ClusterRunner._send(self, journal, order_number, connection)
-            ClusterRunner._send(self, journal, order_number, connection)
+            CeleryExecutor._send(self, journal, order_number, connection)
+            CeleryExecutor._send(self, journal, order_number, connection)
+
+    def TwiceRunner(factory, journal, *, broker, resend_after, give_up_after, **options):  # noqa: N802
+        executor = TwiceExecutor(broker, resend_after=resend_after, give_up_after=give_up_after)
+        return BatchRunner(factory, journal, executor=executor, **options)
 
     with Sandbox(latency=0.02) as sb:
         binding = bind(sb, "cust")
@@ -445,7 +455,7 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
 
 
 def test_a_stop_without_a_reason_keeps_the_workers_reason(pg_url):
-    with PostgresJournal(pg_url + "?batch=why", runner_lock=False) as journal:
+    with open_journal(pg_url + "?batch=why", runner_lock=False) as journal:
         journal.set_stopped(True, "a worker's setting was refused (row W-1): not charged")
         journal.set_stopped(True)  # the producer's own stop, after it read the reason
         assert journal.stop_state() == (True, "a worker's setting was refused (row W-1): not charged")
@@ -461,7 +471,7 @@ def test_a_hand_edited_queued_row_is_refused_not_charged(pg_url):
     edits = {"amount_minor = 0": "amount_minor", "amount_minor = -5": "amount_minor",
              "binding_id = 'someone-elses'": "binding_id", "instrument_column = NULL": "journal",
              "currency = 'XXX'": None}
-    with PostgresJournal(pg_url + "?merchant=shop&batch=ed", runner_lock=False) as journal:
+    with open_journal(pg_url + "?merchant=shop&batch=ed", runner_lock=False) as journal:
         for k, (edit, field) in enumerate(edits.items()):
             number = f"ED-{k}"
             journal.queue(row(number))
@@ -507,7 +517,7 @@ def test_a_queued_row_carries_its_receipt_to_the_worker_and_an_edited_one_is_ref
     receipt = Receipt([ReceiptItem("Подписка", Money.of("6.00", "RUB"), tax="vat20", payment_object="service"),
                        ReceiptItem("Сбор", Money.of("2.00", "RUB"), 2, tax="none", payment_object="service")],
                       taxation="usn_income", email="buyer@example.com")
-    with PostgresJournal(pg_url + "?merchant=shop&batch=receipts", runner_lock=False) as journal:
+    with open_journal(pg_url + "?merchant=shop&batch=receipts", runner_lock=False) as journal:
         for number in ("RQ-1", "RQ-2", "RQ-3"):
             journal.queue(attr.evolve(row(number), amount=Money.of("10.00", "RUB"), receipt=receipt))
         queued, state = journal.queued_row("RQ-1")

@@ -13,7 +13,7 @@ import pytest
 from autopay_soap import Money
 from autopay_soap.batch import EXIT_CONFIG, EXIT_DECLINED, EXIT_OK, BatchRunner
 from autopay_soap.batch.dunning import create_rebind_links, parse_due, plan_dunning
-from autopay_soap.batch.journal import Journal
+from autopay_soap.batch.journal import open_journal
 from autopay_soap.client import AutopayClient, ChargeOutcome
 from autopay_soap.declines import DeclineKind
 from autopay_soap.sandbox import Sandbox, TestCards
@@ -90,7 +90,7 @@ def test_the_whole_loop_soft_hard_and_rebind(tmp_path, transport):
         assert report["S-1"]["next_attempt_at"] and not report["H-1"]["next_attempt_at"]
 
         files = [night]
-        with Journal(journal) as j:  # the same day: nothing is due yet
+        with open_journal(journal) as j:  # the same day: nothing is due yet
             plan = plan_dunning(files, j, due=sb.clock())
         assert plan.counts() == {"retries": 0, "postponed": 0, "later": 1, "exhausted": 0, "hard": 1, "rebind": 1,
                                  "merchant": 0}
@@ -100,7 +100,7 @@ def test_the_whole_loop_soft_hard_and_rebind(tmp_path, transport):
         for day, expect in ((1, "declined"), (RECOVERY_DAYS, "paid")):  # the balance comes back
             sb.clock.advance(days=day - elapsed)
             elapsed = day
-            with Journal(journal) as j:
+            with open_journal(journal) as j:
                 plan = plan_dunning(files, j, due=sb.clock())
             assert [r.order_number for r in plan.retries] == [f"S-1/r{len(files)}"]
             retry_file = tmp_path / f"retries-{day}.csv"
@@ -109,7 +109,7 @@ def test_the_whole_loop_soft_hard_and_rebind(tmp_path, transport):
             summary = runner(sb, transport, journal).run(retry_file)
             assert (summary.paid, summary.declined) == ((1, 0) if expect == "paid" else (0, 1))
 
-        with Journal(journal) as j:  # paid: nothing more for S-1; H-1 and G-1 are never retried
+        with open_journal(journal) as j:  # paid: nothing more for S-1; H-1 and G-1 are never retried
             plan = plan_dunning(files, j, due=sb.clock() + 30 * DAY)
             links_file = tmp_path / "links.csv"
             client = client_for(sb, transport)
@@ -142,7 +142,7 @@ def test_making_the_rebind_links_twice_registers_each_first_payment_once(tmp_pat
     with Sandbox() as sb:
         night, _gone, summary = charge_once(sb, tmp_path, transport, journal, TestCards.RECURRING_EXPIRED, "G-1")
         assert summary.decline_kinds == {"rebind": 1}
-        with Journal(journal) as j:
+        with open_journal(journal) as j:
             plan = plan_dunning([night], j, due=sb.clock())
         client = client_for(sb, transport)
         links = []
@@ -175,7 +175,7 @@ def test_a_merchant_decline_stops_the_run_and_is_retried_only_when_asked(tmp_pat
         file, _bad, summary = charge_once(sb, tmp_path, transport, journal, TestCards.RECURRING_MERCHANT, "M-1")
         assert summary.exit_code == EXIT_CONFIG and summary.decline_kinds == {"merchant": 1}
         assert "merchant's own settings" in summary.config_error
-        with Journal(journal) as j:
+        with open_journal(journal) as j:
             assert plan_dunning([file], j, due=sb.clock() + 9 * DAY).counts()["merchant"] == 1
             plan = plan_dunning([file], j, due=sb.clock(), include_merchant=True)
         assert [r.order_number for r in plan.retries] == ["M-1/r1"]
@@ -263,7 +263,7 @@ def test_the_card_caps_hold_when_rows_are_sent_whatever_order_files_come_in(tmp_
                                         customer="c-cap")
         assert first.decline_kinds == {"soft": 1}
         sb.clock.advance(days=1)
-        with Journal(journal) as j:
+        with open_journal(journal) as j:
             plans = [plan_dunning([file], j, due=sb.clock()) for _ in range(2)]  # planned twice before charging
         for k, plan in enumerate(plans):
             plan.write(tmp_path / f"plan{k}.csv")
@@ -288,7 +288,7 @@ def test_a_retry_postponed_at_send_time_is_planned_again_with_its_number(tmp_pat
     with Sandbox() as sb:
         file, card, _ = charge_once(sb, tmp_path, "soap", journal, TestCards.RECOVERING_FUNDS, "PP-1", customer="c-p")
         sb.clock.advance(days=1)
-        with Journal(journal) as j:
+        with open_journal(journal) as j:
             plan = plan_dunning([file], j, due=sb.clock())
         plan.write(tmp_path / "retry.csv")
         other = tmp_path / "other.csv"
@@ -297,6 +297,6 @@ def test_a_retry_postponed_at_send_time_is_planned_again_with_its_number(tmp_pat
         postponed = runner(sb, "soap", journal).run(tmp_path / "retry.csv")
         assert postponed.not_started == 1 and "PP-1/r1" not in orders_numbered(sb, "PP-1/")
         sb.clock.advance(days=1)
-        with Journal(journal) as j:
+        with open_journal(journal) as j:
             again = plan_dunning([file, tmp_path / "retry.csv"], j, due=sb.clock())
         assert [r.order_number for r in again.retries] == ["PP-1/r1"]

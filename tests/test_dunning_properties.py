@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from autopay_soap import Money
 from autopay_soap.batch.dunning import plan_dunning
-from autopay_soap.batch.journal import Journal
+from autopay_soap.batch.journal import open_journal
 from autopay_soap.batch.rows import ChargeRow
 from autopay_soap.declines import DEFAULT_SCHEDULE, retry_order_number
 from autopay_soap.declines.schedule import day_of
@@ -47,7 +47,7 @@ def test_a_plan_never_breaks_the_rules(charges, due, include_merchant):
         for k, (_number, root, c) in enumerate(rows, start=1):
             text[k] += f",{root if c['attempt'] > 1 else ''},{c['attempt']}"
         file.write_text("\n".join(text) + "\n")
-        with Journal(Path(folder) / "j.sqlite") as journal:
+        with open_journal(Path(folder) / "j.sqlite") as journal:
             for k, (number, root, c) in enumerate(rows, start=2):
                 row = ChargeRow(k, number, "cust", c["card"], Money.of("5.00", "RUB"),
                                 original_order_number=root if c["attempt"] > 1 else None, attempt=c["attempt"])

@@ -9,8 +9,7 @@ import pytest
 
 from autopay_soap import Money
 from autopay_soap.batch import EXIT_CONFIG, EXIT_MISMATCH, EXIT_OK, BatchConfigError, BatchRunner, JournalBusy
-from autopay_soap.batch.journal_pg import PostgresJournal, split_url
-from autopay_soap.batch.journals import open_journal
+from autopay_soap.batch.journal import open_journal, split_url
 from autopay_soap.batch.rows import ChargeRow
 from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox
@@ -34,9 +33,9 @@ def test_the_url_names_merchant_and_batch_and_the_repr_no_password():
     assert split_url("postgres://h/db")[1:] == ("default", "default")
     with pytest.raises(ValueError, match="batch= is empty"):
         split_url("postgresql://h/db?batch=")
-    journal = PostgresJournal("postgresql://u:s3cret@db.example/pay")
+    journal = open_journal("postgresql://u:s3cret@db.example/pay")
     assert "s3cret" not in repr(journal) and "db.example" in repr(journal)
-    assert isinstance(open_journal("postgresql://h/db"), PostgresJournal)
+    assert journal.shared and not open_journal("j.sqlite").shared  # the merchant's database, not one file's
 
 
 def test_the_sqlite_operations_behave_the_same(pg_url):
@@ -62,7 +61,7 @@ def test_one_runner_per_batch_and_the_lock_dies_with_its_process(pg_url):
         with open_journal(pg_url + "?batch=b1", runner_lock=False):  # a worker of the runner
             pass
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys; from autopay_soap.batch.journals import open_journal; "
+                               "import sys; from autopay_soap.batch.journal import open_journal; "
                                f"j = open_journal({pg_url + '?batch=b3'!r}).open(); print('held', flush=True); "
                                "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -202,7 +201,7 @@ def test_a_table_of_an_older_version_gains_the_decline_columns_and_keeps_its_row
                    "PRIMARY KEY (merchant, order_number))")
         db.execute("INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, state) "
                    "VALUES ('default', 'OLD-1', 'default', 2, 1000, 'RUB', 'declined')")
-    with PostgresJournal(pg_url) as journal:
+    with open_journal(pg_url) as journal:
         old = journal.get("OLD-1")
         assert old.state == "declined" and old.decline_kind is None and old.next_attempt_at is None
         journal.intend(row("NEW-1"))

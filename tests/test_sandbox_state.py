@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from autopay_soap import AutopayClient, Money
-from autopay_soap.batch import EXIT_OK, Journal
+from autopay_soap.batch import EXIT_OK, open_journal
 from autopay_soap.sandbox import Sandbox, TestCards
 
 CLI = [sys.executable, "-m", "autopay_soap.cli"]
@@ -58,7 +58,7 @@ def test_kill_9_of_the_sandbox_mid_batch_loses_nothing_it_answered(tmp_path):
     finally:
         if sandbox.poll() is None:
             sandbox.kill()
-    with Journal(tmp_path / "st.csv.journal.sqlite") as journal:
+    with open_journal(tmp_path / "st.csv.journal.sqlite") as journal:
         told_paid = [number for number, in journal.db.execute("SELECT order_number FROM charges WHERE state = 'paid'")]
     assert 20 <= len(told_paid) < rows
 

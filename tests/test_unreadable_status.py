@@ -7,8 +7,8 @@ import pytest
 import responses
 
 from autopay_soap import BadResponse, Money
+from autopay_soap.batch.charge import outcome_of_row
 from autopay_soap.batch.rows import ChargeRow
-from autopay_soap.batch.runner import outcome_of_row
 from autopay_soap.client import AutopayClient
 from autopay_soap.gateways.rbs_rest import RbsRestGateway
 from autopay_soap.gateways.tbank import _details

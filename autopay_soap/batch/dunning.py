@@ -32,9 +32,9 @@ import attr
 
 from ..declines import DEFAULT_SCHEDULE, DeclineKind, RetrySchedule, first_payment_order_number, retry_order_number
 from ..declines.schedule import day_of
-from .journal import JournalEntry
-from .journals import AnyJournal
+from .journal import Journal, JournalEntry
 from .rows import ChargeRow, RowError, read_rows
+from .states import RowState
 
 if TYPE_CHECKING:
     from ..client import AutopayClient
@@ -63,8 +63,8 @@ class DunningPlan:
 
     def counts(self) -> Dict[str, int]:
         """How many of each (for the summary line)."""
-        return {name: len(getattr(self, name)) for name in
-                ("retries", "postponed", "later", "exhausted", "hard", "rebind", "merchant")}
+        return {field.name: len(getattr(self, field.name)) for field in attr.fields(DunningPlan)
+                if field.name != "due"}
 
     def next_due(self) -> Optional[float]:
         """The earliest ``next_attempt_at`` of the charges not yet due."""
@@ -126,7 +126,7 @@ def _rows(files: Iterable[Union[str, Path]], delimiter: Optional[str]) -> Iterab
             yield item
 
 
-def plan_dunning(files: Iterable[Union[str, Path]], journal: AnyJournal, *, due: float,
+def plan_dunning(files: Iterable[Union[str, Path]], journal: Journal, *, due: float,
                  schedule: RetrySchedule = DEFAULT_SCHEDULE, include_merchant: bool = False,
                  delimiter: Optional[str] = None, now: Optional[float] = None) -> DunningPlan:
     """The retries due at ``due`` (seconds since the epoch) for the charges of ``files`` in
@@ -143,11 +143,11 @@ def plan_dunning(files: Iterable[Union[str, Path]], journal: AnyJournal, *, due:
     taken: Dict[str, List[float]] = {}  # per card: the attempts this plan adds, at `due`
     for row in _rows(files, delimiter):
         entry = journal.get(row.order_number)
-        if entry is None or entry.state not in ("declined", "failed") or not entry.decline_kind:
+        if entry is None or entry.state not in (RowState.DECLINED, RowState.FAILED) or not entry.decline_kind:
             continue
         number = retry_order_number(row.root_order_number, row.attempt + 1, max_len=row.max_order_number)
         later = journal.get(number)
-        if number in planned or (later is not None and later.state != "postponed"):
+        if number in planned or (later is not None and later.state is not RowState.POSTPONED):
             continue  # a later attempt exists (or is planned): this row is not the latest
         kind = DeclineKind(entry.decline_kind)
         if kind in (DeclineKind.SOFT, DeclineKind.MERCHANT) and journal.hard_decline(row.instrument, "") is not None:
@@ -176,7 +176,7 @@ def plan_dunning(files: Iterable[Union[str, Path]], journal: AnyJournal, *, due:
     return plan
 
 
-def _card_has_room(journal: AnyJournal, schedule: RetrySchedule, instrument: str, due: float,
+def _card_has_room(journal: Journal, schedule: RetrySchedule, instrument: str, due: float,
                    taken: Dict[str, List[float]]) -> bool:
     """True when one more attempt of the card at ``due`` keeps within the schedule's per-day and
     30-day caps (what the journal shows plus what this plan already added)."""

@@ -1,6 +1,6 @@
 """Where a charge starts: the start gate that a stop closes, and the rate limiter.
 
-After :meth:`_Gate.close` no charge passes, in any thread or worker process, and ``close``
+After :meth:`StartGate.close` no charge passes, in any thread or worker process, and ``close``
 returns exactly how many passed before it: the number the runner reports as in flight when
 it was stopped.
 """
@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any, Optional
 
-__all__ = ["_Gate", "_RateLimiter"]
+__all__ = ["StartGate", "_RateLimiter"]
 
 
 class _Count:
@@ -21,7 +21,7 @@ class _Count:
         self.value = 0
 
 
-class _Gate:
+class StartGate:
     """Where a charge starts. After :meth:`close` none passes, in any thread or process, and
     :meth:`close` returns exactly how many passed before it."""
 
@@ -31,12 +31,12 @@ class _Gate:
         self.started = started
 
     @classmethod
-    def for_threads(cls) -> "_Gate":
+    def for_threads(cls) -> "StartGate":
         """A gate for the threads of this process."""
         return cls(threading.Event(), threading.Lock(), _Count())
 
     @classmethod
-    def for_processes(cls, context: Any) -> "_Gate":
+    def for_processes(cls, context: Any) -> "StartGate":
         """A gate shared with worker processes (pass its parts to them)."""
         return cls(context.Event(), context.Lock(), context.Value("q", 0, lock=False))
 

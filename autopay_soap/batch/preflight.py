@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Union
 
 from ..client import AutopayClient
 from ..errors import AccessDenied, AuthenticationError, AutopayError, ConfigurationError, ValidationError
-from .errors import BatchConfigError
-from .rows import COLUMNS, ChargeRow
+from .card_memory import CardMemory
+from .errors import BatchConfigError, BatchInputError
+from .journal import is_url, open_journal
+from .rows import COLUMNS, ChargeRow, RowError, validate_file
 
-__all__ = ["check_access", "check_report", "check_row"]
+__all__ = ["check_access", "check_card_memory", "check_file", "check_journal_url", "check_paths", "check_report",
+           "check_row"]
 
 _ROW_FIELDS = frozenset(COLUMNS) | {"sbp"}
 """Fields whose ValidationError is the row's fault (any other field is a setting's: return_url...)."""
@@ -70,3 +75,70 @@ def check_report(report: Path, path: Path, journal: Optional[Path]) -> None:
                                setting="report") from None
     if not existed:
         target.unlink()
+
+
+def check_paths(path: Path, report: Union[str, Path, None], journal_setting: Union[str, Path],
+                card_memory: Union[str, Path, None]) -> None:
+    """The input file reads, the journal's folder (or server) and the card memory are usable, and
+    the report may be written (not over the input or the journal): before anything else."""
+    if not path.is_file():
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise BatchInputError([RowError(0, "file", f"{path} {problem}")], path=path)
+    if not os.access(path, os.R_OK):
+        raise BatchInputError([RowError(0, "file", f"{path} cannot be read (permission denied)")], path=path)
+    if is_url(journal_setting):
+        check_journal_url(str(journal_setting))
+        if report is not None:
+            check_report(Path(report), path, None)
+        return
+    check_card_memory(card_memory)
+    journal = Path(journal_setting)
+    if not journal.parent.is_dir():
+        raise BatchConfigError(f"journal: the folder {journal.parent} does not exist (it is not created: a "
+                               "mistyped path would start a new journal and lose the record of earlier runs)",
+                               setting="journal")
+    if report is not None:
+        check_report(Path(report), path, journal)
+
+def check_card_memory(card_memory: Union[str, Path, None]) -> None:
+    """The merchant's hard-decline memory opens and reads (a garbage file, a folder or a FIFO
+    in its place is a setting to fix, found before anything is charged)."""
+    memory = CardMemory(card_memory)
+    try:
+        memory.check()
+    except (OSError, sqlite3.Error) as exc:
+        raise BatchConfigError(f"card_memory: {memory.path} cannot be used ({exc}); give another with "
+                               "--card-memory or AUTOPAY_STATE_DIR (nothing was charged)",
+                               setting="card_memory") from None
+
+
+def check_journal_url(journal: str) -> None:
+    """A PostgreSQL journal: the URL reads, psycopg is there and the server answers."""
+    try:
+        with open_journal(journal, runner_lock=False):
+            pass
+    except (ValueError, RuntimeError) as exc:
+        raise BatchConfigError(f"journal: {exc}", setting="journal") from None
+    except Exception as exc:  # noqa: BLE001 - psycopg's errors: the server did not answer or refused us
+        raise BatchConfigError(f"journal: the PostgreSQL server cannot be used ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else 'no details'})",
+                               setting="journal") from None
+
+
+def check_file(client_factory: Callable[[], AutopayClient], path: Path, *, delimiter: Optional[str],
+               access: bool) -> int:
+    """Build a client, check every row for the file and the transport, authenticate; the row count."""
+    try:
+        client = client_factory()
+    except (AutopayError, ValueError) as exc:
+        text = describe(exc) if isinstance(exc, AutopayError) else str(exc)
+        raise BatchConfigError(f"the client could not be built: {text}", setting="client") from None
+    try:
+        found = validate_file(path, delimiter=delimiter, check=lambda row: check_row(client, row))
+        if found.errors:
+            raise BatchInputError(found.errors, bad_rows=found.bad_rows, path=path)
+        if access:
+            check_access(client)
+    finally:
+        client.close()
+    return found.rows

@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Callable, Dict, Optional, TextIO
 
+from .states import RowState
+
 __all__ = ["Progress"]
 
 REDRAW_SECONDS = 0.25
@@ -75,9 +77,12 @@ class Progress:
         rate = this_run / elapsed
         left = max(self.total - done, 0)
         eta = f"{left / rate:.0f}s" if rate > 0 and left else ("-" if left else "0s")
-        return (f"{done}/{self.total} done  paid {merged.get('paid', 0) + merged.get('held', 0)}  "
-                f"declined {merged.get('declined', 0)}  unknown {merged.get('unknown', 0)}  "
-                f"failed {merged.get('failed', 0) + merged.get('mismatch', 0)}  in flight {self.in_flight()}  "
+        def count(*states: RowState) -> int:
+            return sum(merged.get(state.value, 0) for state in states)
+
+        return (f"{done}/{self.total} done  paid {count(RowState.PAID, RowState.HELD)}  "
+                f"declined {count(RowState.DECLINED)}  unknown {count(RowState.UNKNOWN)}  "
+                f"failed {count(RowState.FAILED, RowState.MISMATCH)}  in flight {self.in_flight()}  "
                 f"{rate:.1f}/s  ETA {eta}")
 
     def draw(self) -> None:

@@ -6,12 +6,14 @@ import csv
 import datetime as dt
 import json
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Optional, Tuple, Union
 
-from .journal import JournalEntry
-from .rows import ChargeRow
+from .journal import Journal, JournalEntry
+from .outcome import BatchSummary
+from .rows import ChargeRow, RowError, read_rows
+from .states import RowState, outcome_of
 
-__all__ = ["FIELDS", "iso_time", "open_report", "report_record"]
+__all__ = ["FIELDS", "iso_time", "open_report", "report_record", "summarise"]
 
 FIELDS = ["line", "order_number", "outcome", "order_id", "gateway_code", "action_code", "message", "decline_kind",
           "decline_code", "attempt", "original_order_number", "next_attempt_at", "receipt"]
@@ -39,7 +41,7 @@ def report_record(row: ChargeRow, entry: Optional[JournalEntry], outcome: str, m
             "decline_code": entry.decline_code if entry and decline_kind else None,
             "attempt": row.attempt, "original_order_number": row.original_order_number,
             "next_attempt_at": iso_time(entry.next_attempt_at) if entry and decline_kind else None,
-            "receipt": None if row.receipt is None else "sent" if outcome in ("paid", "held") else "none"}
+            "receipt": None if row.receipt is None else "sent" if outcome in (RowState.PAID, RowState.HELD) else "none"}
 
 
 def open_report(report_path: Path) -> Tuple[IO[str], Callable[[Dict[str, Any]], None]]:
@@ -53,3 +55,48 @@ def open_report(report_path: Path) -> Tuple[IO[str], Callable[[Dict[str, Any]], 
     csv_writer = csv.DictWriter(out, fieldnames=FIELDS)
     csv_writer.writeheader()
     return out, csv_writer.writerow
+
+
+def summarise(path: Union[str, Path], journal: Journal, report: Union[str, Path, None], *,
+              delimiter: Optional[str] = None) -> BatchSummary:
+    """The run's summary, one count per outcome of the file's rows, from the journal; writes
+    ``report`` (one line per row) when given. A report that cannot be written is said in
+    ``report_error``, never raised: the summary is still worth having."""
+    summary = BatchSummary()
+    out: Optional[IO[str]] = None
+    writer: Optional[Callable[[Dict[str, Any]], None]] = None
+    if report is not None:
+        try:
+            out, writer = open_report(Path(report))
+        except OSError as exc:
+            summary.report_error = f"{report}: {exc.strerror or exc}"
+    try:
+        for item in read_rows(path, delimiter=delimiter):
+            if isinstance(item, RowError):
+                continue
+            summary.rows += 1
+            entry = journal.get(item.order_number)
+            outcome = outcome_of(entry.state) if entry is not None else "not_started"
+            message = entry.message if entry else None
+            edits = entry.differences(item) if entry is not None and entry.state is not RowState.MISMATCH else []
+            if edits:  # the row was edited after its order number was charged (or tried)
+                message = (f"the row differs from what this order number was charged with: {'; '.join(edits)} "
+                           f"(journal state: {outcome}); not charged again")
+                outcome = RowState.MISMATCH.value
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+            declined = outcome in (RowState.DECLINED, RowState.FAILED)
+            kind = entry.decline_kind if entry is not None and declined else None
+            if kind:
+                summary.decline_kinds[kind] = summary.decline_kinds.get(kind, 0) + 1
+            if writer is not None and summary.report_error is None:
+                try:
+                    writer(report_record(item, entry, outcome, message, kind))
+                except OSError as exc:  # a full disk: the summary is still worth having
+                    summary.report_error = f"{report}: {exc.strerror or exc}"
+    finally:
+        if out is not None:
+            try:
+                out.close()
+            except OSError as exc:
+                summary.report_error = summary.report_error or f"{report}: {exc.strerror or exc}"
+    return summary

@@ -44,28 +44,21 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import attr
+from ... import json_input
+from ...errors import ValidationError
+from ...money import Money
+from ...receipts import Receipt
+from ..rows import ChargeRow
+from ..states import WAITING, IllegalMove, RowState, check_move, sql_list
+from .port import Claim, JournalBusy, JournalEntry, JournalUnavailable
+from .sql import POSTGRES, Statements
 
-from .. import json_input
-from ..errors import ValidationError
-from ..money import Money
-from ..receipts import Receipt
-from .journal import (
-    ENTRY_COLUMNS,
-    QUEUED_STATES,
-    RESULT_FIELDS,
-    JournalBusy,
-    JournalEntry,
-    JournalUnavailable,
-    sql_states,
-)
-from .rows import ChargeRow
-
-__all__ = ["Claim", "PgSession", "PostgresJournal", "split_url"]
+__all__ = ["PgSession", "PostgresJournal", "split_url"]
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
+_SQL = Statements(POSTGRES)
+_BATCHES = """
 CREATE TABLE IF NOT EXISTS autopay_batches (
     merchant TEXT NOT NULL,
     batch TEXT NOT NULL,
@@ -73,42 +66,6 @@ CREATE TABLE IF NOT EXISTS autopay_batches (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (merchant, batch)
 );
-CREATE TABLE IF NOT EXISTS autopay_charges (
-    merchant TEXT NOT NULL,
-    order_number TEXT NOT NULL,
-    batch TEXT NOT NULL,
-    line INTEGER NOT NULL,
-    amount_minor BIGINT NOT NULL,
-    currency TEXT NOT NULL,
-    client_id TEXT,
-    instrument TEXT,
-    two_stage INTEGER,
-    state TEXT NOT NULL,
-    order_id TEXT,
-    gateway_code INTEGER,
-    action_code INTEGER,
-    message TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    owner TEXT,
-    lease_until TIMESTAMPTZ,
-    claims INTEGER NOT NULL DEFAULT 0,
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    original_order_number TEXT,
-    attempt INTEGER,
-    decline_kind TEXT,
-    decline_code TEXT,
-    finished_at DOUBLE PRECISION,
-    next_attempt_at DOUBLE PRECISION,
-    binding_id TEXT,
-    account_token TEXT,
-    description TEXT,
-    instrument_column TEXT,
-    receipt_digest TEXT,
-    receipt TEXT,
-    PRIMARY KEY (merchant, order_number)
-);
-
-CREATE INDEX IF NOT EXISTS autopay_charges_batch_state ON autopay_charges (merchant, batch, state);
 ALTER TABLE autopay_batches ADD COLUMN IF NOT EXISTS stopped BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE autopay_batches ADD COLUMN IF NOT EXISTS stop_reason TEXT;
 CREATE TABLE IF NOT EXISTS autopay_rate (
@@ -116,16 +73,8 @@ CREATE TABLE IF NOT EXISTS autopay_rate (
     next_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 """
+"""The batches and the merchant's rate (the charges' table is :mod:`.sql`'s)."""
 
-
-_ADDED_COLUMNS = (("original_order_number", "TEXT"), ("attempt", "INTEGER"), ("decline_kind", "TEXT"),
-                  ("decline_code", "TEXT"), ("finished_at", "DOUBLE PRECISION"),
-                  ("next_attempt_at", "DOUBLE PRECISION"), ("binding_id", "TEXT"), ("account_token", "TEXT"),
-                  ("description", "TEXT"), ("instrument_column", "TEXT"), ("receipt_digest", "TEXT"),
-                  ("receipt", "TEXT"))
-"""Columns added after the first release: added to an older table once, by the first runner that
-finds them missing (an ALTER TABLE waits for every reader of the table, so it is never run when
-there is nothing to add)."""
 
 
 def split_url(url: str) -> Tuple[str, str, str]:
@@ -141,16 +90,6 @@ def split_url(url: str) -> Tuple[str, str, str]:
             raise ValueError(f"journal URL: {name}= is empty")
     return (urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), "")),
             mine.get("merchant", "default"), mine.get("batch", "default"))
-
-
-@attr.s(frozen=True, slots=True, auto_attribs=True)
-class Claim:
-    """A row taken for one owner: ``takeover`` when an earlier owner may have sent its request
-    (its lease ran out, or the row was left ``in_flight``): look the order up first."""
-
-    order_number: str
-    claims: int
-    takeover: bool
 
 
 _RECONNECT_PAUSE = (0.1, 0.25, 0.5, 1.0, 2.0)
@@ -193,7 +132,9 @@ class PgSession:
         if not self._schema_ready:
             self._db.execute("SELECT pg_advisory_lock(hashtext('autopay_soap schema'))")
             try:
-                self._db.execute(_SCHEMA)
+                for statement in _SQL.create():
+                    self._db.execute(statement)
+                self._db.execute(_BATCHES)
                 _add_columns(self._db)
             finally:
                 self._db.execute("SELECT pg_advisory_unlock(hashtext('autopay_soap schema'))")
@@ -277,23 +218,22 @@ class PgSession:
 
 
 def _add_columns(db: Any) -> None:
-    """Bring a table made by an older version up to date (see :data:`_ADDED_COLUMNS`)."""
-    present = {row[0] for row in db.execute(
+    """Bring a table made by an older version up to date (:meth:`.sql.Statements.added_columns`):
+    an ALTER TABLE waits for every reader of the table, so it is never run when there is nothing to add."""
+    present = frozenset(row[0] for row in db.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = 'autopay_charges'").fetchall()}
-    missing = [(column, kind) for column, kind in _ADDED_COLUMNS if column not in present]
+        "AND table_name = 'autopay_charges'").fetchall())
+    missing = _SQL.added_columns(present)
     if not missing:
         if not db.execute("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND "
                           "indexname = 'autopay_charges_instrument_kind'").fetchone():
-            db.execute("CREATE INDEX IF NOT EXISTS autopay_charges_instrument_kind ON autopay_charges "
-                       "(instrument, decline_kind)")
+            db.execute(_SQL.instrument_index())
         return
     try:  # an ALTER TABLE waits for every open transaction on the table: bounded, and said so
         db.execute("SET lock_timeout = '30s'")
-        for column, kind in missing:
-            db.execute(f"ALTER TABLE autopay_charges ADD COLUMN IF NOT EXISTS {column} {kind}")
-        db.execute("CREATE INDEX IF NOT EXISTS autopay_charges_instrument_kind ON autopay_charges "
-                   "(instrument, decline_kind)")
+        for statement in missing:
+            db.execute(statement)
+        db.execute(_SQL.instrument_index())
     except Exception as exc:  # noqa: BLE001 - psycopg's LockNotAvailable and the like
         raise RuntimeError("the journal's table needs new columns (an upgrade of autopay_soap) and another "
                            f"session kept it locked for 30 s ({type(exc).__name__}); run again when the "
@@ -317,6 +257,28 @@ def _stored_receipt(number: str, text: Optional[str], currency: str, minor: int)
         raise ValidationError(f"journal: row {number}'s receipt cannot be read ({exc})", field="receipt") from None
     receipt.check_amount(Money.from_minor(minor, currency), "the row's amount")
     return receipt
+
+
+def _queued_row(found: Tuple[Any, ...]) -> Tuple[ChargeRow, RowState]:
+    """A queued row read back from its columns (:data:`_QUEUED_COLUMNS`), checked as a producer wrote it."""
+    (line, number, client_id, binding_id, minor, currency, two_stage, description, account_token, original,
+     attempt, column, instrument, state, receipt_text, receipt_digest) = found
+    if column is None or (binding_id is None) == (account_token is None):
+        raise ValidationError(f"journal: row {number} was not queued by a producer of this version (no card "
+                              "or account recorded)", field="journal")
+    if isinstance(minor, bool) or not isinstance(minor, int) or minor <= 0:
+        raise ValidationError(f"journal: row {number} has no positive whole amount", field="amount_minor")
+    row = ChargeRow(line=int(line), order_number=number, client_id=client_id or "", binding_id=binding_id,
+                    amount=Money.from_minor(minor, currency), two_stage=bool(two_stage),
+                    description=description, account_token=account_token, original_order_number=original,
+                    attempt=int(attempt or 1), instrument_column=column,
+                    receipt=_stored_receipt(number, receipt_text, currency, minor))
+    if row.instrument != instrument:
+        raise ValidationError(f"journal: row {number}'s card or account does not match its digest",
+                              field="binding_id")
+    if row.receipt_digest != receipt_digest:
+        raise ValidationError(f"journal: row {number}'s receipt does not match its digest", field="receipt")
+    return row, RowState(state)
 
 
 class PostgresJournal:
@@ -403,35 +365,43 @@ class PostgresJournal:
 
     # -- entries (the SQLite journal's operations) ----------------------------------------
 
-    def _insert(self, row: ChargeRow, state: str, on_conflict: str, attempts: int = 0,
-                landed: Optional[Callable[[], Any]] = None) -> None:
-        """Write ``row`` with what it asks for, in ``state``; ``on_conflict`` says what an existing
-        row of the number becomes (what it asked for is never changed)."""
-        self._run(
-            "INSERT INTO autopay_charges (merchant, order_number, batch, line, amount_minor, currency, client_id, "
-            "instrument, two_stage, original_order_number, attempt, state, attempts, binding_id, account_token, "
-            "description, instrument_column, receipt_digest, receipt) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (merchant, order_number) " + on_conflict,
-            (self.merchant, row.order_number, self.batch, row.line, row.amount.minor, row.amount.currency.alpha,
-             row.client_id, row.instrument, int(row.two_stage), row.original_order_number, row.attempt, state,
-             attempts, row.binding_id, row.account_token, row.description, row.instrument_column, row.receipt_digest,
-             json.dumps(row.receipt.as_json(), ensure_ascii=False) if row.receipt is not None else None),
-            landed=landed)
+    @property
+    def shared(self) -> bool:
+        """True: the merchant's database, whose hard-decline look-up spans every batch."""
+        return True
+
+    def _scope(self) -> Tuple[str]:
+        return (self.merchant,)
+
+    def _receipt_text(self, row: ChargeRow) -> Optional[str]:
+        return json.dumps(row.receipt.as_json(), ensure_ascii=False) if row.receipt is not None else None
+
+    def _upsert(self, row: ChargeRow, state: RowState, attempts: int, extra: str = "",
+                landed: Optional[Callable[[], Any]] = None) -> bool:
+        """Write ``row`` in ``state`` (see :meth:`.sql.Statements.upsert`): False when the state
+        table does not allow the move from the row's present state (nothing written)."""
+        values = _SQL.insert_values(row, state, attempts, (self.merchant, self.batch), self._receipt_text(row))
+        return self._run(_SQL.upsert(state, extra=extra), values, fetch="one", landed=landed) is not None
 
     def get(self, order_number: str) -> Optional[JournalEntry]:
         """The entry of an order number of this merchant, from whichever batch, if any."""
-        row = self._run(f"SELECT {ENTRY_COLUMNS} FROM autopay_charges WHERE merchant = %s AND order_number = %s",
-                        (self.merchant, order_number), fetch="one")
+        row = self._run(_SQL.get, (self.merchant, order_number), fetch="one")
         return JournalEntry(*row) if row else None
 
     def _state_of(self, order_number: str) -> Optional[Tuple[str, Optional[str]]]:
         return self._run("SELECT state, owner FROM autopay_charges WHERE merchant = %s AND order_number = %s",
                          (self.merchant, order_number), fetch="one")
 
+    def _refuse(self, order_number: str, state: RowState) -> None:
+        """Raise the :class:`IllegalMove` of a write that changed nothing."""
+        found = self._state_of(order_number)
+        check_move(order_number, found[0] if found else None, state)
+        raise IllegalMove(order_number, found[0] if found else None, state.value)  # the row moved meanwhile
+
     def intend(self, row: ChargeRow, *, owner: Optional[str] = None, lease_seconds: Optional[float] = None) -> bool:
         """Record the intent before the gateway is called (``in_flight``); the first intent of a
-        number records what it asks for, a retry never changes that.
+        number records what it asks for, a retry never changes that. A final row raises
+        :class:`~autopay_soap.batch.states.IllegalMove`.
 
         With ``owner`` (a cluster worker) the row must be queued and still claimed by that owner:
         False (nothing written, nothing may be sent) when another worker has taken it over; the
@@ -439,63 +409,64 @@ class PostgresJournal:
         """
         def landed() -> Optional[bool]:  # in flight (and ours): the intent is on record, whichever write put it
             found = self._state_of(row.order_number)
-            return True if found is not None and found[0] == "in_flight" and found[1] == owner else None
+            return True if found is not None and found[0] == RowState.IN_FLIGHT.value and found[1] == owner else None
 
         if owner is None:
-            self._insert(row, "in_flight", "DO UPDATE SET state = 'in_flight', attempts = autopay_charges.attempts "
-                         "+ 1, updated_at = now()", attempts=1, landed=landed)
+            if not self._upsert(row, RowState.IN_FLIGHT, 1, landed=landed):
+                self._refuse(row.order_number, RowState.IN_FLIGHT)
             return True
 
         found = self._run(
-            "UPDATE autopay_charges SET state = 'in_flight', attempts = attempts + 1, updated_at = now(), "
+            "UPDATE autopay_charges SET state = %s, attempts = attempts + 1, updated_at = now(), "
             "lease_until = now() + make_interval(secs => %s) WHERE merchant = %s AND order_number = %s "
-            "AND owner = %s AND state IN ('pending', 'in_flight') RETURNING 1",
-            (float(lease_seconds or 300), self.merchant, row.order_number, owner), fetch="one", landed=landed)
+            f"AND owner = %s AND state IN {sql_list(WAITING)} RETURNING 1",
+            (RowState.IN_FLIGHT.value, float(lease_seconds or 300), self.merchant, row.order_number, owner),
+            fetch="one", landed=landed)
         return bool(found)
 
-    def record(self, order_number: str, state: str, *, owner: Optional[str] = None, **fields: Any) -> bool:
-        """Record the result of a charge (and end any claim on it): the state and the
-        :data:`~.journal.RESULT_FIELDS` given (the others are cleared; ``order_id`` is kept).
+    def record(self, order_number: str, state: RowState, *, owner: Optional[str] = None, **fields: Any) -> bool:
+        """Record the result of a charge in flight (and end any claim on it): the state and the
+        :data:`~autopay_soap.batch.journal.sql.RESULT_FIELDS` given (the others are cleared; ``order_id`` is kept).
 
         With ``owner`` only while that owner holds the row: False (nothing written) after another
         worker took it over, whose own look-up and result then stand. After a lost connection it
         is read back first (it may have landed: sent again, the owner check would refuse it)."""
-        values = [fields.get(name) for name in RESULT_FIELDS]
+        state = RowState(state)
+        if state not in _SQL.record:
+            self._refuse(order_number, state)
         held = "" if owner is None else " AND owner = %s"
 
         def landed() -> Optional[bool]:  # our result is on record (a takeover's would have another state or time)
             found = self._run("SELECT 1 FROM autopay_charges WHERE merchant = %s AND order_number = %s AND state = %s "
                               "AND owner IS NULL AND finished_at IS NOT DISTINCT FROM %s",
-                              (self.merchant, order_number, state, fields.get("finished_at")), fetch="one")
+                              (self.merchant, order_number, state.value, fields.get("finished_at")), fetch="one")
             return True if found else None
 
-        found = self._run(
-            "UPDATE autopay_charges SET state = %s, order_id = COALESCE(%s, order_id), gateway_code = %s, "
-            "action_code = %s, message = %s, decline_kind = %s, decline_code = %s, finished_at = %s, "
-            "next_attempt_at = %s, owner = NULL, lease_until = NULL, updated_at = now() "
-            "WHERE merchant = %s AND order_number = %s" + held + " RETURNING 1",
-            (state, *values, self.merchant, order_number) + (() if owner is None else (owner,)), fetch="one",
-            landed=landed)
-        return found is not None
+        found = self._run(_SQL.record[state] + held + " RETURNING 1",
+                          _SQL.record_values(state, fields, self._scope(), order_number)
+                          + (() if owner is None else (owner,)), fetch="one", landed=landed)
+        if found is not None:
+            return True
+        now = self._state_of(order_number)
+        if owner is not None and (now is None or now[1] != owner):
+            return False  # another worker took the row over: its result stands
+        self._refuse(order_number, state)
+        return False  # not reached: _refuse raises
 
     def hard_decline(self, instrument: str, order_number: str) -> Optional[str]:
         """The order number of a hard decline of ``instrument`` (another number than
         ``order_number``) in this database, if any: that card is never charged again. Every
         merchant name in the database counts (a card declined hard is the card's, whatever name
         a batch runs under)."""
-        found = self._run("SELECT order_number FROM autopay_charges WHERE instrument = %s "
-                          "AND decline_kind = 'hard' AND NOT (merchant = %s AND order_number = %s) LIMIT 1",
-                          (instrument, self.merchant, order_number), fetch="one")
+        found = self._run(_SQL.hard_decline, (instrument, self.merchant, order_number), fetch="one")
         return found[0] if found else None
 
     def card_history(self, instrument: str, since: float, *, retries_only: bool = False) -> List[float]:
         """When each charge of ``instrument`` by this merchant finished since ``since`` (a merchant
         decline is the terminal's, not an attempt on the card); ``retries_only``: only retries
         (attempt 2 or more)."""
-        return [row[0] for row in self._run(
-            "SELECT finished_at FROM autopay_charges WHERE merchant = %s AND instrument = %s AND finished_at >= %s "
-            "AND state IN ('paid', 'held', 'declined', 'failed') AND COALESCE(decline_kind, '') <> 'merchant'"
-            + (" AND attempt > 1" if retries_only else ""), (self.merchant, instrument, since), fetch="all")]
+        return [row[0] for row in self._run(_SQL.card_retries if retries_only else _SQL.card_history,
+                                            (self.merchant, instrument, since), fetch="all")]
 
     def claim(self, order_number: str, owner: str, lease_seconds: float) -> Optional[Claim]:
         """Take the queued row ``order_number`` of this batch for ``owner`` for ``lease_seconds``:
@@ -509,89 +480,66 @@ class PostgresJournal:
         found = self._run(
             "UPDATE autopay_charges SET owner = %s, lease_until = now() + make_interval(secs => %s), "
             "claims = claims + 1 WHERE merchant = %s AND order_number = %s AND batch = %s "
-            "AND state IN ('pending', 'in_flight') "
-            "AND (owner IS NULL OR lease_until < now()) RETURNING claims, state",
+            f"AND state IN {sql_list(WAITING)} AND (owner IS NULL OR lease_until < now()) RETURNING claims, state",
             (owner, float(lease_seconds), self.merchant, order_number, self.batch), fetch="one", landed=landed)
         if found is None:
             return None
         claims, state = found
-        return Claim(order_number, claims, takeover=claims > 1 or state == "in_flight")
+        return Claim(order_number, claims, takeover=claims > 1 or state == RowState.IN_FLIGHT.value)
 
-    def queued_row(self, order_number: str) -> Optional[Tuple[ChargeRow, str]]:
+    def queued_row(self, order_number: str) -> Optional[Tuple[ChargeRow, RowState]]:
         """The row ``order_number`` of this batch as the producer queued it, and its state; None
         if this batch has no such row. Raises :class:`~autopay_soap.errors.ValidationError` for a
         row that no producer could have written (a hand-edited database)."""
         found = self._run(f"SELECT {_QUEUED_COLUMNS} FROM autopay_charges WHERE merchant = %s "
                           "AND order_number = %s AND batch = %s", (self.merchant, order_number, self.batch),
                           fetch="one")
-        if found is None:
-            return None
-        (line, number, client_id, binding_id, minor, currency, two_stage, description, account_token, original,
-         attempt, column, instrument, state, receipt_text, receipt_digest) = found
-        if column is None or (binding_id is None) == (account_token is None):
-            raise ValidationError(f"journal: row {number} was not queued by a producer of this version (no card "
-                                  "or account recorded)", field="journal")
-        if isinstance(minor, bool) or not isinstance(minor, int) or minor <= 0:
-            raise ValidationError(f"journal: row {number} has no positive whole amount", field="amount_minor")
-        row = ChargeRow(line=int(line), order_number=number, client_id=client_id or "", binding_id=binding_id,
-                        amount=Money.from_minor(minor, currency), two_stage=bool(two_stage),
-                        description=description, account_token=account_token, original_order_number=original,
-                        attempt=int(attempt or 1), instrument_column=column,
-                        receipt=_stored_receipt(number, receipt_text, currency, minor))
-        if row.instrument != instrument:
-            raise ValidationError(f"journal: row {number}'s card or account does not match its digest",
-                                  field="binding_id")
-        if row.receipt_digest != receipt_digest:
-            raise ValidationError(f"journal: row {number}'s receipt does not match its digest", field="receipt")
-        return row, state
+        return None if found is None else _queued_row(found)
 
     def unresolved_count(self) -> int:
         """Entries of this batch left in flight, unknown or for retry (or, by a stopped cluster
         run, pending: queued and not started)."""
-        return int(self._run("SELECT COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
-                             "AND state IN " + sql_states(QUEUED_STATES),
-                             (self.merchant, self.batch), fetch="one")[0])
+        return int(self._run(_SQL.unresolved_count, (self.merchant, self.batch), fetch="one")[0])
 
     def is_empty(self) -> bool:
         """True while no run of this **merchant** has written a row, whatever the batch: the
         runner then skips the per-row look-up, which is safe only if no number can be known."""
-        return self._run("SELECT 1 FROM autopay_charges WHERE merchant = %s LIMIT 1",
-                         (self.merchant,), fetch="one") is None
+        return self._run(_SQL.is_empty, (self.merchant,), fetch="one") is None
 
     def counts(self) -> Dict[str, int]:
         """Entries of this batch per state."""
-        return dict(self._run("SELECT state, COUNT(*) FROM autopay_charges WHERE merchant = %s AND batch = %s "
-                              "GROUP BY state", (self.merchant, self.batch), fetch="all"))
+        return dict(self._run(_SQL.counts, (self.merchant, self.batch), fetch="all"))
 
     # -- a batch run by a cluster (autopay_soap.celery) ----------------------------------------
 
-    def queue(self, row: ChargeRow) -> None:
+    def queue(self, row: ChargeRow) -> bool:
         """Load ``row`` as ``pending`` for the workers, with everything its charge needs (a row left
-        in flight, unknown or for retry by an earlier run is queued again; a final or mismatched
-        one never is; what a number asked for first is never changed)."""
-        self._insert(row, "pending", "DO UPDATE SET state = 'pending', batch = excluded.batch, updated_at = now(), "
-                     "binding_id = COALESCE(autopay_charges.binding_id, excluded.binding_id), "
-                     "account_token = COALESCE(autopay_charges.account_token, excluded.account_token), "
-                     "description = COALESCE(autopay_charges.description, excluded.description), "
-                     "instrument_column = COALESCE(autopay_charges.instrument_column, excluded.instrument_column) "
-                     "WHERE autopay_charges.state IN " + sql_states(QUEUED_STATES))
+        in flight, unknown or for retry by an earlier run is queued again; what a number asked
+        for first is never changed). False, with nothing written, for a row that is final (or
+        mismatched): the table has no move from there."""
+        return self._upsert(row, RowState.PENDING, 0, extra=(
+            ", batch = excluded.batch, binding_id = COALESCE(autopay_charges.binding_id, excluded.binding_id), "
+            "account_token = COALESCE(autopay_charges.account_token, excluded.account_token), "
+            "description = COALESCE(autopay_charges.description, excluded.description), "
+            "instrument_column = COALESCE(autopay_charges.instrument_column, excluded.instrument_column)"))
 
     def waiting(self) -> Dict[str, int]:
         """Rows of this batch not yet done: ``pending`` (not started), ``in_flight`` (all of them)
         and ``in_flight_live`` (those a worker holds a live lease on)."""
         found = self._run(
-            "SELECT COUNT(*) FILTER (WHERE state = 'pending'), COUNT(*) FILTER (WHERE state = 'in_flight'), "
-            "COUNT(*) FILTER (WHERE state IN ('pending', 'in_flight') AND owner IS NOT NULL AND lease_until > now()) "
-            "FROM autopay_charges WHERE merchant = %s AND batch = %s AND state IN ('pending', 'in_flight')",
-            (self.merchant, self.batch), fetch="one")
-        return {"pending": int(found[0]), "in_flight": int(found[1]), "in_flight_live": int(found[2])}
+            "SELECT COUNT(*) FILTER (WHERE state = %s), COUNT(*) FILTER (WHERE state = %s), "
+            "COUNT(*) FILTER (WHERE owner IS NOT NULL AND lease_until > now()) "
+            f"FROM autopay_charges WHERE merchant = %s AND batch = %s AND state IN {sql_list(WAITING)}",
+            (RowState.PENDING.value, RowState.IN_FLIGHT.value, self.merchant, self.batch), fetch="one")
+        return {RowState.PENDING.value: int(found[0]), RowState.IN_FLIGHT.value: int(found[1]),
+                "in_flight_live": int(found[2])}
 
     def orphaned(self) -> List[str]:
         """Order numbers of this batch that no worker holds: ``pending`` or ``in_flight`` with no
         owner or an expired lease (their task was lost with a broker, or died with its worker)."""
         return [row[0] for row in self._run(
             "SELECT order_number FROM autopay_charges WHERE merchant = %s AND batch = %s "
-            "AND state IN ('pending', 'in_flight') AND (owner IS NULL OR lease_until < now()) ORDER BY line",
+            f"AND state IN {sql_list(WAITING)} AND (owner IS NULL OR lease_until < now()) ORDER BY line",
             (self.merchant, self.batch), fetch="all")]
 
     def set_stopped(self, stopped: bool, reason: Optional[str] = None) -> None:
