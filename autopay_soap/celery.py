@@ -47,7 +47,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, cast
 from urllib.parse import urlencode, urlsplit
 
 import attr
@@ -65,6 +65,7 @@ from .batch.journal import (
     open_cluster_journal,
     split_url,
 )
+from .batch.rows import ChargeRow
 from .batch.runner import BatchRunner
 from .batch.states import QUEUED, WAITING, RowState
 from .batch.task_message import MESSAGE_KEYS, MessageRefused, read_message, row_message, signing_key
@@ -277,6 +278,8 @@ class CeleryExecutor:
     give_up_after: float = attr.ib(default=1800.0)
     signing_key: Optional[str] = attr.ib(default=None, repr=False)
     no_worker_after: float = attr.ib(default=30.0)
+    chunk_size: int = attr.ib(default=500)
+    """Rows loaded into the journal per round trip (then their tasks are sent)."""
     _key: Optional[bytes] = attr.ib(default=None, init=False, repr=False)
     _run: Any = attr.ib(default=None, init=False, repr=False)
     """The run this executor serves now, with what it has seen of it (:class:`_RunView`)."""
@@ -306,11 +309,12 @@ class CeleryExecutor:
         app.conf.broker_url = self.broker
         sent = 0
         with app.connection_for_write() as connection:
-            for row in job.rows(QUEUED):
-                if not journal.queue(row):  # a row that became final meanwhile stays so
-                    continue
-                self._send(journal, row.order_number, connection)
-                sent += 1
+            for chunk in _chunks(job.rows(QUEUED), self.chunk_size):
+                for number in journal.queue_many(chunk):  # a row that became final meanwhile stays so
+                    if job.events.gate.stop.is_set():
+                        break  # stopped: the rest stay queued (pending) for the next run
+                    self._send(journal, number, connection)
+                    sent += 1
         self._follow(journal, job.events)
         return sent
 
@@ -407,6 +411,18 @@ class _RunView:
                 self.events.charged(RowState(state))
             if new > 0:
                 self.reported[state] = self.reported.get(state, 0) + new
+
+
+def _chunks(rows: Iterator[ChargeRow], size: int) -> Iterator[List[ChargeRow]]:
+    """``rows`` in lists of at most ``size``."""
+    chunk: List[ChargeRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _mark_stopped(journal: ClusterJournal) -> None:

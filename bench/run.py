@@ -25,6 +25,10 @@
 8. Scale-out: autopayments per second by 1, 2 and 4 Celery workers (4 processes each) with the
    sandbox at 100 ms, the journal in PostgreSQL and Redis as broker (``bench/cluster_scale.py``);
    speed-up over the ideal N (target >= 0.85). Skipped, with the reason, without the servers.
+9. The batch wing at scale (``bench/batch_scale.py``): the pre-flight of a big file (time and
+   peak RSS), a cluster producer queuing rows into PostgreSQL and Redis (rows per second, RSS
+   flat in the number of rows) and the local runner's own CPU per row against one
+   autopayment's client CPU (target <= 0.15).
 """
 
 from __future__ import annotations
@@ -195,6 +199,36 @@ def scale_out(rows: int) -> Dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def batch_scale(quick: bool) -> Dict[str, Any]:
+    sizes = ["--preflight-rows", "100000" if quick else "1000000",
+             "--producer-rows", *(["2000", "10000"] if quick else ["20000", "100000"]),
+             "--cpu-rows", "1000" if quick else "5000"]
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "batch_scale.py"), *sizes], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        return {"skipped": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _scale_rows(found: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
+    """The batch wing at scale (bench/batch_scale.py): pre-flight, producer, runner CPU."""
+    if "skipped" in found:
+        return [("batch at scale", found["skipped"], "", "")]
+    pre, cpu = found["preflight"], found["runner_cpu"]
+    rows = [(f"pre-flight of {pre['rows']:,} rows", f"{pre['seconds']:.1f} s, {pre['peak_rss_mib']:.1f} MiB", "",
+             "<= 1.2 x previous release")]
+    producer = found.get("producer")
+    if producer:
+        runs = producer["runs"]
+        rows.append(("cluster producer rows/s, " + " / ".join(f"{r['rows']:,}" for r in runs),
+                     " / ".join(f"{r['rows_per_second']:,.0f}" for r in runs) + " rows/s, RSS "
+                     + " / ".join(f"{r['peak_rss_mib']:.0f}" for r in runs) + " MiB",
+                     f"{producer['rss_ratio']:.3f}", ">= 20,000 rows/s; RSS <= 1.2"))
+    rows.append(("runner CPU per row / client CPU per autopayment",
+                 f"{cpu['cpu_per_row_ms']:.3f} / {cpu['client_cpu_ms']:.3f} ms", f"{cpu['ratio']:.3f}", "<= 0.15"))
+    return rows
+
+
 def _batch_target(b: Dict[str, Any]) -> str:
     if b["transport"] == "soap" and b["concurrency"] == 16 and b["processes"] == 1:
         return ">= 0.92 (full run)"
@@ -258,6 +292,8 @@ def main() -> None:
     report["capacity"] = capacity(2 if quick else 5)
     print("scale-out (Celery workers, sandbox latency 100 ms)...", flush=True)
     report["scale_out"] = scale_out(240 if quick else 600)
+    print("the batch wing at scale (pre-flight, cluster producer, runner CPU)...", flush=True)
+    report["batch_scale"] = batch_scale(quick)
     report["total_seconds"] = time.perf_counter() - started
 
     o, s, m, c = report["overhead"], report["startup"], report["memory"], report["capacity"]
@@ -283,7 +319,8 @@ def main() -> None:
     ] + ([("scale-out", report["scale_out"]["skipped"], "", "")] if "skipped" in report["scale_out"] else [
         (f"scale-out {r['workers']} worker(s) x 4, speed-up over N",
          f"{r['per_second']:.1f}/s, CPU {r['machine_cpu_busy']:.0%}", f"{r['speed_up_over_ideal']:.3f}",
-         ">= 0.85" if r["workers"] > 1 else "") for r in report["scale_out"]["runs"]])
+         ">= 0.85" if r["workers"] > 1 else "") for r in report["scale_out"]["runs"]]) + \
+        _scale_rows(report["batch_scale"])
     width = [max(len(r[i]) for r in rows) for i in range(4)]
     print()
     print(f"{report['command']} on {report['machine']}  ({report['total_seconds']:.0f} s)")

@@ -217,17 +217,17 @@ def test_the_producer_stops_with_journal_unavailable_and_the_cli_exits_8(tmp_pat
         binding = bind(sb, "cust")
         file = tmp_path / "batch.csv"
         write_csv(file, [(f"DN-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(3)])
-        original, crashed = PostgresJournal.queue, threading.Event()
+        original, crashed = PostgresJournal.queue_many, threading.Event()
 
-        def queue_then_crash(self, item):  # the database dies right after the first row is queued
-            queued = original(self, item)
+        def queue_then_crash(self, items):  # the database dies right after the first rows are queued
+            queued = original(self, items)
             if not crashed.is_set():
                 crashed.set()
                 self.session.reconnect_for = 1.0
                 own_pg.crash()
             return queued
 
-        monkeypatch.setattr(PostgresJournal, "queue", queue_then_crash)
+        monkeypatch.setattr(PostgresJournal, "queue_many", queue_then_crash)
         try:
             code = main(["charge", str(file), "--profile", "sandbox", "--sandbox-url", sb.url, "--quiet",
                          "--journal", own_pg.url + "?merchant=shop&batch=dn", "--celery", redis_server])

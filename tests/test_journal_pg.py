@@ -242,3 +242,17 @@ def test_the_dunning_loop_on_a_postgresql_journal(pg_url, tmp_path):
         charges = sb.engine.charges_by_order_number()
     assert charges.get("D-1/r2") == 1 and "D-2" not in charges
     assert not any(number.startswith("D-2/") for number in charges)
+
+
+def test_rows_are_queued_many_at_a_time_and_a_final_one_is_left_alone(pg_url):
+    with open_journal(pg_url + "?merchant=qm&batch=b1") as journal:
+        journal.intend(row("QM-2"))
+        journal.record("QM-2", "paid", order_id="o-2")
+        journal.intend(row("QM-3"))
+        journal.record("QM-3", "unknown")
+        queued = journal.queue_many([row("QM-1", line=2), row("QM-2", line=3), row("QM-3", line=4)])
+        assert sorted(queued) == ["QM-1", "QM-3"]  # paid stays paid: the table has no move out of it
+        assert [journal.get(n).state for n in ("QM-1", "QM-2", "QM-3")] == ["pending", "paid", "pending"]
+        assert journal.get("QM-2").order_id == "o-2" and journal.queue_many([]) == []
+        again = journal.queue_many([row("QM-1", line=2, amount="99.00")])  # queued again: what it asked stays
+        assert again == ["QM-1"] and journal.get("QM-1").amount_minor == 1000

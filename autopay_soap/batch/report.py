@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Optional, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from .journal import Journal, JournalEntry
 from .outcome import BatchSummary
@@ -71,11 +72,8 @@ def summarise(path: Union[str, Path], journal: Journal, report: Union[str, Path,
         except OSError as exc:
             summary.report_error = f"{report}: {exc.strerror or exc}"
     try:
-        for item in read_rows(path, delimiter=delimiter):
-            if isinstance(item, RowError):
-                continue
+        for item, entry in _with_entries(read_rows(path, delimiter=delimiter), journal):
             summary.rows += 1
-            entry = journal.get(item.order_number)
             outcome = outcome_of(entry.state) if entry is not None else "not_started"
             message = entry.message if entry else None
             edits = entry.differences(item) if entry is not None and entry.state is not RowState.MISMATCH else []
@@ -100,3 +98,16 @@ def summarise(path: Union[str, Path], journal: Journal, report: Union[str, Path,
             except OSError as exc:
                 summary.report_error = summary.report_error or f"{report}: {exc.strerror or exc}"
     return summary
+
+
+def _with_entries(items: Iterator[Union[ChargeRow, RowError]], journal: Journal,
+                  size: int = 500) -> Iterator[Tuple[ChargeRow, Optional[JournalEntry]]]:
+    """Each row with its journal entry, the journal asked about ``size`` rows at a time."""
+    chunk: List[ChargeRow] = []
+    for item in itertools.chain(items, [None]):
+        if isinstance(item, ChargeRow):
+            chunk.append(item)
+        if chunk and (item is None or len(chunk) >= size):
+            known = journal.entries([row.order_number for row in chunk])
+            yield from ((row, known.get(row.order_number)) for row in chunk)
+            chunk = []

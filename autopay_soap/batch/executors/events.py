@@ -156,7 +156,19 @@ class ChargePass:
     def rows(self, states: Any, *, shard: "tuple[int, int]" = (0, 1)) -> Iterator[ChargeRow]:
         """The file's rows this pass charges, in file order (``states``: those an earlier run's
         row may be in to be charged again; ``shard`` ``(k, n)``: only positions ``k`` mod ``n``).
-        Stops when the gate closes."""
+        The journal is asked about :data:`LOOKAHEAD` rows at a time. Stops when the gate closes."""
+        for chunk in _chunks(self._share(shard), LOOKAHEAD):
+            known = {} if self.fresh else self.journal.entries([item.order_number for item in chunk])
+            for item in chunk:
+                if self.events.gate.stop.is_set():
+                    return
+                entry = known.get(item.order_number)
+                wanted = (entry is not None and entry.state in states
+                          and not entry.differences(item)) if self.reconcile else (entry is None)
+                if wanted:
+                    yield item
+
+    def _share(self, shard: "tuple[int, int]") -> Iterator[ChargeRow]:
         position = -1
         for item in read_rows(self.path, delimiter=self.delimiter):
             if self.events.gate.stop.is_set():
@@ -164,10 +176,20 @@ class ChargePass:
             if isinstance(item, RowError):  # validated already; cannot happen unless the file changed
                 continue
             position += 1
-            if position % shard[1] != shard[0]:
-                continue
-            entry = None if self.fresh else self.journal.get(item.order_number)
-            wanted = (entry is not None and entry.state in states
-                      and not entry.differences(item)) if self.reconcile else (entry is None)
-            if wanted:
+            if position % shard[1] == shard[0]:
                 yield item
+
+
+LOOKAHEAD = 500
+"""Rows read ahead of the one charged, so the journal is asked about them in one look-up."""
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[List[Any]]:
+    chunk: List[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

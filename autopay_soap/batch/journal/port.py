@@ -130,6 +130,9 @@ class Journal(Protocol):
     def get(self, order_number: str) -> Optional[JournalEntry]:
         """The entry of an order number, if any."""
 
+    def entries(self, order_numbers: List[str]) -> Dict[str, JournalEntry]:
+        """The entries of many order numbers at once (those the journal knows), in few round trips."""
+
     def intend(self, row: ChargeRow, *, owner: Optional[str] = None, lease_seconds: Optional[float] = None) -> bool:
         """Record the intent (``in_flight``) before the gateway is called; False when a cluster
         worker (``owner``) no longer holds the row: nothing may be sent."""
@@ -161,6 +164,9 @@ class ClusterJournal(Journal, Protocol):
 
     def queue(self, row: ChargeRow) -> bool:
         """Load ``row`` as ``pending`` with everything its charge needs (False: it is final)."""
+
+    def queue_many(self, rows: List[ChargeRow]) -> List[str]:
+        """Queue many rows in one round trip; the order numbers actually queued."""
 
     def queued_row(self, order_number: str) -> Optional[Tuple[ChargeRow, RowState]]:
         """The row as the producer queued it, and its state."""

@@ -179,6 +179,29 @@ class PgSession:
         read that tells whether it did land (a result other than None is returned as the
         statement's); it is asked before sending the statement again.
         """
+        def one(db: Any) -> Any:
+            cursor = db.execute(sql, params)
+            return cursor.fetchone() if fetch == "one" else cursor.fetchall() if fetch == "all" else None
+
+        return self._retrying(one, landed)
+
+    def run_many(self, sql: str, params: List[Tuple[Any, ...]]) -> List[Tuple[Any, ...]]:
+        """Run one statement for each parameter tuple in one round trip (psycopg's pipeline),
+        and return every row they return. Reconnects as :meth:`run` does; after a lost
+        connection the whole list is run again, so each statement must be safe to repeat."""
+        def many(db: Any) -> List[Tuple[Any, ...]]:
+            found: List[Tuple[Any, ...]] = []
+            with db.cursor() as cursor:
+                cursor.executemany(sql, params, returning=True)
+                while True:
+                    found.extend(cursor.fetchall())
+                    if not cursor.nextset():
+                        return found
+
+        return self._retrying(many, None) if params else []
+
+    def _retrying(self, work: Callable[[Any], Any], landed: Optional[Callable[[], Any]]) -> Any:
+        """``work(connection)``, again after a lost connection (see :meth:`run`)."""
         import psycopg
 
         deadline = time.monotonic() + self.reconnect_for
@@ -197,8 +220,7 @@ class PgSession:
                         if found is not None:
                             return found
                     unknown = False
-                    cursor = self._db.execute(sql, params)
-                    return cursor.fetchone() if fetch == "one" else cursor.fetchall() if fetch == "all" else None
+                    return work(self._db)
                 except psycopg.OperationalError as exc:
                     if self._db is not None and not (self._db.closed or self._db.broken):
                         raise  # the statement itself was refused (a lock timeout...): not the connection's fault
@@ -224,18 +246,17 @@ def _add_columns(db: Any) -> None:
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
         "AND table_name = 'autopay_charges'").fetchall())
     missing = _SQL.added_columns(present)
+    indexes = {row[0] for row in db.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                                            "AND tablename = 'autopay_charges'").fetchall()}
+    missing += [statement for name, statement in _SQL.indexes() if name not in indexes]
     if not missing:
-        if not db.execute("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND "
-                          "indexname = 'autopay_charges_instrument_kind'").fetchone():
-            db.execute(_SQL.instrument_index())
         return
     try:  # an ALTER TABLE waits for every open transaction on the table: bounded, and said so
         db.execute("SET lock_timeout = '30s'")
         for statement in missing:
             db.execute(statement)
-        db.execute(_SQL.instrument_index())
     except Exception as exc:  # noqa: BLE001 - psycopg's LockNotAvailable and the like
-        raise RuntimeError("the journal's table needs new columns (an upgrade of autopay_soap) and another "
+        raise RuntimeError("the journal's table needs new columns or indexes (an upgrade of autopay_soap) and another "
                            f"session kept it locked for 30 s ({type(exc).__name__}); run again when the "
                            "table's long transactions are over") from None
     finally:
@@ -257,6 +278,13 @@ def _stored_receipt(number: str, text: Optional[str], currency: str, minor: int)
         raise ValidationError(f"journal: row {number}'s receipt cannot be read ({exc})", field="receipt") from None
     receipt.check_amount(Money.from_minor(minor, currency), "the row's amount")
     return receipt
+
+
+_REQUEUE = (", batch = excluded.batch, binding_id = COALESCE(autopay_charges.binding_id, excluded.binding_id), "
+            "account_token = COALESCE(autopay_charges.account_token, excluded.account_token), "
+            "description = COALESCE(autopay_charges.description, excluded.description), "
+            "instrument_column = COALESCE(autopay_charges.instrument_column, excluded.instrument_column)")
+"""What a row queued again takes from the new queueing (what it asked for first never changes)."""
 
 
 def _queued_row(found: Tuple[Any, ...]) -> Tuple[ChargeRow, RowState]:
@@ -388,6 +416,15 @@ class PostgresJournal:
         row = self._run(_SQL.get, (self.merchant, order_number), fetch="one")
         return JournalEntry(*row) if row else None
 
+    def entries(self, order_numbers: List[str]) -> Dict[str, JournalEntry]:
+        """The entries of many order numbers of this merchant (those it knows), 500 a statement."""
+        found: Dict[str, JournalEntry] = {}
+        for start in range(0, len(order_numbers), 500):
+            chunk = order_numbers[start:start + 500]
+            rows = self._run(_SQL.get_many(len(chunk)), (self.merchant, *chunk), fetch="all")
+            found.update((row[0], JournalEntry(*row)) for row in rows)
+        return found
+
     def _state_of(self, order_number: str) -> Optional[Tuple[str, Optional[str]]]:
         return self._run("SELECT state, owner FROM autopay_charges WHERE merchant = %s AND order_number = %s",
                          (self.merchant, order_number), fetch="one")
@@ -517,11 +554,18 @@ class PostgresJournal:
         in flight, unknown or for retry by an earlier run is queued again; what a number asked
         for first is never changed). False, with nothing written, for a row that is final (or
         mismatched): the table has no move from there."""
-        return self._upsert(row, RowState.PENDING, 0, extra=(
-            ", batch = excluded.batch, binding_id = COALESCE(autopay_charges.binding_id, excluded.binding_id), "
-            "account_token = COALESCE(autopay_charges.account_token, excluded.account_token), "
-            "description = COALESCE(autopay_charges.description, excluded.description), "
-            "instrument_column = COALESCE(autopay_charges.instrument_column, excluded.instrument_column)"))
+        return self._upsert(row, RowState.PENDING, 0, extra=_REQUEUE)
+
+    def queue_many(self, rows: List[ChargeRow]) -> List[str]:
+        """:meth:`queue` for many rows in one round trip; the order numbers actually queued (a
+        final row is left as it is, and not among them)."""
+        values = [_SQL.insert_values(row, RowState.PENDING, 0, (self.merchant, self.batch), self._receipt_text(row))
+                  for row in rows]
+        if not self._opened:
+            raise RuntimeError("the journal is not open")
+        found = self._session.run_many(_SQL.upsert(RowState.PENDING, extra=_REQUEUE, returning=False)
+                                       + " RETURNING order_number", values)
+        return [row[0] for row in found]
 
     def waiting(self) -> Dict[str, int]:
         """Rows of this batch not yet done: ``pending`` (not started), ``in_flight`` (all of them)
@@ -549,10 +593,6 @@ class PostgresJournal:
         self._run("UPDATE autopay_batches SET stopped = %s, stop_reason = CASE WHEN %s THEN COALESCE(%s, stop_reason) "
                   "END WHERE merchant = %s AND batch = %s",
                   (stopped, stopped, reason[:500] if reason else None, self.merchant, self.batch))
-
-    def stopped(self) -> bool:
-        """True once the batch's producer has stopped it (Ctrl-C, SIGTERM, a refused setting)."""
-        return self.stop_state()[0]
 
     def stop_state(self) -> Tuple[bool, Optional[str]]:
         """Whether the batch is stopped, and the reason a worker gave (None: the producer's stop)."""

@@ -104,11 +104,13 @@ class Statements:
         batch_where = "".join(f"{column} = {m} AND " for column in d.batch_scope)
         self.get = f"SELECT {ENTRY_COLUMNS} FROM {t} WHERE {where}order_number = {m}"
         self.state_of = f"SELECT state FROM {t} WHERE {where}order_number = {m}"
+        self._get_many = f"SELECT {ENTRY_COLUMNS} FROM {t} WHERE {where}order_number IN ({{marks}})"
         self.hard_decline = (f"SELECT order_number FROM {t} WHERE instrument = {m} AND decline_kind = 'hard' "
                              f"AND NOT ({where}order_number = {m}) LIMIT 1")
         history = (f"SELECT finished_at FROM {t} WHERE {where}instrument = {m} AND finished_at >= {m} "
                    f"AND state IN {sql_list(CARD_HISTORY)} AND COALESCE(decline_kind, '') <> 'merchant'")
-        self.card_history, self.card_retries = history, history + " AND attempt > 1"
+        self.card_history = history
+        self.card_retries = history.replace(f"instrument = {m} AND", f"instrument = {m} AND attempt > 1 AND", 1)
         self.unresolved_count = f"SELECT COUNT(*) FROM {t} WHERE {batch_where}state IN {sql_list(QUEUED)}"
         self.counts = f"SELECT state, COUNT(*) FROM {t} WHERE {batch_where}order_number IS NOT NULL GROUP BY state"
         self.is_empty = f"SELECT 1 FROM {t} WHERE {where}order_number IS NOT NULL LIMIT 1"
@@ -119,6 +121,11 @@ class Statements:
             f"next_attempt_at = {m}{released}, updated_at = {d.now} WHERE {where}order_number = {m} "
             f"AND state IN {sql_list(sources(state))}") for state in RESULTS}
         self.waiting = WAITING
+        self._upserts: Dict[Tuple[RowState, str, bool], str] = {}
+
+    def get_many(self, count: int) -> str:
+        """The entries of ``count`` order numbers (the scope's parameters first, then the numbers)."""
+        return self._get_many.format(marks=", ".join([self.dialect.mark] * count))
 
     # -- writing a row ----------------------------------------------------------------------
 
@@ -146,6 +153,12 @@ class Statements:
         """Write a row in ``state``: a new number is inserted with what it asks for; an existing
         one moves to ``state`` only from the states the table allows (what it asked for first is
         never changed; ``extra``: more ``SET`` items). ``RETURNING`` tells whether it was written."""
+        key = (state, extra, returning)
+        if key not in self._upserts:  # built once per kind: a batch writes one per row
+            self._upserts[key] = self._build_upsert(state, extra, returning)
+        return self._upserts[key]
+
+    def _build_upsert(self, state: RowState, extra: str, returning: bool) -> str:
         d, t = self.dialect, self.dialect.table
         names = self.insert_columns()
         key = ", ".join((*d.scope, "order_number"))
@@ -178,7 +191,12 @@ class Statements:
         return [f"ALTER TABLE {d.table} ADD COLUMN {name} {d.types[kind]} {extra}".strip()
                 for name, kind, extra in self.columns if name not in present and name not in _FIRST_COLUMNS]
 
-    def instrument_index(self) -> str:
-        """The index of the hard-decline look-up before every charge (a seek, however many rows share a card)."""
+    def indexes(self) -> List[Tuple[str, str]]:
+        """``(name, CREATE INDEX statement)`` of the look-ups made before every charge, each a seek
+        however many rows share a card: the hard-decline look-up, and the card's retries today
+        (a first charge reads no row of its card's first attempts)."""
         t = self.dialect.table
-        return f"CREATE INDEX IF NOT EXISTS {t}_instrument_kind ON {t} (instrument, decline_kind)"
+        return [(f"{t}_instrument_kind",
+                 f"CREATE INDEX IF NOT EXISTS {t}_instrument_kind ON {t} (instrument, decline_kind)"),
+                (f"{t}_instrument_attempt",
+                 f"CREATE INDEX IF NOT EXISTS {t}_instrument_attempt ON {t} (instrument, attempt, finished_at)")]

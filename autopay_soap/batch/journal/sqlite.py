@@ -32,6 +32,8 @@ from .sql import SQLITE, Statements
 __all__ = ["SqliteJournal"]
 
 _SQL = Statements(SQLITE)
+_MANY = 500
+"""Order numbers per look-up of :meth:`SqliteJournal.entries`."""
 
 
 def _flock(path: str, operation: int) -> Optional[int]:
@@ -95,7 +97,8 @@ class SqliteJournal:
         present = frozenset(row[1] for row in db.execute("PRAGMA table_info(charges)"))
         for statement in _SQL.added_columns(present):  # a journal written by an older version
             db.execute(statement)
-        db.execute(_SQL.instrument_index())
+        for _name, statement in _SQL.indexes():
+            db.execute(statement)
         self._db = db
         # look-ups use their own connection: in WAL mode a reader never waits for the writer
         self._reader = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -148,6 +151,16 @@ class SqliteJournal:
         with self._read_mutex:
             row = self._reader_db.execute(_SQL.get, (order_number,)).fetchone()
         return JournalEntry(*row) if row else None
+
+    def entries(self, order_numbers: List[str]) -> Dict[str, JournalEntry]:
+        """The entries of many order numbers (those the journal knows), 500 a statement."""
+        found: Dict[str, JournalEntry] = {}
+        for start in range(0, len(order_numbers), _MANY):
+            chunk = order_numbers[start:start + _MANY]
+            with self._read_mutex:
+                rows = self._reader_db.execute(_SQL.get_many(len(chunk)), chunk).fetchall()
+            found.update((row[0], JournalEntry(*row)) for row in rows)
+        return found
 
     def intend(self, row: ChargeRow, *, owner: Optional[str] = None, lease_seconds: Optional[float] = None) -> bool:
         """Record the intent before the gateway is called (state ``in_flight``); always True
