@@ -156,7 +156,7 @@ class ChargePass:
     def rows(self, states: Any, *, shard: "tuple[int, int]" = (0, 1)) -> Iterator[ChargeRow]:
         """The file's rows this pass charges, in file order (``states``: those an earlier run's
         row may be in to be charged again; ``shard`` ``(k, n)``: only positions ``k`` mod ``n``).
-        The journal is asked about :data:`LOOKAHEAD` rows at a time. Stops when the gate closes."""
+        The journal is asked about ``LOOKAHEAD`` (500) rows at a time. Stops when the gate closes."""
         for chunk in _chunks(self._share(shard), LOOKAHEAD):
             known = {} if self.fresh else self.journal.entries([item.order_number for item in chunk])
             for item in chunk:
