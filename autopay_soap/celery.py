@@ -47,7 +47,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Optional, Tuple, cast
 from urllib.parse import urlencode, urlsplit
 
 import attr
@@ -56,6 +56,7 @@ from celery.signals import worker_process_init
 
 from .batch.charge import JournalFailed, charge_one, merchant_stop_reason
 from .batch.executors import ChargePass, RunEvents
+from .batch.executors.events import chunks
 from .batch.gate import StartGate
 from .batch.journal import (
     ClusterJournal,
@@ -65,7 +66,6 @@ from .batch.journal import (
     open_cluster_journal,
     split_url,
 )
-from .batch.rows import ChargeRow
 from .batch.runner import BatchRunner
 from .batch.states import QUEUED, WAITING, RowState
 from .batch.task_message import MESSAGE_KEYS, MessageRefused, read_message, row_message, signing_key
@@ -309,7 +309,7 @@ class CeleryExecutor:
         app.conf.broker_url = self.broker
         sent = 0
         with app.connection_for_write() as connection:
-            for chunk in _chunks(job.rows(QUEUED), self.chunk_size):
+            for chunk in chunks(job.rows(QUEUED), self.chunk_size):
                 for number in journal.queue_many(chunk):  # a row that became final meanwhile stays so
                     if job.events.gate.stop.is_set():
                         break  # stopped: the rest stay queued (pending) for the next run
@@ -411,18 +411,6 @@ class _RunView:
                 self.events.charged(RowState(state))
             if new > 0:
                 self.reported[state] = self.reported.get(state, 0) + new
-
-
-def _chunks(rows: Iterator[ChargeRow], size: int) -> Iterator[List[ChargeRow]]:
-    """``rows`` in lists of at most ``size``."""
-    chunk: List[ChargeRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _mark_stopped(journal: ClusterJournal) -> None:

@@ -25,7 +25,7 @@ from ..journal import Journal
 from ..rows import ChargeRow, RowError, read_rows
 from ..states import RowState
 
-__all__ = ["ChargePass", "RunEvents", "RunTracker"]
+__all__ = ["ChargePass", "RunEvents", "RunTracker", "chunks"]
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class ChargePass:
         """The file's rows this pass charges, in file order (``states``: those an earlier run's
         row may be in to be charged again; ``shard`` ``(k, n)``: only positions ``k`` mod ``n``).
         The journal is asked about ``LOOKAHEAD`` (500) rows at a time. Stops when the gate closes."""
-        for chunk in _chunks(self._share(shard), LOOKAHEAD):
+        for chunk in chunks(self._share(shard), LOOKAHEAD):
             known = {} if self.fresh else self.journal.entries([item.order_number for item in chunk])
             for item in chunk:
                 if self.events.gate.stop.is_set():
@@ -184,7 +184,8 @@ LOOKAHEAD = 500
 """Rows read ahead of the one charged, so the journal is asked about them in one look-up."""
 
 
-def _chunks(items: Iterator[Any], size: int) -> Iterator[List[Any]]:
+def chunks(items: Iterator[Any], size: int) -> Iterator[List[Any]]:
+    """``items`` in lists of at most ``size`` (the last may be shorter)."""
     chunk: List[Any] = []
     for item in items:
         chunk.append(item)
