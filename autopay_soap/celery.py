@@ -56,7 +56,6 @@ from celery.signals import worker_process_init
 
 from .batch.charge import JournalFailed, charge_one, merchant_stop_reason
 from .batch.executors import ChargePass, RunEvents
-from .batch.executors.events import chunks
 from .batch.gate import StartGate
 from .batch.journal import (
     ClusterJournal,
@@ -66,6 +65,7 @@ from .batch.journal import (
     open_cluster_journal,
     split_url,
 )
+from .batch.rows import chunks
 from .batch.runner import BatchRunner
 from .batch.states import QUEUED, WAITING, RowState
 from .batch.task_message import MESSAGE_KEYS, MessageRefused, read_message, row_message, signing_key

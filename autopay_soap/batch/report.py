@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import itertools
 import json
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from .journal import Journal, JournalEntry
 from .outcome import BatchSummary
-from .rows import ChargeRow, RowError, read_rows
+from .rows import ChargeRow, RowError, chunks, read_rows
 from .states import RowState, outcome_of
 
 __all__ = ["FIELDS", "iso_time", "open_report", "report_record", "summarise"]
@@ -103,11 +102,6 @@ def summarise(path: Union[str, Path], journal: Journal, report: Union[str, Path,
 def _with_entries(items: Iterator[Union[ChargeRow, RowError]], journal: Journal,
                   size: int = 500) -> Iterator[Tuple[ChargeRow, Optional[JournalEntry]]]:
     """Each row with its journal entry, the journal asked about ``size`` rows at a time."""
-    chunk: List[ChargeRow] = []
-    for item in itertools.chain(items, [None]):
-        if isinstance(item, ChargeRow):
-            chunk.append(item)
-        if chunk and (item is None or len(chunk) >= size):
-            known = journal.entries([row.order_number for row in chunk])
-            yield from ((row, known.get(row.order_number)) for row in chunk)
-            chunk = []
+    for chunk in chunks((item for item in items if isinstance(item, ChargeRow)), size):
+        known = journal.entries([row.order_number for row in chunk])
+        yield from ((row, known.get(row.order_number)) for row in chunk)

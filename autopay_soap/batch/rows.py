@@ -37,7 +37,7 @@ import re
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import attr
 
@@ -48,7 +48,7 @@ from ..errors import ValidationError
 from ..money import Money
 from ..receipts import Receipt, ReceiptItem
 
-__all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "file_digest", "read_rows", "validate_file"]
+__all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "chunks", "file_digest", "read_rows", "validate_file"]
 
 COLUMNS = ("order_number", "client_id", "binding_id", "rebill_id", "account_token", "amount", "amount_minor",
            "currency", "description", "two_stage", "original_order_number", "attempt", "receipt", "taxation",
@@ -528,3 +528,16 @@ def file_digest(path: Union[str, Path]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[List[Any]]:
+    """``items`` in lists of at most ``size`` (the last may be shorter): rows handed to the
+    journal many at a time."""
+    chunk: List[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -185,7 +185,7 @@ class BatchRunner:
                 job = functools.partial(ChargePass, path, journal, tracker, client_factory=self.client_factory,
                                         schedule=self.schedule, clock=self.clock, delimiter=self.delimiter,
                                         memory=memory)
-                reconciled = self._charge(executor, journal, job, display)
+                reconciled = self._charge(executor, tracker, journal, job, display)
                 summary = summarise(path, journal, report, delimiter=self.delimiter)
             finally:
                 if memory is not None:
@@ -202,12 +202,11 @@ class BatchRunner:
         summary.elapsed = time.monotonic() - started
         return summary
 
-    def _charge(self, executor: Executor, journal: Journal, job: Callable[..., ChargePass],
+    @staticmethod
+    def _charge(executor: Executor, tracker: RunTracker, journal: Journal, job: Callable[..., ChargePass],
                 display: Progress) -> int:
         """The two passes: rows an earlier run left unresolved, then the rows the journal does
         not know; SIGINT and SIGTERM stop them. How many rows the first pass handed on."""
-        tracker = self._tracker
-        assert tracker is not None
         with StopOnSignals(tracker):
             display.start()
             try:

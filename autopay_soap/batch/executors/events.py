@@ -3,8 +3,8 @@ record of it (:class:`RunTracker`), and one pass over the file as an executor is
 (:class:`ChargePass`).
 
 A run makes one :class:`RunTracker`; every executor — threads, worker processes (through a queue
-to their parent), Celery — reports each recorded row, a refused setting and a failure through the
-same three calls, and reads the same start gate.
+to their parent), Celery — reports each recorded row, a refused setting, a failure and a message
+for the operator through the same calls, and reads the same start gate.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from ...redact import describe_callable
 from ..card_memory import CardMemory
 from ..gate import StartGate
 from ..journal import Journal
-from ..rows import ChargeRow, RowError, read_rows
+from ..rows import ChargeRow, RowError, chunks, read_rows
 from ..states import RowState
 
-__all__ = ["ChargePass", "RunEvents", "RunTracker", "chunks"]
+__all__ = ["ChargePass", "RunEvents", "RunTracker"]
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,6 @@ class RunTracker:
         with self._lock:
             self.counts[state.value] = self.counts.get(state.value, 0) + 1
 
-    def replace_counts(self, counts: Dict[str, int]) -> None:
-        """This run's rows per state, as an executor that follows a shared journal sees them."""
-        with self._lock:
-            self.counts = dict(counts)
-
     def snapshot(self) -> Dict[str, int]:
         """This run's rows per state so far."""
         with self._lock:
@@ -127,8 +122,7 @@ class RunTracker:
         in_flight = self.in_flight_at_stop = max(started - sum(self.snapshot().values()), 0)
         text = (f"{reason}: stopping; no new charge starts, {in_flight} in flight finish"
                 + ("" if reason in ("configuration", "stop()") else " (a second signal stops at once)"))
-        log.warning("%s", text)
-        self.notice(text)
+        self.say(text)
         for hook in self.on_stop:
             hook()
 
@@ -183,14 +177,3 @@ class ChargePass:
 LOOKAHEAD = 500
 """Rows read ahead of the one charged, so the journal is asked about them in one look-up."""
 
-
-def chunks(items: Iterator[Any], size: int) -> Iterator[List[Any]]:
-    """``items`` in lists of at most ``size`` (the last may be shorter)."""
-    chunk: List[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
