@@ -310,9 +310,11 @@ class CeleryExecutor:
         sent = 0
         with app.connection_for_write() as connection:
             for chunk in chunks(job.rows(QUEUED), self.chunk_size):
+                if job.events.gate.stop.is_set():
+                    break  # stopped: nothing more is queued
                 for number in journal.queue_many(chunk):  # a row that became final meanwhile stays so
                     if job.events.gate.stop.is_set():
-                        break  # stopped: the rest stay queued (pending) for the next run
+                        break  # stopped: the chunk's rest stays queued (pending) for the next run
                     self._send(journal, number, connection)
                     sent += 1
         self._follow(journal, job.events)
