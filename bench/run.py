@@ -29,6 +29,9 @@
    peak RSS), a cluster producer queuing rows into PostgreSQL and Redis (rows per second, RSS
    flat in the number of rows) and the local runner's own CPU per row against one
    autopayment's client CPU (target <= 0.15).
+10. Reconciliation at scale (``bench/reconcile_scale.py``): N orders of a day in the sandbox, paged
+   through (200 a page) over REST and SOAP and compared with a journal of N rows; seconds and
+   peak RSS (target: RSS flat in N, ratio <= 1.2).
 """
 
 from __future__ import annotations
@@ -210,6 +213,29 @@ def batch_scale(quick: bool) -> Dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def reconcile_scale(quick: bool) -> Dict[str, Any]:
+    sizes = ["--orders", *(["1000", "5000"] if quick else ["2000", "10000"])]
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "reconcile_scale.py"), *sizes], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        return {"skipped": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _reconcile_rows(found: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
+    """Reconciliation at scale (bench/reconcile_scale.py): time and peak RSS per transport and size."""
+    if "skipped" in found:
+        return [("reconciliation", found["skipped"], "", "")]
+    rows = []
+    for transport, ratio in found["rss_ratio"].items():
+        runs = [r for r in found["runs"] if r["transport"] == transport]
+        rows.append((f"reconcile {transport} " + " / ".join(f"{r['orders']:,}" for r in runs) + " orders",
+                     " / ".join(f"{r['seconds']:.1f} s" for r in runs) + ", RSS "
+                     + " / ".join(f"{r['peak_rss_mib']:.0f}" for r in runs) + " MiB", f"{ratio:.3f}",
+                     "RSS <= 1.2"))
+    return rows
+
+
 def _scale_rows(found: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
     """The batch wing at scale (bench/batch_scale.py): pre-flight, producer, runner CPU."""
     if "skipped" in found:
@@ -294,6 +320,8 @@ def main() -> None:
     report["scale_out"] = scale_out(240 if quick else 600)
     print("the batch wing at scale (pre-flight, cluster producer, runner CPU)...", flush=True)
     report["batch_scale"] = batch_scale(quick)
+    print("reconciliation at scale (list pages, journal comparison)...", flush=True)
+    report["reconcile_scale"] = reconcile_scale(quick)
     report["total_seconds"] = time.perf_counter() - started
 
     o, s, m, c = report["overhead"], report["startup"], report["memory"], report["capacity"]
@@ -320,7 +348,7 @@ def main() -> None:
         (f"scale-out {r['workers']} worker(s) x 4, speed-up over N",
          f"{r['per_second']:.1f}/s, CPU {r['machine_cpu_busy']:.0%}", f"{r['speed_up_over_ideal']:.3f}",
          ">= 0.85" if r["workers"] > 1 else "") for r in report["scale_out"]["runs"]]) + \
-        _scale_rows(report["batch_scale"])
+        _scale_rows(report["batch_scale"]) + _reconcile_rows(report["reconcile_scale"])
     width = [max(len(r[i]) for r in rows) for i in range(4)]
     print()
     print(f"{report['command']} on {report['machine']}  ({report['total_seconds']:.0f} s)")

@@ -18,6 +18,8 @@ nitpick_ignore_regex = [  # outside this project, with no intersphinx inventory 
     (r"py:class", r"autopay_soap\.gateways\.base\.G"),  # a TypeVar
     (r"py:.*", r"(lxml|xmlschema|zeep)\..*"),
     (r"py:class", r"Document"),  # zeep's, in a signature
+    (r"py:.*", r"(dt|argparse)\..*"),  # the standard library under its module's short name
+    (r"py:class", r"(autopay_soap\.sandbox\.engine\.)?Engine"),  # the sandbox's internals
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 import threading
 from typing import Any, Optional
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -42,6 +43,25 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 SOAP_URL = "https://gw.test/payment/webservices/merchant-ws"
+
+
+def docs_script(tmp_path, name: str, command_body: str):
+    """``(script, bin_dir)``: the docs' shell script ``name`` copied to ``tmp_path``, and a folder
+    whose ``autopay-soap`` runs ``command_body`` (put it first on PATH)."""
+    from pathlib import Path
+
+    script = tmp_path / name
+    script.write_text((Path(__file__).parent.parent / "docs" / name).read_text())
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    command = bin_dir / "autopay-soap"
+    command.write_text(f"#!/bin/sh\n{command_body}\n")
+    command.chmod(0o755)
+    return script, bin_dir
+
+
+AUTOPAY_MODULE = f'exec "{sys.executable}" -m autopay_soap "$@"'
+"""The body of an ``autopay-soap`` that runs this checkout's code (:func:`docs_script`)."""
 
 
 def no_wait(seconds: float) -> None:

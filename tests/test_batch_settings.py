@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -30,6 +29,7 @@ from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.sandbox.lifecycle import EventKind
 
+from .conftest import docs_script
 from .test_batch import bind, charge_cmd, write_csv
 
 CLI = [sys.executable, "-m", "autopay_soap.cli"]
@@ -171,13 +171,7 @@ def test_charge_help_lists_every_exit_code_and_the_environment():
                                             (EXIT_CONFIG, False), (EXIT_INVALID_INPUT, False),
                                             (EXIT_JOURNAL_BUSY, False), (EXIT_MISMATCH, False)])
 def test_the_cron_script_in_the_docs_alerts_on_every_code_but_a_finished_run(tmp_path, code, finished):
-    script = tmp_path / "charge-nightly.sh"
-    script.write_text((Path(__file__).parent.parent / "docs" / "charge-nightly.sh").read_text())
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "autopay-soap"
-    fake.write_text(f'#!/bin/sh\necho "$@" > "{tmp_path}/args"\nexit {code}\n')
-    fake.chmod(0o755)
+    script, bin_dir = docs_script(tmp_path, "charge-nightly.sh", f'echo "$@" > "{tmp_path}/args"\nexit {code}')
     out = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=30,
                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
     assert (tmp_path / "args").read_text().startswith("charge today.csv --profile sber-prod")

@@ -14,6 +14,7 @@ from autopay_soap import Money
 from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.sandbox.clock import SandboxClock
 
+from .conftest import AUTOPAY_MODULE, docs_script
 from .test_batch import bind, write_csv
 
 DOCS = Path(__file__).parent.parent / "docs"
@@ -62,13 +63,8 @@ def test_the_sandbox_clock_over_http_moves_what_the_engine_sees():
 
 
 def test_the_nightly_dunning_script_retries_what_is_due(tmp_path):
-    script = tmp_path / "dunning-nightly.sh"
-    script.write_text((DOCS / "dunning-nightly.sh").read_text())
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    script, bin_dir = docs_script(tmp_path, "dunning-nightly.sh", AUTOPAY_MODULE)
     shim = bin_dir / "autopay-soap"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m autopay_soap "$@"\n')
-    shim.chmod(0o755)
     with Sandbox() as sb:
         soft = bind(sb, "c-soft", TestCards.RECURRING_INSUFFICIENT)
         write_csv(tmp_path / "subs-2026-12-01.csv", [("N-1", "c-soft", soft, "4.00", "RUB", "")])

@@ -256,3 +256,35 @@ def test_rows_are_queued_many_at_a_time_and_a_final_one_is_left_alone(pg_url):
         assert journal.get("QM-2").order_id == "o-2" and journal.queue_many([]) == []
         again = journal.queue_many([row("QM-1", line=2, amount="99.00")])  # queued again: what it asked stays
         assert again == ["QM-1"] and journal.get("QM-1").amount_minor == 1000
+
+
+def test_reconcile_a_merchants_batches_together_and_leave_a_live_workers_row(pg_url, tmp_path):
+    import datetime as dt
+
+    from autopay_soap.reconcile import reconcile
+
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        for batch, numbers in (("n1", ["M-1", "M-2"]), ("n2", ["M-3"])):
+            file = tmp_path / f"{batch}.csv"
+            write_csv(file, [(n, "cust", binding, "5.00", "RUB", "") for n in numbers])
+            assert _runner(sb, pg_url + f"?merchant=shop&batch={batch}").run(file).paid == len(numbers)
+        other = tmp_path / "other.csv"  # another merchant's rows: never this merchant's differences
+        write_csv(other, [("X-1", "cust", binding, "5.00", "RUB", "")])
+        _runner(sb, pg_url + "?merchant=elsewhere&batch=n1").run(other)
+        sb.cabinet.refund("M-3", 100)
+        with open_journal(pg_url + "?merchant=shop&batch=n2", runner_lock=False) as journal:
+            journal._run("UPDATE autopay_charges SET state = 'unknown' WHERE order_number = 'M-1'")
+            journal.queue(row("M-9"))  # a worker holds M-9 under a live lease: not settled
+            journal.claim("M-9", "worker-a", 300)
+            journal.intend(row("M-9"), owner="worker-a", lease_seconds=300)
+        now = dt.datetime.now(dt.timezone.utc)
+        lines = []
+        with AutopayClient.from_profile("sandbox", sandbox_url=sb.url, sleep=no_wait) as client, \
+                open_journal(pg_url + "?merchant=shop", runner_lock=False) as journal:
+            summary = reconcile(client, journal, now - dt.timedelta(hours=1), now + dt.timedelta(hours=1),
+                                report=lines.append, lookups_per_second=None, ignore=["FIRST-*"])
+            settled, held = journal.get("M-1"), journal.get("M-9")
+    found = sorted((line.kind.value, line.order_number) for line in lines)
+    assert found == [("gateway_only", "X-1"), ("refunded", "M-3"), ("resolved", "M-1")]
+    assert settled.state == "paid" and held.state == "in_flight" and summary.complete

@@ -17,7 +17,7 @@ REQUIRED_OPERATIONS = {
     "finishThreeDs": "request", "depositOrder": "order", "reverseOrder": "order", "refundOrder": "order",
     "getOrderStatus": "order", "getOrderStatusExtended": "order", "getBindings": "request",
     "getBindingsByCardOrId": "request", "bindCard": "bindingId", "unBindCard": "bindingId",
-    "extendBinding": "request",
+    "extendBinding": "request", "getLastOrdersForMerchants": "request",
 }
 
 
@@ -106,3 +106,21 @@ def test_other_layouts(xsd):
     assert (code.get("type"), code.get("use")) == ("xs:int", "required")
     code = _type(xsd, "abstractServiceResponse").find("xs:attribute[@name='errorCode']", NS)
     assert code.get("type") == "xs:string" and code.get("use") is None
+
+
+def test_order_list_layout(xsd):
+    """getLastOrdersForMerchants (facts/receipts.md 5.1): page and size as elements, the state
+    and merchant filters as wrappers of repeated elements, the orders as getOrderStatusExtended
+    answers with the paging fields after them."""
+    types = {t.get("name"): t for t in xsd.findall("xs:complexType", NS)}
+    request = types["getLastOrdersForMerchantsRequest"].find("xs:complexContent/xs:extension", NS)
+    assert request.get("base") == "tns:abstractServiceRequest"
+    names = [e.get("name") for e in request.findall("xs:sequence/xs:element", NS)]
+    assert names == ["page", "size", "from", "to", "transactionStates", "merchants"]
+    wrapper = types["transactionStateList"].find("xs:sequence/xs:element", NS)
+    assert (wrapper.get("name"), wrapper.get("maxOccurs")) == ("transactionStates", "unbounded")
+    response = types["getLastOrdersForMerchantsResponse"].find("xs:complexContent/xs:extension", NS)
+    assert response.get("base") == "tns:abstractResponse"
+    elements = response.findall("xs:sequence/xs:element", NS)
+    assert [e.get("name") for e in elements] == ["orderStatuses", "totalCount", "page", "pageSize"]
+    assert elements[0].get("type") == "tns:getOrderStatusExtendedResponse"

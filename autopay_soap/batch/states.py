@@ -28,8 +28,8 @@ from __future__ import annotations
 import enum
 from typing import Dict, FrozenSet, Iterable, Optional
 
-__all__ = ["CARD_HISTORY", "FINAL", "IllegalMove", "QUEUED", "RESULTS", "RowState", "UNRESOLVED", "WAITING",
-           "allowed", "check_move", "outcome_of", "sources", "sql_list"]
+__all__ = ["CARD_HISTORY", "FINAL", "IllegalMove", "QUEUED", "RESOLUTIONS", "RESOLVABLE", "RESULTS", "RowState",
+           "SETTLED", "UNRESOLVED", "WAITING", "allowed", "check_move", "outcome_of", "sources", "sql_list"]
 
 
 class RowState(str, enum.Enum):
@@ -70,6 +70,14 @@ RESULTS: FrozenSet[RowState] = FINAL | {RowState.UNKNOWN, RowState.RETRY, RowSta
 CARD_HISTORY: FrozenSet[RowState] = frozenset({RowState.PAID, RowState.HELD, RowState.DECLINED, RowState.FAILED})
 """The rows that count as an attempt on the card (the per-card caps of dunning): a finished
 charge, paid or declined alike. ``mismatch`` charged nothing; ``postponed`` sent nothing."""
+
+SETTLED: FrozenSet[RowState] = frozenset({RowState.PAID, RowState.HELD})
+"""What the journal holds as charged: the rows reconciliation expects the gateway to show paid."""
+RESOLVABLE: FrozenSet[RowState] = frozenset({RowState.IN_FLIGHT, RowState.UNKNOWN})
+"""Rows whose outcome the journal does not know; reconciliation may settle them by the gateway's word."""
+RESOLUTIONS: FrozenSet[RowState] = frozenset({RowState.PAID, RowState.HELD, RowState.DECLINED})
+"""What reconciliation may write on a :data:`RESOLVABLE` row (its only journal change): the
+gateway's own answer that the order was paid, held or declined."""
 
 _MOVES: Dict[Optional[RowState], FrozenSet[RowState]] = {
     None: frozenset({RowState.PENDING, RowState.IN_FLIGHT}),

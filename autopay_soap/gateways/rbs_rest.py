@@ -8,9 +8,10 @@ declined binding payment answering ``errorCode 0`` with an ``error`` field.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 import requests
 
@@ -31,6 +32,7 @@ from ..redact import excerpt, mask_mapping, mask_text
 from ..secret import Secret
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import HttpGateway
+from .order_list import MAX_PAGE_SIZE, MONEY_STATES, OrderPage, check_page_request, read_page, rest_time
 from .receipt_wire import rbs_items_json, rbs_order_bundle, rbs_receipt_statuses, rbs_tax_system
 
 __all__ = ["RbsRestGateway"]
@@ -242,6 +244,23 @@ class RbsRestGateway(HttpGateway):
         """``getOrderStatusExtended.do`` by order id or merchant order number."""
         result = self._order_call("getOrderStatusExtended", order_id, order_number)
         return order_details_from(result, order_id=order_id, default_currency=self.default_currency)
+
+    def order_page(self, since: dt.datetime, until: dt.datetime, *, page: int = 0, size: int = MAX_PAGE_SIZE,
+                   states: Iterable[str] = MONEY_STATES) -> OrderPage:
+        """``getLastOrdersForMerchants.do``: one page of the orders paid in ``[since, until)`` (by
+        payment date; see :mod:`~autopay_soap.gateways.order_list`)."""
+        since, until, chosen = check_page_request(since, until, page, size, states)
+        params = {"page": page, "size": size, "from": rest_time(since), "to": rest_time(until),
+                  "transactionStates": ",".join(chosen), "searchByCreatedDate": False}
+        context: Dict[str, Any] = {}
+        result = self._call("getLastOrdersForMerchants", params, context)
+        self._check(result, "getLastOrdersForMerchants", context)
+        entries = result.get("orderStatuses")
+        if entries is not None and not isinstance(entries, list):
+            raise ValueError("orderStatuses is not a list")
+        return read_page(result, entries, page=page, size=size, default_currency=self.default_currency,
+                         read=lambda entry: order_details_from(entry, order_id=None,
+                                                               default_currency=self.default_currency))
 
     def _order_call(self, method: str, order_id: Optional[str], order_number: Optional[str]) -> _CI:
         """``method`` for one order, by gateway id or merchant order number (exactly one), checked."""

@@ -7,9 +7,10 @@ port at its own endpoint. zeep's settings forbid DTDs, entities and external loa
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import requests
 import zeep
@@ -45,6 +46,7 @@ from ..secret import Secret
 from ..wsdl_bundle import shared_document, zeep_settings
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import HttpGateway
+from .order_list import MAX_PAGE_SIZE, MONEY_STATES, OrderPage, check_page_request, read_page
 from .receipt_wire import rbs_tax_system, soap_cart_items, soap_order_bundle
 from .soap_codec import FALLBACK, OperationCodec, codecs_for
 
@@ -414,6 +416,23 @@ class RbsSoapGateway(HttpGateway):
         result = self._call("getOrderStatusExtended", context, order=order)
         self._check(result, context, "getOrderStatusExtended")
         return order_details_from(_ZeepView(result), order_id=order_id, default_currency=self.default_currency)
+
+    def order_page(self, since: dt.datetime, until: dt.datetime, *, page: int = 0, size: int = MAX_PAGE_SIZE,
+                   states: Iterable[str] = MONEY_STATES) -> OrderPage:
+        """``getLastOrdersForMerchants``: one page of the orders paid in ``[since, until)`` (see
+        :mod:`~autopay_soap.gateways.order_list`)."""
+        since, until, chosen = check_page_request(since, until, page, size, states)
+        request = {"page": page, "size": size, "from": since, "to": until,
+                   "transactionStates": {"transactionStates": list(chosen)}}
+        context: Dict[str, Any] = {}
+        result = self._call("getLastOrdersForMerchants", context, request=request)
+        self._check(result, context, "getLastOrdersForMerchants")
+        view = _ZeepView(result)
+        return read_page(view, [_ZeepView(entry) for entry in (getattr(result, "orderStatuses", None) or [])
+                                if entry is not None],
+                         page=page, size=size, default_currency=self.default_currency,
+                         read=lambda entry: order_details_from(entry, order_id=None,
+                                                               default_currency=self.default_currency))
 
     def bindings(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
         """``getBindings``: a client's saved cards; an empty tuple when there are none."""

@@ -651,6 +651,17 @@ class Engine:
                 self._expire(order)
             return sorted(self._orders.values(), key=lambda o: o.created_at)
 
+    def listed_orders(self, since: float, until: float, states: Sequence[str], *, page: int,
+                      size: int) -> Tuple[List[Order], int]:
+        """``getLastOrdersForMerchants``: one page of the orders whose payment date (their creation
+        date when never paid) is in ``[since, until)`` and whose ``paymentState`` is one of
+        ``states``, oldest first; and how many there are in all."""
+        wanted = frozenset(states)
+        found = [order for order in self.orders()
+                 if since <= (order.paid_at or order.created_at) < until and order.payment_state in wanted]
+        found.sort(key=lambda o: (o.paid_at or o.created_at, o.order_id))
+        return found[page * size:(page + 1) * size], len(found)
+
     def all_bindings(self) -> List[BindingRecord]:
         """Every binding, active or not."""
         with self._lock:

@@ -39,6 +39,7 @@ class Refusal(enum.Enum):
     FEATURE_CONFLICT = "features that cannot go together"
     BINDING_NOT_FOUND = "no such binding, or not in the state asked"
     WRONG_STATE = "the order is not in a state that allows this"
+    LIMIT_EXCEEDED = "more than the gateway allows in one request (a page above its maximum size)"
 
 
 class EventKind(enum.Enum):

@@ -18,6 +18,7 @@ ERROR_CODE: Dict[Refusal, int] = {
     Refusal.BAD_FIELD: 5,
     Refusal.ORDER_NOT_FOUND: 6,
     Refusal.WRONG_STATE: 7,
+    Refusal.LIMIT_EXCEEDED: 10,
     Refusal.FEATURE_CONFLICT: 13,
 }
 

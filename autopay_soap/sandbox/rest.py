@@ -15,6 +15,7 @@ from ..models import OrderStatus
 from .engine import Engine, EngineError, Order, PaymentResult
 from .fiscal import FiscalLog, rbs_cart_problem
 from .lifecycle import Refusal
+from .order_list import listed_page, rest_time
 from .rbs_codes import error_code
 
 __all__ = ["BINDING_TYPES", "RestFrontEnd", "REST_METHODS", "of_binding_type"]
@@ -77,6 +78,7 @@ class RestFrontEnd:
             "decline": lambda p: self._ok(self.engine.decline(self._order_id(p))),
             "finish3ds": self._finish_3ds,
             "getReceiptStatus": self._receipt_status,
+            "getLastOrdersForMerchants": self._order_list,
         }
 
     def handle(self, method: str, params: Mapping[str, str]) -> Dict[str, Any]:
@@ -223,6 +225,13 @@ class RestFrontEnd:
             raise EngineError(Refusal.NO_ORDER_KEY, "orderId or orderNumber expected")
         order = self.engine.order(p.get("orderId") or None, None if p.get("orderId") else p.get("orderNumber"))
         return self.status_json(order)
+
+    def _order_list(self, p: Mapping[str, str]) -> Dict[str, Any]:
+        orders, total, page, size = listed_page(
+            self.engine, page=p.get("page"), size=p.get("size"), since=rest_time(p.get("from")),
+            until=rest_time(p.get("to")), states=[s for s in (p.get("transactionStates") or "").split(",") if s])
+        return {"errorCode": "0", "errorMessage": "Success", "orderStatuses": [self.status_json(o) for o in orders],
+                "totalCount": total, "page": page, "pageSize": size}
 
     @staticmethod
     def status_json(order: Order) -> Dict[str, Any]:

@@ -23,6 +23,7 @@ from ..redact import mask_text
 from ..signing import make_token, rbs_hmac_checksum
 from . import routes
 from .answer import ApiCall
+from .cabinet import MerchantCabinet
 from .cards import Behaviour, TestCard, TestCards
 from .clock import SandboxClock
 from .engine import Engine, Event, Movement
@@ -318,6 +319,8 @@ class Sandbox:
             front_end.receipts_required, front_end.fiscal = receipts_required, self.fiscal
         self._state_path = state
         self._state: Optional[StateFile] = self._open_state() if state is not None else None
+        self.cabinet = MerchantCabinet(self.engine, self._after_cabinet)
+        """The merchant cabinet: refunds, reversals and charges made outside any API client."""
 
     def __repr__(self) -> str:
         return f"Sandbox(url={self.url if self._server else None!r}, username={self.username!r})"
@@ -364,6 +367,10 @@ class Sandbox:
         """Write what changed to the state file (nothing without one). Called before each answer."""
         if self._state is not None:
             save(self.engine, self.tbank, self.pending_notifications(), self._state)
+
+    def _after_cabinet(self) -> None:
+        if self._state is not None:
+            self.save_state()
 
     def pending_notifications(self) -> List[Dict[str, Any]]:
         """Callbacks and notifications queued and not yet delivered or given up."""

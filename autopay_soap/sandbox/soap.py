@@ -20,6 +20,7 @@ from ..models import OrderStatus
 from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope_validator, parse_xml
 from .engine import Engine, EngineError, Order, PaymentResult
 from .fiscal import FiscalLog, rbs_cart_problem, soap_cart_json
+from .order_list import listed_page, soap_time
 from .rbs_codes import error_code
 from .rest import of_binding_type
 
@@ -74,6 +75,7 @@ class SoapFrontEnd:
             "bindCard": lambda p: self._bind(p, True),
             "unBindCard": lambda p: self._bind(p, False),
             "extendBinding": self._extend,
+            "getLastOrdersForMerchants": self._order_list,
         }
 
     # -- entry point -----------------------------------------------------------------------
@@ -285,12 +287,20 @@ class SoapFrontEnd:
             order = self.engine.order(part.get("orderId"), part.findtext("merchantOrderNumber"))
         except EngineError as exc:
             return self._error(exc)
-        ret = self._ret(
-            errorCode=0, errorMessage="Success", orderNumber=order.order_number, orderStatus=int(order.status),
+        return self._order_element(order, self._ret(errorCode=0, errorMessage="Success"))
+
+    @staticmethod
+    def _order_element(order: Order, ret: etree._Element) -> etree._Element:
+        """``ret`` filled as a ``getOrderStatusExtendedResponse`` of ``order``."""
+        attributes = dict(
+            orderNumber=order.order_number, orderStatus=int(order.status),
             actionCode=order.action_code if order.action_code is not None else None,
             actionCodeDescription=order.action_text or None, amount=order.amount, currency=order.currency,
             date=_xs_datetime(order.created_at), orderDescription=order.description,
         )
+        for key, value in attributes.items():
+            if value is not None:
+                ret.set(key, str(value))
         etree.SubElement(ret, "attributes", name="mdOrder", value=order.order_id)
         if order.masked_pan:
             card = etree.SubElement(ret, "cardAuthInfo", maskedPan=order.masked_pan,
@@ -311,6 +321,21 @@ class SoapFrontEnd:
                          bankCountryName="Russia")
         for amount, at in order.refunds:
             etree.SubElement(ret, "refunds", amount=str(amount), date=_xs_datetime(at), actionCode="0")
+        return ret
+
+    def _order_list(self, part: etree._Element) -> etree._Element:
+        try:
+            orders, total, page, size = listed_page(
+                self.engine, page=part.findtext("page"), size=part.findtext("size"),
+                since=soap_time(part.findtext("from")), until=soap_time(part.findtext("to")),
+                states=[e.text or "" for e in part.findall("transactionStates/transactionStates")])
+        except EngineError as exc:
+            return self._ret(errorCode=error_code(exc.refusal), errorMessage=exc.message)
+        ret = self._ret(errorCode=0, errorMessage="Success")
+        for order in orders:
+            self._order_element(order, etree.SubElement(ret, "orderStatuses", errorCode="0"))
+        for name, value in (("totalCount", total), ("page", page), ("pageSize", size)):
+            etree.SubElement(ret, name).text = str(value)
         return ret
 
     def _binding_list(self, bindings: list) -> etree._Element:

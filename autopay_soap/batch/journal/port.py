@@ -155,6 +155,10 @@ class Journal(Protocol):
     def counts(self) -> Dict[str, int]:
         """Rows per state."""
 
+    def ledger(self) -> Any:
+        """Reconciliation's view (:class:`~autopay_soap.batch.journal.ledger.JournalLedger`): the rows
+        held as charged in a window, the rows of unknown outcome, and their settlement."""
+
 
 class ClusterJournal(Journal, Protocol):
     """A journal shared by a cluster's producer and workers (PostgreSQL)."""

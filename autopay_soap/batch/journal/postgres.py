@@ -50,6 +50,7 @@ from ...money import Money
 from ...receipts import Receipt
 from ..rows import ChargeRow
 from ..states import WAITING, IllegalMove, RowState, check_move, sql_list
+from .ledger import JournalLedger, LedgerStatements
 from .port import Claim, JournalBusy, JournalEntry, JournalUnavailable
 from .sql import POSTGRES, Statements
 
@@ -58,6 +59,7 @@ __all__ = ["PgSession", "PostgresJournal", "split_url"]
 log = logging.getLogger(__name__)
 
 _SQL = Statements(POSTGRES)
+_LEDGER_SQL = LedgerStatements(POSTGRES)
 _BATCHES = """
 CREATE TABLE IF NOT EXISTS autopay_batches (
     merchant TEXT NOT NULL,
@@ -330,8 +332,7 @@ class PostgresJournal:
         self._opened = False
 
     def __repr__(self) -> str:  # no password, whatever the URL holds
-        parts = urlsplit(self.dsn)
-        host = parts.hostname or "local socket"
+        host = urlsplit(self.dsn).hostname or "local socket"
         return f"PostgresJournal(host={host!r}, merchant={self.merchant!r}, batch={self.batch!r})"
 
     @property
@@ -343,8 +344,6 @@ class PostgresJournal:
     def session(self) -> PgSession:
         """The connection this journal uses."""
         return self._session
-
-    # -- life cycle -----------------------------------------------------------------------
 
     def open(self) -> "PostgresJournal":
         """Connect, create the tables if needed and take the batch's runner lock (or raise
@@ -372,13 +371,11 @@ class PostgresJournal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, sql: str, params: Tuple[Any, ...] = (), *, fetch: Optional[str] = None,
+    def _run(self, sql: str, params: Tuple[Any, ...] = (), fetch: Optional[str] = None,
              landed: Optional[Callable[[], Any]] = None) -> Any:
         if not self._opened:
             raise RuntimeError("the journal is not open")
         return self._session.run(sql, params, fetch=fetch, landed=landed)
-
-    # -- the batch ------------------------------------------------------------------------
 
     def bind_file(self, digest: str) -> None:
         """Tie the batch to the input file's digest; another file under this batch is refused
@@ -424,6 +421,10 @@ class PostgresJournal:
             rows = self._run(_SQL.get_many(len(chunk)), (self.merchant, *chunk), fetch="all")
             found.update((row[0], JournalEntry(*row)) for row in rows)
         return found
+
+    def ledger(self) -> JournalLedger:
+        """Reconciliation's view of this merchant's rows (:class:`~autopay_soap.batch.journal.ledger.JournalLedger`)."""
+        return JournalLedger(_LEDGER_SQL, self._run, self._scope())
 
     def _state_of(self, order_number: str) -> Optional[Tuple[str, Optional[str]]]:
         return self._run("SELECT state, owner FROM autopay_charges WHERE merchant = %s AND order_number = %s",

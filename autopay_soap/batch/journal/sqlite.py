@@ -22,16 +22,18 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..rows import ChargeRow
 from ..states import IllegalMove, RowState, check_move
+from .ledger import JournalLedger, LedgerStatements
 from .port import JournalBusy, JournalEntry
 from .sql import SQLITE, Statements
 
 __all__ = ["SqliteJournal"]
 
 _SQL = Statements(SQLITE)
+_LEDGER_SQL = LedgerStatements(SQLITE)
 _MANY = 500
 """Order numbers per look-up of :meth:`SqliteJournal.entries`."""
 
@@ -227,6 +229,15 @@ class SqliteJournal:
         """True for a journal no run has written to yet."""
         with self._mutex:
             return self.db.execute(_SQL.is_empty).fetchone() is None
+
+    def ledger(self) -> JournalLedger:
+        """Reconciliation's view of this journal (:class:`~autopay_soap.batch.journal.ledger.JournalLedger`)."""
+        def run(sql: str, params: Tuple[Any, ...], fetch: Optional[str]) -> Any:
+            with self._mutex:
+                cursor = self.db.execute(sql, params)
+                return cursor.fetchone() if fetch == "one" else cursor.fetchall() if fetch == "all" else None
+
+        return JournalLedger(_LEDGER_SQL, run)
 
     def counts(self) -> Dict[str, int]:
         """Entries per state."""
