@@ -232,3 +232,23 @@ def test_the_nightly_reconciliation_script_reports_a_cabinet_refund_once(tmp_pat
         assert [(r["kind"], r["order_number"], r["new_refunded"]) for r in rows] == [("refunded", "R-2", "150")]
         again = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and not (tmp_path / f"reconcile-{day}.csv").exists()  # reported once
+
+
+def test_a_file_that_is_not_a_journal_and_ctrl_c_end_with_one_line(tmp_path, capsys, monkeypatch):
+    not_a_journal = tmp_path / "batch.csv"
+    not_a_journal.write_text("order_number,amount\nA-1,1.00\n" * 200)
+    argv = ["reconcile", "--from", "2026-12-04", "--to", "2026-12-05", "--profile", "sandbox"]
+    assert main([*argv, "--journal", str(not_a_journal)]) == 2
+    assert "cannot be read as a journal" in capsys.readouterr().err
+    journal = tmp_path / "j.sqlite"
+    with open_journal(journal):
+        pass
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("autopay_soap.reconcile.run.reconcile", interrupted)
+    with Sandbox() as sb:
+        code = main([*argv, "--journal", str(journal), "--sandbox-url", sb.url, "--report", str(tmp_path / "r.csv")])
+    assert code == 130 and "run the same command again" in capsys.readouterr().err
+    assert (tmp_path / "r.csv").read_text().startswith("kind,")  # what was found so far stays readable

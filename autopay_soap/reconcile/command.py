@@ -3,7 +3,7 @@
 Prints one JSON summary on stdout and exits with :data:`~autopay_soap.reconcile.run.EXIT_OK` (no
 difference), :data:`~autopay_soap.reconcile.run.EXIT_DIFFERENCES`,
 :data:`~autopay_soap.reconcile.run.EXIT_INCOMPLETE`, 2 for a setting, 6 while a charge run holds
-a SQLite journal, or 8 when the PostgreSQL journal cannot be reached.
+a SQLite journal, 8 when the PostgreSQL journal cannot be reached, or 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -23,6 +24,7 @@ __all__ = ["add_parser", "parse_moment"]
 EXIT_CONFIG = 2
 EXIT_JOURNAL_BUSY = 6
 EXIT_JOURNAL_UNAVAILABLE = 8
+EXIT_INTERRUPTED = 130
 
 
 def parse_moment(text: str) -> dt.datetime:
@@ -73,6 +75,13 @@ def run_command(args: argparse.Namespace) -> int:
     except JournalBusy as exc:
         _say(f"{exc}; reconcile once the charge run has ended")
         return EXIT_JOURNAL_BUSY
+    except KeyboardInterrupt:
+        _say("interrupted: the report holds the differences found so far, and each row settled is settled whole; "
+             "run the same command again")
+        return EXIT_INTERRUPTED
+    except sqlite3.DatabaseError as exc:
+        _say(f"journal: {args.journal} cannot be read as a journal ({exc})")
+        return EXIT_CONFIG
     except JournalUnavailable as exc:
         _say(f"{exc}; nothing more was changed. Run again once the database is back")
         return EXIT_JOURNAL_UNAVAILABLE
