@@ -346,11 +346,16 @@ def _cmd_charge(args: argparse.Namespace) -> int:
     from .batch import BatchRunner, JournalBusy, JournalUnavailable
     from .errors import AutopayError
 
+    if args.metrics_file and (not Path(args.metrics_file).parent.is_dir() or Path(args.metrics_file).is_dir()):
+        _say(f"--metrics-file: {args.metrics_file} must be a file in a folder that exists")
+        return 2
     try:
         runner = _charge_runner(args, BatchRunner)
         summary = runner.run(args.file, dry_run=args.dry_run, report=args.report)
     except (AutopayError, JournalBusy, JournalUnavailable, KeyboardInterrupt) as exc:
         return _charge_refused(exc, args)
+    if args.metrics_file and not args.dry_run:
+        _write_metrics(args.metrics_file, summary)
     if summary.config_error:
         _say(f"stopped: {summary.config_error}; {summary.retry + summary.not_started} row(s) left for the next run "
              "with the same journal")
@@ -361,6 +366,17 @@ def _cmd_charge(args: argparse.Namespace) -> int:
         _say(f"the report could not be written: {summary.report_error}")
     print(_json.dumps(summary.as_dict()), flush=True)
     return summary.exit_code
+
+
+def _write_metrics(path: str, summary: Any) -> None:
+    import time as _time
+
+    from .batch.metrics_file import write_metrics_file
+
+    try:
+        write_metrics_file(path, summary, finished_at=_time.time())
+    except OSError as exc:  # the run is done and recorded: say so, keep its exit code
+        _say(f"the metrics file {path} could not be written: {exc.strerror or exc}")
 
 
 def _cmd_dunning(args: argparse.Namespace) -> int:
@@ -490,6 +506,8 @@ def _add_charge(sub: Any) -> None:
     charge.add_argument("--delimiter", type=_delimiter, default=None,
                         help="CSV separator: ',', ';' or tab (default: found from the header line)")
     charge.add_argument("--quiet", action="store_true", help="no progress display")
+    charge.add_argument("--metrics-file", metavar="FILE", default=None,
+                        help="write the run's counters for the node exporter's textfile collector (FILE.prom)")
     charge.add_argument("--dry-run", action="store_true",
                         help="run the pre-flight (rows, settings, credentials) and stop; nothing is charged")
     charge.set_defaults(func=_cmd_charge)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import inspect
 import logging
 import random
 import uuid
@@ -39,6 +40,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar, Unio
 
 import attr
 
+from . import observe
 from .declines import Decline, DeclineKind, classify, classify_error
 from .errors import (
     AutopayError,
@@ -84,11 +86,15 @@ DEFAULT_DEADLINE = 180.0
 
 
 def _scenario(method: F) -> F:
-    """Run a public scenario within the client's deadline (see :attr:`AutopayClient.deadline`)."""
+    """Run a public scenario within the client's deadline (see :attr:`AutopayClient.deadline`),
+    its gateway exchanges observed by the client's :attr:`~AutopayClient.events` hooks."""
+    parameters = list(inspect.signature(method).parameters)
+    numbered = len(parameters) > 1 and parameters[1] == "order_number"
 
     @functools.wraps(method)
     def run(self: "AutopayClient", *args: Any, **kwargs: Any) -> Any:
-        with deadline_scope(self.deadline):
+        number = kwargs.get("order_number") or (args[0] if numbered and args else None)
+        with deadline_scope(self.deadline), observe.scenario(self.events, number):
             return method(self, *args, **kwargs)
 
     return cast(F, run)
@@ -204,6 +210,8 @@ class AutopayClient:
     :param sleep: how to wait between attempts (tests pass a no-op).
     :param decline_overrides: decline codes of this gateway mapped to the kind you want instead of
         the table's (``{5: DeclineKind.HARD}``); see "Declines and retries" in the docs.
+    :param events: hooks called with an :class:`~autopay_soap.observe.Event` for every gateway
+        exchange of a scenario (:mod:`autopay_soap.observe`); none by default.
     :param deadline: seconds one scenario call (``autopay``, ``capture``...) may take with all its
         retries, waits and status look-ups (default :data:`DEFAULT_DEADLINE`); after it the
         outcome is UNKNOWN (``autopay``) or :class:`OutcomeUnknown` is raised. ``None``: no bound
@@ -217,6 +225,7 @@ class AutopayClient:
     sleep: Callable[[float], None] = attr.ib(default=pause, repr=False)
     deadline: Optional[float] = attr.ib(default=DEFAULT_DEADLINE, validator=_check_deadline)
     decline_overrides: Optional[Dict[object, DeclineKind]] = attr.ib(default=None)
+    events: Tuple[observe.Hook, ...] = attr.ib(default=(), converter=tuple, repr=False)
     _rng: random.Random = attr.ib(factory=random.Random, repr=False)
 
     @classmethod
@@ -230,7 +239,7 @@ class AutopayClient:
 
         return_url = settings.pop("return_url", None)
         retry = settings.pop("retry", None) or RetryPolicy()
-        options = {key: settings.pop(key) for key in ("deadline", "sleep", "payer_ip") if key in settings}
+        options = {key: settings.pop(key) for key in ("deadline", "sleep", "payer_ip", "events") if key in settings}
         return cls(build_gateway(name, **settings), return_url=return_url, retry=retry, **options)
 
     def close(self) -> None:

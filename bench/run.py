@@ -32,6 +32,9 @@
 10. Reconciliation at scale (``bench/reconcile_scale.py``): N orders of a day in the sandbox, paged
    through (200 a page) over REST and SOAP and compared with a journal of N rows; seconds and
    peak RSS (target: RSS flat in N, ratio <= 1.2).
+11. Event hooks (``bench/observe_cost.py``): client CPU per autopayment with no hook, a no-op hook
+   and the Prometheus hook, and the hook machinery's own cost alone (target: <= 2 % of one
+   autopayment's client CPU).
 """
 
 from __future__ import annotations
@@ -222,6 +225,25 @@ def reconcile_scale(quick: bool) -> Dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def observe_cost(quick: bool) -> Dict[str, Any]:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "observe_cost.py"), "--payments",
+                          "100" if quick else "300"], capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"skipped": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _observe_rows(found: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
+    """The event hooks' cost (bench/observe_cost.py)."""
+    if "skipped" in found:
+        return [("event hooks", found["skipped"], "", "")]
+    cpu = found["cpu_ms"]
+    return [("client CPU per autopayment: no hook / no-op hook / Prometheus",
+             f"{cpu['none']:.3f} / {cpu['no-op']:.3f} / {cpu['prometheus']:.3f} ms", "", "(end to end, noisy)"),
+            ("hook machinery per autopayment (no-op hook)", f"{found['machinery']['added_us']:.1f} us",
+             f"{found['no_op_overhead']:.4f}", "<= 0.02")]
+
+
 def _reconcile_rows(found: Dict[str, Any]) -> List[Tuple[str, str, str, str]]:
     """Reconciliation at scale (bench/reconcile_scale.py): time and peak RSS per transport and size."""
     if "skipped" in found:
@@ -322,6 +344,8 @@ def main() -> None:
     report["batch_scale"] = batch_scale(quick)
     print("reconciliation at scale (list pages, journal comparison)...", flush=True)
     report["reconcile_scale"] = reconcile_scale(quick)
+    print("event hooks (no hook, no-op, Prometheus)...", flush=True)
+    report["observe_cost"] = observe_cost(quick)
     report["total_seconds"] = time.perf_counter() - started
 
     o, s, m, c = report["overhead"], report["startup"], report["memory"], report["capacity"]
@@ -348,7 +372,8 @@ def main() -> None:
         (f"scale-out {r['workers']} worker(s) x 4, speed-up over N",
          f"{r['per_second']:.1f}/s, CPU {r['machine_cpu_busy']:.0%}", f"{r['speed_up_over_ideal']:.3f}",
          ">= 0.85" if r["workers"] > 1 else "") for r in report["scale_out"]["runs"]]) + \
-        _scale_rows(report["batch_scale"]) + _reconcile_rows(report["reconcile_scale"])
+        _scale_rows(report["batch_scale"]) + _reconcile_rows(report["reconcile_scale"]) + \
+        _observe_rows(report["observe_cost"])
     width = [max(len(r[i]) for r in rows) for i in range(4)]
     print()
     print(f"{report['command']} on {report['machine']}  ({report['total_seconds']:.0f} s)")

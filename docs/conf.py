@@ -16,7 +16,7 @@ nitpick_ignore = [("py:class", "Path"), ("py:class", "TextIO"), ("py:class", "IO
 nitpick_ignore_regex = [  # outside this project, with no intersphinx inventory offline
     (r"py:.*", r"(pathlib|requests|random|datetime|sqlite3|decimal|cryptography|typing|socket|threading)\..*"),
     (r"py:class", r"autopay_soap\.gateways\.base\.G"),  # a TypeVar
-    (r"py:.*", r"(lxml|xmlschema|zeep)\..*"),
+    (r"py:.*", r"(lxml|xmlschema|zeep|django|flask|werkzeug|starlette)\..*"),
     (r"py:class", r"Document"),  # zeep's, in a signature
     (r"py:.*", r"(dt|argparse)\..*"),  # the standard library under its module's short name
     (r"py:class", r"(autopay_soap\.sandbox\.engine\.)?Engine"),  # the sandbox's internals

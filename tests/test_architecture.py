@@ -11,9 +11,9 @@ LAYERS = {  # a module may import only modules of its own layer or of a lower on
     "batch": 5, "celery": 5, "reconcile": 5,
     "client": 4, "profiles": 4, "callbacks": 4,
     "gateways": 3,
-    "http": 2, "wsdl_bundle": 2,
+    "http": 2, "wsdl_bundle": 2, "observe_otel": 2, "observe_prometheus": 2,
     "models": 1, "money": 1, "validation": 1, "signing": 1, "secret": 1, "redact": 1, "errors": 1, "retry": 1,
-    "declines": 1, "receipts": 1, "json_input": 1,
+    "declines": 1, "receipts": 1, "json_input": 1, "observe": 1,
     "sandbox_bindings": 6,
     "sandbox": 3,  # beside the client stack: the bottom rows only
 }

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import attr
 
+from .. import observe
 from ..client import AutopayClient, ChargeOutcome
 from ..declines import DEFAULT_SCHEDULE, DeclineKind, RetrySchedule, retry_order_number
 from ..declines.schedule import DAY, next_day_start
@@ -204,8 +205,26 @@ def charge_one(client: AutopayClient, journal: Journal, row: ChargeRow, *,
     ``owner``/``lease_seconds``: a cluster worker holding the row's claim. ``memory``: the
     merchant's hard-decline memory beside a file journal (a hard decline is remembered in it).
     ``on_stop``: called as soon as the batch must stop (before the result is recorded, for a
-    refused setting), so the gate closes while this row is still being written.
+    refused setting), so the gate closes while this row is still being written. The client's
+    :attr:`~autopay_soap.client.AutopayClient.events` hooks observe the row (one
+    :data:`~autopay_soap.observe.ROW` event once it is recorded) around its exchanges.
     """
+    if not client.events:
+        return _charge_one(client, journal, row, schedule, clock, memory, owner, lease_seconds, on_stop)
+    transport = client.gateway.name
+    with observe.watched(client.events, observe.ROW, "charge", transport, row.order_number):
+        started, began = time.time(), time.perf_counter()
+        done = _charge_one(client, journal, row, schedule, clock, memory, owner, lease_seconds, on_stop)
+        if done.state is not None and done.recorded:
+            observe.emit(client.events, observe.Event(
+                observe.ROW, "charge", transport, started, time.perf_counter() - began, done.state.value,
+                row.order_number, done.fields.get("order_id"), done.fields.get("decline_kind"), row.attempt > 1))
+        return done
+
+
+def _charge_one(client: AutopayClient, journal: Journal, row: ChargeRow, schedule: RetrySchedule,
+                clock: Callable[[], float], memory: Optional[CardMemory], owner: Optional[str],
+                lease_seconds: Optional[float], on_stop: Optional[Callable[[str], None]]) -> Charged:
     try:
         if not journal.intend(row, owner=owner, lease_seconds=lease_seconds):
             return Charged(None, recorded=False)

@@ -39,13 +39,14 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, TextIO, Union
+from typing import Any, Callable, Dict, Optional, Sequence, TextIO, Tuple, Union
 
 import attr
 
 from ..client import AutopayClient
 from ..declines import DEFAULT_SCHEDULE, RetrySchedule
 from ..errors import ValidationError
+from ..observe import Hook
 from ..redact import describe_callable
 from .card_memory import CardMemory
 from .errors import BatchAborted, BatchConfigError, BatchInputError, BatchWorkerError
@@ -92,6 +93,13 @@ def _positive_rate(_inst: Any, attribute: "attr.Attribute[Optional[float]]", val
                               field=attribute.name)
 
 
+def with_events(factory: Callable[[], AutopayClient], events: Sequence[Hook]) -> AutopayClient:
+    """A client from ``factory`` that also calls ``events`` (:attr:`BatchRunner.factory`)."""
+    client = factory()
+    client.events = tuple(client.events) + tuple(events)
+    return client
+
+
 @attr.s(slots=True)
 class BatchRunner:
     """Runs a batch file of autopayments against a gateway, exactly once per order number.
@@ -123,6 +131,9 @@ class BatchRunner:
         hard-declines.sqlite``. Not used with a PostgreSQL journal, whose look-up spans the database.
     :param executor: who charges the rows (:mod:`autopay_soap.batch.executors`); by default
         threads, or worker processes when ``processes`` > 1.
+    :param events: hooks given every client the factory makes (:mod:`autopay_soap.observe`): an
+        event per gateway exchange and per row. With worker processes they must be picklable, and
+        each process calls its own copy.
     """
 
     client_factory: Callable[[], AutopayClient] = attr.ib(repr=describe_callable)
@@ -139,8 +150,14 @@ class BatchRunner:
     clock: Callable[[], float] = attr.ib(default=time.time, repr=False)
     card_memory: Union[str, Path, None] = attr.ib(default=None, kw_only=True)
     executor: Optional[Executor] = attr.ib(default=None, kw_only=True)
+    events: Tuple[Hook, ...] = attr.ib(default=(), converter=tuple, kw_only=True, repr=False)
     _tracker: Optional[RunTracker] = attr.ib(default=None, init=False, repr=False)
     """The run in progress (a new one per :meth:`run`)."""
+
+    @property
+    def factory(self) -> Callable[[], AutopayClient]:
+        """``client_factory``, its clients given :attr:`events` too (picklable when both parts are)."""
+        return functools.partial(with_events, self.client_factory, self.events) if self.events else self.client_factory
 
     def stop(self) -> None:
         """Stop the run as SIGINT does: no charge starts after this call; what is in flight
@@ -169,9 +186,9 @@ class BatchRunner:
         started = time.monotonic()
         path = Path(path)
         executor = self.chosen_executor()
-        executor.check(str(self.journal), self.client_factory)
+        executor.check(str(self.journal), self.factory)
         check_paths(path, report, self.journal, self.card_memory)
-        rows = check_file(self.client_factory, path, delimiter=self.delimiter, access=self.check_access)
+        rows = check_file(self.factory, path, delimiter=self.delimiter, access=self.check_access)
         if dry_run:
             return BatchSummary(rows=rows, dry_run=True, elapsed=time.monotonic() - started)
         tracker = self._tracker = RunTracker(executor.gate())
@@ -182,7 +199,7 @@ class BatchRunner:
                 earlier = {state: count for state, count in journal.counts().items() if state not in QUEUED}
                 display = self._make_display(rows, earlier, tracker)
                 tracker.notice = display.notice
-                job = functools.partial(ChargePass, path, journal, tracker, client_factory=self.client_factory,
+                job = functools.partial(ChargePass, path, journal, tracker, client_factory=self.factory,
                                         schedule=self.schedule, clock=self.clock, delimiter=self.delimiter,
                                         memory=memory)
                 reconciled = self._charge(executor, tracker, journal, job, display)

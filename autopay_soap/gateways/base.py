@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import threading
+import time
 from typing import Any, Callable, Optional, Protocol, Tuple, Type, TypeVar, runtime_checkable
 
 import attr
 
-from .. import http
+from .. import http, observe
 from ..errors import AutopayError, BadResponse, ConfigurationError, ValidationError
 from ..models import (
     Binding,
@@ -39,28 +41,70 @@ G = TypeVar("G")
 _guard = threading.local()
 
 
+def _call_guarded(name: str, method: Callable[..., Any], gateway: Any, args: Any, kwargs: Any) -> Any:
+    _guard.depth = 1
+    http.forget_sent()
+    try:
+        return method(gateway, *args, **kwargs)
+    except (ValidationError, ConfigurationError) as exc:
+        if not http.was_sent():
+            raise  # our own check refused an argument: nothing was sent
+        raise BadResponse(f"{name}: the reply could not be read ({exc.message})", operation=name) from None
+    except AutopayError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a malformed reply makes the parsing raise
+        if not http.was_sent():
+            raise
+        raise BadResponse(f"{name}: the reply could not be read ({type(exc).__name__})",
+                          operation=name) from None
+    finally:
+        _guard.depth = 0
+
+
+def _observed(scope: Any, name: str, method: Callable[..., Any], gateway: Any, args: Any, kwargs: Any,
+              takes_order_id: bool) -> Any:
+    """:func:`_call_guarded`, reported to the scenario's hooks as an :class:`~autopay_soap.observe.Event`."""
+    order_id = kwargs.get("order_id") or (args[0] if takes_order_id and args else None)
+    key = scope.order_number or order_id
+    retried = observe.repeated(scope, name, str(key) if key is not None else None)
+    transport = str(getattr(gateway, "name", type(gateway).__name__))
+    with observe.watched(scope.openers, observe.EXCHANGE, name, transport, scope.order_number):
+        started, clock = time.time(), time.perf_counter()
+        outcome, decline_kind, error = observe.OK, None, None
+        try:
+            return _call_guarded(name, method, gateway, args, kwargs)
+        except AutopayError as exc:
+            outcome = observe.NOT_SENT if not http.was_sent() else \
+                observe.UNKNOWN if exc.ambiguous else observe.REFUSED
+            decline = getattr(exc, "decline", None)
+            decline_kind, error = (decline.kind.value if decline is not None else None), type(exc).__name__
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported, then raised as it was
+            outcome, error = observe.NOT_SENT, type(exc).__name__
+            raise
+        finally:
+            if outcome != observe.OK or http.was_sent():  # a local check that sent nothing is no exchange
+                observe.emit(scope.hooks, observe.Event(
+                    observe.EXCHANGE, name, transport, started, time.perf_counter() - clock, outcome,
+                    scope.order_number, str(order_id) if order_id else None, decline_kind, retried, error))
+
+
+_NOT_EXCHANGES = frozenset({"check_registration", "operations", "close", "sign", "session"})
+"""Public gateway methods that send nothing: guarded, never observed as an exchange."""
+
+
 def _guarded(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    parameters = list(inspect.signature(method).parameters)
+    takes_order_id = len(parameters) > 1 and parameters[1] == "order_id"
+
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(_guard, "depth", 0):  # an inner call of a guarded method: the outer one decides
             return method(self, *args, **kwargs)
-        _guard.depth = 1
-        http.forget_sent()
-        try:
-            return method(self, *args, **kwargs)
-        except (ValidationError, ConfigurationError) as exc:
-            if not http.was_sent():
-                raise  # our own check refused an argument: nothing was sent
-            raise BadResponse(f"{name}: the reply could not be read ({exc.message})", operation=name) from None
-        except AutopayError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever a malformed reply makes the parsing raise
-            if not http.was_sent():
-                raise
-            raise BadResponse(f"{name}: the reply could not be read ({type(exc).__name__})",
-                              operation=name) from None
-        finally:
-            _guard.depth = 0
+        scope = observe.current()
+        if scope is None or name in _NOT_EXCHANGES:  # nobody watching: nothing more than the guard
+            return _call_guarded(name, method, self, args, kwargs)
+        return _observed(scope, name, method, self, args, kwargs, takes_order_id)
     return call
 
 

@@ -89,6 +89,23 @@ class RbsRestGateway(HttpGateway):
 
     # -- plumbing -------------------------------------------------------------------------
 
+    def call(self, method: str, **params: Any) -> Dict[str, Any]:
+        """The escape hatch: any ``<method>.do`` of the REST API, by name, with its form fields
+        (``gateway.call("getOrderStatusExtended", orderId=...)``), through this gateway's session:
+        the same timeouts, reply limit, credentials and redacted wire log as the facade's calls,
+        and the same errors (an ``errorCode`` other than 0 raises). Returns the reply as a dict
+        read case-insensitively. Nothing checks the fields: prefer the facade where it does.
+        """
+        if not method or not method.isascii() or not method.replace("_", "").isalnum():
+            raise ValidationError("method: the name of a REST method, letters and digits only", field="method")
+        taken = sorted(name for name in params if name.lower() in ("username", "password", "token"))
+        if taken:
+            raise ValidationError(f"{taken[0]}: the gateway's credentials are its own, not a field", field=taken[0])
+        context: Dict[str, Any] = {}
+        result = self._call(method, params, context)
+        self._check(result, method, context)
+        return result
+
     def _call(self, method: str, params: Dict[str, Any], context: Dict[str, Any]) -> _CI:
         context = {"operation": method, **{k: x for k, x in context.items() if x is not None}}
         form = {"userName": self.username, "password": self._password.reveal(),
