@@ -195,3 +195,25 @@ def test_an_oversized_body_is_refused(framework, world):
     call = mounted(framework, world, got)
     status, _answer = call("POST", "/tbank", body=b"{" + b" " * (65 * 1024) + b"}", content_type="application/json")
     assert status == 413 and got == []
+
+
+def test_the_asgi_app_stops_reading_an_undeclared_body_at_the_limit():
+    """A body with no Content-Length that never ends: read up to the limit, then 413, handler unasked."""
+    import asyncio
+
+    from autopay_soap.callbacks.asgi import CallbackAsgiApp
+
+    got, sent, chunks = [], [], {"n": 0}
+
+    async def receive():
+        chunks["n"] += 1
+        return {"type": "http.request", "body": b" " * 8192, "more_body": True}  # endless
+
+    async def send(message):
+        sent.append(message)
+
+    app = CallbackAsgiApp(TBankReceiver(got.append, password="pw", offline=True))
+    scope = {"type": "http", "method": "POST", "headers": [], "query_string": b""}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413 and got == []
+    assert chunks["n"] == 64 * 1024 // 8192 + 1  # one chunk past the limit, no more
