@@ -47,7 +47,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Optional, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 from urllib.parse import urlencode, urlsplit
 
 import attr
@@ -68,12 +68,21 @@ from .batch.journal import (
 from .batch.rows import chunks
 from .batch.runner import BatchRunner
 from .batch.states import QUEUED, WAITING, RowState
-from .batch.task_message import MESSAGE_KEYS, MessageRefused, read_message, row_message, signing_key
+from .batch.task_message import (
+    MAX_ROWS,
+    MESSAGE_KEYS,
+    MessageRefused,
+    read_message,
+    read_rows_message,
+    row_message,
+    rows_message,
+    signing_key,
+)
 from .client import AutopayClient
 from .errors import ValidationError
 
-__all__ = ["MESSAGE_KEYS", "CeleryExecutor", "ClusterRunner", "MessageRefused", "app", "charge_row", "read_message",
-           "row_message"]
+__all__ = ["MESSAGE_KEYS", "CeleryExecutor", "ClusterRunner", "MessageRefused", "app", "charge_row", "charge_rows",
+           "read_message", "read_rows_message", "row_message", "rows_message"]
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +190,8 @@ def _build_client_early(**_: Any) -> None:
 
 
 def _refuse(why: str, message: Any) -> str:
-    shown = {k: message.get(k) for k in MESSAGE_KEYS} if isinstance(message, dict) else type(message).__name__
+    shown = ({k: message.get(k) for k in (*MESSAGE_KEYS, "order_numbers") if k in message} if isinstance(message, dict)
+             else type(message).__name__)
     log.error("task refused, nothing charged: %s (message %.300r)", why, shown)
     return "refused"
 
@@ -204,6 +214,40 @@ def charge_row(self: Any, message: Any = None, *args: Any, **kwargs: Any) -> str
         raise self.retry(countdown=min(lease, 30)) from None
     except _LeaseBusy:
         raise self.retry(countdown=lease) from None
+
+
+@app.task(bind=True, name="autopay_soap.charge_rows", max_retries=None)
+def charge_rows(self: Any, message: Any = None, *args: Any, **kwargs: Any) -> Dict[str, str]:
+    """Charge several queued rows of one batch exactly once each, in order (what a producer
+    sends: :func:`~autopay_soap.batch.task_message.rows_message`); each row's state, or
+    ``{"*": "refused"}`` for a message that names no rows this worker may charge.
+
+    A row another worker holds a live lease on does not hold up the others: it is put back on
+    the broker alone, in a message of its own, once the lease has run out. A journal that stays
+    unavailable puts the rows not yet charged back on the broker (the ones done stay done)."""
+    if args or kwargs:
+        return {"*": _refuse("the task has arguments besides its message (an older or forged producer)", message)}
+    key = signing_key()
+    try:
+        merchant, batch, numbers = read_rows_message(message, key)
+    except MessageRefused as exc:
+        return {"*": _refuse(str(exc), message)}
+    lease = _seconds("AUTOPAY_CELERY_LEASE", 300)
+    states: Dict[str, str] = {}
+    busy: List[str] = []
+    for index, number in enumerate(numbers):
+        try:
+            states[number] = _charge_queued(merchant, batch, number, lease)
+        except JournalUnavailable as exc:
+            later = busy + numbers[index:]
+            log.error("row %s: %s; %d row(s) of the task are tried again in %.0f s", number, exc, len(later),
+                      min(lease, 30))
+            raise self.retry(args=(rows_message(merchant, batch, later, key=key),), countdown=min(lease, 30)) from None
+        except _LeaseBusy:
+            busy.append(number)
+    if busy:
+        raise self.retry(args=(rows_message(merchant, batch, busy, key=key),), countdown=lease) from None
+    return states
 
 
 def _broker_host(url: str) -> str:
@@ -267,10 +311,20 @@ class CeleryExecutor:
     """Rows charged by Celery workers: the producer's side of a cluster run (see
     :func:`ClusterRunner`, which makes a :class:`~autopay_soap.batch.runner.BatchRunner` with it).
 
-    Each row of a pass is loaded into the journal as ``pending`` (with everything its charge
-    needs) and a task naming it is sent; then the journal is followed until no row of the batch
-    is pending or in flight, each newly recorded row reported to the run.
+    The rows of a pass are loaded into the journal as ``pending`` (with everything their charge
+    needs), ``chunk_size`` at a time in one ``COPY``, and tasks naming them are sent, each
+    naming up to ``rows_per_task`` rows (the task ``charge_rows``); then the journal is followed
+    until no row of the batch is pending or in flight, each newly recorded row reported to the run.
+
+    A task's rows are charged one after another by one worker process, so a pass is cut into
+    at least :attr:`SPREAD` tasks while it is small (a 10-row batch is 10 tasks; a million rows
+    are tasks of ``rows_per_task``): every process of a cluster has work, and a producer sends
+    a million rows without a million broker round trips. Keep the broker's visibility timeout
+    (``AUTOPAY_CELERY_VISIBILITY``) above the time ``rows_per_task`` charges may take.
     """
+
+    SPREAD = 64
+    """Tasks a pass is cut into at least, while its rows allow (worker processes kept busy)."""
 
     broker: str = attr.ib()
     poll_interval: float = attr.ib(default=0.2)
@@ -278,14 +332,20 @@ class CeleryExecutor:
     give_up_after: float = attr.ib(default=1800.0)
     signing_key: Optional[str] = attr.ib(default=None, repr=False)
     no_worker_after: float = attr.ib(default=30.0)
-    chunk_size: int = attr.ib(default=500)
-    """Rows loaded into the journal per round trip (then their tasks are sent)."""
+    chunk_size: int = attr.ib(default=2000)
+    """Rows loaded into the journal at a time (then their tasks are sent)."""
+    rows_per_task: int = attr.ib(default=100)
+    """The most rows one task names (at most :data:`~autopay_soap.batch.task_message.MAX_ROWS`)."""
     _key: Optional[bytes] = attr.ib(default=None, init=False, repr=False)
     _run: Any = attr.ib(default=None, init=False, repr=False)
     """The run this executor serves now, with what it has seen of it (:class:`_RunView`)."""
 
     def __attrs_post_init__(self) -> None:
         self._key = signing_key(self.signing_key)
+        for name, value in (("chunk_size", self.chunk_size), ("rows_per_task", self.rows_per_task)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= (
+                    MAX_ROWS if name == "rows_per_task" else 100_000):
+                raise ValidationError(f"{name}: {value!r} is not a whole number of rows in range", field=name)
 
     def check(self, journal: str, client_factory: Any) -> None:
         """The journal must be the workers' PostgreSQL journal; nothing is pickled (the workers
@@ -312,24 +372,39 @@ class CeleryExecutor:
             for chunk in chunks(job.rows(QUEUED), self.chunk_size):
                 if job.events.gate.stop.is_set():
                     break  # stopped: nothing more is queued
-                for number in journal.queue_many(chunk):  # a row that became final meanwhile stays so
-                    if job.events.gate.stop.is_set():
-                        break  # stopped: the chunk's rest stays queued (pending) for the next run
-                    self._send(journal, number, connection)
-                    sent += 1
+                numbers = journal.queue_many(chunk)  # a row that became final meanwhile stays so
+                sent += self._send_all(journal, numbers, connection, job.events, sent)
         self._follow(journal, job.events)
         return sent
 
-    def _send(self, journal: ClusterJournal, order_number: str, connection: Any) -> None:
-        """Send the task naming the row; a broker that cannot take it is logged, not fatal: the
-        row is pending in the journal and is sent again once nothing moves for ``resend_after``."""
-        message = row_message(journal.merchant, journal.batch, order_number, key=self._key)
+    def task_rows(self, count: int, already: int) -> int:
+        """Rows a task names when ``count`` rows are sent after ``already`` others of the pass:
+        the pass so far cut into :attr:`SPREAD` tasks, between 1 and ``rows_per_task``."""
+        return max(1, min(self.rows_per_task, -(-(already + count) // self.SPREAD)))
+
+    def _send_all(self, journal: ClusterJournal, numbers: Sequence[str], connection: Any, events: RunEvents,
+                  already: int) -> int:
+        """Send tasks naming ``numbers``; how many rows they named (a stop leaves the rest pending,
+        for the next run)."""
+        size, sent = self.task_rows(len(numbers), already), 0
+        for start in range(0, len(numbers), size):
+            if events.gate.stop.is_set():
+                break
+            part = numbers[start:start + size]
+            self._send(journal, part, connection)
+            sent += len(part)
+        return sent
+
+    def _send(self, journal: ClusterJournal, order_numbers: Sequence[str], connection: Any) -> None:
+        """Send the task naming the rows; a broker that cannot take it is logged, not fatal: the
+        rows are pending in the journal and are sent again once nothing moves for ``resend_after``."""
+        message = rows_message(journal.merchant, journal.batch, order_numbers, key=self._key)
         try:
-            charge_row.apply_async(args=(message,), connection=connection,
-                                   retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
+            charge_rows.apply_async(args=(message,), connection=connection,
+                                    retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
         except Exception as exc:  # noqa: BLE001 - kombu's and redis' errors alike
-            log.warning("row %s: the broker did not take the task (%s); it is sent again later", order_number,
-                        type(exc).__name__)
+            log.warning("rows %s (%d): the broker did not take the task (%s); they are sent again later",
+                        order_numbers[0], len(order_numbers), type(exc).__name__)
 
     def _follow(self, journal: ClusterJournal, events: RunEvents) -> None:
         """Until no row is pending or in flight (after a stop: none held by a live worker), keep
@@ -385,12 +460,9 @@ class CeleryExecutor:
         run.events.say(text)
         run.worker_seen = True  # said once
 
-    def _resend(self, journal: ClusterJournal, order_numbers: Any, events: RunEvents) -> None:
+    def _resend(self, journal: ClusterJournal, order_numbers: List[str], events: RunEvents) -> None:
         with app.connection_for_write() as connection:
-            for number in order_numbers:
-                if events.gate.stop.is_set():
-                    return
-                self._send(journal, number, connection)
+            self._send_all(journal, order_numbers, connection, events, 0)
 
 
 @attr.s(slots=True)
@@ -425,7 +497,8 @@ def _mark_stopped(journal: ClusterJournal) -> None:
 
 def ClusterRunner(client_factory: Callable[[], AutopayClient], journal: str, *, broker: str,  # noqa: N802
                   poll_interval: float = 0.2, resend_after: float = 120.0, give_up_after: float = 1800.0,
-                  signing_key: Optional[str] = None, no_worker_after: float = 30.0, **options: Any) -> BatchRunner:
+                  signing_key: Optional[str] = None, no_worker_after: float = 30.0, rows_per_task: int = 100,
+                  **options: Any) -> BatchRunner:
     """The producer of a cluster run: a :class:`~autopay_soap.batch.runner.BatchRunner` (its
     pre-flight, stop, progress, report and exit codes) whose rows are charged by Celery workers
     (a :class:`CeleryExecutor`) instead of local threads.
@@ -443,11 +516,14 @@ def ClusterRunner(client_factory: Callable[[], AutopayClient], journal: str, *, 
     :param no_worker_after: seconds after which, if no worker has taken any row of the batch,
         the producer says so (once) and names the broker it sends to: a producer waiting for
         workers that are not running otherwise looks exactly like a slow one.
+    :param rows_per_task: the most rows one task names (see :class:`CeleryExecutor`): fewer
+        broker messages, each holding a worker process longer.
     :param options: the :class:`~autopay_soap.batch.runner.BatchRunner`'s (``processes`` must stay 1).
     """
     if options.get("processes", 1) != 1:
         raise ValidationError("processes: a cluster run charges on its workers, not in local processes",
                               field="processes")
-    executor = CeleryExecutor(broker, poll_interval, resend_after, give_up_after, signing_key, no_worker_after)
+    executor = CeleryExecutor(broker, poll_interval, resend_after, give_up_after, signing_key, no_worker_after,
+                              rows_per_task=rows_per_task)
     executor.check(str(journal), client_factory)
     return BatchRunner(client_factory, journal, executor=executor, **options)

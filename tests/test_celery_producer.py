@@ -51,8 +51,8 @@ def test_a_stop_in_the_middle_of_a_chunk_sends_no_more_tasks_and_leaves_the_rest
         def rows(self, _states):
             return iter(rows)
 
-    def send(_self, _journal, number, _connection):
-        sent.append(number)
+    def send(_self, _journal, numbers, _connection):
+        sent.append(list(numbers))
         if len(sent) == 2:
             tracker.request_stop("SIGINT")  # Ctrl-C after the second task of the first chunk
 
@@ -60,6 +60,6 @@ def test_a_stop_in_the_middle_of_a_chunk_sends_no_more_tasks_and_leaves_the_rest
     monkeypatch.setattr(CeleryExecutor, "_send", send)
     monkeypatch.setattr(CeleryExecutor, "_follow", lambda self, journal, events: None)
     assert executor.charge(Job()) == 2
-    assert sent == ["ST-0", "ST-1"]
+    assert sent == [["ST-0"], ["ST-1"]]  # a small pass: a task a row
     assert journal.queued == ["ST-0", "ST-1", "ST-2", "ST-3", "ST-4"]  # the chunk's rest stays queued
     assert journal.stopped == [False, True]  # the run's stop marked the batch stopped for the workers

@@ -54,3 +54,48 @@ def test_the_key_comes_from_the_argument_or_the_environment(monkeypatch):
     assert signing_key() is None and signing_key("given") == b"given"
     monkeypatch.setenv("AUTOPAY_CELERY_SIGNING_KEY", "from-env")
     assert signing_key() == b"from-env" and signing_key("given") == b"given"
+
+
+# -- a message naming several rows (what a producer sends) --------------------------------------------
+
+def test_a_rows_message_names_rows_of_one_batch_in_order():
+    from autopay_soap.batch.task_message import MAX_ROWS, read_rows_message, rows_message
+
+    assert read_rows_message(rows_message("shop", "n1", ["A-1", "A-2"]), None) == ("shop", "n1", ["A-1", "A-2"])
+    signed = rows_message("shop", "n1", ("A-1", "A-2"), key=KEY)
+    assert signed["sig"] == task_signature(KEY, ("shop", "n1", "A-1", "A-2"))
+    assert read_rows_message(signed, KEY) == ("shop", "n1", ["A-1", "A-2"])
+    forged = [
+        {"merchant": "shop", "batch": "n1", "order_numbers": []},
+        {"merchant": "shop", "batch": "n1", "order_numbers": "A-1"},  # a string is not a list of names
+        {"merchant": "shop", "batch": "n1", "order_numbers": ["A-1", "A-1"]},  # the same row twice
+        {"merchant": "shop", "batch": "n1", "order_numbers": ["A-1", 7]},
+        {"merchant": "shop", "batch": "n1", "order_numbers": ["A-1", "A-2\nA-3"]},
+        {"merchant": "shop", "batch": "n1", "order_numbers": [f"A-{i}" for i in range(MAX_ROWS + 1)]},
+        {"merchant": "shop", "batch": "n1", "order_numbers": ["A-1"], "amount_minor": 99999},
+        {"merchant": "shop", "order_numbers": ["A-1"]},
+        {"merchant": "shop", "batch": "n1", "order_number": "A-1"},  # a one-row message is not this task's
+        ["shop", "n1", ["A-1"]],
+    ]
+    for message in forged:
+        with pytest.raises(MessageRefused):
+            read_rows_message(message, None)
+
+
+@pytest.mark.parametrize("change", [
+    {"order_numbers": ["A-1", "A-3"]},  # a row swapped under the signature
+    {"order_numbers": ["A-2", "A-1"]},  # the same rows in another order
+    {"order_numbers": ["A-1", "A-2", "A-3"]},  # a row added
+    {"order_numbers": ["A-1"]},  # a row dropped
+    {"batch": "n2"},
+    {"sig": None},
+])
+def test_a_worker_with_a_key_refuses_a_rows_message_the_key_did_not_sign(change):
+    from autopay_soap.batch.task_message import read_rows_message, rows_message
+
+    message = {**rows_message("shop", "n1", ["A-1", "A-2"], key=KEY), **change}
+    with pytest.raises(MessageRefused, match="signature"):
+        read_rows_message(message, KEY)
+    one_row = row_message("shop", "n1", "A-1", key=KEY)  # a one-row signature is for that row alone
+    with pytest.raises(MessageRefused, match="signature"):
+        read_rows_message(rows_message("shop", "n1", ["A-1", "A-2"]) | {"sig": one_row["sig"]}, KEY)

@@ -1,22 +1,31 @@
-"""The task message of a cluster batch: it names a queued row, it is not a charge order.
+"""The task messages of a cluster batch: they name queued rows, they are not charge orders.
 
-``{"merchant": ..., "batch": ..., "order_number": ...}`` and, with a key shared by producers
-and workers (``AUTOPAY_CELERY_SIGNING_KEY``), ``sig``: :func:`~autopay_soap.signing.task_signature`
-of the three names. The worker (:mod:`autopay_soap.celery`) reads what to charge from the journal
-row the message names; :func:`read_message` refuses everything else. Nothing here needs Celery.
+``{"merchant": ..., "batch": ..., "order_number": ...}`` names one row (the task
+``autopay_soap.charge_row``); ``{"merchant": ..., "batch": ..., "order_numbers": [...]}`` names
+up to :data:`MAX_ROWS` rows of one batch (``autopay_soap.charge_rows``, what a producer sends:
+one message for many rows, so queueing a million rows is not a million broker round trips).
+With a key shared by producers and workers (``AUTOPAY_CELERY_SIGNING_KEY``) each carries
+``sig``: :func:`~autopay_soap.signing.task_signature` of the names, in order. The worker
+(:mod:`autopay_soap.celery`) reads what to charge from the journal rows the message names;
+:func:`read_message` and :func:`read_rows_message` refuse everything else. Nothing here needs Celery.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..signing import task_signature, task_signature_valid
 
-__all__ = ["MESSAGE_KEYS", "MessageRefused", "read_message", "row_message", "signing_key"]
+__all__ = ["MAX_ROWS", "MESSAGE_KEYS", "ROWS_MESSAGE_KEYS", "MessageRefused", "read_message", "read_rows_message",
+           "row_message", "rows_message", "signing_key"]
 
 MESSAGE_KEYS = ("merchant", "batch", "order_number")
 """What a task message carries: the names of a queued row, nothing to charge with (and ``sig``)."""
+ROWS_MESSAGE_KEYS = ("merchant", "batch", "order_numbers")
+"""What a message naming many rows carries (and ``sig``)."""
+MAX_ROWS = 1000
+"""The most rows one message names."""
 _MAX_NAME = 200
 
 
@@ -32,6 +41,16 @@ def row_message(merchant: str, batch: str, order_number: str, *, key: Optional[b
     message = {"merchant": merchant, "batch": batch, "order_number": order_number}
     if key:
         message["sig"] = task_signature(key, (merchant, batch, order_number))
+    return message
+
+
+def rows_message(merchant: str, batch: str, order_numbers: Sequence[str], *,
+                 key: Optional[bytes] = None) -> Dict[str, Any]:
+    """The task message naming several queued rows of one batch, signed (``sig``) when a key is given."""
+    numbers = list(order_numbers)
+    message: Dict[str, Any] = {"merchant": merchant, "batch": batch, "order_numbers": numbers}
+    if key:
+        message["sig"] = task_signature(key, (merchant, batch, *numbers))
     return message
 
 
@@ -53,12 +72,38 @@ def read_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, str]:
     if extra:
         raise MessageRefused(f"the message carries {', '.join(sorted(map(str, extra)))[:200]}: a message names a "
                              "row, what to charge comes from the journal")
-    names = []
-    for name in MESSAGE_KEYS:
-        value = message.get(name)
-        if not isinstance(value, str) or not value or len(value) > _MAX_NAME or not value.isprintable():
-            raise MessageRefused(f"{name}: missing or not a short printable string")
-        names.append(value)
+    names = [_name(message.get(name), name) for name in MESSAGE_KEYS]
     if key is not None and not task_signature_valid(key, names, message.get("sig")):
         raise MessageRefused("the signature is missing or wrong (AUTOPAY_CELERY_SIGNING_KEY)")
     return names[0], names[1], names[2]
+
+
+def read_rows_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, List[str]]:
+    """``(merchant, batch, order_numbers)`` of a message naming several rows, or :class:`MessageRefused`.
+
+    The message must be an object of exactly :data:`ROWS_MESSAGE_KEYS` (plus ``sig``): two short
+    printable strings and a list of 1 to :data:`MAX_ROWS` distinct ones; with ``key`` its ``sig``
+    must match the names in their order (compared in constant time).
+    """
+    if not isinstance(message, dict):
+        raise MessageRefused(f"the message is a {type(message).__name__}, not an object naming rows")
+    extra = set(message) - set(ROWS_MESSAGE_KEYS) - {"sig"}
+    if extra:
+        raise MessageRefused(f"the message carries {', '.join(sorted(map(str, extra)))[:200]}: a message names "
+                             "rows, what to charge comes from the journal")
+    merchant, batch = _name(message.get("merchant"), "merchant"), _name(message.get("batch"), "batch")
+    given = message.get("order_numbers")
+    if not isinstance(given, list) or not 1 <= len(given) <= MAX_ROWS:
+        raise MessageRefused(f"order_numbers: not a list of 1 to {MAX_ROWS} order numbers")
+    numbers = [_name(number, "order_numbers") for number in given]
+    if len(set(numbers)) != len(numbers):
+        raise MessageRefused("order_numbers: an order number is named twice")
+    if key is not None and not task_signature_valid(key, (merchant, batch, *numbers), message.get("sig")):
+        raise MessageRefused("the signature is missing or wrong (AUTOPAY_CELERY_SIGNING_KEY)")
+    return merchant, batch, numbers
+
+
+def _name(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > _MAX_NAME or not value.isprintable():
+        raise MessageRefused(f"{name}: missing or not a short printable string")
+    return value

@@ -159,14 +159,31 @@ class Statements:
         return self._upserts[key]
 
     def _build_upsert(self, state: RowState, extra: str, returning: bool) -> str:
-        d, t = self.dialect, self.dialect.table
         names = self.insert_columns()
+        source = f"VALUES ({', '.join([self.dialect.mark] * len(names))}, {self.dialect.now})"
+        return self._upsert_from(source, state, extra) + (" RETURNING 1" if returning else "")
+
+    def upsert_from(self, staging: str, state: RowState, *, extra: str = "") -> str:
+        """:meth:`upsert` of every row of the table ``staging`` (its columns are
+        :meth:`insert_columns`; loaded by ``COPY``), in line order, returning the order numbers
+        written. The rows must not repeat an order number (the pre-flight made sure)."""
+        names = ", ".join(self.insert_columns())
+        source = f"SELECT {names}, {self.dialect.now} FROM {staging} ORDER BY line"
+        return self._upsert_from(source, state, extra) + " RETURNING order_number"
+
+    def staging(self, name: str) -> str:
+        """PostgreSQL: create the session's staging table ``name`` (the columns of
+        :meth:`insert_columns`, emptied at every commit) unless it exists."""
+        return (f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
+                f"SELECT {', '.join(self.insert_columns())} FROM {self.dialect.table} WITH NO DATA")
+
+    def _upsert_from(self, source: str, state: RowState, extra: str) -> str:
+        d, t = self.dialect, self.dialect.table
         key = ", ".join((*d.scope, "order_number"))
         counted = f", attempts = {t}.attempts + 1" if state is RowState.IN_FLIGHT else ""
-        return (f"INSERT INTO {t} ({', '.join(names)}, updated_at) VALUES ({', '.join([d.mark] * len(names))}, "
-                f"{d.now}) ON CONFLICT ({key}) DO UPDATE SET state = excluded.state{counted}, "
-                f"updated_at = excluded.updated_at{extra} WHERE {t}.state IN {sql_list(sources(state))}"
-                + (" RETURNING 1" if returning else ""))
+        return (f"INSERT INTO {t} ({', '.join(self.insert_columns())}, updated_at) {source} "
+                f"ON CONFLICT ({key}) DO UPDATE SET state = excluded.state{counted}, "
+                f"updated_at = excluded.updated_at{extra} WHERE {t}.state IN {sql_list(sources(state))}")
 
     def record_values(self, state: RowState, fields: Dict[str, Any], scope: Tuple[Any, ...],
                       order_number: str) -> Tuple[Any, ...]:
