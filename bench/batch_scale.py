@@ -74,6 +74,7 @@ from autopay_soap.client import ChargeOutcome, ChargeResult
 
 class Instant:
     '''A client whose gateway answers at once: every autopayment is paid.'''
+    events = ()
     def __init__(self):
         self.real = AutopayClient.from_profile("sandbox", sandbox_url="http://127.0.0.1:9", return_url="http://x/r")
     def check_autopay(self, *args, **kwargs):

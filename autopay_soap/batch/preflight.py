@@ -13,6 +13,7 @@ from .card_memory import CardMemory
 from .errors import BatchConfigError, BatchInputError
 from .journal import is_url, open_journal
 from .rows import COLUMNS, ChargeRow, RowError, validate_file
+from .spool import RowSpool
 
 __all__ = ["check_access", "check_card_memory", "check_file", "check_journal_url", "check_paths", "check_report",
            "check_row"]
@@ -126,15 +127,16 @@ def check_journal_url(journal: str) -> None:
 
 
 def check_file(client_factory: Callable[[], AutopayClient], path: Path, *, delimiter: Optional[str],
-               access: bool) -> int:
-    """Build a client, check every row for the file and the transport, authenticate; the row count."""
+               access: bool, spool: Optional[RowSpool] = None) -> int:
+    """Build a client, check every row for the file and the transport, authenticate; the row count.
+    ``spool``: where the run keeps the rows checked (the file is not read again)."""
     try:
         client = client_factory()
     except (AutopayError, ValueError) as exc:
         text = describe(exc) if isinstance(exc, AutopayError) else str(exc)
         raise BatchConfigError(f"the client could not be built: {text}", setting="client") from None
     try:
-        found = validate_file(path, delimiter=delimiter, check=lambda row: check_row(client, row))
+        found = validate_file(path, delimiter=delimiter, check=lambda row: check_row(client, row), spool=spool)
         if found.errors:
             raise BatchInputError(found.errors, bad_rows=found.bad_rows, path=path)
         if access:

@@ -6,11 +6,11 @@ import csv
 import datetime as dt
 import json
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 from .journal import Journal, JournalEntry
 from .outcome import BatchSummary
-from .rows import ChargeRow, RowError, chunks, read_rows
+from .rows import ChargeRow, chunks
 from .states import RowState, outcome_of
 
 __all__ = ["FIELDS", "iso_time", "open_report", "report_record", "summarise"]
@@ -57,11 +57,11 @@ def open_report(report_path: Path) -> Tuple[IO[str], Callable[[Dict[str, Any]], 
     return out, csv_writer.writerow
 
 
-def summarise(path: Union[str, Path], journal: Journal, report: Union[str, Path, None], *,
-              delimiter: Optional[str] = None) -> BatchSummary:
-    """The run's summary, one count per outcome of the file's rows, from the journal; writes
-    ``report`` (one line per row) when given. A report that cannot be written is said in
-    ``report_error``, never raised: the summary is still worth having."""
+def summarise(rows: Iterable[ChargeRow], journal: Journal, report: Union[str, Path, None]) -> BatchSummary:
+    """The run's summary, one count per outcome of the file's ``rows`` (in file order: the run's
+    :class:`~.spool.RowSpool`), from the journal; writes ``report`` (one line per row) when given.
+    A report that cannot be written is said in ``report_error``, never raised: the summary is
+    still worth having."""
     summary = BatchSummary()
     out: Optional[IO[str]] = None
     writer: Optional[Callable[[Dict[str, Any]], None]] = None
@@ -71,7 +71,7 @@ def summarise(path: Union[str, Path], journal: Journal, report: Union[str, Path,
         except OSError as exc:
             summary.report_error = f"{report}: {exc.strerror or exc}"
     try:
-        for item, entry in _with_entries(read_rows(path, delimiter=delimiter), journal):
+        for item, entry in _with_entries(iter(rows), journal):
             summary.rows += 1
             outcome = outcome_of(entry.state) if entry is not None else "not_started"
             message = entry.message if entry else None
@@ -99,9 +99,9 @@ def summarise(path: Union[str, Path], journal: Journal, report: Union[str, Path,
     return summary
 
 
-def _with_entries(items: Iterator[Union[ChargeRow, RowError]], journal: Journal,
+def _with_entries(items: Iterator[ChargeRow], journal: Journal,
                   size: int = 500) -> Iterator[Tuple[ChargeRow, Optional[JournalEntry]]]:
     """Each row with its journal entry, the journal asked about ``size`` rows at a time."""
-    for chunk in chunks((item for item in items if isinstance(item, ChargeRow)), size):
+    for chunk in chunks(items, size):
         known = journal.entries([row.order_number for row in chunk])
         yield from ((row, known.get(row.order_number)) for row in chunk)

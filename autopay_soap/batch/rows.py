@@ -32,10 +32,7 @@ import csv
 import difflib
 import hashlib
 import json
-import os
 import re
-import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -47,6 +44,7 @@ from ..declines.numbers import root_and_attempt
 from ..errors import ValidationError
 from ..money import Money
 from ..receipts import Receipt, ReceiptItem
+from .spool import RowSpool
 
 __all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "chunks", "file_digest", "read_rows", "validate_file"]
 
@@ -87,6 +85,13 @@ class ChargeRow:
     """The column that named the card or account: ``binding_id``, ``rebill_id`` or ``account_token``."""
     receipt: Optional[Receipt] = None
     """The charge's 54-FZ receipt (its lines add up to ``amount``), sent with the charge."""
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        """Pickled as its plain fields (the run's row spool holds a million of them): a checked
+        row is rebuilt as it was, without checking it again."""
+        return _checked_row, (self.line, self.order_number, self.client_id, self.binding_id, self.amount.minor,
+                              self.amount.currency.alpha, self.two_stage, self.description, self.account_token,
+                              self.original_order_number, self.attempt, self.instrument_column, self.receipt)
 
     @property
     def receipt_digest(self) -> Optional[str]:
@@ -141,6 +146,14 @@ class RowError:
         if text.startswith(self.field + ":"):
             text = text[len(self.field) + 1:].lstrip()
         return f"line {self.line}, column {self.field}: {text}"
+
+
+def _checked_row(line: int, order_number: str, client_id: str, binding_id: Optional[str], minor: int, currency: str,
+                 two_stage: bool, description: Optional[str], account_token: Optional[str], original: Optional[str],
+                 attempt: int, column: str, receipt: Optional[Receipt]) -> ChargeRow:
+    """A :class:`ChargeRow` from the fields it was pickled as (see ``ChargeRow.__reduce__``)."""
+    return ChargeRow(line, order_number, client_id, binding_id, Money(minor, currency), two_stage, description,
+                     account_token, original, attempt, column, receipt)
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -474,31 +487,29 @@ def read_rows(path: Union[str, Path], *, delimiter: Optional[str] = None) -> Ite
 
 
 def validate_file(path: Union[str, Path], *, max_errors: int = 50, delimiter: Optional[str] = None,
-                  check: Optional[Callable[[ChargeRow], None]] = None) -> FileCheck:
+                  check: Optional[Callable[[ChargeRow], None]] = None, spool: Optional[RowSpool] = None) -> FileCheck:
     """Check every row (streamed); a repeated order number is an error too.
 
     ``check`` is called on every good row (the batch runner passes the chosen transport's own
     rules, :meth:`~autopay_soap.client.AutopayClient.check_autopay`); a
     :class:`~autopay_soap.errors.ValidationError` it raises makes the row bad. Every bad row is
-    counted; the first ``max_errors`` are kept. Repeats are found in a temporary on-disk SQLite
-    table, so memory stays flat however long the file is.
+    counted; the first ``max_errors`` are kept. Repeats are found in an on-disk table, so memory
+    stays flat however long the file is: ``spool`` (a run's :class:`~.spool.RowSpool`, which then
+    keeps every row checked for the run's later passes), else a temporary one.
     """
     errors: List[RowError] = []
     rows = bad = 0
-    with tempfile.TemporaryDirectory(prefix="autopay-validate-") as folder:
-        seen = sqlite3.connect(os.path.join(folder, "seen.sqlite"))
-        seen.execute("PRAGMA journal_mode=OFF")
-        seen.execute("PRAGMA synchronous=OFF")
-        seen.execute("CREATE TABLE seen (order_number TEXT PRIMARY KEY, line INTEGER)")
-        try:
-            for item in read_rows(path, delimiter=delimiter):
-                rows += 1
-                error = item if isinstance(item, RowError) else _check_row(item, seen, check)
-                if error is not None:
-                    bad += 1
-                    if len(errors) < max_errors:
-                        errors.append(error)
-        finally:
+    seen = spool if spool is not None else RowSpool(keep_rows=False)
+    try:
+        for item in read_rows(path, delimiter=delimiter):
+            rows += 1
+            error = item if isinstance(item, RowError) else _check_row(item, seen, check)
+            if error is not None:
+                bad += 1
+                if len(errors) < max_errors:
+                    errors.append(error)
+    finally:
+        if spool is None:
             seen.close()
     if rows == 0:
         errors.append(RowError(1, "file", "the file has no rows"))
@@ -506,12 +517,9 @@ def validate_file(path: Union[str, Path], *, max_errors: int = 50, delimiter: Op
     return FileCheck(rows, errors, bad)
 
 
-def _check_row(row: ChargeRow, seen: sqlite3.Connection,
-               check: Optional[Callable[[ChargeRow], None]]) -> Optional[RowError]:
-    try:
-        seen.execute("INSERT INTO seen VALUES (?, ?)", (row.order_number, row.line))
-    except sqlite3.IntegrityError:
-        first = seen.execute("SELECT line FROM seen WHERE order_number = ?", (row.order_number,)).fetchone()[0]
+def _check_row(row: ChargeRow, seen: RowSpool, check: Optional[Callable[[ChargeRow], None]]) -> Optional[RowError]:
+    first = seen.add(row)
+    if first is not None:
         return RowError(row.line, "order_number", f"order_number {row.order_number!r} repeats line {first}")
     if check is not None:
         try:

@@ -69,6 +69,7 @@ from .progress import Progress
 from .report import summarise
 from .rows import file_digest
 from .signals import StopOnSignals
+from .spool import RowSpool
 from .states import QUEUED
 
 __all__ = [
@@ -188,9 +189,18 @@ class BatchRunner:
         executor = self.chosen_executor()
         executor.check(str(self.journal), self.factory)
         check_paths(path, report, self.journal, self.card_memory)
-        rows = check_file(self.factory, path, delimiter=self.delimiter, access=self.check_access)
         if dry_run:
+            rows = check_file(self.factory, path, delimiter=self.delimiter, access=self.check_access)
             return BatchSummary(rows=rows, dry_run=True, elapsed=time.monotonic() - started)
+        with RowSpool() as spool:  # the file is read here only; every later pass reads the rows checked
+            rows = check_file(self.factory, path, delimiter=self.delimiter, access=self.check_access, spool=spool)
+            summary = self._charge_file(executor, path, spool.finish(), rows, report)
+        summary.elapsed = time.monotonic() - started
+        return summary
+
+    def _charge_file(self, executor: Executor, path: Path, spool: RowSpool, rows: int,
+                     report: Union[str, Path, None]) -> BatchSummary:
+        """Charge the rows the pre-flight checked (``spool``); the summary."""
         tracker = self._tracker = RunTracker(executor.gate())
         with open_journal(self.journal) as journal:
             memory = None if journal.shared else CardMemory(self.card_memory)
@@ -199,11 +209,10 @@ class BatchRunner:
                 earlier = {state: count for state, count in journal.counts().items() if state not in QUEUED}
                 display = self._make_display(rows, earlier, tracker)
                 tracker.notice = display.notice
-                job = functools.partial(ChargePass, path, journal, tracker, client_factory=self.factory,
-                                        schedule=self.schedule, clock=self.clock, delimiter=self.delimiter,
-                                        memory=memory)
+                job = functools.partial(ChargePass, spool.path, journal, tracker, client_factory=self.factory,
+                                        schedule=self.schedule, clock=self.clock, memory=memory)
                 reconciled = self._charge(executor, tracker, journal, job, display)
-                summary = summarise(path, journal, report, delimiter=self.delimiter)
+                summary = summarise(spool.rows(), journal, report)
             finally:
                 if memory is not None:
                     memory.close()
@@ -216,7 +225,6 @@ class BatchRunner:
         summary.interrupted = tracker.stopped_by is not None and tracker.stopped_by != "configuration"
         summary.in_flight_at_stop = tracker.in_flight_at_stop
         summary.config_error = tracker.config_error
-        summary.elapsed = time.monotonic() - started
         return summary
 
     @staticmethod

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol
 
 import attr
@@ -22,7 +21,8 @@ from ...redact import describe_callable
 from ..card_memory import CardMemory
 from ..gate import StartGate
 from ..journal import Journal
-from ..rows import ChargeRow, RowError, chunks, read_rows
+from ..rows import ChargeRow, chunks
+from ..spool import spooled_rows
 from ..states import RowState
 
 __all__ = ["ChargePass", "RunEvents", "RunTracker"]
@@ -129,14 +129,16 @@ class RunTracker:
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class ChargePass:
-    """One pass over the input file: what an executor needs to charge its rows.
+    """One pass over the rows of the input file: what an executor needs to charge them. The rows
+    come from the run's :class:`~autopay_soap.batch.spool.RowSpool` (``rows_from``, its path), as
+    the pre-flight checked them: the file is read once per run.
 
     ``reconcile``: charge only the rows an earlier run left unresolved (looked up first);
     otherwise only the rows the journal does not know. ``fresh``: the journal was empty when
     the run began, so no row needs a look-up.
     """
 
-    path: Path
+    rows_from: str
     journal: Journal
     events: RunEvents
     reconcile: bool
@@ -144,7 +146,6 @@ class ChargePass:
     client_factory: Callable[[], AutopayClient] = attr.ib(repr=describe_callable)
     schedule: RetrySchedule
     clock: Callable[[], float]
-    delimiter: Optional[str] = None
     memory: Optional[CardMemory] = None
 
     def rows(self, states: Any, *, shard: "tuple[int, int]" = (0, 1)) -> Iterator[ChargeRow]:
@@ -163,15 +164,10 @@ class ChargePass:
                     yield item
 
     def _share(self, shard: "tuple[int, int]") -> Iterator[ChargeRow]:
-        position = -1
-        for item in read_rows(self.path, delimiter=self.delimiter):
+        for item in spooled_rows(self.rows_from, shard):
             if self.events.gate.stop.is_set():
                 return
-            if isinstance(item, RowError):  # validated already; cannot happen unless the file changed
-                continue
-            position += 1
-            if position % shard[1] == shard[0]:
-                yield item
+            yield item
 
 
 LOOKAHEAD = 500

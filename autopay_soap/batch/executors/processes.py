@@ -63,8 +63,8 @@ class ProcessExecutor:
         rate = self.rate_limit / count if self.rate_limit else None
         shares = [self.concurrency // count + (1 if k < self.concurrency % count else 0) for k in range(count)]
         memory = str(job.memory.path) if job.memory is not None else None
-        tasks = [_ShardTask(job.client_factory, job.journal.location, str(job.path), k, count, shares[k], rate,
-                            job.reconcile, job.fresh, os.getpid(), job.delimiter, job.schedule, job.clock, memory)
+        tasks = [_ShardTask(job.client_factory, job.journal.location, job.rows_from, k, count, shares[k], rate,
+                            job.reconcile, job.fresh, os.getpid(), job.schedule, job.clock, memory)
                  for k in range(count)]
         gate = job.events.gate
         workers = [context.Process(target=_charge_shard, args=(task, (gate.stop, gate.lock, gate.started), events),
@@ -142,7 +142,8 @@ class _ShardTask:
 
     client_factory: Callable[[], AutopayClient] = attr.ib(repr=describe_callable)
     journal: str
-    path: str
+    rows_from: str
+    """The run's row spool (:class:`~autopay_soap.batch.spool.RowSpool`), by its path."""
     index: int
     count: int
     concurrency: int
@@ -150,7 +151,6 @@ class _ShardTask:
     reconcile: bool
     fresh: bool
     parent_pid: int
-    delimiter: Optional[str]
     schedule: RetrySchedule = DEFAULT_SCHEDULE
     clock: Callable[[], float] = time.time
     card_memory: Optional[str] = None
@@ -158,15 +158,13 @@ class _ShardTask:
 
 def _charge_shard(task: _ShardTask, gate: Tuple[Any, Any, Any], events: Any) -> None:
     """The body of a worker process: charge rows ``index`` mod ``count`` with threads, then report."""
-    from pathlib import Path
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # so does a service manager's SIGTERM
     executor = ThreadExecutor(task.concurrency, task.rate_limit, shard=(task.index, task.count),
                               parent_pid=task.parent_pid)
     memory = CardMemory(task.card_memory) if task.card_memory is not None else None
     with open_journal(task.journal, runner_lock=False) as journal:
-        job = ChargePass(Path(task.path), journal, _QueueEvents(StartGate(*gate), events), task.reconcile, task.fresh,
-                         task.client_factory, task.schedule, task.clock, task.delimiter, memory)
+        job = ChargePass(task.rows_from, journal, _QueueEvents(StartGate(*gate), events), task.reconcile, task.fresh,
+                         task.client_factory, task.schedule, task.clock, memory)
         submitted = executor.charge(job)
     events.put(("submitted", submitted))

@@ -66,10 +66,21 @@ class ThreadExecutor:
         finally:
             if not job.events.aborted:  # a second signal: leave at once, the daemon threads die with the process
                 for _ in workers:
-                    work.put(None)
+                    self._put_end(work, workers)
                 for worker in workers:
                     worker.join()
         return submitted
+
+    @staticmethod
+    def _put_end(work: "queue.Queue[Optional[ChargeRow]]", workers: List[threading.Thread]) -> None:
+        """Tell one thread the pass is over; no thread left to take it (all ended): nothing to tell."""
+        while True:
+            try:
+                work.put(None, timeout=0.2)
+                return
+            except queue.Full:
+                if not any(worker.is_alive() for worker in workers):
+                    return
 
     def _put(self, job: ChargePass, work: "queue.Queue[Optional[ChargeRow]]", row: ChargeRow,
              workers: List[threading.Thread]) -> bool:
@@ -116,6 +127,11 @@ class ThreadExecutor:
                     except JournalFailed as exc:
                         if not events.aborted:
                             events.failed(f"{exc} ({describe(exc.cause)})")
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - a defect: stop the run and say so, never hang
+                        log.exception("row %s: unexpected error in a worker thread", row.order_number)
+                        events.failed(f"row {row.order_number}: unexpected {type(exc).__name__} in a worker thread "
+                                      "(the row is left for the next run to reconcile)")
                         continue
                     if done.state is not None and done.recorded:
                         events.charged(done.state)

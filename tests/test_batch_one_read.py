@@ -1,0 +1,85 @@
+"""A run reads its input file once: the rows the pre-flight checked are what every later pass
+charges and reports (``autopay_soap.batch.spool``), whatever happens to the file meanwhile."""
+
+import csv
+import functools
+import os
+import tempfile
+
+import pytest
+
+import autopay_soap.batch.preflight as preflight
+import autopay_soap.batch.rows as rows_module
+from autopay_soap.batch import BatchInputError, BatchRunner
+from autopay_soap.client import AutopayClient
+from autopay_soap.sandbox import Sandbox
+
+from .test_batch import bind, write_csv
+
+
+def _batch_charges(sb):
+    """Charges per order number, the binding's first payment aside."""
+    return {n: c for n, c in sb.engine.charges_by_order_number().items() if not n.startswith("FIRST-")}
+
+
+@pytest.fixture
+def own_tmp(tmp_path, monkeypatch):
+    """Temporary files of this test's own, to see that a run leaves none behind."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_a_run_reads_its_file_once_and_leaves_no_spool_behind(tmp_path, monkeypatch, own_tmp):
+    reads = []
+    real = rows_module._lines
+
+    def counted(path):
+        reads.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(rows_module, "_lines", counted)
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"OR-{i:02d}", "cust", binding, "2.00", "RUB", "") for i in range(12)])
+        factory = functools.partial(AutopayClient.from_profile, "sandbox", sandbox_url=sb.url,
+                                    return_url=sb.return_url)
+        summary = BatchRunner(factory, tmp_path / "j.sqlite", quiet=True).run(file, report=tmp_path / "r.csv")
+        assert summary.paid == 12 and reads == [str(file)]  # the pre-flight's read; the charge and report read none
+        with open(tmp_path / "r.csv", encoding="utf-8") as handle:
+            assert [r["order_number"] for r in csv.DictReader(handle)] == [f"OR-{i:02d}" for i in range(12)]
+        assert os.listdir(own_tmp) == []
+        reads.clear()
+        again = BatchRunner(factory, tmp_path / "j.sqlite", quiet=True).run(file)  # a second run: once again
+        assert again.paid == 12 and again.charged_this_run == 0 and reads == [str(file)]
+        assert _batch_charges(sb) == {f"OR-{i:02d}": 1 for i in range(12)}
+    write_csv(file, [("BAD-1", "cust", "b-1", "-2.00", "RUB", "")])
+    with pytest.raises(BatchInputError):
+        BatchRunner(factory, tmp_path / "j2.sqlite", quiet=True, check_access=False).run(file)
+    assert os.listdir(own_tmp) == []  # a refused file leaves nothing either
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_file_edited_after_the_pre_flight_changes_nothing_that_is_charged(tmp_path, monkeypatch, processes):
+    """The file is rewritten the moment the pre-flight ends (bigger amounts, one row more): the
+    run charges and reports the rows it checked, in threads and in worker processes alike."""
+    with Sandbox() as sb:
+        binding = bind(sb, "cust")
+        file = tmp_path / "batch.csv"
+        write_csv(file, [(f"ED-{i}", "cust", binding, "3.00", "RUB", "") for i in range(6)])
+        real = preflight.check_access
+
+        def then_edit(client):
+            real(client)
+            write_csv(file, [(f"ED-{i}", "cust", binding, "999.00", "RUB", "") for i in range(7)])
+
+        monkeypatch.setattr(preflight, "check_access", then_edit)
+        factory = functools.partial(AutopayClient.from_profile, "sandbox", sandbox_url=sb.url,
+                                    return_url=sb.return_url)
+        summary = BatchRunner(factory, tmp_path / "j.sqlite", quiet=True, processes=processes,
+                              concurrency=4).run(file)
+        assert (summary.rows, summary.paid) == (6, 6)
+        assert _batch_charges(sb) == {f"ED-{i}": 1 for i in range(6)}
+        assert sorted({m.amount for m in sb.ledger() if m.amount != 100}) == [300]  # the binding's 1.00 aside
