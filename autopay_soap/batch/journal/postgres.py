@@ -451,7 +451,7 @@ class PostgresJournal:
         found: Dict[str, JournalEntry] = {}
         for start in range(0, len(order_numbers), 500):
             chunk = order_numbers[start:start + 500]
-            rows = self._run(_SQL.get_many(len(chunk)), (self.merchant, *chunk), fetch="all")
+            rows = self._run(_SQL.get_any, (self.merchant, chunk), fetch="all")  # one array, not 500 marks
             found.update((row[0], JournalEntry(*row)) for row in rows)
         return found
 

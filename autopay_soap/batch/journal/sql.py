@@ -105,6 +105,8 @@ class Statements:
         self.get = f"SELECT {ENTRY_COLUMNS} FROM {t} WHERE {where}order_number = {m}"
         self.state_of = f"SELECT state FROM {t} WHERE {where}order_number = {m}"
         self._get_many = f"SELECT {ENTRY_COLUMNS} FROM {t} WHERE {where}order_number IN ({{marks}})"
+        self.get_any = f"SELECT {ENTRY_COLUMNS} FROM {t} WHERE {where}order_number = ANY({m})"
+        """PostgreSQL: the entries of a list of order numbers given as one array parameter."""
         self.hard_decline = (f"SELECT order_number FROM {t} WHERE instrument = {m} AND decline_kind = 'hard' "
                              f"AND NOT ({where}order_number = {m}) LIMIT 1")
         history = (f"SELECT finished_at FROM {t} WHERE {where}instrument = {m} AND finished_at >= {m} "
