@@ -66,12 +66,7 @@ def read_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, str]:
     printable string; with ``key`` its ``sig`` must match (compared in constant time). Anything
     else, however plausible (an amount, a binding), is refused.
     """
-    if not isinstance(message, dict):
-        raise MessageRefused(f"the message is a {type(message).__name__}, not an object naming a row")
-    extra = set(message) - set(MESSAGE_KEYS) - {"sig"}
-    if extra:
-        raise MessageRefused(f"the message carries {', '.join(sorted(map(str, extra)))[:200]}: a message names a "
-                             "row, what to charge comes from the journal")
+    _only(message, MESSAGE_KEYS, "a row")
     names = [_name(message.get(name), name) for name in MESSAGE_KEYS]
     if key is not None and not task_signature_valid(key, names, message.get("sig")):
         raise MessageRefused("the signature is missing or wrong (AUTOPAY_CELERY_SIGNING_KEY)")
@@ -85,12 +80,7 @@ def read_rows_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, Lis
     printable strings and a list of 1 to :data:`MAX_ROWS` distinct ones; with ``key`` its ``sig``
     must match the names in their order (compared in constant time).
     """
-    if not isinstance(message, dict):
-        raise MessageRefused(f"the message is a {type(message).__name__}, not an object naming rows")
-    extra = set(message) - set(ROWS_MESSAGE_KEYS) - {"sig"}
-    if extra:
-        raise MessageRefused(f"the message carries {', '.join(sorted(map(str, extra)))[:200]}: a message names "
-                             "rows, what to charge comes from the journal")
+    _only(message, ROWS_MESSAGE_KEYS, "rows")
     merchant, batch = _name(message.get("merchant"), "merchant"), _name(message.get("batch"), "batch")
     given = message.get("order_numbers")
     if not isinstance(given, list) or not 1 <= len(given) <= MAX_ROWS:
@@ -101,6 +91,16 @@ def read_rows_message(message: Any, key: Optional[bytes]) -> Tuple[str, str, Lis
     if key is not None and not task_signature_valid(key, (merchant, batch, *numbers), message.get("sig")):
         raise MessageRefused("the signature is missing or wrong (AUTOPAY_CELERY_SIGNING_KEY)")
     return merchant, batch, numbers
+
+
+def _only(message: Any, keys: Sequence[str], what: str) -> None:
+    """Refuse anything but an object of ``keys`` (and ``sig``): ``what`` the message names."""
+    if not isinstance(message, dict):
+        raise MessageRefused(f"the message is a {type(message).__name__}, not an object naming {what}")
+    extra = set(message) - set(keys) - {"sig"}
+    if extra:
+        raise MessageRefused(f"the message carries {', '.join(sorted(map(str, extra)))[:200]}: a message names "
+                             f"{what}, what to charge comes from the journal")
 
 
 def _name(value: Any, name: str) -> str:
