@@ -94,6 +94,16 @@ class Money:
             raise ValidationError("amount: more than 12 digits of minor units", field="amount")
 
     @classmethod
+    def _checked(cls, minor: int, alpha: str) -> "Money":
+        """An amount that was checked before (``minor`` and the currency's ``alpha`` code taken
+        from a :class:`Money`): built without its checks again. For values this library stored
+        itself (a run's row spool), never for input."""
+        money = object.__new__(cls)
+        object.__setattr__(money, "minor", minor)
+        object.__setattr__(money, "currency", _BY_CODE[alpha])
+        return money
+
+    @classmethod
     def from_minor(cls, minor: int, currency_code: Union[str, int, Currency]) -> "Money":
         """Build from an ``int`` of minor units (kopecks for RUB)."""
         return cls(minor, currency(currency_code))

@@ -83,3 +83,27 @@ def test_a_file_edited_after_the_pre_flight_changes_nothing_that_is_charged(tmp_
         assert (summary.rows, summary.paid) == (6, 6)
         assert _batch_charges(sb) == {f"ED-{i}": 1 for i in range(6)}
         assert sorted({m.amount for m in sb.ledger() if m.amount != 100}) == [300]  # the binding's 1.00 aside
+
+
+def test_the_spool_gives_back_every_row_as_checked_in_file_order_and_by_shard(own_tmp):
+    from autopay_soap.batch.rows import ChargeRow
+    from autopay_soap.batch.spool import RowSpool
+    from autopay_soap.money import Money
+
+    kept = [ChargeRow(line, f"SP-{line:05d}", f"client-{line % 7}", "b" * 36,
+                      Money(100 + line, "RUB" if line % 2 else "EUR"), two_stage=line % 3 == 0,
+                      description=None if line % 5 else "d") for line in range(2, 4503)]
+    with RowSpool() as spool:
+        for row in kept:
+            assert spool.add(row) is None
+        assert spool.add(kept[4000]) == kept[4000].line  # a repeated number is refused, not kept
+        spool.finish()
+        back = list(spool.rows())
+        assert back == kept  # three pages (2,000 rows each), in file order, the last one short
+        assert [hash(row.amount) for row in back] == [hash(row.amount) for row in kept]
+        assert {row.amount.currency.alpha for row in back} == {"RUB", "EUR"}
+        shards = [list(spool.rows((k, 3))) for k in range(3)]
+        assert [len(part) for part in shards] == [1501, 1500, 1500]
+        assert shards[1] == kept[1::3] and shards[2] == kept[2::3]  # across the pages' edges too
+        assert sorted(shards[0] + shards[1] + shards[2], key=lambda row: row.line) == kept
+    assert os.listdir(own_tmp) == []

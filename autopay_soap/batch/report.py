@@ -100,7 +100,7 @@ def summarise(rows: Iterable[ChargeRow], journal: Journal, report: Union[str, Pa
 
 
 def _with_entries(items: Iterator[ChargeRow], journal: Journal,
-                  size: int = 500) -> Iterator[Tuple[ChargeRow, Optional[JournalEntry]]]:
+                  size: int = 2000) -> Iterator[Tuple[ChargeRow, Optional[JournalEntry]]]:
     """Each row with its journal entry, the journal asked about ``size`` rows at a time."""
     for chunk in chunks(items, size):
         known = journal.entries([row.order_number for row in chunk])

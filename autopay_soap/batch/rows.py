@@ -152,7 +152,7 @@ def _checked_row(line: int, order_number: str, client_id: str, binding_id: Optio
                  two_stage: bool, description: Optional[str], account_token: Optional[str], original: Optional[str],
                  attempt: int, column: str, receipt: Optional[Receipt]) -> ChargeRow:
     """A :class:`ChargeRow` from the fields it was pickled as (see ``ChargeRow.__reduce__``)."""
-    return ChargeRow(line, order_number, client_id, binding_id, Money(minor, currency), two_stage, description,
+    return ChargeRow(line, order_number, client_id, binding_id, Money._checked(minor, currency), two_stage, description,
                      account_token, original, attempt, column, receipt)
 
 

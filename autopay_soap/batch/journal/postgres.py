@@ -447,11 +447,12 @@ class PostgresJournal:
         return JournalEntry(*row) if row else None
 
     def entries(self, order_numbers: List[str]) -> Dict[str, JournalEntry]:
-        """The entries of many order numbers of this merchant (those it knows), 500 a statement."""
+        """The entries of many order numbers of this merchant (those it knows), 2,000 a statement
+        (one array parameter: the fewer round trips, the less a reply waits for the GIL)."""
         found: Dict[str, JournalEntry] = {}
-        for start in range(0, len(order_numbers), 500):
-            chunk = order_numbers[start:start + 500]
-            rows = self._run(_SQL.get_any, (self.merchant, chunk), fetch="all")  # one array, not 500 marks
+        for start in range(0, len(order_numbers), 2000):
+            chunk = order_numbers[start:start + 2000]
+            rows = self._run(_SQL.get_any, (self.merchant, chunk), fetch="all")
             found.update((row[0], JournalEntry(*row)) for row in rows)
         return found
 
