@@ -62,6 +62,7 @@ from .gateways.base import Gateway, SbpGateway
 from .gateways.receipt_wire import tbank_receipt
 from .http import deadline_scope, pause, read_only, stop_requested, time_left
 from .models import (
+    Autopayment,
     Binding,
     BindingInfo,
     OperationResult,
@@ -85,15 +86,22 @@ DEFAULT_DEADLINE = 180.0
 """Seconds one scenario call may take, its retries, waits and look-ups included."""
 
 
+_CHECK_KEYS: Dict[Tuple[Any, ...], Tuple[Any, ...]] = {}
+"""Each :meth:`AutopayClient._check_key` seen, kept as one object (a process has a few)."""
+
+
 def _scenario(method: F) -> F:
     """Run a public scenario within the client's deadline (see :attr:`AutopayClient.deadline`),
     its gateway exchanges observed by the client's :attr:`~AutopayClient.events` hooks."""
     parameters = list(inspect.signature(method).parameters)
-    numbered = len(parameters) > 1 and parameters[1] == "order_number"
+    first = parameters[1] if len(parameters) > 1 else None  # the order number, or an Autopayment carrying it
 
     @functools.wraps(method)
     def run(self: "AutopayClient", *args: Any, **kwargs: Any) -> Any:
-        number = kwargs.get("order_number") or (args[0] if numbered and args else None)
+        number = None
+        if first in ("order_number", "payment"):
+            given = kwargs.get(first, args[0] if args else None)
+            number = getattr(given, "order_number", None) if first == "payment" else given
         with deadline_scope(self.deadline), observe.scenario(self.events, number):
             return method(self, *args, **kwargs)
 
@@ -535,23 +543,41 @@ class AutopayClient:
         A declined result carries its :attr:`ChargeResult.decline`; a refusal of the payment step
         (a binding the gateway does not know...) is raised with ``decline`` set on the exception.
         """
-        options = self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
-                                       account_token=account_token, two_stage=two_stage, description=description,
-                                       return_url=return_url, initiator=initiator, receipt=receipt)
+        return self._charge(self.check_autopay(
+            order_number, amount, client_id=client_id, binding_id=binding_id, account_token=account_token,
+            two_stage=two_stage, description=description, return_url=return_url, initiator=initiator,
+            receipt=receipt), retry_of)
+
+    @_scenario
+    def charge(self, payment: Autopayment, *, retry_of: Optional[str] = None) -> ChargeResult:
+        """:meth:`autopay` of an :class:`~autopay_soap.models.Autopayment` that
+        :meth:`check_autopay` built: sent without checking its fields again when it was checked
+        for this client's transport and settings, checked again first otherwise (a client of
+        another gateway, profile or default return URL). Everything else is as :meth:`autopay`:
+        a number already paid is reported, never paid twice."""
+        if not isinstance(payment, Autopayment):
+            raise ValidationError(f"payment: expected an Autopayment from check_autopay(), got "
+                                  f"{type(payment).__name__}", field="payment")
+        if payment.checked_for != self._check_key():
+            payment = self.check_autopay(**payment.arguments())
+        return self._charge(payment, retry_of)
+
+    def _charge(self, payment: Autopayment, retry_of: Optional[str]) -> ChargeResult:
         if retry_of is not None:
             earlier = self._earlier_attempt(retry_of)
             if earlier is not None:
                 return earlier
+        order_number, binding_id = payment.order_number, payment.binding_id
         order, details, note = self._register(
-            order_number, amount, binding_id=binding_id,
-            return_url=return_url or self.return_url, two_stage=two_stage,
-            client_id=client_id, auto_payment=True, description=description, **options)
+            order_number, payment.amount, binding_id=binding_id,
+            return_url=payment.return_url or self.return_url, two_stage=payment.two_stage,
+            client_id=payment.client_id, auto_payment=True, description=payment.description, **payment.options)
         if order is None:
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, message=note)
         if details is not None and details.status is not OrderStatus.CREATED:
             return self._result(order_number, details)
         try:
-            paid = self._pay(order.order_id, binding_id, None, account_token)
+            paid = self._pay(order.order_id, binding_id, None, payment.account_token)
         except GatewayError as exc:
             if not exc.ambiguous:
                 exc.decline = classify_error(exc, self.gateway.name, self.decline_overrides)
@@ -584,13 +610,24 @@ class AutopayClient:
         binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
         description: Optional[str] = None, return_url: Optional[str] = None, initiator: Optional[str] = None,
         receipt: Optional[Receipt] = None,
-    ) -> None:
+    ) -> Autopayment:
         """Every check :meth:`autopay` makes before sending anything, for this transport: raises
         :class:`ValidationError` (or :class:`~autopay_soap.errors.ConfigurationError`) naming the
-        field, else returns. Nothing is sent. The batch runner runs it on every row first."""
-        self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
-                             account_token=account_token, two_stage=two_stage, description=description,
-                             return_url=return_url, initiator=initiator, receipt=receipt)
+        field, else returns the checked :class:`~autopay_soap.models.Autopayment`, which
+        :meth:`charge` sends without checking it again. Nothing is sent. The batch runner runs
+        it on every row first."""
+        options = self._autopay_checks(order_number, amount, client_id=client_id, binding_id=binding_id,
+                                       account_token=account_token, two_stage=two_stage, description=description,
+                                       return_url=return_url, initiator=initiator, receipt=receipt)
+        return Autopayment(order_number, amount, client_id, binding_id, account_token, two_stage, description,
+                           return_url, initiator, receipt, options, self._check_key())
+
+    def _check_key(self) -> Tuple[Any, ...]:
+        """What :meth:`check_autopay` depends on: the gateway's checks (its ``check_key``; a
+        gateway without one never shares a check) and the default return URL."""
+        found = getattr(self.gateway, "check_key", None)
+        key = (found() if callable(found) else ("unshared", id(self)), self.return_url)
+        return _CHECK_KEYS.setdefault(key, key)  # one object per key: a spooled page pickles it once
 
     def _autopay_checks(
         self, order_number: str, amount: Money, *, client_id: Optional[str], binding_id: Optional[str],

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Optional
+from typing import Any, Mapping, Optional, Tuple
 
 import attr
 
 from .money import Money
+from .receipts import Receipt
 
 __all__ = [
+    "Autopayment",
     "Binding",
     "BindingInfo",
     "CardInfo",
@@ -201,7 +203,8 @@ class SbpAccount:
 
     request_key: str
     status: str
-    account_token: Optional[str] = None
+    account_token: Optional[str] = attr.ib(default=None, repr=False)
+    """A charging token: never shown in a repr."""
     bank_member_id: Optional[str] = None
     bank_member_name: Optional[str] = None
 
@@ -209,3 +212,42 @@ class SbpAccount:
     def active(self) -> bool:
         """True when the account can be charged (``ACTIVE``)."""
         return self.status == "ACTIVE"
+
+
+@attr.s(frozen=True, slots=True, repr=False)
+class Autopayment:
+    """An autopayment checked, before anything is sent, for one transport's rules: what
+    :meth:`AutopayClient.check_autopay <autopay_soap.client.AutopayClient.check_autopay>` builds
+    and :meth:`AutopayClient.charge <autopay_soap.client.AutopayClient.charge>` sends without
+    checking it again (a client whose transport checks differently checks it once more).
+
+    Built by the client only: its fields are the arguments of
+    :meth:`~autopay_soap.client.AutopayClient.autopay` as checked. The repr names the order
+    number and the amount, never the binding or the account token.
+    """
+
+    order_number: str = attr.ib()
+    amount: Money = attr.ib()
+    client_id: Optional[str] = attr.ib()
+    binding_id: Optional[str] = attr.ib()
+    account_token: Optional[str] = attr.ib()
+    two_stage: bool = attr.ib()
+    description: Optional[str] = attr.ib()
+    return_url: Optional[str] = attr.ib()
+    initiator: Optional[str] = attr.ib()
+    receipt: Optional[Receipt] = attr.ib()
+    options: Mapping[str, Any] = attr.ib(eq=False)
+    """The transport's options the checks found (initiator type, SBP, the receipt)."""
+    checked_for: Tuple[Any, ...] = attr.ib(eq=False)
+    """What the checks depended on (the transport and its settings, the default return URL)."""
+
+    def arguments(self) -> Mapping[str, Any]:
+        """The keyword arguments of :meth:`~autopay_soap.client.AutopayClient.check_autopay`
+        that build this autopayment again (for a client that must check it itself)."""
+        return {"order_number": self.order_number, "amount": self.amount, "client_id": self.client_id,
+                "binding_id": self.binding_id, "account_token": self.account_token, "two_stage": self.two_stage,
+                "description": self.description, "return_url": self.return_url, "initiator": self.initiator,
+                "receipt": self.receipt}
+
+    def __repr__(self) -> str:
+        return f"Autopayment({self.order_number!r}, {self.amount})"

@@ -83,6 +83,8 @@ class Instant:
         pass
     def autopay(self, order_number, amount, **kwargs):
         return ChargeResult(order_number, ChargeOutcome.PAID, order_id="o-" + order_number, action_code=0)
+    def charge(self, payment, **kwargs):  # what the batch sends a checked row with (since 0.x)
+        return self.autopay(payment.order_number, payment.amount)
     def close(self):
         self.real.close()
 

@@ -107,3 +107,25 @@ def test_the_spool_gives_back_every_row_as_checked_in_file_order_and_by_shard(ow
         assert shards[1] == kept[1::3] and shards[2] == kept[2::3]  # across the pages' edges too
         assert sorted(shards[0] + shards[1] + shards[2], key=lambda row: row.line) == kept
     assert os.listdir(own_tmp) == []
+
+
+def test_a_spooled_row_keeps_the_autopayment_the_pre_flight_checked(own_tmp):
+    import attr
+
+    from autopay_soap.batch.preflight import check_row
+    from autopay_soap.batch.rows import ChargeRow
+    from autopay_soap.batch.spool import RowSpool
+    from autopay_soap.money import Money
+
+    client = AutopayClient.from_profile("sandbox", sandbox_url="http://127.0.0.1:9", return_url="https://shop/ok")
+    row = ChargeRow(2, "SP-P1", "cust", "6f1c2a40-0000-4000-8000-000000000001", Money.of("7.00", "RUB"),
+                    description="month")
+    payment = check_row(client, row)
+    with RowSpool() as spool:
+        spool.add(attr.evolve(row, payment=payment))
+        spool.add(ChargeRow(3, "SP-P2", "cust", "6f1c2a40-0000-4000-8000-000000000001", Money.of("1.00", "RUB")))
+        back, bare = list(spool.finish().rows())
+    assert back == row and bare.payment is None
+    assert back.payment == payment and back.payment.checked_for == client._check_key() == payment.checked_for
+    assert dict(back.payment.options) == dict(payment.options)
+    client.close()

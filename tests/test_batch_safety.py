@@ -73,12 +73,13 @@ def test_a_row_edited_and_run_on_a_new_journal_is_a_mismatch_from_the_gateway(tm
 
 
 class _Exploding(AutopayClient):
-    """A client whose autopay raises what no gateway error class covers, on some rows."""
+    """A client whose charge (what the batch sends each checked row with) raises what no
+    gateway error class covers, on some rows."""
 
-    def autopay(self, order_number, *args, **kwargs):  # type: ignore[override]
-        if order_number.endswith(("3", "7")):
+    def charge(self, payment, **kwargs):  # type: ignore[override]
+        if payment.order_number.endswith(("3", "7")):
             raise RuntimeError("a reply nobody foresaw")
-        return super().autopay(order_number, *args, **kwargs)
+        return super().charge(payment, **kwargs)
 
 
 def test_an_unexpected_exception_never_kills_a_worker_and_the_run_ends(tmp_path):
@@ -114,7 +115,10 @@ def test_a_gateway_system_error_escaping_a_charge_is_unknown_not_failed():
         def __init__(self, exc):
             self.exc = exc
 
-        def autopay(self, *args, **kwargs):
+        def check_autopay(self, **arguments):
+            return arguments
+
+        def charge(self, *args, **kwargs):
             raise self.exc
 
     assert outcome_of_row(Raising(GatewaySystemError("[7] System error")), row)[0] == "unknown"  # may be charged

@@ -76,11 +76,9 @@ def outcome_of_row(client: AutopayClient, row: ChargeRow, *, schedule: RetrySche
 def _charge_outcome(client: AutopayClient, row: ChargeRow) -> Tuple[RowState, Dict[str, Any]]:
     retry_of = retry_order_number(row.root_order_number, row.attempt - 1, max_len=row.max_order_number) \
         if row.attempt > 1 else None
-    try:
-        result = client.autopay(row.order_number, row.amount, client_id=row.client_id or None,
-                                binding_id=row.binding_id, account_token=row.account_token,
-                                two_stage=row.two_stage, description=row.description, retry_of=retry_of,
-                                receipt=row.receipt)
+    try:  # the pre-flight's checked request, as it is; a row read from the journal is checked here, once
+        payment = row.payment if row.payment is not None else client.check_autopay(**row.charge_arguments())
+        result = client.charge(payment, retry_of=retry_of)
     except OrderMismatch as exc:  # the number is another charge's: nothing was charged for this row
         return RowState.MISMATCH, {"order_id": exc.order_id, "message": exc.message}
     except Interrupted:  # the run is stopping: an earlier request of the row may have landed

@@ -9,6 +9,7 @@ from typing import Callable, Optional, Union
 
 from ..client import AutopayClient
 from ..errors import AccessDenied, AuthenticationError, AutopayError, ConfigurationError, ValidationError
+from ..models import Autopayment
 from .card_memory import CardMemory
 from .errors import BatchConfigError, BatchInputError
 from .journal import is_url, open_journal
@@ -27,12 +28,12 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if isinstance(exc, AutopayError) else type(exc).__name__
 
 
-def check_row(client: AutopayClient, row: ChargeRow) -> None:
-    """The transport's own rules for one row; a setting's fault raises :class:`BatchConfigError`."""
+def check_row(client: AutopayClient, row: ChargeRow) -> Autopayment:
+    """The transport's own rules for one row: the row's checked
+    :class:`~autopay_soap.models.Autopayment`, which the charge sends as it is. A row's fault
+    raises :class:`~autopay_soap.errors.ValidationError`, a setting's :class:`BatchConfigError`."""
     try:
-        client.check_autopay(row.order_number, row.amount, client_id=row.client_id or None,
-                             binding_id=row.binding_id, account_token=row.account_token, two_stage=row.two_stage,
-                             description=row.description, receipt=row.receipt)
+        return client.check_autopay(**row.charge_arguments())
     except ValidationError as exc:
         if exc.field in _ROW_FIELDS or (exc.field or "").startswith("receipt"):  # the row's receipt: its fault
             if exc.field == "sbp":

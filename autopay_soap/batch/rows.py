@@ -42,6 +42,7 @@ from .. import json_input
 from .. import validation as v
 from ..declines.numbers import root_and_attempt
 from ..errors import ValidationError
+from ..models import Autopayment
 from ..money import Money
 from ..receipts import Receipt, ReceiptItem
 from .spool import RowSpool
@@ -85,13 +86,25 @@ class ChargeRow:
     """The column that named the card or account: ``binding_id``, ``rebill_id`` or ``account_token``."""
     receipt: Optional[Receipt] = None
     """The charge's 54-FZ receipt (its lines add up to ``amount``), sent with the charge."""
+    payment: Optional[Autopayment] = attr.ib(default=None, eq=False, repr=False)
+    """The row as the pre-flight's client checked it (``check_autopay``): what the charge sends,
+    not checked again by a client of the same transport and settings. None for a row not
+    checked in this process (a Celery worker's, read from the journal)."""
+
+    def charge_arguments(self) -> Dict[str, Any]:
+        """The row as the keyword arguments of :meth:`AutopayClient.check_autopay
+        <autopay_soap.client.AutopayClient.check_autopay>`."""
+        return {"order_number": self.order_number, "amount": self.amount, "client_id": self.client_id or None,
+                "binding_id": self.binding_id, "account_token": self.account_token, "two_stage": self.two_stage,
+                "description": self.description, "receipt": self.receipt}
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
         """Pickled as its plain fields (the run's row spool holds a million of them): a checked
         row is rebuilt as it was, without checking it again."""
+        checked = (self.payment.options, self.payment.checked_for) if self.payment is not None else None
         return _checked_row, (self.line, self.order_number, self.client_id, self.binding_id, self.amount.minor,
                               self.amount.currency.alpha, self.two_stage, self.description, self.account_token,
-                              self.original_order_number, self.attempt, self.instrument_column, self.receipt)
+                              self.original_order_number, self.attempt, self.instrument_column, self.receipt, checked)
 
     @property
     def receipt_digest(self) -> Optional[str]:
@@ -150,10 +163,16 @@ class RowError:
 
 def _checked_row(line: int, order_number: str, client_id: str, binding_id: Optional[str], minor: int, currency: str,
                  two_stage: bool, description: Optional[str], account_token: Optional[str], original: Optional[str],
-                 attempt: int, column: str, receipt: Optional[Receipt]) -> ChargeRow:
-    """A :class:`ChargeRow` from the fields it was pickled as (see ``ChargeRow.__reduce__``)."""
-    return ChargeRow(line, order_number, client_id, binding_id, Money._checked(minor, currency), two_stage, description,
-                     account_token, original, attempt, column, receipt)
+                 attempt: int, column: str, receipt: Optional[Receipt],
+                 checked: Optional[Tuple[Any, Tuple[Any, ...]]] = None) -> ChargeRow:
+    """A :class:`ChargeRow` from the fields it was pickled as (see ``ChargeRow.__reduce__``),
+    with its :class:`~autopay_soap.models.Autopayment` (``checked``: its options and key)."""
+    amount = Money._checked(minor, currency)
+    payment = None if checked is None else Autopayment(
+        order_number, amount, client_id or None, binding_id, account_token, two_stage, description, None, None,
+        receipt, checked[0], checked[1])
+    return ChargeRow(line, order_number, client_id, binding_id, amount, two_stage, description, account_token,
+                     original, attempt, column, receipt, payment)
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -487,12 +506,14 @@ def read_rows(path: Union[str, Path], *, delimiter: Optional[str] = None) -> Ite
 
 
 def validate_file(path: Union[str, Path], *, max_errors: int = 50, delimiter: Optional[str] = None,
-                  check: Optional[Callable[[ChargeRow], None]] = None, spool: Optional[RowSpool] = None) -> FileCheck:
+                  check: Optional[Callable[[ChargeRow], Optional[Autopayment]]] = None,
+                  spool: Optional[RowSpool] = None) -> FileCheck:
     """Check every row (streamed); a repeated order number is an error too.
 
     ``check`` is called on every good row (the batch runner passes the chosen transport's own
     rules, :meth:`~autopay_soap.client.AutopayClient.check_autopay`); a
-    :class:`~autopay_soap.errors.ValidationError` it raises makes the row bad. Every bad row is
+    :class:`~autopay_soap.errors.ValidationError` it raises makes the row bad, and the
+    :class:`~autopay_soap.models.Autopayment` it returns is kept with the row in ``spool``. Every bad row is
     counted; the first ``max_errors`` are kept. Repeats are found in an on-disk table, so memory
     stays flat however long the file is: ``spool`` (a run's :class:`~.spool.RowSpool`, which then
     keeps every row checked for the run's later passes), else a temporary one.
@@ -517,16 +538,20 @@ def validate_file(path: Union[str, Path], *, max_errors: int = 50, delimiter: Op
     return FileCheck(rows, errors, bad)
 
 
-def _check_row(row: ChargeRow, seen: RowSpool, check: Optional[Callable[[ChargeRow], None]]) -> Optional[RowError]:
-    first = seen.add(row)
-    if first is not None:
-        return RowError(row.line, "order_number", f"order_number {row.order_number!r} repeats line {first}")
+def _check_row(row: ChargeRow, seen: RowSpool,
+               check: Optional[Callable[[ChargeRow], Optional[Autopayment]]]) -> Optional[RowError]:
+    """Check ``row`` (a ``check`` may give its :class:`~autopay_soap.models.Autopayment`, kept
+    with it) and keep it in ``seen``; its error, a repeated order number first."""
+    error, payment = None, None
     if check is not None:
         try:
-            check(row)
+            payment = check(row)
         except ValidationError as exc:
-            return RowError(row.line, exc.field or "row", exc.message)
-    return None
+            error = RowError(row.line, exc.field or "row", exc.message)
+    first = seen.add(row if payment is None else attr.evolve(row, payment=payment))
+    if first is not None:
+        return RowError(row.line, "order_number", f"order_number {row.order_number!r} repeats line {first}")
+    return error
 
 
 def file_digest(path: Union[str, Path]) -> str:

@@ -27,6 +27,8 @@ class HttpGateway:
     """
 
     _repr_fields: ClassVar[Tuple[str, ...]] = ()
+    _check_fields: ClassVar[Tuple[str, ...]] = ()
+    """The settings a subclass's checks of a request read (besides its class)."""
     timeouts: Timeouts
     max_reply_bytes: int
     _session: requests.Session
@@ -37,6 +39,13 @@ class HttpGateway:
         self.timeouts = timeouts or Timeouts()
         self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
         self._session = session or make_session(verify)
+
+    def check_key(self) -> Tuple[str, ...]:
+        """What this gateway's checks of a request depend on: its class and the settings named
+        in ``_check_fields``. Two gateways with equal keys accept and refuse the same requests,
+        so a request one of them checked need not be checked again for the other."""
+        cls = type(self)
+        return (cls.__module__, cls.__qualname__, *(repr(getattr(self, name)) for name in self._check_fields))
 
     @property
     def session(self) -> requests.Session:

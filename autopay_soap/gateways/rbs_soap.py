@@ -138,6 +138,7 @@ class RbsSoapGateway(HttpGateway):
     name = "soap"
     features = GatewayFeatures()
     _repr_fields = ("endpoint", "username")
+    _check_fields = ("cart_layout",)
 
     def __init__(
         self,

@@ -125,6 +125,7 @@ class TBankApi(HttpGateway):
     """
 
     _repr_fields = ("base_url", "terminal_key")
+    _check_fields = ("terminal_type", "default_initiator")
 
     def __init__(
         self,
