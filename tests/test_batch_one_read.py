@@ -35,9 +35,9 @@ def test_a_run_reads_its_file_once_and_leaves_no_spool_behind(tmp_path, monkeypa
     reads = []
     real = rows_module._lines
 
-    def counted(path):
+    def counted(path, *rest):
         reads.append(str(path))
-        return real(path)
+        return real(path, *rest)
 
     monkeypatch.setattr(rows_module, "_lines", counted)
     with Sandbox() as sb:
@@ -129,3 +129,32 @@ def test_a_spooled_row_keeps_the_autopayment_the_pre_flight_checked(own_tmp):
     assert back.payment == payment and back.payment.checked_for == client._check_key() == payment.checked_for
     assert dict(back.payment.options) == dict(payment.options)
     client.close()
+
+
+@pytest.mark.parametrize("name, text", [
+    ("rows.csv", "\ufefforder_number,client_id,binding_id,amount,currency\r\n"
+                 "D-1,c,6f1c2a40-0000-4000-8000-000000000001,1.00,RUB\r\n"
+                 "D-2,c,6f1c2a40-0000-4000-8000-000000000001,2.00,RUB"),
+    ("rows.jsonl", '{"order_number": "D-1", "client_id": "c", "binding_id": "6f1c2a40-0000-4000-8000-000000000001", '
+                   '"amount": "1.00", "currency": "RUB"}\n\n'),
+])
+def test_the_files_digest_is_taken_from_the_bytes_the_pre_flight_read(tmp_path, own_tmp, name, text):
+    """What a PostgreSQL batch is tied to is the digest of the bytes checked, taken in the one
+    read (a second read could see a file edited meanwhile)."""
+    import hashlib
+
+    from autopay_soap.batch.rows import validate_file
+    from autopay_soap.batch.spool import RowSpool
+
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    with RowSpool() as spool:
+        with pytest.raises(RuntimeError, match="not read to its end"):
+            spool.digest.hexdigest()
+        assert validate_file(path, spool=spool).errors == []
+        assert spool.digest.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
+    with RowSpool() as cut:  # a file that cannot be read to its end has no digest
+        path.write_bytes(b"order_number,amount\nX-1,1.00\n\xff\xfe\n")
+        assert validate_file(path, spool=cut).errors
+        with pytest.raises(RuntimeError):
+            cut.digest.hexdigest()

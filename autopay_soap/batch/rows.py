@@ -45,7 +45,7 @@ from ..errors import ValidationError
 from ..models import Autopayment
 from ..money import Money
 from ..receipts import Receipt, ReceiptItem
-from .spool import RowSpool
+from .spool import FileDigest, RowSpool
 
 __all__ = ["COLUMNS", "ChargeRow", "FileCheck", "RowError", "chunks", "file_digest", "read_rows", "validate_file"]
 
@@ -197,10 +197,13 @@ class _JsonFloat(str):
     """A JSON number with a fraction or an exponent, kept as its text so that it can be refused."""
 
 
-def _lines(path: Path) -> Iterator[Tuple[int, str]]:
-    """``(line number, text)`` of each physical line, decoded as UTF-8 (a leading BOM dropped)."""
+def _lines(path: Path, digest: Optional[FileDigest] = None) -> Iterator[Tuple[int, str]]:
+    """``(line number, text)`` of each physical line, decoded as UTF-8 (a leading BOM dropped);
+    ``digest`` takes every byte read."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if digest is not None:
+                digest.update(raw)
             if number == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]
             try:
@@ -212,6 +215,8 @@ def _lines(path: Path) -> Iterator[Tuple[int, str]]:
             if "\x00" in text:
                 raise _Fatal(RowError(number, "file", "a NUL byte: this is not a text file"))
             yield number, text
+    if digest is not None:
+        digest.complete = True
 
 
 def _suggest(name: str) -> str:
@@ -257,8 +262,9 @@ def _open_quote_column(text: str, delimiter: str) -> int:
     return column if quoted else -1
 
 
-def _csv_rows(path: Path, delimiter: Optional[str]) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
-    lines = _lines(path)
+def _csv_rows(path: Path, delimiter: Optional[str],
+              digest: Optional[FileDigest] = None) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
+    lines = _lines(path, digest)
     first = next(lines, None)
     if first is None:
         return
@@ -313,8 +319,9 @@ def _csv_rows(path: Path, delimiter: Optional[str]) -> Iterator[Tuple[int, Union
         yield start, {name: value for name, value in zip(names, record) if name}
 
 
-def _json_rows(path: Path) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
-    for number, text in _lines(path):
+def _json_rows(path: Path,
+               digest: Optional[FileDigest] = None) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
+    for number, text in _lines(path, digest):
         if not text.strip():
             continue
         try:
@@ -332,9 +339,11 @@ def _json_rows(path: Path) -> Iterator[Tuple[int, Union[Dict[str, object], RowEr
         yield number, data
 
 
-def _raw_rows(path: Path, delimiter: Optional[str]) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
+def _raw_rows(path: Path, delimiter: Optional[str],
+              digest: Optional[FileDigest] = None) -> Iterator[Tuple[int, Union[Dict[str, object], RowError]]]:
     """``(line number, mapping)`` per data row, or a :class:`RowError` for a row that cannot be read."""
-    reader = _json_rows(path) if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else _csv_rows(path, delimiter)
+    json_lines = path.suffix.lower() in (".jsonl", ".ndjson", ".json")
+    reader = _json_rows(path, digest) if json_lines else _csv_rows(path, delimiter, digest)
     try:
         yield from reader
     except _Fatal as fatal:
@@ -490,12 +499,14 @@ def _attempt(data: Dict[str, object], max_len: int) -> Dict[str, Any]:
     return {"attempt": attempt, "original_order_number": original}
 
 
-def read_rows(path: Union[str, Path], *, delimiter: Optional[str] = None) -> Iterator[Union[ChargeRow, RowError]]:
+def read_rows(path: Union[str, Path], *, delimiter: Optional[str] = None,
+              digest: Optional[FileDigest] = None) -> Iterator[Union[ChargeRow, RowError]]:
     """Stream the file: a :class:`ChargeRow` per good row, a :class:`RowError` per bad one.
 
-    ``delimiter``: the CSV separator (default: found from the header line).
+    ``delimiter``: the CSV separator (default: found from the header line). ``digest``: takes
+    the file's bytes as they are read (:class:`~.spool.FileDigest`).
     """
-    for line, data in _raw_rows(Path(path), delimiter):
+    for line, data in _raw_rows(Path(path), delimiter, digest):
         if isinstance(data, RowError):
             yield data
             continue
@@ -522,7 +533,7 @@ def validate_file(path: Union[str, Path], *, max_errors: int = 50, delimiter: Op
     rows = bad = 0
     seen = spool if spool is not None else RowSpool(keep_rows=False)
     try:
-        for item in read_rows(path, delimiter=delimiter):
+        for item in read_rows(path, delimiter=delimiter, digest=spool.digest if spool is not None else None):
             rows += 1
             error = item if isinstance(item, RowError) else _check_row(item, seen, check)
             if error is not None:

@@ -67,9 +67,8 @@ from .outcome import (
 from .preflight import check_file, check_paths
 from .progress import Progress
 from .report import summarise
-from .rows import file_digest
 from .signals import StopOnSignals
-from .spool import RowSpool
+from .spool import FileDigest, RowSpool
 from .states import QUEUED
 
 __all__ = [
@@ -205,7 +204,7 @@ class BatchRunner:
         with open_journal(self.journal) as journal:
             memory = None if journal.shared else CardMemory(self.card_memory)
             try:
-                self._bind_file(journal, path)
+                self._bind_file(journal, spool.digest)
                 earlier = {state: count for state, count in journal.counts().items() if state not in QUEUED}
                 display = self._make_display(rows, earlier, tracker)
                 tracker.notice = display.notice
@@ -244,10 +243,11 @@ class BatchRunner:
         return reconciled
 
     @staticmethod
-    def _bind_file(journal: Journal, path: Path) -> None:
-        """A batch in PostgreSQL is one file: another (an edited one) under its name is refused."""
+    def _bind_file(journal: Journal, digest: FileDigest) -> None:
+        """A batch in PostgreSQL is one file: another (an edited one) under its name is refused.
+        The digest is of the bytes the pre-flight read and checked (no second read)."""
         try:
-            journal.bind_file(file_digest(path))
+            journal.bind_file(digest.hexdigest())
         except ValueError as exc:
             raise BatchConfigError(f"journal: {exc}; nothing was charged", setting="journal") from None
 

@@ -14,6 +14,7 @@ is. The spool is written and read by this run alone, and nothing outside it is e
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import shutil
@@ -21,10 +22,31 @@ import sqlite3
 import tempfile
 from typing import IO, Any, Iterator, List, Optional, Tuple
 
-__all__ = ["RowSpool", "spooled_rows"]
+__all__ = ["FileDigest", "RowSpool", "spooled_rows"]
 
 _PAGE = 2000
 """Rows written, and read back, at a time."""
+
+
+class FileDigest:
+    """SHA-256 of an input file's bytes, taken while the pre-flight reads it (what a batch in
+    PostgreSQL is tied to): the digest of exactly the bytes that were checked, with no second
+    read that a file edited meanwhile could change."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.complete = False
+        """True once the file was read to its end."""
+
+    def update(self, data: bytes) -> None:
+        """Add the next bytes read."""
+        self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        """The digest, once the whole file was read (else RuntimeError)."""
+        if not self.complete:
+            raise RuntimeError("the file was not read to its end")
+        return self._hash.hexdigest()
 
 
 class RowSpool:
@@ -48,6 +70,8 @@ class RowSpool:
         self._db.execute("CREATE TABLE numbers (order_number TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID")
         self._rows: Optional[IO[bytes]] = open(self.path, "wb") if keep_rows else None  # noqa: SIM115 - closed by close()
         self._page: List[Any] = []
+        self.digest = FileDigest()
+        """The input file's digest, taken as the pre-flight read it."""
         self.count = 0
         """Rows added."""
 
