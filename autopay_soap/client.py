@@ -235,6 +235,8 @@ class AutopayClient:
     decline_overrides: Optional[Dict[object, DeclineKind]] = attr.ib(default=None)
     events: Tuple[observe.Hook, ...] = attr.ib(default=(), converter=tuple, repr=False)
     _rng: random.Random = attr.ib(factory=random.Random, repr=False)
+    _gateway_key: Optional[Tuple[Any, ...]] = attr.ib(default=None, init=False, repr=False, eq=False)
+    """The gateway's ``check_key``, read once (a gateway's settings are fixed when it is built)."""
 
     @classmethod
     def from_profile(cls, name: Optional[str] = None, **settings: Any) -> "AutopayClient":
@@ -625,8 +627,10 @@ class AutopayClient:
     def _check_key(self) -> Tuple[Any, ...]:
         """What :meth:`check_autopay` depends on: the gateway's checks (its ``check_key``; a
         gateway without one never shares a check) and the default return URL."""
-        found = getattr(self.gateway, "check_key", None)
-        key = (found() if callable(found) else ("unshared", id(self)), self.return_url)
+        if self._gateway_key is None:
+            found = getattr(self.gateway, "check_key", None)
+            self._gateway_key = found() if callable(found) else ("unshared", id(self))
+        key = (self._gateway_key, self.return_url)
         return _CHECK_KEYS.setdefault(key, key)  # one object per key: a spooled page pickles it once
 
     def _autopay_checks(

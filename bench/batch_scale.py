@@ -10,8 +10,9 @@ the local runner's own CPU per row.
 (b) **Cluster producer**: ``ClusterRunner`` loading N rows into a real PostgreSQL journal and
     sending N tasks to a real Redis, with no worker running (so the rows stay queued and the
     producer stops waiting at once): rows per second of the queueing (the run's time minus the
-    same file's dry run) and peak RSS. Targets: 20,000 rows/s; RSS flat from the smallest to
-    the largest N (ratio <= 1.2).
+    same file's dry run: spooling, loading, sending and the summary) and peak RSS; and, apart,
+    the rate of the load-and-send pass alone (``CeleryExecutor.charge``). Targets: 20,000
+    rows/s; RSS flat from the smallest to the largest N (ratio <= 1.2).
 (c) **Runner CPU per row**: the local runner (threads, SQLite journal) against a client that
     answers at once: the process's CPU per row, against the client CPU of one real autopayment
     over SOAP to the sandbox (in its own process). Target: at most 0.15.
@@ -57,12 +58,28 @@ factory = lambda: AutopayClient.from_profile("sandbox", sandbox_url="http://127.
 started = time.perf_counter()
 BatchRunner(factory, folder + "/dry.sqlite", check_access=False, quiet=True).run(file, dry_run=True)
 dry = time.perf_counter() - started
+charging = [0.0]
+try:  # the load-and-send pass alone (its short wait for workers included), where the executor exists
+    from autopay_soap.celery import CeleryExecutor
+    def timed(charge):
+        def run(self, job):
+            began = time.perf_counter()
+            try:
+                return charge(self, job)
+            finally:
+                charging[0] += time.perf_counter() - began
+        return run
+    CeleryExecutor.charge = timed(CeleryExecutor.charge)
+except ImportError:
+    charging = [None]
 started = time.perf_counter()
 summary = ClusterRunner(factory, journal, broker=broker, check_access=False, quiet=True, poll_interval=0.05,
                         give_up_after=0.05).run(file)
 run = time.perf_counter() - started
 print(json.dumps({"rows": summary.rows, "not_started": summary.not_started, "run_seconds": run, "dry_seconds": dry,
                   "queue_seconds": run - dry, "rows_per_second": summary.rows / max(run - dry, 1e-9),
+                  "load_send_seconds": charging[0],
+                  "load_send_rows_per_second": summary.rows / charging[0] if charging[0] else None,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -145,8 +162,10 @@ def producer(sizes: List[int]) -> Optional[Dict[str, Any]]:
             journal = f"{pg}?merchant=bench&batch=p{rows}-{time.time_ns()}"
             run = _child(PRODUCER, str(file), journal, broker.url, str(folder))
             runs.append(run)
+            phase = (f" (load and send alone {run['load_send_rows_per_second']:,.0f} rows/s)"
+                     if run.get("load_send_rows_per_second") else "")
             print(f"  (b) producer {rows:>9,} rows: queued in {run['queue_seconds']:7.1f} s, "
-                  f"{run['rows_per_second']:8,.0f} rows/s, peak RSS {run['peak_rss_mib']:6.1f} MiB", flush=True)
+                  f"{run['rows_per_second']:8,.0f} rows/s{phase}, peak RSS {run['peak_rss_mib']:6.1f} MiB", flush=True)
     finally:
         servers.close()
         broker.close()
