@@ -1,6 +1,8 @@
 """The benchmarks' own helpers still work against the sandbox (python -m bench is not run by CI:
 a helper left behind by a refactoring breaks it silently)."""
 
+import pytest
+
 from autopay_soap.sandbox import Sandbox
 from bench._common import make_binding
 
@@ -37,3 +39,23 @@ def test_a_charge_file_is_a_valid_batch_file_that_a_sandbox_client_charges(tmp_p
         assert charged == {"T-1-0": 1, "T-1-1": 1, "T-1-2": 1}
     spent = process_cpu(os.getpid())
     assert 0 < spent and abs(spent - sum(os.times()[:2])) < 0.05  # the same clock the OS reports for itself
+
+
+@pytest.mark.postgres
+def test_the_producer_phases_script_times_every_phase(pg_url, redis_server, monkeypatch, capsys):
+    """``bench/producer_phases.py`` (named in docs/performance.md) measures what it says."""
+    pytest.importorskip("celery")
+    from autopay_soap.batch import runner as runner_module
+    from autopay_soap.batch.journal.postgres import PostgresJournal
+    from autopay_soap.celery import CeleryExecutor
+    from bench.producer_phases import measure
+
+    for owner, name in ((runner_module, "check_file"), (runner_module, "summarise"), (CeleryExecutor, "charge"),
+                        (CeleryExecutor, "_send_all"), (CeleryExecutor, "_follow"), (PostgresJournal, "queue_many"),
+                        (PostgresJournal, "entries")):
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # the timers go when the test ends
+    found = measure(300, pg_url, redis_server)
+    assert found["rows"] == 300 and found["queued"] == 300  # no worker: every row stays queued
+    assert all(found[phase] > 0 for phase in ("pre-flight", "load, send, wait", "  COPY and upsert", "  sends",
+                                             "summary", "  summary look-ups"))
+    assert "300 rows: dry run" in capsys.readouterr().out
