@@ -86,10 +86,6 @@ DEFAULT_DEADLINE = 180.0
 """Seconds one scenario call may take, its retries, waits and look-ups included."""
 
 
-_CHECK_KEYS: Dict[Tuple[Any, ...], Tuple[Any, ...]] = {}
-"""Each :meth:`AutopayClient._check_key` seen, kept as one object (a process has a few)."""
-
-
 def _scenario(method: F) -> F:
     """Run a public scenario within the client's deadline (see :attr:`AutopayClient.deadline`),
     its gateway exchanges observed by the client's :attr:`~AutopayClient.events` hooks."""
@@ -235,8 +231,9 @@ class AutopayClient:
     decline_overrides: Optional[Dict[object, DeclineKind]] = attr.ib(default=None)
     events: Tuple[observe.Hook, ...] = attr.ib(default=(), converter=tuple, repr=False)
     _rng: random.Random = attr.ib(factory=random.Random, repr=False)
-    _gateway_key: Optional[Tuple[Any, ...]] = attr.ib(default=None, init=False, repr=False, eq=False)
-    """The gateway's ``check_key``, read once (a gateway's settings are fixed when it is built)."""
+    _key: Optional[Tuple[Any, ...]] = attr.ib(default=None, init=False, repr=False, eq=False)
+    """The last :meth:`_check_key`, kept while the default return URL stays (the gateway's
+    settings are fixed when it is built): one object for every payment this client checks."""
 
     @classmethod
     def from_profile(cls, name: Optional[str] = None, **settings: Any) -> "AutopayClient":
@@ -627,11 +624,10 @@ class AutopayClient:
     def _check_key(self) -> Tuple[Any, ...]:
         """What :meth:`check_autopay` depends on: the gateway's checks (its ``check_key``; a
         gateway without one never shares a check) and the default return URL."""
-        if self._gateway_key is None:
+        if self._key is None or self._key[1] != self.return_url:
             found = getattr(self.gateway, "check_key", None)
-            self._gateway_key = found() if callable(found) else ("unshared", id(self))
-        key = (self._gateway_key, self.return_url)
-        return _CHECK_KEYS.setdefault(key, key)  # one object per key: a spooled page pickles it once
+            self._key = (found() if callable(found) else ("unshared", id(self)), self.return_url)
+        return self._key  # the same object each time: a spooled page of rows pickles it once
 
     def _autopay_checks(
         self, order_number: str, amount: Money, *, client_id: Optional[str], binding_id: Optional[str],

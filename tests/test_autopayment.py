@@ -113,3 +113,24 @@ def test_the_scenarios_chapter_snippet_runs_as_written(sandbox, monkeypatch, cap
     assert capsys.readouterr().out.strip() == "['paid', 'paid']"
     assert {n: c for n, c in sandbox.engine.charges_by_order_number().items() if n.startswith("SUB-7")} == {
         "SUB-7-01": 1, "SUB-7-02": 1}
+
+
+def test_the_key_is_one_object_per_client_and_follows_its_default_return_url(sandbox, monkeypatch):
+    """One key object for every payment a client checks (a spooled page pickles it once), kept on
+    the client rather than in a process-wide table that per-order return URLs would grow; a
+    client whose default return URL changed checks again."""
+    import autopay_soap.client as client_module
+
+    binding = bind(sandbox, "cust")
+    checks = _counting(monkeypatch)
+    with _client(sandbox) as client:
+        first = client.check_autopay("AP-K1", Money.of("1.00", "RUB"), client_id="cust", binding_id=binding)
+        second = client.check_autopay("AP-K2", Money.of("1.00", "RUB"), client_id="cust", binding_id=binding)
+        assert first.checked_for is second.checked_for
+        client.return_url = "https://shop.example/elsewhere"
+        assert client.charge(first).ok and checks == ["AP-K1", "AP-K2", "AP-K1"]  # checked again
+        assert client.charge(client.check_autopay("AP-K3", Money.of("1.00", "RUB"), client_id="cust",
+                                                  binding_id=binding)).ok
+        assert checks == ["AP-K1", "AP-K2", "AP-K1", "AP-K3"]
+    assert not any(isinstance(value, dict) and any(isinstance(k, tuple) for k in value)
+                   for value in vars(client_module).values())  # no process-wide table of keys
