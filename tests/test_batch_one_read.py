@@ -5,6 +5,7 @@ import csv
 import functools
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,25 @@ def test_the_files_digest_is_taken_from_the_bytes_the_pre_flight_read(tmp_path, 
         assert validate_file(path, spool=cut).errors
         with pytest.raises(RuntimeError):
             cut.digest.hexdigest()
+
+
+def test_a_spool_cut_short_under_the_run_raises_rather_than_dropping_rows(own_tmp):
+    """The spool is a file of the run's own; one truncated under it (a full disk, a temp-folder
+    cleaner) must stop the reading with a word, never end the pass early as if no rows were left."""
+    from autopay_soap.batch.rows import ChargeRow
+    from autopay_soap.batch.spool import RowSpool
+    from autopay_soap.money import Money
+
+    with RowSpool() as spool:
+        for line in range(2, 5002):  # three pages
+            spool.add(ChargeRow(line, f"CUT-{line}", "c", "b" * 36, Money(100, "RUB")))
+        spool.finish()
+        assert len(list(spool.rows())) == 5000 and len(list(spool.rows((1, 2)))) == 2500
+        whole = Path(spool.path).read_bytes()
+        for size in (len(whole) - 3, len(whole) // 2, len(whole) // 3 + 7):  # the end gone; mid-page cuts
+            with open(spool.path, "wb") as handle:
+                handle.write(whole[:size])
+            with pytest.raises(RuntimeError, match="cut short after"):
+                list(spool.rows())
+            with pytest.raises(RuntimeError, match="cut short"):
+                list(spool.rows((1, 3)))

@@ -8,8 +8,8 @@ rows charged are exactly the rows checked: a file edited while the run goes on c
 The spool lives in a private temporary folder (mode 0700, removed by :meth:`RowSpool.close`):
 a SQLite table of the order numbers seen (a repeated one is found there) and a file of the
 rows, appended in file order as pickled pages of 2,000 rows (one pickle a page costs a third of
-one a row). Memory stays flat however long the file
-is. The spool is written and read by this run alone, and nothing outside it is ever unpickled.
+one a row), then the row count. Memory stays flat however long the file is. The spool is
+written and read by this run alone, and nothing outside it is ever unpickled.
 """
 
 from __future__ import annotations
@@ -103,10 +103,11 @@ class RowSpool:
         """Every row is in: make them readable (by other processes too)."""
         assert self._db is not None, "the spool is closed"
         self._db.commit()
-        if self._rows is not None:
+        if self._rows is not None and not self._rows.closed:
             if self._page:
                 self._write_page()
-            self._rows.flush()
+            pickle.dump(self.count, self._rows)  # the end: a reader that does not meet it was cut short
+            self._rows.close()
         return self
 
     def rows(self, shard: Tuple[int, int] = (0, 1)) -> Iterator[Any]:
@@ -135,14 +136,21 @@ class RowSpool:
 def spooled_rows(path: str, shard: Tuple[int, int] = (0, 1)) -> Iterator[Any]:
     """The rows of the spool at ``path`` in file order (``shard`` as :meth:`RowSpool.rows`): read
     a page of 2,000 at a time through a file handle of the caller's own (a worker process opens
-    the spool by its path)."""
+    the spool by its path). A spool that ends before the row count :meth:`RowSpool.finish`
+    wrote (a file truncated or damaged under the run) raises RuntimeError: rows are never
+    dropped without a word."""
     k, n = shard
     position = 0
     with open(path, "rb") as source:
         while True:
             try:
-                page: List[Any] = pickle.load(source)  # noqa: S301 - written by this run, in its private folder
-            except EOFError:
-                return
+                page: Any = pickle.load(source)  # noqa: S301 - written by this run, in its private folder
+            except (EOFError, pickle.UnpicklingError):
+                page = None
+            if isinstance(page, int) and page == position:
+                return  # the end, after every row
+            if not isinstance(page, list):
+                raise RuntimeError(f"the row spool {path} is cut short after {position} rows: nothing more is read "
+                                   "from it")
             first, position = position, position + len(page)
             yield from page[(k - first) % n::n]
