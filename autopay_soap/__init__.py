@@ -46,10 +46,14 @@ from .errors import (
     ValidationError,
 )
 from .http import Timeouts
+from .initiators import Initiator, RecurringTerms
 from .models import (
     Binding,
     BindingInfo,
+    CardCheck,
     CardInfo,
+    CardSave,
+    CardSaveOutcome,
     OperationResult,
     OrderDetails,
     OrderStatus,
@@ -67,7 +71,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding", "BindingInfo",
-    "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
+    "BindingStateError", "CallbackVerificationError", "CardCheck", "CardInfo", "CardSave", "CardSaveOutcome",
+    "ChargeOutcome", "ChargeResult", "Initiator", "RecurringTerms",
     "Decline", "DeclineKind", "RetrySchedule",
     "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DeadlineExceeded",
     "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "Interrupted",

@@ -618,10 +618,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wsdl = sub.add_parser("wsdl", help="show the bundled MerchantService WSDL and its operations")
     wsdl.set_defaults(func=_cmd_wsdl)
+    from .expiring.command import add_parser as _add_expiring
     from .reconcile.command import add_parser as _add_reconcile
 
     for add in (_add_sandbox, _add_sandbox_bindings, _add_demo, _add_charge, _add_dunning, _add_status,
-                _add_reconcile):
+                _add_reconcile, _add_expiring):
         add(sub)
     for command_parser in sub.choices.values():  # unknown options are refused with the command's own usage
         command_parser.set_defaults(command_parser=command_parser)

@@ -41,6 +41,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, TypeVar, Unio
 import attr
 
 from . import observe
+from .card_saving import check_card_save, finish_rbs, retried, start_rbs
 from .declines import Decline, DeclineKind, classify, classify_error
 from .errors import (
     AutopayError,
@@ -61,10 +62,14 @@ from .errors import (
 from .gateways.base import Gateway, SbpGateway
 from .gateways.receipt_wire import tbank_receipt
 from .http import deadline_scope, pause, read_only, stop_requested, time_left
+from .initiators import Initiator, RecurringTerms
 from .models import (
     Autopayment,
     Binding,
     BindingInfo,
+    CardCheck,
+    CardSave,
+    CardSaveOutcome,
     OperationResult,
     OrderDetails,
     OrderStatus,
@@ -75,7 +80,7 @@ from .models import (
 from .money import Money
 from .receipts import Receipt, ReceiptStatus, check_receipt_for
 from .retry import RetryPolicy
-from .validation import check_binding_id, check_text
+from .validation import check_binding_id, check_client_id, check_text
 
 __all__ = ["AutopayClient", "ChargeOutcome", "ChargeResult"]
 
@@ -846,6 +851,74 @@ class AutopayClient:
             raise refusal
         raise OutcomeUnknown(f"{name}: still not done after {self.retry.attempts} attempts", operation=name,
                              order_id=order_id)
+
+    # -- saving a card without a payment -----------------------------------------------------
+
+    @_scenario
+    def start_card_save(
+        self, order_number: str, client_id: str, *, check: Union[CardCheck, str, None] = None,
+        return_url: Optional[str] = None, fail_url: Optional[str] = None, description: Optional[str] = None,
+        language: Optional[str] = None, currency: str = "RUB", initiator: Union[Initiator, str, None] = None,
+        recurring: Optional[RecurringTerms] = None,
+    ) -> CardSave:
+        """Save a client's card without charging it: returns a PENDING :class:`~autopay_soap.models.CardSave`
+        whose ``form_url`` is the page to send the payer to; then :meth:`finish_card_save`.
+
+        RBS (SOAP, REST): an order of zero with ``features=VERIFY`` (``check`` VERIFY, the only
+        one), registered exactly once by ``order_number`` like a first payment. ``recurring``
+        (:class:`~autopay_soap.initiators.RecurringTerms`) goes with it as ``recurringFrequency`` /
+        ``recurringExpiry``; ``initiator`` CUSTOMER_STARTS_RECURRING or _INSTALMENTS requires it.
+        T-Bank: ``AddCustomer`` if new, then ``AddCard`` with ``check`` (default ``3DSHOLD``; ``NO``
+        saves a card without a RebillId, which cannot be autopaid); ``order_number`` is only kept
+        in the result. Every argument is checked before anything is sent.
+        """
+        chosen = check_card_save(self, client_id, check, initiator, recurring)
+        if "VERIFY" in self.gateway.features.card_checks:
+            options: Dict[str, Any] = {"return_url": return_url or self.return_url, "fail_url": fail_url,
+                                       "description": description, "language": language}
+            self.gateway.check_registration(order_number, Money.of(0, currency), client_id=client_id,
+                                            **{"verify": True, "recurring": recurring, **options})
+            return start_rbs(self, order_number, client_id, currency, recurring=recurring, **options)
+        started = retried(self, lambda: self.gateway.start_card_save(  # type: ignore[attr-defined]
+            client_id, chosen, ip=self.payer_ip))
+        return attr.evolve(started, order_number=order_number)
+
+    @_scenario
+    def finish_card_save(self, reference: Optional[str] = None, *, client_id: str,
+                         order_number: Optional[str] = None, check: Union[CardCheck, str, None] = None) -> CardSave:
+        """Where a card save stands: SAVED (with the :class:`~autopay_soap.models.Binding` that
+        :meth:`autopay` takes as ``binding_id``), PENDING, REFUSED, or UNKNOWN when the gateway
+        could not be asked. ``reference`` is the ``reference`` of the card save that
+        :meth:`start_card_save` returned (RBS: or give ``order_number``); T-Bank also wants the
+        ``check`` it was started with when not the default."""
+        chosen = check_card_save(self, client_id, check, None, None)
+        if "VERIFY" in self.gateway.features.card_checks:
+            if reference is None and order_number is None:
+                raise ValidationError("reference: give the card save's reference or its order number",
+                                      field="reference")
+            return finish_rbs(self, reference, order_number, client_id)
+        if not reference:
+            raise ValidationError("reference: T-Bank's RequestKey of the card save is required", field="reference")
+        with read_only():
+            state = retried(self, lambda: self.gateway.card_save_state(  # type: ignore[attr-defined]
+                reference, client_id, chosen))
+        if state is None:
+            return CardSave(CardSaveOutcome.UNKNOWN, client_id, chosen, reference, order_number=order_number,
+                            message="status look-up failed")
+        return attr.evolve(state, order_number=order_number)
+
+    @_scenario
+    def list_cards(self, client_id: str, *, show_expired: bool = False) -> Tuple[Binding, ...]:
+        """A client's saved cards that can be autopaid (RBS ``getBindings``, T-Bank ``GetCardList``);
+        the same as :meth:`bindings`."""
+        return self.gateway.bindings(client_id, show_expired=show_expired)
+
+    @_scenario
+    def remove_card(self, binding_id: str, *, client_id: str) -> OperationResult:
+        """Remove a saved card: RBS ``unBindCard``, T-Bank ``RemoveCard`` (the card whose RebillId
+        is ``binding_id``); it can no longer be charged."""
+        check_client_id(client_id, required=True)
+        return self.gateway.unbind_card(binding_id, client_id=client_id)
 
     @_scenario
     def status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:

@@ -19,7 +19,10 @@ __all__ = [
     "Autopayment",
     "Binding",
     "BindingInfo",
+    "CardCheck",
     "CardInfo",
+    "CardSave",
+    "CardSaveOutcome",
     "OperationResult",
     "OrderDetails",
     "OrderStatus",
@@ -169,6 +172,63 @@ class Binding:
     expiry: Optional[str] = None
     """Card expiry as ``YYYYMM``."""
     active: bool = True
+    expiry_text: Optional[str] = None
+    """The gateway's expiry text when it could not be read as a month and year (``expiry`` is then
+    None): the expiring-cards report lists such a binding as unreadable, never as fine."""
+
+
+class CardCheck(str, enum.Enum):
+    """How a card saved without a payment is checked (see "Saving a card" in the docs)."""
+
+    VERIFY = "VERIFY"
+    """RBS ``features=VERIFY``: a zero-amount authorisation (3-D Secure where the card asks),
+    reversed at once; the order ends REVERSED with a binding. The only check on RBS."""
+    NONE = "NO"
+    """T-Bank ``CheckType=NO``: saved without a check; no RebillId, so it cannot be autopaid."""
+    HOLD = "HOLD"
+    """T-Bank: a zero hold, released; gives a RebillId."""
+    THREE_DS = "3DS"
+    """T-Bank: 3-D Secure and a zero charge; cards without 3-D Secure are not saved."""
+    THREE_DS_HOLD = "3DSHOLD"
+    """T-Bank: 3-D Secure where the card has it, a zero hold where it has not."""
+
+
+class CardSaveOutcome(enum.Enum):
+    """Where a card save stands."""
+
+    SAVED = "saved"
+    """The card is stored; the card save's ``binding`` is set when it can be autopaid."""
+    PENDING = "pending"
+    """Waiting for the payer (the page, 3-D Secure)."""
+    REFUSED = "refused"
+    """The check failed (declined, no 3-D Secure...): nothing is stored."""
+    UNKNOWN = "unknown"
+    """The gateway could not be asked; ask again (:meth:`~autopay_soap.client.AutopayClient.finish_card_save`)."""
+
+
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class CardSave:
+    """A card saved without a payment: where it stands, the page to send the payer to, and, once
+    saved, the :class:`Binding` an autopayment takes.
+
+    ``reference`` is what :meth:`~autopay_soap.client.AutopayClient.finish_card_save` asks about:
+    the order id on RBS, the ``RequestKey`` on T-Bank. ``card_id`` is T-Bank's ``CardId``.
+    """
+
+    outcome: CardSaveOutcome
+    client_id: str
+    check: CardCheck
+    reference: Optional[str] = None
+    form_url: Optional[str] = None
+    binding: Optional[Binding] = None
+    card_id: Optional[str] = None
+    message: Optional[str] = None
+    order_number: Optional[str] = None
+
+    @property
+    def chargeable(self) -> bool:
+        """True when the saved card can be charged by an autopayment (it has a binding id)."""
+        return self.outcome is CardSaveOutcome.SAVED and self.binding is not None
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

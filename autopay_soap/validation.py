@@ -6,11 +6,13 @@ nothing is sent, and nothing is half-done, when an input is wrong.
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from .errors import ValidationError
+from .initiators import RecurringTerms
 from .money import Money
 
 __all__ = [
@@ -173,17 +175,25 @@ def check_registration(
     order_number: object, amount: object, return_url: object, *, client_id: object = None,
     auto_payment: bool = False, binding_id: object = None, fail_url: object = None, description: object = None,
     language: object = None, session_timeout_secs: object = None, email: object = None,
-    callback_url: object = None,
+    callback_url: object = None, verify: bool = False, recurring: object = None,
 ) -> "dict[str, Any]":
     """Every argument of a registration checked, under its own name; the same for every transport.
 
     ``auto_payment`` needs ``client_id`` (the gateway's autopayments belong to a client).
+    ``verify`` (a card saved without a payment, ``features=VERIFY``) needs ``client_id`` and an
+    amount of zero, and cannot be an autopayment. ``recurring``: the chain's
+    :class:`~autopay_soap.initiators.RecurringTerms`, not in the past.
     """
+    if verify and auto_payment:
+        raise ValidationError("verify: a card check cannot be an autopayment", field="verify")
+    if verify and isinstance(amount, Money) and amount.minor != 0:
+        raise ValidationError("amount: a card check is registered for zero (nothing is charged)", field="amount")
     return {
         "order_number": check_order_number(order_number),
-        "amount": check_money(amount),
+        "amount": check_money(amount, allow_zero=verify),
+        "recurring": _check_recurring(recurring),
         "return_url": check_url(return_url, "return_url"),
-        "client_id": check_client_id(client_id, required=auto_payment),
+        "client_id": check_client_id(client_id, required=auto_payment or verify),
         "binding_id": check_binding_id(binding_id) if binding_id is not None else None,
         "fail_url": check_url(fail_url, "fail_url", required=False),
         "description": check_description(description),
@@ -192,3 +202,11 @@ def check_registration(
         "email": check_email(email),
         "callback_url": check_url(callback_url, "callback_url", required=False),
     }
+
+
+def _check_recurring(value: object) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, RecurringTerms):
+        raise ValidationError(f"recurring: must be a RecurringTerms, got {type(value).__name__}", field="recurring")
+    return value.check_future(datetime.date.today())

@@ -8,12 +8,12 @@ import autopay_soap
 ROOT = pathlib.Path(autopay_soap.__file__).parent
 LAYERS = {  # a module may import only modules of its own layer or of a lower one
     "cli": 6, "demo": 6, "__main__": 6,
-    "batch": 5, "celery": 5, "reconcile": 5,
-    "client": 4, "profiles": 4, "callbacks": 4,
+    "batch": 5, "celery": 5, "reconcile": 5, "expiring": 5,
+    "client": 4, "profiles": 4, "callbacks": 4, "card_saving": 4,
     "gateways": 3,
     "http": 2, "wsdl_bundle": 2, "observe_otel": 2, "observe_prometheus": 2,
     "models": 1, "money": 1, "validation": 1, "signing": 1, "secret": 1, "redact": 1, "errors": 1, "retry": 1,
-    "declines": 1, "receipts": 1, "json_input": 1, "observe": 1,
+    "declines": 1, "receipts": 1, "json_input": 1, "observe": 1, "initiators": 1,
     "sandbox_bindings": 6,
     "sandbox": 3,  # beside the client stack: the bottom rows only
 }

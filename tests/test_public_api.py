@@ -8,6 +8,7 @@ def test_public_names_are_pinned():
     assert sorted(autopay_soap.__all__) == sorted([
         "AccessDenied", "AuthenticationError", "AutopayClient", "AutopayError", "BadResponse", "Binding",
         "BindingInfo", "BindingStateError", "CallbackVerificationError", "CardInfo", "ChargeOutcome", "ChargeResult",
+        "CardCheck", "CardSave", "CardSaveOutcome", "Initiator", "RecurringTerms",
         "ConfigurationError", "ConnectError", "ConnectionDropped", "Currency", "DeadlineExceeded", "Decline",
         "DeclineKind", "RetrySchedule",
         "DuplicateOrderNumber", "GatewayError", "GatewaySystemError", "HTTPStatusError", "InvalidOrderState",

@@ -34,6 +34,7 @@ from .rbs import RbsNotification, confirm_rbs_callback, verify_rbs_callback_offl
 from .receiver import Answer, RbsReceiver, TBankReceiver
 from .tbank import (
     TBankAccountNotification,
+    TBankCardNotification,
     TBankNotification,
     TBankPaymentNotification,
     TBankReceiptNotification,
@@ -49,6 +50,7 @@ __all__ = [
     "RbsNotification",
     "RbsReceiver",
     "TBankAccountNotification",
+    "TBankCardNotification",
     "TBankCallbackApp",
     "TBankNotification",
     "TBankPaymentNotification",

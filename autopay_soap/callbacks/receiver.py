@@ -188,6 +188,9 @@ class TBankReceiver:
                                                               extra_keys=self.extra_keys)
             if self.gateway is not None:
                 notification = confirm_tbank_notification(notification, self.gateway)
+                if getattr(notification, "card_active", None) is False:
+                    log.info("a card notification for a card since removed: acknowledged, not handed over")
+                    return OK
                 claimed = getattr(notification, "claimed_status", None) in _TBANK_PAYMENT_STATUSES
                 if superseded(claimed, getattr(notification, "details", None)):
                     log.info("a payment notification for payment %s, since refunded or reversed: acknowledged, not "

@@ -17,8 +17,9 @@ from ..secret import Secret, reveal
 from ..signing import make_token, tokens_equal
 from .common import confirm_order
 
-__all__ = ["ACCOUNT_NOTIFICATION_KEYS", "ACCOUNT_STATUSES", "PAYMENT_NOTIFICATION_KEYS", "PAYMENT_STATUSES",
-           "RECEIPT_NOTIFICATION_KEYS", "TBankAccountNotification", "TBankNotification", "TBankPaymentNotification",
+__all__ = ["ACCOUNT_NOTIFICATION_KEYS", "ACCOUNT_STATUSES", "CARD_NOTIFICATION_KEYS", "CARD_STATUSES",
+           "PAYMENT_NOTIFICATION_KEYS", "PAYMENT_STATUSES", "RECEIPT_NOTIFICATION_KEYS", "TBankAccountNotification",
+           "TBankCardNotification", "TBankNotification", "TBankPaymentNotification",
            "TBankReceiptNotification", "confirm_tbank_notification", "verify_tbank_notification_offline"]
 
 log = logging.getLogger("autopay_soap.callbacks")
@@ -36,6 +37,11 @@ PAYMENT_STATUSES = frozenset({
     "REJECTED", "DEADLINE_EXPIRED", "AUTH_FAIL", "3DS_CHECKING", "3DS_CHECKED", "FORM_SHOWED", "NEW",
     "AUTHORIZING", "CONFIRMING", "REFUNDING", "REVERSING", "ASYNC_REFUNDING", "ATTEMPTS_EXPIRED"})
 ACCOUNT_STATUSES = frozenset({"ACTIVE", "INACTIVE", "NEW", "PROCESSING"})
+CARD_NOTIFICATION_KEYS = frozenset({
+    "TerminalKey", "CustomerKey", "RequestKey", "Success", "Status", "PaymentId", "ErrorCode", "Message", "Details",
+    "RebillId", "CardId", "Pan", "ExpDate", "Token"})
+"""The root fields of a card-binding notification (T-Bank's ``NotificationAddCard``)."""
+CARD_STATUSES = frozenset({"COMPLETED", "REJECTED"})
 RECEIPT_NOTIFICATION_KEYS = frozenset({
     "TerminalKey", "OrderId", "Success", "Status", "PaymentId", "ErrorCode", "ErrorMessage", "Amount",
     "FiscalNumber", "ShiftNumber", "ReceiptDatetime", "FnNumber", "EcrRegNumber", "FiscalDocumentNumber",
@@ -144,7 +150,31 @@ class TBankReceiptNotification:
     status = "RECEIPT"
 
 
-TBankNotification = Union[TBankPaymentNotification, TBankAccountNotification, TBankReceiptNotification]
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class TBankCardNotification:
+    """A card saved without a payment (``NotificationAddCard``, after ``AddCard``): ``COMPLETED``
+    with the ``CardId`` and (every check but ``NO``) the ``RebillId`` to keep as the binding, or
+    ``REJECTED``. Confirmed (``confirmed`` True), ``GetAddCardState`` reports the same customer,
+    status, CardId and RebillId, and ``card_active`` says whether the card is still in the
+    customer's ``GetCardList`` (a replay after ``RemoveCard`` is acknowledged, not handed over)."""
+
+    terminal_key: str
+    request_key: str
+    customer_key: str
+    status: str
+    success: bool
+    card_id: Optional[str] = None
+    rebill_id: Optional[str] = None
+    masked_pan: Optional[str] = None
+    exp_date: Optional[str] = None
+    error_code: Optional[str] = None
+    payload: Dict[str, Any] = attr.ib(factory=dict, repr=False)
+    confirmed: bool = False
+    card_active: Optional[bool] = None
+
+
+TBankNotification = Union[TBankPaymentNotification, TBankAccountNotification, TBankReceiptNotification,
+                          TBankCardNotification]
 
 
 def _check_shape(payload: Mapping[str, Any], allowed: Iterable[str], statuses: Iterable[str],
@@ -216,6 +246,8 @@ def verify_tbank_notification_offline(payload: Mapping[str, Any], password: Unio
     account = payload.get("NotificationType") == "LINKACCOUNT"
     if payload.get("Status") == "RECEIPT":
         return _receipt_notification(payload, extra_keys, context)
+    if not account and "RequestKey" in payload and "OrderId" not in payload:
+        return _card_notification(payload, extra_keys, context)
     if account:
         _check_shape(payload, ACCOUNT_NOTIFICATION_KEYS | set(extra_keys), ACCOUNT_STATUSES, context)
     else:
@@ -240,6 +272,44 @@ def verify_tbank_notification_offline(payload: Mapping[str, Any], password: Unio
         amount=int(str(payload["Amount"])), error_code=text("ErrorCode"),
         rebill_id=text("RebillId"), card_id=text("CardId"), masked_pan=text("Pan"), exp_date=text("ExpDate"),
         customer_key=text("CustomerKey"), payload=flat, claimed_status=status)
+
+
+def _card_notification(payload: Mapping[str, Any], extra_keys: Sequence[str],
+                       context: Dict[str, Any]) -> TBankCardNotification:
+    """An AddCard notification whose Token verified: its shape checked, its fields read."""
+    _check_shape(payload, CARD_NOTIFICATION_KEYS | set(extra_keys), CARD_STATUSES, context)
+    for key in ("RequestKey", "CustomerKey"):
+        if key not in payload:
+            raise CallbackVerificationError(f"card notification without {key}", **context)
+    success = payload.get("Success") in (True, "true")
+    if success != (payload.get("Status") == "COMPLETED"):
+        raise CallbackVerificationError("card notification whose Success and Status disagree", **context)
+
+    def text(key: str) -> Optional[str]:
+        return optional_text(payload.get(key))
+
+    return TBankCardNotification(
+        text("TerminalKey") or "", text("RequestKey") or "", text("CustomerKey") or "", text("Status") or "", success,
+        card_id=text("CardId"), rebill_id=text("RebillId"), masked_pan=text("Pan"), exp_date=text("ExpDate"),
+        error_code=text("ErrorCode"), payload={k: x for k, x in payload.items() if k != "Token"})
+
+
+def _confirm_card(notification: TBankCardNotification, gateway: Any) -> TBankCardNotification:
+    """``GetAddCardState`` must report this notification's customer, status, CardId and RebillId;
+    ``GetCardList`` tells whether the card is still there."""
+    context: Dict[str, Any] = {"operation": "notification"}
+    state = gateway.get_add_card_state(notification.request_key)
+    for name, claimed in (("CustomerKey", notification.customer_key), ("Status", notification.status),
+                          ("CardId", notification.card_id), ("RebillId", notification.rebill_id)):
+        found = optional_text(state.get(name))
+        if claimed is not None and claimed != found and (found is not None or name in ("Status", "RebillId")):
+            raise CallbackVerificationError(f"the gateway does not confirm the claimed {name}", **context)
+    active = None
+    if notification.success:
+        cards = gateway.get_card_list(notification.customer_key)
+        active = any(str(c.get("CardId") or "") == notification.card_id and str(c.get("Status") or "A") == "A"
+                     for c in cards)
+    return attr.evolve(notification, confirmed=True, card_active=active)
 
 
 def _receipt_notification(payload: Mapping[str, Any], extra_keys: Sequence[str],
@@ -274,6 +344,8 @@ def confirm_tbank_notification(notification: TBankNotification, gateway: Any) ->
     ``confirmed`` set and the state **now** (a late notification with an older ``Status`` is
     genuine: its ``status`` becomes the current one, ``claimed_status`` keeps the old).
     """
+    if isinstance(notification, TBankCardNotification):
+        return _confirm_card(notification, gateway)
     if isinstance(notification, TBankAccountNotification):
         context: Dict[str, Any] = {"operation": "notification"}
         state = gateway.get_add_account_qr_state(notification.request_key)

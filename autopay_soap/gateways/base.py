@@ -34,7 +34,7 @@ from ..models import (
 from ..money import Currency, Money, currency
 from ..receipts import Receipt
 
-__all__ = ["Fields", "Gateway", "GatewayFeatures", "SbpGateway", "guard_replies", "make_binding",
+__all__ = ["Fields", "Gateway", "GatewayFeatures", "SbpGateway", "expiry_yyyymm", "guard_replies", "make_binding",
            "normalise_error_code", "optional_text", "order_amount", "order_details_from"]
 
 G = TypeVar("G")
@@ -152,6 +152,9 @@ class GatewayFeatures:
     initiator_types: bool = False
     binding_via_card_list: bool = False
     order_number_unique: bool = True
+    card_checks: Tuple[str, ...] = ("VERIFY",)
+    """How a card is saved without a payment: RBS ``VERIFY`` (an order), T-Bank's ``AddCard``
+    check types."""
 
 
 def normalise_error_code(value: Any) -> int:
@@ -171,6 +174,19 @@ def normalise_error_code(value: Any) -> int:
         return -1
 
 
+def expiry_yyyymm(value: Any, layout: str = "MMYY") -> Optional[str]:
+    """A card expiry from a gateway (T-Bank ``MMYY``, RBS ``YYYYMM``) as ``YYYYMM``; None when
+    absent or not a real month and year (``1399``, ``12/30``, text)."""
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if layout == "MMYY" and len(text) == 4 and text.isdigit():
+        month, year = text[:2], "20" + text[2:]
+    elif layout == "YYYYMM" and len(text) == 6 and text.isdigit():
+        year, month = text[:4], text[4:]
+    else:
+        return None
+    return year + month if 1 <= int(month) <= 12 and year >= "2000" else None
+
+
 def optional_text(value: Any) -> Optional[str]:
     """A reply's field as text, or None when it is absent or empty."""
     return None if value is None or value == "" else str(value)
@@ -182,7 +198,9 @@ def make_binding(binding_id: str, client_id: Optional[str], masked_pan: Optional
     import datetime as dt
 
     this_month = dt.date.today().strftime("%Y%m")
-    return Binding(binding_id, client_id, masked_pan, expiry, active=not expiry or expiry >= this_month)
+    read = expiry_yyyymm(expiry, "YYYYMM")
+    text = None if read or expiry in (None, "") else str(expiry)[:16]
+    return Binding(binding_id, client_id, masked_pan, read, active=not read or read >= this_month, expiry_text=text)
 
 
 class Fields(Protocol):

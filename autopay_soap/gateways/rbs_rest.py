@@ -9,6 +9,7 @@ declined binding payment answering ``errorCode 0`` with an ``error`` field.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
@@ -19,6 +20,7 @@ from .. import json_input
 from .. import validation as v
 from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError, error_for_code
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts
+from ..initiators import RecurringTerms
 from ..models import (
     Binding,
     OperationResult,
@@ -164,13 +166,20 @@ class RbsRestGateway(HttpGateway):
         email: Optional[str] = None,
         callback_url: Optional[str] = None,
         receipt: Optional[Receipt] = None,
+        verify: bool = False,
+        recurring: Optional[RecurringTerms] = None,
     ) -> RegisteredOrder:
         """``register.do`` (``registerPreAuth.do`` when ``two_stage``); a ``receipt`` goes as
-        ``orderBundle`` + ``taxSystem`` (the legacy dialect: :mod:`~autopay_soap.gateways.receipt_wire`)."""
+        ``orderBundle`` + ``taxSystem`` (the legacy dialect: :mod:`~autopay_soap.gateways.receipt_wire`).
+        ``verify``: a card check (``features=VERIFY``, amount 0); ``recurring``: the chain's terms
+        as ``jsonParams`` ``recurringFrequency`` / ``recurringExpiry``."""
         c = v.check_registration(
             order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
             binding_id=binding_id, fail_url=fail_url, description=description, language=language,
-            session_timeout_secs=session_timeout_secs, email=email, callback_url=callback_url)
+            session_timeout_secs=session_timeout_secs, email=email, callback_url=callback_url, verify=verify,
+            recurring=recurring)
+        if verify and two_stage:
+            raise ValidationError("two_stage: a card check has one stage", field="two_stage")
         order_number, amount = c["order_number"], c["amount"]
         cart = _cart(receipt, amount)
         params = {**cart,
@@ -178,7 +187,9 @@ class RbsRestGateway(HttpGateway):
             "returnUrl": c["return_url"], "failUrl": c["fail_url"], "description": c["description"],
             "language": c["language"], "clientId": c["client_id"], "bindingId": c["binding_id"],
             "sessionTimeoutSecs": c["session_timeout_secs"], "email": c["email"],
-            "features": "AUTO_PAYMENT" if auto_payment else None, "dynamicCallbackUrl": c["callback_url"],
+            "features": "AUTO_PAYMENT" if auto_payment else "VERIFY" if verify else None,
+            "dynamicCallbackUrl": c["callback_url"],
+            "jsonParams": json.dumps(c["recurring"].json_params()) if c["recurring"] else None,
         }
         method = "registerPreAuth" if two_stage else "register"
         context = {"order_number": order_number}
@@ -192,6 +203,8 @@ class RbsRestGateway(HttpGateway):
                            two_stage: bool = False, receipt: Optional[Receipt] = None, **options: Any) -> None:
         """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
         checked = v.check_registration(order_number, amount, return_url, **options)
+        if options.get("verify") and two_stage:
+            raise ValidationError("two_stage: a card check has one stage", field="two_stage")
         _cart(receipt, checked["amount"])
 
     def pay_with_binding(

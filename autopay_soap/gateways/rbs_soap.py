@@ -32,6 +32,7 @@ from ..errors import (
     error_for_code,
 )
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, classify_request_error, post_bounded
+from ..initiators import RecurringTerms
 from ..models import (
     Binding,
     OperationResult,
@@ -297,17 +298,22 @@ class RbsSoapGateway(HttpGateway):
         session_timeout_secs: Optional[int] = None,
         email: Optional[str] = None,
         receipt: Optional[Receipt] = None,
+        verify: bool = False,
+        recurring: Optional[RecurringTerms] = None,
     ) -> RegisteredOrder:
         """``registerOrder`` (or ``registerOrderPreAuth`` when ``two_stage``).
 
         ``auto_payment`` adds ``<features><feature>AUTO_PAYMENT</feature></features>`` and
-        needs ``client_id``. A ``receipt`` goes as ``orderBundle`` and ``@taxSystem`` (the 2019
+        needs ``client_id``; ``verify`` (a card check, amount 0) adds the feature ``VERIFY``, which
+        only the 2019 generation carries. ``recurring`` goes as ``params`` (``recurringFrequency``,
+        ``recurringExpiry``). A ``receipt`` goes as ``orderBundle`` and ``@taxSystem`` (the 2019
         layout, :mod:`~autopay_soap.gateways.receipt_wire`).
         """
-        c = v.check_registration(
-            order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
-            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
-            session_timeout_secs=session_timeout_secs, email=email)
+        c = self._checked_registration(order_number, amount, return_url, two_stage=two_stage, client_id=client_id,
+                                       auto_payment=auto_payment, binding_id=binding_id, fail_url=fail_url,
+                                       description=description, language=language,
+                                       session_timeout_secs=session_timeout_secs, email=email, verify=verify,
+                                       recurring=recurring)
         order_number, amount = c["order_number"], c["amount"]
         order: Dict[str, Any] = {
             "merchantOrderNumber": order_number, "amount": amount.minor, "currency": amount.currency.numeric,
@@ -315,8 +321,10 @@ class RbsSoapGateway(HttpGateway):
             "failUrl": c["fail_url"], "email": c["email"], "clientId": c["client_id"],
             "bindingId": c["binding_id"], "sessionTimeoutSecs": c["session_timeout_secs"],
         }
-        if auto_payment:
-            order["features"] = {"feature": ["AUTO_PAYMENT"]}
+        if auto_payment or verify:
+            order["features"] = {"feature": ["AUTO_PAYMENT" if auto_payment else "VERIFY"]}
+        if c["recurring"] is not None:
+            order["params"] = [{"name": k, "value": x} for k, x in c["recurring"].json_params().items()]
         cart = self._cart(receipt, amount, "the charge", "registerOrder")
         if cart is not None:
             order["orderBundle"], order["taxSystem"] = soap_order_bundle(cart), rbs_tax_system(cart)
@@ -332,11 +340,22 @@ class RbsSoapGateway(HttpGateway):
     def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
                            two_stage: bool = False, receipt: Optional[Receipt] = None, **options: Any) -> None:
         """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
-        checked = v.check_registration(order_number, amount, return_url, **options)
+        checked = self._checked_registration(order_number, amount, return_url, two_stage=two_stage, **options)
         cart = self._cart(receipt, checked["amount"], "the charge", "registerOrder")
         if cart is not None:  # every code RBS has for it (a value without one is refused by name)
             soap_order_bundle(cart)
             rbs_tax_system(cart)
+
+    def _checked_registration(self, order_number: Any, amount: Any, return_url: Any, *, two_stage: bool,
+                              **options: Any) -> Dict[str, Any]:
+        checked = v.check_registration(order_number, amount, return_url, **options)
+        if options.get("verify"):
+            if two_stage:
+                raise ValidationError("two_stage: a card check has one stage", field="two_stage")
+            if self.cart_layout == "2016":
+                raise ValidationError(f"verify: the 2016 MerchantService generation of profile {self.profile!r} "
+                                      "carries no features; save cards over transport='rest'", field="verify")
+        return checked
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,

@@ -17,11 +17,14 @@ import logging
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .. import validation as v
-from ..errors import BindingStateError, OrderNotFound, UnsupportedOperation, ValidationError
+from ..errors import BadResponse, BindingStateError, OrderNotFound, UnsupportedOperation, ValidationError
 from ..models import (
     Binding,
     BindingInfo,
+    CardCheck,
     CardInfo,
+    CardSave,
+    CardSaveOutcome,
     OperationResult,
     OrderDetails,
     OrderStatus,
@@ -33,9 +36,10 @@ from ..models import (
 from ..money import Money
 from ..receipts import Receipt, check_receipt_for
 from ..signing import make_token, token_value
-from .base import GatewayFeatures, guard_replies, normalise_error_code, optional_text, order_amount
+from .base import GatewayFeatures, expiry_yyyymm, guard_replies, normalise_error_code, optional_text, order_amount
 from .receipt_wire import tbank_receipt
 from .tbank_api import (
+    CHECK_TYPES,
     MOSCOW,
     PROD_URL,
     REDIRECT_DUE_MAX,
@@ -75,7 +79,7 @@ class TBankGateway(TBankApi):
 
     name = "tbank"
     features = GatewayFeatures(reverse_after_capture=False, refund_by_key=True, sbp=True, initiator_types=True,
-                               binding_via_card_list=True, order_number_unique=False)
+                               binding_via_card_list=True, order_number_unique=False, card_checks=CHECK_TYPES)
 
     # -- the Gateway protocol the client uses ---------------------------------------------------
 
@@ -224,13 +228,49 @@ class TBankGateway(TBankApi):
         for card in cards:
             if not card.get("RebillId") or str(card.get("Status") or "A") != "A":
                 continue
-            exp = str(card.get("ExpDate") or "")
-            expiry = f"20{exp[2:]}{exp[:2]}" if len(exp) == 4 and exp.isdigit() else None
+            expiry = expiry_yyyymm(card.get("ExpDate"))
             if expiry and expiry < this_month and not show_expired:
                 continue
+            text = None if expiry or card.get("ExpDate") in (None, "") else str(card.get("ExpDate"))[:16]
             found.append(Binding(str(card["RebillId"]), client_id, optional_text(card.get("Pan")), expiry,
-                                 active=not expiry or expiry >= this_month))
+                                 active=not expiry or expiry >= this_month, expiry_text=text))
         return tuple(found)
+
+    # -- saving a card without a payment ------------------------------------------------------------
+
+    def start_card_save(self, client_id: str, check: CardCheck, *, ip: Optional[str] = None) -> CardSave:
+        """``GetCustomer`` (``AddCustomer`` when unknown), then ``AddCard`` with ``check``: PENDING,
+        with the payer's page (``PaymentURL``) and the ``RequestKey`` as ``reference``."""
+        try:
+            self.get_customer(client_id)
+        except BindingStateError:  # error 7: not a customer yet
+            self.add_customer(client_id, ip=ip)
+        reply = self.add_card(client_id, check_type=check.value, ip=ip)
+        key = optional_text(reply.get("RequestKey"))
+        if not key:
+            raise BadResponse("AddCard answered without a RequestKey", operation="AddCard")
+        return CardSave(CardSaveOutcome.PENDING, client_id, check, key, optional_text(reply.get("PaymentURL")))
+
+    def card_save_state(self, request_key: str, client_id: str, check: CardCheck) -> CardSave:
+        """``GetAddCardState``: SAVED (with the card's binding when it has a RebillId), REFUSED or
+        PENDING. The card's number and expiry come from ``GetCardList``."""
+        reply = self.get_add_card_state(request_key)
+        status = str(reply.get("Status") or "")
+        if reply.get("CustomerKey") not in (None, "", client_id):
+            raise BadResponse("GetAddCardState answered for another customer", operation="GetAddCardState")
+        if status == "REJECTED":
+            return CardSave(CardSaveOutcome.REFUSED, client_id, check, request_key,
+                            message=optional_text(reply.get("Message")) or "the card was not saved")
+        if status != "COMPLETED":
+            return CardSave(CardSaveOutcome.PENDING, client_id, check, request_key, message=status or None)
+        card_id, rebill = optional_text(reply.get("CardId")), optional_text(reply.get("RebillId"))
+        card = next((c for c in self.get_card_list(client_id) if str(c.get("CardId") or "") == card_id), {})
+        binding = None
+        if rebill:
+            binding = Binding(rebill, client_id, optional_text(card.get("Pan")), expiry_yyyymm(card.get("ExpDate")))
+        note = None if rebill else f"saved with CheckType {check.value}: no RebillId, so no autopayments"
+        return CardSave(CardSaveOutcome.SAVED, client_id, check, request_key, binding=binding, card_id=card_id,
+                        message=note)
 
     def card_of_rebill(self, client_id: str, rebill_id: str) -> Optional[Dict[str, Any]]:
         """The ``GetCardList`` entry of a customer whose ``RebillId`` is ``rebill_id``, or None."""

@@ -76,6 +76,8 @@ PROD_URL = "https://securepay.tinkoff.ru/v2/"
 TEST_URL = "https://rest-api-test.tinkoff.ru/v2/"
 """T-Bank's test API base (behind an IP allow-list)."""
 ORDER_ID_MAX = 36
+CHECK_TYPES = ("NO", "HOLD", "3DS", "3DSHOLD")
+"""T-Bank AddCard's ``CheckType`` values."""
 DESCRIPTION_MAX = 140
 CUSTOMER_KEY_MAX = 36
 _FORM_METHODS = ("Submit3DSAuthorization", "Submit3DSAuthorizationV2")
@@ -412,6 +414,20 @@ class TBankApi(HttpGateway):
         """``GetCardList``: a customer's cards, each with ``CardId``, ``Pan``, ``Status``, ``RebillId``."""
         reply = self.call("GetCardList", {"CustomerKey": _customer(customer_key), "SavedCard": saved_card})
         return [dict(card) for card in (reply if isinstance(reply, list) else [])]
+
+    def add_card(self, customer_key: str, *, check_type: str = "NO", ip: Optional[str] = None) -> Dict[str, Any]:
+        """``AddCard``: start saving a card for a customer (who must exist: :meth:`add_customer`);
+        the reply's ``PaymentURL`` is the payer's page, its ``RequestKey`` what
+        :meth:`get_add_card_state` asks about. ``check_type``: ``NO``, ``HOLD``, ``3DS``, ``3DSHOLD``."""
+        if check_type not in CHECK_TYPES:
+            raise ValidationError(f"check: {check_type!r} is not a T-Bank CheckType; use one of "
+                                  f"{', '.join(CHECK_TYPES)}", field="check")
+        payload = {"CustomerKey": _customer(customer_key), "CheckType": check_type, "IP": v.check_ip(ip)}
+        return dict(self.call("AddCard", payload))
+
+    def get_add_card_state(self, request_key: str) -> Dict[str, Any]:
+        """``GetAddCardState``: ``Status`` (``NEW`` ... ``COMPLETED``/``REJECTED``), ``CardId``, ``RebillId``."""
+        return dict(self.call("GetAddCardState", {"RequestKey": v.check_text(str(request_key), "reference", 64)}))
 
     def remove_card(self, customer_key: str, card_id: str) -> Dict[str, Any]:
         """``RemoveCard``: the card can no longer be charged."""

@@ -41,6 +41,7 @@ import attr
 
 from ..models import OrderStatus
 from ._dirty import mark_dirty
+from .card_check import CHECKS, CheckStep, first_step, holds_after_3ds
 from .cards import RECOVERY_DAYS, THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
 from .lifecycle import TRANSITIONS, EventKind, Refusal, Step, Transition
 
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 AUTO_PAYMENT = "AUTO_PAYMENT"
+VERIFY = "VERIFY"
 KNOWN_CURRENCIES = {"643", "810", "840", "978", "398", "933", "156", "051"}
 DEFAULT_SESSION_TIMEOUT = 1200
 ACTION_OK = 0
@@ -157,6 +159,8 @@ class Order:
     refunds: Tuple[Tuple[int, float], ...] = attr.ib(default=(), converter=_pairs)  # (amount, at) each
     paid_at: Optional[float] = None
     updated_at: float = 0.0
+    card_check: Optional[str] = None  # a card saved without a payment: see sandbox.card_check
+    params: Dict[str, str] = attr.ib(factory=dict)  # jsonParams (REST) / params (SOAP) of the registration
     dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
     @property
@@ -357,6 +361,45 @@ class Engine:
             self._emit(EventKind.BINDING_CREATED, order, bindingId=created.binding_id)
         return order
 
+    def _save_checked(self, order: Order, *, masked_pan: str, expiry: str, cardholder: Optional[str],
+                      behaviour: Behaviour, hold: bool) -> Order:
+        """End a card check: the binding is made (or found), the order ends REVERSED, and a zero
+        hold, if the check makes one, is in the ledger with its release: no money moves."""
+        self._allowed(order, Step.VERIFY)
+        binding = next((b for b in self._bindings.values() if b.client_id == order.client_id
+                        and b.masked_pan == masked_pan and b.expiry == expiry), None)
+        created = None
+        if binding is None:
+            binding = created = BindingRecord(str(uuid.uuid4()), order.client_id or "", masked_pan, expiry, behaviour,
+                                              created_at=self.clock())
+            self._bindings[created.binding_id] = created
+        elif not binding.active:
+            binding.active = True  # the card checked again: its binding can be charged again
+        order = self._transition(order, Step.VERIFY, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder,
+                                 action_code=ACTION_OK, approved=0, deposited=0, paid_at=self.clock(),
+                                 pending_3ds=None, binding_id=binding.binding_id, binding_created=created is not None,
+                                 reversed=hold)
+        if hold:
+            self._move("hold", order, 0)
+            self._move("reverse", order, 0)
+        if created is not None:
+            self._emit(EventKind.BINDING_CREATED, order, bindingId=created.binding_id)
+        return order
+
+    def _check_card(self, order: Order, masked: str, expiry: str, cardholder: Optional[str],
+                    behaviour: Behaviour) -> PaymentResult:
+        """The payer submitted a card to a card check (see :mod:`.card_check`)."""
+        step = first_step(order.card_check or VERIFY, behaviour)
+        if step is CheckStep.THREE_DS:
+            return self._start_3ds(order, masked, expiry, cardholder, behaviour, None)
+        if step in (CheckStep.DECLINE, CheckStep.NOT_3DS):
+            order = self._decline(order, ACTION_DECLINED)
+            text = "Card does not support 3-D Secure" if step is CheckStep.NOT_3DS else _ACTION_TEXT[ACTION_DECLINED]
+            return PaymentResult(order, paid=False, declined=True, message=text)
+        order = self._save_checked(order, masked_pan=masked, expiry=expiry, cardholder=cardholder,
+                                   behaviour=behaviour, hold=step is CheckStep.SAVE_AFTER_HOLD)
+        return PaymentResult(order, paid=True)
+
     def _decline(self, order: Order, action_code: int) -> Order:
         return self._transition(order, Step.DECLINE, action_code=action_code, pending_3ds=None)
 
@@ -379,29 +422,32 @@ class Engine:
         callback_url: Optional[str] = None,
         max_number_length: int = 32,
         unique_number: bool = True,
+        card_check: Optional[str] = None,
+        params: Optional[Dict[str, str]] = None,
     ) -> Order:
         """Register an order; the number is unique per merchant (code 1) unless ``unique_number`` is
-        false (a gateway that accepts a repeated number: the number then names the newest order)."""
+        false (a gateway that accepts a repeated number: the number then names the newest order).
+
+        ``features=VERIFY`` (or a T-Bank ``card_check``) makes it a card check: amount 0, a
+        client, one stage, no AUTO_PAYMENT (see :mod:`.card_check`)."""
         if not order_number:
             raise EngineError(Refusal.MISSING_FIELD, "Order number is empty")
         if len(order_number) > max_number_length:
             raise EngineError(Refusal.BAD_FIELD, "Order number is too long")
         if amount is None:
             raise EngineError(Refusal.MISSING_FIELD, "Amount is empty")
-        if amount <= 0:
+        features = tuple(features)
+        card_check = card_check or (VERIFY if VERIFY in features else None)
+        if card_check is not None:
+            self._check_card_check(card_check, features, amount, client_id, two_stage)
+        elif amount <= 0:
             raise EngineError(Refusal.BAD_FIELD, "Wrong amount")
         if not return_url:
             raise EngineError(Refusal.MISSING_FIELD, "Return URL is empty")
         currency = currency or "643"
         if currency not in KNOWN_CURRENCIES:
             raise EngineError(Refusal.UNKNOWN_CURRENCY, "Unknown currency")
-        features = tuple(features)
-        if AUTO_PAYMENT in features and ("FORCE_TDS" in features or "FORCE_SSL" in features):
-            raise EngineError(Refusal.FEATURE_CONFLICT, "AUTO_PAYMENT cannot be combined with FORCE_TDS or FORCE_SSL")
-        if AUTO_PAYMENT in features and not client_id:
-            raise EngineError(Refusal.BAD_FIELD, "[clientId] is empty")
-        if session_timeout_secs is not None and session_timeout_secs <= 0:
-            raise EngineError(Refusal.BAD_FIELD, "Wrong sessionTimeoutSecs")
+        _check_options(features, client_id, session_timeout_secs, params or {})
         with self._lock:
             if order_number in self._by_number and unique_number:
                 raise EngineError(Refusal.NUMBER_USED, "Order with this number was already processed")
@@ -411,12 +457,26 @@ class Engine:
                 two_stage=two_stage, return_url=return_url, fail_url=fail_url, description=description,
                 client_id=client_id, features=features, restrict_binding_id=binding_id, created_at=now,
                 expires_at=now + (session_timeout_secs or DEFAULT_SESSION_TIMEOUT),
-                callback_url=callback_url, updated_at=now,
+                callback_url=callback_url, updated_at=now, card_check=card_check, params=dict(params or {}),
             )
             self._orders[order.order_id] = order
             self._by_number[order_number] = order.order_id
             self._version += 1
             return order
+
+    @staticmethod
+    def _check_card_check(check: str, features: Tuple[str, ...], amount: Optional[int], client_id: Optional[str],
+                          two_stage: bool) -> None:
+        if check not in CHECKS:
+            raise EngineError(Refusal.BAD_FIELD, f"Unknown card check {check!r}")
+        if AUTO_PAYMENT in features:
+            raise EngineError(Refusal.FEATURE_CONFLICT, "VERIFY cannot be combined with AUTO_PAYMENT")
+        if amount is not None and amount != 0:
+            raise EngineError(Refusal.BAD_FIELD, "Amount must be 0 for a card verification")
+        if not client_id:
+            raise EngineError(Refusal.BAD_FIELD, "[clientId] is empty")
+        if two_stage:
+            raise EngineError(Refusal.BAD_FIELD, "A card verification has one stage")
 
     def order(self, order_id: Optional[str] = None, order_number: Optional[str] = None) -> Order:
         """An order by id or number (expiry applied first); code 6 if there is none."""
@@ -448,6 +508,8 @@ class Engine:
             if expiry_yyyymm < today:
                 order = self._decline(order, ACTION_EXPIRED_CARD)
                 return PaymentResult(order, paid=False, declined=True, message="Card expired")
+            if order.card_check is not None:
+                return self._check_card(order, masked, expiry_yyyymm, cardholder, behaviour)
             if behaviour in (Behaviour.DECLINE, Behaviour.INSUFFICIENT_FUNDS):
                 code = ACTION_DECLINED if behaviour is Behaviour.DECLINE else ACTION_INSUFFICIENT
                 order = self._decline(order, code)
@@ -482,6 +544,11 @@ class Engine:
                 order = self._decline(order, ACTION_3DS_FAILED)
                 return PaymentResult(order, paid=False, declined=True,
                                      message=_ACTION_TEXT[ACTION_3DS_FAILED])
+            if order.card_check is not None:
+                order = self._save_checked(order, masked_pan=pending["masked"], expiry=pending["expiry"],
+                                           cardholder=pending["cardholder"], behaviour=pending["behaviour"],
+                                           hold=holds_after_3ds(order.card_check))
+                return PaymentResult(order, paid=True)
             binding = self._bindings.get(pending["binding"]) if pending["binding"] else None
             order = self._settle(order, masked_pan=pending["masked"], expiry=pending["expiry"],
                                  cardholder=pending["cardholder"], behaviour=pending["behaviour"], binding=binding)
@@ -503,6 +570,8 @@ class Engine:
                 raise EngineError(Refusal.BINDING_NOT_FOUND, "Binding is not active")
             if binding.client_id != order.client_id and not merchant_initiated:
                 raise EngineError(Refusal.BAD_FIELD, "Binding belongs to another client")
+            if order.card_check is not None:
+                raise EngineError(Refusal.BAD_FIELD, "A card verification is paid on the payment page only")
             if order.restrict_binding_id and order.restrict_binding_id != binding_id:
                 raise EngineError(Refusal.BAD_FIELD, "Order is restricted to another binding")
             self._check_payable(order)
@@ -678,12 +747,35 @@ class Engine:
             return list(self._bindings.values())
 
     def charges_by_order_number(self) -> Dict[str, int]:
-        """How many times each order number was charged (holds), for exactly-once checks."""
+        """How many times each order number was charged (holds of money: a card check's zero hold
+        is none), for exactly-once checks."""
         counts: Dict[str, int] = {}
         for movement in self.movements():
-            if movement.kind == "hold":
+            if movement.kind == "hold" and movement.amount > 0:
                 counts[movement.order_number] = counts.get(movement.order_number, 0) + 1
         return counts
+
+
+def _check_options(features: Tuple[str, ...], client_id: Optional[str], session_timeout_secs: Optional[int],
+                   params: Dict[str, str]) -> None:
+    """A registration's features, session timeout and ``recurringFrequency`` (1..9999 days) and
+    ``recurringExpiry`` (a real ``YYYYMMDD``), when given."""
+    if AUTO_PAYMENT in features and ("FORCE_TDS" in features or "FORCE_SSL" in features):
+        raise EngineError(Refusal.FEATURE_CONFLICT, "AUTO_PAYMENT cannot be combined with FORCE_TDS or FORCE_SSL")
+    if AUTO_PAYMENT in features and not client_id:
+        raise EngineError(Refusal.BAD_FIELD, "[clientId] is empty")
+    if session_timeout_secs is not None and session_timeout_secs <= 0:
+        raise EngineError(Refusal.BAD_FIELD, "Wrong sessionTimeoutSecs")
+    frequency, expiry = params.get("recurringFrequency"), params.get("recurringExpiry")
+    if frequency is not None and not (frequency.isdigit() and 1 <= int(frequency) <= 9999):
+        raise EngineError(Refusal.BAD_FIELD, "Invalid jsonParams: recurringFrequency")
+    if expiry is not None:
+        try:
+            dt.datetime.strptime(expiry, "%Y%m%d")
+        except ValueError:
+            raise EngineError(Refusal.BAD_FIELD, "Invalid jsonParams: recurringExpiry") from None
+        if len(expiry) != 8:
+            raise EngineError(Refusal.BAD_FIELD, "Invalid jsonParams: recurringExpiry")
 
 
 def pares_for(order_id: str) -> str:

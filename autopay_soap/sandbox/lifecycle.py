@@ -13,6 +13,7 @@ for T-Bank), so the engine never speaks a gateway's error codes or callback name
        │    ──START_3DS──► ACS_AUTH ──HOLD / CHARGE / DECLINE──► …
        │    ──DECLINE / EXPIRE──► DECLINED
     APPROVED, DEPOSITED ──REVERSE──► REVERSED
+       CREATED, ACS_AUTH ──VERIFY──► REVERSED   (a card check: the binding is made, no money kept)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Step(enum.Enum):
     REVERSE = "reverse"
     REFUND_PART = "refund_part"
     REFUND_ALL = "refund_all"
+    VERIFY = "verify"
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -101,4 +103,5 @@ TRANSITIONS: Dict[Step, Transition] = {
                                  "Payment must be in the correct state (deposited)"),
     Step.REFUND_ALL: Transition(frozenset({OrderStatus.DEPOSITED}), OrderStatus.REFUNDED, EventKind.REFUNDED,
                                 "Payment must be in the correct state (deposited)"),
+    Step.VERIFY: Transition(_UNPAID, OrderStatus.REVERSED, EventKind.REVERSED, "Order is already paid"),
 }

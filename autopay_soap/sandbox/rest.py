@@ -11,6 +11,7 @@ import hmac
 import json
 from typing import Any, Callable, Dict, Mapping, Optional
 
+from .. import json_input
 from ..models import OrderStatus
 from .engine import Engine, EngineError, Order, PaymentResult
 from .fiscal import FiscalLog, rbs_cart_problem
@@ -39,6 +40,19 @@ def of_binding_type(bindings: list, binding_type: Optional[str]) -> list:
     if category is None:
         raise EngineError(Refusal.BAD_FIELD, "Wrong value of [bindingType]: C, R or I")
     return [b for b in bindings if b.category == category]
+
+
+def json_params(text: Optional[str]) -> Dict[str, str]:
+    """``jsonParams``: a JSON object of text values (error 5 "invalid jsonParams" otherwise)."""
+    if not text:
+        return {}
+    try:
+        value = json_input.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in value.items()):
+        raise EngineError(Refusal.BAD_FIELD, "Invalid jsonParams")
+    return dict(value)
 
 
 def _int(params: Mapping[str, str], name: str) -> Optional[int]:
@@ -133,7 +147,7 @@ class RestFrontEnd:
             return_url=p.get("returnUrl"), fail_url=p.get("failUrl"), description=p.get("description"),
             client_id=p.get("clientId"), features=[f.strip() for f in features], binding_id=p.get("bindingId"),
             session_timeout_secs=_int(p, "sessionTimeoutSecs"), two_stage=two_stage,
-            callback_url=p.get("dynamicCallbackUrl"),
+            callback_url=p.get("dynamicCallbackUrl"), params=json_params(p.get("jsonParams")),
         )
         if p.get("orderBundle") and self.fiscal is not None:
             self.fiscal.add(order.order_id, "sell", json.loads(p["orderBundle"]), order.amount)

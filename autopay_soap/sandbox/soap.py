@@ -185,6 +185,7 @@ class SoapFrontEnd:
                 client_id=part.findtext("clientId"), features=features, binding_id=part.get("bindingId"),
                 session_timeout_secs=self._int(part, "sessionTimeoutSecs"), two_stage=two_stage,
                 callback_url=params.get("dynamicCallbackUrl"),
+                params={k: x for k, x in params.items() if k and x is not None and k != "dynamicCallbackUrl"},
             )
         except EngineError as exc:
             return self._error(exc)

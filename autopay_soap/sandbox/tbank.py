@@ -43,7 +43,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from ..models import OrderStatus
 from ..signing import make_token
 from ._card_key import D, N
-from ._dirty import mark_dirty
 from .cards import Behaviour, card_behaviour
 from .engine import (
     ACTION_3DS_FAILED,
@@ -61,6 +60,9 @@ from .engine import (
 )
 from .fiscal import FiscalLog, tbank_receipt_problem
 from .lifecycle import EventKind, Refusal
+from .tbank_cards import add_card, add_card_notification, add_card_state
+from .tbank_records import TBankError, TBankTerminal, _Account, _Card, _Payment
+from .tbank_records import ok_answer as _ok
 
 __all__ = ["SANDBOX_CARD_KEY_PEM", "TBankFrontEnd", "TBankTerminal", "TBANK_METHODS"]
 
@@ -76,7 +78,8 @@ REDIRECT_DUE_MAX = 90 * 24 * 3600
 TBANK_METHODS = (
     "Init", "Check3dsVersion", "FinishAuthorize", "Submit3DSAuthorization", "Submit3DSAuthorizationV2", "Charge",
     "Confirm", "Cancel", "GetState", "CheckOrder", "AddCustomer", "GetCustomer", "RemoveCustomer", "GetCardList",
-    "RemoveCard", "AddAccountQr", "GetAddAccountQrState", "GetAccountQrList", "GetQr", "ChargeQr", "SbpPayTest",
+    "RemoveCard", "AddCard", "GetAddCardState",
+    "AddAccountQr", "GetAddAccountQrState", "GetAccountQrList", "GetQr", "ChargeQr", "SbpPayTest",
     "SbpBindTest",
 )
 CASHBOX_METHODS = ("SendClosingReceipt",)
@@ -103,95 +106,11 @@ BANK_MEMBER = ("100000000004", "Т-Банк (sandbox)")
 
 
 
-class TBankError(Exception):
-    """A refusal with T-Bank's ErrorCode, message and, for payments, the status."""
-
-    def __init__(self, code: int, message: str, details: str = "", status: Optional[str] = None) -> None:
-        super().__init__(f"[{code}] {message}")
-        self.code = code
-        self.message = message
-        self.details = details
-        self.status = status
-
-
-@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
-class TBankTerminal:
-    """A sandbox terminal: key, password, merchant, and the options T-Bank documents.
-
-    :param charge_enabled: ``Charge`` allowed (the real default is off; error 10).
-    :param two_stage: the terminal's default ``PayType`` (Init's ``PayType`` wins).
-    :param terminal_type: ``ECOM`` or ``AFT`` (which initiator types are allowed).
-    :param notification_url: the terminal's configured notification URL; SBP account-binding
-        notifications always go here.
-    """
-
-    key: str
-    password: str = attr.ib(repr=False)
-    merchant: str = "sandbox-merchant"
-    charge_enabled: bool = True
-    two_stage: bool = False
-    terminal_type: str = "ECOM"
-    notification_url: Optional[str] = None
-    sbp_enabled: bool = True
-    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
-
-
-@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
-class _Payment:
-    payment_id: str
-    engine_id: str
-    terminal: str
-    order_id: str
-    recurrent: bool
-    customer_key: Optional[str]
-    initiator: Optional[str]
-    qr: bool
-    notification_url: Optional[str]
-    form_shown: bool = False
-    canceled: bool = False
-    charged: bool = False
-    request_key: Optional[str] = None
-    refund_keys: Dict[str, Dict[str, Any]] = attr.ib(factory=dict)
-    acs_pa_res: Optional[str] = None
-    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
-
-
-@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
-class _Card:
-    card_id: str
-    terminal: str
-    customer_key: str
-    engine_binding: str
-    pan: str
-    exp_date: str  # MMYY
-    rebill_id: Optional[str] = None
-    status: str = "A"
-    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
-
-
-@attr.s(slots=True, auto_attribs=True, on_setattr=mark_dirty)
-class _Account:
-    request_key: str
-    merchant: str
-    terminal: str
-    status: str = "NEW"
-    account_token: Optional[str] = None
-    payment_id: Optional[str] = None
-    insufficient_funds: bool = False
-    behaviour: str = ""  # how its ChargeQr answer: a sandbox.cards.Behaviour value ("" approves)
-    declined_since: Optional[float] = None
-    dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
-
-
 def _decline_of(order: Order, sbp: bool = False) -> Tuple[int, str]:
     """T-Bank's ErrorCode and message for the engine's decline reason (a card's, or an SBP payment's)."""
     if sbp:
         return _SBP_DECLINE.get(order.action_code or 0, (5032, "Отказ СБП или банка получателя"))
     return _DECLINE.get(order.action_code or 0, (1012, "Отказ эмитента"))
-
-
-def _ok(terminal: TBankTerminal, **fields: Any) -> Dict[str, Any]:
-    return {"Success": True, "ErrorCode": "0", "TerminalKey": terminal.key, **fields}
 
 
 def _refused(code: str, message: str, details: str = "", terminal: Optional[TBankTerminal] = None) -> Dict[str, Any]:
@@ -804,6 +723,12 @@ class TBankFrontEnd:
         card.status = "D"
         return _ok(terminal, Status="D", CustomerKey=key, CardId=card.card_id, CardType=0)
 
+    def _m_AddCard(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        return add_card(self, terminal, body)
+
+    def _m_GetAddCardState(self, terminal: TBankTerminal, body: Mapping[str, Any]) -> Dict[str, Any]:  # noqa: N802
+        return add_card_state(self, terminal, body)
+
     # -- SBP ---------------------------------------------------------------------------------------------
 
     def _qr_data(self, data_type: Any, ref: str, amount: Optional[int] = None) -> str:
@@ -951,12 +876,19 @@ class TBankFrontEnd:
     # -- notifications -------------------------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """Send the payment notification of an engine event to NotificationURL (or the terminal's)."""
+        """Send the payment notification of an engine event to NotificationURL (or the terminal's);
+        an AddCard session's end sends the AddCard notification to the terminal's."""
         with self._lock:
             payment_id = self._by_engine.get(event.order.order_id)
             if payment_id is None:
                 return
             payment = self._payments[payment_id]
+            notice = add_card_notification(self, payment, event) if payment.card_check is not None else None
+        if payment.card_check is not None:
+            if notice is not None:
+                self.notify(str(self.terminals[payment.terminal].notification_url), notice)
+            return
+        with self._lock:
             order = self._order(payment)
             status: Optional[str]
             if event.kind is EventKind.REFUNDED:
