@@ -64,7 +64,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
                           latency=args.latency, faults=faults, callback_url=args.callback_url,
                           callback_secret=args.callback_secret, allow_remote=args.allow_remote,
                           tbank_repeated_order_ids=args.tbank_repeated_order_ids, state=args.state,
-                          receipts_required=args.receipts_required)
+                          receipts_required=args.receipts_required, rbs_tii=args.rbs_tii)
     except ValueError as exc:  # a state file the sandbox did not write (or one edited by hand)
         print(f"autopay-soap: --state: {exc}", file=sys.stderr)
         return 2
@@ -458,6 +458,9 @@ def _add_sandbox(sub: Any) -> None:
     sandbox.add_argument("--receipts-required", action="store_true",
                          help="the terminals fiscalise (54-FZ): a payment without a receipt, or with one that does "
                               "not add up, is refused as the gateways refuse it")
+    sandbox.add_argument("--rbs-tii", choices=["optional", "required", "absent"], default="optional",
+                         help="RBS REST paymentOrderBinding's tii: recorded when valid (default), required (BPC's "
+                              "newer platform) or refused (an older generation)")
     sandbox.add_argument("--quiet", action="store_true",
                          help="no access log (by default one line per request on stderr, secrets masked)")
     sandbox.set_defaults(func=_cmd_sandbox)

@@ -62,7 +62,7 @@ from .errors import (
 from .gateways.base import Gateway, SbpGateway
 from .gateways.receipt_wire import tbank_receipt
 from .http import deadline_scope, pause, read_only, stop_requested, time_left
-from .initiators import Initiator, RecurringTerms
+from .initiators import Initiator, RecurringTerms, rbs_options, tbank_code
 from .models import (
     Autopayment,
     Binding,
@@ -376,7 +376,7 @@ class AutopayClient:
                 requested=requested, found=existing, order_number=order_number, order_id=found.order_id)
 
     def _pay(self, order_id: str, binding_id: Optional[str], cvc: Optional[str],
-             account_token: Optional[str] = None) -> Union[OrderDetails, str]:
+             account_token: Optional[str] = None, tii: Optional[str] = None) -> Union[OrderDetails, str]:
         """Pay once with the binding (or the SBP account); the order's final details, or a note when unknown."""
         note = ""
         declined: Optional[PaymentDeclined] = None
@@ -385,7 +385,8 @@ class AutopayClient:
                 if account_token is not None:
                     step = self._sbp_gateway().pay_with_account(order_id, account_token, ip=self.payer_ip)
                 else:
-                    step = self.gateway.pay_with_binding(order_id, binding_id or "", ip=self.payer_ip, cvc=cvc)
+                    step = self.gateway.pay_with_binding(order_id, binding_id or "", ip=self.payer_ip, cvc=cvc,
+                                                         **({"tii": tii} if tii else {}))
                 note = "payment step answered" + (" with 3-D Secure" if step.needs_3ds else "")
             except PaymentDeclined as exc:
                 declined = exc
@@ -435,13 +436,21 @@ class AutopayClient:
                                   field="sbp")
         return self.gateway
 
-    def _transport_options(self, initiator: Any = None, sbp: bool = False) -> dict:
+    def _transport_options(self, initiator: Any = None, sbp: bool = False, *, first: bool = False,
+                           two_stage: bool = False, recurring: Optional[RecurringTerms] = None) -> dict:
+        """The initiator (and a chain's recurring terms) in the transport's words, checked
+        (:mod:`autopay_soap.initiators`): T-Bank's ``OperationInitiatorType``; RBS's ``tii`` (only
+        where the gateway's profile takes it) and ``recurring``."""
         options: dict = {}
-        if initiator is not None:
-            if not self.gateway.features.initiator_types:
-                raise ValidationError(f"initiator: the {self.gateway.name} transport has no initiator types (T-Bank "
-                                      "only)", field="initiator")
-            options["initiator"] = initiator
+        if self.gateway.features.initiator_types:
+            if recurring is not None:
+                raise ValidationError(f"recurring: the {self.gateway.name} transport carries no recurring terms "
+                                      "(T-Bank chains autopayments by RebillId alone)", field="recurring")
+            if initiator is not None:
+                options["initiator"] = tbank_code(initiator)
+        elif not sbp:
+            options.update(rbs_options(initiator, tii_mode=getattr(self.gateway, "tii_mode", "none"), first=first,
+                                       two_stage=two_stage, recurring=recurring))
         if sbp:
             if not self.gateway.features.sbp:
                 raise ValidationError(f"sbp: the {self.gateway.name} transport has no SBP autopayments (T-Bank only)",
@@ -454,9 +463,15 @@ class AutopayClient:
         self, order_number: str, amount: Money, client_id: Optional[str] = None, *, two_stage: bool = False,
         return_url: Optional[str] = None, fail_url: Optional[str] = None, description: Optional[str] = None,
         language: Optional[str] = None, session_timeout_secs: Optional[int] = None,
-        initiator: Optional[str] = None, sbp: bool = False, receipt: Optional[Receipt] = None,
+        initiator: Union[Initiator, str, None] = None, sbp: bool = False, receipt: Optional[Receipt] = None,
+        recurring: Optional[RecurringTerms] = None,
     ) -> ChargeResult:
         """Register the first payment of a client (creates a binding once paid).
+
+        ``initiator``: a chain-starting :class:`~autopay_soap.initiators.Initiator` (or T-Bank's
+        ``1``); ``recurring``: the chain's :class:`~autopay_soap.initiators.RecurringTerms`, sent
+        with the registration on RBS (required there with CUSTOMER_STARTS_RECURRING or
+        _INSTALMENTS), refused on T-Bank. See "Who initiates a charge" in the docs.
 
         ``receipt``: the 54-FZ receipt of the payment (:class:`~autopay_soap.receipts.Receipt`),
         checked against ``amount`` before anything is sent; sent with the registration.
@@ -469,7 +484,7 @@ class AutopayClient:
         the payer's account: ``form_url`` is the QR payload and ``sbp_request_key`` the key to
         ask :meth:`sbp_account` for the ``AccountToken`` once paid.
         """
-        options = self._transport_options(initiator, sbp)
+        options = self._transport_options(initiator, sbp, first=True, two_stage=two_stage, recurring=recurring)
         if check_receipt_for(receipt, amount) is not None:
             options["receipt"] = receipt
         order, details, note = self._register(
@@ -520,16 +535,18 @@ class AutopayClient:
     def autopay(
         self, order_number: str, amount: Money, *, client_id: Optional[str] = None,
         binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
-        description: Optional[str] = None, return_url: Optional[str] = None, initiator: Optional[str] = None,
-        retry_of: Optional[str] = None, receipt: Optional[Receipt] = None,
+        description: Optional[str] = None, return_url: Optional[str] = None,
+        initiator: Union[Initiator, str, None] = None, retry_of: Optional[str] = None,
+        receipt: Optional[Receipt] = None,
     ) -> ChargeResult:
         """Charge a saved card (or, on T-Bank, a bound SBP account) without the customer.
 
         ``receipt``: the charge's 54-FZ receipt, checked against ``amount`` first; on RBS it goes
         with the registration, on T-Bank with the Init before ``Charge`` / ``ChargeQr``.
 
-        RBS: register with AUTO_PAYMENT (``client_id`` required), pay with ``binding_id``,
-        confirm. T-Bank: a fresh Init (no Recurrent, no CustomerKey, initiator type
+        RBS: register with AUTO_PAYMENT (``client_id`` required), pay with ``binding_id`` (and
+        ``tii`` for ``initiator`` where the profile's gateway takes it: see
+        :mod:`autopay_soap.initiators`), confirm. T-Bank: a fresh Init (no Recurrent, no CustomerKey, initiator type
         ``initiator`` or the gateway's default ``R``), then ``Charge`` with the RebillId
         ``binding_id``; or, with ``account_token``, an SBP Init then ``ChargeQr`` (one-stage).
 
@@ -572,16 +589,18 @@ class AutopayClient:
             if earlier is not None:
                 return earlier
         order_number, binding_id = payment.order_number, payment.binding_id
+        options = dict(payment.options)
+        tii = options.pop("tii", None)  # RBS: sent with the payment by binding, not the registration
         order, details, note = self._register(
             order_number, payment.amount, binding_id=binding_id,
             return_url=payment.return_url or self.return_url, two_stage=payment.two_stage,
-            client_id=payment.client_id, auto_payment=True, description=payment.description, **payment.options)
+            client_id=payment.client_id, auto_payment=True, description=payment.description, **options)
         if order is None:
             return ChargeResult(order_number, ChargeOutcome.UNKNOWN, message=note)
         if details is not None and details.status is not OrderStatus.CREATED:
             return self._result(order_number, details)
         try:
-            paid = self._pay(order.order_id, binding_id, None, payment.account_token)
+            paid = self._pay(order.order_id, binding_id, None, payment.account_token, tii)
         except GatewayError as exc:
             if not exc.ambiguous:
                 exc.decline = classify_error(exc, self.gateway.name, self.decline_overrides)
@@ -612,8 +631,8 @@ class AutopayClient:
     def check_autopay(
         self, order_number: str, amount: Money, *, client_id: Optional[str] = None,
         binding_id: Optional[str] = None, account_token: Optional[str] = None, two_stage: bool = False,
-        description: Optional[str] = None, return_url: Optional[str] = None, initiator: Optional[str] = None,
-        receipt: Optional[Receipt] = None,
+        description: Optional[str] = None, return_url: Optional[str] = None,
+        initiator: Union[Initiator, str, None] = None, receipt: Optional[Receipt] = None,
     ) -> Autopayment:
         """Every check :meth:`autopay` makes before sending anything, for this transport: raises
         :class:`ValidationError` (or :class:`~autopay_soap.errors.ConfigurationError`) naming the
@@ -637,7 +656,7 @@ class AutopayClient:
     def _autopay_checks(
         self, order_number: str, amount: Money, *, client_id: Optional[str], binding_id: Optional[str],
         account_token: Optional[str], two_stage: bool, description: Optional[str], return_url: Optional[str],
-        initiator: Optional[str], receipt: Optional[Receipt] = None,
+        initiator: Union[Initiator, str, None], receipt: Optional[Receipt] = None,
     ) -> dict:
         """Check an autopayment's arguments against this transport; the transport's options."""
         if (binding_id is None) == (account_token is None):
@@ -647,12 +666,12 @@ class AutopayClient:
             check_binding_id(binding_id)
         else:
             check_text(account_token, "account_token", 64)
-        options = self._transport_options(initiator, sbp=account_token is not None)
+        options = self._transport_options(initiator, sbp=account_token is not None, two_stage=two_stage)
         if check_receipt_for(receipt, amount) is not None:
             options["receipt"] = receipt
         self.gateway.check_registration(order_number, amount, return_url or self.return_url,
                                         two_stage=two_stage, client_id=client_id, auto_payment=True,
-                                        description=description, **options)
+                                        description=description, **{k: x for k, x in options.items() if k != "tii"})
         return options
 
     @_scenario

@@ -34,7 +34,8 @@ import attr
 
 from .errors import ValidationError
 
-__all__ = ["CHAIN_STARTS", "Initiator", "RecurringTerms", "rbs_tii", "starts_chain", "tbank_code"]
+__all__ = ["CHAIN_STARTS", "RBS_MERCHANT_TII", "RBS_TII_CODES", "Initiator", "RecurringTerms", "needs_terms",
+           "rbs_options", "rbs_tii", "starts_chain", "tbank_code"]
 
 
 class Initiator(str, enum.Enum):
@@ -118,6 +119,39 @@ def rbs_tii(value: Any) -> str:
     shown = value if isinstance(value, str) and len(value) <= 40 else type(value).__name__
     raise ValidationError(f"initiator: {shown!r} is not an initiator; use an Initiator or one of RBS's tii codes "
                           "F, U, R, I", field="initiator")
+
+
+def rbs_options(initiator: Any, *, tii_mode: str, first: bool, two_stage: bool,
+                recurring: Optional["RecurringTerms"]) -> Dict[str, Any]:
+    """What an RBS registration (``recurring``) and payment by binding (``tii``) carry for an
+    initiator on a gateway whose ``tii_mode`` is ``none``, ``optional`` or ``required``; a
+    :class:`ValidationError` naming ``initiator``, ``two_stage`` or ``recurring`` for what cannot be
+    said (see the table of this module)."""
+    options: Dict[str, Any] = {}
+    if first:
+        if initiator is not None and not starts_chain(initiator):
+            raise ValidationError("initiator: a first payment starts a chain; use CUSTOMER_SAVES_CARD, "
+                                  "CUSTOMER_STARTS_RECURRING or CUSTOMER_STARTS_INSTALMENTS", field="initiator")
+        if recurring is None and needs_terms(initiator):
+            raise ValidationError(f"recurring: {Initiator(initiator).name} needs the chain's RecurringTerms "
+                                  "(recurringFrequency, recurringExpiry)", field="recurring")
+        if recurring is not None:
+            options["recurring"] = recurring
+        return options
+    if initiator is None and tii_mode != "required":
+        return options
+    code = rbs_tii(Initiator.MERCHANT_UNSCHEDULED if initiator is None else initiator)
+    if tii_mode == "none":
+        if code not in RBS_MERCHANT_TII:
+            raise ValidationError("initiator: this profile's gateway takes no tii, and its AUTO_PAYMENT charge says "
+                                  "merchant-initiated: a customer-initiated charge with a saved card cannot be "
+                                  "signalled (set rbs_tii where the gateway takes tii)", field="initiator")
+        return options  # features=AUTO_PAYMENT is the signal
+    if code in RBS_MERCHANT_TII and two_stage:
+        raise ValidationError(f"two_stage: tii {code} (merchant-initiated) is for one-stage payments only",
+                              field="two_stage")
+    options["tii"] = code
+    return options
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

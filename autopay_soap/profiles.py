@@ -9,6 +9,7 @@ profile           endpoints                                                     
 ``alfa-prod``     ``https://payment.alfabank.ru/payment/...``                      SOAP, REST
 ``rbs-test``      ``https://test.paymentgate.ru/testpayment/...``                  SOAP, REST
 ``yookassa-sber`` ``https://3dsec-payments.yookassa.ru/payment/rest/``             REST
+``bpc-test``      ``https://dev.bpcbt.com/payment/rest/`` (BPC's newer platform)    REST
 ``tbank-prod``    ``https://securepay.tinkoff.ru/v2/``                             T-Bank
 ``tbank-test``    ``https://rest-api-test.tinkoff.ru/v2/`` (IP allow-list)         T-Bank
 ``sandbox``       ``http://127.0.0.1:8089/payment/...``, ``.../v2/``               SOAP, REST,
@@ -18,7 +19,8 @@ profile           endpoints                                                     
 Every URL can be overridden (``soap_url=``, ``rest_url=``, ``tbank_url=`` or
 ``AUTOPAY_SOAP_URL``, ``AUTOPAY_REST_URL``, ``AUTOPAY_TBANK_URL``). T-Bank takes
 ``terminal_key`` (``AUTOPAY_TERMINAL_KEY``) and ``password``; on ``sandbox`` they default to
-the sandbox terminal ``SandboxDEMO`` / ``sandbox-password``. TLS verification is always on;
+the sandbox terminal ``SandboxDEMO`` / ``sandbox-password``. ``rbs_tii`` (``AUTOPAY_RBS_TII``) says
+whether the gateway takes ``tii`` on payments by binding (:data:`RBS_TII`). TLS verification is always on;
 ``ca_bundle=`` (``AUTOPAY_CA_BUNDLE``) adds trust in a custom CA such as the Russian Trusted Root CA.
 """
 
@@ -33,7 +35,7 @@ from .http import Timeouts
 if TYPE_CHECKING:  # pragma: no cover - the gateways are imported when built, not with this module
     from .gateways.base import Gateway
 
-__all__ = ["PROFILES", "SOAP_CARTS", "TBANK_URLS", "build_gateway", "profile_urls"]
+__all__ = ["PROFILES", "RBS_TII", "SOAP_CARTS", "TBANK_URLS", "TII_MODES", "build_gateway", "profile_urls"]
 
 PROFILES: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     "sber-test": ("https://3dsec.sberbank.ru/payment/webservices/merchant-ws",
@@ -46,6 +48,7 @@ PROFILES: Dict[str, Tuple[Optional[str], Optional[str]]] = {
     "rbs-test": ("https://test.paymentgate.ru/testpayment/webservices/merchant-ws",
                  "https://test.paymentgate.ru/testpayment/rest/"),
     "yookassa-sber": (None, "https://3dsec-payments.yookassa.ru/payment/rest/"),
+    "bpc-test": (None, "https://dev.bpcbt.com/payment/rest/"),
     "sandbox": ("http://127.0.0.1:8089/payment/webservices/merchant-ws", "http://127.0.0.1:8089/payment/rest/"),
     "tbank-prod": (None, None),
     "tbank-test": (None, None),
@@ -56,6 +59,13 @@ SOAP_CARTS: Dict[str, str] = {"sber-test": "2019", "sber-prod": "2019", "alfa-te
 schema carries one; the 2016 generation (the Alfa WSDL of the facts, and the RBS test host until a
 bank confirms otherwise) cannot, so a receipt is refused there naming the profile. ``soap_cart=``
 (``AUTOPAY_SOAP_CART``) overrides it."""
+TII_MODES = ("none", "optional", "required")
+RBS_TII: Dict[str, str] = {"bpc-test": "required"}
+"""Whether a profile's RBS REST gateway takes ``tii`` (the initiator of a payment by binding):
+``required`` on BPC's newer platform, whose documentation requires it; ``none`` (never sent) on
+every other profile until its bank confirms the field (no SOAP schema carries it, and a gateway
+may refuse a field its generation does not know). ``rbs_tii=`` (``AUTOPAY_RBS_TII``) overrides it:
+``none``, ``optional`` (sent when an initiator is given) or ``required`` (always sent)."""
 TBANK_URLS: Dict[str, str] = {
     "tbank-prod": "https://securepay.tinkoff.ru/v2/",
     "tbank-test": "https://rest-api-test.tinkoff.ru/v2/",
@@ -104,6 +114,13 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
         return _tbank_gateway(name, sandbox_url, password, timeouts, verify, settings)
     username = _setting(settings, "username") or ("sandbox-api" if name == "sandbox" else None)
     compiled = bool(settings.pop("soap_compiled", True))
+    tii_given = _setting(settings, "rbs_tii")
+    tii_mode = str(tii_given or RBS_TII.get(name, "none"))
+    if tii_mode not in TII_MODES:
+        raise ConfigurationError(f"rbs_tii (AUTOPAY_RBS_TII): {tii_mode!r} is not one of {', '.join(TII_MODES)}")
+    if transport == "soap" and tii_given and tii_mode != "none":
+        raise ConfigurationError("rbs_tii: no SOAP schema carries tii; use transport='rest' for a gateway that "
+                                 "takes it")
     cart_layout = str(_setting(settings, "soap_cart") or SOAP_CARTS.get(name, "2019"))
     if cart_layout not in ("2019", "2016"):
         raise ConfigurationError(f"soap_cart (AUTOPAY_SOAP_CART): {cart_layout!r} is not 2019 or 2016")
@@ -122,7 +139,7 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
             raise ConfigurationError(f"profile {name!r} has no REST endpoint")
         from .gateways.rbs_rest import RbsRestGateway
 
-        return RbsRestGateway(rest_url, username, password, timeouts=timeouts, verify=verify)
+        return RbsRestGateway(rest_url, username, password, timeouts=timeouts, verify=verify, tii_mode=tii_mode)
     raise ConfigurationError(f"unknown transport {transport!r}: 'soap', 'rest' or 'tbank'")
 
 
@@ -154,6 +171,7 @@ def _tbank_gateway(name: str, sandbox_url: Optional[str], password: Optional[str
     terminal_type = _setting(settings, "terminal_type") or "ECOM"
     notification_url = _setting(settings, "notification_url")
     settings.pop("username", None)  # RBS's login: a script that sets it for every transport is not refused
+    settings.pop("rbs_tii", None)  # RBS only, likewise
     _no_more(settings)
     if not url:
         raise ConfigurationError(f"profile {name!r} has no T-Bank endpoint; give tbank_url=")

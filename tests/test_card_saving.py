@@ -241,3 +241,16 @@ def test_a_replayed_add_card_notification_of_a_removed_card_is_not_handed_over()
             forged["Token"] = make_token(forged, sb.tbank_password)
             assert _wsgi(app, forged)[0].startswith("403"), shifted
         assert len(handed) == 1
+
+
+def test_the_payers_page_says_nothing_is_charged(sandbox):
+    import requests
+
+    client = rbs_client(sandbox, "rest")
+    started = client.start_card_save("SAVE-P", "client-p")
+    page = requests.get(started.form_url, timeout=5).text
+    assert "nothing is charged" in page and "Save card 0.00" in page
+    paying = client.start_first_payment("FP-P", RUB("5.00"), "client-p")
+    assert "nothing is charged" not in requests.get(paying.form_url, timeout=5).text
+    tbank = tbank_client(sandbox).start_card_save("SAVE-PT", "cust-p")
+    assert "nothing is charged" in requests.get(tbank.form_url, timeout=5).text

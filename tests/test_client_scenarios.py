@@ -141,7 +141,7 @@ BAD_INPUT_EVERYWHERE = [
 BAD_INPUT_RBS = [  # RBS rules that T-Bank does not share (its own are in test_tbank.py)
     (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="c", binding_id="b", description="100%"), "description"),
     (lambda c: c.extend_binding("b", "1999"), "new_expiry"),
-    (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="c", binding_id="b", initiator="R"), "initiator"),
+    (lambda c: c.autopay("OK-1", RUB("1.00"), client_id="c", binding_id="b", initiator="2"), "initiator"),
     (lambda c: c.autopay("OK-1", RUB("1.00"), account_token="acc-1"), "sbp"),
 ]
 

@@ -171,3 +171,18 @@ def test_the_monthly_script_of_the_docs_writes_the_links(tmp_path):
             ("c-soon", soon.binding_id, "before", "pending")]
         assert sb.pay(rows[0]["form_url"], card("12/30", "5555555555554444")).paid
         assert len(client.list_cards("c-soon")) == 2
+
+
+def test_a_card_expiring_mid_schedule_is_listed_exactly_once(shop, tmp_path):
+    """A monthly subscription: the client is on one row per planned charge; its June card is listed
+    once, for the first charge it cannot pay, and a card that outlives the schedule is not listed."""
+    sb, client, made = shop
+    path = tmp_path / "clients.csv"
+    rows = "".join(f"c-jun,2027-{month:02d}-15\n" for month in range(1, 13)) + "c-far,2027-03-01\nc-far,2027-04-01\n"
+    path.write_text("client_id,next_charge\n" + rows)
+    schedule = read_schedule(path)
+    assert [(s.client_id, s.next_charge) for s in schedule] == [("c-jun", dt.date(2027, 1, 15)),
+                                                                ("c-far", dt.date(2027, 3, 1))]
+    report = find_expiring(client, schedule + schedule, dt.date(2027, 9, 1))  # the same client twice over
+    assert sorted(c.binding_id for c in report.cards) == sorted([made["jun"].binding_id, made["jun-2"].binding_id])
+    assert all(c.reason == "before" for c in report.cards)

@@ -20,7 +20,7 @@ from .. import json_input
 from .. import validation as v
 from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError, error_for_code
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts
-from ..initiators import RecurringTerms
+from ..initiators import RBS_TII_CODES, RecurringTerms
 from ..models import (
     Binding,
     OperationResult,
@@ -61,11 +61,14 @@ class RbsRestGateway(HttpGateway):
     :param username: the API login; :param password: its password (never logged or shown).
     :param timeouts: connect/read/total timeouts; :param verify: ``True`` or a CA bundle path.
     :param max_reply_bytes: the largest reply read; a larger one is refused before parsing.
+    :param tii_mode: whether this gateway takes ``tii`` on ``paymentOrderBinding``: ``none``
+        (never sent: the default), ``optional`` or ``required`` (see :data:`~autopay_soap.profiles.RBS_TII`).
     """
 
     name = "rest"
     features = GatewayFeatures(external_refund_id=True)
     _repr_fields = ("base_url", "username")
+    _check_fields = ("tii_mode",)
 
     def __init__(
         self,
@@ -78,7 +81,11 @@ class RbsRestGateway(HttpGateway):
         session: Optional[requests.Session] = None,
         default_currency: Union[str, Currency] = "RUB",
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        tii_mode: str = "none",
     ) -> None:
+        if tii_mode not in ("none", "optional", "required"):
+            raise ValidationError(f"tii_mode: {tii_mode!r} is not none, optional or required", field="tii_mode")
+        self.tii_mode = tii_mode
         base = v.check_url(base_url, "base_url") or ""
         self.base_url = base if base.endswith("/") else base + "/"
         if not username or not password:
@@ -209,12 +216,16 @@ class RbsRestGateway(HttpGateway):
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
-        language: Optional[str] = None, email: Optional[str] = None,
+        language: Optional[str] = None, email: Optional[str] = None, tii: Optional[str] = None,
     ) -> PaymentStep:
-        """``paymentOrderBinding.do``. A decline (``errorCode 0`` + ``error``) raises PaymentDeclined."""
+        """``paymentOrderBinding.do``. A decline (``errorCode 0`` + ``error``) raises PaymentDeclined.
+        ``tii``: who initiates it (``F``, ``U``, ``R``, ``I``), only where ``tii_mode`` takes it."""
+        if tii is not None and (self.tii_mode == "none" or tii not in RBS_TII_CODES):
+            raise ValidationError(f"initiator: tii {tii!r} cannot be sent to this gateway (tii_mode "
+                                  f"{self.tii_mode})", field="initiator")
         params = {"mdOrder": v.check_order_id(order_id), "bindingId": v.check_binding_id(binding_id),
                   "ip": v.check_ip(ip), "cvc": v.check_cvc(cvc), "language": v.check_language(language),
-                  "email": v.check_email(email)}
+                  "email": v.check_email(email), "tii": tii}
         context = {"order_id": order_id}
         result = self._call("paymentOrderBinding", params, context)
         self._check(result, "paymentOrderBinding", context)

@@ -140,6 +140,8 @@ class RbsSoapGateway(HttpGateway):
     features = GatewayFeatures()
     _repr_fields = ("endpoint", "username")
     _check_fields = ("cart_layout",)
+    tii_mode = "none"
+    """No SOAP schema carries ``tii``: never sent over SOAP."""
 
     def __init__(
         self,

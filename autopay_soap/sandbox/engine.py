@@ -161,6 +161,7 @@ class Order:
     updated_at: float = 0.0
     card_check: Optional[str] = None  # a card saved without a payment: see sandbox.card_check
     params: Dict[str, str] = attr.ib(factory=dict)  # jsonParams (REST) / params (SOAP) of the registration
+    tii: Optional[str] = None  # the initiator its payment by binding was sent with (RBS REST)
     dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
     @property
@@ -555,7 +556,8 @@ class Engine:
             return PaymentResult(order, paid=True)
 
     def pay_with_binding(self, order_id: str, binding_id: str, *, cvc: Optional[str] = None,
-                         ip: Optional[str] = None, merchant_initiated: bool = False) -> PaymentResult:
+                         ip: Optional[str] = None, merchant_initiated: bool = False,
+                         tii: Optional[str] = None) -> PaymentResult:
         """``paymentOrderBinding``: AUTO_PAYMENT orders pay without CVC or 3-D Secure.
 
         ``merchant_initiated`` (T-Bank ``Charge``): the binding is charged as a card on file,
@@ -577,6 +579,8 @@ class Engine:
             self._check_payable(order)
             if order.status is OrderStatus.ACS_AUTH:
                 raise EngineError(Refusal.WRONG_STATE, "Order is waiting for 3-D Secure")
+            if tii is not None:
+                order = self._replace(order, tii=tii)
             if binding.expired(self.clock()):
                 order = self._decline(order, ACTION_EXPIRED_CARD)
                 return PaymentResult(order, paid=False, declined=True,

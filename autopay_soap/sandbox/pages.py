@@ -47,6 +47,9 @@ def payment_page(order: Order, error: Optional[str] = None) -> bytes:
     """The card form for an order (``formUrl``)."""
     amount, _, alpha = money_text(order.amount, order.currency).partition(" ")
     err = f"<p id='error' class='error' role='alert'>{html.escape(error)}</p>" if error else ""
+    if order.card_check is not None:  # a card saved without a payment: the same form, nothing charged
+        err = "<p id='card-check'>Saving your card: nothing is charged (a check of zero).</p>" + err
+    verb = "Save card" if order.card_check is not None else "Pay"
     return _page("Sandbox payment", f"""
 <h1>Sandbox payment</h1>
 <p>Order <b id="order-number">{html.escape(order.order_number)}</b>:
@@ -58,7 +61,7 @@ def payment_page(order: Order, error: Optional[str] = None) -> bytes:
 <label for="cvc">CVC</label><input id="cvc" name="cvc" type="password" autocomplete="off" inputmode="numeric"
 required>
 <label for="cardholder">Cardholder</label><input id="cardholder" name="cardholder" value="CARD HOLDER">
-<button id="submit" type="submit">Pay {html.escape(amount)} {html.escape(alpha)}</button></form>
+<button id="submit" type="submit">{verb} {html.escape(amount)} {html.escape(alpha)}</button></form>
 <p class="note">This is the autopay_soap sandbox: no real money moves.
 <a id="cards-link" href="/_sandbox/cards" target="_blank">Test cards</a></p>""")
 

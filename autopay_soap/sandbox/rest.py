@@ -42,6 +42,10 @@ def of_binding_type(bindings: list, binding_type: Optional[str]) -> list:
     return [b for b in bindings if b.category == category]
 
 
+TII_MODES = ("optional", "required", "absent")
+TII_CODES = ("F", "U", "R", "I")
+
+
 def json_params(text: Optional[str]) -> Dict[str, str]:
     """``jsonParams``: a JSON object of text values (error 5 "invalid jsonParams" otherwise)."""
     if not text:
@@ -68,7 +72,11 @@ def _int(params: Mapping[str, str], name: str) -> Optional[int]:
 class RestFrontEnd:
     """Turns REST form posts into engine calls and engine state into the gateway's JSON."""
 
-    def __init__(self, engine: Engine, username: str, password: str, urls: Callable[[str], str]) -> None:
+    def __init__(self, engine: Engine, username: str, password: str, urls: Callable[[str], str], *,
+                 tii_mode: str = "optional") -> None:
+        if tii_mode not in TII_MODES:
+            raise ValueError(f"rbs_tii: {tii_mode!r} is not one of {', '.join(TII_MODES)}")
+        self.tii_mode = tii_mode
         self.engine = engine
         self.username = username
         self._password = password
@@ -182,8 +190,23 @@ class RestFrontEnd:
             raise EngineError(Refusal.BAD_FIELD, "[mdOrder] is empty")
         if not p.get("bindingId"):
             raise EngineError(Refusal.BAD_FIELD, "[bindingId] is empty")
+        tii = self._check_tii(p.get("tii"), p["mdOrder"])
         return self._payment_json(self.engine.pay_with_binding(p["mdOrder"], p["bindingId"], cvc=p.get("cvc"),
-                                                               ip=p.get("ip")))
+                                                               ip=p.get("ip"), tii=tii))
+
+    def _check_tii(self, tii: Optional[str], order_id: str) -> Optional[str]:
+        """``tii`` as the gateway's generation takes it (error 5 otherwise; nothing is charged)."""
+        if tii is not None and self.tii_mode == "absent":
+            raise EngineError(Refusal.BAD_FIELD, "Unknown parameter tii")
+        if tii is None:
+            if self.tii_mode == "required":
+                raise EngineError(Refusal.BAD_FIELD, "[tii] is empty")
+            return None
+        if tii not in TII_CODES:
+            raise EngineError(Refusal.BAD_FIELD, "Invalid tii: F, U, R or I on a payment by binding")
+        if tii in ("U", "R", "I") and self.engine.order(order_id).two_stage:
+            raise EngineError(Refusal.BAD_FIELD, f"tii {tii} is for one-phase payments only")
+        return tii
 
     def _finish_3ds(self, p: Mapping[str, str]) -> Dict[str, Any]:
         order_id = p.get("MD") or p.get("mdOrder") or ""

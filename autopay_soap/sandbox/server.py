@@ -259,6 +259,10 @@ class Sandbox:
     :param receipts_required: the terminals fiscalise (54-FZ): a payment without a receipt, or
         with one that does not add up, is refused as the gateways refuse it (see
         :mod:`autopay_soap.sandbox.fiscal`); accepted receipts are kept in :attr:`fiscal`.
+    :param rbs_tii: what RBS REST's ``paymentOrderBinding`` does with ``tii``: ``optional`` (the
+        default: a valid one is recorded), ``required`` (BPC's newer platform: a payment without
+        it is refused) or ``absent`` (an older generation: any ``tii`` is refused). A value other
+        than ``F``/``U``/``R``/``I``, and ``U``/``R``/``I`` on a two-stage order, are refused (error 5).
     """
 
     def __init__(
@@ -285,11 +289,11 @@ class Sandbox:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         state: Union[str, Path, None] = None,
         receipts_required: bool = False,
+        rbs_tii: str = "optional",
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
-        self.host = host
-        self.port = port
+        self.host, self.port = host, port
         self.public_url: Optional[str] = None
         self.max_body_bytes = max_body_bytes
         self.connection_timeout = connection_timeout
@@ -305,7 +309,7 @@ class Sandbox:
         self.clock: Callable[[], float] = clock if clock is not None else SandboxClock()
         self.engine = Engine(clock=self.clock, on_event=self._on_event)
         self.soap = SoapFrontEnd(self.engine, username, password, self._absolute, validate=validate)
-        self.rest = RestFrontEnd(self.engine, username, password, self._absolute)
+        self.rest = RestFrontEnd(self.engine, username, password, self._absolute, tii_mode=rbs_tii)
         self.tbank_terminals = list(tbank_terminals or [TBankTerminal(DEFAULT_TBANK_TERMINAL, password)])
         self.tbank = TBankFrontEnd(self.engine, self.tbank_terminals, self._absolute, self._notify_json,
                                    accept_repeated_order_ids=tbank_repeated_order_ids)
