@@ -80,7 +80,7 @@ from .models import (
 from .money import Money
 from .receipts import Receipt, ReceiptStatus, check_receipt_for
 from .retry import RetryPolicy
-from .validation import check_binding_id, check_client_id, check_text
+from .validation import check_binding_id, check_client_id, check_order_number, check_text
 
 __all__ = ["AutopayClient", "ChargeOutcome", "ChargeResult"]
 
@@ -889,7 +889,10 @@ class AutopayClient:
         ``recurringExpiry``; ``initiator`` CUSTOMER_STARTS_RECURRING or _INSTALMENTS requires it.
         T-Bank: ``AddCustomer`` if new, then ``AddCard`` with ``check`` (default ``3DSHOLD``; ``NO``
         saves a card without a RebillId, which cannot be autopaid); ``order_number`` is only kept
-        in the result. Every argument is checked before anything is sent.
+        in the result, and the page returns to the terminal's Success/Fail Add Card URLs (set in
+        the merchant cabinet: ``AddCard`` has no URL fields, so ``return_url``, ``fail_url``,
+        ``description`` and ``language`` are not sent). Every argument is checked before anything
+        is sent.
         """
         chosen = check_card_save(self, client_id, check, initiator, recurring)
         if "VERIFY" in self.gateway.features.card_checks:
@@ -898,8 +901,12 @@ class AutopayClient:
             self.gateway.check_registration(order_number, Money.of(0, currency), client_id=client_id,
                                             **{"verify": True, "recurring": recurring, **options})
             return start_rbs(self, order_number, client_id, currency, recurring=recurring, **options)
+        check_order_number(order_number)  # only kept on T-Bank, but a bad one is still refused by name
         started = retried(self, lambda: self.gateway.start_card_save(  # type: ignore[attr-defined]
             client_id, chosen, ip=self.payer_ip))
+        if started is None:  # no attempt fitted in the deadline: nothing was asked
+            return CardSave(CardSaveOutcome.UNKNOWN, client_id, chosen, order_number=order_number,
+                            message="no attempt fitted in the deadline; start again")
         return attr.evolve(started, order_number=order_number)
 
     @_scenario

@@ -59,3 +59,16 @@ def test_the_producer_phases_script_times_every_phase(pg_url, redis_server, monk
     assert all(found[phase] > 0 for phase in ("pre-flight", "load, send, wait", "  COPY and upsert", "  sends",
                                              "summary", "  summary look-ups"))
     assert "300 rows: dry run" in capsys.readouterr().out
+
+
+def test_the_card_saving_bench_measures_what_it_says():
+    """``bench/card_saving.py``: saves that end chargeable, and a report listing the cards of the
+    months it covers (a twelfth of the clients per month)."""
+    from autopay_soap.sandbox import Sandbox
+    from bench.card_saving import report_rate, saves_per_second
+
+    with Sandbox() as sb:
+        assert saves_per_second(sb, "tbank", 2) > 0
+    with Sandbox() as sb:
+        rate, listed, peak = report_rate(sb, "rest", 24)
+        assert rate > 0 and peak > 0 and 4 <= listed <= 8  # two clients a month, about three months

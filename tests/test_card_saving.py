@@ -254,3 +254,12 @@ def test_the_payers_page_says_nothing_is_charged(sandbox):
     assert "nothing is charged" not in requests.get(paying.form_url, timeout=5).text
     tbank = tbank_client(sandbox).start_card_save("SAVE-PT", "cust-p")
     assert "nothing is charged" in requests.get(tbank.form_url, timeout=5).text
+
+
+def test_tbank_card_save_with_no_time_left_is_unknown_not_a_crash(sandbox):
+    client = tbank_client(sandbox, deadline=1e-9)  # the deadline is over before the first attempt
+    started = client.start_card_save("SAVE-U", "cust-u")
+    assert started.outcome is CardSaveOutcome.UNKNOWN and started.order_number == "SAVE-U"
+    with pytest.raises(ValidationError) as info:
+        tbank_client(sandbox).start_card_save("bad number with spaces", "cust-u")
+    assert info.value.field == "order_number"
