@@ -263,3 +263,16 @@ def test_tbank_card_save_with_no_time_left_is_unknown_not_a_crash(sandbox):
     with pytest.raises(ValidationError) as info:
         tbank_client(sandbox).start_card_save("bad number with spaces", "cust-u")
     assert info.value.field == "order_number"
+
+
+def test_a_removed_card_saved_again_can_be_charged_again(sandbox):
+    client = tbank_client(sandbox)
+    for round_ in (1, 2):
+        started = client.start_card_save(f"SAVE-A{round_}", "cust-a", check=CardCheck.HOLD)
+        sandbox.pay(started.form_url, TestCards.SUCCESS)
+        saved = client.finish_card_save(started.reference, client_id="cust-a", check=CardCheck.HOLD)
+        assert [b.binding_id for b in client.list_cards("cust-a")] == [saved.binding.binding_id]
+        assert client.autopay(f"AP-A{round_}", RUB("1.00"), binding_id=saved.binding.binding_id).outcome \
+            is ChargeOutcome.PAID
+        client.remove_card(saved.binding.binding_id, client_id="cust-a")
+        assert client.list_cards("cust-a") == ()

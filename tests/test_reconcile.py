@@ -252,3 +252,17 @@ def test_a_file_that_is_not_a_journal_and_ctrl_c_end_with_one_line(tmp_path, cap
         code = main([*argv, "--journal", str(journal), "--sandbox-url", sb.url, "--report", str(tmp_path / "r.csv")])
     assert code == 130 and "run the same command again" in capsys.readouterr().err
     assert (tmp_path / "r.csv").read_text().startswith("kind,")  # what was found so far stays readable
+
+
+@pytest.mark.parametrize("transport", ["soap", "rest"])
+def test_a_card_saved_without_a_payment_is_no_difference(tmp_path, transport):
+    """An RBS card check (VERIFY) is an order of zero that ends REVERSED: no money moved, so the
+    nightly reconciliation does not report it as a charge the journal does not know."""
+    with Sandbox() as sb:
+        journal = charged_journal(sb, transport, tmp_path, rows=1)
+        with client_for(sb, transport) as client:
+            started = client.start_card_save("TRIAL-1", "cust-trial")
+            sb.pay(started.form_url, TestCards.SUCCESS)
+            assert client.finish_card_save(started.reference, client_id="cust-trial").chargeable
+        lines = []
+        assert run(sb, transport, journal, lines).exit_code == EXIT_OK and lines == []

@@ -19,7 +19,10 @@ __all__ = ["compare", "money_moved", "settlement"]
 
 
 def money_moved(details: OrderDetails) -> bool:
-    """True when the order was paid at some point (held, deposited, refunded or reversed)."""
+    """True when the order was paid at some point (held, deposited, refunded or reversed); never
+    for an order of zero (a card saved without a payment, RBS ``VERIFY``, ends REVERSED)."""
+    if details.amount.minor == 0:
+        return False
     return details.status.is_paid or details.status in (OrderStatus.REFUNDED, OrderStatus.REVERSED)
 
 

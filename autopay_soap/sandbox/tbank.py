@@ -431,6 +431,8 @@ class TBankFrontEnd:
             self._cards[binding.binding_id] = card
         if card is not None and payment.recurrent and card.rebill_id is None:
             card.rebill_id = str(next(self._ids))
+        if card is not None and card.status != "A" and payment.customer_key == card.customer_key:
+            card.status = "A"  # a removed card saved (or paid with Recurrent) again: it is the customer's again
         return card
 
     def _payment_reply(self, terminal: TBankTerminal, payment: _Payment, result: Optional[PaymentResult] = None,

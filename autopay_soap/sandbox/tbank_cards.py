@@ -72,7 +72,7 @@ def add_card_state(front: TBankFrontEnd, terminal: TBankTerminal, body: Mapping[
     status = _status(front, payment)
     reply = ok_answer(terminal, RequestKey=payment.request_key, Status=status, CustomerKey=payment.customer_key)
     if status == "COMPLETED":
-        card = front._ensure_card(payment, front.engine.order(payment.engine_id))
+        card = front._card_of(front.engine.order(payment.engine_id))  # made when the session ended
         if card is not None:
             reply["CardId"] = card.card_id
             if payment.card_check != "NO" and card.rebill_id:
@@ -85,15 +85,15 @@ def add_card_notification(front: TBankFrontEnd, payment: _Payment,
     """The signed ``NotificationAddCard`` of a session's end (None for other events)."""
     if event.kind not in (EventKind.REVERSED, EventKind.DECLINED, EventKind.EXPIRED):
         return None
+    status = _status(front, payment)
+    success = status == "COMPLETED"
+    card = front._ensure_card(payment, front.engine.order(payment.engine_id)) if success else None  # born here
     terminal = front.terminals[payment.terminal]
     if not terminal.notification_url:
         return None
-    status = _status(front, payment)
-    success = status == "COMPLETED"
     body: Dict[str, Any] = {"TerminalKey": terminal.key, "CustomerKey": payment.customer_key,
                             "RequestKey": payment.request_key, "Success": success, "Status": status,
                             "PaymentId": int(payment.payment_id), "ErrorCode": "0" if success else "1012"}
-    card = front._ensure_card(payment, front.engine.order(payment.engine_id)) if success else None
     if card is not None:
         body.update(CardId=int(card.card_id), Pan=card.pan, ExpDate=card.exp_date)
         if payment.card_check != "NO" and card.rebill_id:
