@@ -125,8 +125,10 @@ def _expiry(value: Optional[str]) -> Optional[str]:
     return expiry_yyyymm(value, "YYYYMM")
 
 
-def retried(client: AutopayClient, call: Any) -> Any:
-    """``call()`` within the client's retry policy (for steps that are safe to repeat)."""
+def retried(client: AutopayClient, call: Any, *, give_up: bool = False) -> Any:
+    """``call()`` within the client's retry policy (for steps that are safe to repeat). When every
+    attempt failed with a retryable error: that error, or None with ``give_up`` (a look-up whose
+    answer is then unknown); None too when no attempt fitted in the deadline."""
     last: Optional[AutopayError] = None
     for _attempt in client._attempts():
         try:
@@ -135,6 +137,6 @@ def retried(client: AutopayClient, call: Any) -> Any:
             if not client.retry.retryable(exc):
                 raise
             last = exc
-    if last is not None:
+    if last is not None and not give_up:
         raise last
     return None

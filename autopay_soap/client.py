@@ -927,7 +927,7 @@ class AutopayClient:
             raise ValidationError("reference: T-Bank's RequestKey of the card save is required", field="reference")
         with read_only():
             state = retried(self, lambda: self.gateway.card_save_state(  # type: ignore[attr-defined]
-                reference, client_id, chosen))
+                reference, client_id, chosen), give_up=True)
         if state is None:
             return CardSave(CardSaveOutcome.UNKNOWN, client_id, chosen, reference, order_number=order_number,
                             message="status look-up failed")
