@@ -16,15 +16,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Optional, Union
 
 from .errors import AutopayError, OrderMismatch, OrderNotFound, ValidationError
 from .gateways.base import expiry_yyyymm
-from .initiators import CHAIN_STARTS, Initiator, RecurringTerms, needs_terms
+from .initiators import Initiator, RecurringTerms, needs_terms, starts_chain
 from .models import Binding, CardCheck, CardSave, CardSaveOutcome, OrderDetails, OrderStatus
 from .money import Money
-from .validation import check_client_id
+from .validation import check_client_id, check_recurring
 
 AutopayClient = Any  # the client (not imported: it imports this module); typed where it is called
 
@@ -50,8 +49,7 @@ def check_card_save(client: AutopayClient, client_id: Any, check: Any, initiator
     if chosen.value not in checks:
         raise ValidationError(f"check: the {client.gateway.name} transport saves cards with "
                               f"{', '.join(checks)}, not {chosen.value}", field="check")
-    if initiator is not None and initiator not in CHAIN_STARTS and \
-            not (isinstance(initiator, str) and initiator in {i.value for i in CHAIN_STARTS}):
+    if initiator is not None and not starts_chain(initiator):
         raise ValidationError("initiator: a saved card starts a chain; use CUSTOMER_SAVES_CARD, "
                               "CUSTOMER_STARTS_RECURRING or CUSTOMER_STARTS_INSTALMENTS", field="initiator")
     if recurring is not None and "VERIFY" not in checks:
@@ -60,11 +58,7 @@ def check_card_save(client: AutopayClient, client_id: Any, check: Any, initiator
     if recurring is None and needs_terms(initiator) and "VERIFY" in checks:
         raise ValidationError(f"recurring: {Initiator(initiator).name} on RBS needs the chain's RecurringTerms "
                               "(recurringFrequency, recurringExpiry)", field="recurring")
-    if recurring is not None and not isinstance(recurring, RecurringTerms):
-        raise ValidationError(f"recurring: must be a RecurringTerms, got {type(recurring).__name__}",
-                              field="recurring")
-    if recurring is not None:
-        recurring.check_future(dt.date.today())
+    check_recurring(recurring)
     return chosen
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "check_client_id",
     "check_email",
     "check_positive_int",
+    "check_recurring",
     "check_registration",
     "check_text",
     "check_cvc",
@@ -191,7 +192,7 @@ def check_registration(
     return {
         "order_number": check_order_number(order_number),
         "amount": check_money(amount, allow_zero=verify),
-        "recurring": _check_recurring(recurring),
+        "recurring": check_recurring(recurring),
         "return_url": check_url(return_url, "return_url"),
         "client_id": check_client_id(client_id, required=auto_payment or verify),
         "binding_id": check_binding_id(binding_id) if binding_id is not None else None,
@@ -204,7 +205,8 @@ def check_registration(
     }
 
 
-def _check_recurring(value: object) -> Any:
+def check_recurring(value: object) -> Any:
+    """A chain's :class:`~autopay_soap.initiators.RecurringTerms` not in the past, or None."""
     if value is None:
         return None
     if not isinstance(value, RecurringTerms):
