@@ -186,3 +186,23 @@ def test_a_card_expiring_mid_schedule_is_listed_exactly_once(shop, tmp_path):
     report = find_expiring(client, schedule + schedule, dt.date(2027, 9, 1))  # the same client twice over
     assert sorted(c.binding_id for c in report.cards) == sorted([made["jun"].binding_id, made["jun-2"].binding_id])
     assert all(c.reason == "before" for c in report.cards)
+
+
+def test_the_chapters_command_line_runs_as_written(shop, tmp_path, monkeypatch, capsys):
+    """docs/saving-cards.rst's ``autopay-soap bindings expiring ...`` line, word for word, with the
+    profile and sandbox from the environment as the chapter's cron script has them."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    sb, client, made = shop
+    text = (Path(__file__).resolve().parent.parent / "docs" / "saving-cards.rst").read_text("utf-8")
+    line = re.search(r"^    (autopay-soap bindings expiring [^\n]+)$", text, re.M).group(1)
+    (tmp_path / "clients.csv").write_text("client_id,next_charge\nc-jan,\nc-far,\n")
+    monkeypatch.chdir(tmp_path)
+    for name, value in (("AUTOPAY_PROFILE", "sandbox"), ("AUTOPAY_SANDBOX_URL", sb.url),
+                        ("AUTOPAY_TRANSPORT", "tbank" if client.gateway.name == "tbank" else "rest")):
+        monkeypatch.setenv(name, value)
+    assert main(shlex.split(line)[1:]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split(",")[:2] for row in rows] == [["c-jan", made["jan"].binding_id]]
