@@ -21,7 +21,7 @@ from autopay_soap.declines import (
     first_payment_order_number,
     retry_order_number,
 )
-from autopay_soap.declines.numbers import root_and_attempt
+from autopay_soap.declines.numbers import digest_length_of, root_and_attempt
 from autopay_soap.declines.rbs_codes import RBS
 from autopay_soap.declines.tbank_codes import TBANK
 from autopay_soap.errors import BindingStateError, InvalidRequest, PaymentDeclined, ValidationError
@@ -216,8 +216,35 @@ def test_derived_numbers_fit_the_gateway_and_stay_unique(original, attempt, max_
     assert number == retry_order_number(original, attempt, max_len=max_len)
     if attempt > 1:
         assert number != retry_order_number(original, attempt - 1, max_len=max_len)
-        assert number != retry_order_number(original + "x" if len(original) < max_len else original[:-1] + "y",
-                                            attempt, max_len=max_len)
+        other = original + "x" if len(original) < max_len else original[:-1] + ("y" if original[-1] != "y" else "z")
+        assert number != retry_order_number(other, attempt, max_len=max_len)
+
+
+def test_retry_numbers_of_many_long_originals_that_share_their_start_never_meet():
+    """A nightly file of 30,000 numbers of 32 characters that differ only at the end: every retry
+    number is cut to the same start, and the digest alone tells them apart. With six hex digits
+    (24 bits) some 27 pairs would meet; with twelve, none."""
+    originals = [f"BATCH-20261205-CLIENT-{n:010d}" for n in range(30_000)]
+    for attempt in (2, 3):
+        numbers = {retry_order_number(o, attempt, max_len=32) for o in originals}
+        assert len(numbers) == len(originals)
+    legacy = {retry_order_number(o, 2, max_len=32, digest_length=6) for o in originals}
+    assert len(legacy) < len(originals)  # the weakness the twelve digits mend
+
+
+def test_a_number_derived_before_1_0_is_still_read_as_its_attempt():
+    long = "X" * 32
+    old = retry_order_number(long, 3, max_len=32, digest_length=6)
+    assert len(old.split(".")[1].split("/")[0]) == 6 and old != retry_order_number(long, 3, max_len=32)
+    assert digest_length_of(old, long, 3, max_len=32) == 6
+    assert digest_length_of(retry_order_number(long, 3, max_len=32), long, 3, max_len=32) == 12
+    root_and_attempt(old, long, 3, max_len=32)
+    with pytest.raises(ValidationError) as info:
+        root_and_attempt(old, long, 2, max_len=32)
+    assert info.value.field == "order_number"
+    with pytest.raises(ValidationError) as info:
+        retry_order_number(long, 2, max_len=32, digest_length=8)
+    assert info.value.field == "digest_length"
 
 
 def test_code_spellings():

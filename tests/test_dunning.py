@@ -15,7 +15,7 @@ from autopay_soap.batch import EXIT_CONFIG, EXIT_DECLINED, EXIT_OK, BatchRunner
 from autopay_soap.batch.dunning import create_rebind_links, parse_due, plan_dunning
 from autopay_soap.batch.journal import open_journal
 from autopay_soap.client import AutopayClient, ChargeOutcome
-from autopay_soap.declines import DeclineKind
+from autopay_soap.declines import DeclineKind, first_payment_order_number, retry_order_number
 from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.sandbox.cards import RECOVERY_DAYS
 
@@ -300,3 +300,54 @@ def test_a_retry_postponed_at_send_time_is_planned_again_with_its_number(tmp_pat
         with open_journal(journal) as j:
             again = plan_dunning([file, tmp_path / "retry.csv"], j, due=sb.clock())
         assert [r.order_number for r in again.retries] == ["PP-1/r1"]
+
+
+LONG = "SUBSCRIPTION-2026-12-CLIENT-0042"  # 32 characters: every retry number is cut and digested
+
+
+def test_a_chain_begun_with_six_digest_digits_is_continued_not_begun_again(tmp_path):
+    """Upgrading in the middle of a dunning cycle: attempt 2 was numbered by 0.1 (six digest
+    digits). The next plan retries it as attempt 3 in the same form, and plans no second attempt 2
+    in the new form (which would charge the card once more than the schedule allows)."""
+    journal = tmp_path / "up.sqlite"
+    legacy = [retry_order_number(LONG, n, max_len=32, digest_length=6) for n in (2, 3)]
+    assert legacy[0] != retry_order_number(LONG, 2, max_len=32)
+    with Sandbox() as sb:
+        night, card, _ = charge_once(sb, tmp_path, "soap", journal, TestCards.RECOVERING_FUNDS, LONG, customer="c-u")
+        sb.clock.advance(days=1)
+        old = tmp_path / "retries-before-upgrade.csv"
+        with old.open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows([("order_number", "original_order_number", "attempt", "client_id",
+                                        "binding_id", "amount_minor", "currency"),
+                                       (legacy[0], LONG, 2, "c-u", card, 1500, "RUB")])
+        assert runner(sb, "soap", journal).run(old).declined == 1
+        sb.clock.advance(days=RECOVERY_DAYS)
+        with open_journal(journal) as j:
+            plan = plan_dunning([night, old], j, due=sb.clock())
+        assert [(r.order_number, r.attempt) for r in plan.retries] == [(legacy[1], 3)]
+        plan.write(tmp_path / "retries-after.csv")
+        assert runner(sb, "soap", journal).run(tmp_path / "retries-after.csv").paid == 1
+        assert orders_numbered(sb, LONG[:16]) == sorted([LONG, *legacy])
+        assert sb.engine.charges_by_order_number().get(legacy[1]) == 1
+
+
+def test_a_rebind_link_made_before_the_upgrade_is_found_again(tmp_path):
+    journal = tmp_path / "rb.sqlite"
+    with Sandbox() as sb:
+        night, _gone, _ = charge_once(sb, tmp_path, "rest", journal, TestCards.RECURRING_EXPIRED, LONG)
+        client = client_for(sb, "rest")
+        legacy = first_payment_order_number(LONG, max_len=32, digest_length=6)
+        before = client.start_first_payment(legacy, Money.of("15.00", "RUB"), "c-1")
+        with open_journal(journal) as j:
+            plan = plan_dunning([night], j, due=sb.clock())
+        assert create_rebind_links(plan, client, tmp_path / "links.csv") == 1
+        link = next(csv.DictReader((tmp_path / "links.csv").open()))
+        assert (link["order_number"], link["order_id"]) == (legacy, before.order_id)
+        assert orders_numbered(sb, LONG[:16]) == sorted([LONG, legacy])
+        fresh = tmp_path / "fresh.sqlite"  # with no such order, today's number is registered
+        night2, _, _ = charge_once(sb, tmp_path, "rest", fresh, TestCards.RECURRING_EXPIRED, LONG[:-1] + "3",
+                                  customer="c-2")
+        with open_journal(fresh) as j:
+            assert create_rebind_links(plan_dunning([night2], j, due=sb.clock()), client, tmp_path / "l2.csv") == 1
+        assert next(csv.DictReader((tmp_path / "l2.csv").open()))["order_number"] == \
+            first_payment_order_number(LONG[:-1] + "3", max_len=32)

@@ -74,8 +74,8 @@ def outcome_of_row(client: AutopayClient, row: ChargeRow, *, schedule: RetrySche
 
 
 def _charge_outcome(client: AutopayClient, row: ChargeRow) -> Tuple[RowState, Dict[str, Any]]:
-    retry_of = retry_order_number(row.root_order_number, row.attempt - 1, max_len=row.max_order_number) \
-        if row.attempt > 1 else None
+    retry_of = retry_order_number(row.root_order_number, row.attempt - 1, max_len=row.max_order_number,
+                                  digest_length=row.digest_length) if row.attempt > 1 else None
     try:  # the pre-flight's checked request, as it is; a row read from the journal is checked here, once
         payment = row.payment if row.payment is not None else client.check_autopay(**row.charge_arguments())
         result = client.charge(payment, retry_of=retry_of)

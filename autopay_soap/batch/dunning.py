@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Un
 import attr
 
 from ..declines import DEFAULT_SCHEDULE, DeclineKind, RetrySchedule, first_payment_order_number, retry_order_number
+from ..declines.numbers import LEGACY_DIGEST_LENGTH
 from ..declines.schedule import day_of
+from ..errors import OrderNotFound
 from .journal import Journal, JournalEntry
 from .rows import ChargeRow, RowError, read_rows
 from .states import RowState
@@ -145,8 +147,7 @@ def plan_dunning(files: Iterable[Union[str, Path]], journal: Journal, *, due: fl
         entry = journal.get(row.order_number)
         if entry is None or entry.state not in (RowState.DECLINED, RowState.FAILED) or not entry.decline_kind:
             continue
-        number = retry_order_number(row.root_order_number, row.attempt + 1, max_len=row.max_order_number)
-        later = journal.get(number)
+        number, later = _next_attempt(journal, row)
         if number in planned or (later is not None and later.state is not RowState.POSTPONED):
             continue  # a later attempt exists (or is planned): this row is not the latest
         kind = DeclineKind(entry.decline_kind)
@@ -176,6 +177,37 @@ def plan_dunning(files: Iterable[Union[str, Path]], journal: Journal, *, due: fl
     return plan
 
 
+def _next_attempt(journal: Journal, row: ChargeRow) -> Tuple[str, Optional[JournalEntry]]:
+    """The number of the attempt after ``row`` and its journal entry, if any. A chain keeps the
+    digest length it began with; after a first attempt, a second one numbered with the six digits
+    of by 0.1 counts too, so a dunning run across the upgrade plans no second retry."""
+    number = retry_order_number(row.root_order_number, row.attempt + 1, max_len=row.max_order_number,
+                                digest_length=row.digest_length)
+    later = journal.get(number)
+    if later is None and row.attempt == 1:
+        legacy = retry_order_number(row.root_order_number, 2, max_len=row.max_order_number,
+                                    digest_length=LEGACY_DIGEST_LENGTH)
+        found = journal.get(legacy) if legacy != number else None
+        if found is not None:
+            return legacy, found
+    return number, later
+
+
+def _rebind_number(client: "AutopayClient", row: ChargeRow) -> str:
+    """The number of ``row``'s rebind payment: the one a run of 0.1 registered with six digest
+    digits if the gateway knows it (so the customer gets the same link), else today's."""
+    number = first_payment_order_number(row.root_order_number, max_len=row.max_order_number)
+    legacy = first_payment_order_number(row.root_order_number, max_len=row.max_order_number,
+                                        digest_length=LEGACY_DIGEST_LENGTH)
+    if legacy == number:
+        return number
+    try:
+        client.status(order_number=legacy)
+    except OrderNotFound:
+        return number
+    return legacy
+
+
 def _card_has_room(journal: Journal, schedule: RetrySchedule, instrument: str, due: float,
                    taken: Dict[str, List[float]]) -> bool:
     """True when one more attempt of the card at ``due`` keeps within the schedule's per-day and
@@ -201,7 +233,7 @@ def create_rebind_links(plan: DunningPlan, client: "AutopayClient", path: Union[
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         for row, _entry in plan.rebind:
-            number = first_payment_order_number(row.root_order_number, max_len=row.max_order_number)
+            number = _rebind_number(client, row)
             base = {"original_order_number": row.root_order_number, "client_id": row.client_id,
                     "order_number": number, "amount_minor": row.amount.minor, "currency": row.amount.currency.alpha}
             sbp = row.account_token is not None

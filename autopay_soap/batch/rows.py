@@ -40,7 +40,7 @@ import attr
 
 from .. import json_input
 from .. import validation as v
-from ..declines.numbers import root_and_attempt
+from ..declines.numbers import DIGEST_LENGTH, digest_length_of, root_and_attempt
 from ..errors import ValidationError
 from ..models import Autopayment
 from ..money import Money
@@ -126,6 +126,14 @@ class ChargeRow:
     def root_order_number(self) -> str:
         """The order number of the charge's first attempt (this row's own for attempt 1)."""
         return self.original_order_number or self.order_number
+
+    @property
+    def digest_length(self) -> int:
+        """The digest length of this row's chain of numbers (see
+        :func:`~autopay_soap.declines.numbers.digest_length_of`): a chain begun by 0.1 keeps six."""
+        if self.attempt == 1:
+            return DIGEST_LENGTH
+        return digest_length_of(self.order_number, self.root_order_number, self.attempt, max_len=self.max_order_number)
 
     @property
     def max_order_number(self) -> int:
