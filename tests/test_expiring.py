@@ -68,7 +68,7 @@ def test_cards_expiring_before_the_date_or_the_next_charge_are_listed_once(shop)
 def test_an_unreadable_expiry_is_reported_never_passed_over(shop):
     sb, client, made = shop
     if client.gateway.name == "tbank":  # a broken gateway: GetCardList's ExpDate of month 13
-        for saved in sb.tbank._cards.values():
+        for saved in sb.tbank.cards.values():
             if saved.rebill_id == made["far"].binding_id:
                 saved.exp_date = "1399"
     else:  # getBindings' expiryDate that is no month

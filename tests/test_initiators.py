@@ -97,7 +97,7 @@ def shop():
 def _arrived(sb, profile, order_id):
     """What the sandbox received: RBS paymentOrderBinding's tii, or the T-Bank Init's initiator type."""
     if profile.startswith("tbank"):
-        return sb.tbank._payments[order_id].initiator
+        return sb.tbank.payments[order_id].initiator
     return sb.engine.order(order_id).tii
 
 

@@ -41,7 +41,8 @@ from .cards import Behaviour
 from .clock import MAX_OFFSET, SandboxClock
 from .engine import BindingRecord, Engine, Movement, Order
 from .stored_types import check_fields, check_value
-from .tbank import TBankFrontEnd, TBankTerminal, _Account, _Card, _Payment
+from .tbank import TBankFrontEnd, TBankTerminal
+from .tbank.records import _Account, _Card, _Payment
 
 try:
     import fcntl
@@ -293,17 +294,14 @@ class StateFile:
 
 def save(engine: Engine, tbank: TBankFrontEnd, notifications: List[Dict[str, Any]], state: StateFile) -> None:
     """Write what changed since the last call (under the engine's and the front end's locks)."""
-    with tbank._lock, engine._lock:  # the order the request handlers take them in
+    with tbank.lock, engine._lock:  # the order the request handlers take them in
         dirty: List[tuple] = []
         dirty += [("order", o.order_id, o) for o in engine._orders.values() if o.dirty]
         dirty += [("binding", b.binding_id, b) for b in engine._bindings.values() if b.dirty]
-        dirty += [("payment", p.payment_id, p) for p in tbank._payments.values() if p.dirty]
-        dirty += [("card", c.engine_binding, c) for c in tbank._cards.values() if c.dirty]
-        dirty += [("account", a.request_key, a) for a in tbank._accounts.values() if a.dirty]
-        dirty += [("terminal", t.key, t) for t in tbank.terminals.values() if t.dirty]
+        dirty += tbank.export_changed()
         movements = [m.as_state() for m in engine._movements]
         meta = {"tbank_next_id": tbank.peek_next_id(), "clock_offset": getattr(engine.clock, "offset", 0.0),
-                "customers": [[terminal, key, fields] for (terminal, key), fields in tbank._customers.items()],
+                "customers": [list(customer) for customer in tbank.export_customers()],
                 "notifications": notifications}
         state.write(dirty, movements, meta)
 
@@ -348,7 +346,7 @@ def _restore(engine: Engine, tbank: TBankFrontEnd, add_terminal: Callable[[TBank
         check_value(item.get("url"), str, f"notifications[{index}]: url")
         check_value(item.get("params"), Dict[str, Any], f"notifications[{index}]: params")
         check_value(item.get("as_json"), bool, f"notifications[{index}]: as_json")
-    with tbank._lock, engine._lock:
+    with tbank.lock, engine._lock:
         for text in state.objects("order"):
             order = load(Order, text, "an order")
             engine._orders[order.order_id] = order
@@ -373,20 +371,13 @@ def _restore(engine: Engine, tbank: TBankFrontEnd, add_terminal: Callable[[TBank
                     if a.name != "dirty":
                         object.__setattr__(known, a.name, getattr(terminal, a.name))
                 object.__setattr__(known, "dirty", False)
-        for text in state.objects("payment"):
-            payment = load(_Payment, text, "a T-Bank payment")
-            tbank._payments[payment.payment_id] = payment
-            tbank._by_engine[payment.engine_id] = payment.payment_id
-        for text in state.objects("card"):
-            card = load(_Card, text, "a T-Bank card")
-            tbank._cards[card.engine_binding] = card
-        for text in state.objects("account"):
-            account = load(_Account, text, "an SBP account")
-            tbank._accounts[account.request_key] = account
+        tbank.import_records(([load(_Payment, text, "a T-Bank payment") for text in state.objects("payment")],
+                              [load(_Card, text, "a T-Bank card") for text in state.objects("card")],
+                              [load(_Account, text, "an SBP account") for text in state.objects("account")],
+                              customers))
         tbank.set_next_id(next_id)
         clock = engine.clock
         if isinstance(clock, SandboxClock):  # a moved clock stays moved: the state's times are on it
             clock.advance(seconds=max(_clock_offset(state) - clock.offset, 0.0))
-        tbank._customers.update({(t, k): dict(fields) for t, k, fields in customers})
     for item in notifications:
         resubmit(item)

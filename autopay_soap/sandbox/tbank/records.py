@@ -1,5 +1,5 @@
 """The records of the sandbox's T-Bank front end (terminals, payments, saved cards, SBP accounts)
-and its refusal, apart from the methods (:mod:`.tbank`, :mod:`.tbank_cards`) that use them."""
+and its refusal, apart from the methods that use them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 
 import attr
 
-from ._dirty import mark_dirty
+from .._dirty import mark_dirty
 
 __all__ = ["TBankError", "TBankTerminal", "ok_answer"]
 
@@ -62,7 +62,7 @@ class _Payment:
     request_key: Optional[str] = None
     refund_keys: Dict[str, Dict[str, Any]] = attr.ib(factory=dict)
     acs_pa_res: Optional[str] = None
-    card_check: Optional[str] = None  # an AddCard session: its CheckType (see sandbox.tbank_cards)
+    card_check: Optional[str] = None  # an AddCard session: its CheckType (see sandbox.tbank.cards)
     dirty: bool = attr.ib(default=True, eq=False, repr=False)  # changed since written to a state file
 
 
