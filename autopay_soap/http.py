@@ -347,6 +347,14 @@ def post_bounded(session: requests.Session, url: str, *, data: Any, headers: Opt
         raise _exchange_error(exc, end, ctx) from None
     finally:
         _local.exchange_deadline = None
+    response._content = _read_bounded(response, max_bytes, end, ctx)
+    response._content_consumed = True  # type: ignore[attr-defined]
+    return response
+
+
+def _read_bounded(response: requests.Response, max_bytes: int, end: float, ctx: Dict[str, Any]) -> bytes:
+    """The whole body of a streamed reply, refused past ``max_bytes`` (declared or read); the
+    connection is closed either way."""
     try:
         declared = response.headers.get("Content-Length")
         if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
@@ -364,9 +372,7 @@ def post_bounded(session: requests.Session, url: str, *, data: Any, headers: Opt
         raise _exchange_error(exc, end, ctx) from None
     finally:
         response.close()
-    response._content = b"".join(chunks)
-    response._content_consumed = True  # type: ignore[attr-defined]
-    return response
+    return b"".join(chunks)
 
 
 def _exchange_error(exc: requests.exceptions.RequestException, end: float,

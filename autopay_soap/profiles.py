@@ -114,16 +114,7 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
         return _tbank_gateway(name, sandbox_url, password, timeouts, verify, settings)
     username = _setting(settings, "username") or ("sandbox-api" if name == "sandbox" else None)
     compiled = bool(settings.pop("soap_compiled", True))
-    tii_given = _setting(settings, "rbs_tii")
-    tii_mode = str(tii_given or RBS_TII.get(name, "none"))
-    if tii_mode not in TII_MODES:
-        raise ConfigurationError(f"rbs_tii (AUTOPAY_RBS_TII): {tii_mode!r} is not one of {', '.join(TII_MODES)}")
-    if transport == "soap" and tii_given and tii_mode != "none":
-        raise ConfigurationError("rbs_tii: no SOAP schema carries tii; use transport='rest' for a gateway that "
-                                 "takes it")
-    cart_layout = str(_setting(settings, "soap_cart") or SOAP_CARTS.get(name, "2019"))
-    if cart_layout not in ("2019", "2016"):
-        raise ConfigurationError(f"soap_cart (AUTOPAY_SOAP_CART): {cart_layout!r} is not 2019 or 2016")
+    tii_mode, cart_layout = _rbs_settings(name, transport, settings)
     _no_more(settings)
     if not username or not password:
         raise ConfigurationError("username and password are required (arguments or AUTOPAY_USERNAME/PASSWORD)")
@@ -141,6 +132,21 @@ def build_gateway(name: Optional[str] = None, **settings: Any) -> "Gateway":
 
         return RbsRestGateway(rest_url, username, password, timeouts=timeouts, verify=verify, tii_mode=tii_mode)
     raise ConfigurationError(f"unknown transport {transport!r}: 'soap', 'rest' or 'tbank'")
+
+
+def _rbs_settings(name: str, transport: str, settings: Dict[str, Any]) -> Tuple[str, str]:
+    """The RBS profile's ``rbs_tii`` mode and SOAP cart layout, each checked."""
+    tii_given = _setting(settings, "rbs_tii")
+    tii_mode = str(tii_given or RBS_TII.get(name, "none"))
+    if tii_mode not in TII_MODES:
+        raise ConfigurationError(f"rbs_tii (AUTOPAY_RBS_TII): {tii_mode!r} is not one of {', '.join(TII_MODES)}")
+    if transport == "soap" and tii_given and tii_mode != "none":
+        raise ConfigurationError("rbs_tii: no SOAP schema carries tii; use transport='rest' for a gateway that "
+                                 "takes it")
+    cart_layout = str(_setting(settings, "soap_cart") or SOAP_CARTS.get(name, "2019"))
+    if cart_layout not in ("2019", "2016"):
+        raise ConfigurationError(f"soap_cart (AUTOPAY_SOAP_CART): {cart_layout!r} is not 2019 or 2016")
+    return tii_mode, cart_layout
 
 
 def _timeouts(value: Any) -> Timeouts:

@@ -1,4 +1,5 @@
-"""The shape of the code: no import cycle, no lower layer importing a higher one, no long function."""
+"""The shape of the code: no import cycle, no lower layer importing a higher one, no function over 50
+lines, no class over 350 (but three capped debts)."""
 
 import ast
 import pathlib
@@ -62,15 +63,15 @@ def test_no_lower_layer_imports_a_higher_one():
     assert wrong == []
 
 
-def test_no_function_is_longer_than_60_lines():
+def test_no_function_is_longer_than_50_lines():
     long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
             for _, path in _modules() for node in ast.walk(ast.parse(path.read_text("utf-8")))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60]
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 50]
     assert long == []
 
 
-CLASS_DEBTS = {"client.py AutopayClient": 763, "sandbox/engine.py Engine": 509,
-               "gateways/rbs_soap.py RbsSoapGateway": 403, "gateways/tbank_api.py TBankApi": 357}
+CLASS_DEBTS = {"client.py AutopayClient": 763, "sandbox/engine.py Engine": 500,
+               "gateways/rbs_soap.py RbsSoapGateway": 392}
 """Classes over 350 lines today (issue 32), each capped at its length: they may shrink, not grow."""
 
 

@@ -321,17 +321,19 @@ def _csv_rows(path: Path, delimiter: Optional[str],
                                   "a quoted value is not closed on its line (a value may not hold a line break)"))
         if not record or all(not value.strip() for value in record):
             continue  # a blank line
-        if len(record) < len(names):
-            missing = ", ".join(name for name in names[len(record):] if name)
-            yield start, RowError(start, "row", f"{len(record)} value(s) for {len(names)} columns (missing: "
-                                                f"{missing}); check the separator and the quotes")
-            continue
-        extra = record[len(names):]
-        if any(value.strip() for value in extra):
-            yield start, RowError(start, "row", f"{len(record)} values for {len(names)} columns: more values than "
-                                                "columns (a separator inside an unquoted value?)")
-            continue
-        yield start, {name: value for name, value in zip(names, record) if name}
+        yield start, _record_fields(start, record, names)
+
+
+def _record_fields(start: int, record: List[str], names: List[str]) -> Union[Dict[str, object], RowError]:
+    """A CSV record's fields by column name, or the error of a record with too few or too many values."""
+    if len(record) < len(names):
+        missing = ", ".join(name for name in names[len(record):] if name)
+        return RowError(start, "row", f"{len(record)} value(s) for {len(names)} columns (missing: {missing}); "
+                                      "check the separator and the quotes")
+    if any(value.strip() for value in record[len(names):]):
+        return RowError(start, "row", f"{len(record)} values for {len(names)} columns: more values than columns "
+                                      "(a separator inside an unquoted value?)")
+    return {name: value for name, value in zip(names, record) if name}
 
 
 def _json_rows(path: Path,

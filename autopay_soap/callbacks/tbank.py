@@ -231,18 +231,7 @@ def verify_tbank_notification_offline(payload: Mapping[str, Any], password: Unio
     """
     context: Dict[str, Any] = {"operation": "notification", "order_number": optional_text(payload.get("OrderId")),
                                "order_id": optional_text(payload.get("PaymentId"))}
-    given = payload.get("Token")
-    if not isinstance(given, str) or not given:
-        raise CallbackVerificationError("notification without a Token", **context)
-    try:
-        expected = make_token(payload, reveal(password) or "")
-    except ValidationError:
-        raise CallbackVerificationError("notification with a value that cannot be signed", **context) from None
-    if not tokens_equal(given, expected):
-        raise CallbackVerificationError("notification Token does not verify", **context)
-    if terminal_key is not None and not hmac.compare_digest(str(payload.get("TerminalKey") or "").encode("utf-8"),
-                                                            terminal_key.encode("utf-8")):
-        raise CallbackVerificationError("notification for another terminal", **context)
+    _check_token(payload, password, terminal_key, context)
     account = payload.get("NotificationType") == "LINKACCOUNT"
     if payload.get("Status") == "RECEIPT":
         return _receipt_notification(payload, extra_keys, context)
@@ -272,6 +261,24 @@ def verify_tbank_notification_offline(payload: Mapping[str, Any], password: Unio
         amount=int(str(payload["Amount"])), error_code=text("ErrorCode"),
         rebill_id=text("RebillId"), card_id=text("CardId"), masked_pan=text("Pan"), exp_date=text("ExpDate"),
         customer_key=text("CustomerKey"), payload=flat, claimed_status=status)
+
+
+def _check_token(payload: Mapping[str, Any], password: Union[str, Secret], terminal_key: Optional[str],
+                 context: Dict[str, Any]) -> None:
+    """The notification's Token verifies with ``password`` (compared in constant time) and it is
+    for ``terminal_key`` when one is given; :class:`CallbackVerificationError` otherwise."""
+    given = payload.get("Token")
+    if not isinstance(given, str) or not given:
+        raise CallbackVerificationError("notification without a Token", **context)
+    try:
+        expected = make_token(payload, reveal(password) or "")
+    except ValidationError:
+        raise CallbackVerificationError("notification with a value that cannot be signed", **context) from None
+    if not tokens_equal(given, expected):
+        raise CallbackVerificationError("notification Token does not verify", **context)
+    if terminal_key is not None and not hmac.compare_digest(str(payload.get("TerminalKey") or "").encode("utf-8"),
+                                                            terminal_key.encode("utf-8")):
+        raise CallbackVerificationError("notification for another terminal", **context)
 
 
 def _card_notification(payload: Mapping[str, Any], extra_keys: Sequence[str],

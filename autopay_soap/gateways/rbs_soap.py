@@ -117,6 +117,26 @@ class _ZeepView:
         return _ZeepView(value) if hasattr(value, "__values__") else value
 
 
+def _order_element(c: Dict[str, Any], feature: Optional[str], cart: Optional[Receipt]) -> Dict[str, Any]:
+    """The ``order`` of a ``registerOrder``, from the checked registration ``c``: its fields, the
+    feature (AUTO_PAYMENT or VERIFY), the recurring terms as ``params``, the cart as
+    ``orderBundle`` and ``@taxSystem``."""
+    amount = c["amount"]
+    order: Dict[str, Any] = {
+        "merchantOrderNumber": c["order_number"], "amount": amount.minor, "currency": amount.currency.numeric,
+        "description": c["description"], "language": c["language"], "returnUrl": c["return_url"],
+        "failUrl": c["fail_url"], "email": c["email"], "clientId": c["client_id"],
+        "bindingId": c["binding_id"], "sessionTimeoutSecs": c["session_timeout_secs"],
+    }
+    if feature is not None:
+        order["features"] = {"feature": [feature]}
+    if c["recurring"] is not None:
+        order["params"] = [{"name": k, "value": x} for k, x in c["recurring"].json_params().items()]
+    if cart is not None:
+        order["orderBundle"], order["taxSystem"] = soap_order_bundle(cart), rbs_tax_system(cart)
+    return order
+
+
 @guard_replies
 class RbsSoapGateway(HttpGateway):
     """The RBS gateway over SOAP.
@@ -316,20 +336,9 @@ class RbsSoapGateway(HttpGateway):
                                        description=description, language=language,
                                        session_timeout_secs=session_timeout_secs, email=email, verify=verify,
                                        recurring=recurring)
-        order_number, amount = c["order_number"], c["amount"]
-        order: Dict[str, Any] = {
-            "merchantOrderNumber": order_number, "amount": amount.minor, "currency": amount.currency.numeric,
-            "description": c["description"], "language": c["language"], "returnUrl": c["return_url"],
-            "failUrl": c["fail_url"], "email": c["email"], "clientId": c["client_id"],
-            "bindingId": c["binding_id"], "sessionTimeoutSecs": c["session_timeout_secs"],
-        }
-        if auto_payment or verify:
-            order["features"] = {"feature": ["AUTO_PAYMENT" if auto_payment else "VERIFY"]}
-        if c["recurring"] is not None:
-            order["params"] = [{"name": k, "value": x} for k, x in c["recurring"].json_params().items()]
-        cart = self._cart(receipt, amount, "the charge", "registerOrder")
-        if cart is not None:
-            order["orderBundle"], order["taxSystem"] = soap_order_bundle(cart), rbs_tax_system(cart)
+        order_number = c["order_number"]
+        order = _order_element(c, "AUTO_PAYMENT" if auto_payment else "VERIFY" if verify else None,
+                               self._cart(receipt, c["amount"], "the charge", "registerOrder"))
         operation = "registerOrderPreAuth" if two_stage else "registerOrder"
         context = {"order_number": order_number}
         result = self._call(operation, context, order={k: val for k, val in order.items() if val is not None})

@@ -109,6 +109,25 @@ def encrypt_card_data(public_key: Any, *, pan: str, expiry: str, cvv: Optional[s
     return encrypt_pkcs1v15(public_key, ";".join(parts).encode("utf-8"))
 
 
+def _reply_json(method: str, response: requests.Response, context: Dict[str, Any]) -> Any:
+    """The JSON of an HTTP 200 reply; an HTTP error (403: the test host's allow-list), another
+    status or a body that is not JSON raises."""
+    if response.status_code == 403:
+        raise HTTPStatusError(f"HTTP 403 from {method}: the test host answers 403 unless your IP is on "
+                              "T-Bank's allow-list", http_status=403, **context)
+    if 400 <= response.status_code < 500:
+        raise HTTPStatusError(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
+                              excerpt=excerpt(response.content), **context)
+    if response.status_code != 200:
+        raise BadResponse(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
+                          excerpt=excerpt(response.content), **context)
+    try:
+        return json_input.loads(response.content)
+    except ValueError:
+        raise BadResponse(f"{method} answered with something that is not JSON", http_status=200,
+                          excerpt=excerpt(response.content), **context) from None
+
+
 @guard_replies
 class TBankApi(HttpGateway):
     """The T-Bank Internet Acquiring API v2 over HTTPS JSON.
@@ -198,20 +217,7 @@ class TBankApi(HttpGateway):
         if wire_log.isEnabledFor(logging.DEBUG):
             wire_log.debug("T-Bank response (HTTP %s): %s", response.status_code,
                            mask_text(response.content.decode("utf-8", "replace")))
-        if response.status_code == 403:
-            raise HTTPStatusError(f"HTTP 403 from {method}: the test host answers 403 unless your IP is on "
-                                  "T-Bank's allow-list", http_status=403, **context)
-        if 400 <= response.status_code < 500:
-            raise HTTPStatusError(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
-                                  excerpt=excerpt(response.content), **context)
-        if response.status_code != 200:
-            raise BadResponse(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
-                              excerpt=excerpt(response.content), **context)
-        try:
-            data = json_input.loads(response.content)
-        except ValueError:
-            raise BadResponse(f"{method} answered with something that is not JSON", http_status=200,
-                              excerpt=excerpt(response.content), **context) from None
+        data = _reply_json(method, response, context)
         log.debug("%s order_number=%s order_id=%s duration_ms=%.1f", method, context.get("order_number"),
                   context.get("order_id"), (time.perf_counter() - started) * 1000)
         if isinstance(data, list) and method == "GetCardList":

@@ -431,23 +431,14 @@ class Engine:
 
         ``features=VERIFY`` (or a T-Bank ``card_check``) makes it a card check: amount 0, a
         client, one stage, no AUTO_PAYMENT (see :mod:`.card_check`)."""
-        if not order_number:
-            raise EngineError(Refusal.MISSING_FIELD, "Order number is empty")
-        if len(order_number) > max_number_length:
-            raise EngineError(Refusal.BAD_FIELD, "Order number is too long")
-        if amount is None:
-            raise EngineError(Refusal.MISSING_FIELD, "Amount is empty")
+        order_number, amount = _number_and_amount(order_number, amount, max_number_length)
         features = tuple(features)
         card_check = card_check or (VERIFY if VERIFY in features else None)
         if card_check is not None:
             self._check_card_check(card_check, features, amount, client_id, two_stage)
         elif amount <= 0:
             raise EngineError(Refusal.BAD_FIELD, "Wrong amount")
-        if not return_url:
-            raise EngineError(Refusal.MISSING_FIELD, "Return URL is empty")
-        currency = currency or "643"
-        if currency not in KNOWN_CURRENCIES:
-            raise EngineError(Refusal.UNKNOWN_CURRENCY, "Unknown currency")
+        currency = _return_url_and_currency(return_url, currency)
         _check_options(features, client_id, session_timeout_secs, params or {})
         with self._lock:
             if order_number in self._by_number and unique_number:
@@ -758,6 +749,27 @@ class Engine:
             if movement.kind == "hold" and movement.amount > 0:
                 counts[movement.order_number] = counts.get(movement.order_number, 0) + 1
         return counts
+
+
+def _number_and_amount(order_number: Optional[str], amount: Optional[int], max_length: int) -> Tuple[str, int]:
+    """A registration's order number and amount, present and the number short enough."""
+    if not order_number:
+        raise EngineError(Refusal.MISSING_FIELD, "Order number is empty")
+    if len(order_number) > max_length:
+        raise EngineError(Refusal.BAD_FIELD, "Order number is too long")
+    if amount is None:
+        raise EngineError(Refusal.MISSING_FIELD, "Amount is empty")
+    return order_number, amount
+
+
+def _return_url_and_currency(return_url: Optional[str], currency: Optional[str]) -> str:
+    """A registration's return URL is given and its currency known (643 when absent)."""
+    if not return_url:
+        raise EngineError(Refusal.MISSING_FIELD, "Return URL is empty")
+    currency = currency or "643"
+    if currency not in KNOWN_CURRENCIES:
+        raise EngineError(Refusal.UNKNOWN_CURRENCY, "Unknown currency")
+    return currency
 
 
 def _check_options(features: Tuple[str, ...], client_id: Optional[str], session_timeout_secs: Optional[int],

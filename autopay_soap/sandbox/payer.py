@@ -39,18 +39,7 @@ def pay_as_payer(sandbox: Site, body: bytes, content_type: str) -> Tuple[int, Di
             raise ValueError("a JSON object is expected")
     except ValueError as exc:
         return 400, {"error": f"the request cannot be read: {exc}"}
-    order_id = str(data.get("order_id") or "")
-    payment_id = str(data.get("payment_id") or "")
-    form_url = str(data.get("form_url") or "")
-    if form_url:
-        parts = urlsplit(form_url)
-        if parts.path.startswith("/new/"):
-            payment_id = parts.path[len("/new/"):]
-        else:
-            order_id = parse_qs(parts.query).get("mdOrder", [""])[0]
-    if payment_id:
-        order_id = sandbox.tbank.payment_of(payment_id) or ""
-        sandbox.tbank.form_shown(payment_id)
+    order_id = _order_named(sandbox, data)
     card_name = data.get("card") if isinstance(data.get("card"), str) else None
     card = getattr(TestCards, card_name.upper(), None) if card_name else None
     if card_name and not isinstance(card, TestCard):
@@ -75,6 +64,24 @@ def pay_as_payer(sandbox: Site, body: bytes, content_type: str) -> Tuple[int, Di
     return 200, {"orderId": order_id, "paid": result.paid, "orderStatus": int(order.status),
                  "statusName": order.status.name, "actionCode": order.action_code,
                  "redirectUrl": _back_to_merchant(order, result.paid)}
+
+
+def _order_named(sandbox: Site, data: Dict[str, Any]) -> str:
+    """The engine order a payer's request names: by ``form_url`` (an RBS or a T-Bank page),
+    ``payment_id`` (T-Bank: the payer opened its form) or ``order_id``; "" when none."""
+    order_id = str(data.get("order_id") or "")
+    payment_id = str(data.get("payment_id") or "")
+    form_url = str(data.get("form_url") or "")
+    if form_url:
+        parts = urlsplit(form_url)
+        if parts.path.startswith("/new/"):
+            payment_id = parts.path[len("/new/"):]
+        else:
+            order_id = parse_qs(parts.query).get("mdOrder", [""])[0]
+    if payment_id:
+        order_id = sandbox.tbank.payment_of(payment_id) or ""
+        sandbox.tbank.form_shown(payment_id)
+    return order_id
 
 
 def _back_to_merchant(order: Order, paid: bool) -> str:

@@ -293,38 +293,38 @@ class Sandbox:
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
-        self.host, self.port = host, port
         self.public_url: Optional[str] = None
-        self.max_body_bytes = max_body_bytes
-        self.connection_timeout = connection_timeout
-        self.max_connections = max_connections
-        self.username = username
-        self.password = password
-        self.latency = latency
+        self.host, self.port = host, port
+        self.max_body_bytes, self.connection_timeout, self.max_connections = \
+            max_body_bytes, connection_timeout, max_connections
+        self.username, self.password, self.latency = username, password, latency
         self.faults = FaultPlan.parse(faults, seed=seed) if isinstance(faults, str) else faults
-        self.callback_url = callback_url
-        self._callback_secret = callback_secret
-        self.callback_retry_interval = callback_retry_interval
-        self.callback_attempts = callback_attempts
+        self.callback_url, self._callback_secret = callback_url, callback_secret
+        self.callback_retry_interval, self.callback_attempts = callback_retry_interval, callback_attempts
         self.clock: Callable[[], float] = clock if clock is not None else SandboxClock()
-        self.engine = Engine(clock=self.clock, on_event=self._on_event)
-        self.soap = SoapFrontEnd(self.engine, username, password, self._absolute, validate=validate)
-        self.rest = RestFrontEnd(self.engine, username, password, self._absolute, tii_mode=rbs_tii)
-        self.tbank_terminals = list(tbank_terminals or [TBankTerminal(DEFAULT_TBANK_TERMINAL, password)])
-        self.tbank = TBankFrontEnd(self.engine, self.tbank_terminals, self._absolute, self._notify_json,
-                                   accept_repeated_order_ids=tbank_repeated_order_ids)
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self._notifier: Optional[Notifier] = None
         self._waiting_notifications: List[Dict[str, Any]] = []
         self.receipts_required = receipts_required
-        self.fiscal = FiscalLog(self.clock)
-        for front_end in (self.soap, self.rest, self.tbank):
-            front_end.receipts_required, front_end.fiscal = receipts_required, self.fiscal
+        self._build_front_ends(validate, rbs_tii, tbank_terminals, tbank_repeated_order_ids)
         self._state_path = state
         self._state: Optional[StateFile] = self._open_state() if state is not None else None
         self.cabinet = MerchantCabinet(self.engine, self._after_cabinet)
         """The merchant cabinet: refunds, reversals and charges made outside any API client."""
+
+    def _build_front_ends(self, validate: bool, rbs_tii: str, tbank_terminals: Optional[List[TBankTerminal]],
+                          tbank_repeated_order_ids: bool) -> None:
+        """The engine, its three front ends (SOAP, REST, T-Bank) and the fiscal log they share."""
+        self.engine = Engine(clock=self.clock, on_event=self._on_event)
+        self.soap = SoapFrontEnd(self.engine, self.username, self.password, self._absolute, validate=validate)
+        self.rest = RestFrontEnd(self.engine, self.username, self.password, self._absolute, tii_mode=rbs_tii)
+        self.tbank_terminals = list(tbank_terminals or [TBankTerminal(DEFAULT_TBANK_TERMINAL, self.password)])
+        self.tbank = TBankFrontEnd(self.engine, self.tbank_terminals, self._absolute, self._notify_json,
+                                   accept_repeated_order_ids=tbank_repeated_order_ids)
+        self.fiscal = FiscalLog(self.clock)
+        for front_end in (self.soap, self.rest, self.tbank):
+            front_end.receipts_required, front_end.fiscal = self.receipts_required, self.fiscal
 
     def __repr__(self) -> str:
         return f"Sandbox(url={self.url if self._server else None!r}, username={self.username!r})"
