@@ -75,7 +75,6 @@ __all__ = [
     "TransportError",
     "UnsupportedOperation",
     "ValidationError",
-    "error_for_code",
 ]
 
 
@@ -327,38 +326,3 @@ class BadResponse(OutcomeUnknown):
 
 class ReplyTooLarge(BadResponse):
     """A reply over the size cap (``max_reply_bytes``), refused before it was parsed."""
-
-
-_ACCESS_WORDS = ("access", "доступ", "password", "парол")
-_MONEY_OPERATIONS = {
-    "depositOrder", "reverseOrder", "refundOrder", "paymentOrderBinding",
-    "deposit", "reverse", "refund",
-}
-_REGISTER_OPERATIONS = {"registerOrder", "registerOrderPreAuth", "register", "registerPreAuth"}
-_BINDING_OPERATIONS = {"bindCard", "unBindCard", "paymentOrderBinding"}
-
-
-def error_for_code(code: int, message: Optional[str], **context: Any) -> GatewayError:
-    """Map an RBS ``errorCode`` (not 0) to the exception of the same meaning.
-
-    The meaning of some codes depends on the operation (passed as ``operation=``): code 1 is
-    a duplicate order number on registration, code 7 an invalid state on money operations.
-    """
-    operation = context.get("operation") or ""
-    text = message or ""
-    context.setdefault("gateway_code", code)
-    context.setdefault("gateway_message", message)
-    summary = f"gateway refused {operation or 'the request'}: [{code}] {text}".rstrip()
-    if code == 1 and operation in _REGISTER_OPERATIONS:
-        return DuplicateOrderNumber(summary, **context)
-    if code == 2 and operation in _BINDING_OPERATIONS:
-        return BindingStateError(summary, **context)
-    if code == 5 and any(word in text.lower() for word in _ACCESS_WORDS):
-        return AccessDenied(summary, **context)
-    if code in (1, 3, 4, 5, 13, 14):
-        return InvalidRequest(summary, **context)
-    if code == 6:
-        return OrderNotFound(summary, **context)
-    if code == 7 and operation in _MONEY_OPERATIONS:
-        return InvalidOrderState(summary, **context)
-    return GatewaySystemError(summary, **context)

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from autopay_soap.declines.rbs_codes import RBS
-from autopay_soap.declines.table import Entry, Table
-from autopay_soap.declines.tbank_codes import TBANK
+from autopay_soap.codes.rbs import RBS
+from autopay_soap.codes.table import Entry, Table
+from autopay_soap.codes.tbank import TBANK
 
 TARGET = Path(__file__).with_name("decline-codes.inc")
 

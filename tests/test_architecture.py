@@ -14,7 +14,7 @@ LAYERS = {  # a module may import only modules of its own layer or of a lower on
     "gateways": 3,
     "http": 2, "wsdl_bundle": 2, "observe_otel": 2, "observe_prometheus": 2,
     "models": 1, "money": 1, "validation": 1, "signing": 1, "secret": 1, "redact": 1, "errors": 1, "retry": 1,
-    "declines": 1, "receipts": 1, "json_input": 1, "observe": 1, "initiators": 1,
+    "declines": 1, "codes": 1, "receipts": 1, "json_input": 1, "observe": 1, "initiators": 1,
     "sandbox_bindings": 6,
     "sandbox": 3,  # beside the client stack: the bottom rows only
 }
@@ -102,6 +102,20 @@ def test_the_sandbox_t_bank_front_end_is_split_by_concern():
     assert [f"{name} ({n})" for name, n in _class_lengths() if name.startswith("sandbox/tbank/") and n > 200] == []
     state = (ROOT / "sandbox" / "state.py").read_text("utf-8")
     assert "tbank._" not in state  # the state file uses the front end's export/import pair
+
+
+def test_what_a_gateway_code_means_is_owned_by_the_gateway_code_modules():
+    """One module a gateway (codes/rbs.py, codes/tbank.py) maps codes to exceptions and decline
+    kinds; no other module is named for codes or defines an ``error_for...`` mapping, and the
+    generic error module defines exceptions only."""
+    named = [name for name, _ in _modules() if "codes" in name.split(".")[-1] and not name.startswith("codes.")]
+    assert named == []
+    mappers = [f"{name}:{node.lineno} {node.name}" for name, path in _modules() if not name.startswith("codes.")
+               for node in ast.walk(ast.parse(path.read_text("utf-8")))
+               if isinstance(node, ast.FunctionDef) and node.name.startswith("error_for")]
+    assert mappers == []
+    errors = ast.parse((ROOT / "errors.py").read_text("utf-8"))
+    assert [node.name for node in errors.body if isinstance(node, ast.FunctionDef)] == []
 
 
 def test_the_import_graph_has_no_cycle():

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autopay_soap.codes.rbs import RBS
+from autopay_soap.codes.tbank import TBANK, error_for_tbank_code
 from autopay_soap.declines import (
     DEFAULT_SCHEDULE,
     DeclineKind,
@@ -22,10 +24,7 @@ from autopay_soap.declines import (
     retry_order_number,
 )
 from autopay_soap.declines.numbers import digest_length_of, root_and_attempt
-from autopay_soap.declines.rbs_codes import RBS
-from autopay_soap.declines.tbank_codes import TBANK
 from autopay_soap.errors import BindingStateError, InvalidRequest, PaymentDeclined, ValidationError
-from autopay_soap.gateways.tbank_codes import error_for_tbank_code
 
 S, H, R, M = "soft", "hard", "rebind", "merchant"
 

@@ -1,6 +1,7 @@
 import pytest
 
 from autopay_soap import errors
+from autopay_soap.codes.rbs import error_for_code
 
 
 def test_every_error_derives_from_the_root():
@@ -40,7 +41,7 @@ def test_tree_keeps_the_three_kinds_apart():
     ],
 )
 def test_codes_map_by_meaning(code, operation, message, expected):
-    err = errors.error_for_code(code, message, operation=operation, order_number="N-1")
+    err = error_for_code(code, message, operation=operation, order_number="N-1")
     assert type(err) is expected
     assert err.gateway_code == code
     assert err.operation == operation

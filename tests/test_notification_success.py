@@ -10,7 +10,7 @@ from autopay_soap.callbacks import (
     confirm_rbs_callback,
     confirm_tbank_notification,
 )
-from autopay_soap.gateways.tbank_codes import STATUS_MAP as TBANK_STATUSES
+from autopay_soap.codes.tbank import STATUS_MAP as TBANK_STATUSES
 from autopay_soap.models import OrderDetails, OrderStatus
 
 

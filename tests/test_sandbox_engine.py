@@ -6,7 +6,7 @@ import pytest
 
 from autopay_soap.models import OrderStatus
 from autopay_soap.sandbox import EngineError, TestCards
-from autopay_soap.sandbox.rbs_codes import error_code
+from autopay_soap.sandbox.rbs_words import error_code
 
 
 def register(engine, number="N1", amount=1000, **kw):

@@ -7,7 +7,7 @@ import pytest
 from autopay_soap.models import OrderStatus
 from autopay_soap.sandbox import EngineError, TestCards
 from autopay_soap.sandbox.lifecycle import TRANSITIONS, EventKind, Refusal, Step
-from autopay_soap.sandbox.rbs_codes import CALLBACK_OPERATION, ERROR_CODE
+from autopay_soap.sandbox.rbs_words import CALLBACK_OPERATION, ERROR_CODE
 
 from .test_sandbox_engine import bound, pay, register
 

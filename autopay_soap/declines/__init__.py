@@ -2,7 +2,7 @@
 
 * :func:`classify` turns a gateway's code and text into a :class:`Decline` of a
   :class:`DeclineKind` (soft, hard, rebind, merchant), from the code tables of
-  :mod:`.rbs_codes` and :mod:`.tbank_codes`.
+  :mod:`autopay_soap.codes.rbs` and :mod:`autopay_soap.codes.tbank`.
 * :class:`RetrySchedule` says when a soft decline is retried, within the card schemes' caps.
 * :func:`retry_order_number` derives the order number of each retry from the original.
 

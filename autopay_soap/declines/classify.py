@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Mapping, Optional, Tuple
 
+from ..codes import rbs as rbs_codes
+from ..codes import tbank as tbank_codes
+from ..codes.table import Code, Entry, Table
 from ..errors import BindingStateError, GatewayError, PaymentDeclined
-from . import rbs_codes, tbank_codes
 from .model import Decline, DeclineKind
-from .table import Code, Entry, Table
 
 __all__ = ["GATEWAYS", "classify", "classify_error", "parse_code"]
 

@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Optional
 
 import attr
 
-__all__ = ["Decline", "DeclineKind"]
+from ..codes.table import DeclineKind
 
-
-class DeclineKind(enum.Enum):
-    """What to do about a declined autopayment, the same for every gateway.
-
-    The split is this library's reading of the gateways' code tables (``docs/declines.rst``);
-    no gateway publishes it.
-    """
-
-    SOFT = "soft"
-    """Retry later with a new order (insufficient funds, a limit, the issuer unreachable)."""
-    HARD = "hard"
-    """Never charge this card again; tell the customer (lost, stolen, closed, fraud, recurring revoked)."""
-    REBIND = "rebind"
-    """This binding cannot be charged without the customer (expired, binding gone, CVC or 3-D
-    Secure required): ask the customer to pay once to create a new binding."""
-    MERCHANT = "merchant"
-    """Our integration or terminal is misconfigured: do not dun the customer, alert the merchant."""
-
-    @property
-    def retryable(self) -> bool:
-        """True for :attr:`SOFT`: a later attempt with a new order may succeed."""
-        return self is DeclineKind.SOFT
+__all__ = ["Decline", "DeclineKind"]  # DeclineKind lives with the code tables (autopay_soap.codes)
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)

@@ -18,7 +18,8 @@ import requests
 
 from .. import json_input
 from .. import validation as v
-from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError, error_for_code
+from ..codes.rbs import error_for_code
+from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts
 from ..initiators import RBS_TII_CODES, RecurringTerms
 from ..models import (

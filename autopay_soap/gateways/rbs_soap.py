@@ -20,6 +20,7 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from .. import validation as v
+from ..codes.rbs import error_for_code
 from ..errors import (
     AuthenticationError,
     AutopayError,
@@ -29,7 +30,6 @@ from ..errors import (
     TransportError,
     UnsupportedOperation,
     ValidationError,
-    error_for_code,
 )
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, classify_request_error, post_bounded
 from ..initiators import RecurringTerms
@@ -229,7 +229,7 @@ class RbsSoapGateway(HttpGateway):
         It goes through this gateway's zeep client: the same timeouts, reply size limit,
         WS-Security UsernameToken, safe XML parsing and redacted wire log as the facade's calls,
         and the same errors (a Fault, an unreadable reply, a timeout; an ``errorCode`` other than
-        0 raises as :func:`~autopay_soap.errors.error_for_code` says). Returns zeep's result
+        0 raises as :func:`~autopay_soap.codes.rbs.error_for_code` says). Returns zeep's result
         object. Nothing checks the parts beyond the WSDL's schema: this is for what the facade
         does not wrap (docs/soap.rst); prefer the facade where it does.
         """

@@ -7,7 +7,7 @@ leaves (:mod:`autopay_soap.gateways.tbank_initiator`), so this client never prov
 or 1126. Replies become :mod:`autopay_soap.models` and :mod:`autopay_soap.errors`: an
 ``ErrorCode`` the exception of the same meaning (:func:`error_for_tbank_code`), a payment
 ``Status`` an :class:`~autopay_soap.models.OrderStatus` (:data:`STATUS_MAP`), the gateway's own
-word kept in ``OrderDetails.gateway_status`` (:mod:`autopay_soap.gateways.tbank_codes`).
+word kept in ``OrderDetails.gateway_status`` (:mod:`autopay_soap.codes.tbank`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import logging
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from .. import validation as v
+from ..codes.tbank import _PAID_RANK, STATUS_MAP, error_for_tbank_code
+from ..codes.tbank import status_of as _status
 from ..errors import BadResponse, BindingStateError, OrderNotFound, UnsupportedOperation, ValidationError
 from ..models import (
     Binding,
@@ -49,8 +51,6 @@ from .tbank_api import (
     _money,
     encrypt_card_data,
 )
-from .tbank_codes import _PAID_RANK, STATUS_MAP, error_for_tbank_code
-from .tbank_codes import status_of as _status
 from .tbank_initiator import InitiatorType, check_initiator
 
 __all__ = [

@@ -34,6 +34,7 @@ import requests
 
 from .. import json_input
 from .. import validation as v
+from ..codes.tbank import error_for_tbank_code
 from ..errors import (
     BadResponse,
     HTTPStatusError,
@@ -51,7 +52,6 @@ from ..secret import Secret
 from ..signing import encrypt_pkcs1v15, make_token, token_value
 from .base import guard_replies, normalise_error_code, optional_text
 from .http_gateway import HttpGateway
-from .tbank_codes import error_for_tbank_code
 from .tbank_initiator import TERMINAL_TYPES, InitiatorType, check_initiator
 
 __all__ = ["MOSCOW", "PROD_URL", "TEST_URL", "TBankApi", "encrypt_card_data"]

@@ -3,7 +3,7 @@
 The engine (:mod:`.engine`) moves an order only through ``TRANSITIONS``, one row a step,
 h11-style: the statuses a step may start from, the status it ends in, and the
 :class:`EventKind` it announces. It refuses with a :class:`Refusal`; each front end maps
-refusals and events to its own protocol (``sandbox.rbs_codes`` for RBS, ``sandbox.tbank.rules``
+refusals and events to its own protocol (``sandbox.rbs_words`` for RBS, ``sandbox.tbank.rules``
 for T-Bank), so the engine never speaks a gateway's error codes or callback names.
 
 ::

@@ -17,7 +17,7 @@ from .engine import Engine, EngineError, Order, PaymentResult
 from .fiscal import FiscalLog, rbs_cart_problem
 from .lifecycle import Refusal
 from .order_list import listed_page, rest_time
-from .rbs_codes import error_code
+from .rbs_words import error_code
 
 __all__ = ["BINDING_TYPES", "RestFrontEnd", "REST_METHODS", "of_binding_type"]
 

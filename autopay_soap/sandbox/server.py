@@ -30,7 +30,7 @@ from .engine import Engine, Event, Movement
 from .faults import FaultPlan
 from .fiscal import FiscalLog
 from .notifier import Notifier
-from .rbs_codes import CALLBACK_OPERATION
+from .rbs_words import CALLBACK_OPERATION
 from .rest import RestFrontEnd
 from .soap import SoapFrontEnd, fault_envelope
 from .state import StateFile, restore, save

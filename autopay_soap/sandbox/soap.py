@@ -21,7 +21,7 @@ from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope
 from .engine import Engine, EngineError, Order, PaymentResult
 from .fiscal import FiscalLog, rbs_cart_problem, soap_cart_json
 from .order_list import listed_page, soap_time
-from .rbs_codes import error_code
+from .rbs_words import error_code
 from .rest import of_binding_type
 
 __all__ = ["SoapFrontEnd", "WSS_FAULT"]

@@ -1,4 +1,6 @@
-"""RBS / BPC ``actionCode`` values as decline kinds (``facts/declines.md`` §1; ``docs/declines.rst``).
+"""What each RBS / BPC code means, in one place: an ``errorCode`` as this library's exception
+(:func:`error_for_code`; the sandbox's RBS front ends answer with the same numbers, named here),
+and an ``actionCode`` as a decline kind (``facts/declines.md`` §1; ``docs/declines.rst``).
 
 Three sources are merged: the current BPC list, codes only in older RBS tables (or with an older
 meaning) and the ISO-8583-style processing codes some banks pass through. Where a number's
@@ -9,12 +11,78 @@ meaning changed between gateway generations (``100``, ``151017``), :func:`by_tex
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
-from .model import DeclineKind
-from .table import DAY, HOUR, Table
+from ..errors import (
+    AccessDenied,
+    BindingStateError,
+    DuplicateOrderNumber,
+    GatewayError,
+    GatewaySystemError,
+    InvalidOrderState,
+    InvalidRequest,
+    OrderNotFound,
+)
+from .table import DAY, HOUR, DeclineKind, Table
 
-__all__ = ["RBS", "by_text"]
+__all__ = ["BAD_VALUE", "BINDING", "DUPLICATE", "FEATURE_CONFLICT", "LIMIT", "MISSING", "NOT_FOUND", "RBS", "STATE",
+           "UNKNOWN_CURRENCY", "by_text", "error_for_code"]
+
+# -- errorCode: what the gateway refused ------------------------------------------------------------
+DUPLICATE = 1
+"""The order number is used already (on registration); elsewhere a missing order key."""
+BINDING = 2
+"""The binding is unknown, or already (in)active (on binding operations)."""
+UNKNOWN_CURRENCY = 3
+MISSING = 4
+"""A required field is empty."""
+BAD_VALUE = 5
+"""A field's value is refused ("access denied" in the text: the credentials)."""
+NOT_FOUND = 6
+"""No such order."""
+STATE = 7
+"""The order is in the wrong state or the amount is wrong (on money operations); else a system error."""
+LIMIT = 10
+"""Over a limit (the refund's amount, the attempts)."""
+FEATURE_CONFLICT = 13
+"""Features that exclude each other (VERIFY with two stages, AUTO_PAYMENT with VERIFY...)."""
+
+_ACCESS_WORDS = ("access", "доступ", "password", "парол")
+_MONEY_OPERATIONS = {
+    "depositOrder", "reverseOrder", "refundOrder", "paymentOrderBinding",
+    "deposit", "reverse", "refund",
+}
+_REGISTER_OPERATIONS = {"registerOrder", "registerOrderPreAuth", "register", "registerPreAuth"}
+_BINDING_OPERATIONS = {"bindCard", "unBindCard", "paymentOrderBinding"}
+
+
+def error_for_code(code: int, message: Optional[str], **context: Any) -> GatewayError:
+    """Map an RBS ``errorCode`` (not 0) to the exception of the same meaning.
+
+    The meaning of some codes depends on the operation (passed as ``operation=``): code 1 is
+    a duplicate order number on registration, code 7 an invalid state on money operations.
+    """
+    operation = context.get("operation") or ""
+    text = message or ""
+    context.setdefault("gateway_code", code)
+    context.setdefault("gateway_message", message)
+    summary = f"gateway refused {operation or 'the request'}: [{code}] {text}".rstrip()
+    if code == DUPLICATE and operation in _REGISTER_OPERATIONS:
+        return DuplicateOrderNumber(summary, **context)
+    if code == BINDING and operation in _BINDING_OPERATIONS:
+        return BindingStateError(summary, **context)
+    if code == BAD_VALUE and any(word in text.lower() for word in _ACCESS_WORDS):
+        return AccessDenied(summary, **context)
+    if code in (DUPLICATE, UNKNOWN_CURRENCY, MISSING, BAD_VALUE, FEATURE_CONFLICT, 14):
+        return InvalidRequest(summary, **context)
+    if code == NOT_FOUND:
+        return OrderNotFound(summary, **context)
+    if code == STATE and operation in _MONEY_OPERATIONS:
+        return InvalidOrderState(summary, **context)
+    return GatewaySystemError(summary, **context)
+
+
+# -- actionCode: why a payment was declined, as a decline kind ------------------------------------
 
 SOFT, HARD, REBIND, MERCHANT = DeclineKind.SOFT, DeclineKind.HARD, DeclineKind.REBIND, DeclineKind.MERCHANT
 RBS = Table("rbs")

@@ -1,25 +1,28 @@
-"""The RBS front ends' words for the engine's refusals and events (SOAP and REST alike)."""
+"""The RBS front ends' words for the engine's refusals and events (SOAP and REST alike): each
+refusal as the ``errorCode`` that :mod:`autopay_soap.codes.rbs` names, each event as a callback
+``operation``."""
 
 from __future__ import annotations
 
 from typing import Dict
 
+from ..codes import rbs
 from .lifecycle import EventKind, Refusal
 
 __all__ = ["CALLBACK_OPERATION", "ERROR_CODE", "error_code"]
 
 #: ``errorCode`` of each refusal, as the RBS gateway documents them.
 ERROR_CODE: Dict[Refusal, int] = {
-    Refusal.NO_ORDER_KEY: 1,
-    Refusal.NUMBER_USED: 1,
-    Refusal.BINDING_NOT_FOUND: 2,
-    Refusal.UNKNOWN_CURRENCY: 3,
-    Refusal.MISSING_FIELD: 4,
-    Refusal.BAD_FIELD: 5,
-    Refusal.ORDER_NOT_FOUND: 6,
-    Refusal.WRONG_STATE: 7,
-    Refusal.LIMIT_EXCEEDED: 10,
-    Refusal.FEATURE_CONFLICT: 13,
+    Refusal.NO_ORDER_KEY: rbs.DUPLICATE,
+    Refusal.NUMBER_USED: rbs.DUPLICATE,
+    Refusal.BINDING_NOT_FOUND: rbs.BINDING,
+    Refusal.UNKNOWN_CURRENCY: rbs.UNKNOWN_CURRENCY,
+    Refusal.MISSING_FIELD: rbs.MISSING,
+    Refusal.BAD_FIELD: rbs.BAD_VALUE,
+    Refusal.ORDER_NOT_FOUND: rbs.NOT_FOUND,
+    Refusal.WRONG_STATE: rbs.STATE,
+    Refusal.LIMIT_EXCEEDED: rbs.LIMIT,
+    Refusal.FEATURE_CONFLICT: rbs.FEATURE_CONFLICT,
 }
 
 #: The callback's ``operation`` for each event.

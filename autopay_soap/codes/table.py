@@ -1,18 +1,41 @@
-"""The shape of a code table: code -> kind, reason, and the two flags."""
+"""What a decline code can mean (:class:`DeclineKind`) and the shape of a gateway's code table:
+code -> kind, reason, and the two flags."""
 
 from __future__ import annotations
 
+import enum
 from typing import Dict, Iterable, Optional, Union
 
 import attr
 
-from .model import DeclineKind
-
-__all__ = ["Code", "Entry", "Table"]
+__all__ = ["Code", "DeclineKind", "Entry", "Table"]
 
 Code = Union[int, str]
 DAY = 86400.0
 HOUR = 3600.0
+
+
+class DeclineKind(enum.Enum):
+    """What to do about a declined autopayment, the same for every gateway.
+
+    The split is this library's reading of the gateways' code tables (``docs/declines.rst``);
+    no gateway publishes it.
+    """
+
+    SOFT = "soft"
+    """Retry later with a new order (insufficient funds, a limit, the issuer unreachable)."""
+    HARD = "hard"
+    """Never charge this card again; tell the customer (lost, stolen, closed, fraud, recurring revoked)."""
+    REBIND = "rebind"
+    """This binding cannot be charged without the customer (expired, binding gone, CVC or 3-D
+    Secure required): ask the customer to pay once to create a new binding."""
+    MERCHANT = "merchant"
+    """Our integration or terminal is misconfigured: do not dun the customer, alert the merchant."""
+
+    @property
+    def retryable(self) -> bool:
+        """True for :attr:`SOFT`: a later attempt with a new order may succeed."""
+        return self is DeclineKind.SOFT
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
