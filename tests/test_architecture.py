@@ -118,6 +118,21 @@ def test_what_a_gateway_code_means_is_owned_by_the_gateway_code_modules():
     assert [node.name for node in errors.body if isinstance(node, ast.FunctionDef)] == []
 
 
+REGISTRATION_KEYWORDS = {"client_id", "auto_payment", "binding_id", "fail_url", "description", "language",
+                         "session_timeout_secs", "email"}
+
+
+def test_the_registration_arguments_are_written_in_four_places():
+    """The protocol, the RBS operations (both bindings), T-Bank and the shared check: no binding
+    writes the registration's argument list again."""
+    places = sorted(f"{name}.{node.name}" for name, path in _modules()
+                    for node in ast.walk(ast.parse(path.read_text("utf-8")))
+                    if isinstance(node, ast.FunctionDef)
+                    and REGISTRATION_KEYWORDS <= {a.arg for a in node.args.args + node.args.kwonlyargs})
+    assert places == ["gateways.base.register_order", "gateways.rbs_operations.register_order",
+                      "gateways.tbank.register_order", "validation.check_registration"]
+
+
 def test_the_import_graph_has_no_cycle():
     modules = dict(_modules())
     graph = {}

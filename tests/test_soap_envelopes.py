@@ -177,6 +177,10 @@ def test_endpoint_is_the_configured_one(soap_gateway):
                                     description="50% off"), "description"),
         (lambda g: g.register_order("N1", Money.from_minor(1, "RUB"), "https://s/ok",
                                     auto_payment=True), "client_id"),
+        (lambda g: g.register_order("N1", Money.from_minor(1, "RUB"), "https://s/ok",
+                                    callback_url="https://s/cb"), "callback_url"),  # REST's field only
+        (lambda g: g.register_order("N1", Money.from_minor(0, "RUB"), "https://s/ok", client_id="c",
+                                    verify=True, two_stage=True), "two_stage"),
         (lambda g: g.pay_with_binding("o-1", ""), "binding_id"),
         (lambda g: g.pay_with_binding("o-1", "b-1", cvc="12"), "cvc"),
         (lambda g: g.refund("o-1", Money.from_minor(1, "RUB"), external_refund_id="r1"), "external_refund_id"),

@@ -305,25 +305,10 @@ class Gateway(Protocol):
         54-FZ ``receipt`` of the charge where given (a transport that cannot carry it refuses)."""
         ...
 
-    def check_registration(
-        self,
-        order_number: str,
-        amount: Money,
-        return_url: Optional[str],
-        *,
-        two_stage: bool = False,
-        client_id: Optional[str] = None,
-        auto_payment: bool = False,
-        binding_id: Optional[str] = None,
-        fail_url: Optional[str] = None,
-        description: Optional[str] = None,
-        language: Optional[str] = None,
-        session_timeout_secs: Optional[int] = None,
-        email: Optional[str] = None,
-        receipt: Optional[Receipt] = None,
-    ) -> None:
-        """Every check :meth:`register_order` makes with these arguments, nothing sent
-        (raises :class:`~autopay_soap.errors.ValidationError` naming the field)."""
+    def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
+                           receipt: Optional[Receipt] = None, **options: Any) -> None:
+        """Every check :meth:`register_order` makes with these arguments (``options``: its other
+        keywords), nothing sent (raises :class:`~autopay_soap.errors.ValidationError` naming the field)."""
         ...
 
     def pay_with_binding(

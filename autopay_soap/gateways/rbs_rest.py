@@ -21,7 +21,7 @@ from .. import validation as v
 from ..codes.rbs import error_for_code
 from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts
-from ..initiators import RBS_TII_CODES, RecurringTerms
+from ..initiators import RBS_TII_CODES
 from ..models import (
     Binding,
     OperationResult,
@@ -36,6 +36,7 @@ from ..secret import Secret
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import HttpGateway
 from .order_list import MAX_PAGE_SIZE, MONEY_STATES, OrderPage, check_page_request, read_page, rest_time
+from .rbs_operations import RbsOperations, Registration
 from .receipt_wire import rbs_items_json, rbs_order_bundle, rbs_receipt_statuses, rbs_tax_system
 
 __all__ = ["RbsRestGateway"]
@@ -55,7 +56,7 @@ class _CI(dict):  # type: ignore[type-arg]
 
 
 @guard_replies
-class RbsRestGateway(HttpGateway):
+class RbsRestGateway(RbsOperations, HttpGateway):
     """The RBS gateway over REST.
 
     :param base_url: the REST base, e.g. ``https://3dsec.sberbank.ru/payment/rest/``.
@@ -157,63 +158,28 @@ class RbsRestGateway(HttpGateway):
 
     # -- operations -----------------------------------------------------------------------
 
-    def register_order(
-        self,
-        order_number: str,
-        amount: Money,
-        return_url: str,
-        *,
-        two_stage: bool = False,
-        client_id: Optional[str] = None,
-        auto_payment: bool = False,
-        binding_id: Optional[str] = None,
-        fail_url: Optional[str] = None,
-        description: Optional[str] = None,
-        language: Optional[str] = None,
-        session_timeout_secs: Optional[int] = None,
-        email: Optional[str] = None,
-        callback_url: Optional[str] = None,
-        receipt: Optional[Receipt] = None,
-        verify: bool = False,
-        recurring: Optional[RecurringTerms] = None,
-    ) -> RegisteredOrder:
-        """``register.do`` (``registerPreAuth.do`` when ``two_stage``); a ``receipt`` goes as
-        ``orderBundle`` + ``taxSystem`` (the legacy dialect: :mod:`~autopay_soap.gateways.receipt_wire`).
-        ``verify``: a card check (``features=VERIFY``, amount 0); ``recurring``: the chain's terms
-        as ``jsonParams`` ``recurringFrequency`` / ``recurringExpiry``."""
-        c = v.check_registration(
-            order_number, amount, return_url, client_id=client_id, auto_payment=auto_payment,
-            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
-            session_timeout_secs=session_timeout_secs, email=email, callback_url=callback_url, verify=verify,
-            recurring=recurring)
-        if verify and two_stage:
-            raise ValidationError("two_stage: a card check has one stage", field="two_stage")
-        order_number, amount = c["order_number"], c["amount"]
-        cart = _cart(receipt, amount)
-        params = {**cart,
-            "orderNumber": order_number, "amount": amount.minor, "currency": amount.currency.numeric,
-            "returnUrl": c["return_url"], "failUrl": c["fail_url"], "description": c["description"],
-            "language": c["language"], "clientId": c["client_id"], "bindingId": c["binding_id"],
-            "sessionTimeoutSecs": c["session_timeout_secs"], "email": c["email"],
-            "features": "AUTO_PAYMENT" if auto_payment else "VERIFY" if verify else None,
-            "dynamicCallbackUrl": c["callback_url"],
-            "jsonParams": json.dumps(c["recurring"].json_params()) if c["recurring"] else None,
+    # -- registration: the arguments and checks are RbsOperations'; the wire is REST's ---------------
+
+    def _wire_cart(self, receipt: Optional[Receipt], amount: Money) -> Any:
+        return _cart(receipt, amount) or None
+
+    def _send_registration(self, r: Registration) -> RegisteredOrder:
+        params = {**(r.cart or {}),
+            "orderNumber": r.order_number, "amount": r.amount.minor, "currency": r.amount.currency.numeric,
+            "returnUrl": r.return_url, "failUrl": r.fail_url, "description": r.description,
+            "language": r.language, "clientId": r.client_id, "bindingId": r.binding_id,
+            "sessionTimeoutSecs": r.session_timeout_secs, "email": r.email, "features": r.feature,
+            "dynamicCallbackUrl": r.callback_url,
+            "jsonParams": json.dumps(r.recurring.json_params()) if r.recurring else None,
         }
-        method = "registerPreAuth" if two_stage else "register"
-        context = {"order_number": order_number}
+        method = "registerPreAuth" if r.two_stage else "register"
+        context = {"order_number": r.order_number}
         result = self._call(method, params, context)
         self._check(result, method, context)
         if not result.get("orderId"):
-            raise BadResponse("registration answered without an orderId", operation=method, order_number=order_number)
-        return RegisteredOrder(result.get("orderId"), order_number, result.get("formUrl"))
-
-    def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
-                           two_stage: bool = False, receipt: Optional[Receipt] = None, **options: Any) -> None:
-        """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
-        checked = v.check_registration(order_number, amount, return_url, **options)
-        if options.get("verify") and two_stage:
-            raise ValidationError("two_stage: a card check has one stage", field="two_stage")
-        _cart(receipt, checked["amount"])
+            raise BadResponse("registration answered without an orderId", operation=method,
+                              order_number=r.order_number)
+        return RegisteredOrder(result.get("orderId"), r.order_number, result.get("formUrl"))
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,

@@ -32,7 +32,6 @@ from ..errors import (
     ValidationError,
 )
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, classify_request_error, post_bounded
-from ..initiators import RecurringTerms
 from ..models import (
     Binding,
     OperationResult,
@@ -48,6 +47,7 @@ from ..wsdl_bundle import shared_document, zeep_settings
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import HttpGateway
 from .order_list import MAX_PAGE_SIZE, MONEY_STATES, OrderPage, check_page_request, read_page
+from .rbs_operations import RbsOperations, Registration
 from .receipt_wire import rbs_tax_system, soap_cart_items, soap_order_bundle
 from .soap_codec import FALLBACK, OperationCodec, codecs_for
 
@@ -117,28 +117,26 @@ class _ZeepView:
         return _ZeepView(value) if hasattr(value, "__values__") else value
 
 
-def _order_element(c: Dict[str, Any], feature: Optional[str], cart: Optional[Receipt]) -> Dict[str, Any]:
-    """The ``order`` of a ``registerOrder``, from the checked registration ``c``: its fields, the
-    feature (AUTO_PAYMENT or VERIFY), the recurring terms as ``params``, the cart as
-    ``orderBundle`` and ``@taxSystem``."""
-    amount = c["amount"]
+def _order_element(r: Registration) -> Dict[str, Any]:
+    """The ``order`` of a ``registerOrder``: the registration's fields, its feature (AUTO_PAYMENT or
+    VERIFY), the recurring terms as ``params``, the cart as ``orderBundle`` and ``@taxSystem``."""
     order: Dict[str, Any] = {
-        "merchantOrderNumber": c["order_number"], "amount": amount.minor, "currency": amount.currency.numeric,
-        "description": c["description"], "language": c["language"], "returnUrl": c["return_url"],
-        "failUrl": c["fail_url"], "email": c["email"], "clientId": c["client_id"],
-        "bindingId": c["binding_id"], "sessionTimeoutSecs": c["session_timeout_secs"],
+        "merchantOrderNumber": r.order_number, "amount": r.amount.minor, "currency": r.amount.currency.numeric,
+        "description": r.description, "language": r.language, "returnUrl": r.return_url,
+        "failUrl": r.fail_url, "email": r.email, "clientId": r.client_id,
+        "bindingId": r.binding_id, "sessionTimeoutSecs": r.session_timeout_secs,
     }
-    if feature is not None:
-        order["features"] = {"feature": [feature]}
-    if c["recurring"] is not None:
-        order["params"] = [{"name": k, "value": x} for k, x in c["recurring"].json_params().items()]
-    if cart is not None:
-        order["orderBundle"], order["taxSystem"] = soap_order_bundle(cart), rbs_tax_system(cart)
+    if r.feature is not None:
+        order["features"] = {"feature": [r.feature]}
+    if r.recurring is not None:
+        order["params"] = [{"name": k, "value": x} for k, x in r.recurring.json_params().items()]
+    if r.cart is not None:
+        order["orderBundle"], order["taxSystem"] = r.cart
     return order
 
 
 @guard_replies
-class RbsSoapGateway(HttpGateway):
+class RbsSoapGateway(RbsOperations, HttpGateway):
     """The RBS gateway over SOAP.
 
     :param endpoint: the ``merchant-ws`` address, e.g.
@@ -304,69 +302,32 @@ class RbsSoapGateway(HttpGateway):
 
     # -- operations -----------------------------------------------------------------------
 
-    def register_order(
-        self,
-        order_number: str,
-        amount: Money,
-        return_url: str,
-        *,
-        two_stage: bool = False,
-        client_id: Optional[str] = None,
-        auto_payment: bool = False,
-        binding_id: Optional[str] = None,
-        fail_url: Optional[str] = None,
-        description: Optional[str] = None,
-        language: Optional[str] = None,
-        session_timeout_secs: Optional[int] = None,
-        email: Optional[str] = None,
-        receipt: Optional[Receipt] = None,
-        verify: bool = False,
-        recurring: Optional[RecurringTerms] = None,
-    ) -> RegisteredOrder:
-        """``registerOrder`` (or ``registerOrderPreAuth`` when ``two_stage``).
+    # -- registration: the arguments and checks are RbsOperations'; the wire is SOAP's ---------------
 
-        ``auto_payment`` adds ``<features><feature>AUTO_PAYMENT</feature></features>`` and
-        needs ``client_id``; ``verify`` (a card check, amount 0) adds the feature ``VERIFY``, which
-        only the 2019 generation carries. ``recurring`` goes as ``params`` (``recurringFrequency``,
-        ``recurringExpiry``). A ``receipt`` goes as ``orderBundle`` and ``@taxSystem`` (the 2019
-        layout, :mod:`~autopay_soap.gateways.receipt_wire`).
-        """
-        c = self._checked_registration(order_number, amount, return_url, two_stage=two_stage, client_id=client_id,
-                                       auto_payment=auto_payment, binding_id=binding_id, fail_url=fail_url,
-                                       description=description, language=language,
-                                       session_timeout_secs=session_timeout_secs, email=email, verify=verify,
-                                       recurring=recurring)
-        order_number = c["order_number"]
-        order = _order_element(c, "AUTO_PAYMENT" if auto_payment else "VERIFY" if verify else None,
-                               self._cart(receipt, c["amount"], "the charge", "registerOrder"))
-        operation = "registerOrderPreAuth" if two_stage else "registerOrder"
+    def _refuse_unsupported(self, checked: Dict[str, Any], verify: bool) -> None:
+        if checked["callback_url"] is not None:
+            raise ValidationError("callback_url: registerOrder over SOAP has no dynamic callback URL; use "
+                                  "transport='rest'", field="callback_url")
+        if verify and self.cart_layout == "2016":
+            raise ValidationError(f"verify: the 2016 MerchantService generation of profile {self.profile!r} "
+                                  "carries no features; save cards over transport='rest'", field="verify")
+
+    def _wire_cart(self, receipt: Optional[Receipt], amount: Money) -> Any:
+        cart = self._cart(receipt, amount, "the charge", "registerOrder")
+        if cart is None:
+            return None
+        return soap_order_bundle(cart), rbs_tax_system(cart)  # every code RBS has for it, or refused by name
+
+    def _send_registration(self, registration: Registration) -> RegisteredOrder:
+        order_number, operation = registration.order_number, registration.operation
         context = {"order_number": order_number}
+        order = _order_element(registration)
         result = self._call(operation, context, order={k: val for k, val in order.items() if val is not None})
         self._check(result, context, operation)
         if not result.orderId:
             raise BadResponse("registration answered without an orderId", operation=operation,
                               order_number=order_number)
         return RegisteredOrder(order_id=result.orderId, order_number=order_number, form_url=result.formUrl)
-
-    def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,
-                           two_stage: bool = False, receipt: Optional[Receipt] = None, **options: Any) -> None:
-        """Every check :meth:`register_order` makes (the same for one and two stages), nothing sent."""
-        checked = self._checked_registration(order_number, amount, return_url, two_stage=two_stage, **options)
-        cart = self._cart(receipt, checked["amount"], "the charge", "registerOrder")
-        if cart is not None:  # every code RBS has for it (a value without one is refused by name)
-            soap_order_bundle(cart)
-            rbs_tax_system(cart)
-
-    def _checked_registration(self, order_number: Any, amount: Any, return_url: Any, *, two_stage: bool,
-                              **options: Any) -> Dict[str, Any]:
-        checked = v.check_registration(order_number, amount, return_url, **options)
-        if options.get("verify"):
-            if two_stage:
-                raise ValidationError("two_stage: a card check has one stage", field="two_stage")
-            if self.cart_layout == "2016":
-                raise ValidationError(f"verify: the 2016 MerchantService generation of profile {self.profile!r} "
-                                      "carries no features; save cards over transport='rest'", field="verify")
-        return checked
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,

@@ -72,6 +72,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+_REGISTRATION_OPTIONS = frozenset({"two_stage", "client_id", "auto_payment", "binding_id", "fail_url", "description",
+                                   "language", "session_timeout_secs", "email", "initiator", "sbp"})
+"""The keywords of :meth:`TBankGateway.register_order` besides the receipt."""
+
+
 @guard_replies
 class TBankGateway(TBankApi):
     """T-Bank's API as a :class:`~autopay_soap.gateways.base.Gateway` (the arguments are
@@ -93,34 +98,31 @@ class TBankGateway(TBankApi):
         """Init for a scenario: a parent payment (``client_id`` → ``Recurrent=Y``, type 1), an
         autopayment (``auto_payment``: no Recurrent, no CustomerKey, type R/I/2) or, with ``sbp``,
         an SBP payment (``Recurrent=Y``, ``DATA.QR``) whose QR binds the account or that ChargeQr pays."""
-        init_args = self._registration_init_args(
-            order_number, amount, return_url, two_stage=two_stage, client_id=client_id, auto_payment=auto_payment,
-            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
-            session_timeout_secs=session_timeout_secs, email=email, initiator=initiator, sbp=sbp)
+        init_args = self._registration_init_args(order_number, amount, return_url, dict(
+            two_stage=two_stage, client_id=client_id, auto_payment=auto_payment, binding_id=binding_id,
+            fail_url=fail_url, description=description, language=language,
+            session_timeout_secs=session_timeout_secs, email=email, initiator=initiator, sbp=sbp))
         reply = self.init(order_number, amount, receipt=_receipt(receipt, amount), **init_args)
         return RegisteredOrder(str(reply["PaymentId"]), order_number, optional_text(reply.get("PaymentURL")))
 
-    def check_registration(
-        self, order_number: str, amount: Money, return_url: Optional[str] = None, *, two_stage: bool = False,
-        client_id: Optional[str] = None, auto_payment: bool = False, binding_id: Optional[str] = None,
-        fail_url: Optional[str] = None, description: Optional[str] = None, language: Optional[str] = None,
-        session_timeout_secs: Optional[int] = None, email: Optional[str] = None,
-        initiator: Union[str, InitiatorType, None] = None, sbp: bool = False, receipt: Optional[Receipt] = None,
-    ) -> None:
-        """Every check :meth:`register_order` makes (RUB only, lengths, initiator rules...), nothing sent."""
-        init_args = self._registration_init_args(
-            order_number, amount, return_url, two_stage=two_stage, client_id=client_id, auto_payment=auto_payment,
-            binding_id=binding_id, fail_url=fail_url, description=description, language=language,
-            session_timeout_secs=session_timeout_secs, email=email, initiator=initiator, sbp=sbp)
+    def check_registration(self, order_number: str, amount: Money, return_url: Optional[str] = None, *,
+                           receipt: Optional[Receipt] = None, **options: Any) -> None:
+        """Every check :meth:`register_order` makes (RUB only, lengths, initiator rules...), nothing sent;
+        ``options`` are :meth:`register_order`'s keywords."""
+        init_args = self._registration_init_args(order_number, amount, return_url, options)
         self._init_payload(order_number, amount, receipt=_receipt(receipt, amount), **init_args)
 
-    def _registration_init_args(
-        self, order_number: str, amount: Money, return_url: Optional[str], *, two_stage: bool,
-        client_id: Optional[str], auto_payment: bool, binding_id: Optional[str], fail_url: Optional[str],
-        description: Optional[str], language: Optional[str], session_timeout_secs: Optional[int],
-        email: Optional[str], initiator: Union[str, InitiatorType, None], sbp: bool,
-    ) -> Dict[str, Any]:
-        """The scenario's checks and the keyword arguments of :meth:`init` it makes (nothing sent)."""
+    def _registration_init_args(self, order_number: str, amount: Money, return_url: Optional[str],
+                                options: Mapping[str, Any]) -> Dict[str, Any]:
+        """The scenario's checks and the keyword arguments of :meth:`init` it makes (nothing sent);
+        ``options``: :meth:`register_order`'s keywords (an unknown one is a TypeError, as in a call)."""
+        unknown = sorted(set(options) - _REGISTRATION_OPTIONS)
+        if unknown:
+            raise TypeError(f"register_order() got unexpected keyword arguments: {', '.join(unknown)}")
+        two_stage, auto_payment, sbp = (bool(options.get(k)) for k in ("two_stage", "auto_payment", "sbp"))
+        client_id, initiator, description = (options.get(k) for k in ("client_id", "initiator", "description"))
+        email = options.get("email")
+        binding_id, session_timeout_secs = options.get("binding_id"), options.get("session_timeout_secs")
         if binding_id is not None:
             raise UnsupportedOperation("binding_id: T-Bank has no order restricted to a binding", operation="Init")
         if client_id is not None:  # checked even where it is not sent (an autopayment), like on RBS
@@ -154,7 +156,8 @@ class TBankGateway(TBankApi):
         due = (dt.datetime.now(MOSCOW) + dt.timedelta(seconds=secs)) if secs else None
         return {"description": description, "customer_key": customer, "recurrent": recurrent,
                 "two_stage": None if sbp else two_stage, "initiator": oit, "qr": sbp, "success_url": return_url,
-                "fail_url": fail_url, "redirect_due": due, "language": language, "data": data}
+                "fail_url": options.get("fail_url"), "redirect_due": due, "language": options.get("language"),
+                "data": data}
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
