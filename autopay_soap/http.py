@@ -22,12 +22,12 @@ the library turns verification off by itself.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import http.client
 import io
 import logging
 import os
 import socket
-import threading
 import time
 import urllib.parse
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
@@ -50,9 +50,10 @@ from .errors import (
     ValidationError,
 )
 
-__all__ = ["DEFAULT_MAX_REPLY_BYTES", "GatewaySession", "Timeouts", "classify_request_error", "deadline_scope",
-           "forget_sent", "make_session", "pause", "post_bounded", "read_only", "request_sent", "stop_requested",
-           "stop_scope", "time_left", "was_sent", "USER_AGENT"]
+__all__ = ["CallContext", "DEFAULT_MAX_REPLY_BYTES", "GatewayCall", "GatewaySession", "Timeouts",
+           "classify_request_error", "current_context", "deadline_scope", "gateway_call", "make_session", "pause",
+           "post_bounded", "read_only", "request_sent", "stop_requested", "stop_scope", "time_left", "was_sent",
+           "USER_AGENT"]
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,52 @@ class GatewaySession(requests.Session):
 
 # -- the time and the size of one exchange --------------------------------------------------------
 
-_local = threading.local()
+@attr.s(frozen=True, slots=True, auto_attribs=True)
+class CallContext:
+    """The context the calls of one thread (or task) run in, one value replaced as a whole by the
+    scopes below and read by every exchange: ``deadline`` (the scenario's, monotonic seconds),
+    ``stop`` (the batch's stop event), ``read_only`` (look-ups that go on after a stop),
+    ``exchange_deadline`` (the end of the exchange on the wire, for each socket read) and
+    ``call`` (the guarded gateway call in progress, which knows whether a request of it left)."""
+
+    deadline: Optional[float] = None
+    stop: Any = None
+    read_only: bool = False
+    exchange_deadline: Optional[float] = None
+    call: Optional["GatewayCall"] = None
+
+
+class GatewayCall:
+    """One guarded gateway call: ``sent`` once a request of it is about to leave, after which
+    whatever goes wrong is about the reply (see :func:`autopay_soap.gateways.base.guard_replies`)."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+_CONTEXT: "contextvars.ContextVar[CallContext]" = contextvars.ContextVar("autopay_soap_call_context",
+                                                                         default=CallContext())
+
+
+def current_context() -> CallContext:
+    """The :class:`CallContext` of this thread (or task) now."""
+    return _CONTEXT.get()
+
+
+@contextlib.contextmanager
+def _context(**changes: Any) -> Iterator[CallContext]:
+    """Within the block the context is the current one with ``changes``; then it is as before."""
+    token = _CONTEXT.set(attr.evolve(_CONTEXT.get(), **changes))
+    try:
+        yield _CONTEXT.get()
+    finally:
+        _CONTEXT.reset(token)
 
 
 def _scope_deadline() -> Optional[float]:
-    return getattr(_local, "deadline", None)
+    return _CONTEXT.get().deadline
 
 
 @contextlib.contextmanager
@@ -157,11 +199,8 @@ def deadline_scope(seconds: Optional[float]) -> Iterator[None]:
     """
     outer = _scope_deadline()
     mine = None if seconds is None else time.monotonic() + seconds
-    _local.deadline = mine if outer is None else (outer if mine is None else min(outer, mine))
-    try:
+    with _context(deadline=mine if outer is None else (outer if mine is None else min(outer, mine))):
         yield
-    finally:
-        _local.deadline = outer
 
 
 def time_left() -> Optional[float]:
@@ -175,56 +214,53 @@ def stop_scope(stop: Any) -> Iterator[None]:
     """Within the block, once ``stop`` (a ``threading.Event`` or a ``multiprocessing`` one) is
     set, no new request of this thread is sent: :func:`post_bounded` raises
     :class:`~autopay_soap.errors.Interrupted` instead, and :func:`pause` wakes at once."""
-    outer = getattr(_local, "stop", None)
-    _local.stop = stop
-    try:
+    with _context(stop=stop):
         yield
-    finally:
-        _local.stop = outer
 
 
 @contextlib.contextmanager
 def read_only() -> Iterator[None]:
     """Within the block the requests only read (status look-ups): a stop does not hold them back,
     so that a charge already on the wire can still learn its outcome."""
-    outer = getattr(_local, "read_only", False)
-    _local.read_only = True
-    try:
+    with _context(read_only=True):
         yield
-    finally:
-        _local.read_only = outer
+
+
+@contextlib.contextmanager
+def gateway_call(call: GatewayCall) -> Iterator[GatewayCall]:
+    """Within the block, requests are ``call``'s (:func:`request_sent` marks it)."""
+    with _context(call=call):
+        yield call
 
 
 def stop_requested() -> bool:
     """True when this thread's :func:`stop_scope` has been set (and it is not in :func:`read_only`)."""
-    stop = getattr(_local, "stop", None)
-    return stop is not None and not getattr(_local, "read_only", False) and stop.is_set()
+    context = _CONTEXT.get()
+    return context.stop is not None and not context.read_only and context.stop.is_set()
 
 
 def pause(seconds: float) -> None:
     """Sleep ``seconds``, waking early when this thread's :func:`stop_scope` is set (not in
     :func:`read_only`, whose look-ups keep their pace)."""
-    stop = getattr(_local, "stop", None)
-    if stop is None or getattr(_local, "read_only", False):
+    context = _CONTEXT.get()
+    if context.stop is None or context.read_only:
         time.sleep(seconds)
     else:
-        stop.wait(seconds)
+        context.stop.wait(seconds)
 
 
 def request_sent() -> None:
-    """Note that this thread is about to send a request: whatever goes wrong from here on is about
-    the reply, so the outcome may be unknown (see :func:`autopay_soap.gateways.base.guard_replies`)."""
-    _local.sent = True
-
-
-def forget_sent() -> None:
-    """Start a new call in this thread: nothing has been sent for it yet."""
-    _local.sent = False
+    """Note that the gateway call in progress is about to send a request: whatever goes wrong from
+    here on is about the reply, so the outcome may be unknown."""
+    call = _CONTEXT.get().call
+    if call is not None:
+        call.sent = True
 
 
 def was_sent() -> bool:
-    """True once :func:`request_sent` was noted since the last :func:`forget_sent` in this thread."""
-    return bool(getattr(_local, "sent", False))
+    """True once a request of the gateway call in progress was noted by :func:`request_sent`."""
+    call = _CONTEXT.get().call
+    return call is not None and call.sent
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -280,7 +316,7 @@ class _DeadlineResponse(http.client.HTTPResponse):
     """A reply whose every socket read ends by the deadline of the exchange that is reading it."""
 
     def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
-        deadline = getattr(_local, "exchange_deadline", None)
+        deadline = _CONTEXT.get().exchange_deadline
         super().__init__(_DeadlineSocket(sock, deadline) if deadline is not None else sock,  # type: ignore[arg-type]
                          *args, **kwargs)
 
@@ -339,14 +375,12 @@ def post_bounded(session: requests.Session, url: str, *, data: Any, headers: Opt
     if stop_requested():
         raise Interrupted("stopped before sending: the request was not sent", **ctx)
     request_sent()
-    _local.exchange_deadline = end
     try:
-        response = session.post(url, data=data, headers=headers, stream=True,
-                                timeout=(min(timeouts.connect, remaining), min(timeouts.read, remaining)))
+        with _context(exchange_deadline=end):
+            response = session.post(url, data=data, headers=headers, stream=True,
+                                    timeout=(min(timeouts.connect, remaining), min(timeouts.read, remaining)))
     except requests.exceptions.RequestException as exc:
         raise _exchange_error(exc, end, ctx) from None
-    finally:
-        _local.exchange_deadline = None
     response._content = _read_bounded(response, max_bytes, end, ctx)
     response._content_consumed = True  # type: ignore[attr-defined]
     return response

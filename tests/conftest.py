@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
-import sys
 import threading
-from typing import Any, Optional
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import Any
+from wsgiref.simple_server import WSGIServer, make_server
 
 import pytest
 
 from autopay_soap.callbacks import TBankCallbackApp
 from autopay_soap.sandbox import Engine, Sandbox
+
+from .support import SOAP_URL, FakeClock, QuietHandler, require
 
 _real_connect = socket.socket.connect
 
@@ -42,32 +42,6 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
-SOAP_URL = "https://gw.test/payment/webservices/merchant-ws"
-
-
-def docs_script(tmp_path, name: str, command_body: str):
-    """``(script, bin_dir)``: the docs' shell script ``name`` copied to ``tmp_path``, and a folder
-    whose ``autopay-soap`` runs ``command_body`` (put it first on PATH)."""
-    from pathlib import Path
-
-    script = tmp_path / name
-    script.write_text((Path(__file__).parent.parent / "docs" / name).read_text())
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    command = bin_dir / "autopay-soap"
-    command.write_text(f"#!/bin/sh\n{command_body}\n")
-    command.chmod(0o755)
-    return script, bin_dir
-
-
-AUTOPAY_MODULE = f'exec "{sys.executable}" -m autopay_soap "$@"'
-"""The body of an ``autopay-soap`` that runs this checkout's code (:func:`docs_script`)."""
-
-
-def no_wait(seconds: float) -> None:
-    """A client's ``sleep=`` for tests: retries without the backoff's waits."""
-
-
 @pytest.fixture
 def soap_gateway():
     from autopay_soap.gateways.rbs_soap import RbsSoapGateway
@@ -77,22 +51,13 @@ def soap_gateway():
     gw.close()
 
 
-def soap_reply(operation: str, inner: str) -> str:
-    """A SOAP 1.1 reply of ``operation`` whose ``return`` part is ``inner``."""
-    return (
-        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
-        f'<ns1:{operation}Response xmlns:ns1="http://engine.paymentgate.ru/webservices/merchant">'
-        f"{inner}</ns1:{operation}Response></soap:Body></soap:Envelope>"
-    )
-
-
 @pytest.fixture(autouse=True)
 def _tbank_answers_follow_the_published_schemas(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Every answer the sandbox's T-Bank front end gives, in every test, is checked against the
-    answer schemas of T-Bank's published OpenAPI description (tests/tbank_schema.py)."""
+    answer schemas of T-Bank's published OpenAPI description (tests/support/tbank_schema.py)."""
     from autopay_soap.sandbox.tbank import TBankFrontEnd
 
-    from .tbank_schema import problems
+    from .support.tbank_schema import problems
 
     seen: list = []
     original = TBankFrontEnd.handle
@@ -109,16 +74,6 @@ def _tbank_answers_follow_the_published_schemas(monkeypatch: pytest.MonkeyPatch)
 
 # -- the sandbox engine on a clock the test moves ------------------------------------------------
 
-class FakeClock:
-    """Seconds since the epoch, moved by the test (``clock.now += 61``)."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     """A clock the test moves."""
@@ -132,11 +87,6 @@ def engine(clock: FakeClock) -> Engine:
 
 
 # -- the sandbox and a notification receiver, for any test that asks ------------------------------
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def sandbox() -> Any:
@@ -157,7 +107,7 @@ def receiver() -> Any:
             done.notify_all()
 
     app = TBankCallbackApp(handler, password="sandbox-password", offline=True)  # the sandbox's claims as sent
-    server = make_server("127.0.0.1", 0, app, server_class=WSGIServer, handler_class=_Quiet)
+    server = make_server("127.0.0.1", 0, app, server_class=WSGIServer, handler_class=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/notify", got
@@ -167,25 +117,14 @@ def receiver() -> Any:
 
 # -- a real PostgreSQL server (the postgres extra) ---------------------------------------------------
 
-def _require(what: str, missing_server: Optional[str], module: str, missing_module: str) -> None:
-    """Skip (with the reason) when a server or a module is missing; in CI, which installs them, fail."""
-    import importlib.util
-
-    missing = missing_server or (None if importlib.util.find_spec(module) else missing_module)
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs {what}: {missing}")
-        pytest.skip(missing)
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Any:
     """A throwaway PostgreSQL server's URL. Outside CI a missing server or psycopg skips with the
     reason; in CI (which installs both) it fails."""
-    from .pg_server import running_server, server_bin
+    from .support.pg_server import running_server, server_bin
 
     bin_dir = server_bin()
-    _require("PostgreSQL", None if bin_dir else "no PostgreSQL server (apt-get install postgresql)",
+    require("PostgreSQL", None if bin_dir else "no PostgreSQL server (apt-get install postgresql)",
              "psycopg", 'no psycopg (pip install ".[postgres]")')
     yield from running_server(bin_dir or "")
 
@@ -210,9 +149,9 @@ def pg_url(pg_server: str, request: pytest.FixtureRequest) -> str:
 def redis_server() -> Any:
     """A throwaway Redis server's URL. Outside CI a missing server or Celery skips with the
     reason; in CI (which installs both) it fails."""
-    from .redis_server import redis_binary, running_redis
+    from .support.redis_server import redis_binary, running_redis
 
     binary = redis_binary()
-    _require("Redis and Celery", None if binary else "no Redis server (apt-get install redis-server)",
+    require("Redis and Celery", None if binary else "no Redis server (apt-get install redis-server)",
              "celery", 'no Celery (pip install ".[celery]")')
     yield from running_redis(binary or "")

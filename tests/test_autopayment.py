@@ -9,8 +9,8 @@ from autopay_soap.batch import BatchRunner
 from autopay_soap.errors import UnsupportedOperation, ValidationError
 from autopay_soap.models import Autopayment, SbpAccount
 
-from .conftest import no_wait
-from .test_batch import bind, write_csv
+from .support import no_wait
+from .support.batch import bind, write_csv
 from .test_receipts_scenarios import month
 
 BINDING = "6f1c2a40-0000-4000-8000-000000000001"

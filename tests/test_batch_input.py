@@ -12,7 +12,7 @@ import pytest
 from autopay_soap.batch import EXIT_CONFIG, EXIT_INVALID_INPUT, EXIT_OK, ChargeRow, RowError, read_rows, validate_file
 from autopay_soap.sandbox import Sandbox
 
-from .test_batch import bind, charge_cmd
+from .support.batch import bind, charge_cmd
 
 CLI = [sys.executable, "-m", "autopay_soap.cli"]
 HEADER = "order_number,client_id,binding_id,amount,two_stage"

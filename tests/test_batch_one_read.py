@@ -15,7 +15,7 @@ from autopay_soap.batch import BatchInputError, BatchRunner
 from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox
 
-from .test_batch import bind, write_csv
+from .support.batch import bind, write_csv
 
 
 def _batch_charges(sb):

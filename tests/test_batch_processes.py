@@ -17,8 +17,8 @@ from autopay_soap.client import AutopayClient
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox
 
-from .conftest import no_wait
-from .test_batch import bind, charge_cmd, start_charging, write_csv
+from .support import no_wait
+from .support.batch import bind, charge_cmd, start_charging, write_csv
 
 
 class RecordingFactory:

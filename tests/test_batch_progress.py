@@ -13,7 +13,7 @@ from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox
 from autopay_soap.sandbox.lifecycle import EventKind
 
-from .test_batch import bind, charge_cmd, write_csv
+from .support.batch import bind, charge_cmd, write_csv
 
 
 class Output:

@@ -18,7 +18,7 @@ from autopay_soap.batch.dunning import plan_dunning
 from autopay_soap.batch.outcome import EXIT_INVALID_INPUT
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .test_batch import ChargeCounter
+from .support.batch import ChargeCounter
 
 CSV_HEADER = ["order_number", "client_id", "binding_id", "amount", "taxation", "item_name", "tax", "payment_object",
               "customer_email"]

@@ -12,7 +12,7 @@ from autopay_soap.batch import EXIT_MISMATCH, EXIT_UNKNOWN, BatchRunner
 from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .test_batch import bind, write_csv
+from .support.batch import bind, write_csv
 
 
 def factory_for(sb):

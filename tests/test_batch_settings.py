@@ -29,8 +29,8 @@ from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.sandbox.lifecycle import EventKind
 
-from .conftest import docs_script
-from .test_batch import bind, charge_cmd, write_csv
+from .support import docs_script
+from .support.batch import bind, charge_cmd, write_csv
 
 CLI = [sys.executable, "-m", "autopay_soap.cli"]
 

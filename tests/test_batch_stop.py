@@ -16,7 +16,7 @@ from autopay_soap.batch import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, open_
 from autopay_soap.sandbox import Sandbox
 from autopay_soap.sandbox.lifecycle import EventKind
 
-from .test_batch import bind, charge_cmd, write_csv
+from .support.batch import bind, charge_cmd, write_csv
 
 PAID_KINDS = (EventKind.HELD, EventKind.CHARGED, EventKind.DEPOSITED)
 

@@ -11,7 +11,7 @@ from autopay_soap.batch import EXIT_CONFIG, EXIT_DECLINED
 from autopay_soap.batch.card_memory import CardMemory, default_card_memory
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .test_batch import bind, charge_cmd, write_csv
+from .support.batch import bind, charge_cmd, write_csv
 
 
 def test_next_months_file_with_its_own_journal_does_not_charge_a_hard_declined_card(tmp_path, monkeypatch):

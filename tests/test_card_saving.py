@@ -16,8 +16,8 @@ from autopay_soap.models import CardCheck, CardSaveOutcome
 from autopay_soap.sandbox import Sandbox, TBankTerminal, TestCards
 from autopay_soap.signing import make_token
 
-from .conftest import no_wait
-from .tbank_support import RUB, tbank_client
+from .support import no_wait
+from .support.tbank import RUB, tbank_client
 
 
 def rbs_client(sb, transport):
@@ -229,7 +229,7 @@ def test_a_replayed_add_card_notification_of_a_removed_card_is_not_handed_over()
                 "RebillId": int(done.binding.binding_id), "CardId": int(done.card_id)}
         body["Token"] = make_token(body, sb.tbank_password)
         app = TBankCallbackApp(handed.append, password=sb.tbank_password, gateway=client.gateway)
-        from .tbank_support import _wsgi
+        from .support.tbank import _wsgi
 
         assert _wsgi(app, body) == ("200 OK", b"OK") and len(handed) == 1
         client.remove_card(done.binding.binding_id, client_id="cust-r")

@@ -11,8 +11,8 @@ from autopay_soap.errors import BadResponse
 from autopay_soap.gateways.tbank import TBankGateway
 from autopay_soap.models import CardCheck, CardSaveOutcome
 
-from .conftest import no_wait
-from .tbank_support import API
+from .support import no_wait
+from .support.tbank import API
 
 OK = {"Success": True, "ErrorCode": "0", "TerminalKey": "T1"}
 

@@ -10,8 +10,8 @@ from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
 from autopay_soap.sandbox.faults import FAULT_KINDS
 
-from .conftest import no_wait
-from .ledger import assert_exactly_once
+from .support import no_wait
+from .support.ledger import assert_exactly_once
 
 TRANSPORTS = ["soap", "rest", "tbank"]
 RBS_TRANSPORTS = ["soap", "rest"]

@@ -17,8 +17,8 @@ from autopay_soap.errors import ValidationError
 from autopay_soap.sandbox import FaultPlan, Sandbox, TestCards
 from autopay_soap.sandbox.lifecycle import EventKind
 
-from .conftest import no_wait
-from .test_batch import bind, charge_cmd, write_csv
+from .support import no_wait
+from .support.batch import bind, charge_cmd, write_csv
 
 pytestmark = pytest.mark.postgres
 
@@ -116,7 +116,7 @@ def test_workers_the_producer_and_the_broker_die_and_each_row_is_charged_once(tm
     requests in flight), kill -9 of the producer (started again with the same command) and of the
     broker (back empty: every queued task lost). The sandbox's ledger is the oracle; then the same
     file through the local runner reports the same outcome for every row and charges nothing."""
-    from .redis_server import RedisServer, redis_binary
+    from .support.redis_server import RedisServer, redis_binary
 
     if redis_binary() is None:
         pytest.fail("CI needs Redis") if os.environ.get("CI") else pytest.skip("no Redis server")

@@ -10,7 +10,7 @@ import pytest
 
 from autopay_soap.batch.journal import open_journal
 
-from .conftest import _require
+from .support import require
 
 pytestmark = pytest.mark.postgres
 
@@ -24,9 +24,9 @@ def database_setup_command():
 
 
 def test_the_database_set_up_runs_as_written_and_the_journal_creates_its_tables():
-    from .pg_server import PgServer, server_bin
+    from .support.pg_server import PgServer, server_bin
 
-    _require("PostgreSQL", None if server_bin() else "no PostgreSQL server (apt-get install postgresql)", "psycopg",
+    require("PostgreSQL", None if server_bin() else "no PostgreSQL server (apt-get install postgresql)", "psycopg",
              'no psycopg (pip install ".[postgres]")')
     command = database_setup_command()
     assert command == "createuser autopay && createdb --owner autopay payments"

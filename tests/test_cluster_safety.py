@@ -16,8 +16,8 @@ from autopay_soap.batch.journal import open_journal
 from autopay_soap.batch.rows import ChargeRow
 from autopay_soap.sandbox import Sandbox
 
-from .conftest import _require
-from .test_batch import bind, write_csv
+from .support import require
+from .support.batch import bind, write_csv
 from .test_cluster import Worker, producer, worker_env
 
 pytestmark = pytest.mark.postgres
@@ -97,9 +97,9 @@ def test_forged_messages_on_the_broker_charge_nothing(tmp_path, pg_url, redis_se
 @pytest.fixture
 def own_pg():
     """A PostgreSQL server of this test's own, to crash and start again."""
-    from .pg_server import PgServer, server_bin
+    from .support.pg_server import PgServer, server_bin
 
-    _require("PostgreSQL", None if server_bin() else "no PostgreSQL server (apt-get install postgresql)", "psycopg",
+    require("PostgreSQL", None if server_bin() else "no PostgreSQL server (apt-get install postgresql)", "psycopg",
              'no psycopg (pip install ".[postgres]")')
     server = PgServer(server_bin(), durable=True)
     try:
@@ -370,9 +370,9 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
     from autopay_soap.celery import CeleryExecutor, app, row_message
     from autopay_soap.sandbox.lifecycle import EventKind
 
-    from .redis_server import RedisServer, redis_binary
+    from .support.redis_server import RedisServer, redis_binary
 
-    _require("Redis and Celery", None if redis_binary() else "no Redis server (apt-get install redis-server)",
+    require("Redis and Celery", None if redis_binary() else "no Redis server (apt-get install redis-server)",
              "celery", 'no Celery (pip install ".[celery]")')
     broker = RedisServer(redis_binary())
     rows = 300
@@ -410,7 +410,7 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
         def make_runner():
             from autopay_soap.client import AutopayClient
 
-            from .conftest import no_wait
+            from .support import no_wait
 
             return TwiceRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url,
                                                                   return_url=sb.return_url, sleep=no_wait),
@@ -492,7 +492,7 @@ def test_a_hand_edited_queued_row_is_refused_not_charged(pg_url):
 
 
 def test_a_worker_puts_the_task_back_while_the_journal_is_unavailable(monkeypatch):
-    _require("Celery", None, "celery", 'no Celery (pip install ".[celery]")')
+    require("Celery", None, "celery", 'no Celery (pip install ".[celery]")')
     from celery.exceptions import Retry
 
     import autopay_soap.celery as cluster
@@ -519,7 +519,7 @@ def test_a_worker_puts_the_task_back_while_the_journal_is_unavailable(monkeypatc
 def _charge_rows_with(monkeypatch, outcome):
     """Run the task ``charge_rows`` over A-1..A-4 with ``_charge_queued`` replaced by ``outcome``;
     what it charged, and what it put back on the broker (the message, the countdown)."""
-    _require("Celery", None, "celery", 'no Celery (pip install ".[celery]")')
+    require("Celery", None, "celery", 'no Celery (pip install ".[celery]")')
     from celery.exceptions import Retry
 
     import autopay_soap.celery as cluster
@@ -588,7 +588,7 @@ def test_a_rows_task_refuses_a_forged_message_and_charges_nothing(monkeypatch):
 
 
 def test_a_producer_cuts_a_small_pass_fine_and_a_big_one_into_full_tasks():
-    _require("Celery", None, "celery", 'no Celery (pip install ".[celery]")')
+    require("Celery", None, "celery", 'no Celery (pip install ".[celery]")')
     from autopay_soap.celery import CeleryExecutor
     from autopay_soap.errors import ValidationError
 

@@ -14,8 +14,8 @@ from autopay_soap import Money
 from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.sandbox.clock import SandboxClock
 
-from .conftest import AUTOPAY_MODULE, docs_script
-from .test_batch import bind, write_csv
+from .support import AUTOPAY_MODULE, docs_script
+from .support.batch import bind, write_csv
 
 DOCS = Path(__file__).parent.parent / "docs"
 

@@ -19,8 +19,8 @@ from autopay_soap.declines import DeclineKind, first_payment_order_number, retry
 from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.sandbox.cards import RECOVERY_DAYS
 
-from .conftest import no_wait
-from .tbank_support import tbank_client
+from .support import no_wait
+from .support.tbank import tbank_client
 
 TRANSPORTS = ("soap", "rest", "tbank", "sbp")
 DAY = 86400

@@ -15,7 +15,7 @@ from autopay_soap.batch.rows import ChargeRow
 from autopay_soap.declines import DEFAULT_SCHEDULE, retry_order_number
 from autopay_soap.declines.schedule import day_of
 
-from .test_batch import write_csv
+from .support.batch import write_csv
 
 DAY = 86400.0
 T0 = 1_796_400_000.0  # 2026-12-04

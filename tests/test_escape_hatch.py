@@ -11,7 +11,7 @@ from autopay_soap.gateways.rbs_soap import RbsSoapGateway
 from autopay_soap.http import Timeouts
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .hostile_server import HostileServer
+from .support.hostile_server import HostileServer
 
 
 def test_soap_call_reaches_any_wsdl_operation_with_ws_security_and_a_masked_wire_log(caplog):

@@ -16,7 +16,7 @@ from autopay_soap.models import CardCheck
 from autopay_soap.sandbox import Sandbox
 from autopay_soap.sandbox.cards import Behaviour, TestCard
 
-from .conftest import no_wait
+from .support import no_wait
 
 
 def card(expiry, pan="4444555511113333"):
@@ -150,7 +150,7 @@ def test_the_monthly_script_of_the_docs_writes_the_links(tmp_path):
     import os
     import subprocess
 
-    from .conftest import AUTOPAY_MODULE, docs_script
+    from .support import AUTOPAY_MODULE, docs_script
 
     script, bin_dir = docs_script(tmp_path, "expiring-monthly.sh", AUTOPAY_MODULE)
     with Sandbox() as sb:

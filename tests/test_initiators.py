@@ -16,7 +16,7 @@ from autopay_soap.errors import ConfigurationError, InvalidRequest, ValidationEr
 from autopay_soap.initiators import rbs_tii
 from autopay_soap.sandbox import Sandbox, TBankTerminal, TestCards
 
-from .conftest import no_wait
+from .support import no_wait
 
 I = Initiator  # noqa: E741
 CUST_SAVES, CUST_RECUR, CUST_INST = I.CUSTOMER_SAVES_CARD, I.CUSTOMER_STARTS_RECURRING, I.CUSTOMER_STARTS_INSTALMENTS

@@ -14,8 +14,8 @@ from autopay_soap.batch.rows import ChargeRow
 from autopay_soap.client import AutopayClient
 from autopay_soap.sandbox import Sandbox
 
-from .conftest import no_wait
-from .test_batch import bind, charge_cmd, write_csv
+from .support import no_wait
+from .support.batch import bind, charge_cmd, write_csv
 
 pytestmark = pytest.mark.postgres
 

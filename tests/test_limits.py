@@ -15,7 +15,7 @@ from autopay_soap.gateways.rbs_soap import RbsSoapGateway
 from autopay_soap.gateways.tbank import TBankGateway
 from autopay_soap.http import Timeouts, deadline_scope
 
-from .hostile_server import HostileServer
+from .support.hostile_server import HostileServer
 
 RUB = Money.of("10.00", "RUB")
 TRANSPORTS = ["soap", "rest", "tbank"]

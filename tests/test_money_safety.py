@@ -107,7 +107,7 @@ def test_an_order_status_outside_the_known_set_is_unknown_not_a_crash():
     (99, "Something new", GatewaySystemError)])
 def test_get_bindings_errors_map_alike_on_both_rbs_transports(transport, code, message, error):
     # getBindings over SOAP raised TypeError for any errorCode but 0 and 2
-    from .conftest import soap_reply
+    from .support import soap_reply
 
     with responses.RequestsMock() as mock:
         if transport == "soap":

@@ -23,8 +23,8 @@ from autopay_soap.observe_prometheus import PrometheusHook
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .conftest import no_wait
-from .test_batch import bind, charge_cmd, write_csv
+from .support import no_wait
+from .support.batch import bind, charge_cmd, write_csv
 
 ROWS = 200
 

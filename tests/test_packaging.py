@@ -73,7 +73,7 @@ def test_the_sdist_carries_what_its_own_tests_need(tmp_path):
               for path in (ROOT / folder).rglob("*")
               if path.is_file() and not ignored & set(path.parts) and path.suffix not in (".pyc", ".sqlite")}
     wanted |= {"LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml", "setup.cfg", "setup.py", ".ci/run"}
-    assert {"tests/conftest.py", "tests/data/tbank_answers.json", "tests/pg_server.py"} <= wanted
+    assert {"tests/conftest.py", "tests/data/tbank_answers.json", "tests/support/pg_server.py"} <= wanted
     assert sorted(wanted - inside) == []
 
 

@@ -15,12 +15,12 @@ from autopay_soap.callbacks import TBankCallbackApp, TBankPaymentNotification, T
 from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.signing import make_token
 
-from .tbank_support import tbank_client
+from .support.tbank import tbank_client
 
 RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
 
 
-class _Quiet(WSGIRequestHandler):
+class QuietHandler(WSGIRequestHandler):
     def log_message(self, *args):
         pass
 
@@ -37,7 +37,7 @@ def confirming_receiver():
 
     holder = {}
     app = TBankCallbackApp(handler, password="sandbox-password", offline=True)
-    server = make_server("127.0.0.1", 0, app, server_class=WSGIServer, handler_class=_Quiet)
+    server = make_server("127.0.0.1", 0, app, server_class=WSGIServer, handler_class=QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     holder.update(url=f"http://127.0.0.1:{server.server_port}/notify", got=got, app=app, done=done)
     yield holder

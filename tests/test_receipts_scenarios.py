@@ -11,7 +11,7 @@ from autopay_soap import AutopayClient, ChargeOutcome, Money, Receipt, ReceiptIt
 from autopay_soap.errors import GatewayError, UnsupportedOperation, ValidationError
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .conftest import no_wait
+from .support import no_wait
 
 RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
 

@@ -16,7 +16,7 @@ from autopay_soap.reconcile import EXIT_DIFFERENCES, EXIT_OK, Kind, ReportWriter
 from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .conftest import AUTOPAY_MODULE, docs_script, no_wait
+from .support import AUTOPAY_MODULE, docs_script, no_wait
 
 UTC = dt.timezone.utc
 

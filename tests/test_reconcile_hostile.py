@@ -19,8 +19,8 @@ from autopay_soap.reconcile import EXIT_INCOMPLETE, Kind, reconcile
 from autopay_soap.reconcile.compare import compare, settlement
 from autopay_soap.retry import RetryPolicy
 
-from .conftest import no_wait
-from .hostile_server import HostileServer
+from .support import no_wait
+from .support.hostile_server import HostileServer
 
 BASE = "https://gateway.test/payment/rest/"
 SINCE = dt.datetime(2026, 12, 4, tzinfo=dt.timezone.utc)

@@ -27,7 +27,7 @@ from autopay_soap.gateways.rbs_rest import RbsRestGateway
 from autopay_soap.gateways.rbs_soap import RbsSoapGateway
 from autopay_soap.gateways.tbank import TBankGateway
 
-from .conftest import soap_reply
+from .support import soap_reply
 
 SOAP_URL = "https://gw.test/payment/webservices/merchant-ws"
 REST_URL = "https://gw.test/payment/rest/"

@@ -9,7 +9,7 @@ from autopay_soap import Money, OrderStatus
 from autopay_soap.gateways.rbs_soap import RbsSoapGateway
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .browser import Browser, chromium_path
+from .support.browser import Browser, chromium_path
 
 
 @pytest.fixture(scope="module")

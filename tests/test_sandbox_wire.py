@@ -1,7 +1,7 @@
 """The sandbox on the wire, as other people's clients speak to it: raw HTTP, no client of ours.
 
 Every T-Bank answer in every test is also checked against the published answer schemas
-(``tests/tbank_schema.py``, through ``conftest.py``).
+(``tests/support/tbank_schema.py``, through ``conftest.py``).
 """
 
 import json

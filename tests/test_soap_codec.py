@@ -17,7 +17,7 @@ from autopay_soap import Money
 from autopay_soap.gateways.rbs_soap import BINDING_NAME, RbsSoapGateway
 from autopay_soap.gateways.soap_codec import FALLBACK, HOT_OPERATIONS, codecs_for
 
-from .conftest import SOAP_URL, soap_reply
+from .support import SOAP_URL, soap_reply
 
 SAFE = st.text(alphabet="abcXYZ019 -_.:/#&<>\"'йж", min_size=1, max_size=12)
 NUMBER = st.text(alphabet="ABCxyz019_-./:#", min_size=1, max_size=32)

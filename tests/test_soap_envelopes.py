@@ -9,7 +9,7 @@ from lxml import etree
 from autopay_soap import Money, ValidationError
 from autopay_soap.wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, envelope_schema, envelope_validator
 
-from .conftest import SOAP_URL, soap_reply
+from .support import SOAP_URL, soap_reply
 
 OK = '<return errorCode="0"/>'
 CALLS = [

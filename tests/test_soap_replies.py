@@ -23,7 +23,7 @@ from autopay_soap import (
 )
 from autopay_soap.gateways.rbs_soap import RbsSoapGateway
 
-from .conftest import SOAP_URL, soap_reply
+from .support import SOAP_URL, soap_reply
 
 SECRET = "pa55-w0rd-secret"
 RUB = Money.from_minor(100, "RUB")

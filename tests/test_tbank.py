@@ -20,8 +20,8 @@ from autopay_soap.retry import RetryPolicy
 from autopay_soap.sandbox import SANDBOX_CARD_KEY_PEM, FaultPlan, Sandbox, TBankTerminal, TestCards
 from autopay_soap.sandbox.faults import FAULT_KINDS
 
-from .ledger import assert_exactly_once
-from .tbank_support import RUB, _acs, _card, card_binding, tbank_client
+from .support.ledger import assert_exactly_once
+from .support.tbank import RUB, _acs, _card, card_binding, tbank_client
 
 
 def test_card_data_is_encrypted_and_never_shown():

@@ -18,8 +18,8 @@ from autopay_soap.gateways.tbank import (
 )
 from autopay_soap.sandbox import Sandbox, TestCards
 
-from .conftest import _Quiet
-from .tbank_support import RUB, V3, V3_TOKEN, _wsgi, card_binding, tbank_client
+from .support import QuietHandler
+from .support.tbank import RUB, V3, V3_TOKEN, _wsgi, card_binding, tbank_client
 
 
 def test_notification_vector_verifies_and_tampering_is_refused():
@@ -83,7 +83,7 @@ def test_a_notification_answered_without_ok_is_sent_again():
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"Received"]
 
-    server = make_server("127.0.0.1", 0, almost, server_class=WSGIServer, handler_class=_Quiet)
+    server = make_server("127.0.0.1", 0, almost, server_class=WSGIServer, handler_class=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

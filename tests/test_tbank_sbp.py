@@ -14,7 +14,7 @@ from autopay_soap.errors import (
 )
 from autopay_soap.sandbox import Sandbox, TBankTerminal
 
-from .tbank_support import RUB, tbank_client
+from .support.tbank import RUB, tbank_client
 
 
 def test_sbp_binding_before_a_payment_notifies_the_terminal_url(receiver):

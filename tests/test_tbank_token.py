@@ -28,7 +28,7 @@ from autopay_soap.gateways.tbank import (
     token_value,
 )
 
-from .tbank_support import API, RUB, V1, V3, V3_TOKEN, post, signed, tbank_client
+from .support.tbank import API, RUB, V1, V3, V3_TOKEN, post, signed, tbank_client
 
 
 def test_token_vectors_of_the_facts():

@@ -13,7 +13,7 @@ from autopay_soap.client import AutopayClient
 from autopay_soap.gateways.rbs_rest import RbsRestGateway
 from autopay_soap.gateways.tbank import _details
 
-from .conftest import SOAP_URL, no_wait, soap_reply
+from .support import SOAP_URL, no_wait, soap_reply
 
 BASE = "https://gw.test/payment/rest/"
 PAID = {"errorCode": "0", "orderNumber": "N1", "orderStatus": 2, "amount": 49900, "currency": "643"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
-import threading
 import time
 from typing import Any, Callable, Optional, Protocol, Tuple, Type, TypeVar, runtime_checkable
 
@@ -38,27 +37,26 @@ __all__ = ["Fields", "Gateway", "GatewayFeatures", "SbpGateway", "expiry_yyyymm"
            "normalise_error_code", "optional_text", "order_amount", "order_details_from"]
 
 G = TypeVar("G")
-_guard = threading.local()
 
 
-def _call_guarded(name: str, method: Callable[..., Any], gateway: Any, args: Any, kwargs: Any) -> Any:
-    _guard.depth = 1
-    http.forget_sent()
+def _call_guarded(name: str, method: Callable[..., Any], gateway: Any, args: Any, kwargs: Any,
+                  call: http.GatewayCall) -> Any:
+    """Run ``method`` as the gateway call ``call`` (whose ``sent`` tells, when it fails, a refused
+    argument from a reply that could not be read)."""
     try:
-        return method(gateway, *args, **kwargs)
+        with http.gateway_call(call):
+            return method(gateway, *args, **kwargs)
     except (ValidationError, ConfigurationError) as exc:
-        if not http.was_sent():
+        if not call.sent:
             raise  # our own check refused an argument: nothing was sent
         raise BadResponse(f"{name}: the reply could not be read ({exc.message})", operation=name) from None
     except AutopayError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a malformed reply makes the parsing raise
-        if not http.was_sent():
+        if not call.sent:
             raise
         raise BadResponse(f"{name}: the reply could not be read ({type(exc).__name__})",
                           operation=name) from None
-    finally:
-        _guard.depth = 0
 
 
 def _observed(scope: Any, name: str, method: Callable[..., Any], gateway: Any, args: Any, kwargs: Any,
@@ -71,10 +69,11 @@ def _observed(scope: Any, name: str, method: Callable[..., Any], gateway: Any, a
     with observe.watched(scope.openers, observe.EXCHANGE, name, transport, scope.order_number):
         started, clock = time.time(), time.perf_counter()
         outcome, decline_kind, error = observe.OK, None, None
+        call = http.GatewayCall()
         try:
-            return _call_guarded(name, method, gateway, args, kwargs)
+            return _call_guarded(name, method, gateway, args, kwargs, call)
         except AutopayError as exc:
-            outcome = observe.NOT_SENT if not http.was_sent() else \
+            outcome = observe.NOT_SENT if not call.sent else \
                 observe.UNKNOWN if exc.ambiguous else observe.REFUSED
             decline = getattr(exc, "decline", None)
             decline_kind, error = (decline.kind.value if decline is not None else None), type(exc).__name__
@@ -83,7 +82,7 @@ def _observed(scope: Any, name: str, method: Callable[..., Any], gateway: Any, a
             outcome, error = observe.NOT_SENT, type(exc).__name__
             raise
         finally:
-            if outcome != observe.OK or http.was_sent():  # a local check that sent nothing is no exchange
+            if outcome != observe.OK or call.sent:  # a local check that sent nothing is no exchange
                 observe.emit(scope.hooks, observe.Event(
                     observe.EXCHANGE, name, transport, started, time.perf_counter() - clock, outcome,
                     scope.order_number, str(order_id) if order_id else None, decline_kind, retried, error))
@@ -99,11 +98,11 @@ def _guarded(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(_guard, "depth", 0):  # an inner call of a guarded method: the outer one decides
+        if http.current_context().call is not None:  # an inner call of a guarded method: the outer one decides
             return method(self, *args, **kwargs)
         scope = observe.current()
         if scope is None or name in _NOT_EXCHANGES:  # nobody watching: nothing more than the guard
-            return _call_guarded(name, method, self, args, kwargs)
+            return _call_guarded(name, method, self, args, kwargs, http.GatewayCall())
         return _observed(scope, name, method, self, args, kwargs, takes_order_id)
     return call
 

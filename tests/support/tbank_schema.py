@@ -19,7 +19,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List
 
-SPEC: Dict[str, Any] = json.loads((Path(__file__).parent / "data" / "tbank_answers.json").read_text("utf-8"))["methods"]
+_ANSWERS = Path(__file__).parent.parent / "data" / "tbank_answers.json"
+SPEC: Dict[str, Any] = json.loads(_ANSWERS.read_text("utf-8"))["methods"]
 
 CONTRADICTIONS: Dict[tuple, str] = {
     ("Cancel", "PaymentId"): "declared a number here, a string in the Init, Confirm, Charge and GetState answers; "

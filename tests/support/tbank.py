@@ -15,7 +15,7 @@ from autopay_soap.gateways.tbank import (
 )
 from autopay_soap.sandbox import SANDBOX_CARD_KEY_PEM, TestCards
 
-from .conftest import no_wait
+from . import no_wait
 
 RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
 
