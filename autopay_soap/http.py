@@ -13,6 +13,10 @@ every request: once it is set no request that could start or move money leaves, 
 already sent is read to its end; status look-ups (:func:`read_only`) still go, so a charge on
 the wire learns its outcome.
 
+These scopes, the end of the exchange on the wire and the gateway call in progress make one
+:class:`CallContext` value: each scope replaces it as a whole for its block (a ``ContextVar``,
+so every thread and task has its own), and every exchange reads it (:func:`current_context`).
+
 Replies are read with a size cap (:data:`DEFAULT_MAX_REPLY_BYTES`) and refused beyond it,
 before any parsing. TLS verification is on by default, and profiles and environment
 variables can only add trust (a CA bundle path, the Russian Trusted Root CA case); nothing in
@@ -168,8 +172,10 @@ class GatewayCall:
         self.sent = False
 
 
+_OUTSIDE = CallContext()
+"""The context outside every scope (frozen: a scope replaces it, never changes it)."""
 _CONTEXT: "contextvars.ContextVar[CallContext]" = contextvars.ContextVar("autopay_soap_call_context",
-                                                                         default=CallContext())
+                                                                         default=_OUTSIDE)
 
 
 def current_context() -> CallContext:

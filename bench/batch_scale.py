@@ -144,8 +144,8 @@ def preflight(rows: int) -> Dict[str, Any]:
 
 def producer(sizes: List[int]) -> Optional[Dict[str, Any]]:
     """(b): the cluster producer's queueing of each size; None without PostgreSQL and Redis."""
-    from tests.pg_server import running_server, server_bin
-    from tests.redis_server import RedisServer, redis_binary
+    from tests.support.pg_server import running_server, server_bin
+    from tests.support.redis_server import RedisServer, redis_binary
 
     bin_dir, redis = server_bin(), redis_binary()
     if bin_dir is None or redis is None:

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._common import make_binding, process_cpu, start_sandbox, write_charge_file  # noqa: E402
-from tests.pg_server import running_server, server_bin  # noqa: E402
-from tests.redis_server import RedisServer, redis_binary  # noqa: E402
+from tests.support.pg_server import running_server, server_bin  # noqa: E402
+from tests.support.redis_server import RedisServer, redis_binary  # noqa: E402
 
 CALLS_PER_AUTOPAYMENT = 3  # registerOrder, paymentOrderBinding, getOrderStatusExtended
 PROCESSES_PER_WORKER = 4

@@ -83,8 +83,8 @@ def measure(rows: int, pg: str, broker: str) -> Dict[str, float]:
 
 def main(rows: int) -> Dict[str, float]:
     """:func:`measure` against a throw-away PostgreSQL and Redis."""
-    from tests.pg_server import running_server, server_bin
-    from tests.redis_server import RedisServer, redis_binary
+    from tests.support.pg_server import running_server, server_bin
+    from tests.support.redis_server import RedisServer, redis_binary
 
     bin_dir, redis = server_bin(), redis_binary()
     if bin_dir is None or redis is None:

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 from autopay_soap import Money  # noqa: E402
 from autopay_soap.gateways.rbs_soap import RbsSoapGateway  # noqa: E402
 from autopay_soap.sandbox import Sandbox, TestCards  # noqa: E402
-from tests.browser import Browser  # noqa: E402
+from tests.support.browser import Browser  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 

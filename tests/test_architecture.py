@@ -133,6 +133,14 @@ def test_the_registration_arguments_are_written_in_four_places():
                       "gateways.tbank.register_order", "validation.check_registration"]
 
 
+def test_no_thread_local_state_in_the_library():
+    """The context of a call (deadline, stop, read-only, the exchange's end, the gateway call in
+    progress) is one :class:`~autopay_soap.http.CallContext` value, replaced as a whole by scopes;
+    no module keeps loose flags in a ``threading.local``."""
+    found = [name for name, path in _modules() if "threading.local" in path.read_text("utf-8")]
+    assert found == []
+
+
 def test_the_import_graph_has_no_cycle():
     modules = dict(_modules())
     graph = {}

@@ -82,3 +82,44 @@ def test_make_session_verifies_tls_by_default():
     assert isinstance(session, GatewaySession)
     assert session.verify is True
     assert make_session("/etc/gw-ca.pem").verify == "/etc/gw-ca.pem"
+
+
+def test_the_call_context_is_one_value_each_scope_replaces_and_restores():
+    import threading
+
+    from autopay_soap.http import (
+        CallContext,
+        GatewayCall,
+        current_context,
+        deadline_scope,
+        gateway_call,
+        read_only,
+        request_sent,
+        stop_requested,
+        stop_scope,
+        was_sent,
+    )
+
+    outside = current_context()
+    assert outside == CallContext() and not stop_requested() and not was_sent()
+    stop, seen_elsewhere = threading.Event(), []
+    with deadline_scope(60), stop_scope(stop):
+        stop.set()
+        inner = current_context()
+        assert inner.stop is stop and inner.deadline is not None and stop_requested()
+        with deadline_scope(3600):  # an inner scope never extends the outer one
+            assert current_context().deadline == inner.deadline
+        with read_only():  # look-ups go on after a stop
+            assert not stop_requested() and current_context().read_only
+        assert stop_requested()
+        other = threading.Thread(target=lambda: seen_elsewhere.append((current_context(), stop_requested())))
+        other.start()
+        other.join()
+        call = GatewayCall()
+        with gateway_call(call):
+            assert not was_sent()
+            request_sent()
+            assert was_sent() and call.sent
+        assert not was_sent()  # the call's flag is the call's, not the thread's
+    assert seen_elsewhere == [(CallContext(), False)]  # another thread runs in a context of its own
+    assert current_context() == outside
