@@ -7,6 +7,7 @@ without its expectation fails too.
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -222,16 +223,16 @@ def test_derived_numbers_fit_the_gateway_and_stay_unique(original, attempt, max_
 def test_retry_numbers_of_many_long_originals_that_share_their_start_never_meet():
     """A nightly file of 30,000 numbers of 32 characters that differ only at the end: every retry
     number is cut to the same start, and the digest alone tells them apart. With six hex digits
-    (24 bits) some 27 pairs would meet; with twelve, none."""
+    (24 bits) 29 would meet another; with twelve, none."""
     originals = [f"BATCH-20261205-CLIENT-{n:010d}" for n in range(30_000)]
     for attempt in (2, 3):
         numbers = {retry_order_number(o, attempt, max_len=32) for o in originals}
         assert len(numbers) == len(originals)
     legacy = {retry_order_number(o, 2, max_len=32, digest_length=6) for o in originals}
-    assert len(legacy) < len(originals)  # the weakness the twelve digits mend
+    assert len(originals) - len(legacy) == 29  # the weakness the twelve digits mend (docs/declines.rst)
 
 
-def test_a_number_derived_before_1_0_is_still_read_as_its_attempt():
+def test_a_number_derived_by_0_1_is_still_read_as_its_attempt():
     long = "X" * 32
     old = retry_order_number(long, 3, max_len=32, digest_length=6)
     assert len(old.split(".")[1].split("/")[0]) == 6 and old != retry_order_number(long, 3, max_len=32)
@@ -241,6 +242,8 @@ def test_a_number_derived_before_1_0_is_still_read_as_its_attempt():
     with pytest.raises(ValidationError) as info:
         root_and_attempt(old, long, 2, max_len=32)
     assert info.value.field == "order_number"
+    docs = (Path(__file__).parent.parent / "docs" / "declines.rst").read_text("utf-8")
+    assert f"is ``{retry_order_number(long.replace('X', 'A'), 3, max_len=32)}``" in docs  # the example, as given
     with pytest.raises(ValidationError) as info:
         retry_order_number(long, 2, max_len=32, digest_length=8)
     assert info.value.field == "digest_length"
