@@ -195,3 +195,22 @@ def test_bad_input_is_refused_before_sending(soap_gateway, call, field):
         assert len(rs.calls) == 0
     assert info.value.field == field
     assert field in str(info.value)
+
+
+def test_a_keyword_no_registration_takes_is_refused_on_every_transport_before_sending(soap_gateway):
+    """``check_registration`` takes ``register_order``'s keywords as ``**options``: one it does
+    not know (a typo, an option of another transport) is a TypeError, never silently dropped."""
+    from autopay_soap.gateways.rbs_rest import RbsRestGateway
+    from autopay_soap.gateways.tbank import TBankGateway
+
+    rest = RbsRestGateway("https://gw.test/payment/rest/", "shop-api", "pa55-w0rd-secret")
+    tbank = TBankGateway("TerminalKey1", "terminal-password", base_url="https://tbank.test/v2/")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rs:
+        for gateway in (soap_gateway, rest, tbank):
+            with pytest.raises(TypeError, match="clientid|unexpected keyword"):
+                gateway.check_registration("N1", Money.from_minor(100, "RUB"), "https://s/ok", clientid="c-1")
+        with pytest.raises(TypeError):
+            soap_gateway.register_order("N1", Money.from_minor(100, "RUB"), "https://s/ok", clientid="c-1")
+        assert len(rs.calls) == 0
+    rest.close()
+    tbank.close()
