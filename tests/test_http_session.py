@@ -1,9 +1,13 @@
 """GatewaySession: the environment (proxies, CA bundle) read once per host; .netrc never read."""
 
+import pytest
 import requests
 import responses
 
-from autopay_soap.http import USER_AGENT, GatewaySession, make_session
+from autopay_soap.errors import ValidationError
+from autopay_soap.gateways.rbs_rest import RbsRestGateway
+from autopay_soap.gateways.rbs_soap import RbsSoapGateway
+from autopay_soap.http import USER_AGENT, GatewaySession, Timeouts, make_session
 
 
 def test_environment_proxies_apply_and_are_read_once_per_host(monkeypatch):
@@ -123,3 +127,25 @@ def test_the_call_context_is_one_value_each_scope_replaces_and_restores():
         assert not was_sent()  # the call's flag is the call's, not the thread's
     assert seen_elsewhere == [(CallContext(), False)]  # another thread runs in a context of its own
     assert current_context() == outside
+
+
+@pytest.mark.parametrize("binding", [RbsSoapGateway, RbsRestGateway])
+def test_both_rbs_bindings_take_the_same_connection_keywords_checked_once(binding):
+    """The connection keywords (:class:`Connection`) are written once and both bindings apply them
+    alike; a misspelt one is a TypeError, a missing login a ValidationError naming the field."""
+    url = "https://gw.test/payment/webservices/merchant-ws"
+    session = make_session()
+    gateway = binding(url, "api-user", "pw", timeouts=Timeouts(connect=2, read=7), session=session,
+                      default_currency="EUR", max_reply_bytes=4096)
+    assert (gateway.timeouts.read, gateway.session, gateway.default_currency.alpha, gateway.max_reply_bytes) == (
+        7, session, "EUR", 4096)
+    assert "pw" not in repr(gateway) and gateway.username == "api-user"
+    with pytest.raises(TypeError):
+        binding(url, "api-user", "pw", timeout=5)
+    for username, password, field in (("", "pw", "username"), ("api-user", "", "password")):
+        with pytest.raises(ValidationError) as refused:
+            binding(url, username, password)
+        assert refused.value.field == field
+    with pytest.raises(ValidationError) as refused:
+        binding(url, "api-user", "pw", default_currency="XXQ")
+    assert refused.value.field == "default_currency"

@@ -169,3 +169,16 @@ def test_operation_results_use_one_vocabulary_on_every_transport():
                                                  external_refund_id="voc-1").operation]
             client.close()
     assert results["rest"] == results["tbank"] == ["deposit", "refund"]
+
+
+def test_init_options_are_one_typed_list_and_a_misspelt_one_is_refused_before_sending(sandbox):
+    """``init``'s keywords are :class:`InitOptions`: an unknown one is a TypeError, nothing sent."""
+    gw = tbank_client(sandbox).gateway
+    with pytest.raises(TypeError, match="custmer_key"):
+        gw.init("OPT-1", RUB("10.00"), custmer_key="c1", recurrent=True)  # type: ignore[call-arg]
+    assert [p for p in sandbox.tbank.payments.values() if p.order_id == "OPT-1"] == []
+    init = gw.init("OPT-1", RUB("10.00"), customer_key="c1", recurrent=True, two_stage=True, description="plan")
+    payment = sandbox.tbank.payments[init["PaymentId"]]
+    order = sandbox.engine.order(payment.engine_id)
+    assert (payment.order_id, payment.customer_key, payment.recurrent, order.two_stage, order.description) == (
+        "OPT-1", "c1", True, True, "plan")

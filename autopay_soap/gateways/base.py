@@ -283,25 +283,16 @@ class Gateway(Protocol):
     name: str
     features: GatewayFeatures
 
-    def register_order(
-        self,
-        order_number: str,
-        amount: Money,
-        return_url: str,
-        *,
-        two_stage: bool = False,
-        client_id: Optional[str] = None,
-        auto_payment: bool = False,
-        binding_id: Optional[str] = None,
-        fail_url: Optional[str] = None,
-        description: Optional[str] = None,
-        language: Optional[str] = None,
-        session_timeout_secs: Optional[int] = None,
-        email: Optional[str] = None,
-        receipt: Optional[Receipt] = None,
-    ) -> RegisteredOrder:
-        """Register an order (``registerOrder`` / ``registerOrderPreAuth`` when two-stage), with the
-        54-FZ ``receipt`` of the charge where given (a transport that cannot carry it refuses)."""
+    @property
+    def register_order(self) -> Callable[..., RegisteredOrder]:
+        """``register_order(order_number, amount, return_url, **options)``: register an order
+        (``registerOrder`` / ``registerOrderPreAuth`` when ``two_stage``), with the 54-FZ ``receipt``
+        of the charge where given (a transport that cannot carry it refuses). Its keywords are written
+        once per gateway: see :meth:`RbsOperations.register_order
+        <autopay_soap.gateways.rbs_operations.RbsOperations.register_order>` and
+        :meth:`TBankGateway.register_order <autopay_soap.gateways.tbank.TBankGateway.register_order>`.
+        A keyword a gateway does not know is a ``TypeError``, a value it cannot carry a
+        :class:`~autopay_soap.errors.ValidationError`, both before anything is sent."""
         ...
 
     def check_registration(self, order_number: str, amount: Money, return_url: Optional[str], *,

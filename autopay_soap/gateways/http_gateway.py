@@ -5,16 +5,36 @@ and the bounded POST every request goes through (:func:`autopay_soap.http.post_b
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, TypeVar, Union
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, TypedDict, TypeVar, Union
 
 import requests
 
 from .. import validation as v
+from ..errors import ValidationError
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, make_session, post_bounded
+from ..money import Currency, currency
+from ..secret import Secret
 
-__all__ = ["HttpGateway"]
+__all__ = ["Connection", "HttpGateway"]
 
 H = TypeVar("H", bound="HttpGateway")
+
+
+class Connection(TypedDict, total=False):
+    """The connection keywords both RBS bindings take (``RbsSoapGateway(..., **connection)``).
+
+    ``timeouts``: connect/read/total timeouts (:class:`~autopay_soap.http.Timeouts`); ``verify``:
+    ``True`` (the default) or a CA bundle path for TLS verification; ``session``: a
+    ``requests.Session`` to use instead of a new one; ``default_currency``: the currency assumed
+    when a reply names none (``RUB``); ``max_reply_bytes``: the largest reply read, a larger one
+    is refused before parsing. Written once here; an unknown keyword is a ``TypeError``.
+    """
+
+    timeouts: Optional[Timeouts]
+    verify: Union[bool, str]
+    session: Optional[requests.Session]
+    default_currency: Union[str, Currency]
+    max_reply_bytes: int
 
 
 class HttpGateway:
@@ -22,8 +42,9 @@ class HttpGateway:
     :class:`~autopay_soap.gateways.rbs_rest.RbsRestGateway` and
     :class:`~autopay_soap.gateways.tbank.TBankGateway`.
 
-    A subclass calls :meth:`_open_http` in its ``__init__`` and names the attributes its repr
-    shows in ``_repr_fields`` (never a secret: passwords are :class:`~autopay_soap.secret.Secret`).
+    A subclass calls ``_open_login`` (the RBS bindings) or ``_open_http`` in its ``__init__`` and
+    names the attributes its repr shows in ``_repr_fields`` (never a secret: passwords are
+    :class:`~autopay_soap.secret.Secret`).
     """
 
     _repr_fields: ClassVar[Tuple[str, ...]] = ()
@@ -39,6 +60,20 @@ class HttpGateway:
         self.timeouts = timeouts or Timeouts()
         self.max_reply_bytes = v.check_positive_int(max_reply_bytes, "max_reply_bytes") or DEFAULT_MAX_REPLY_BYTES
         self._session = session or make_session(verify)
+
+    def _open_login(self, transport: str, username: str, password: Union[str, Secret], *,
+                    timeouts: Optional[Timeouts] = None, verify: Union[bool, str] = True,
+                    session: Optional[requests.Session] = None, default_currency: Union[str, Currency] = "RUB",
+                    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES) -> None:
+        """Check and keep the login (the password as a :class:`~autopay_soap.secret.Secret`) and
+        the default currency, then :meth:`_open_http` with the :class:`Connection` keywords."""
+        if not username or not password:
+            raise ValidationError(f"username and password are required for the {transport} gateway",
+                                  field="username" if not username else "password")
+        self.username = username
+        self._password = Secret(password)
+        self.default_currency = currency(default_currency, "default_currency")
+        self._open_http(timeouts=timeouts, verify=verify, session=session, max_reply_bytes=max_reply_bytes)
 
     def check_key(self) -> Tuple[str, ...]:
         """What this gateway's checks of a request depend on: its class and the settings named

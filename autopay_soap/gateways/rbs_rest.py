@@ -12,32 +12,26 @@ import datetime as dt
 import json
 import logging
 import time
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
-
-import requests
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from .. import json_input
 from .. import validation as v
 from ..codes.rbs import error_for_code
 from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError
-from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts
 from ..initiators import RBS_TII_CODES
-from ..models import (
-    Binding,
-    OperationResult,
-    OrderDetails,
-    PaymentStep,
-    RegisteredOrder,
-)
-from ..money import Currency, Money, currency
+from ..models import Binding, OperationResult, OrderDetails, PaymentStep, RegisteredOrder
+from ..money import Money
 from ..receipts import Receipt, ReceiptStatus, check_receipt_for
 from ..redact import excerpt, mask_mapping, mask_text
 from ..secret import Secret
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
-from .http_gateway import HttpGateway
+from .http_gateway import Connection, HttpGateway
 from .order_list import MAX_PAGE_SIZE, MONEY_STATES, OrderPage, check_page_request, read_page, rest_time
 from .rbs_operations import RbsOperations, Registration
 from .receipt_wire import rbs_items_json, rbs_order_bundle, rbs_receipt_statuses, rbs_tax_system
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["RbsRestGateway"]
 
@@ -61,8 +55,8 @@ class RbsRestGateway(RbsOperations, HttpGateway):
 
     :param base_url: the REST base, e.g. ``https://3dsec.sberbank.ru/payment/rest/``.
     :param username: the API login; :param password: its password (never logged or shown).
-    :param timeouts: connect/read/total timeouts; :param verify: ``True`` or a CA bundle path.
-    :param max_reply_bytes: the largest reply read; a larger one is refused before parsing.
+    :param connection: ``timeouts``, ``verify`` (``True`` or a CA bundle path), ``session``,
+        ``default_currency``, ``max_reply_bytes``: see :class:`~autopay_soap.gateways.http_gateway.Connection`.
     :param tii_mode: whether this gateway takes ``tii`` on ``paymentOrderBinding``: ``none``
         (never sent: the default), ``optional`` or ``required`` (see :data:`~autopay_soap.profiles.RBS_TII`).
     """
@@ -72,31 +66,14 @@ class RbsRestGateway(RbsOperations, HttpGateway):
     _repr_fields = ("base_url", "username")
     _check_fields = ("tii_mode",)
 
-    def __init__(
-        self,
-        base_url: str,
-        username: str,
-        password: Union[str, Secret],
-        *,
-        timeouts: Optional[Timeouts] = None,
-        verify: Union[bool, str] = True,
-        session: Optional[requests.Session] = None,
-        default_currency: Union[str, Currency] = "RUB",
-        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
-        tii_mode: str = "none",
-    ) -> None:
+    def __init__(self, base_url: str, username: str, password: Union[str, Secret], *, tii_mode: str = "none",
+                 **connection: Unpack[Connection]) -> None:
         if tii_mode not in ("none", "optional", "required"):
             raise ValidationError(f"tii_mode: {tii_mode!r} is not none, optional or required", field="tii_mode")
         self.tii_mode = tii_mode
         base = v.check_url(base_url, "base_url") or ""
         self.base_url = base if base.endswith("/") else base + "/"
-        if not username or not password:
-            raise ValidationError("username and password are required for the REST gateway",
-                                  field="username" if not username else "password")
-        self.username = username
-        self._password = Secret(password)
-        self.default_currency = currency(default_currency, "default_currency")
-        self._open_http(timeouts=timeouts, verify=verify, session=session, max_reply_bytes=max_reply_bytes)
+        self._open_login("REST", username, password, **connection)
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import requests
 import zeep
@@ -31,25 +31,22 @@ from ..errors import (
     UnsupportedOperation,
     ValidationError,
 )
-from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, classify_request_error, post_bounded
-from ..models import (
-    Binding,
-    OperationResult,
-    OrderDetails,
-    PaymentStep,
-    RegisteredOrder,
-)
-from ..money import Currency, Money, currency
+from ..http import Timeouts, classify_request_error, post_bounded
+from ..models import Binding, OperationResult, OrderDetails, PaymentStep, RegisteredOrder
+from ..money import Money
 from ..receipts import Receipt, check_receipt_for
 from ..redact import excerpt, mask_text
 from ..secret import Secret
 from ..wsdl_bundle import shared_document, zeep_settings
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
-from .http_gateway import HttpGateway
+from .http_gateway import Connection, HttpGateway
 from .order_list import MAX_PAGE_SIZE, MONEY_STATES, OrderPage, check_page_request, read_page
 from .rbs_operations import RbsOperations, Registration
 from .receipt_wire import rbs_tax_system, soap_cart_items, soap_order_bundle
 from .soap_codec import FALLBACK, OperationCodec, codecs_for
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
 
@@ -143,11 +140,9 @@ class RbsSoapGateway(RbsOperations, HttpGateway):
         ``https://3dsec.sberbank.ru/payment/webservices/merchant-ws`` (no ``?wsdl``).
     :param username: the API login (usually ending in ``-api``).
     :param password: its password; never logged, never in a repr or an exception.
-    :param timeouts: connect/read/WSDL timeouts (:class:`~autopay_soap.http.Timeouts`).
-    :param verify: ``True`` (default) or a CA bundle path for TLS verification.
-    :param session: a ``requests.Session`` to use instead of a new one.
-    :param default_currency: the currency assumed when a reply names none.
-    :param max_reply_bytes: the largest reply read; a larger one is refused before parsing.
+    :param connection: ``timeouts`` (connect/read/WSDL), ``verify`` (``True`` or a CA bundle path),
+        ``session``, ``default_currency``, ``max_reply_bytes``: see
+        :class:`~autopay_soap.gateways.http_gateway.Connection`.
     :param compiled: build and read the envelopes of the operations a batch repeats
         (:data:`~autopay_soap.gateways.soap_codec.HOT_OPERATIONS`) with codecs compiled from zeep's
         binding (default); ``False`` uses zeep for every operation. Either way zeep builds every
@@ -161,42 +156,23 @@ class RbsSoapGateway(RbsOperations, HttpGateway):
     tii_mode = "none"
     """No SOAP schema carries ``tii``: never sent over SOAP."""
 
-    def __init__(
-        self,
-        endpoint: str,
-        username: str,
-        password: Union[str, Secret],
-        *,
-        timeouts: Optional[Timeouts] = None,
-        verify: Union[bool, str] = True,
-        session: Optional[requests.Session] = None,
-        default_currency: Union[str, Currency] = "RUB",
-        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
-        compiled: bool = True,
-        cart_layout: str = "2019",
-        profile: Optional[str] = None,
-    ) -> None:
+    def __init__(self, endpoint: str, username: str, password: Union[str, Secret], *, compiled: bool = True,
+                 cart_layout: str = "2019", profile: Optional[str] = None, **connection: Unpack[Connection]) -> None:
         if cart_layout not in CART_LAYOUTS:
             raise ValidationError(f"cart_layout: {cart_layout!r} is not one of {', '.join(CART_LAYOUTS)}",
                                   field="cart_layout")
         self.cart_layout, self.profile = cart_layout, profile
         self.endpoint = v.check_url(endpoint, "endpoint") or ""
-        if not username or not password:
-            raise ValidationError("username and password are required for the SOAP gateway",
-                                  field="username" if not username else "password")
-        self.username = username
-        self.default_currency = currency(default_currency, "default_currency")
-        self._open_http(timeouts=timeouts, verify=verify, session=session, max_reply_bytes=max_reply_bytes)
+        self._open_login("SOAP", username, password, **connection)
         transport = _WireTransport(timeouts=self.timeouts, max_reply_bytes=self.max_reply_bytes,
                                    session=self._session)
         self._client = zeep.Client(
-            shared_document(), wsse=UsernameToken(username, Secret(password).reveal()), transport=transport,
+            shared_document(), wsse=UsernameToken(username, self._password.reveal()), transport=transport,
             settings=zeep_settings(),
         )
         self._service = self._client.create_service(BINDING_NAME, self.endpoint)
         self._binding = self._client.wsdl.bindings[BINDING_NAME]
         self._transport = transport
-        self._password = Secret(password)
         self.compiled = bool(compiled)
         self._codecs = codecs_for(self._binding) if self.compiled else {}
 

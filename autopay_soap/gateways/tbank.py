@@ -110,7 +110,7 @@ class TBankGateway(TBankApi):
         """Every check :meth:`register_order` makes (RUB only, lengths, initiator rules...), nothing sent;
         ``options`` are :meth:`register_order`'s keywords."""
         init_args = self._registration_init_args(order_number, amount, return_url, options)
-        self._init_payload(order_number, amount, receipt=_receipt(receipt, amount), **init_args)
+        self._init_payload(order_number, amount, dict(init_args, receipt=_receipt(receipt, amount)))
 
     def _registration_init_args(self, order_number: str, amount: Money, return_url: Optional[str],
                                 options: Mapping[str, Any]) -> Dict[str, Any]:

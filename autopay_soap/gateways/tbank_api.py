@@ -28,7 +28,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, TypedDict, Union
 
 import requests
 
@@ -54,7 +54,10 @@ from .base import guard_replies, normalise_error_code, optional_text
 from .http_gateway import HttpGateway
 from .tbank_initiator import TERMINAL_TYPES, InitiatorType, check_initiator
 
-__all__ = ["MOSCOW", "PROD_URL", "TEST_URL", "TBankApi", "encrypt_card_data"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["MOSCOW", "PROD_URL", "TEST_URL", "InitOptions", "TBankApi", "encrypt_card_data"]
 
 CASHBOX_METHODS = frozenset({"SendClosingReceipt"})
 """Methods served under ``/cashbox/`` rather than ``/v2/``."""
@@ -85,6 +88,31 @@ _PAYMENT_METHODS = _FORM_METHODS + ("Charge", "ChargeQr", "FinishAuthorize")
 
 
 # -- card data for PCI DSS merchants -------------------------------------------------------------
+
+
+class InitOptions(TypedDict, total=False):
+    """The keywords of :meth:`TBankApi.init` (all optional), written once.
+
+    ``description`` (at most 140 characters), ``customer_key`` (the buyer: T-Bank's
+    ``CustomerKey``), ``recurrent`` (a parent payment, ``Recurrent=Y``), ``two_stage`` (``PayType``
+    T or O; None leaves the terminal's), ``initiator`` (``OperationInitiatorType``), ``qr`` (an SBP
+    payment), ``success_url``, ``fail_url``, ``notification_url``, ``redirect_due`` (the payment
+    form's end), ``language``, ``data`` (``DATA``) and ``receipt`` (``Receipt`` in T-Bank's form).
+    """
+
+    description: Optional[str]
+    customer_key: Optional[str]
+    recurrent: bool
+    two_stage: Optional[bool]
+    initiator: Union[str, InitiatorType, None]
+    qr: bool
+    success_url: Optional[str]
+    fail_url: Optional[str]
+    notification_url: Optional[str]
+    redirect_due: Optional[dt.datetime]
+    language: Optional[str]
+    data: Optional[Mapping[str, str]]
+    receipt: Optional[Mapping[str, Any]]
 
 
 def encrypt_card_data(public_key: Any, *, pan: str, expiry: str, cvv: Optional[str] = None,
@@ -246,39 +274,29 @@ class TBankApi(HttpGateway):
 
     # -- the API, method by method ------------------------------------------------------------------
 
-    def init(
-        self, order_id: str, amount: Money, *, description: Optional[str] = None,
-        customer_key: Optional[str] = None, recurrent: bool = False, two_stage: Optional[bool] = None,
-        initiator: Union[str, InitiatorType, None] = None, qr: bool = False, success_url: Optional[str] = None,
-        fail_url: Optional[str] = None, notification_url: Optional[str] = None,
-        redirect_due: Optional[dt.datetime] = None, language: Optional[str] = None,
-        data: Optional[Mapping[str, str]] = None, receipt: Optional[Mapping[str, Any]] = None,
-    ) -> Dict[str, Any]:
-        """``Init``: create a payment. ``recurrent`` makes it a parent payment (needs ``customer_key``);
-        ``qr`` an SBP payment (``DATA.QR=true``, one-stage only); ``initiator`` goes to
-        ``DATA.OperationInitiatorType`` after :func:`check_initiator`."""
-        payload, oit = self._init_payload(
-            order_id, amount, description=description, customer_key=customer_key, recurrent=recurrent,
-            two_stage=two_stage, initiator=initiator, qr=qr, success_url=success_url, fail_url=fail_url,
-            notification_url=notification_url, redirect_due=redirect_due, language=language, data=data,
-            receipt=receipt)
+    def init(self, order_id: str, amount: Money, **options: Unpack[InitOptions]) -> Dict[str, Any]:
+        """``Init``: create a payment (``options``: :class:`InitOptions`). ``recurrent`` makes it a
+        parent payment (needs ``customer_key``); ``qr`` an SBP payment (``DATA.QR=true``, one-stage
+        only); ``initiator`` goes to ``DATA.OperationInitiatorType`` after :func:`check_initiator`."""
+        payload, oit = self._init_payload(order_id, amount, options)
         order_id = payload["OrderId"]
         reply = self.call("Init", payload, order_number=order_id)
         payment_id = str(reply.get("PaymentId") or "")
         if not payment_id:
             raise BadResponse("Init answered without a PaymentId", operation="Init", order_number=order_id)
-        self._remember(payment_id, oit, recurrent)
+        self._remember(payment_id, oit, bool(options.get("recurrent")))
         return dict(reply)
 
-    def _init_payload(
-        self, order_id: str, amount: Money, *, description: Optional[str] = None,
-        customer_key: Optional[str] = None, recurrent: bool = False, two_stage: Optional[bool] = None,
-        initiator: Union[str, InitiatorType, None] = None, qr: bool = False, success_url: Optional[str] = None,
-        fail_url: Optional[str] = None, notification_url: Optional[str] = None,
-        redirect_due: Optional[dt.datetime] = None, language: Optional[str] = None,
-        data: Optional[Mapping[str, str]] = None, receipt: Optional[Mapping[str, Any]] = None,
-    ) -> Tuple[Dict[str, Any], Optional[str]]:
-        """Every check of :meth:`init`, nothing sent: the payload and the initiator type."""
+    def _init_payload(self, order_id: str, amount: Money,
+                      options: Mapping[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:
+        """Every check of :meth:`init`, nothing sent: the payload and the initiator type (an
+        option :class:`InitOptions` does not name is a ``TypeError``, as in a call)."""
+        unknown = sorted(set(options) - set(InitOptions.__annotations__))
+        if unknown:
+            raise TypeError(f"init() got unexpected keyword arguments: {', '.join(unknown)}")
+        description, customer_key, initiator, language, data, receipt = (options.get(k) for k in (
+            "description", "customer_key", "initiator", "language", "data", "receipt"))
+        recurrent, qr, two_stage = bool(options.get("recurrent")), bool(options.get("qr")), options.get("two_stage")
         order_id = v.check_order_number(order_id, "order_number", max_len=ORDER_ID_MAX)
         v.check_money(amount)
         if amount.currency.alpha != "RUB":
@@ -311,11 +329,11 @@ class TBankApi(HttpGateway):
             "CustomerKey": customer_key, "Recurrent": "Y" if recurrent else None,
             "PayType": None if two_stage is None else ("T" if two_stage else "O"),
             "Language": v.check_language(language),
-            "NotificationURL": v.check_url(notification_url, "notification_url", required=False)
+            "NotificationURL": v.check_url(options.get("notification_url"), "notification_url", required=False)
             or self.notification_url,
-            "SuccessURL": v.check_url(success_url, "return_url", required=False),
-            "FailURL": v.check_url(fail_url, "fail_url", required=False),
-            "RedirectDueDate": _due_date(redirect_due) if redirect_due else None,
+            "SuccessURL": v.check_url(options.get("success_url"), "return_url", required=False),
+            "FailURL": v.check_url(options.get("fail_url"), "fail_url", required=False),
+            "RedirectDueDate": _due_date(options["redirect_due"]) if options.get("redirect_due") else None,
             "DATA": extra or None, "Receipt": dict(receipt) if receipt else None,
         }
         return payload, oit
