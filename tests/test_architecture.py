@@ -70,7 +70,7 @@ def test_no_function_is_longer_than_50_lines():
     assert long == []
 
 
-CLASS_DEBTS = {"client.py AutopayClient": 763, "sandbox/engine.py Engine": 500}
+CLASS_DEBTS = {"client.py AutopayClient": 763}
 """Classes over 350 lines today (issue 32), each capped at its length: they may shrink, not grow."""
 
 

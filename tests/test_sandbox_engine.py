@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from autopay_soap.models import OrderStatus
-from autopay_soap.sandbox import EngineError, TestCards
+from autopay_soap.sandbox import Engine, EngineError, TestCards
 from autopay_soap.sandbox.rbs_words import error_code
 
 
@@ -243,3 +243,21 @@ def test_concurrent_registration_of_same_and_different_numbers(engine):
         t.join()
     assert results.count("ok") == 1 and results.count(1) == 19
     assert len(engine.orders()) == 21
+
+
+def test_the_books_export_what_changed_and_a_fresh_engine_imports_it_whole(engine):
+    """``export_changed`` names each order and binding changed since written (not the others);
+    ``import_records`` gives a fresh engine the same orders (by id and number), bindings and money."""
+    binding_id = bound(engine)
+    order = engine.order(order_number="FIRST-c1")
+    register(engine, "N2", 700)
+    changed = engine.export_changed()
+    assert sorted(kind for kind, _, _ in changed) == ["binding", "order", "order"]
+    for _, _, record in changed:
+        object.__setattr__(record, "dirty", False)
+    assert engine.export_changed() == []  # nothing changed since
+    fresh = Engine()
+    fresh.import_records([o for o in engine.orders()], engine.all_bindings(), engine.export_movements())
+    assert fresh.order(order_number="N2").amount == 700
+    assert fresh.order(order.order_id).binding_id == binding_id == fresh.bindings("c1")[0].binding_id
+    assert fresh.movements() == engine.movements() and fresh.charges_by_order_number() == {order.order_number: 1}

@@ -294,12 +294,9 @@ class StateFile:
 
 def save(engine: Engine, tbank: TBankFrontEnd, notifications: List[Dict[str, Any]], state: StateFile) -> None:
     """Write what changed since the last call (under the engine's and the front end's locks)."""
-    with tbank.lock, engine._lock:  # the order the request handlers take them in
-        dirty: List[tuple] = []
-        dirty += [("order", o.order_id, o) for o in engine._orders.values() if o.dirty]
-        dirty += [("binding", b.binding_id, b) for b in engine._bindings.values() if b.dirty]
-        dirty += tbank.export_changed()
-        movements = [m.as_state() for m in engine._movements]
+    with tbank.lock, engine.lock:  # the order the request handlers take them in
+        dirty: List[tuple] = engine.export_changed() + tbank.export_changed()
+        movements = engine.export_movements()
         meta = {"tbank_next_id": tbank.peek_next_id(), "clock_offset": getattr(engine.clock, "offset", 0.0),
                 "customers": [list(customer) for customer in tbank.export_customers()],
                 "notifications": notifications}
@@ -346,20 +343,15 @@ def _restore(engine: Engine, tbank: TBankFrontEnd, add_terminal: Callable[[TBank
         check_value(item.get("url"), str, f"notifications[{index}]: url")
         check_value(item.get("params"), Dict[str, Any], f"notifications[{index}]: params")
         check_value(item.get("as_json"), bool, f"notifications[{index}]: as_json")
-    with tbank.lock, engine._lock:
-        for text in state.objects("order"):
-            order = load(Order, text, "an order")
-            engine._orders[order.order_id] = order
-            engine._by_number[order.order_number] = order.order_id
-        for text in state.objects("binding"):
-            binding = load(BindingRecord, text, "a binding")
-            engine._bindings[binding.binding_id] = binding
+    with tbank.lock, engine.lock:
+        orders = [load(Order, text, "an order") for text in state.objects("order")]
+        bindings = [load(BindingRecord, text, "a binding") for text in state.objects("binding")]
         movements = state.movements()
         for index, movement in enumerate(movements):
             if not isinstance(movement, dict):
                 raise ValueError(f"movement {index}: not a JSON object")
             check_fields(Movement, movement, f"movement {index}")
-        engine._movements[:] = [Movement.from_state(m) for m in movements]
+        engine.import_records(orders, bindings, movements)
         for text in state.objects("terminal"):
             terminal = load(TBankTerminal, text, "a T-Bank terminal")
             known = tbank.terminals.get(terminal.key)
