@@ -79,6 +79,10 @@ def _resolve_reexport(app, env, node, contnode):
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     if module and qualname and module.startswith("autopay_soap"):
         names = [f"{module}.{qualname}"]
+        owner, _ = _find(".".join(parts[:-1])) if len(parts) > 1 else (None, None)
+        if isinstance(owner, type) and owner.__module__.startswith("autopay_soap"):
+            # a method the class inherits (AutopayClient's scenarios): documented on the class
+            names.append(f"{owner.__module__}.{owner.__qualname__}.{parts[-1]}")
     else:  # a constant: every module that has the name (a re-export first found, the definition later)
         last = target.split(".")[-1]
         names = [".".join(p) for _, p in _candidates([last])] or [".".join(parts)]
