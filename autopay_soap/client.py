@@ -39,22 +39,11 @@ import attr
 
 from . import observe
 from .declines import DeclineKind, classify_error
-from .errors import (
-    AutopayError,
-    DeadlineExceeded,
-    GatewayError,
-    OrderNotFound,
-    ValidationError,
-)
+from .errors import AutopayError, DeadlineExceeded, GatewayError, OrderNotFound, ValidationError
 from .gateways.base import Gateway
 from .http import pause
 from .initiators import Initiator, RecurringTerms, rbs_options, tbank_code
-from .models import (
-    Autopayment,
-    BindingInfo,
-    OrderDetails,
-    OrderStatus,
-)
+from .models import Autopayment, BindingInfo, OrderDetails, OrderStatus
 from .money import Money
 from .receipts import Receipt, check_receipt_for
 from .retry import RetryPolicy

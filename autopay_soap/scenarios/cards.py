@@ -1,5 +1,4 @@
-"""Saving a card without a payment, and the bindings a client has (the client's scenarios).
-"""
+"""Saving a card without a payment, and the bindings a client has (the client's scenarios)."""
 
 from __future__ import annotations
 
@@ -8,19 +7,10 @@ from typing import Any, Dict, Optional, Tuple, Union
 import attr
 
 from ..card_saving import check_card_save, finish_rbs, retried, start_rbs
-from ..errors import (
-    ValidationError,
-)
+from ..errors import ValidationError
 from ..http import read_only
 from ..initiators import Initiator, RecurringTerms
-from ..models import (
-    Binding,
-    CardCheck,
-    CardSave,
-    CardSaveOutcome,
-    OperationResult,
-    OrderDetails,
-)
+from ..models import Binding, CardCheck, CardSave, CardSaveOutcome, OperationResult, OrderDetails
 from ..money import Money
 from ..validation import check_client_id, check_order_number
 from .steps import ScenarioSteps, scenario

@@ -1,5 +1,4 @@
-"""Capture, reverse and refund (the client's scenarios on money already taken).
-"""
+"""Capture, reverse and refund (the client's scenarios on money already taken)."""
 
 from __future__ import annotations
 
@@ -9,19 +8,8 @@ from typing import Callable, Optional
 
 import attr
 
-from ..errors import (
-    AutopayError,
-    BadResponse,
-    ConnectError,
-    InvalidOrderState,
-    OrderNotFound,
-    OutcomeUnknown,
-)
-from ..models import (
-    OperationResult,
-    OrderDetails,
-    OrderStatus,
-)
+from ..errors import AutopayError, BadResponse, ConnectError, InvalidOrderState, OrderNotFound, OutcomeUnknown
+from ..models import OperationResult, OrderDetails, OrderStatus
 from ..money import Money
 from ..receipts import Receipt, check_receipt_for
 from .results import NOT_FOUND

@@ -1,5 +1,4 @@
-"""The outcome of a payment scenario: :class:`ChargeOutcome` and :class:`ChargeResult`.
-"""
+"""The outcome of a payment scenario: :class:`ChargeOutcome` and :class:`ChargeResult`."""
 
 from __future__ import annotations
 
@@ -9,15 +8,8 @@ from typing import Optional
 import attr
 
 from ..declines import Decline
-from ..errors import (
-    OutcomeUnknown,
-    PaymentDeclined,
-)
-from ..models import (
-    BindingInfo,
-    OrderDetails,
-    OrderStatus,
-)
+from ..errors import OutcomeUnknown, PaymentDeclined
+from ..models import BindingInfo, OrderDetails, OrderStatus
 
 __all__ = ["ChargeOutcome", "ChargeResult", "NOT_FOUND", "NotFound", "outcome_of"]
 

@@ -1,18 +1,12 @@
-"""SBP account bindings and the receipts after a payment (the client's scenarios).
-"""
+"""SBP account bindings and the receipts after a payment (the client's scenarios)."""
 
 from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from ..errors import (
-    UnsupportedOperation,
-)
+from ..errors import UnsupportedOperation
 from ..gateways.receipt_wire import tbank_receipt
-from ..models import (
-    SbpAccount,
-    SbpQr,
-)
+from ..models import SbpAccount, SbpQr
 from ..receipts import Receipt, ReceiptStatus, check_receipt_for
 from .steps import ScenarioSteps, scenario
 

@@ -30,11 +30,7 @@ from ..errors import (
 )
 from ..gateways.base import Gateway, SbpGateway
 from ..http import deadline_scope, read_only, stop_requested, time_left
-from ..models import (
-    OrderDetails,
-    OrderStatus,
-    RegisteredOrder,
-)
+from ..models import OrderDetails, OrderStatus, RegisteredOrder
 from ..money import Money
 from ..retry import RetryPolicy
 from .results import NOT_FOUND, ChargeOutcome, ChargeResult, NotFound, outcome_of
