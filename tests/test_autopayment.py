@@ -11,7 +11,7 @@ from autopay_soap.models import Autopayment, SbpAccount
 
 from .support import no_wait
 from .support.batch import bind, write_csv
-from .test_receipts_scenarios import month
+from .support.receipts import month
 
 BINDING = "6f1c2a40-0000-4000-8000-000000000001"
 

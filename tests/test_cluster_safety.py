@@ -18,7 +18,7 @@ from autopay_soap.sandbox import Sandbox
 
 from .support import require
 from .support.batch import bind, write_csv
-from .test_cluster import Worker, producer, worker_env
+from .support.cluster import Worker, producer, worker_env
 
 pytestmark = pytest.mark.postgres
 

@@ -12,6 +12,7 @@ from autopay_soap.errors import GatewayError, UnsupportedOperation, ValidationEr
 from autopay_soap.sandbox import Sandbox, TestCards
 
 from .support import no_wait
+from .support.receipts import month
 
 RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
 
@@ -23,11 +24,6 @@ def cart(email="buyer@example.com"):
                     ReceiptItem("Доп. услуга", RUB("250.00"), Decimal(2), tax="none", payment_object="service",
                                 code="ADD-2")],
                    taxation="osn", email=email)
-
-
-def month(amount="499.00"):
-    return Receipt.single_item("Подписка, месяц", RUB(amount), tax="vat20", taxation="usn_income",
-                               phone="+79031234567")
 
 
 def client_for(sb, transport):

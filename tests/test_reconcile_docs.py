@@ -9,7 +9,7 @@ from pathlib import Path
 
 from autopay_soap.sandbox import Sandbox
 
-from .test_reconcile import charged_journal
+from .support.reconcile import charged_journal
 
 CHAPTER = Path(__file__).resolve().parent.parent / "docs" / "reconciliation.rst"
 

@@ -9,7 +9,7 @@ from autopay_soap.sandbox import EngineError, TestCards
 from autopay_soap.sandbox.lifecycle import TRANSITIONS, EventKind, Refusal, Step
 from autopay_soap.sandbox.rbs_words import CALLBACK_OPERATION, ERROR_CODE
 
-from .test_sandbox_engine import bound, pay, register
+from .support.engine import bound, pay, register
 
 
 def refusal_of(call):

@@ -10,6 +10,8 @@ from autopay_soap.gateways.rbs_soap import RbsSoapGateway
 from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.wsdl_bundle import SOAP_ENV_NS, envelope_schema, wsdl_path
 
+from .support.wire import envelope, rest
+
 
 @pytest.fixture
 def sandbox():
@@ -87,18 +89,10 @@ def test_malformed_requests_get_a_fault_not_a_traceback(sandbox, body, expected)
     etree.fromstring(answer.content)  # a well-formed envelope
 
 
-def _envelope(sb, operation, inner):
-    return (f'<s:Envelope xmlns:s="{SOAP_ENV_NS}"><s:Header><w:Security xmlns:w="http://docs.oasis-open.org/wss/'
-            '2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><w:UsernameToken>'
-            f'<w:Username>{sb.username}</w:Username><w:Password>{sb.password}</w:Password></w:UsernameToken>'
-            f'</w:Security></s:Header><s:Body><m:{operation} xmlns:m="http://engine.paymentgate.ru/webservices/'
-            f'merchant">{inner}</m:{operation}></s:Body></s:Envelope>')
-
-
 def test_unknown_operation_and_schema_invalid_request_get_faults(sandbox):
-    unknown = requests.post(sandbox.soap_url, data=_envelope(sandbox, "stealMoney", "<order/>"), timeout=5)
+    unknown = requests.post(sandbox.soap_url, data=envelope(sandbox, "stealMoney", "<order/>"), timeout=5)
     assert unknown.status_code == 500 and "stealMoney" in unknown.text
-    invalid = requests.post(sandbox.soap_url, timeout=5, data=_envelope(
+    invalid = requests.post(sandbox.soap_url, timeout=5, data=envelope(
         sandbox, "registerOrder", '<order merchantOrderNumber="A" amount="ten"/>'))
     assert invalid.status_code == 500 and "Unmarshalling Error" in invalid.text
 
@@ -140,12 +134,6 @@ def test_every_soap_answer_is_schema_valid(sandbox, monkeypatch):
     assert len(seen) >= 15
     for answer in seen:
         envelope_schema().validate(answer)
-
-
-def rest(sb, method, **params):
-    params.setdefault("userName", sb.username)
-    params.setdefault("password", sb.password)
-    return requests.post(f"{sb.rest_url}{method}.do", data=params, timeout=5).json()
 
 
 def test_rest_scenarios_with_plain_requests(sandbox):

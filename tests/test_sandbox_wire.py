@@ -14,7 +14,7 @@ from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.signing import make_token
 from autopay_soap.wsdl_bundle import MERCHANT_NS
 
-from .test_sandbox_protocols import _envelope, rest
+from .support.wire import envelope, rest, tbank
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_rest_get_bindings_takes_an_empty_binding_id_as_absent_and_honours_bindi
 
 
 def soap(sb, operation, inner):
-    answer = requests.post(sb.soap_url, data=_envelope(sb, operation, inner).encode(),
+    answer = requests.post(sb.soap_url, data=envelope(sb, operation, inner).encode(),
                            headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=10)
     return etree.fromstring(answer.content).find(f".//{{{MERCHANT_NS}}}{operation}Response/return")
 
@@ -77,16 +77,6 @@ def test_an_unknown_order_cannot_be_read_as_a_created_one(sb):
 
 
 # -- T-Bank ---------------------------------------------------------------------------------------
-
-
-def tbank(sb, method, body, sign=True):
-    body = dict(body)
-    body.setdefault("TerminalKey", sb.tbank_terminal_key)
-    if sign:
-        body["Token"] = make_token(body, sb.tbank_password)
-    answer = requests.post(sb.tbank_url + method, json=body, timeout=10)
-    assert answer.status_code == 200
-    return answer.json()
 
 
 def raw_tbank(sb, method, data, content_type="application/json"):

@@ -85,7 +85,7 @@ def test_sbp_rejected_binding_and_declined_account(sandbox):
 def test_t_bank_s_own_sbp_test_scenario_needs_no_data_qr():
     """Init (without DATA.QR) → GetQr → SbpPayTest → GetState CONFIRMED → Cancel → REFUNDED, as
     T-Bank's SBP test instructions have it (a client that never sends DATA.QR, like PyPI tbank)."""
-    from .test_sandbox_wire import tbank
+    from .support.wire import tbank
 
     with Sandbox() as sb:
         init = tbank(sb, "Init", {"Amount": 1500, "OrderId": "QR-PLAIN-1", "Description": "a plain SBP payment"})
