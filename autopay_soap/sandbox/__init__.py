@@ -8,8 +8,10 @@ injection and a dashboard on a free loopback port; one ledger behind all three.
 from .cards import TestCard, TestCards
 from .engine import Engine, EngineError
 from .faults import FaultPlan
-from .server import DEFAULT_PASSWORD, DEFAULT_TBANK_TERMINAL, DEFAULT_USERNAME, PayerResult, Sandbox
+from .server import PayerResult, Sandbox
+from .settings import DEFAULT_PASSWORD, DEFAULT_TBANK_TERMINAL, DEFAULT_USERNAME, SandboxSettings
 from .tbank import SANDBOX_CARD_KEY_PEM, TBankTerminal
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_TBANK_TERMINAL", "DEFAULT_USERNAME", "Engine", "EngineError", "FaultPlan",
-           "PayerResult", "SANDBOX_CARD_KEY_PEM", "Sandbox", "TBankTerminal", "TestCard", "TestCards"]
+           "PayerResult", "SANDBOX_CARD_KEY_PEM", "Sandbox", "SandboxSettings", "TBankTerminal", "TestCard",
+           "TestCards"]

@@ -13,8 +13,7 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional
 
 import attr
 import requests
@@ -32,6 +31,15 @@ from .fiscal import FiscalLog
 from .notifier import Notifier
 from .rbs_words import CALLBACK_OPERATION
 from .rest import RestFrontEnd
+from .settings import (  # noqa: F401 - the defaults are still named here, where callers import them
+    DEFAULT_CONNECTION_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_PASSWORD,
+    DEFAULT_TBANK_TERMINAL,
+    DEFAULT_USERNAME,
+    SandboxSettings,
+)
 from .soap import SoapFrontEnd, fault_envelope
 from .state import StateFile, restore, save
 from .tbank import TBankFrontEnd, TBankTerminal
@@ -49,11 +57,6 @@ def access_line(requestline: str, limit: int = 300) -> str:
     text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
-DEFAULT_USERNAME = "sandbox-api"
-DEFAULT_PASSWORD = "sandbox-password"
-DEFAULT_TBANK_TERMINAL = "SandboxDEMO"
-
-
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class PayerResult:
     """What happened when the payer paid on the sandbox page."""
@@ -63,12 +66,6 @@ class PayerResult:
     redirect_url: Optional[str]
 
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-"""The largest request body the sandbox reads (a bigger one is answered 413 and not read)."""
-DEFAULT_CONNECTION_TIMEOUT = 30.0
-"""Seconds a connection may stay silent (between requests, or within one) before it is closed."""
-DEFAULT_MAX_CONNECTIONS = 64
-"""Connections served at once; one more is answered 503 at once and closed."""
 
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n"
          b"Connection: close\r\n\r\nsandbox busy: too many connections\r\n")
@@ -237,79 +234,39 @@ class Sandbox:
 
     :param host: address to listen on; loopback unless ``allow_remote=True``.
     :param port: 0 picks a free port.
-    :param username, password: the merchant's API credentials (SOAP and REST).
-    :param latency: seconds added to every API answer, to emulate a remote gateway.
-    :param faults: a :class:`FaultPlan` or its spec string (see :mod:`.faults`).
-    :param seed: seed of the fault plan's random draws.
-    :param callback_url: where callbacks go (an order's ``dynamicCallbackUrl`` wins).
-    :param callback_secret: with it, callbacks carry an HMAC-SHA256 ``checksum``.
-    :param callback_retry_interval: seconds between tries of an undelivered notification.
-    :param callback_attempts: tries of a notification (both read when the notifier starts).
-    :param clock: the engine's clock (default a :class:`~autopay_soap.sandbox.clock.SandboxClock` on real time, which
-        ``sandbox.clock.advance(days=3)`` moves; tests may pass any callable).
-    :param tbank_terminals: the T-Bank terminals (default: ``SandboxDEMO`` with ``password``).
-    :param tbank_repeated_order_ids: T-Bank ``Init`` accepts an ``OrderId`` already used and creates
-        another payment, as a gateway may (refusing it is not documented); by default it answers
-        error 20. Clients must never rely on the refusal: the exactly-once tests run with both.
-    :param max_body_bytes: the largest request body read (default 1 MiB; beyond: 413, unread).
-    :param connection_timeout: seconds a connection may stay silent before it is closed (default 30).
-    :param max_connections: connections served at once (default 64; one more: 503 at once).
-    :param state: a SQLite file that keeps the state across restarts (see
-        :mod:`autopay_soap.sandbox.state`); by default everything is in memory.
-    :param receipts_required: the terminals fiscalise (54-FZ): a payment without a receipt, or
-        with one that does not add up, is refused as the gateways refuse it (see
-        :mod:`autopay_soap.sandbox.fiscal`); accepted receipts are kept in :attr:`fiscal`.
-    :param rbs_tii: what RBS REST's ``paymentOrderBinding`` does with ``tii``: ``optional`` (the
-        default: a valid one is recorded), ``required`` (BPC's newer platform: a payment without
-        it is refused) or ``absent`` (an older generation: any ``tii`` is refused). A value other
-        than ``F``/``U``/``R``/``I``, and ``U``/``R``/``I`` on a two-stage order, are refused (error 5).
+    :param settings: what it is built with (:class:`~autopay_soap.sandbox.settings.SandboxSettings`:
+        credentials, latency, faults, callbacks, clock, T-Bank terminals, limits, state file,
+        54-FZ and ``tii`` behaviour); by default the defaults.
+    :param options: fields of :class:`~autopay_soap.sandbox.settings.SandboxSettings` that differ
+        from ``settings`` (``Sandbox(latency=0.005)``); an unknown one is a ``TypeError``.
     """
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        username: str = DEFAULT_USERNAME,
-        password: str = DEFAULT_PASSWORD,
-        latency: float = 0.0,
-        faults: Union[FaultPlan, str, None] = None,
-        seed: int = 0,
-        callback_url: Optional[str] = None,
-        callback_secret: Optional[str] = None,
-        callback_retry_interval: float = 30.0,
-        callback_attempts: int = 3,
-        clock: Optional[Callable[[], float]] = None,
-        validate: bool = True,
-        allow_remote: bool = False,
-        tbank_terminals: Optional[List[TBankTerminal]] = None,
-        tbank_repeated_order_ids: bool = False,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        state: Union[str, Path, None] = None,
-        receipts_required: bool = False,
-        rbs_tii: str = "optional",
-    ) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1") and not allow_remote:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, settings: Optional[SandboxSettings] = None,
+                 **options: Any) -> None:
+        settings = attr.evolve(settings or SandboxSettings(), **options)
+        self.settings = settings
+        if host not in ("127.0.0.1", "localhost", "::1") and not settings.allow_remote:
             raise ValueError("the sandbox listens on loopback only unless allow_remote=True")
         self.public_url: Optional[str] = None
         self.host, self.port = host, port
         self.max_body_bytes, self.connection_timeout, self.max_connections = \
-            max_body_bytes, connection_timeout, max_connections
-        self.username, self.password, self.latency = username, password, latency
-        self.faults = FaultPlan.parse(faults, seed=seed) if isinstance(faults, str) else faults
-        self.callback_url, self._callback_secret = callback_url, callback_secret
-        self.callback_retry_interval, self.callback_attempts = callback_retry_interval, callback_attempts
-        self.clock: Callable[[], float] = clock if clock is not None else SandboxClock()
+            settings.max_body_bytes, settings.connection_timeout, settings.max_connections
+        self.username, self.password, self.latency = settings.username, settings.password, settings.latency
+        faults = settings.faults
+        self.faults = FaultPlan.parse(faults, seed=settings.seed) if isinstance(faults, str) else faults
+        self.callback_url, self._callback_secret = settings.callback_url, settings.callback_secret
+        self.callback_retry_interval, self.callback_attempts = \
+            settings.callback_retry_interval, settings.callback_attempts
+        self.clock: Callable[[], float] = settings.clock if settings.clock is not None else SandboxClock()
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self._notifier: Optional[Notifier] = None
         self._waiting_notifications: List[Dict[str, Any]] = []
-        self.receipts_required = receipts_required
-        self._build_front_ends(validate, rbs_tii, tbank_terminals, tbank_repeated_order_ids)
-        self._state_path = state
-        self._state: Optional[StateFile] = self._open_state() if state is not None else None
+        self.receipts_required = settings.receipts_required
+        self._build_front_ends(settings.validate, settings.rbs_tii, settings.tbank_terminals,
+                               settings.tbank_repeated_order_ids)
+        self._state_path = settings.state
+        self._state: Optional[StateFile] = self._open_state() if settings.state is not None else None
         self.cabinet = MerchantCabinet(self.engine, self._after_cabinet)
         """The merchant cabinet: refunds, reversals and charges made outside any API client."""
 
