@@ -249,3 +249,13 @@ def test_nothing_outside_the_journal_package_names_a_journal_class():
                     isinstance(node, ast.alias) and node.name in private:
                 found.append(f"{name} names {getattr(node, 'id', None) or node.name}")
     assert found == []
+
+
+def test_rest_and_t_bank_exchange_json_through_one_seam():
+    """The HTTP plumbing of a JSON call (wire log, bounded POST, status → error, JSON read) is
+    ``HttpGateway._exchange``; REST and T-Bank only build the request and read the reply."""
+    for name in ("rbs_rest.py", "tbank_api.py"):
+        text = (ROOT / "gateways" / name).read_text("utf-8")
+        assert "_exchange(" in text
+        assert [needle for needle in ("self._post(", "json_input.loads", "HTTPStatusError(", "wire_log")
+                if needle in text] == [], name

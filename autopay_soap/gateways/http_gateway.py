@@ -5,19 +5,23 @@ and the bounded POST every request goes through (:func:`autopay_soap.http.post_b
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple, TypedDict, TypeVar, Union
 
 import requests
 
+from .. import json_input
 from .. import validation as v
-from ..errors import ValidationError
+from ..errors import BadResponse, HTTPStatusError, ValidationError
 from ..http import DEFAULT_MAX_REPLY_BYTES, Timeouts, make_session, post_bounded
 from ..money import Currency, currency
+from ..redact import excerpt, mask_mapping, mask_text
 from ..secret import Secret
 
 __all__ = ["Connection", "HttpGateway"]
 
 H = TypeVar("H", bound="HttpGateway")
+wire_log = logging.getLogger("autopay_soap.wire")
 
 
 class Connection(TypedDict, total=False):
@@ -92,6 +96,36 @@ class HttpGateway:
         """POST within the timeouts and the reply cap (see :func:`~autopay_soap.http.post_bounded`)."""
         return post_bounded(self._session, url, data=data, headers=headers, timeouts=self.timeouts,
                             max_bytes=self.max_reply_bytes, context=context)
+
+    _status_hints: ClassVar[Mapping[int, str]] = {}
+    """What an HTTP status means at this gateway, added to its error (T-Bank's 403: the allow-list)."""
+
+    def _exchange(self, what: str, url: str, data: Any, context: Dict[str, Any], *, shown: Mapping[str, Any],
+                  headers: Optional[Dict[str, str]] = None) -> Tuple[Any, requests.Response]:
+        """One JSON exchange, the same for REST and T-Bank: the request on the wire log (``shown``,
+        masked), the bounded POST, the reply on the wire log (masked), an HTTP status other than
+        200 as :class:`~autopay_soap.errors.HTTPStatusError` (4xx) or
+        :class:`~autopay_soap.errors.BadResponse`, and the body read as JSON (within the depth and
+        size limits of :mod:`~autopay_soap.json_input`). ``what`` names the call in errors."""
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("%s request to %s: %s", self._wire_label, url, mask_mapping(shown))
+        response = self._post(url, data, context, headers)
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("%s response (HTTP %s): %s", self._wire_label, response.status_code,
+                           mask_text(response.content.decode("utf-8", "replace")))
+        status = response.status_code
+        if status != 200:
+            error = HTTPStatusError if 400 <= status < 500 else BadResponse
+            raise error(f"HTTP {status} from {what}{self._status_hints.get(status, '')}", http_status=status,
+                        excerpt=excerpt(response.content), **context)
+        try:
+            return json_input.loads(response.content), response
+        except ValueError:
+            raise BadResponse(f"{what} answered with something that is not JSON", http_status=200,
+                              excerpt=excerpt(response.content), **context) from None
+
+    _wire_label: ClassVar[str] = "HTTP"
+    """How the wire log names this gateway's exchanges (``REST``, ``T-Bank``)."""
 
     def close(self) -> None:
         """Close the HTTP session."""

@@ -14,15 +14,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional, Tuple, Union
 
-from .. import json_input
 from .. import validation as v
 from ..codes.rbs import error_for_code
-from ..errors import BadResponse, HTTPStatusError, PaymentDeclined, ValidationError
+from ..errors import BadResponse, PaymentDeclined, ValidationError
 from ..initiators import RBS_TII_CODES
 from ..models import Binding, OperationResult, OrderDetails, PaymentStep, RegisteredOrder
 from ..money import Money
 from ..receipts import Receipt, ReceiptStatus, check_receipt_for
-from ..redact import excerpt, mask_mapping, mask_text
+from ..redact import excerpt
 from ..secret import Secret
 from .base import GatewayFeatures, guard_replies, make_binding, normalise_error_code, order_details_from
 from .http_gateway import Connection, HttpGateway
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["RbsRestGateway"]
 
 log = logging.getLogger(__name__)
-wire_log = logging.getLogger("autopay_soap.wire")
 
 
 class _CI(dict):  # type: ignore[type-arg]
@@ -63,6 +61,7 @@ class RbsRestGateway(RbsOperations, HttpGateway):
 
     name = "rest"
     features = GatewayFeatures(external_refund_id=True)
+    _wire_label = "REST"
     _repr_fields = ("base_url", "username")
     _check_fields = ("tii_mode",)
 
@@ -99,24 +98,8 @@ class RbsRestGateway(RbsOperations, HttpGateway):
         form = {"userName": self.username, "password": self._password.reveal(),
                 **{k: str(x).lower() if isinstance(x, bool) else str(x) for k, x in params.items() if x is not None}}
         url = f"{self.base_url}{method}.do"
-        if wire_log.isEnabledFor(logging.DEBUG):
-            wire_log.debug("REST request to %s: %s", url, mask_mapping(form))
         started = time.perf_counter()
-        response = self._post(url, form, context)
-        if wire_log.isEnabledFor(logging.DEBUG):
-            wire_log.debug("REST response (HTTP %s): %s", response.status_code,
-                           mask_text(response.content.decode("utf-8", "replace")))
-        if 400 <= response.status_code < 500:
-            raise HTTPStatusError(f"HTTP {response.status_code} from {method}.do",
-                                  http_status=response.status_code, excerpt=excerpt(response.content), **context)
-        if response.status_code != 200:
-            raise BadResponse(f"HTTP {response.status_code} from {method}.do", http_status=response.status_code,
-                              excerpt=excerpt(response.content), **context)
-        try:
-            data = json_input.loads(response.content)
-        except ValueError:
-            raise BadResponse(f"{method}.do answered with something that is not JSON", http_status=200,
-                              excerpt=excerpt(response.content), **context) from None
+        data, response = self._exchange(f"{method}.do", url, form, context, shown=form)
         if not isinstance(data, dict):
             raise BadResponse(f"{method}.do answered with JSON that is not an object", http_status=200,
                               excerpt=excerpt(response.content), **context)

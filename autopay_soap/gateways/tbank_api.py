@@ -32,12 +32,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Typ
 
 import requests
 
-from .. import json_input
 from .. import validation as v
 from ..codes.tbank import error_for_tbank_code
 from ..errors import (
     BadResponse,
-    HTTPStatusError,
     PaymentDeclined,
     ValidationError,
 )
@@ -47,7 +45,7 @@ from ..models import (
     SbpQr,
 )
 from ..money import Money
-from ..redact import excerpt, mask_mapping, mask_text
+from ..redact import excerpt
 from ..secret import Secret
 from ..signing import encrypt_pkcs1v15, make_token, token_value
 from .base import guard_replies, normalise_error_code, optional_text
@@ -63,7 +61,6 @@ CASHBOX_METHODS = frozenset({"SendClosingReceipt"})
 """Methods served under ``/cashbox/`` rather than ``/v2/``."""
 
 log = logging.getLogger(__name__)
-wire_log = logging.getLogger("autopay_soap.wire")
 
 AMOUNT_LIMIT = 10 ** 10
 """T-Bank's ``Amount`` has at most 10 digits of kopecks."""
@@ -137,25 +134,6 @@ def encrypt_card_data(public_key: Any, *, pan: str, expiry: str, cvv: Optional[s
     return encrypt_pkcs1v15(public_key, ";".join(parts).encode("utf-8"))
 
 
-def _reply_json(method: str, response: requests.Response, context: Dict[str, Any]) -> Any:
-    """The JSON of an HTTP 200 reply; an HTTP error (403: the test host's allow-list), another
-    status or a body that is not JSON raises."""
-    if response.status_code == 403:
-        raise HTTPStatusError(f"HTTP 403 from {method}: the test host answers 403 unless your IP is on "
-                              "T-Bank's allow-list", http_status=403, **context)
-    if 400 <= response.status_code < 500:
-        raise HTTPStatusError(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
-                              excerpt=excerpt(response.content), **context)
-    if response.status_code != 200:
-        raise BadResponse(f"HTTP {response.status_code} from {method}", http_status=response.status_code,
-                          excerpt=excerpt(response.content), **context)
-    try:
-        return json_input.loads(response.content)
-    except ValueError:
-        raise BadResponse(f"{method} answered with something that is not JSON", http_status=200,
-                          excerpt=excerpt(response.content), **context) from None
-
-
 @guard_replies
 class TBankApi(HttpGateway):
     """The T-Bank Internet Acquiring API v2 over HTTPS JSON.
@@ -175,6 +153,8 @@ class TBankApi(HttpGateway):
 
     _repr_fields = ("base_url", "terminal_key")
     _check_fields = ("terminal_type", "default_initiator")
+    _wire_label = "T-Bank"
+    _status_hints = {403: ": the test host answers 403 unless your IP is on T-Bank's allow-list"}
 
     def __init__(
         self,
@@ -232,8 +212,6 @@ class TBankApi(HttpGateway):
         if method in CASHBOX_METHODS:  # beside /v2/, not under it
             url = (self.base_url[:-len("v2/")] if self.base_url.endswith("/v2/") else self.base_url) + "cashbox/" \
                 + method
-        if wire_log.isEnabledFor(logging.DEBUG):
-            wire_log.debug("T-Bank request to %s: %s", url, mask_mapping(body))
         started = time.perf_counter()
         if method in _FORM_METHODS:
             data: Any = {k: token_value(x) for k, x in body.items()}
@@ -241,11 +219,7 @@ class TBankApi(HttpGateway):
         else:
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers = {"Content-Type": "application/json"}
-        response = self._post(url, data, context, headers)
-        if wire_log.isEnabledFor(logging.DEBUG):
-            wire_log.debug("T-Bank response (HTTP %s): %s", response.status_code,
-                           mask_text(response.content.decode("utf-8", "replace")))
-        data = _reply_json(method, response, context)
+        data, response = self._exchange(method, url, data, context, shown=body, headers=headers)
         log.debug("%s order_number=%s order_id=%s duration_ms=%.1f", method, context.get("order_number"),
                   context.get("order_id"), (time.perf_counter() - started) * 1000)
         if isinstance(data, list) and method == "GetCardList":
