@@ -259,3 +259,13 @@ def test_rest_and_t_bank_exchange_json_through_one_seam():
         assert "_exchange(" in text
         assert [needle for needle in ("self._post(", "json_input.loads", "HTTPStatusError(", "wire_log")
                 if needle in text] == [], name
+
+
+def test_action_codes_and_the_sandbox_decline_codes_are_the_gateways_code_modules():
+    """RBS action codes (and their texts) are ``codes.rbs``'s; T-Bank's ErrorCode of each decline
+    the sandbox gives is ``codes.tbank``'s: the sandbox reads them, it does not define codes."""
+    defined = [f"{name}: {target.id}" for name, path in _modules() if not name.startswith("codes.")
+               for node in ast.parse(path.read_text("utf-8")).body if isinstance(node, ast.Assign)
+               for target in node.targets if isinstance(target, ast.Name)
+               and (target.id.startswith("ACTION_") or target.id in ("_DECLINE", "_CARD_DECLINE", "_SBP_DECLINE"))]
+    assert defined == []

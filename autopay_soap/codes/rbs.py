@@ -25,8 +25,10 @@ from ..errors import (
 )
 from .table import DAY, HOUR, DeclineKind, Table
 
-__all__ = ["BAD_VALUE", "BINDING", "DUPLICATE", "FEATURE_CONFLICT", "LIMIT", "MISSING", "NOT_FOUND", "RBS", "STATE",
-           "UNKNOWN_CURRENCY", "by_text", "error_for_code"]
+__all__ = ["ACTION_3DS_FAILED", "ACTION_DECLINED", "ACTION_EXPIRED_CARD", "ACTION_INSUFFICIENT", "ACTION_NO_CVC_RIGHTS",
+           "ACTION_OK", "ACTION_SESSION_EXPIRED", "ACTION_STOLEN", "ACTION_TEXT", "BAD_VALUE", "BINDING", "DUPLICATE",
+           "FEATURE_CONFLICT", "LIMIT", "MISSING", "NOT_FOUND", "RBS", "STATE", "UNKNOWN_CURRENCY", "by_text",
+           "error_for_code"]
 
 # -- errorCode: what the gateway refused ------------------------------------------------------------
 DUPLICATE = 1
@@ -46,6 +48,30 @@ LIMIT = 10
 """Over a limit (the refund's amount, the attempts)."""
 FEATURE_CONFLICT = 13
 """Features that exclude each other (VERIFY with two stages, AUTO_PAYMENT with VERIFY...)."""
+
+# -- actionCode: why a payment ended as it did (the sandbox's test cards speak these) ------------------
+ACTION_OK = 0
+ACTION_DECLINED = 5
+"""Declined by the issuer."""
+ACTION_EXPIRED_CARD = 101
+ACTION_INSUFFICIENT = 116
+ACTION_3DS_FAILED = 151017
+ACTION_SESSION_EXPIRED = -2007
+"""The payment page's session ran out."""
+ACTION_STOLEN = 823
+ACTION_NO_CVC_RIGHTS = -2004
+"""A payment without CVC the terminal may not make (an autopayment the merchant is not set up for)."""
+ACTION_TEXT = {
+    ACTION_OK: "Request processed successfully",
+    ACTION_DECLINED: "Declined by issuer",
+    ACTION_EXPIRED_CARD: "Card expired",
+    ACTION_INSUFFICIENT: "Insufficient funds",
+    ACTION_3DS_FAILED: "3-D Secure authentication failed",
+    ACTION_SESSION_EXPIRED: "Payment session expired",
+    ACTION_STOLEN: "Card reported stolen",
+    ACTION_NO_CVC_RIGHTS: "Payment via SSL without CVC is forbidden",
+}
+"""The ``actionCodeDescription`` of each action code the sandbox gives."""
 
 _ACCESS_WORDS = ("access", "доступ", "password", "парол")
 _MONEY_OPERATIONS = {

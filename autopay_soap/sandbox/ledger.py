@@ -19,6 +19,17 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import attr
 
+from ..codes.rbs import (  # noqa: F401 - the engine's decline reasons are RBS action codes (named here too)
+    ACTION_3DS_FAILED,
+    ACTION_DECLINED,
+    ACTION_EXPIRED_CARD,
+    ACTION_INSUFFICIENT,
+    ACTION_NO_CVC_RIGHTS,
+    ACTION_OK,
+    ACTION_SESSION_EXPIRED,
+    ACTION_STOLEN,
+    ACTION_TEXT,
+)
 from ..models import OrderStatus
 from ._dirty import mark_dirty
 from .cards import Behaviour
@@ -29,24 +40,6 @@ __all__ = ["ACTION_SESSION_EXPIRED", "ACTION_TEXT", "AUTO_PAYMENT", "VERIFY", "B
 
 AUTO_PAYMENT = "AUTO_PAYMENT"
 VERIFY = "VERIFY"
-ACTION_OK = 0
-ACTION_DECLINED = 5
-ACTION_EXPIRED_CARD = 101
-ACTION_INSUFFICIENT = 116
-ACTION_3DS_FAILED = 151017
-ACTION_SESSION_EXPIRED = -2007
-ACTION_STOLEN = 823
-ACTION_NO_CVC_RIGHTS = -2004
-ACTION_TEXT = {
-    ACTION_OK: "Request processed successfully",
-    ACTION_DECLINED: "Declined by issuer",
-    ACTION_EXPIRED_CARD: "Card expired",
-    ACTION_INSUFFICIENT: "Insufficient funds",
-    ACTION_3DS_FAILED: "3-D Secure authentication failed",
-    ACTION_SESSION_EXPIRED: "Payment session expired",
-    ACTION_STOLEN: "Card reported stolen",
-    ACTION_NO_CVC_RIGHTS: "Payment via SSL without CVC is forbidden",
-}
 
 
 class EngineError(Exception):

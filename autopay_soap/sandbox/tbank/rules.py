@@ -8,15 +8,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import attr
 
-from ..engine import (
-    ACTION_3DS_FAILED,
-    ACTION_DECLINED,
-    ACTION_EXPIRED_CARD,
-    ACTION_INSUFFICIENT,
-    ACTION_NO_CVC_RIGHTS,
-    ACTION_STOLEN,
-    Order,
-)
+from ...codes.tbank import decline_code
+from ..engine import Order
 from .records import TBankError, TBankTerminal
 
 __all__ = ["CASHBOX_METHODS", "FIRST_ID", "InitRequest", "TBANK_METHODS", "decline_of", "read_int", "refused",
@@ -41,25 +34,11 @@ CASHBOX_METHODS = ("SendClosingReceipt",)
 """Methods T-Bank serves under ``/cashbox/`` rather than ``/v2/``."""
 INITIATORS = ("0", "1", "2", "R", "I")
 INCOMPATIBLE = "Несопоставимые значения RebillId или Recurrent с переданным значением OperationInitiatorType"
-_DECLINE = {ACTION_INSUFFICIENT: (1051, "Недостаточно средств на карте"),
-            ACTION_DECLINED: (1012, "Отказ эмитента"),
-            ACTION_EXPIRED_CARD: (1054, "Истек срок действия карты"),
-            ACTION_3DS_FAILED: (101, "Не пройдена идентификация 3DS"),
-            ACTION_STOLEN: (1041, "Карта утеряна"),
-            ACTION_NO_CVC_RIGHTS: (105, "Для автоплатежей по картам Maestro требуется настройка терминала")}
-_SBP_DECLINE = {ACTION_INSUFFICIENT: (5060, "Недостаточно средств на счете"),
-                ACTION_DECLINED: (5043, "Отказ банка плательщика"),
-                ACTION_STOLEN: (5065, "Счет плательщика заблокирован"),
-                ACTION_EXPIRED_CARD: (5066, "Счет плательщика закрыт"),
-                ACTION_NO_CVC_RIGHTS: (3013, "Рекуррентные платежи недоступны")}
-"""T-Bank's ErrorCode of an SBP payment declined with each engine action code."""
 
 
 def decline_of(order: Order, sbp: bool = False) -> Tuple[int, str]:
     """T-Bank's ErrorCode and message for the engine's decline reason (a card's, or an SBP payment's)."""
-    if sbp:
-        return _SBP_DECLINE.get(order.action_code or 0, (5032, "Отказ СБП или банка получателя"))
-    return _DECLINE.get(order.action_code or 0, (1012, "Отказ эмитента"))
+    return decline_code(order.action_code or 0, sbp=sbp)
 
 
 def refused(code: str, message: str, details: str = "", terminal: Optional[TBankTerminal] = None) -> Dict[str, Any]:
