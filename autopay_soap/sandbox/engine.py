@@ -34,19 +34,11 @@ import hashlib
 import uuid
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+from ..codes import rbs
 from ..models import OrderStatus
 from .card_check import CHECKS, CheckStep, first_step, holds_after_3ds
 from .cards import RECOVERY_DAYS, THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
 from .ledger import (
-    ACTION_3DS_FAILED,
-    ACTION_DECLINED,
-    ACTION_EXPIRED_CARD,
-    ACTION_INSUFFICIENT,
-    ACTION_NO_CVC_RIGHTS,
-    ACTION_OK,
-    ACTION_SESSION_EXPIRED,
-    ACTION_STOLEN,
-    ACTION_TEXT,
     AUTO_PAYMENT,
     VERIFY,
     BindingRecord,
@@ -60,8 +52,6 @@ from .ledger import (
 from .lifecycle import TRANSITIONS, EventKind, Refusal, Step
 
 __all__ = [  # the records live in .ledger; they are named here too, where the front ends import them
-    "ACTION_DECLINED",
-    "ACTION_SESSION_EXPIRED",
     "AUTO_PAYMENT",
     "BindingRecord",
     "Engine",
@@ -75,11 +65,11 @@ __all__ = [  # the records live in .ledger; they are named here too, where the f
 KNOWN_CURRENCIES = {"643", "810", "840", "978", "398", "933", "156", "051"}
 DEFAULT_SESSION_TIMEOUT = 1200
 AUTOPAY_DECLINE = {
-    Behaviour.APPROVE_THEN_INSUFFICIENT: ACTION_INSUFFICIENT,
-    Behaviour.RECOVERING_FUNDS: ACTION_INSUFFICIENT,
-    Behaviour.RECURRING_STOLEN: ACTION_STOLEN,
-    Behaviour.RECURRING_EXPIRED: ACTION_EXPIRED_CARD,
-    Behaviour.RECURRING_MERCHANT: ACTION_NO_CVC_RIGHTS,
+    Behaviour.APPROVE_THEN_INSUFFICIENT: rbs.ACTION_INSUFFICIENT,
+    Behaviour.RECOVERING_FUNDS: rbs.ACTION_INSUFFICIENT,
+    Behaviour.RECURRING_STOLEN: rbs.ACTION_STOLEN,
+    Behaviour.RECURRING_EXPIRED: rbs.ACTION_EXPIRED_CARD,
+    Behaviour.RECURRING_MERCHANT: rbs.ACTION_NO_CVC_RIGHTS,
 }
 """The action code of an autopayment declined by a card (or SBP account) of each behaviour."""
 
@@ -104,7 +94,7 @@ class Engine(Ledger):
                                                   behaviour, created_at=now)
                 self._bindings[created.binding_id] = created
         order = self._transition(
-            order, step, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder, action_code=ACTION_OK,
+            order, step, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder, action_code=rbs.ACTION_OK,
             approval_code=hashlib.sha1(order.order_id.encode()).hexdigest()[:6].upper(), approved=order.amount,
             deposited=0 if order.two_stage else order.amount, paid_at=now, pending_3ds=None,
             binding_id=binding.binding_id if binding else order.binding_id, binding_created=created is not None)
@@ -130,7 +120,7 @@ class Engine(Ledger):
         elif not binding.active:
             binding.active = True  # the card checked again: its binding can be charged again
         order = self._transition(order, Step.VERIFY, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder,
-                                 action_code=ACTION_OK, approved=0, deposited=0, paid_at=self.clock(),
+                                 action_code=rbs.ACTION_OK, approved=0, deposited=0, paid_at=self.clock(),
                                  pending_3ds=None, binding_id=binding.binding_id, binding_created=created is not None,
                                  reversed=hold)
         if hold:
@@ -147,8 +137,9 @@ class Engine(Ledger):
         if step is CheckStep.THREE_DS:
             return self._start_3ds(order, masked, expiry, cardholder, behaviour, None)
         if step in (CheckStep.DECLINE, CheckStep.NOT_3DS):
-            order = self._decline(order, ACTION_DECLINED)
-            text = "Card does not support 3-D Secure" if step is CheckStep.NOT_3DS else ACTION_TEXT[ACTION_DECLINED]
+            order = self._decline(order, rbs.ACTION_DECLINED)
+            text = ("Card does not support 3-D Secure" if step is CheckStep.NOT_3DS
+                    else rbs.ACTION_TEXT[rbs.ACTION_DECLINED])
             return PaymentResult(order, paid=False, declined=True, message=text)
         order = self._save_checked(order, masked_pan=masked, expiry=expiry, cardholder=cardholder,
                                    behaviour=behaviour, hold=step is CheckStep.SAVE_AFTER_HOLD)
@@ -246,14 +237,14 @@ class Engine(Ledger):
             behaviour = card_behaviour(pan)
             today = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).strftime("%Y%m")
             if expiry_yyyymm < today:
-                order = self._decline(order, ACTION_EXPIRED_CARD)
+                order = self._decline(order, rbs.ACTION_EXPIRED_CARD)
                 return PaymentResult(order, paid=False, declined=True, message="Card expired")
             if order.card_check is not None:
                 return self._check_card(order, masked, expiry_yyyymm, cardholder, behaviour)
             if behaviour in (Behaviour.DECLINE, Behaviour.INSUFFICIENT_FUNDS):
-                code = ACTION_DECLINED if behaviour is Behaviour.DECLINE else ACTION_INSUFFICIENT
+                code = rbs.ACTION_DECLINED if behaviour is Behaviour.DECLINE else rbs.ACTION_INSUFFICIENT
                 order = self._decline(order, code)
-                return PaymentResult(order, paid=False, declined=True, message=ACTION_TEXT[code])
+                return PaymentResult(order, paid=False, declined=True, message=rbs.ACTION_TEXT[code])
             if behaviour is Behaviour.APPROVE_3DS:
                 return self._start_3ds(order, masked, expiry_yyyymm, cardholder, behaviour, None)
             order = self._settle(order, masked_pan=masked, expiry=expiry_yyyymm, cardholder=cardholder,
@@ -281,9 +272,9 @@ class Engine(Ledger):
             if order.status is not OrderStatus.ACS_AUTH or not pending:
                 raise EngineError(Refusal.WRONG_STATE, "Order is not waiting for 3-D Secure")
             if pa_res != THREE_DS_CODE and pa_res != pares_for(order.order_id):
-                order = self._decline(order, ACTION_3DS_FAILED)
+                order = self._decline(order, rbs.ACTION_3DS_FAILED)
                 return PaymentResult(order, paid=False, declined=True,
-                                     message=ACTION_TEXT[ACTION_3DS_FAILED])
+                                     message=rbs.ACTION_TEXT[rbs.ACTION_3DS_FAILED])
             if order.card_check is not None:
                 order = self._save_checked(order, masked_pan=pending["masked"], expiry=pending["expiry"],
                                            cardholder=pending["cardholder"], behaviour=pending["behaviour"],
@@ -321,16 +312,16 @@ class Engine(Ledger):
             if tii is not None:
                 order = self._replace(order, tii=tii)
             if binding.expired(self.clock()):
-                order = self._decline(order, ACTION_EXPIRED_CARD)
+                order = self._decline(order, rbs.ACTION_EXPIRED_CARD)
                 return PaymentResult(order, paid=False, declined=True,
-                                     message=ACTION_TEXT[ACTION_EXPIRED_CARD])
+                                     message=rbs.ACTION_TEXT[rbs.ACTION_EXPIRED_CARD])
             if not order.auto_payment and not cvc and not merchant_initiated:
                 raise EngineError(Refusal.BAD_FIELD, "[cvc] is empty")
             behaviour = binding.behaviour
             code = self.autopay_decline(behaviour, binding)
             if code is not None:
                 order = self._decline(order, code)
-                return PaymentResult(order, paid=False, declined=True, message=ACTION_TEXT[code])
+                return PaymentResult(order, paid=False, declined=True, message=rbs.ACTION_TEXT[code])
             if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment and not merchant_initiated:
                 return self._start_3ds(order, binding.masked_pan, binding.expiry, None, behaviour, binding)
             order = self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
@@ -358,7 +349,7 @@ class Engine(Ledger):
             if decline_code is not None:
                 order = self._decline(order, decline_code)
                 return PaymentResult(order, paid=False, declined=True,
-                                     message=ACTION_TEXT.get(decline_code, "Declined"))
+                                     message=rbs.ACTION_TEXT.get(decline_code, "Declined"))
             order = self._settle(order, masked_pan=masked, expiry="", cardholder=None, behaviour=Behaviour.APPROVE,
                                  binding=None)
             return PaymentResult(order, paid=True)

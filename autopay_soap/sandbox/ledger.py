@@ -19,23 +19,13 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import attr
 
-from ..codes.rbs import (  # noqa: F401 - the engine's decline reasons are RBS action codes (named here too)
-    ACTION_3DS_FAILED,
-    ACTION_DECLINED,
-    ACTION_EXPIRED_CARD,
-    ACTION_INSUFFICIENT,
-    ACTION_NO_CVC_RIGHTS,
-    ACTION_OK,
-    ACTION_SESSION_EXPIRED,
-    ACTION_STOLEN,
-    ACTION_TEXT,
-)
+from ..codes.rbs import ACTION_SESSION_EXPIRED, ACTION_TEXT
 from ..models import OrderStatus
 from ._dirty import mark_dirty
 from .cards import Behaviour
 from .lifecycle import TRANSITIONS, EventKind, Refusal, Step, Transition
 
-__all__ = ["ACTION_SESSION_EXPIRED", "ACTION_TEXT", "AUTO_PAYMENT", "VERIFY", "BindingRecord", "EngineError",
+__all__ = ["AUTO_PAYMENT", "VERIFY", "BindingRecord", "EngineError",
            "Event", "Ledger", "Movement", "Order", "PaymentResult"]
 
 AUTO_PAYMENT = "AUTO_PAYMENT"

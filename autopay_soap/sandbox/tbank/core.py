@@ -9,8 +9,9 @@ import itertools
 import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from ...codes.rbs import ACTION_SESSION_EXPIRED
 from ...models import OrderStatus
-from ..engine import ACTION_SESSION_EXPIRED, Engine, Order, PaymentResult
+from ..engine import Engine, Order, PaymentResult
 from ..fiscal import FiscalLog, tbank_receipt_problem
 from .records import TBankError, TBankTerminal, _Account, _Card, _Payment, ok_answer
 from .rules import FIRST_ID, decline_of

@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 from typing import Any, Dict, Mapping, Optional
 
+from ...codes.rbs import ACTION_DECLINED, ACTION_SESSION_EXPIRED
 from ...models import OrderStatus
 from ...signing import make_token
 from ..cards import Behaviour
-from ..engine import ACTION_DECLINED, ACTION_SESSION_EXPIRED
 from .core import TBankCore
 from .records import TBankError, TBankTerminal, _Account, ok_answer
 from .rules import decline_of
