@@ -269,3 +269,13 @@ def test_action_codes_and_the_sandbox_decline_codes_are_the_gateways_code_module
                for target in node.targets if isinstance(target, ast.Name)
                and (target.id.startswith("ACTION_") or target.id in ("_DECLINE", "_CARD_DECLINE", "_SBP_DECLINE"))]
     assert defined == []
+
+
+def test_the_rbs_operations_are_written_once_for_both_bindings():
+    """Registration and the money operations take their arguments and checks in
+    ``gateways/rbs_operations.py``; the SOAP and REST bindings only put them on their wire."""
+    for name in ("rbs_soap.py", "rbs_rest.py"):
+        tree = ast.parse((ROOT / "gateways" / name).read_text("utf-8"))
+        defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+        assert defined & {"register_order", "check_registration", "deposit", "reverse", "refund"} == set(), name
+        assert {"_send_registration", "_send_money", "_wire_items", "_wire_cart"} <= defined, name

@@ -4,8 +4,11 @@ An operation's arguments, its checks and its result are the same over SOAP and o
 the wire differs. :class:`RbsOperations` holds the arguments and the checks and hands a checked
 value (:class:`Registration`) to the binding, which says how it goes on the wire
 (``_send_registration``), what its cart looks like there (``_wire_cart``) and what it cannot
-carry (``_refuse_unsupported``). Registration is the first operation moved here; the others
-follow the same shape.
+carry (``_refuse_unsupported``). The money operations (:meth:`RbsOperations.deposit`,
+``reverse``, ``refund``) go the same way: their arguments are checked here and handed to the
+binding as neutral fields (``amount``, ``items``, ``expected_deposited``, ``external_refund_id``)
+that ``_send_money`` puts under the binding's wire names; ``_wire_items`` says what a receipt's
+lines look like on that wire.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import attr
 from .. import validation as v
 from ..errors import ValidationError
 from ..initiators import RecurringTerms
-from ..models import RegisteredOrder
+from ..models import OperationResult, RegisteredOrder
 from ..money import Money
 from ..receipts import Receipt
 from .base import guard_replies
@@ -112,6 +115,43 @@ class RbsOperations:
         return Registration(two_stage=two_stage, feature="AUTO_PAYMENT" if auto_payment else "VERIFY" if verify
                             else None, cart=self._wire_cart(receipt, checked["amount"]), **checked)
 
+    # -- the money operations ------------------------------------------------------------------
+
+    def deposit(self, order_id: str, amount: Optional[Money] = None, *,
+                receipt: Optional[Receipt] = None) -> OperationResult:
+        """Capture a hold (``depositOrder`` / ``deposit.do``): ``amount=None`` captures all of it;
+        ``receipt`` (the lines captured, adding up to ``amount``) goes as ``depositItems``."""
+        order_id = v.check_order_id(order_id)
+        checked = None if amount is None else v.check_money(amount, "amount")
+        items = self._wire_items(receipt, checked, "the amount captured", "deposit")
+        self._send_money("deposit", order_id, {"amount": 0 if checked is None else checked.minor, "items": items})
+        return OperationResult("deposit", order_id, amount)
+
+    def reverse(self, order_id: str) -> OperationResult:
+        """Cancel a hold or a same-day payment (``reverseOrder`` / ``reverse.do``). Only once per order."""
+        order_id = v.check_order_id(order_id)
+        self._send_money("reverse", order_id, {})
+        return OperationResult("reverse", order_id)
+
+    def refund(self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
+               external_refund_id: Optional[str] = None, receipt: Optional[Receipt] = None) -> OperationResult:
+        """Refund part or all of a deposited order (``refundOrder`` / ``refund.do``); ``receipt``: the
+        lines refunded, sent as ``refundItems``.
+
+        ``expected_deposited`` makes a retried refund safe: the gateway refunds only while the
+        deposited amount still equals it. ``external_refund_id`` (at most 32 characters) exists
+        only over REST; SOAP refuses it before sending.
+        """
+        order_id = v.check_order_id(order_id)
+        amount = v.check_money(amount)
+        items = self._wire_items(receipt, amount, "the amount refunded", "refund")
+        expected = (v.check_money(expected_deposited, "expected_deposited", allow_zero=True).minor
+                    if expected_deposited is not None else None)
+        key = v.check_text(external_refund_id, "external_refund_id", 32) if external_refund_id is not None else None
+        self._send_money("refund", order_id, {"amount": amount.minor, "items": items, "expected_deposited": expected,
+                                              "external_refund_id": key})
+        return OperationResult("refund", order_id, amount)
+
     # -- what each binding says ------------------------------------------------------------------
 
     def _refuse_unsupported(self, checked: Dict[str, Any], verify: bool) -> None:
@@ -123,4 +163,14 @@ class RbsOperations:
 
     def _send_registration(self, registration: Registration) -> RegisteredOrder:
         """Send the checked registration; the order the gateway registered."""
+        raise NotImplementedError
+
+    def _wire_items(self, receipt: Optional[Receipt], amount: Optional[Money], what: str, kind: str) -> Any:
+        """The lines of ``receipt`` (checked against ``amount``, ``what`` naming it) in the binding's
+        wire form for the money operation ``kind``; None without a receipt."""
+        raise NotImplementedError
+
+    def _send_money(self, kind: str, order_id: str, fields: Dict[str, Any]) -> None:
+        """Send the money operation ``kind`` (``deposit``, ``reverse``, ``refund``) with these checked
+        fields under the binding's wire names (a field it cannot carry refused before sending)."""
         raise NotImplementedError

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 __all__ = ["RbsRestGateway"]
 
+_MONEY_FIELDS = {"deposit": {"amount": "amount", "items": "depositItems"}, "reverse": {},
+                 "refund": {"amount": "amount", "items": "refundItems", "expected_deposited": "expectedDepositedAmount",
+                            "external_refund_id": "externalRefundId"}}
+"""The REST names of the money operations' fields (the method is ``<kind>.do``)."""
+
 log = logging.getLogger(__name__)
 
 
@@ -170,43 +175,17 @@ class RbsRestGateway(RbsOperations, HttpGateway):
         self._check(result, "finish3ds", context)
         return result.get("redirect")  # type: ignore[no-any-return]
 
-    def _money_op(self, method: str, short: str, params: Dict[str, Any], order_id: str,
-                  amount: Optional[Money] = None) -> OperationResult:
+    def _wire_items(self, receipt: Optional[Receipt], amount: Optional[Money], what: str, kind: str) -> Any:
+        if receipt is None:
+            return None
+        check_receipt_for(receipt, amount, what)
+        return rbs_items_json(receipt)
+
+    def _send_money(self, kind: str, order_id: str, fields: Dict[str, Any]) -> None:
+        names = _MONEY_FIELDS[kind]
         context = {"order_id": order_id}
-        result = self._call(method, {"orderId": v.check_order_id(order_id), **params}, context)
-        self._check(result, method, context)
-        return OperationResult(short, order_id, amount)
-
-    def deposit(self, order_id: str, amount: Optional[Money] = None, *,
-                receipt: Optional[Receipt] = None) -> OperationResult:
-        """``deposit.do``: capture a hold; ``amount=None`` captures all of it; ``receipt`` (the
-        lines captured, adding up to ``amount``) goes as ``depositItems``."""
-        minor = 0 if amount is None else v.check_money(amount).minor
-        params: Dict[str, Any] = {"amount": minor}
-        if receipt is not None:
-            check_receipt_for(receipt, amount, "the amount captured")
-            params["depositItems"] = rbs_items_json(receipt)
-        return self._money_op("deposit", "deposit", params, order_id, amount)
-
-    def reverse(self, order_id: str) -> OperationResult:
-        """``reverse.do``: cancel a hold (or a same-day payment). Only once per order."""
-        return self._money_op("reverse", "reverse", {}, order_id)
-
-    def refund(
-        self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
-        external_refund_id: Optional[str] = None, receipt: Optional[Receipt] = None,
-    ) -> OperationResult:
-        """``refund.do``; ``external_refund_id`` (≤ 32) and ``expected_deposited`` make retries safe;
-        ``receipt`` (the lines refunded, adding up to ``amount``) goes as ``refundItems``."""
-        amount = v.check_money(amount)
-        check_receipt_for(receipt, amount, "the amount refunded")
-        params = {"amount": amount.minor, "refundItems": rbs_items_json(receipt) if receipt is not None else None,
-                  "expectedDepositedAmount": (v.check_money(expected_deposited, "expected_deposited",
-                                                            allow_zero=True).minor
-                                              if expected_deposited is not None else None),
-                  "externalRefundId": (v.check_text(external_refund_id, "external_refund_id", 32)
-                                       if external_refund_id is not None else None)}
-        return self._money_op("refund", "refund", params, order_id, amount)
+        result = self._call(kind, {"orderId": order_id, **{names[k]: x for k, x in fields.items()}}, context)
+        self._check(result, kind, context)
 
     def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:
         """``getOrderStatusExtended.do`` by order id or merchant order number."""

@@ -50,6 +50,12 @@ if TYPE_CHECKING:
 
 __all__ = ["RbsSoapGateway", "BINDING_NAME", "SERVICE_NAME", "PORT_NAME"]
 
+_MONEY_OPERATIONS = {"deposit": ("depositOrder", {"amount": "depositAmount", "items": "depositItems"}),
+                     "reverse": ("reverseOrder", {}),
+                     "refund": ("refundOrder", {"amount": "refundAmount", "items": "refundItems",
+                                                "expected_deposited": "expectedDepositedAmount"})}
+"""The SOAP operation of each money operation and its fields' names in the ``order`` element."""
+
 CART_LAYOUTS = ("2019", "2016")
 """The MerchantService generations a gateway may serve: ``2019`` carries a 54-FZ cart, ``2016`` cannot."""
 
@@ -339,56 +345,20 @@ class RbsSoapGateway(RbsOperations, HttpGateway):
         self._check(result, context, "finishThreeDs")
         return result.returnUrl  # type: ignore[no-any-return]
 
-    def deposit(self, order_id: str, amount: Optional[Money] = None, *,
-                receipt: Optional[Receipt] = None) -> OperationResult:
-        """``depositOrder``: capture a hold; ``amount=None`` captures all of it; ``receipt`` (the
-        lines captured) goes as ``depositItems``."""
-        v.check_order_id(order_id)
-        minor = 0 if amount is None else v.check_money(amount, "amount").minor
-        context = {"order_id": order_id}
-        order: Dict[str, Any] = {"orderId": order_id, "depositAmount": minor}
-        cart = self._cart(receipt, amount, "the amount captured", "depositOrder")
-        if cart is not None:
-            order["depositItems"] = soap_cart_items(cart)
-        result = self._call("depositOrder", context, order=order)
-        self._check(result, context, "depositOrder")
-        return OperationResult("deposit", order_id, amount)
+    def _wire_items(self, receipt: Optional[Receipt], amount: Optional[Money], what: str, kind: str) -> Any:
+        cart = self._cart(receipt, amount, what, _MONEY_OPERATIONS[kind][0])
+        return soap_cart_items(cart) if cart is not None else None
 
-    def reverse(self, order_id: str) -> OperationResult:
-        """``reverseOrder``: cancel a hold (or a same-day payment). Only once per order."""
-        v.check_order_id(order_id)
-        context = {"order_id": order_id}
-        result = self._call("reverseOrder", context, order={"orderId": order_id})
-        self._check(result, context, "reverseOrder")
-        return OperationResult("reverse", order_id)
-
-    def refund(
-        self, order_id: str, amount: Money, *, expected_deposited: Optional[Money] = None,
-        external_refund_id: Optional[str] = None, receipt: Optional[Receipt] = None,
-    ) -> OperationResult:
-        """``refundOrder``: refund part or all of a deposited order (``receipt``: the lines refunded,
-        sent as ``refundItems``).
-
-        ``expected_deposited`` makes a retried refund safe: the gateway refunds only while
-        the deposited amount still equals it. ``external_refund_id`` exists only on REST.
-        """
-        v.check_order_id(order_id)
-        amount = v.check_money(amount)
-        self._cart(receipt, amount, "the amount refunded", "refundOrder")
-        if external_refund_id is not None:
+    def _send_money(self, kind: str, order_id: str, fields: Dict[str, Any]) -> None:
+        if fields.get("external_refund_id") is not None:
             raise ValidationError(
                 "external_refund_id: the SOAP refundOrder has no such field; use expected_deposited "
                 "(or the REST transport)", field="external_refund_id")
-        order: Dict[str, Any] = {"orderId": order_id, "refundAmount": amount.minor}
-        if receipt is not None:
-            order["refundItems"] = soap_cart_items(receipt)
-        if expected_deposited is not None:
-            order["expectedDepositedAmount"] = v.check_money(expected_deposited, "expected_deposited",
-                                                             allow_zero=True).minor
+        operation, names = _MONEY_OPERATIONS[kind]
+        order = {"orderId": order_id, **{names[k]: x for k, x in fields.items() if x is not None and k in names}}
         context = {"order_id": order_id}
-        result = self._call("refundOrder", context, order=order)
-        self._check(result, context, "refundOrder")
-        return OperationResult("refund", order_id, amount)
+        result = self._call(operation, context, order=order)
+        self._check(result, context, operation)
 
     def order_status(self, *, order_id: Optional[str] = None, order_number: Optional[str] = None) -> OrderDetails:
         """``getOrderStatusExtended`` by gateway order id or by merchant order number."""

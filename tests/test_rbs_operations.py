@@ -1,0 +1,63 @@
+"""The RBS money operations, written once (gateways/rbs_operations.py), over both bindings."""
+
+import pytest
+
+from autopay_soap import Money
+from autopay_soap.errors import ValidationError
+from autopay_soap.gateways.rbs_rest import RbsRestGateway
+from autopay_soap.gateways.rbs_soap import RbsSoapGateway
+from autopay_soap.sandbox import Sandbox, TestCards
+
+RUB = lambda text: Money.of(text, "RUB")  # noqa: E731
+
+
+def paid_order(sb, gateway, number, two_stage=False):
+    order = gateway.register_order(number, RUB("10.00"), sb.return_url, two_stage=two_stage)
+    assert sb.pay(order.form_url, TestCards.SUCCESS).paid
+    return order.order_id
+
+
+@pytest.mark.parametrize("binding", [RbsSoapGateway, RbsRestGateway])
+def test_capture_reverse_and_refund_move_the_same_money_over_both_bindings(binding):
+    with Sandbox() as sb:
+        gateway = binding(sb.soap_url if binding is RbsSoapGateway else sb.rest_url, sb.username, sb.password)
+        held = paid_order(sb, gateway, "OPS-HOLD", two_stage=True)
+        captured = gateway.deposit(held, RUB("6.00"))
+        assert (captured.operation, captured.order_id, captured.amount) == ("deposit", held, RUB("6.00"))
+        refunded = gateway.refund(held, RUB("2.00"), expected_deposited=RUB("6.00"))
+        assert refunded.amount == RUB("2.00")
+        other = paid_order(sb, gateway, "OPS-REV")
+        assert gateway.reverse(other).operation == "reverse"
+        moves = [(m.kind, m.amount) for m in sb.ledger() if m.order_number == "OPS-HOLD"]
+        assert moves == [("hold", 1000), ("deposit", 600), ("refund", 200)]
+        assert [m.kind for m in sb.ledger() if m.order_number == "OPS-REV"] == ["hold", "deposit", "reverse"]
+
+
+@pytest.mark.parametrize("binding", [RbsSoapGateway, RbsRestGateway])
+def test_a_bad_argument_is_refused_by_the_shared_checks_before_anything_is_sent(binding):
+    with Sandbox() as sb:
+        gateway = binding(sb.soap_url if binding is RbsSoapGateway else sb.rest_url, sb.username, sb.password)
+        order_id = paid_order(sb, gateway, "OPS-BAD")
+        before = sb.ledger()
+        for call, field in ((lambda: gateway.refund(order_id, RUB("-1.00")), "amount"),
+                            (lambda: gateway.refund(order_id, RUB("1.00"), external_refund_id="x" * 33),
+                             "external_refund_id"),
+                            (lambda: gateway.deposit("", RUB("1.00")), "order_id"),
+                            (lambda: gateway.reverse("not an id\n"), "order_id")):
+            with pytest.raises(ValidationError) as refused:
+                call()
+            assert refused.value.field == field
+        assert sb.ledger() == before
+
+
+def test_soap_refuses_the_rest_only_refund_key_and_rest_sends_it():
+    with Sandbox() as sb:
+        soap = RbsSoapGateway(sb.soap_url, sb.username, sb.password)
+        rest = RbsRestGateway(sb.rest_url, sb.username, sb.password)
+        order_id = paid_order(sb, soap, "OPS-KEY")
+        with pytest.raises(ValidationError) as refused:
+            soap.refund(order_id, RUB("1.00"), external_refund_id="refund-1")
+        assert refused.value.field == "external_refund_id"
+        rest.refund(order_id, RUB("1.00"), external_refund_id="refund-1")
+        rest.refund(order_id, RUB("1.00"), external_refund_id="refund-1")  # the same key: refunded once
+        assert [m.amount for m in sb.ledger() if m.kind == "refund"] == [100]
