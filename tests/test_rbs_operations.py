@@ -61,3 +61,20 @@ def test_soap_refuses_the_rest_only_refund_key_and_rest_sends_it():
         rest.refund(order_id, RUB("1.00"), external_refund_id="refund-1")
         rest.refund(order_id, RUB("1.00"), external_refund_id="refund-1")  # the same key: refunded once
         assert [m.amount for m in sb.ledger() if m.kind == "refund"] == [100]
+
+
+@pytest.mark.parametrize("binding", [RbsSoapGateway, RbsRestGateway])
+def test_a_binding_is_deactivated_reactivated_and_extended_alike_over_both_bindings(binding):
+    with Sandbox() as sb:
+        gateway = binding(sb.soap_url if binding is RbsSoapGateway else sb.rest_url, sb.username, sb.password)
+        order = gateway.register_order("OPS-CARD", RUB("1.00"), sb.return_url, client_id="cust")
+        sb.pay(order.form_url, TestCards.SUCCESS)
+        binding_id = gateway.order_status(order_id=order.order_id).binding.binding_id
+        assert gateway.unbind_card(binding_id).operation == "unbind_card"
+        assert gateway.bindings("cust") == ()
+        gateway.bind_card(binding_id)
+        gateway.extend_binding(binding_id, "203512")
+        assert [(b.binding_id, b.expiry) for b in gateway.bindings("cust")] == [(binding_id, "203512")]
+        with pytest.raises(ValidationError) as refused:
+            gateway.extend_binding(binding_id, "203513")  # no 13th month: refused before sending
+        assert refused.value.field == "new_expiry"

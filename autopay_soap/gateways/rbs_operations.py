@@ -152,6 +152,25 @@ class RbsOperations:
                                               "external_refund_id": key})
         return OperationResult("refund", order_id, amount)
 
+    # -- the bindings' state -------------------------------------------------------------------
+
+    def bind_card(self, binding_id: str) -> OperationResult:
+        """Re-activate a binding (``bindCard`` / ``bindCard.do``)."""
+        self._send_binding_change("bindCard", {"bindingId": v.check_binding_id(binding_id)})
+        return OperationResult("bind_card")
+
+    def unbind_card(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
+        """Deactivate a binding (``unBindCard`` / ``unBindCard.do``): it can no longer be charged.
+        ``client_id`` is T-Bank's need; RBS names the binding alone."""
+        self._send_binding_change("unBindCard", {"bindingId": v.check_binding_id(binding_id)})
+        return OperationResult("unbind_card")
+
+    def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
+        """Set a binding's expiry to ``new_expiry`` (``YYYYMM``; ``extendBinding`` / ``extendBinding.do``)."""
+        self._send_binding_change("extendBinding", {"bindingId": v.check_binding_id(binding_id),
+                                                    "newExpiry": v.check_expiry(new_expiry)})
+        return OperationResult("extend_binding")
+
     # -- what each binding says ------------------------------------------------------------------
 
     def _refuse_unsupported(self, checked: Dict[str, Any], verify: bool) -> None:
@@ -173,4 +192,9 @@ class RbsOperations:
     def _send_money(self, kind: str, order_id: str, fields: Dict[str, Any]) -> None:
         """Send the money operation ``kind`` (``deposit``, ``reverse``, ``refund``) with these checked
         fields under the binding's wire names (a field it cannot carry refused before sending)."""
+        raise NotImplementedError
+
+    def _send_binding_change(self, operation: str, fields: Dict[str, Any]) -> None:
+        """Send ``operation`` (``bindCard``, ``unBindCard``, ``extendBinding``: one name on both wires)
+        with these checked fields; an error code raises."""
         raise NotImplementedError

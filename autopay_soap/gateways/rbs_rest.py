@@ -18,7 +18,7 @@ from .. import validation as v
 from ..codes.rbs import error_for_code
 from ..errors import BadResponse, PaymentDeclined, ValidationError
 from ..initiators import RBS_TII_CODES
-from ..models import Binding, OperationResult, OrderDetails, PaymentStep, RegisteredOrder
+from ..models import Binding, OrderDetails, PaymentStep, RegisteredOrder
 from ..money import Money
 from ..receipts import Receipt, ReceiptStatus, check_receipt_for
 from ..redact import excerpt
@@ -245,24 +245,9 @@ class RbsRestGateway(RbsOperations, HttpGateway):
         return self._binding_list("getBindingsByCardOrId", {"bindingId": v.check_binding_id(binding_id),
                                                             "showExpired": bool(show_expired)})
 
-    def _binding_op(self, method: str, short: str, params: Dict[str, Any]) -> OperationResult:
-        result = self._call(method, params, {})
-        self._check(result, method, {})
-        return OperationResult(short)
-
-    def bind_card(self, binding_id: str) -> OperationResult:
-        """``bindCard.do``: re-activate a binding."""
-        return self._binding_op("bindCard", "bind_card", {"bindingId": v.check_binding_id(binding_id)})
-
-    def unbind_card(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
-        """``unBindCard.do``: deactivate a binding."""
-        return self._binding_op("unBindCard", "unbind_card", {"bindingId": v.check_binding_id(binding_id)})
-
-    def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
-        """``extendBinding.do``: set the expiry (``YYYYMM``)."""
-        return self._binding_op("extendBinding", "extend_binding", {
-            "bindingId": v.check_binding_id(binding_id), "newExpiry": v.check_expiry(new_expiry)})
-
+    def _send_binding_change(self, operation: str, fields: Dict[str, Any]) -> None:
+        result = self._call(operation, fields, {})
+        self._check(result, operation, {})
 
 def _cart(receipt: Optional[Receipt], amount: Money) -> Dict[str, Any]:
     """``orderBundle`` and ``taxSystem`` of a registration (nothing without a receipt)."""

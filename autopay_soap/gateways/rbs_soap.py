@@ -32,7 +32,7 @@ from ..errors import (
     ValidationError,
 )
 from ..http import Timeouts, classify_request_error, post_bounded
-from ..models import Binding, OperationResult, OrderDetails, PaymentStep, RegisteredOrder
+from ..models import Binding, OrderDetails, PaymentStep, RegisteredOrder
 from ..money import Money
 from ..receipts import Receipt, check_receipt_for
 from ..redact import excerpt, mask_text
@@ -417,24 +417,8 @@ class RbsSoapGateway(RbsOperations, HttpGateway):
         items = result.bindings.binding if result.bindings is not None else []
         return tuple(make_binding(b.bindingId, b.clientId, b.maskedPan, b.expiryDate) for b in items or [])
 
-    def _binding_op(self, operation: str, short: str, binding_id: str) -> OperationResult:
-        v.check_binding_id(binding_id)
-        result = self._call(operation, {}, bindingId=binding_id)
+    def _send_binding_change(self, operation: str, fields: Dict[str, Any]) -> None:
+        parts = {"request": fields} if operation == "extendBinding" else fields  # the WSDL's shapes differ
+        result = self._call(operation, {}, **parts)
         self._check(result, {}, operation)
-        return OperationResult(short)
-
-    def bind_card(self, binding_id: str) -> OperationResult:
-        """``bindCard``: re-activate a binding."""
-        return self._binding_op("bindCard", "bind_card", binding_id)
-
-    def unbind_card(self, binding_id: str, *, client_id: Optional[str] = None) -> OperationResult:
-        """``unBindCard``: deactivate a binding."""
-        return self._binding_op("unBindCard", "unbind_card", binding_id)
-
-    def extend_binding(self, binding_id: str, new_expiry: str) -> OperationResult:
-        """``extendBinding``: set the binding's expiry to ``new_expiry`` (``YYYYMM``)."""
-        request = {"bindingId": v.check_binding_id(binding_id), "newExpiry": v.check_expiry(new_expiry)}
-        result = self._call("extendBinding", {}, request=request)
-        self._check(result, {}, "extendBinding")
-        return OperationResult("extend_binding")
 
