@@ -278,5 +278,5 @@ def test_the_rbs_operations_are_written_once_for_both_bindings():
         tree = ast.parse((ROOT / "gateways" / name).read_text("utf-8"))
         defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
         assert defined & {"register_order", "check_registration", "deposit", "reverse", "refund", "bind_card",
-                           "unbind_card", "extend_binding"} == set(), name
+                           "unbind_card", "extend_binding", "pay_with_binding", "finish_3ds"} == set(), name
         assert {"_send_registration", "_send_money", "_wire_items", "_wire_cart"} <= defined, name

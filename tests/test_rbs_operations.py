@@ -78,3 +78,20 @@ def test_a_binding_is_deactivated_reactivated_and_extended_alike_over_both_bindi
         with pytest.raises(ValidationError) as refused:
             gateway.extend_binding(binding_id, "203513")  # no 13th month: refused before sending
         assert refused.value.field == "new_expiry"
+
+
+def test_a_tii_is_refused_where_the_gateway_takes_none_and_sent_where_it_does():
+    with Sandbox() as sb:
+        soap = RbsSoapGateway(sb.soap_url, sb.username, sb.password)
+        rest = RbsRestGateway(sb.rest_url, sb.username, sb.password, tii_mode="optional")
+        first = rest.register_order("OPS-TII-0", RUB("1.00"), sb.return_url, client_id="cust")
+        sb.pay(first.form_url, TestCards.SUCCESS)
+        binding_id = rest.order_status(order_id=first.order_id).binding.binding_id
+        order = soap.register_order("OPS-TII-1", RUB("1.00"), sb.return_url, client_id="cust", auto_payment=True)
+        with pytest.raises(ValidationError) as refused:  # SOAP carries no tii: refused, nothing sent
+            soap.pay_with_binding(order.order_id, binding_id, tii="R")
+        assert refused.value.field == "initiator" and sb.engine.order(order.order_id).status.value == 0
+        with pytest.raises(ValidationError):
+            rest.pay_with_binding(order.order_id, binding_id, tii="X")
+        rest.pay_with_binding(order.order_id, binding_id, tii="R")
+        assert sb.engine.order(order.order_id).tii == "R"

@@ -19,8 +19,8 @@ import attr
 
 from .. import validation as v
 from ..errors import ValidationError
-from ..initiators import RecurringTerms
-from ..models import OperationResult, RegisteredOrder
+from ..initiators import RBS_TII_CODES, RecurringTerms
+from ..models import OperationResult, PaymentStep, RegisteredOrder
 from ..money import Money
 from ..receipts import Receipt
 from .base import guard_replies
@@ -115,6 +115,34 @@ class RbsOperations:
         return Registration(two_stage=two_stage, feature="AUTO_PAYMENT" if auto_payment else "VERIFY" if verify
                             else None, cart=self._wire_cart(receipt, checked["amount"]), **checked)
 
+    # -- paying with a saved card ---------------------------------------------------------------
+
+    tii_mode: str
+    """Whether this gateway takes ``tii`` on ``paymentOrderBinding`` (``none``, ``optional``, ``required``)."""
+
+    def pay_with_binding(
+        self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
+        language: Optional[str] = None, email: Optional[str] = None, tii: Optional[str] = None,
+    ) -> PaymentStep:
+        """Pay a registered order with a saved card (``paymentOrderBinding`` / ``.do``).
+
+        ``tii``: who initiates it (``F``, ``U``, ``R``, ``I``), only where ``tii_mode`` takes it (never
+        over SOAP). Without ``acs_url`` in the result, the payment was processed: confirm the
+        outcome with ``order_status`` (a decline may come back with errorCode 0; over REST its
+        ``error`` field raises :class:`~autopay_soap.errors.PaymentDeclined`).
+        """
+        if tii is not None and (self.tii_mode == "none" or tii not in RBS_TII_CODES):
+            raise ValidationError(f"initiator: tii {tii!r} cannot be sent to this gateway (tii_mode "
+                                  f"{self.tii_mode})", field="initiator")
+        fields = {"mdOrder": v.check_order_id(order_id), "bindingId": v.check_binding_id(binding_id),
+                  "ip": v.check_ip(ip), "cvc": v.check_cvc(cvc), "language": v.check_language(language),
+                  "email": v.check_email(email), "tii": tii}
+        return self._send_payment(order_id, {k: x for k, x in fields.items() if x is not None})
+
+    def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
+        """Hand the ACS's ``PaRes`` to the gateway (``finishThreeDs`` / ``finish3ds.do``); the return URL."""
+        return self._send_3ds(v.check_order_id(order_id, "order_id"), v.check_text(pa_res, "pa_res", 100_000))
+
     # -- the money operations ------------------------------------------------------------------
 
     def deposit(self, order_id: str, amount: Optional[Money] = None, *,
@@ -197,4 +225,12 @@ class RbsOperations:
     def _send_binding_change(self, operation: str, fields: Dict[str, Any]) -> None:
         """Send ``operation`` (``bindCard``, ``unBindCard``, ``extendBinding``: one name on both wires)
         with these checked fields; an error code raises."""
+        raise NotImplementedError
+
+    def _send_payment(self, order_id: str, fields: Dict[str, Any]) -> PaymentStep:
+        """Send ``paymentOrderBinding`` with these checked fields (wire names); the step it answered."""
+        raise NotImplementedError
+
+    def _send_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
+        """Send the checked ``PaRes`` of ``order_id``; the return URL the gateway answered."""
         raise NotImplementedError

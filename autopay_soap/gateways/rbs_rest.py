@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional, Tuple,
 from .. import validation as v
 from ..codes.rbs import error_for_code
 from ..errors import BadResponse, PaymentDeclined, ValidationError
-from ..initiators import RBS_TII_CODES
 from ..models import Binding, OrderDetails, PaymentStep, RegisteredOrder
 from ..money import Money
 from ..receipts import Receipt, ReceiptStatus, check_receipt_for
@@ -146,20 +145,9 @@ class RbsRestGateway(RbsOperations, HttpGateway):
                               order_number=r.order_number)
         return RegisteredOrder(result.get("orderId"), r.order_number, result.get("formUrl"))
 
-    def pay_with_binding(
-        self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
-        language: Optional[str] = None, email: Optional[str] = None, tii: Optional[str] = None,
-    ) -> PaymentStep:
-        """``paymentOrderBinding.do``. A decline (``errorCode 0`` + ``error``) raises PaymentDeclined.
-        ``tii``: who initiates it (``F``, ``U``, ``R``, ``I``), only where ``tii_mode`` takes it."""
-        if tii is not None and (self.tii_mode == "none" or tii not in RBS_TII_CODES):
-            raise ValidationError(f"initiator: tii {tii!r} cannot be sent to this gateway (tii_mode "
-                                  f"{self.tii_mode})", field="initiator")
-        params = {"mdOrder": v.check_order_id(order_id), "bindingId": v.check_binding_id(binding_id),
-                  "ip": v.check_ip(ip), "cvc": v.check_cvc(cvc), "language": v.check_language(language),
-                  "email": v.check_email(email), "tii": tii}
+    def _send_payment(self, order_id: str, fields: Dict[str, Any]) -> PaymentStep:
         context = {"order_id": order_id}
-        result = self._call("paymentOrderBinding", params, context)
+        result = self._call("paymentOrderBinding", fields, context)
         self._check(result, "paymentOrderBinding", context)
         if result.get("error"):
             raise PaymentDeclined(f"payment declined: {result.get('error')}", operation="paymentOrderBinding",
@@ -167,11 +155,9 @@ class RbsRestGateway(RbsOperations, HttpGateway):
         return PaymentStep(order_id, result.get("info"), result.get("redirect"), result.get("acsUrl"),
                            result.get("paReq"), result.get("termUrl"))
 
-    def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
-        """``finish3ds.do`` with the ACS's PaRes; returns the return URL."""
+    def _send_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
         context = {"order_id": order_id}
-        params = {"MD": v.check_order_id(order_id), "PaRes": v.check_text(pa_res, "pa_res", 100_000)}
-        result = self._call("finish3ds", params, context)
+        result = self._call("finish3ds", {"MD": order_id, "PaRes": pa_res}, context)
         self._check(result, "finish3ds", context)
         return result.get("redirect")  # type: ignore[no-any-return]
 

@@ -311,37 +311,18 @@ class RbsSoapGateway(RbsOperations, HttpGateway):
                               order_number=order_number)
         return RegisteredOrder(order_id=result.orderId, order_number=order_number, form_url=result.formUrl)
 
-    def pay_with_binding(
-        self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,
-        language: Optional[str] = None, email: Optional[str] = None,
-    ) -> PaymentStep:
-        """``paymentOrderBinding``: pay an order with a saved card.
-
-        Without ``acs_url`` in the result, the payment was processed: confirm the outcome
-        with :meth:`order_status` (a decline may come back with errorCode 0).
-        """
-        order = {
-            "mdOrder": v.check_order_id(order_id),
-            "bindingId": v.check_binding_id(binding_id),
-            "ip": v.check_ip(ip),
-            "cvc": v.check_cvc(cvc),
-            "language": v.check_language(language),
-            "email": v.check_email(email),
-        }
+    def _send_payment(self, order_id: str, fields: Dict[str, Any]) -> PaymentStep:
         context = {"order_id": order_id}
-        sent = {k: val for k, val in order.items() if val is not None}
-        result = self._call("paymentOrderBinding", context, order=sent)
+        result = self._call("paymentOrderBinding", context, order=fields)
         self._check(result, context, "paymentOrderBinding")
         return PaymentStep(
             order_id=order_id, info=result.info, redirect=result.redirect, acs_url=result.acsUrl,
             pa_req=result.paReq, term_url=result.redirect if result.acsUrl else None,
         )
 
-    def finish_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
-        """``finishThreeDs``: hand the ACS's PaRes to the gateway; returns the return URL."""
-        request = {"md": v.check_order_id(order_id, "order_id"), "paRes": v.check_text(pa_res, "pa_res", 100_000)}
+    def _send_3ds(self, order_id: str, pa_res: str) -> Optional[str]:
         context = {"order_id": order_id}
-        result = self._call("finishThreeDs", context, request=request)
+        result = self._call("finishThreeDs", context, request={"md": order_id, "paRes": pa_res})
         self._check(result, context, "finishThreeDs")
         return result.returnUrl  # type: ignore[no-any-return]
 
