@@ -1,14 +1,15 @@
 """The RBS operations written once, for both bindings of the gateway (SOAP and REST).
 
 An operation's arguments, its checks and its result are the same over SOAP and over REST; only
-the wire differs. :class:`RbsOperations` holds the arguments and the checks and hands a checked
-value (:class:`Registration`) to the binding, which says how it goes on the wire
-(``_send_registration``), what its cart looks like there (``_wire_cart``) and what it cannot
-carry (``_refuse_unsupported``). The money operations (:meth:`RbsOperations.deposit`,
-``reverse``, ``refund``) go the same way: their arguments are checked here and handed to the
-binding as neutral fields (``amount``, ``items``, ``expected_deposited``, ``external_refund_id``)
-that ``_send_money`` puts under the binding's wire names; ``_wire_items`` says what a receipt's
-lines look like on that wire.
+the wire differs. :class:`RbsOperations` holds the arguments and the checks of registration,
+paying with a saved card, 3-D Secure's end, capture, reversal, refund and the bindings' state,
+and hands checked values to the binding, which says only how they go on its wire:
+``_send_registration`` (a checked :class:`Registration`), ``_send_payment``, ``_send_3ds``,
+``_send_money`` (neutral fields ``amount``, ``items``, ``expected_deposited``,
+``external_refund_id`` under its own names) and ``_send_binding_change``; what a receipt looks like
+there (``_wire_cart``, ``_wire_items``) and what it cannot carry (``_refuse_unsupported``; SOAP's
+``_send_money`` refuses ``externalRefundId``). Reading a status and listing bindings stay in each
+binding: their replies differ more than their requests.
 """
 
 from __future__ import annotations
