@@ -14,7 +14,7 @@ import responses
 
 from autopay_soap import AutopayClient
 from autopay_soap.errors import BadResponse, ConfigurationError
-from autopay_soap.sandbox import Sandbox
+from autopay_soap.sandbox import Sandbox, TestCards
 from autopay_soap.sandbox.state import StateFileError
 
 CLI = [sys.executable, "-m", "autopay_soap.cli"]
@@ -329,3 +329,23 @@ def test_a_deeply_nested_json_batch_row_is_a_bad_row(tmp_path):
     path.write_text('{"order_number": "A-1", "client_id": "c", "binding_id": "b", "amount": "1.00"}\n' + DEEP + "\n")
     check = validate_file(path)
     assert [(e.line, e.message) for e in check.errors] == [(2, "not valid JSON (nested too deeply at character 1)")]
+
+
+def test_a_state_file_with_one_bad_record_loads_nothing_into_the_engine(tmp_path):
+    """The ledger imports a state file's records whole: good orders before a corrupt binding are
+    not left in the engine when the file is refused."""
+    from autopay_soap.sandbox.state import StateFile, restore
+
+    path = tmp_path / "s.sqlite"
+    with Sandbox(state=path) as sb:
+        first = sb.engine.register(order_number="H-1", amount=100, return_url="https://shop/ok", client_id="c")
+        sb.pay(f"{sb.url}/payment/merchants/sandbox/payment_ru.html?mdOrder={first.order_id}", TestCards.SUCCESS)
+    edit(path, "UPDATE objects SET body = ? WHERE kind = 'binding'", json.dumps({"binding_id": 7}))
+    fresh = Sandbox()
+    state = StateFile(path)
+    try:
+        with pytest.raises(StateFileError):
+            restore(fresh.engine, fresh.tbank, fresh.tbank_terminals.append, fresh.resubmit_notification, state)
+    finally:
+        state.close()
+    assert fresh.engine.orders() == [] and fresh.engine.all_bindings() == [] and fresh.engine.movements() == []
