@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Any, Optional, Union
 
-from .errors import AutopayError, OrderMismatch, OrderNotFound, ValidationError
+from .errors import OrderMismatch, OrderNotFound, ValidationError
 from .gateways.base import expiry_yyyymm
 from .initiators import Initiator, RecurringTerms, needs_terms, starts_chain
 from .models import Binding, CardCheck, CardSave, CardSaveOutcome, OrderDetails, OrderStatus
 from .money import Money
+from .scenarios.steps import AGAIN, GaveUp
 from .validation import check_client_id, check_recurring
 
 AutopayClient = Any  # the client (not imported: it imports this module); typed where it is called
@@ -123,14 +124,10 @@ def retried(client: AutopayClient, call: Any, *, give_up: bool = False) -> Any:
     """``call()`` within the client's retry policy (for steps that are safe to repeat). When every
     attempt failed with a retryable error: that error, or None with ``give_up`` (a look-up whose
     answer is then unknown); None too when no attempt fitted in the deadline."""
-    last: Optional[AutopayError] = None
-    for _attempt in client._attempts():
-        try:
-            return call()
-        except AutopayError as exc:
-            if not client.retry.retryable(exc):
-                raise
-            last = exc
-    if last is not None and not give_up:
-        raise last
+    done = client._reconcile(call, lambda sending: AGAIN if sending.error is not None else sending.answer,
+                             read=True)  # safe to repeat: every retryable error is worth another attempt
+    if not isinstance(done, GaveUp):
+        return done
+    if done.last is not None and done.last.error is not None and not give_up:
+        raise done.last.error
     return None

@@ -39,7 +39,7 @@ import attr
 
 from . import observe
 from .declines import DeclineKind, classify_error
-from .errors import AutopayError, DeadlineExceeded, GatewayError, OrderNotFound, ValidationError
+from .errors import DeadlineExceeded, GatewayError, OrderNotFound, ValidationError
 from .gateways.base import Gateway
 from .http import pause
 from .initiators import Initiator, RecurringTerms, rbs_options, tbank_code
@@ -51,7 +51,7 @@ from .scenarios.cards import CardsAndBindings
 from .scenarios.money_back import MoneyBack
 from .scenarios.results import NOT_FOUND, ChargeOutcome, ChargeResult, outcome_of
 from .scenarios.sbp_receipts import SbpAndReceipts
-from .scenarios.steps import scenario
+from .scenarios.steps import AGAIN, GaveUp, Sending, scenario
 from .validation import check_binding_id, check_text
 
 __all__ = ["AutopayClient", "ChargeOutcome", "ChargeResult"]
@@ -374,17 +374,16 @@ class AutopayClient(MoneyBack, CardsAndBindings, SbpAndReceipts):
         :class:`~autopay_soap.errors.TransportError` when the gateway cannot be reached.
         """
         number = "preflight-" + uuid.uuid4().hex[:20]
-        last: Optional[AutopayError] = None
-        for _attempt in self._attempts():
-            try:
-                self.gateway.order_status(order_number=number)
-                return  # an answer about a number nobody used: odd, but the credentials work
-            except OrderNotFound:
-                return
-            except AutopayError as exc:
-                if not self.retry.retryable(exc):
-                    raise
-                last = exc
-        if last is not None:
-            raise last
+        # "not found": the endpoint answers and the credentials work; an answer about a number
+        # nobody used is odd, but says the same
+        def settle(sending: Sending) -> Any:
+            failed = sending.error is not None and not isinstance(sending.error, OrderNotFound)
+            return AGAIN if failed else None
+
+        found = self._reconcile(lambda: self.gateway.order_status(order_number=number), settle,
+                                settles=(OrderNotFound,), read=True)
+        if not isinstance(found, GaveUp):
+            return
+        if found.last is not None and found.last.error is not None:
+            raise found.last.error
         raise DeadlineExceeded("check_access: no attempt fitted in the deadline", operation="check_access")

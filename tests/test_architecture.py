@@ -280,3 +280,22 @@ def test_the_rbs_operations_are_written_once_for_both_bindings():
         assert defined & {"register_order", "check_registration", "deposit", "reverse", "refund", "bind_card",
                            "unbind_card", "extend_binding", "pay_with_binding", "finish_3ds"} == set(), name
         assert {"_send_registration", "_send_money", "_wire_items", "_wire_cart"} <= defined, name
+
+
+def test_every_scenario_sends_through_the_one_reconcile_step():
+    """The client's scenarios (``client.py``, ``scenarios/``, ``card_saving.py``) send through
+    ``ScenarioSteps._reconcile``: no other function walks the retry policy's attempts or decides
+    by itself what a connection error means (send again, or a TLS error: never)."""
+    found = []
+    for name, path in _modules():
+        if not (name in ("client", "card_saving") or name.startswith("scenarios.")):
+            continue
+        for function in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(function, ast.FunctionDef) or function.name in ("_reconcile", "_attempts"):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Attribute) and node.attr == "_attempts":
+                    found.append(f"{name}.{function.name} walks the attempts")
+                if isinstance(node, ast.ExceptHandler) and "ConnectError" in ast.dump(node.type or node):
+                    found.append(f"{name}.{function.name} catches ConnectError")
+    assert found == []

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 import attr
 
-from ..errors import AutopayError, BadResponse, ConnectError, InvalidOrderState, OrderNotFound, OutcomeUnknown
+from ..errors import BadResponse, InvalidOrderState, OrderNotFound, OutcomeUnknown
 from ..models import OperationResult, OrderDetails, OrderStatus
 from ..money import Money
 from ..receipts import Receipt, check_receipt_for
 from .results import NOT_FOUND
-from .steps import ScenarioSteps, scenario
+from .steps import AGAIN, GaveUp, ScenarioSteps, Sending, scenario
 
 __all__ = ["MoneyBack"]
 
@@ -90,19 +90,16 @@ class MoneyBack(ScenarioSteps):
         if before.status is not OrderStatus.DEPOSITED:
             raise InvalidOrderState(f"refund: not possible in status {before.gateway_status or before.status.name}",
                                     operation="refund", order_id=order_id)
-        result: Optional[OperationResult] = None
-        for _attempt in self._attempts():
-            try:
-                result = self.gateway.refund(order_id, amount, external_refund_id=key, receipt=receipt)
-                break
-            except ConnectError as exc:
-                if not self.retry.retryable(exc):
-                    raise
-            except AutopayError as exc:
-                if not exc.ambiguous:
-                    raise
-                log.info("refund of %s: outcome unknown; sending again with the same key", order_id)
-        if result is None:
+
+        def settle(sending: Sending) -> Any:
+            if sending.error is None:
+                return sending.answer
+            log.info("refund of %s: outcome unknown; sending again with the same key", order_id)
+            return AGAIN
+
+        result = self._reconcile(
+            lambda: self.gateway.refund(order_id, amount, external_refund_id=key, receipt=receipt), settle)
+        if isinstance(result, GaveUp):
             raise OutcomeUnknown(f"refund: no answer after {self.retry.attempts} attempts; call again with "
                                  f"refund_id={key!r}", operation="refund", order_id=order_id)
         after = self._must_lookup(order_id)
@@ -127,27 +124,20 @@ class MoneyBack(ScenarioSteps):
         if not allowed(details):
             raise InvalidOrderState(f"{name}: not possible in status {details.status.name}", operation=name,
                                     order_id=order_id)
-        refusal: Optional[InvalidOrderState] = None
-        for _attempt in self._attempts():
-            try:
-                call()
-            except ConnectError as exc:
-                if not self.retry.retryable(exc):
-                    raise  # a TLS error: never retried
-                continue
-            except InvalidOrderState as exc:  # code 7: a wrong state, or a system error
-                refusal = exc
-            except AutopayError as exc:
-                if not exc.ambiguous:
-                    raise
-                refusal = None
-            details = self._must_lookup(order_id)
-            if done(details):
-                return details
-            if not allowed(details):
-                raise InvalidOrderState(f"{name}: not possible in status {details.status.name}", operation=name,
+
+        def settle(_sending: Sending) -> Any:
+            now = self._must_lookup(order_id)
+            if done(now):
+                return now
+            if not allowed(now):
+                raise InvalidOrderState(f"{name}: not possible in status {now.status.name}", operation=name,
                                         order_id=order_id)
-        if refusal is not None:
-            raise refusal
+            return AGAIN  # code 7 may be a system error as much as a wrong state: send again
+
+        finished = self._reconcile(call, settle, settles=(InvalidOrderState,))
+        if not isinstance(finished, GaveUp):
+            return cast(OrderDetails, finished)
+        if finished.last_reached is not None and isinstance(finished.last_reached.error, InvalidOrderState):
+            raise finished.last_reached.error
         raise OutcomeUnknown(f"{name}: still not done after {self.retry.attempts} attempts", operation=name,
                              order_id=order_id)
