@@ -137,7 +137,7 @@ class AutopayClient(MoneyBack, CardsAndBindings, SbpAndReceipts):
             if initiator is not None:
                 options["initiator"] = tbank_code(initiator)
         elif not sbp:
-            options.update(rbs_options(initiator, tii_mode=getattr(self.gateway, "tii_mode", "none"), first=first,
+            options.update(rbs_options(initiator, tii_mode=self.gateway.features.tii_mode, first=first,
                                        two_stage=two_stage, recurring=recurring))
         if sbp:
             if not self.gateway.features.sbp:

@@ -299,3 +299,22 @@ def test_every_scenario_sends_through_the_one_reconcile_step():
                 if isinstance(node, ast.ExceptHandler) and "ConnectError" in ast.dump(node.type or node):
                     found.append(f"{name}.{function.name} catches ConnectError")
     assert found == []
+
+
+def test_the_scenarios_ask_the_gateway_what_it_can_do_not_what_it_is():
+    """What a transport can do is its :class:`~autopay_soap.gateways.base.GatewayFeatures` (and the
+    small protocols ``SbpGateway``, ``ReceiptStatusGateway``, ``ClosingReceiptGateway``): no
+    scenario branches on a gateway's name or probes it with ``getattr``, but for the optional
+    ``check_key`` of a gateway that shares its checks between clients."""
+    found = []
+    for name, path in _modules():
+        if not (name in ("client", "card_saving") or name.startswith("scenarios.")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Compare) and "attr='name'" in ast.dump(node.left) \
+                    and "gateway" in ast.dump(node.left):
+                found.append(f"{name}:{node.lineno} compares the gateway's name")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" \
+                    and "gateway" in ast.dump(node.args[0]) and ast.literal_eval(node.args[1]) != "check_key":
+                found.append(f"{name}:{node.lineno} probes the gateway with getattr")
+    assert found == []

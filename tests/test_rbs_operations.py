@@ -95,3 +95,14 @@ def test_a_tii_is_refused_where_the_gateway_takes_none_and_sent_where_it_does():
             rest.pay_with_binding(order.order_id, binding_id, tii="X")
         rest.pay_with_binding(order.order_id, binding_id, tii="R")
         assert sb.engine.order(order.order_id).tii == "R"
+
+
+def test_a_rest_gateways_tii_mode_is_its_own_declared_feature():
+    """``tii_mode`` is a feature the gateway declares (the client reads ``features``, never probes
+    for an attribute); one gateway's setting does not leak into another's or into the class."""
+    taking = RbsRestGateway("https://rbs.invalid/payment/rest/", "u", "p", tii_mode="required")
+    plain = RbsRestGateway("https://rbs.invalid/payment/rest/", "u", "p")
+    assert (taking.features.tii_mode, taking.tii_mode) == ("required", "required")
+    assert (plain.features.tii_mode, RbsRestGateway.features.tii_mode) == ("none", "none")
+    assert taking.features.receipt_reports == "call" and not taking.features.closing_receipts
+    assert RbsSoapGateway.features.tii_mode == "none" and RbsSoapGateway.features.receipt_reports == "none"

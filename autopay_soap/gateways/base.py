@@ -11,7 +11,7 @@ import datetime as dt
 import functools
 import inspect
 import time
-from typing import Any, Callable, Optional, Protocol, Tuple, Type, TypeVar, runtime_checkable
+from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Tuple, Type, TypeVar, runtime_checkable
 
 import attr
 
@@ -31,9 +31,10 @@ from ..models import (
     SbpQr,
 )
 from ..money import Currency, Money, currency
-from ..receipts import Receipt
+from ..receipts import Receipt, ReceiptStatus
 
-__all__ = ["Fields", "Gateway", "GatewayFeatures", "SbpGateway", "expiry_yyyymm", "guard_replies", "make_binding",
+__all__ = ["ClosingReceiptGateway", "Fields", "Gateway", "GatewayFeatures", "ReceiptStatusGateway", "SbpGateway",
+           "expiry_yyyymm", "guard_replies", "make_binding",
            "normalise_error_code", "optional_text", "order_amount", "order_details_from"]
 
 G = TypeVar("G")
@@ -142,6 +143,13 @@ class GatewayFeatures:
         order number (RBS code 1). Where it is not (T-Bank: what ``Init`` does with a repeated
         ``OrderId`` is undocumented), the client looks an order number up before registering it
         again, and never relies on a refusal.
+    :param tii_mode: whether the payment by binding carries RBS's initiator ``tii`` (``none``,
+        ``optional``, ``required``: a REST gateway's setting; never over SOAP or on T-Bank).
+    :param receipt_reports: how the gateway tells where a 54-FZ receipt stands: ``call`` (a
+        :class:`ReceiptStatusGateway`, RBS REST ``getReceiptStatus``), ``notification`` (T-Bank's
+        fiscal notifications) or ``none``.
+    :param closing_receipts: a :class:`ClosingReceiptGateway`: the closing receipt of a prepaid
+        payment can be sent (T-Bank ``SendClosingReceipt``).
     """
 
     reverse_after_capture: bool = True
@@ -154,6 +162,9 @@ class GatewayFeatures:
     card_checks: Tuple[str, ...] = ("VERIFY",)
     """How a card is saved without a payment: RBS ``VERIFY`` (an order), T-Bank's ``AddCard``
     check types."""
+    tii_mode: str = "none"
+    receipt_reports: str = "none"
+    closing_receipts: bool = False
 
 
 def normalise_error_code(value: Any) -> int:
@@ -350,6 +361,27 @@ class Gateway(Protocol):
 
     def close(self) -> None:
         """Release the HTTP session."""
+        ...
+
+
+@runtime_checkable
+class ReceiptStatusGateway(Protocol):
+    """A transport that reports an order's receipts on request (``features.receipt_reports`` is
+    ``call``: RBS REST)."""
+
+    def receipt_status(self, *, order_id: Optional[str] = None,
+                       order_number: Optional[str] = None) -> Tuple[ReceiptStatus, ...]:
+        """The order's 54-FZ receipts and where each stands at the cash register."""
+        ...
+
+
+@runtime_checkable
+class ClosingReceiptGateway(Protocol):
+    """A transport that sends the closing receipt of a prepaid payment (``features.closing_receipts``:
+    T-Bank)."""
+
+    def send_closing_receipt(self, payment_id: str, receipt: Mapping[str, Any]) -> Dict[str, Any]:
+        """Send the closing receipt (the gateway's wire form of it) of payment ``payment_id``."""
         ...
 
 

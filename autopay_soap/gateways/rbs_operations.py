@@ -24,7 +24,7 @@ from ..initiators import RBS_TII_CODES, RecurringTerms
 from ..models import OperationResult, PaymentStep, RegisteredOrder
 from ..money import Money
 from ..receipts import Receipt
-from .base import guard_replies
+from .base import GatewayFeatures, guard_replies
 
 __all__ = ["RbsOperations", "Registration"]
 
@@ -118,8 +118,13 @@ class RbsOperations:
 
     # -- paying with a saved card ---------------------------------------------------------------
 
-    tii_mode: str
-    """Whether this gateway takes ``tii`` on ``paymentOrderBinding`` (``none``, ``optional``, ``required``)."""
+    features: GatewayFeatures
+
+    @property
+    def tii_mode(self) -> str:
+        """Whether this gateway takes ``tii`` on ``paymentOrderBinding`` (``none``, ``optional``,
+        ``required``): the ``tii_mode`` of its :class:`~autopay_soap.gateways.base.GatewayFeatures`."""
+        return self.features.tii_mode
 
     def pay_with_binding(
         self, order_id: str, binding_id: str, *, ip: Optional[str] = None, cvc: Optional[str] = None,

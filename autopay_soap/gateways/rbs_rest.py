@@ -14,6 +14,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional, Tuple, Union
 
+import attr
+
 from .. import validation as v
 from ..codes.rbs import error_for_code
 from ..errors import BadResponse, PaymentDeclined, ValidationError
@@ -64,7 +66,7 @@ class RbsRestGateway(RbsOperations, HttpGateway):
     """
 
     name = "rest"
-    features = GatewayFeatures(external_refund_id=True)
+    features = GatewayFeatures(external_refund_id=True, receipt_reports="call")
     _wire_label = "REST"
     _repr_fields = ("base_url", "username")
     _check_fields = ("tii_mode",)
@@ -73,7 +75,7 @@ class RbsRestGateway(RbsOperations, HttpGateway):
                  **connection: Unpack[Connection]) -> None:
         if tii_mode not in ("none", "optional", "required"):
             raise ValidationError(f"tii_mode: {tii_mode!r} is not none, optional or required", field="tii_mode")
-        self.tii_mode = tii_mode
+        self.features = attr.evolve(RbsRestGateway.features, tii_mode=tii_mode)
         base = v.check_url(base_url, "base_url") or ""
         self.base_url = base if base.endswith("/") else base + "/"
         self._open_login("REST", username, password, **connection)

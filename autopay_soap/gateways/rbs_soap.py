@@ -159,7 +159,6 @@ class RbsSoapGateway(RbsOperations, HttpGateway):
     features = GatewayFeatures()
     _repr_fields = ("endpoint", "username")
     _check_fields = ("cart_layout",)
-    tii_mode = "none"
     """No SOAP schema carries ``tii``: never sent over SOAP."""
 
     def __init__(self, endpoint: str, username: str, password: Union[str, Secret], *, compiled: bool = True,

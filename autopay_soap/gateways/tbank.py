@@ -84,7 +84,8 @@ class TBankGateway(TBankApi):
 
     name = "tbank"
     features = GatewayFeatures(reverse_after_capture=False, refund_by_key=True, sbp=True, initiator_types=True,
-                               binding_via_card_list=True, order_number_unique=False, card_checks=CHECK_TYPES)
+                               binding_via_card_list=True, order_number_unique=False, card_checks=CHECK_TYPES,
+                               receipt_reports="notification", closing_receipts=True)
 
     # -- the Gateway protocol the client uses ---------------------------------------------------
 

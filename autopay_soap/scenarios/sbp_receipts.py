@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 from ..errors import UnsupportedOperation
+from ..gateways.base import ClosingReceiptGateway, ReceiptStatusGateway
 from ..gateways.receipt_wire import tbank_receipt
 from ..models import SbpAccount, SbpQr
 from ..receipts import Receipt, ReceiptStatus, check_receipt_for
@@ -40,11 +41,10 @@ class SbpAndReceipts(ScenarioSteps):
         ``/cashbox/SendClosingReceipt`` for a ``CONFIRMED`` payment whose receipt had a prepayment
         line. Other transports raise :class:`~autopay_soap.errors.UnsupportedOperation`, nothing sent."""
         check_receipt_for(receipt, None)
-        send = getattr(self.gateway, "send_closing_receipt", None)
-        if send is None:
+        if not (self.gateway.features.closing_receipts and isinstance(self.gateway, ClosingReceiptGateway)):
             raise UnsupportedOperation(f"send_closing_receipt: not built for the {self.gateway.name} transport (RBS "
                                        "closeOfdReceipt is not in this version)", operation="closeOfdReceipt")
-        send(order_id, tbank_receipt(receipt))
+        self.gateway.send_closing_receipt(order_id, tbank_receipt(receipt))
 
     @scenario
     def receipt_status(self, *, order_id: Optional[str] = None,
@@ -53,11 +53,10 @@ class SbpAndReceipts(ScenarioSteps):
         ``getReceiptStatus``). T-Bank reports receipts by fiscal notification instead
         (:class:`~autopay_soap.callbacks.TBankReceiptNotification`), and the SOAP transport has no
         such call: both raise :class:`~autopay_soap.errors.UnsupportedOperation`, nothing sent."""
-        ask = getattr(self.gateway, "receipt_status", None)
-        if ask is None:
-            hint = "T-Bank sends fiscal notifications (Status=RECEIPT) instead" if self.gateway.name == "tbank" \
+        reports = self.gateway.features.receipt_reports
+        if not (reports == "call" and isinstance(self.gateway, ReceiptStatusGateway)):
+            hint = "it sends fiscal notifications (Status=RECEIPT) instead" if reports == "notification" \
                 else "use transport='rest'"
             raise UnsupportedOperation(f"receipt_status: the {self.gateway.name} transport has no receipt status "
                                        f"call; {hint}", operation="getReceiptStatus")
-        statuses: Tuple[ReceiptStatus, ...] = ask(order_id=order_id, order_number=order_number)
-        return statuses
+        return self.gateway.receipt_status(order_id=order_id, order_number=order_number)
