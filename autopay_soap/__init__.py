@@ -1,6 +1,6 @@
 """autopay_soap: autopayments through Russian acquiring gateways (RBS SOAP/REST, T-Bank).
 
-The public API is re-exported here and pinned by ``tests/test_public_api.py``. Importing the
+The public API is re-exported here and pinned by ``tests/project/test_public_api.py``. Importing the
 package is cheap: zeep is imported only when a SOAP gateway is built.
 
 Logging: every module logs to ``logging.getLogger(__name__)`` under the ``autopay_soap``

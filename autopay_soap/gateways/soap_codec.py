@@ -12,7 +12,7 @@ describes. Whatever a plan does not cover exactly is handed to zeep:
   attribute, a number that is not plain digits, an empty element, text where elements go...):
   zeep parses the same response, so the result or the error is zeep's.
 
-Property-based tests (``tests/test_soap_codec.py``) prove the envelopes identical to zeep's after
+Property-based tests (``tests/gateways/test_soap_codec.py``) prove the envelopes identical to zeep's after
 C14N and the parsed results equal to zeep's for generated replies. ``RbsSoapGateway(...,
 compiled=False)`` uses zeep for everything.
 """

@@ -4,7 +4,7 @@
 
 The ``Receipt`` objects (FFD 1.05 and 1.2) and their ``Items``: each field's JSON type, its
 allowed values and its length limit, and which fields are required, in a small format of our
-own (tests/test_receipts.py checks what autopay_soap sends with it; the description itself is
+own (tests/core/test_receipts.py checks what autopay_soap sends with it; the description itself is
 not copied).
 """
 

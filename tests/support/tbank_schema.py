@@ -5,7 +5,7 @@ OpenAPI description (derived into ``tests/data/tbank_answers.json`` by
 A success answer must carry every required field with the declared JSON type. An error answer
 must carry ``Success`` false, a non-zero string ``ErrorCode`` and a ``Message``, and whatever
 else it carries must have the declared type; the fields that describe a payment, a customer or
-a card are echoed when the sandbox knows them (``tests/test_sandbox_wire.py`` checks the
+a card are echoed when the sandbox knows them (``tests/sandbox/test_sandbox_wire.py`` checks the
 echoes), and left out when the request named nothing the sandbox knows, rather than invented;
 except in the methods of :data:`ERRORS_CARRY_REQUIRED`, whose error answers carry every required
 field too (``GetState`` of a payment the sandbox does not know: ``OrderId`` "", ``Amount`` 0,

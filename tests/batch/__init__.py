@@ -1,0 +1,1 @@
+"""The batch wing on one machine: runs, journal, stop and resume, dunning, the CLI, reconciliation."""

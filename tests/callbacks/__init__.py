@@ -1,0 +1,1 @@
+"""Notifications: offline checks, confirmation, the framework receivers."""

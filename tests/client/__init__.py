@@ -1,0 +1,1 @@
+"""The client's scenarios: first payments, autopayments, money back, saving cards, receipts."""

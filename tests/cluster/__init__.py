@@ -1,0 +1,1 @@
+"""The PostgreSQL journal and the Celery cluster (real PostgreSQL and Redis servers)."""

@@ -1,0 +1,48 @@
+"""The test suite's own shape: test modules grouped by the layer they test, fixtures in conftest.py,
+helpers in tests/support/, and no test module importing conftest (pytest loads it; importing it
+again makes a second copy)."""
+
+import ast
+import pathlib
+
+TESTS = pathlib.Path(__file__).parent.parent
+
+
+def test_no_test_imports_conftest():
+    importing = [path.name for path in TESTS.rglob("*.py")
+                 for node in ast.walk(ast.parse(path.read_text("utf-8")))
+                 if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "conftest"]
+    assert importing == []
+
+
+def test_helpers_live_in_tests_support():
+    loose = sorted(p.name for p in TESTS.glob("*.py")
+                   if not p.name.startswith("test_") and p.name not in ("conftest.py", "__init__.py", "django_urls.py"))
+    assert loose == []
+    assert (TESTS / "support" / "__init__.py").is_file()
+
+
+def test_no_test_module_imports_another():
+    """A helper two test modules share lives in ``tests/support/``: importing a test module from
+    another runs its module-level set-up twice and ties two files' tests together."""
+    importing = sorted(f"{path.name}: {node.module}" for path in TESTS.rglob("test_*.py")
+                       for node in ast.walk(ast.parse(path.read_text("utf-8")))
+                       if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1].startswith("test_"))
+    assert importing == []
+
+
+LAYERS = ("project", "core", "gateways", "client", "callbacks", "batch", "cluster", "sandbox")
+
+
+def test_test_modules_are_grouped_by_the_layer_they_test():
+    """Every test module sits in the folder of the layer it tests (each a package with a docstring
+    saying what it holds); none is left loose at the top, and no two share a name."""
+    assert sorted(p.name for p in TESTS.glob("test_*.py")) == []
+    folders = sorted(p.name for p in TESTS.iterdir() if p.is_dir() and any(p.glob("test_*.py")))
+    assert folders == sorted(LAYERS)
+    for layer in LAYERS:
+        assert sorted(p.name for p in (TESTS / layer).glob("*.py") if not p.name.startswith("test_")) == \
+            ["__init__.py"], layer  # a helper of several modules lives in tests/support/
+        assert ast.get_docstring(ast.parse((TESTS / layer / "__init__.py").read_text("utf-8"))), layer
+    names = [p.name for p in TESTS.rglob("test_*.py")]
+    assert len(names) == len(set(names))

@@ -1,0 +1,1 @@
+"""The embedded sandbox gateway: engine, front ends, payer, state, faults, browser."""
