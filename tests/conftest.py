@@ -89,6 +89,15 @@ def engine(clock: FakeClock) -> Engine:
 # -- the sandbox and a notification receiver, for any test that asks ------------------------------
 
 @pytest.fixture
+def sb() -> Any:
+    """A sandbox with the default settings, on loopback (the name the tests give it); closed when
+    the test ends. A test that needs other settings, or looks at the sandbox after it closed,
+    starts its own with ``with Sandbox(...) as sb:``."""
+    with Sandbox() as started:
+        yield started
+
+
+@pytest.fixture
 def sandbox() -> Any:
     """A sandbox on loopback whose notifications retry at once."""
     with Sandbox(callback_retry_interval=0.01) as sb:

@@ -63,27 +63,26 @@ def test_a_run_reads_its_file_once_and_leaves_no_spool_behind(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("processes", [1, 2])
-def test_a_file_edited_after_the_pre_flight_changes_nothing_that_is_charged(tmp_path, monkeypatch, processes):
+def test_a_file_edited_after_the_pre_flight_changes_nothing_that_is_charged(tmp_path, monkeypatch, processes, sb):
     """The file is rewritten the moment the pre-flight ends (bigger amounts, one row more): the
     run charges and reports the rows it checked, in threads and in worker processes alike."""
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"ED-{i}", "cust", binding, "3.00", "RUB", "") for i in range(6)])
-        real = preflight.check_access
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"ED-{i}", "cust", binding, "3.00", "RUB", "") for i in range(6)])
+    real = preflight.check_access
 
-        def then_edit(client):
-            real(client)
-            write_csv(file, [(f"ED-{i}", "cust", binding, "999.00", "RUB", "") for i in range(7)])
+    def then_edit(client):
+        real(client)
+        write_csv(file, [(f"ED-{i}", "cust", binding, "999.00", "RUB", "") for i in range(7)])
 
-        monkeypatch.setattr(preflight, "check_access", then_edit)
-        factory = functools.partial(AutopayClient.from_profile, "sandbox", sandbox_url=sb.url,
-                                    return_url=sb.return_url)
-        summary = BatchRunner(factory, tmp_path / "j.sqlite", quiet=True, processes=processes,
-                              concurrency=4).run(file)
-        assert (summary.rows, summary.paid) == (6, 6)
-        assert _batch_charges(sb) == {f"ED-{i}": 1 for i in range(6)}
-        assert sorted({m.amount for m in sb.ledger() if m.amount != 100}) == [300]  # the binding's 1.00 aside
+    monkeypatch.setattr(preflight, "check_access", then_edit)
+    factory = functools.partial(AutopayClient.from_profile, "sandbox", sandbox_url=sb.url,
+                                return_url=sb.return_url)
+    summary = BatchRunner(factory, tmp_path / "j.sqlite", quiet=True, processes=processes,
+                          concurrency=4).run(file)
+    assert (summary.rows, summary.paid) == (6, 6)
+    assert _batch_charges(sb) == {f"ED-{i}": 1 for i in range(6)}
+    assert sorted({m.amount for m in sb.ledger() if m.amount != 100}) == [300]  # the binding's 1.00 aside
 
 
 def test_the_spool_gives_back_every_row_as_checked_in_file_order_and_by_shard(own_tmp):

@@ -125,37 +125,36 @@ def test_a_gateway_system_error_escaping_a_charge_is_unknown_not_failed():
     assert outcome_of_row(Raising(InvalidRequest("[4] bad binding")), row)[0] == "failed"  # refused: nothing
 
 
-def test_an_unexpected_error_in_a_worker_thread_stops_the_run_and_never_hangs_it(tmp_path):
+def test_an_unexpected_error_in_a_worker_thread_stops_the_run_and_never_hangs_it(tmp_path, sb):
     """A defect that raises inside a worker thread outside the gateway call killed the thread
     (here: a client wrapper written before 0.x without ``events``, as the bench's own was); with
     every thread gone the runner waited for ever to hand them the end of the pass. The run now
     stops, says which row, and leaves the rows for the next run."""
     from autopay_soap.batch import BatchWorkerError, open_journal
 
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"UX-{i}", "cust", binding, "2.00", "RUB", "") for i in range(20)])
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"UX-{i}", "cust", binding, "2.00", "RUB", "") for i in range(20)])
 
-        class Broken:
-            """The sandbox's client behind a wrapper that lacks ``events``."""
+    class Broken:
+        """The sandbox's client behind a wrapper that lacks ``events``."""
 
-            def __init__(self):
-                self.real = factory_for(sb)()
+        def __init__(self):
+            self.real = factory_for(sb)()
 
-            def __getattr__(self, name):
-                if name == "events":
-                    raise AttributeError(name)
-                return getattr(self.real, name)
+        def __getattr__(self, name):
+            if name == "events":
+                raise AttributeError(name)
+            return getattr(self.real, name)
 
-        def broken_factory():
-            return Broken()
+    def broken_factory():
+        return Broken()
 
-        runner = BatchRunner(broken_factory, tmp_path / "j.sqlite", quiet=True, concurrency=2, check_access=False)
-        with pytest.raises(BatchWorkerError, match="unexpected AttributeError in a worker thread"):
-            runner.run(file)
-        assert [n for n in sb.engine.charges_by_order_number() if n.startswith("UX-")] == []
-        summary = BatchRunner(factory_for(sb), tmp_path / "j.sqlite", quiet=True).run(file)  # the next run
-        assert summary.paid == 20
-        with open_journal(tmp_path / "j.sqlite") as journal:
-            assert journal.counts() == {"paid": 20}
+    runner = BatchRunner(broken_factory, tmp_path / "j.sqlite", quiet=True, concurrency=2, check_access=False)
+    with pytest.raises(BatchWorkerError, match="unexpected AttributeError in a worker thread"):
+        runner.run(file)
+    assert [n for n in sb.engine.charges_by_order_number() if n.startswith("UX-")] == []
+    summary = BatchRunner(factory_for(sb), tmp_path / "j.sqlite", quiet=True).run(file)  # the next run
+    assert summary.paid == 20
+    with open_journal(tmp_path / "j.sqlite") as journal:
+        assert journal.counts() == {"paid": 20}

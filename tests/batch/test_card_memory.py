@@ -50,7 +50,7 @@ def test_the_memory_keeps_digests_and_the_default_follows_the_state_dir(tmp_path
 
 
 @pytest.mark.parametrize("kind", ["garbage", "folder", "fifo"])
-def test_a_memory_file_that_cannot_be_used_stops_the_run_before_any_charge(tmp_path, kind):
+def test_a_memory_file_that_cannot_be_used_stops_the_run_before_any_charge(tmp_path, kind, sb):
     memory = tmp_path / "hard-declines.sqlite"
     if kind == "garbage":
         memory.write_bytes(b"\x00not a database\xff" * 100)
@@ -58,12 +58,11 @@ def test_a_memory_file_that_cannot_be_used_stops_the_run_before_any_charge(tmp_p
         memory.mkdir()
     else:
         os.mkfifo(memory)  # reading it would never end
-    with Sandbox() as sb:
-        card = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [("CM-1", "cust", card, "10.00", "RUB", "")])
-        out = subprocess.run(charge_cmd(sb, file, "--quiet", "--card-memory", str(memory)), capture_output=True,
-                             text=True, timeout=60)
-        assert out.returncode == EXIT_CONFIG, out.stderr
-        assert f"card_memory: {memory} cannot be used" in out.stderr and "Traceback" not in out.stderr
-        assert [o for o in sb.engine.orders() if o.order_number == "CM-1"] == []
+    card = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [("CM-1", "cust", card, "10.00", "RUB", "")])
+    out = subprocess.run(charge_cmd(sb, file, "--quiet", "--card-memory", str(memory)), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == EXIT_CONFIG, out.stderr
+    assert f"card_memory: {memory} cannot be used" in out.stderr and "Traceback" not in out.stderr
+    assert [o for o in sb.engine.orders() if o.order_number == "CM-1"] == []

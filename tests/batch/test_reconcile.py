@@ -182,26 +182,25 @@ def test_the_sandbox_list_pages_and_refuses_as_the_gateway_does():
     assert (too_big["errorCode"], bad_state["errorCode"], no_window["errorCode"]) == ("10", "5", "4")
 
 
-def test_the_nightly_reconciliation_script_reports_a_cabinet_refund_once(tmp_path):
+def test_the_nightly_reconciliation_script_reports_a_cabinet_refund_once(tmp_path, sb):
     import os
     import subprocess
 
     script, bin_dir = docs_script(tmp_path, "reconcile-nightly.sh", AUTOPAY_MODULE)
-    with Sandbox() as sb:
-        journal = charged_journal(sb, "soap", tmp_path, rows=3)
-        journal.rename(tmp_path / "subs.sqlite")
-        day = dt.datetime.now(dt.timezone(dt.timedelta(hours=3))).date().isoformat()  # today, Moscow time
-        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AUTOPAY_PROFILE": "sandbox",
-               "AUTOPAY_SANDBOX_URL": sb.url, "DAY": day}
-        agree = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
-        assert (agree.returncode, agree.stderr) == (0, ""), (tmp_path / "reconcile.log").read_text()
-        sb.cabinet.refund("R-2", 150)
-        found = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
-        assert found.returncode == 1 and f"differences on {day}" in found.stderr
-        rows = list(csv.DictReader((tmp_path / f"reconcile-{day}.csv").open()))
-        assert [(r["kind"], r["order_number"], r["new_refunded"]) for r in rows] == [("refunded", "R-2", "150")]
-        again = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
-        assert again.returncode == 0 and not (tmp_path / f"reconcile-{day}.csv").exists()  # reported once
+    journal = charged_journal(sb, "soap", tmp_path, rows=3)
+    journal.rename(tmp_path / "subs.sqlite")
+    day = dt.datetime.now(dt.timezone(dt.timedelta(hours=3))).date().isoformat()  # today, Moscow time
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AUTOPAY_PROFILE": "sandbox",
+           "AUTOPAY_SANDBOX_URL": sb.url, "DAY": day}
+    agree = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert (agree.returncode, agree.stderr) == (0, ""), (tmp_path / "reconcile.log").read_text()
+    sb.cabinet.refund("R-2", 150)
+    found = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert found.returncode == 1 and f"differences on {day}" in found.stderr
+    rows = list(csv.DictReader((tmp_path / f"reconcile-{day}.csv").open()))
+    assert [(r["kind"], r["order_number"], r["new_refunded"]) for r in rows] == [("refunded", "R-2", "150")]
+    again = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and not (tmp_path / f"reconcile-{day}.csv").exists()  # reported once
 
 
 def test_a_file_that_is_not_a_journal_and_ctrl_c_end_with_one_line(tmp_path, capsys, monkeypatch):
@@ -225,14 +224,13 @@ def test_a_file_that_is_not_a_journal_and_ctrl_c_end_with_one_line(tmp_path, cap
 
 
 @pytest.mark.parametrize("transport", ["soap", "rest"])
-def test_a_card_saved_without_a_payment_is_no_difference(tmp_path, transport):
+def test_a_card_saved_without_a_payment_is_no_difference(tmp_path, transport, sb):
     """An RBS card check (VERIFY) is an order of zero that ends REVERSED: no money moved, so the
     nightly reconciliation does not report it as a charge the journal does not know."""
-    with Sandbox() as sb:
-        journal = charged_journal(sb, transport, tmp_path, rows=1)
-        with client_for(sb, transport) as client:
-            started = client.start_card_save("TRIAL-1", "cust-trial")
-            sb.pay(started.form_url, TestCards.SUCCESS)
-            assert client.finish_card_save(started.reference, client_id="cust-trial").chargeable
-        lines = []
-        assert run(sb, transport, journal, lines).exit_code == EXIT_OK and lines == []
+    journal = charged_journal(sb, transport, tmp_path, rows=1)
+    with client_for(sb, transport) as client:
+        started = client.start_card_save("TRIAL-1", "cust-trial")
+        sb.pay(started.form_url, TestCards.SUCCESS)
+        assert client.finish_card_save(started.reference, client_id="cust-trial").chargeable
+    lines = []
+    assert run(sb, transport, journal, lines).exit_code == EXIT_OK and lines == []

@@ -89,20 +89,19 @@ def test_the_asgi_page(paid):
     assert granted == ["DOC-RBS", "DOC-T"]
 
 
-def test_the_watching_page_hook_runs_as_written(monkeypatch):
-    with Sandbox() as sb:
-        monkeypatch.setenv("AUTOPAY_PROFILE", "sandbox")
-        monkeypatch.setenv("AUTOPAY_SANDBOX_URL", sb.url)
-        names = {}
-        exec(compile(snippet("observability.rst"), str(DOCS / "observability.rst"), "exec"), names)
-        client = names["client"]
-        from autopay_soap.observe import ROW, Event
+def test_the_watching_page_hook_runs_as_written(monkeypatch, sb):
+    monkeypatch.setenv("AUTOPAY_PROFILE", "sandbox")
+    monkeypatch.setenv("AUTOPAY_SANDBOX_URL", sb.url)
+    names = {}
+    exec(compile(snippet("observability.rst"), str(DOCS / "observability.rst"), "exec"), names)
+    client = names["client"]
+    from autopay_soap.observe import ROW, Event
 
-        names["watch"](Event(ROW, "charge", "soap", 0.0, 0.1, "declined", "SUB-1", decline_kind="soft"))
-        names["watch"](Event("exchange", "order_status", "soap", 0.0, 3.5, "ok", "SUB-2"))
-        assert names["declined"] == [("SUB-1", "soft")] and names["slow"] == [("soap", "order_status", "SUB-2")]
-        assert client.events == (names["watch"],)
-        client.close()
+    names["watch"](Event(ROW, "charge", "soap", 0.0, 0.1, "declined", "SUB-1", decline_kind="soft"))
+    names["watch"](Event("exchange", "order_status", "soap", 0.0, 3.5, "ok", "SUB-2"))
+    assert names["declined"] == [("SUB-1", "soft")] and names["slow"] == [("soap", "order_status", "SUB-2")]
+    assert client.events == (names["watch"],)
+    client.close()
 
 
 def test_the_migrating_page_escape_hatch_runs_as_written(monkeypatch):

@@ -153,26 +153,25 @@ def test_a_repeated_rbs_parameter_is_refused():
         verify_rbs_callback_offline(params, secret=SECRET)
 
 
-def test_rbs_confirmation_refuses_a_claimed_amount_and_reports_the_state_of_now():
-    with Sandbox() as sb:
-        gw = RbsRestGateway(sb.rest_url, sb.username, sb.password)
-        order = gw.register_order("RBS-1", RUB("10.00"), sb.return_url)
-        sb.pay(order.form_url, TestCards.INSUFFICIENT_FUNDS)  # declined
-        claim = {"mdOrder": order.order_id, "orderNumber": "RBS-1", "operation": "deposited", "status": "1",
-                 "amount": "1000"}
-        note = verify_rbs_callback_offline({**claim, "checksum": rbs_hmac_checksum(claim, SECRET)}, secret=SECRET)
-        assert note.is_payment and not note.confirmed  # what the claim says
-        confirmed = confirm_rbs_callback(note, gw)
-        assert confirmed.confirmed and not confirmed.is_payment and confirmed.details.status.name == "DECLINED"
-        bigger = dict(claim, amount="100000")
-        note = verify_rbs_callback_offline({**bigger, "checksum": rbs_hmac_checksum(bigger, SECRET)}, secret=SECRET)
-        with pytest.raises(CallbackVerificationError, match="amount"):
-            confirm_rbs_callback(note, gw)
-        other = dict(claim, orderNumber="RBS-2")
-        note = verify_rbs_callback_offline({**other, "checksum": rbs_hmac_checksum(other, SECRET)}, secret=SECRET)
-        with pytest.raises(CallbackVerificationError, match="order number"):
-            confirm_rbs_callback(note, gw)
-        gw.close()
+def test_rbs_confirmation_refuses_a_claimed_amount_and_reports_the_state_of_now(sb):
+    gw = RbsRestGateway(sb.rest_url, sb.username, sb.password)
+    order = gw.register_order("RBS-1", RUB("10.00"), sb.return_url)
+    sb.pay(order.form_url, TestCards.INSUFFICIENT_FUNDS)  # declined
+    claim = {"mdOrder": order.order_id, "orderNumber": "RBS-1", "operation": "deposited", "status": "1",
+             "amount": "1000"}
+    note = verify_rbs_callback_offline({**claim, "checksum": rbs_hmac_checksum(claim, SECRET)}, secret=SECRET)
+    assert note.is_payment and not note.confirmed  # what the claim says
+    confirmed = confirm_rbs_callback(note, gw)
+    assert confirmed.confirmed and not confirmed.is_payment and confirmed.details.status.name == "DECLINED"
+    bigger = dict(claim, amount="100000")
+    note = verify_rbs_callback_offline({**bigger, "checksum": rbs_hmac_checksum(bigger, SECRET)}, secret=SECRET)
+    with pytest.raises(CallbackVerificationError, match="amount"):
+        confirm_rbs_callback(note, gw)
+    other = dict(claim, orderNumber="RBS-2")
+    note = verify_rbs_callback_offline({**other, "checksum": rbs_hmac_checksum(other, SECRET)}, secret=SECRET)
+    with pytest.raises(CallbackVerificationError, match="order number"):
+        confirm_rbs_callback(note, gw)
+    gw.close()
 
 
 def test_an_sbp_account_notification_is_confirmed_and_a_shifted_token_refused(tbank_world):

@@ -215,32 +215,31 @@ def test_add_card_notification_is_signed_and_confirmed(receiver):
         sb.stop()
 
 
-def test_a_replayed_add_card_notification_of_a_removed_card_is_not_handed_over():
+def test_a_replayed_add_card_notification_of_a_removed_card_is_not_handed_over(sb):
     from autopay_soap.callbacks import TBankCallbackApp
 
     handed = []
-    with Sandbox() as sb:
-        client = tbank_client(sb)
-        started = client.start_card_save("SAVE-R", "cust-r", check=CardCheck.HOLD)
-        sb.pay(started.form_url, TestCards.SUCCESS)
-        done = client.finish_card_save(started.reference, client_id="cust-r", check=CardCheck.HOLD)
-        body = {"TerminalKey": sb.tbank_terminal_key, "CustomerKey": "cust-r", "RequestKey": started.reference,
-                "Success": True, "Status": "COMPLETED", "PaymentId": 1, "ErrorCode": "0",
-                "RebillId": int(done.binding.binding_id), "CardId": int(done.card_id)}
-        body["Token"] = make_token(body, sb.tbank_password)
-        app = TBankCallbackApp(handed.append, password=sb.tbank_password, gateway=client.gateway)
-        from ..support.tbank import _wsgi
+    client = tbank_client(sb)
+    started = client.start_card_save("SAVE-R", "cust-r", check=CardCheck.HOLD)
+    sb.pay(started.form_url, TestCards.SUCCESS)
+    done = client.finish_card_save(started.reference, client_id="cust-r", check=CardCheck.HOLD)
+    body = {"TerminalKey": sb.tbank_terminal_key, "CustomerKey": "cust-r", "RequestKey": started.reference,
+            "Success": True, "Status": "COMPLETED", "PaymentId": 1, "ErrorCode": "0",
+            "RebillId": int(done.binding.binding_id), "CardId": int(done.card_id)}
+    body["Token"] = make_token(body, sb.tbank_password)
+    app = TBankCallbackApp(handed.append, password=sb.tbank_password, gateway=client.gateway)
+    from ..support.tbank import _wsgi
 
-        assert _wsgi(app, body) == ("200 OK", b"OK") and len(handed) == 1
-        client.remove_card(done.binding.binding_id, client_id="cust-r")
-        assert _wsgi(app, body) == ("200 OK", b"OK") and len(handed) == 1  # acknowledged, not handed over
-        for shifted in ({"Status": "REJECTED"}, {"Success": False}, {"CustomerKey": "cust-other"},
-                        {"OrderId": "x"}, {"RequestKey": "../../etc"}):
-            forged = {k: v for k, v in body.items() if k != "Token"}
-            forged.update(shifted)
-            forged["Token"] = make_token(forged, sb.tbank_password)
-            assert _wsgi(app, forged)[0].startswith("403"), shifted
-        assert len(handed) == 1
+    assert _wsgi(app, body) == ("200 OK", b"OK") and len(handed) == 1
+    client.remove_card(done.binding.binding_id, client_id="cust-r")
+    assert _wsgi(app, body) == ("200 OK", b"OK") and len(handed) == 1  # acknowledged, not handed over
+    for shifted in ({"Status": "REJECTED"}, {"Success": False}, {"CustomerKey": "cust-other"},
+                    {"OrderId": "x"}, {"RequestKey": "../../etc"}):
+        forged = {k: v for k, v in body.items() if k != "Token"}
+        forged.update(shifted)
+        forged["Token"] = make_token(forged, sb.tbank_password)
+        assert _wsgi(app, forged)[0].startswith("403"), shifted
+    assert len(handed) == 1
 
 
 def test_the_payers_page_says_nothing_is_charged(sandbox):

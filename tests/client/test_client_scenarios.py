@@ -160,11 +160,10 @@ def test_bad_input_is_refused_before_anything_is_sent(env, call, field):
 
 @pytest.mark.parametrize("transport", RBS_TRANSPORTS)
 @pytest.mark.parametrize("call, field", BAD_INPUT_RBS)
-def test_bad_rbs_input_is_refused_before_anything_is_sent(transport, call, field):
-    with Sandbox() as sb:
-        with AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport,
-                                        return_url=sb.return_url) as client:
-            _refused_before_sending(sb, client, call, field)
+def test_bad_rbs_input_is_refused_before_anything_is_sent(transport, call, field, sb):
+    with AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport,
+                                    return_url=sb.return_url) as client:
+        _refused_before_sending(sb, client, call, field)
 
 
 def test_missing_binding_is_a_clear_error_and_charges_nothing(env):

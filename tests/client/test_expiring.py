@@ -146,31 +146,30 @@ def test_a_client_whose_bindings_cannot_be_read_is_a_problem_not_a_crash(tmp_pat
                  "--sandbox-url", url, "--transport", "rest"]) == 4
 
 
-def test_the_monthly_script_of_the_docs_writes_the_links(tmp_path):
+def test_the_monthly_script_of_the_docs_writes_the_links(tmp_path, sb):
     import os
     import subprocess
 
     from ..support import AUTOPAY_MODULE, docs_script
 
     script, bin_dir = docs_script(tmp_path, "expiring-monthly.sh", AUTOPAY_MODULE)
-    with Sandbox() as sb:
-        client = client_for(sb, "rest")
-        soon = save(sb, client, "c-soon", card(dt.date.today().strftime("%m/%y")), "S-9")
-        save(sb, client, "c-later", card("12/30"), "S-10")
-        (tmp_path / "clients.csv").write_text("client_id,next_charge\nc-soon,\nc-later,\n")
-        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AUTOPAY_PROFILE": "sandbox",
-               "AUTOPAY_SANDBOX_URL": sb.url, "AUTOPAY_TRANSPORT": "rest"}
-        done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
-        assert (done.returncode, done.stderr) == (0, ""), (tmp_path / "expiring.log").read_text()
-        reports = list(tmp_path.glob("renew-*.csv"))
-        assert len(reports) == 1
-        import csv
+    client = client_for(sb, "rest")
+    soon = save(sb, client, "c-soon", card(dt.date.today().strftime("%m/%y")), "S-9")
+    save(sb, client, "c-later", card("12/30"), "S-10")
+    (tmp_path / "clients.csv").write_text("client_id,next_charge\nc-soon,\nc-later,\n")
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AUTOPAY_PROFILE": "sandbox",
+           "AUTOPAY_SANDBOX_URL": sb.url, "AUTOPAY_TRANSPORT": "rest"}
+    done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (0, ""), (tmp_path / "expiring.log").read_text()
+    reports = list(tmp_path.glob("renew-*.csv"))
+    assert len(reports) == 1
+    import csv
 
-        rows = list(csv.DictReader(reports[0].open()))
-        assert [(r["client_id"], r["binding_id"], r["reason"], r["save_outcome"]) for r in rows] == [
-            ("c-soon", soon.binding_id, "before", "pending")]
-        assert sb.pay(rows[0]["form_url"], card("12/30", "5555555555554444")).paid
-        assert len(client.list_cards("c-soon")) == 2
+    rows = list(csv.DictReader(reports[0].open()))
+    assert [(r["client_id"], r["binding_id"], r["reason"], r["save_outcome"]) for r in rows] == [
+        ("c-soon", soon.binding_id, "before", "pending")]
+    assert sb.pay(rows[0]["form_url"], card("12/30", "5555555555554444")).paid
+    assert len(client.list_cards("c-soon")) == 2
 
 
 def test_a_card_expiring_mid_schedule_is_listed_exactly_once(shop, tmp_path):

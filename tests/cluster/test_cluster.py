@@ -177,63 +177,61 @@ def test_a_stop_starts_no_new_row_and_a_second_run_goes_on(tmp_path, pg_url, red
         assert charged == {f"ST-{i:03d}": 1 for i in range(40)}
 
 
-def test_tasks_lost_by_the_broker_are_sent_again(tmp_path, pg_url, redis_server):
+def test_tasks_lost_by_the_broker_are_sent_again(tmp_path, pg_url, redis_server, sb):
     import psycopg
     import redis
 
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"LB-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(20)])
-        env = worker_env(sb, pg_url, redis_server)
-        journal = pg_url + "?merchant=shop&batch=lb"
-        runner = producer(sb, journal, redis_server, resend_after=1.0)
-        result = {}
-        run = threading.Thread(daemon=True, target=lambda: result.update(summary=runner.run(file)))
-        run.start()
-        worker = None
-        try:
-            with psycopg.connect(pg_url) as db:  # until the producer has queued every row (bounded)
-                for _ in range(3000):
-                    try:
-                        found = db.execute("SELECT COUNT(*) FROM autopay_charges WHERE batch = 'lb' "
-                                           "AND state = 'pending'").fetchone()[0]
-                    except psycopg.errors.UndefinedTable:  # the producer has not opened the journal yet
-                        db.rollback()
-                        found = 0
-                    if found == 20:
-                        break
-                    run.join(0.01)
-                assert found == 20
-            redis.Redis.from_url(redis_server).flushall()  # the broker loses every message
-            worker = Worker("w1", env)
-            run.join(120)
-            assert not run.is_alive(), "the producer waited for ever for lost tasks"
-        finally:
-            if worker is not None:
-                worker.stop()
-        assert result["summary"].paid == 20
-        charged = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("LB-")}
-        assert charged == {f"LB-{i:03d}": 1 for i in range(20)}
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"LB-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(20)])
+    env = worker_env(sb, pg_url, redis_server)
+    journal = pg_url + "?merchant=shop&batch=lb"
+    runner = producer(sb, journal, redis_server, resend_after=1.0)
+    result = {}
+    run = threading.Thread(daemon=True, target=lambda: result.update(summary=runner.run(file)))
+    run.start()
+    worker = None
+    try:
+        with psycopg.connect(pg_url) as db:  # until the producer has queued every row (bounded)
+            for _ in range(3000):
+                try:
+                    found = db.execute("SELECT COUNT(*) FROM autopay_charges WHERE batch = 'lb' "
+                                       "AND state = 'pending'").fetchone()[0]
+                except psycopg.errors.UndefinedTable:  # the producer has not opened the journal yet
+                    db.rollback()
+                    found = 0
+                if found == 20:
+                    break
+                run.join(0.01)
+            assert found == 20
+        redis.Redis.from_url(redis_server).flushall()  # the broker loses every message
+        worker = Worker("w1", env)
+        run.join(120)
+        assert not run.is_alive(), "the producer waited for ever for lost tasks"
+    finally:
+        if worker is not None:
+            worker.stop()
+    assert result["summary"].paid == 20
+    charged = {n: c for n, c in sb.engine.charges_by_order_number().items() if n.startswith("LB-")}
+    assert charged == {f"LB-{i:03d}": 1 for i in range(20)}
 
 
-def test_one_rate_for_the_whole_cluster(tmp_path, pg_url, redis_server):
+def test_one_rate_for_the_whole_cluster(tmp_path, pg_url, redis_server, sb):
     """AUTOPAY_RATE is the merchant's, not a worker's: two workers of 2 processes each at 20 a
     second together start 41 charges over at least 2 s (four separate limits would take 0.5 s)."""
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"RT-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(41)])
-        env = worker_env(sb, pg_url, redis_server, AUTOPAY_RATE="20")
-        workers = [Worker("w1", env), Worker("w2", env)]
-        try:
-            summary = producer(sb, pg_url + "?merchant=rate&batch=r1", redis_server).run(file)
-        finally:
-            for worker in workers:
-                worker.stop()
-        assert summary.paid == 41
-        started = sorted(o.created_at for o in sb.engine.orders() if o.order_number.startswith("RT-"))
-        assert started[-1] - started[0] >= 2.0 * 0.95  # 40 gaps of 1/20 s (a little slack for clock reads)
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"RT-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(41)])
+    env = worker_env(sb, pg_url, redis_server, AUTOPAY_RATE="20")
+    workers = [Worker("w1", env), Worker("w2", env)]
+    try:
+        summary = producer(sb, pg_url + "?merchant=rate&batch=r1", redis_server).run(file)
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert summary.paid == 41
+    started = sorted(o.created_at for o in sb.engine.orders() if o.order_number.startswith("RT-"))
+    assert started[-1] - started[0] >= 2.0 * 0.95  # 40 gaps of 1/20 s (a little slack for clock reads)
 
 
 def test_every_task_delivered_three_times_charges_each_row_once(tmp_path, pg_url, redis_server):

@@ -30,66 +30,65 @@ def row(number, binding="b-1", amount="10.00", line=2, client_id="cust"):
 
 # -- what a message may say ---------------------------------------------------------------------------
 
-def test_forged_messages_on_the_broker_charge_nothing(tmp_path, pg_url, redis_server):
+def test_forged_messages_on_the_broker_charge_nothing(tmp_path, pg_url, redis_server, sb):
     """What the adversarial run did (a charge order straight on the broker, an unknown merchant,
     a boolean amount, a row of another batch, a paid row again) charges nothing; the real batch is
     charged once, and a worker with a signing key refuses unsigned names of real rows."""
     from autopay_soap.celery import app, row_message, rows_message
 
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"FG-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(5)])
-        journal = pg_url + "?merchant=shop&batch=fg"
-        worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=1)
-        try:
-            assert producer(sb, journal, redis_server).run(file).paid == 5
-            with open_journal(pg_url + "?merchant=shop&batch=other", runner_lock=False) as other:
-                other.queue(row("OT-001", binding))  # queued in another batch, never to be charged under "fg"
-            forged = [
-                ("shop", "fg", {"line": 2, "order_number": "FG-900", "client_id": "cust", "binding_id": binding,
-                                "amount_minor": 99999, "currency": "RUB"}),  # 999.99 RUB, as found
-                ({"merchant": "ghost-shop", "batch": "x", "order_number": "FG-901"},),
-                ({"merchant": "shop", "batch": "fg", "order_number": "FG-902", "amount_minor": True},),
-                ({"merchant": "shop", "batch": "fg", "order_number": "OT-001"},),  # another batch's row
-                (row_message("shop", "fg", "FG-000"),),  # a paid row, again
-                (row_message("shop", "fg", "FG-999"),),  # never queued
-            ]
-            with app.connection_for_write(redis_server) as connection:
-                for args in forged:
-                    app.send_task("autopay_soap.charge_row", args=args, connection=connection)
-                # the many-row task: a paid row, one never queued, another batch's, and an amount smuggled in
-                app.send_task("autopay_soap.charge_rows", args=(rows_message("shop", "fg", ["FG-001", "FG-998",
-                                                                                          "OT-001"]),),
-                              connection=connection)
-                app.send_task("autopay_soap.charge_rows", args=({**rows_message("shop", "fg", ["FG-997"]),
-                                                                 "amount_minor": 1},), connection=connection)
-            assert worker.wait_for("task refused", 5), "".join(worker.lines[-30:])
-            assert worker.wait_for("succeeded", 5 + len(forged) + 2), "".join(worker.lines[-30:])
-        finally:
-            worker.stop()
-        charged = sb.engine.charges_by_order_number()
-        assert {n: c for n, c in charged.items() if n.startswith(("FG-", "OT-"))} == {
-            f"FG-{i:03d}": 1 for i in range(5)}
-        assert [m for m in sb.ledger() if m.amount in (99999, 1)] == []
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"FG-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(5)])
+    journal = pg_url + "?merchant=shop&batch=fg"
+    worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=1)
+    try:
+        assert producer(sb, journal, redis_server).run(file).paid == 5
+        with open_journal(pg_url + "?merchant=shop&batch=other", runner_lock=False) as other:
+            other.queue(row("OT-001", binding))  # queued in another batch, never to be charged under "fg"
+        forged = [
+            ("shop", "fg", {"line": 2, "order_number": "FG-900", "client_id": "cust", "binding_id": binding,
+                            "amount_minor": 99999, "currency": "RUB"}),  # 999.99 RUB, as found
+            ({"merchant": "ghost-shop", "batch": "x", "order_number": "FG-901"},),
+            ({"merchant": "shop", "batch": "fg", "order_number": "FG-902", "amount_minor": True},),
+            ({"merchant": "shop", "batch": "fg", "order_number": "OT-001"},),  # another batch's row
+            (row_message("shop", "fg", "FG-000"),),  # a paid row, again
+            (row_message("shop", "fg", "FG-999"),),  # never queued
+        ]
+        with app.connection_for_write(redis_server) as connection:
+            for args in forged:
+                app.send_task("autopay_soap.charge_row", args=args, connection=connection)
+            # the many-row task: a paid row, one never queued, another batch's, and an amount smuggled in
+            app.send_task("autopay_soap.charge_rows", args=(rows_message("shop", "fg", ["FG-001", "FG-998",
+                                                                                      "OT-001"]),),
+                          connection=connection)
+            app.send_task("autopay_soap.charge_rows", args=({**rows_message("shop", "fg", ["FG-997"]),
+                                                             "amount_minor": 1},), connection=connection)
+        assert worker.wait_for("task refused", 5), "".join(worker.lines[-30:])
+        assert worker.wait_for("succeeded", 5 + len(forged) + 2), "".join(worker.lines[-30:])
+    finally:
+        worker.stop()
+    charged = sb.engine.charges_by_order_number()
+    assert {n: c for n, c in charged.items() if n.startswith(("FG-", "OT-"))} == {
+        f"FG-{i:03d}": 1 for i in range(5)}
+    assert [m for m in sb.ledger() if m.amount in (99999, 1)] == []
 
-        signed_file = tmp_path / "signed.csv"
-        write_csv(signed_file, [(f"SG-{i:03d}", "cust", binding, "2.00", "RUB", "") for i in range(3)])
-        signed_journal = pg_url + "?merchant=shop&batch=sg"
-        with open_journal(pg_url + "?merchant=shop&batch=sg-x", runner_lock=False) as queued:
-            queued.queue(row("SG-777", binding))  # a real queued row, named without a signature
-        worker = Worker("w2", worker_env(sb, pg_url, redis_server, AUTOPAY_CELERY_SIGNING_KEY="shared-secret"),
-                        concurrency=1)
-        try:
-            with app.connection_for_write(redis_server) as connection:
-                app.send_task("autopay_soap.charge_row", args=(row_message("shop", "sg-x", "SG-777"),),
-                              connection=connection)
-            assert worker.wait_for("signature is missing or wrong", 1), "".join(worker.lines[-30:])
-            summary = producer(sb, signed_journal, redis_server, signing_key="shared-secret").run(signed_file)
-        finally:
-            worker.stop()
-        assert summary.paid == 3
-        assert "SG-777" not in sb.engine.charges_by_order_number()
+    signed_file = tmp_path / "signed.csv"
+    write_csv(signed_file, [(f"SG-{i:03d}", "cust", binding, "2.00", "RUB", "") for i in range(3)])
+    signed_journal = pg_url + "?merchant=shop&batch=sg"
+    with open_journal(pg_url + "?merchant=shop&batch=sg-x", runner_lock=False) as queued:
+        queued.queue(row("SG-777", binding))  # a real queued row, named without a signature
+    worker = Worker("w2", worker_env(sb, pg_url, redis_server, AUTOPAY_CELERY_SIGNING_KEY="shared-secret"),
+                    concurrency=1)
+    try:
+        with app.connection_for_write(redis_server) as connection:
+            app.send_task("autopay_soap.charge_row", args=(row_message("shop", "sg-x", "SG-777"),),
+                          connection=connection)
+        assert worker.wait_for("signature is missing or wrong", 1), "".join(worker.lines[-30:])
+        summary = producer(sb, signed_journal, redis_server, signing_key="shared-secret").run(signed_file)
+    finally:
+        worker.stop()
+    assert summary.paid == 3
+    assert "SG-777" not in sb.engine.charges_by_order_number()
 
 
 # -- a database that restarts ---------------------------------------------------------------------------
@@ -280,47 +279,46 @@ def test_a_stale_worker_cannot_roll_a_finished_row_back(pg_url):
         assert (entry.state, entry.order_id, entry.attempts) == ("paid", "o-1", 1)
 
 
-def test_rows_whose_task_is_gone_are_sent_again_and_a_stop_ends_the_wait(tmp_path, pg_url, redis_server):
+def test_rows_whose_task_is_gone_are_sent_again_and_a_stop_ends_the_wait(tmp_path, pg_url, redis_server, sb):
     """A worker killed with its lease (its row left in_flight) and a broker that lost the task:
     the producer sends those rows again and the new worker looks the order up first."""
     from autopay_soap.batch.executors import RunTracker, ThreadExecutor
     from autopay_soap.celery import _RunView, app
 
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"OR-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(4)])
-        journal_url = pg_url + "?merchant=shop&batch=or"
-        runner = producer(sb, journal_url, redis_server, resend_after=0.5)
-        with open_journal(journal_url, runner_lock=False) as journal:
-            for number in ("OR-000", "OR-001"):  # a dead worker's rows: in flight, lease run out, no task
-                journal.queue(row(number, binding, amount="1.00"))
-                journal.claim(number, "dead-host:1", 30)
-                journal.intend(row(number, binding, amount="1.00"), owner="dead-host:1", lease_seconds=30)
-            journal._run("UPDATE autopay_charges SET lease_until = now() - interval '1 second'")
-            executor, tracker = runner.executor, RunTracker(ThreadExecutor.gate())
-            executor._run = _RunView(tracker, journal.counts())
-            tracker.request_stop("SIGINT")  # Ctrl-C while the producer waits for rows no live worker holds
-            started = time.monotonic()
-            executor._follow(journal, tracker)  # the wait ends at once: what no live worker holds is the next run's
-            assert time.monotonic() - started < 5
-            assert journal.waiting() == {"pending": 0, "in_flight": 2, "in_flight_live": 0}
-            worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=2)
-            try:
-                journal.set_stopped(False)
-                app.conf.broker_url = redis_server
-                follower, going_on = producer(sb, journal_url, redis_server, resend_after=0.5).executor, \
-                    RunTracker(ThreadExecutor.gate())
-                follower._run = _RunView(going_on, journal.counts())
-                follower._follow(journal, going_on)  # not stopped: the orphans are sent again and charged
-                assert journal.waiting()["in_flight"] == 0
-                summary = producer(sb, journal_url, redis_server, resend_after=0.5).run(file)
-            finally:
-                worker.stop()
-        assert "taken over from a worker that stopped" in "".join(worker.lines)
-        assert (summary.paid, summary.exit_code) == (4, EXIT_OK)
-        charged = sb.engine.charges_by_order_number()
-        assert {n: c for n, c in charged.items() if n.startswith("OR-")} == {f"OR-{i:03d}": 1 for i in range(4)}
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"OR-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(4)])
+    journal_url = pg_url + "?merchant=shop&batch=or"
+    runner = producer(sb, journal_url, redis_server, resend_after=0.5)
+    with open_journal(journal_url, runner_lock=False) as journal:
+        for number in ("OR-000", "OR-001"):  # a dead worker's rows: in flight, lease run out, no task
+            journal.queue(row(number, binding, amount="1.00"))
+            journal.claim(number, "dead-host:1", 30)
+            journal.intend(row(number, binding, amount="1.00"), owner="dead-host:1", lease_seconds=30)
+        journal._run("UPDATE autopay_charges SET lease_until = now() - interval '1 second'")
+        executor, tracker = runner.executor, RunTracker(ThreadExecutor.gate())
+        executor._run = _RunView(tracker, journal.counts())
+        tracker.request_stop("SIGINT")  # Ctrl-C while the producer waits for rows no live worker holds
+        started = time.monotonic()
+        executor._follow(journal, tracker)  # the wait ends at once: what no live worker holds is the next run's
+        assert time.monotonic() - started < 5
+        assert journal.waiting() == {"pending": 0, "in_flight": 2, "in_flight_live": 0}
+        worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=2)
+        try:
+            journal.set_stopped(False)
+            app.conf.broker_url = redis_server
+            follower, going_on = producer(sb, journal_url, redis_server, resend_after=0.5).executor, \
+                RunTracker(ThreadExecutor.gate())
+            follower._run = _RunView(going_on, journal.counts())
+            follower._follow(journal, going_on)  # not stopped: the orphans are sent again and charged
+            assert journal.waiting()["in_flight"] == 0
+            summary = producer(sb, journal_url, redis_server, resend_after=0.5).run(file)
+        finally:
+            worker.stop()
+    assert "taken over from a worker that stopped" in "".join(worker.lines)
+    assert (summary.paid, summary.exit_code) == (4, EXIT_OK)
+    charged = sb.engine.charges_by_order_number()
+    assert {n: c for n, c in charged.items() if n.startswith("OR-")} == {f"OR-{i:03d}": 1 for i in range(4)}
 
 
 def test_the_wait_for_lost_tasks_is_bounded(tmp_path, pg_url, redis_server):

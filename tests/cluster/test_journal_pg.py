@@ -127,37 +127,35 @@ def _runner(sb, journal):
                                                           sleep=no_wait), journal, concurrency=4, quiet=True)
 
 
-def test_the_batch_runner_charges_exactly_once_on_a_postgresql_journal(pg_url, tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"PG-{i:03d}", "cust", binding, "5.00", "RUB", "") for i in range(40)])
-        first = _runner(sb, pg_url + "?merchant=shop&batch=n1").run(file)
-        again = _runner(sb, pg_url + "?merchant=shop&batch=n1").run(file)
-        assert (first.paid, first.exit_code) == (40, EXIT_OK)
-        assert again.paid == 40 and again.charged_this_run == 0
-        assert sb.engine.charges_by_order_number() == {f"PG-{i:03d}": 1 for i in range(40)} | {"FIRST-cust": 1}
-        # the same number in another batch of the same merchant, with another amount: a mismatch
-        other = tmp_path / "other.csv"
-        write_csv(other, [("PG-000", "cust", binding, "7.00", "RUB", "")])
-        mixed = _runner(sb, pg_url + "?merchant=shop&batch=n2").run(other)
-        assert mixed.mismatch == 1 and mixed.exit_code == EXIT_MISMATCH
-        assert sb.engine.charges_by_order_number()["PG-000"] == 1
-        with open_journal(pg_url + "?merchant=shop&batch=n1", runner_lock=False) as journal:
-            kept = journal.get("PG-000")  # the first batch's record is untouched: no request was even sent
-        assert (kept.state, kept.amount_minor, kept.attempts) == ("paid", 500, 1)
+def test_the_batch_runner_charges_exactly_once_on_a_postgresql_journal(pg_url, tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"PG-{i:03d}", "cust", binding, "5.00", "RUB", "") for i in range(40)])
+    first = _runner(sb, pg_url + "?merchant=shop&batch=n1").run(file)
+    again = _runner(sb, pg_url + "?merchant=shop&batch=n1").run(file)
+    assert (first.paid, first.exit_code) == (40, EXIT_OK)
+    assert again.paid == 40 and again.charged_this_run == 0
+    assert sb.engine.charges_by_order_number() == {f"PG-{i:03d}": 1 for i in range(40)} | {"FIRST-cust": 1}
+    # the same number in another batch of the same merchant, with another amount: a mismatch
+    other = tmp_path / "other.csv"
+    write_csv(other, [("PG-000", "cust", binding, "7.00", "RUB", "")])
+    mixed = _runner(sb, pg_url + "?merchant=shop&batch=n2").run(other)
+    assert mixed.mismatch == 1 and mixed.exit_code == EXIT_MISMATCH
+    assert sb.engine.charges_by_order_number()["PG-000"] == 1
+    with open_journal(pg_url + "?merchant=shop&batch=n1", runner_lock=False) as journal:
+        kept = journal.get("PG-000")  # the first batch's record is untouched: no request was even sent
+    assert (kept.state, kept.amount_minor, kept.attempts) == ("paid", 500, 1)
 
 
-def test_an_unreachable_server_is_a_setting_error_before_any_charge(tmp_path, pg_server):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [("U-1", "cust", binding, "5.00", "RUB", "")])
-        port = int(pg_server.rsplit(":", 1)[1].split("/")[0])
-        done = subprocess.run(charge_cmd(sb, file, "--journal", f"postgresql://postgres@127.0.0.1:{port + 1}/x"),
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == EXIT_CONFIG, done.stderr
-        assert "journal" in done.stderr and "U-1" not in sb.engine.charges_by_order_number()
+def test_an_unreachable_server_is_a_setting_error_before_any_charge(tmp_path, pg_server, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [("U-1", "cust", binding, "5.00", "RUB", "")])
+    port = int(pg_server.rsplit(":", 1)[1].split("/")[0])
+    done = subprocess.run(charge_cmd(sb, file, "--journal", f"postgresql://postgres@127.0.0.1:{port + 1}/x"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert "journal" in done.stderr and "U-1" not in sb.engine.charges_by_order_number()
 
 
 @pytest.mark.parametrize("tail", ["?bogus=1", "?merchant=", ""])
@@ -175,18 +173,17 @@ def test_a_bad_journal_url_is_refused_before_charging_and_never_prints_its_passw
     assert "P-1" not in sb.engine.charges_by_order_number()
 
 
-def test_an_edited_file_is_not_mixed_into_a_running_batch(pg_url, tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"ED-{i}", "cust", binding, "5.00", "RUB", "") for i in range(3)])
-        assert _runner(sb, pg_url + "?batch=ed").run(file).paid == 3
-        write_csv(file, [(f"ED-{i}", "cust", binding, "5.00", "RUB", "") for i in range(4)])  # a row more
-        with pytest.raises(BatchConfigError, match="another file") as info:
-            _runner(sb, pg_url + "?batch=ed").run(file)
-        assert info.value.setting == "journal" and "ED-3" not in sb.engine.charges_by_order_number()
-        assert _runner(sb, pg_url + "?batch=ed-2").run(file).paid == 4  # as a new batch it runs
-        assert sb.engine.charges_by_order_number()["ED-0"] == 1
+def test_an_edited_file_is_not_mixed_into_a_running_batch(pg_url, tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"ED-{i}", "cust", binding, "5.00", "RUB", "") for i in range(3)])
+    assert _runner(sb, pg_url + "?batch=ed").run(file).paid == 3
+    write_csv(file, [(f"ED-{i}", "cust", binding, "5.00", "RUB", "") for i in range(4)])  # a row more
+    with pytest.raises(BatchConfigError, match="another file") as info:
+        _runner(sb, pg_url + "?batch=ed").run(file)
+    assert info.value.setting == "journal" and "ED-3" not in sb.engine.charges_by_order_number()
+    assert _runner(sb, pg_url + "?batch=ed-2").run(file).paid == 4  # as a new batch it runs
+    assert sb.engine.charges_by_order_number()["ED-0"] == 1
 
 
 def test_a_table_of_an_older_version_gains_the_decline_columns_and_keeps_its_rows(pg_url):

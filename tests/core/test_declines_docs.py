@@ -62,29 +62,28 @@ def test_the_sandbox_clock_over_http_moves_what_the_engine_sees():
         assert requests.post(fixed.url + "/_sandbox/clock", json={"advance_seconds": 1}, timeout=5).status_code == 409
 
 
-def test_the_nightly_dunning_script_retries_what_is_due(tmp_path):
+def test_the_nightly_dunning_script_retries_what_is_due(tmp_path, sb):
     script, bin_dir = docs_script(tmp_path, "dunning-nightly.sh", AUTOPAY_MODULE)
     shim = bin_dir / "autopay-soap"
-    with Sandbox() as sb:
-        soft = bind(sb, "c-soft", TestCards.RECURRING_INSUFFICIENT)
-        write_csv(tmp_path / "subs-2026-12-01.csv", [("N-1", "c-soft", soft, "4.00", "RUB", "")])
-        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AUTOPAY_PROFILE": "sandbox",
-               "AUTOPAY_SANDBOX_URL": sb.url}
-        charged = subprocess.run([str(shim), "charge", "subs-2026-12-01.csv", "--journal", "subs.sqlite", "--quiet"],
-                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-        assert charged.returncode == 3, charged.stderr
-        quiet = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
-        assert (quiet.returncode, quiet.stderr) == (0, "")  # nothing due yet: silence
-        assert not list(tmp_path.glob("retries-*.csv"))
-        import sqlite3
+    soft = bind(sb, "c-soft", TestCards.RECURRING_INSUFFICIENT)
+    write_csv(tmp_path / "subs-2026-12-01.csv", [("N-1", "c-soft", soft, "4.00", "RUB", "")])
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AUTOPAY_PROFILE": "sandbox",
+           "AUTOPAY_SANDBOX_URL": sb.url}
+    charged = subprocess.run([str(shim), "charge", "subs-2026-12-01.csv", "--journal", "subs.sqlite", "--quiet"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert charged.returncode == 3, charged.stderr
+    quiet = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert (quiet.returncode, quiet.stderr) == (0, "")  # nothing due yet: silence
+    assert not list(tmp_path.glob("retries-*.csv"))
+    import sqlite3
 
-        with sqlite3.connect(str(tmp_path / "subs.sqlite")) as db:  # the night's charges were yesterday's
-            db.execute("UPDATE charges SET finished_at = finished_at - 86400")
-        due = subprocess.run(["sh", str(script)], env={**env, "DUE": "2999-01-01"}, capture_output=True, text=True,
-                             timeout=120)
-        assert (due.returncode, due.stderr) == (0, "")
-        retries = list(tmp_path.glob("retries-*-report.csv"))
-        assert len(retries) == 1
-        row = next(csv.DictReader(retries[0].open()))
-        assert (row["order_number"], row["outcome"], row["attempt"]) == ("N-1/r1", "declined", "2")
-        assert sb.engine.order(order_number="N-1/r1").amount == Money.of("4.00", "RUB").minor
+    with sqlite3.connect(str(tmp_path / "subs.sqlite")) as db:  # the night's charges were yesterday's
+        db.execute("UPDATE charges SET finished_at = finished_at - 86400")
+    due = subprocess.run(["sh", str(script)], env={**env, "DUE": "2999-01-01"}, capture_output=True, text=True,
+                         timeout=120)
+    assert (due.returncode, due.stderr) == (0, "")
+    retries = list(tmp_path.glob("retries-*-report.csv"))
+    assert len(retries) == 1
+    row = next(csv.DictReader(retries[0].open()))
+    assert (row["order_number"], row["outcome"], row["attempt"]) == ("N-1/r1", "declined", "2")
+    assert sb.engine.order(order_number="N-1/r1").amount == Money.of("4.00", "RUB").minor

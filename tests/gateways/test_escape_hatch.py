@@ -42,16 +42,15 @@ def test_soap_call_keeps_the_reply_limit():
     assert "pw" not in str(refused.value)
 
 
-def test_rest_call_uses_the_credentials_and_refuses_to_replace_them():
-    with Sandbox() as sb:
-        gateway = RbsRestGateway(sb.rest_url, sb.username, sb.password)
-        order = gateway.register_order("HATCH-2", Money.of("5.00", "RUB"), sb.return_url)
-        found = gateway.call("getOrderStatusExtended", orderId=order.order_id)
-        assert found.get("OrderNumber") == "HATCH-2" and found.get("orderStatus") == 0
-        for field in ("password", "userName", "token"):
-            with pytest.raises(ValidationError) as refused:
-                gateway.call("getOrderStatusExtended", orderId=order.order_id, **{field: "x"})
-            assert refused.value.field == field
-        with pytest.raises(ValidationError):
-            gateway.call("../admin")
-        gateway.close()
+def test_rest_call_uses_the_credentials_and_refuses_to_replace_them(sb):
+    gateway = RbsRestGateway(sb.rest_url, sb.username, sb.password)
+    order = gateway.register_order("HATCH-2", Money.of("5.00", "RUB"), sb.return_url)
+    found = gateway.call("getOrderStatusExtended", orderId=order.order_id)
+    assert found.get("OrderNumber") == "HATCH-2" and found.get("orderStatus") == 0
+    for field in ("password", "userName", "token"):
+        with pytest.raises(ValidationError) as refused:
+            gateway.call("getOrderStatusExtended", orderId=order.order_id, **{field: "x"})
+        assert refused.value.field == field
+    with pytest.raises(ValidationError):
+        gateway.call("../admin")
+    gateway.close()

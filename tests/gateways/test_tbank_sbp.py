@@ -82,21 +82,20 @@ def test_sbp_rejected_binding_and_declined_account(sandbox):
     assert sandbox.engine.charges_by_order_number() == {}
 
 
-def test_t_bank_s_own_sbp_test_scenario_needs_no_data_qr():
+def test_t_bank_s_own_sbp_test_scenario_needs_no_data_qr(sb):
     """Init (without DATA.QR) → GetQr → SbpPayTest → GetState CONFIRMED → Cancel → REFUNDED, as
     T-Bank's SBP test instructions have it (a client that never sends DATA.QR, like PyPI tbank)."""
     from ..support.wire import tbank
 
-    with Sandbox() as sb:
-        init = tbank(sb, "Init", {"Amount": 1500, "OrderId": "QR-PLAIN-1", "Description": "a plain SBP payment"})
-        qr = tbank(sb, "GetQr", {"PaymentId": init["PaymentId"]})
-        assert qr["Success"] is True and qr["Data"].startswith("https://qr.nspk.ru/") and "RequestKey" not in qr
-        assert tbank(sb, "SbpPayTest", {"PaymentId": init["PaymentId"]})["Success"] is True
-        state = tbank(sb, "GetState", {"PaymentId": init["PaymentId"]})
-        assert (state["Status"], state["Amount"]) == ("CONFIRMED", 1500)
-        assert {"Key": "Source", "Value": "qrsbp"} in state["Params"]
-        assert tbank(sb, "Cancel", {"PaymentId": init["PaymentId"]})["Status"] == "REFUNDED"
-        recurrent = tbank(sb, "Init", {"Amount": 100, "OrderId": "QR-REC-1", "Recurrent": "Y", "CustomerKey": "c",
-                                       "Description": "binds a card, not an account"})
-        refused = tbank(sb, "GetQr", {"PaymentId": recurrent["PaymentId"]})
-        assert refused["ErrorCode"] == "14" and "DATA.QR" in refused["Details"]
+    init = tbank(sb, "Init", {"Amount": 1500, "OrderId": "QR-PLAIN-1", "Description": "a plain SBP payment"})
+    qr = tbank(sb, "GetQr", {"PaymentId": init["PaymentId"]})
+    assert qr["Success"] is True and qr["Data"].startswith("https://qr.nspk.ru/") and "RequestKey" not in qr
+    assert tbank(sb, "SbpPayTest", {"PaymentId": init["PaymentId"]})["Success"] is True
+    state = tbank(sb, "GetState", {"PaymentId": init["PaymentId"]})
+    assert (state["Status"], state["Amount"]) == ("CONFIRMED", 1500)
+    assert {"Key": "Source", "Value": "qrsbp"} in state["Params"]
+    assert tbank(sb, "Cancel", {"PaymentId": init["PaymentId"]})["Status"] == "REFUNDED"
+    recurrent = tbank(sb, "Init", {"Amount": 100, "OrderId": "QR-REC-1", "Recurrent": "Y", "CustomerKey": "c",
+                                   "Description": "binds a card, not an account"})
+    refused = tbank(sb, "GetQr", {"PaymentId": recurrent["PaymentId"]})
+    assert refused["ErrorCode"] == "14" and "DATA.QR" in refused["Details"]

@@ -7,10 +7,9 @@ from autopay_soap.sandbox import Sandbox
 from bench._common import make_binding
 
 
-def test_make_binding_pays_a_first_payment_and_returns_its_binding():
-    with Sandbox() as sb:
-        binding = make_binding(sb.url, client_id="bench-test")
-        assert [b.binding_id for b in sb.engine.bindings("bench-test")] == [binding]
+def test_make_binding_pays_a_first_payment_and_returns_its_binding(sb):
+    binding = make_binding(sb.url, client_id="bench-test")
+    assert [b.binding_id for b in sb.engine.bindings("bench-test")] == [binding]
 
 
 def test_a_charge_file_is_a_valid_batch_file_that_a_sandbox_client_charges(tmp_path):

@@ -46,3 +46,27 @@ def test_test_modules_are_grouped_by_the_layer_they_test():
         assert ast.get_docstring(ast.parse((TESTS / layer / "__init__.py").read_text("utf-8"))), layer
     names = [p.name for p in TESTS.rglob("test_*.py")]
     assert len(names) == len(set(names))
+
+
+def _only_a_default_sandbox_block(function):
+    """True when ``function``'s body, past its docstring and imports, is one ``with Sandbox() as x:``."""
+    body = [node for node in function.body if not isinstance(node, (ast.Import, ast.ImportFrom))]
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    if len(body) != 1 or not isinstance(body[0], ast.With) or len(body[0].items) != 1:
+        return False
+    opened = body[0].items[0].context_expr
+    return (isinstance(opened, ast.Call) and getattr(opened.func, "id", None) == "Sandbox"
+            and not opened.args and not opened.keywords)
+
+
+def test_a_test_that_only_needs_a_default_sandbox_takes_the_sb_fixture():
+    """A test whose whole body is one default ``with Sandbox() as sb:`` block takes the ``sb``
+    fixture instead (``conftest.py``); a sandbox with other settings, or one the test looks at
+    after it closed, is still started in the test."""
+    inline = sorted(f"{path.name}::{node.name}" for path in TESTS.rglob("test_*.py")
+                    for node in ast.parse(path.read_text("utf-8")).body
+                    if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+                    and not any("given" in ast.dump(d) for d in node.decorator_list)
+                    and _only_a_default_sandbox_block(node))
+    assert inline == []
