@@ -28,23 +28,22 @@ from ..support.batch import bind, charge_cmd, start_charging, write_csv
 
 
 @pytest.mark.slow
-def test_kill_9_mid_run_then_resume_charges_each_row_exactly_once(tmp_path):
+def test_kill_9_mid_run_then_resume_charges_each_row_exactly_once(tmp_path, sb):
     rows = 300
-    with Sandbox() as sb:
-        file = tmp_path / "batch.csv"
-        faults = FaultPlan.parse("*:drop_after=0.06,http500=0.04,garbage=0.04,refuse=0.03,truncated=0.03", seed=9)
-        proc = start_charging(sb, file, "K", rows, rows // 2, "--concurrency", "8", amount="9.90", faults=faults)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
-        with open_journal(file.with_name("batch.csv.journal.sqlite")) as journal:
-            states = journal.counts()
-        assert states.get("in_flight", 0) + states.get("paid", 0) < rows  # really stopped halfway
-        second = subprocess.run(charge_cmd(sb, file, "--report", str(tmp_path / "report.jsonl")),
-                                capture_output=True, text=True, timeout=300)
-        summary = json.loads(second.stdout.strip().splitlines()[-1])
-        sb.faults = None
-        charges = sb.engine.charges_by_order_number()
+    file = tmp_path / "batch.csv"
+    faults = FaultPlan.parse("*:drop_after=0.06,http500=0.04,garbage=0.04,refuse=0.03,truncated=0.03", seed=9)
+    proc = start_charging(sb, file, "K", rows, rows // 2, "--concurrency", "8", amount="9.90", faults=faults)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with open_journal(file.with_name("batch.csv.journal.sqlite")) as journal:
+        states = journal.counts()
+    assert states.get("in_flight", 0) + states.get("paid", 0) < rows  # really stopped halfway
+    second = subprocess.run(charge_cmd(sb, file, "--report", str(tmp_path / "report.jsonl")),
+                            capture_output=True, text=True, timeout=300)
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    sb.faults = None
+    charges = sb.engine.charges_by_order_number()
     assert second.returncode == EXIT_OK, second.stderr
     assert summary["paid"] == rows and summary["unknown"] == 0 and summary["not_started"] == 0
     report = [json.loads(line) for line in (tmp_path / "report.jsonl").read_text().splitlines()]
@@ -53,20 +52,19 @@ def test_kill_9_mid_run_then_resume_charges_each_row_exactly_once(tmp_path):
     assert max(charges.values()) == 1
 
 
-def test_running_the_same_file_twice_charges_nothing_the_second_time(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "twice.csv"
-        write_csv(file, [(f"T-{i}", "cust", binding, "1.00", "RUB", "") for i in range(20)])
-        first = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=120)
-        ledger_after_first = len(sb.ledger())
-        second = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=120)
-        assert len(sb.ledger()) == ledger_after_first
+def test_running_the_same_file_twice_charges_nothing_the_second_time(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "twice.csv"
+    write_csv(file, [(f"T-{i}", "cust", binding, "1.00", "RUB", "") for i in range(20)])
+    first = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=120)
+    ledger_after_first = len(sb.ledger())
+    second = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=120)
+    assert len(sb.ledger()) == ledger_after_first
     assert first.returncode == second.returncode == EXIT_OK
     assert json.loads(second.stdout)["charged_this_run"] == 0 and json.loads(second.stdout)["paid"] == 20
 
 
-def test_malformed_file_is_reported_with_line_numbers_and_nothing_is_charged(tmp_path):
+def test_malformed_file_is_reported_with_line_numbers_and_nothing_is_charged(tmp_path, sb):
     file = tmp_path / "bad.csv"
     write_csv(file, [("OK-1", "cust", "b-1", "1.00", "RUB", ""),
                      ("OK-2", "cust", "b-1", "1.001", "RUB", ""),      # line 3: too many decimals
@@ -75,9 +73,8 @@ def test_malformed_file_is_reported_with_line_numbers_and_nothing_is_charged(tmp
                      ("OK-5", "", "b-1", "1.00", "RUB", ""),           # line 6: no client
                      ("OK-6", "cust", "b-1", "1.00", "XYZ", ""),       # line 7: currency
                      ("OK-7", "cust", "b-1", "1.00", "RUB", "maybe")])  # line 8: two_stage
-    with Sandbox() as sb:
-        out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
-        assert sb.engine.orders() == []
+    out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
+    assert sb.engine.orders() == []
     assert out.returncode == EXIT_INVALID_INPUT
     assert out.stderr.startswith(f"autopay-soap: 6 bad row(s) in {file}; nothing was charged\n")
     for line, column in ((3, "amount"), (4, "order_number"), (5, "order_number"), (6, "client_id"),
@@ -87,7 +84,7 @@ def test_malformed_file_is_reported_with_line_numbers_and_nothing_is_charged(tmp
     assert not (tmp_path / "bad.csv.journal.sqlite").exists()
 
 
-def test_jsonl_and_dry_run(tmp_path):
+def test_jsonl_and_dry_run(tmp_path, sb):
     file = tmp_path / "rows.jsonl"
     file.write_text('{"order_number": "J-1", "client_id": "c", "binding_id": "b", "amount_minor": 990}\n'
                     '{"order_number": "J-2", "client_id": "c", "binding_id": "b", "amount": "1.50", '
@@ -96,40 +93,37 @@ def test_jsonl_and_dry_run(tmp_path):
     found = validate_file(file)
     assert found.rows == 4 and [e.line for e in found.errors] == [3, 4] and found.bad_rows == 2
     file.write_text('{"order_number": "J-1", "client_id": "c", "binding_id": "b", "amount_minor": 990}\n')
-    with Sandbox() as sb:
-        runner = BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url,
-                                                                return_url=sb.return_url), tmp_path / "j.sqlite")
-        summary = runner.run(file, dry_run=True)
-        assert sb.engine.orders() == []
+    runner = BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url,
+                                                            return_url=sb.return_url), tmp_path / "j.sqlite")
+    summary = runner.run(file, dry_run=True)
+    assert sb.engine.orders() == []
     assert summary.dry_run and summary.rows == 1 and not (tmp_path / "j.sqlite").exists()
 
 
-def test_a_second_runner_on_the_same_journal_is_refused(tmp_path):
+def test_a_second_runner_on_the_same_journal_is_refused(tmp_path, sb):
     file = tmp_path / "lock.csv"
     write_csv(file, [("L-1", "cust", "b", "1.00", "RUB", "")])
-    with Sandbox() as sb:
-        with open_journal(tmp_path / "lock.csv.journal.sqlite"):
-            out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
-        assert sb.engine.orders() == []
+    with open_journal(tmp_path / "lock.csv.journal.sqlite"):
+        out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
+    assert sb.engine.orders() == []
     assert out.returncode == EXIT_JOURNAL_BUSY and "another runner" in out.stderr
 
 
-def test_python_api_with_declines_failures_and_a_report(tmp_path):
-    with Sandbox() as sb:
-        good = bind(sb, "good")
-        poor = bind(sb, "poor", TestCards.RECURRING_INSUFFICIENT)
-        file = tmp_path / "mixed.csv"
-        write_csv(file, [("M-1", "good", good, "5.00", "RUB", ""), ("M-2", "poor", poor, "5.00", "RUB", ""),
-                         ("M-3", "good", "no-such-binding", "5.00", "RUB", ""),
-                         ("M-4", "good", good, "7.00", "RUB", "true")])
+def test_python_api_with_declines_failures_and_a_report(tmp_path, sb):
+    good = bind(sb, "good")
+    poor = bind(sb, "poor", TestCards.RECURRING_INSUFFICIENT)
+    file = tmp_path / "mixed.csv"
+    write_csv(file, [("M-1", "good", good, "5.00", "RUB", ""), ("M-2", "poor", poor, "5.00", "RUB", ""),
+                     ("M-3", "good", "no-such-binding", "5.00", "RUB", ""),
+                     ("M-4", "good", good, "7.00", "RUB", "true")])
 
-        def client():
-            return AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,
-                                              retry=RetryPolicy(attempts=3), sleep=no_wait)
+    def client():
+        return AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,
+                                          retry=RetryPolicy(attempts=3), sleep=no_wait)
 
-        runner = BatchRunner(client, tmp_path / "mixed.sqlite", concurrency=2, rate_limit=1000)
-        summary = runner.run(file, report=tmp_path / "mixed-report.csv")
-        charges = sb.engine.charges_by_order_number()
+    runner = BatchRunner(client, tmp_path / "mixed.sqlite", concurrency=2, rate_limit=1000)
+    summary = runner.run(file, report=tmp_path / "mixed-report.csv")
+    charges = sb.engine.charges_by_order_number()
     # a binding the gateway does not know is a declined row of kind rebind (the customer must bind again)
     assert (summary.paid, summary.declined, summary.failed, summary.held) == (1, 2, 0, 1)
     assert summary.decline_kinds == {"soft": 1, "rebind": 1}

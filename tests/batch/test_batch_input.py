@@ -100,15 +100,14 @@ def test_whole_json_numbers_are_exact_and_accepted(tmp_path):
     assert (second.amount.minor, second.two_stage) == (1200, True)
 
 
-def test_cli_refuses_a_cp1251_file_and_a_superscript_amount_with_exit_5_and_the_line(tmp_path):
-    with Sandbox() as sb:
-        legacy = tmp_path / "legacy.csv"
-        legacy.write_bytes(f"{HEADER}\nL-1,c,b,1.00,\n".encode() + "L-2,Иванов,b,1.00,\n".encode("cp1251"))
-        out = subprocess.run(charge_cmd(sb, legacy), capture_output=True, text=True, timeout=60)
-        sup = tmp_path / "sup.csv"
-        sup.write_text("order_number,client_id,binding_id,amount_minor\nM-1,c,b,\u00b2\n", encoding="utf-8")
-        out2 = subprocess.run(charge_cmd(sb, sup), capture_output=True, text=True, timeout=60)
-        assert sb.engine.orders() == []
+def test_cli_refuses_a_cp1251_file_and_a_superscript_amount_with_exit_5_and_the_line(tmp_path, sb):
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes(f"{HEADER}\nL-1,c,b,1.00,\n".encode() + "L-2,Иванов,b,1.00,\n".encode("cp1251"))
+    out = subprocess.run(charge_cmd(sb, legacy), capture_output=True, text=True, timeout=60)
+    sup = tmp_path / "sup.csv"
+    sup.write_text("order_number,client_id,binding_id,amount_minor\nM-1,c,b,\u00b2\n", encoding="utf-8")
+    out2 = subprocess.run(charge_cmd(sb, sup), capture_output=True, text=True, timeout=60)
+    assert sb.engine.orders() == []
     assert out.returncode == EXIT_INVALID_INPUT and "line 3: not UTF-8" in out.stderr and "Traceback" not in out.stderr
     assert out2.returncode == EXIT_INVALID_INPUT and "line 2, column amount_minor:" in out2.stderr
 
@@ -132,21 +131,20 @@ def test_a_missing_file_is_one_line_and_exit_5(tmp_path):
     assert out.stderr == f"autopay-soap: {tmp_path / 'nope.csv'} does not exist; nothing was charged\n"
 
 
-def test_paths_that_cannot_work_are_refused_before_anything_is_charged(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "paths.csv"
-        file.write_text(f"{HEADER}\nP-1,cust,{binding},1.00,\n", encoding="utf-8")
-        (tmp_path / "a-folder").mkdir()
-        cases = {
-            "report is a folder": ["--report", str(tmp_path / "a-folder")],
-            "report folder missing": ["--report", str(tmp_path / "no" / "report.csv")],
-            "report is the input": ["--report", str(file)],
-            "journal folder missing": ["--journal", str(tmp_path / "typo" / "j.sqlite")],
-        }
-        results = {name: subprocess.run(charge_cmd(sb, file, *args), capture_output=True, text=True, timeout=60)
-                   for name, args in cases.items()}
-        charged = [n for n in sb.engine.charges_by_order_number() if n.startswith("P-")]
+def test_paths_that_cannot_work_are_refused_before_anything_is_charged(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "paths.csv"
+    file.write_text(f"{HEADER}\nP-1,cust,{binding},1.00,\n", encoding="utf-8")
+    (tmp_path / "a-folder").mkdir()
+    cases = {
+        "report is a folder": ["--report", str(tmp_path / "a-folder")],
+        "report folder missing": ["--report", str(tmp_path / "no" / "report.csv")],
+        "report is the input": ["--report", str(file)],
+        "journal folder missing": ["--journal", str(tmp_path / "typo" / "j.sqlite")],
+    }
+    results = {name: subprocess.run(charge_cmd(sb, file, *args), capture_output=True, text=True, timeout=60)
+               for name, args in cases.items()}
+    charged = [n for n in sb.engine.charges_by_order_number() if n.startswith("P-")]
     for name, out in results.items():
         assert out.returncode == EXIT_CONFIG, (name, out.stderr)
         assert out.stderr.count("\n") == 1 and out.stderr.startswith("autopay-soap: "), (name, out.stderr)
@@ -182,15 +180,14 @@ def test_sandbox_on_a_port_in_use_says_so_in_one_line():
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_a_semicolon_file_with_a_bom_is_charged_through_the_cli(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "excel.csv"
-        text = "order_number;client_id;binding_id;amount\r\n" + "".join(
-            f"E-{i};cust;{binding};1.50\r\n" for i in range(3))
-        file.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
-        out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
-        charges = sb.engine.charges_by_order_number()
+def test_a_semicolon_file_with_a_bom_is_charged_through_the_cli(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "excel.csv"
+    text = "order_number;client_id;binding_id;amount\r\n" + "".join(
+        f"E-{i};cust;{binding};1.50\r\n" for i in range(3))
+    file.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    out = subprocess.run(charge_cmd(sb, file), capture_output=True, text=True, timeout=60)
+    charges = sb.engine.charges_by_order_number()
     assert out.returncode == EXIT_OK, out.stderr
     assert json.loads(out.stdout)["paid"] == 3 and all(charges[f"E-{i}"] == 1 for i in range(3))
 

@@ -54,22 +54,21 @@ def wait_for_workers(journal_path, timeout=60):
 
 
 @pytest.mark.slow
-def test_rows_are_dealt_to_worker_processes_and_each_is_charged_once(tmp_path):
+def test_rows_are_dealt_to_worker_processes_and_each_is_charged_once(tmp_path, sb):
     rows = 120
     pids = tmp_path / "pids"
     pids.mkdir()
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "p.csv"
-        write_csv(file, [(f"MP-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(rows)])
-        sb.faults = FaultPlan.parse("*:drop_after=0.05,http500=0.05,refuse=0.03", seed=4)
-        runner = BatchRunner(RecordingFactory(sb.url, sb.return_url, pids), tmp_path / "p.sqlite",
-                             concurrency=4, processes=2)
-        summary = runner.run(file, report=tmp_path / "report.csv")
-        workers = {int(name) for name in os.listdir(pids)}
-        sb.faults = None
-        again = runner.run(file)
-        charges = sb.engine.charges_by_order_number()
+    binding = bind(sb, "cust")
+    file = tmp_path / "p.csv"
+    write_csv(file, [(f"MP-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(rows)])
+    sb.faults = FaultPlan.parse("*:drop_after=0.05,http500=0.05,refuse=0.03", seed=4)
+    runner = BatchRunner(RecordingFactory(sb.url, sb.return_url, pids), tmp_path / "p.sqlite",
+                         concurrency=4, processes=2)
+    summary = runner.run(file, report=tmp_path / "report.csv")
+    workers = {int(name) for name in os.listdir(pids)}
+    sb.faults = None
+    again = runner.run(file)
+    charges = sb.engine.charges_by_order_number()
     assert os.getpid() in workers  # the pre-flight's client
     assert len(workers - {os.getpid()}) == 2  # and two other processes built the charging clients
     assert (summary.paid, summary.unknown, summary.failed, summary.charged_this_run) == (rows, 0, 0, rows)
@@ -109,15 +108,14 @@ def test_a_live_worker_of_an_earlier_runner_keeps_a_new_runner_out(tmp_path):
         assert journal.is_empty()
 
 
-def test_a_factory_that_cannot_be_sent_to_a_process_is_refused_before_anything(tmp_path):
+def test_a_factory_that_cannot_be_sent_to_a_process_is_refused_before_anything(tmp_path, sb):
     file = tmp_path / "f.csv"
     write_csv(file, [("F-1", "cust", "b-1", "1.00", "RUB", "")])
-    with Sandbox() as sb:
-        runner = BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url), tmp_path / "f.sqlite",
-                             processes=2)
-        with pytest.raises(ValidationError) as info:
-            runner.run(file)
-        assert sb.engine.orders() == []
+    runner = BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url), tmp_path / "f.sqlite",
+                         processes=2)
+    with pytest.raises(ValidationError) as info:
+        runner.run(file)
+    assert sb.engine.orders() == []
     assert info.value.field == "client_factory" and "picklable" in info.value.message
     assert not (tmp_path / "f.sqlite").exists()
 
@@ -153,13 +151,12 @@ def test_a_factory_that_cannot_build_a_client_is_found_by_the_preflight(tmp_path
 
 
 @pytest.mark.parametrize("processes", [1, 2])
-def test_a_worker_that_cannot_build_its_client_stops_the_run_and_says_why(tmp_path, processes):
+def test_a_worker_that_cannot_build_its_client_stops_the_run_and_says_why(tmp_path, processes, sb):
     file = tmp_path / "w.csv"
     write_csv(file, [(f"W-{i}", "cust", "b-1", "1.00", "RUB", "") for i in range(50)])
-    with Sandbox() as sb:
-        runner = BatchRunner(WorksOnlyForThePreflight(sb.url, sb.return_url), tmp_path / "w.sqlite", concurrency=4,
-                             processes=processes)
-        with pytest.raises(BatchWorkerError) as info:
-            runner.run(file)
-        assert sb.engine.orders() == []
+    runner = BatchRunner(WorksOnlyForThePreflight(sb.url, sb.return_url), tmp_path / "w.sqlite", concurrency=4,
+                         processes=processes)
+    with pytest.raises(BatchWorkerError) as info:
+        runner.run(file)
+    assert sb.engine.orders() == []
     assert "AUTOPAY_PROFILE is not set" in str(info.value) and "0 paid" in str(info.value)

@@ -75,15 +75,14 @@ def run_in_pty(cmd):
     return proc, output, reader
 
 
-def test_on_a_terminal_the_line_redraws_while_a_charge_is_in_flight(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "g.csv"
-        write_csv(file, [(f"G-{i}", "cust", binding, "1.00", "RUB", "") for i in range(2)])
-        proc, output, reader = run_in_pty(charge_cmd(sb, file, "--concurrency", "1"))
-        hold = HoldUntil(sb, output, lambda text: text.count("\r") >= 3)  # three redraws while held
-        out, _ = proc.communicate(timeout=60)
-        reader.join(10)
+def test_on_a_terminal_the_line_redraws_while_a_charge_is_in_flight(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "g.csv"
+    write_csv(file, [(f"G-{i}", "cust", binding, "1.00", "RUB", "") for i in range(2)])
+    proc, output, reader = run_in_pty(charge_cmd(sb, file, "--concurrency", "1"))
+    hold = HoldUntil(sb, output, lambda text: text.count("\r") >= 3)  # three redraws while held
+    out, _ = proc.communicate(timeout=60)
+    reader.join(10)
     assert proc.returncode == EXIT_OK
     assert hold.held, "the display did not redraw while a charge was held in flight"
     frames = [frame for frame in hold.text_when_held.split("\r") if frame.strip()]
@@ -92,14 +91,13 @@ def test_on_a_terminal_the_line_redraws_while_a_charge_is_in_flight(tmp_path):
     assert last.startswith("2/2 done  paid 2  declined 0  unknown 0") and "/s  ETA" in last
 
 
-def test_quiet_shows_no_progress_on_a_terminal(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "q.csv"
-        write_csv(file, [(f"Q-{i}", "cust", binding, "1.00", "RUB", "") for i in range(3)])
-        proc, output, reader = run_in_pty(charge_cmd(sb, file, "--quiet"))
-        out, _ = proc.communicate(timeout=60)
-        reader.join(10)
+def test_quiet_shows_no_progress_on_a_terminal(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "q.csv"
+    write_csv(file, [(f"Q-{i}", "cust", binding, "1.00", "RUB", "") for i in range(3)])
+    proc, output, reader = run_in_pty(charge_cmd(sb, file, "--quiet"))
+    out, _ = proc.communicate(timeout=60)
+    reader.join(10)
     assert proc.returncode == EXIT_OK and '"paid": 3' in out
     assert "done" not in output.text and "\r" not in output.text
 
@@ -116,16 +114,15 @@ def make_runner(sb, journal, concurrency=2, **options):
                        journal, concurrency=concurrency, **options)
 
 
-def test_a_resumed_run_counts_the_rows_done_earlier(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "r.csv"
-        rows = [(f"R-{i:02d}", "cust", binding, "1.00", "RUB", "") for i in range(50)]
-        write_csv(file, rows[:15])
-        make_runner(sb, tmp_path / "r.sqlite", quiet=True).run(file)
-        write_csv(file, rows)  # the same batch, the rest of it added
-        stream = TerminalStream()
-        summary = make_runner(sb, tmp_path / "r.sqlite", progress=stream).run(file)
+def test_a_resumed_run_counts_the_rows_done_earlier(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "r.csv"
+    rows = [(f"R-{i:02d}", "cust", binding, "1.00", "RUB", "") for i in range(50)]
+    write_csv(file, rows[:15])
+    make_runner(sb, tmp_path / "r.sqlite", quiet=True).run(file)
+    write_csv(file, rows)  # the same batch, the rest of it added
+    stream = TerminalStream()
+    summary = make_runner(sb, tmp_path / "r.sqlite", progress=stream).run(file)
     frames = [frame for frame in stream.getvalue().split("\r") if frame.strip()]
     assert summary.paid == 50 and summary.charged_this_run == 35
     assert frames[0].startswith("15/50 done  paid 15")
@@ -148,15 +145,14 @@ class PlainStream:
         return False
 
 
-def test_elsewhere_a_plain_status_line_is_printed_at_an_interval(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "g.csv"
-        write_csv(file, [(f"G-{i}", "cust", binding, "1.00", "RUB", "") for i in range(2)])
-        output = Output()
-        hold = HoldUntil(sb, output, lambda text: text.count("\n") >= 2)
-        summary = make_runner(sb, tmp_path / "g.sqlite", concurrency=1, progress=PlainStream(output),
-                              progress_interval=0.05).run(file)
+def test_elsewhere_a_plain_status_line_is_printed_at_an_interval(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "g.csv"
+    write_csv(file, [(f"G-{i}", "cust", binding, "1.00", "RUB", "") for i in range(2)])
+    output = Output()
+    hold = HoldUntil(sb, output, lambda text: text.count("\n") >= 2)
+    summary = make_runner(sb, tmp_path / "g.sqlite", concurrency=1, progress=PlainStream(output),
+                          progress_interval=0.05).run(file)
     assert summary.paid == 2 and hold.held
     lines = hold.text_when_held.splitlines()
     assert "\r" not in output.text

@@ -10,7 +10,7 @@ import pytest
 from autopay_soap import Money
 from autopay_soap.batch import EXIT_MISMATCH, EXIT_UNKNOWN, BatchRunner
 from autopay_soap.client import AutopayClient
-from autopay_soap.sandbox import Sandbox, TestCards
+from autopay_soap.sandbox import TestCards
 
 from ..support.batch import bind, write_csv
 
@@ -25,16 +25,15 @@ def report_rows(path):
         return {row["order_number"]: row for row in csv.DictReader(handle)}
 
 
-def test_a_row_edited_after_it_was_charged_is_a_mismatch_on_the_same_journal(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file, journal = tmp_path / "rows.csv", tmp_path / "j.sqlite"
-        write_csv(file, [("ED-1", "cust", binding, "1.00", "RUB", ""), ("ED-2", "cust", binding, "2.00", "RUB", "")])
-        assert BatchRunner(factory_for(sb), journal).run(file).paid == 2
-        write_csv(file, [("ED-1", "cust", binding, "250.00", "RUB", ""), ("ED-2", "cust", binding, "2.00", "RUB", "")])
-        summary = BatchRunner(factory_for(sb), journal).run(file, report=tmp_path / "report.csv")
-        report = report_rows(tmp_path / "report.csv")
-        charges = sb.engine.charges_by_order_number()
+def test_a_row_edited_after_it_was_charged_is_a_mismatch_on_the_same_journal(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file, journal = tmp_path / "rows.csv", tmp_path / "j.sqlite"
+    write_csv(file, [("ED-1", "cust", binding, "1.00", "RUB", ""), ("ED-2", "cust", binding, "2.00", "RUB", "")])
+    assert BatchRunner(factory_for(sb), journal).run(file).paid == 2
+    write_csv(file, [("ED-1", "cust", binding, "250.00", "RUB", ""), ("ED-2", "cust", binding, "2.00", "RUB", "")])
+    summary = BatchRunner(factory_for(sb), journal).run(file, report=tmp_path / "report.csv")
+    report = report_rows(tmp_path / "report.csv")
+    charges = sb.engine.charges_by_order_number()
     assert (summary.mismatch, summary.paid, summary.exit_code) == (1, 1, EXIT_MISMATCH)
     assert report["ED-1"]["outcome"] == "mismatch"
     assert "1.00 RUB" in report["ED-1"]["message"] and "250.00 RUB" in report["ED-1"]["message"]
@@ -43,31 +42,30 @@ def test_a_row_edited_after_it_was_charged_is_a_mismatch_on_the_same_journal(tmp
 
 
 @pytest.mark.parametrize("transport", ["rest", "tbank"])
-def test_a_row_edited_and_run_on_a_new_journal_is_a_mismatch_from_the_gateway(tmp_path, transport):
-    with Sandbox() as sb:
-        def make():
-            return AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,
-                                              transport=transport, sleep=lambda s: None)
+def test_a_row_edited_and_run_on_a_new_journal_is_a_mismatch_from_the_gateway(tmp_path, transport, sb):
+    def make():
+        return AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url,
+                                          transport=transport, sleep=lambda s: None)
 
-        client = make()
-        started = client.start_first_payment("FIRST-1", Money.of("1.00", "RUB"), "cust")
-        sb.pay(started.form_url, TestCards.SUCCESS)
-        binding = client.finish_first_payment(order_id=started.order_id, client_id="cust").binding.binding_id
-        column = "rebill_id" if transport == "tbank" else "binding_id"
-        file = tmp_path / "rows.csv"
-        with open(file, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["order_number", "client_id", column, "amount"])
-            writer.writerow(["NJ-1", "cust", binding, "1.00"])
-        assert BatchRunner(make, tmp_path / "first.sqlite").run(file).paid == 1
-        with open(file, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["order_number", "client_id", column, "amount"])
-            writer.writerow(["NJ-1", "cust", binding, "250.00"])
-        summary = BatchRunner(make, tmp_path / "second.sqlite").run(file, report=tmp_path / "r.csv")
-        row = report_rows(tmp_path / "r.csv")["NJ-1"]
-        assert sb.engine.charges_by_order_number()["NJ-1"] == 1
-        client.close()
+    client = make()
+    started = client.start_first_payment("FIRST-1", Money.of("1.00", "RUB"), "cust")
+    sb.pay(started.form_url, TestCards.SUCCESS)
+    binding = client.finish_first_payment(order_id=started.order_id, client_id="cust").binding.binding_id
+    column = "rebill_id" if transport == "tbank" else "binding_id"
+    file = tmp_path / "rows.csv"
+    with open(file, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["order_number", "client_id", column, "amount"])
+        writer.writerow(["NJ-1", "cust", binding, "1.00"])
+    assert BatchRunner(make, tmp_path / "first.sqlite").run(file).paid == 1
+    with open(file, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["order_number", "client_id", column, "amount"])
+        writer.writerow(["NJ-1", "cust", binding, "250.00"])
+    summary = BatchRunner(make, tmp_path / "second.sqlite").run(file, report=tmp_path / "r.csv")
+    row = report_rows(tmp_path / "r.csv")["NJ-1"]
+    assert sb.engine.charges_by_order_number()["NJ-1"] == 1
+    client.close()
     assert (summary.mismatch, summary.exit_code) == (1, EXIT_MISMATCH)
     assert row["outcome"] == "mismatch" and "250.00 RUB" in row["message"] and "1.00 RUB" in row["message"]
 
@@ -82,24 +80,23 @@ class _Exploding(AutopayClient):
         return super().charge(payment, **kwargs)
 
 
-def test_an_unexpected_exception_never_kills_a_worker_and_the_run_ends(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "rows.csv"
-        write_csv(file, [(f"EX-{i:02d}", "cust", binding, "1.00", "RUB", "") for i in range(40)])
+def test_an_unexpected_exception_never_kills_a_worker_and_the_run_ends(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "rows.csv"
+    write_csv(file, [(f"EX-{i:02d}", "cust", binding, "1.00", "RUB", "") for i in range(40)])
 
-        def make():
-            from autopay_soap.gateways.rbs_rest import RbsRestGateway
+    def make():
+        from autopay_soap.gateways.rbs_rest import RbsRestGateway
 
-            return _Exploding(RbsRestGateway(sb.rest_url, sb.username, sb.password), return_url=sb.return_url)
+        return _Exploding(RbsRestGateway(sb.rest_url, sb.username, sb.password), return_url=sb.return_url)
 
-        outcome = {}
-        # two workers: before the fix each exploding row killed a thread and the run hung for ever
-        worker = threading.Thread(target=lambda: outcome.update(
-            summary=BatchRunner(make, tmp_path / "j.sqlite", concurrency=2).run(file)), daemon=True)
-        worker.start()
-        worker.join(120)
-        assert not worker.is_alive(), "the batch run hung"
+    outcome = {}
+    # two workers: before the fix each exploding row killed a thread and the run hung for ever
+    worker = threading.Thread(target=lambda: outcome.update(
+        summary=BatchRunner(make, tmp_path / "j.sqlite", concurrency=2).run(file)), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "the batch run hung"
     summary = outcome["summary"]
     assert (summary.paid, summary.unknown, summary.exit_code) == (32, 8, EXIT_UNKNOWN)
 

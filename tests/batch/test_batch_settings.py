@@ -26,7 +26,7 @@ from autopay_soap.batch import (
     open_journal,
 )
 from autopay_soap.client import AutopayClient
-from autopay_soap.sandbox import Sandbox, TestCards
+from autopay_soap.sandbox import TestCards
 from autopay_soap.sandbox.lifecycle import EventKind
 
 from ..support import docs_script
@@ -42,32 +42,30 @@ def env_with(**values):
 
 
 @pytest.mark.parametrize("transport", ["soap", "rest", "tbank"])
-def test_a_wrong_password_is_found_before_the_first_charge(tmp_path, transport):
-    with Sandbox() as sb:
-        file = tmp_path / "pw.csv"
-        key = "rebill_id" if transport == "tbank" else "binding_id"
-        file.write_text(f"order_number,client_id,{key},amount\nPW-1,cust,123456,1.00\n")
-        out = subprocess.run(charge_cmd(sb, file, "--transport", transport), capture_output=True, text=True,
-                             timeout=60, env=env_with(AUTOPAY_PASSWORD="not-the-password"))
-        orders = sb.engine.orders()
+def test_a_wrong_password_is_found_before_the_first_charge(tmp_path, transport, sb):
+    file = tmp_path / "pw.csv"
+    key = "rebill_id" if transport == "tbank" else "binding_id"
+    file.write_text(f"order_number,client_id,{key},amount\nPW-1,cust,123456,1.00\n")
+    out = subprocess.run(charge_cmd(sb, file, "--transport", transport), capture_output=True, text=True,
+                         timeout=60, env=env_with(AUTOPAY_PASSWORD="not-the-password"))
+    orders = sb.engine.orders()
     assert out.returncode == EXIT_CONFIG, out.stderr
     assert "pre-flight: the gateway refused the credentials" in out.stderr and "nothing was charged" in out.stderr
     assert "not-the-password" not in out.stderr + out.stdout
     assert orders == [] and not (tmp_path / "pw.csv.journal.sqlite").exists()
 
 
-def test_no_return_url_with_a_real_profile_is_a_setting_not_a_failed_row(tmp_path):
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "ret.csv"
-        write_csv(file, [(f"RU-{i}", "cust", binding, "1.00", "RUB", "") for i in range(3)])
-        env = env_with(AUTOPAY_REST_URL=sb.rest_url, AUTOPAY_USERNAME=sb.username, AUTOPAY_PASSWORD=sb.password)
-        cmd = CLI + ["charge", str(file), "--profile", "rbs-test", "--transport", "rest"]
-        missing = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
-        assert not (tmp_path / "ret.csv.journal.sqlite").exists()
-        fixed = subprocess.run(cmd + ["--return-url", sb.return_url], capture_output=True, text=True, timeout=60,
-                               env=env)
-        charges = sb.engine.charges_by_order_number()
+def test_no_return_url_with_a_real_profile_is_a_setting_not_a_failed_row(tmp_path, sb):
+    binding = bind(sb, "cust")
+    file = tmp_path / "ret.csv"
+    write_csv(file, [(f"RU-{i}", "cust", binding, "1.00", "RUB", "") for i in range(3)])
+    env = env_with(AUTOPAY_REST_URL=sb.rest_url, AUTOPAY_USERNAME=sb.username, AUTOPAY_PASSWORD=sb.password)
+    cmd = CLI + ["charge", str(file), "--profile", "rbs-test", "--transport", "rest"]
+    missing = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert not (tmp_path / "ret.csv.journal.sqlite").exists()
+    fixed = subprocess.run(cmd + ["--return-url", sb.return_url], capture_output=True, text=True, timeout=60,
+                           env=env)
+    charges = sb.engine.charges_by_order_number()
     assert missing.returncode == EXIT_CONFIG
     assert missing.stderr.count("\n") == 1 and "return_url: is required" in missing.stderr
     assert "--return-url" in missing.stderr
@@ -76,20 +74,19 @@ def test_no_return_url_with_a_real_profile_is_a_setting_not_a_failed_row(tmp_pat
     assert all(charges[f"RU-{i}"] == 1 for i in range(3))
 
 
-def test_tbank_rules_are_checked_on_every_row_before_anything_is_charged(tmp_path):
-    with Sandbox() as sb:
-        client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport="tbank",
-                                            return_url=sb.return_url)
-        first = client.start_first_payment("TB-FIRST", Money.of("1.00", "RUB"), "cust")
-        sb.pay(first.form_url, TestCards.TBANK_SUCCESS)
-        rebill = client.finish_first_payment(order_id=first.order_id, client_id="cust").binding.binding_id
-        client.close()
-        file = tmp_path / "tb.csv"
-        file.write_text("order_number,rebill_id,amount,currency\n"
-                        f"TB-1,{rebill},1.00,RUB\nTB-2,{rebill},1.00,RUB\nTB-3,{rebill},1.00,USD\n")
-        out = subprocess.run(charge_cmd(sb, file, "--transport", "tbank"), capture_output=True, text=True,
-                             timeout=60)
-        charged = [n for n in sb.engine.charges_by_order_number() if n.startswith("TB-") and n != "TB-FIRST"]
+def test_tbank_rules_are_checked_on_every_row_before_anything_is_charged(tmp_path, sb):
+    client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport="tbank",
+                                        return_url=sb.return_url)
+    first = client.start_first_payment("TB-FIRST", Money.of("1.00", "RUB"), "cust")
+    sb.pay(first.form_url, TestCards.TBANK_SUCCESS)
+    rebill = client.finish_first_payment(order_id=first.order_id, client_id="cust").binding.binding_id
+    client.close()
+    file = tmp_path / "tb.csv"
+    file.write_text("order_number,rebill_id,amount,currency\n"
+                    f"TB-1,{rebill},1.00,RUB\nTB-2,{rebill},1.00,RUB\nTB-3,{rebill},1.00,USD\n")
+    out = subprocess.run(charge_cmd(sb, file, "--transport", "tbank"), capture_output=True, text=True,
+                         timeout=60)
+    charged = [n for n in sb.engine.charges_by_order_number() if n.startswith("TB-") and n != "TB-FIRST"]
     assert out.returncode == EXIT_INVALID_INPUT
     assert "line 4, column amount: T-Bank accepts RUB only, got USD" in out.stderr
     assert charged == []
@@ -114,20 +111,19 @@ class RotateAt:
 
 
 @pytest.mark.parametrize("transport", ["soap", "rest"])
-def test_a_password_rotated_mid_run_stops_the_run_and_the_fixed_run_charges_the_rest_once(tmp_path, transport):
+def test_a_password_rotated_mid_run_stops_the_run_and_the_fixed_run_charges_the_rest_once(tmp_path, transport, sb):
     rows = 40
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "rot.csv"
-        write_csv(file, [(f"RO-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(rows)])
-        RotateAt(sb, 8, "RO-")
-        first = subprocess.run(charge_cmd(sb, file, "--transport", transport, "--concurrency", "2"),
-                               capture_output=True, text=True, timeout=120)
-        with open_journal(tmp_path / "rot.csv.journal.sqlite") as journal:
-            states = journal.counts()
-        second = subprocess.run(charge_cmd(sb, file, "--transport", transport), capture_output=True, text=True,
-                                timeout=120, env=env_with(AUTOPAY_PASSWORD="rotated-password"))
-        charges = sb.engine.charges_by_order_number()
+    binding = bind(sb, "cust")
+    file = tmp_path / "rot.csv"
+    write_csv(file, [(f"RO-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(rows)])
+    RotateAt(sb, 8, "RO-")
+    first = subprocess.run(charge_cmd(sb, file, "--transport", transport, "--concurrency", "2"),
+                           capture_output=True, text=True, timeout=120)
+    with open_journal(tmp_path / "rot.csv.journal.sqlite") as journal:
+        states = journal.counts()
+    second = subprocess.run(charge_cmd(sb, file, "--transport", transport), capture_output=True, text=True,
+                            timeout=120, env=env_with(AUTOPAY_PASSWORD="rotated-password"))
+    charges = sb.engine.charges_by_order_number()
     summary = json.loads(first.stdout)
     assert first.returncode == EXIT_CONFIG, first.stderr
     assert summary["config_error"] and summary["stopped_by"] == "configuration" and not summary["interrupted"]
@@ -142,15 +138,14 @@ def test_a_password_rotated_mid_run_stops_the_run_and_the_fixed_run_charges_the_
     assert all(charges[f"RO-{i:03d}"] == 1 for i in range(rows))
 
 
-def test_the_python_api_raises_a_configuration_error_for_refused_credentials(tmp_path):
+def test_the_python_api_raises_a_configuration_error_for_refused_credentials(tmp_path, sb):
     file = tmp_path / "api.csv"
     write_csv(file, [("API-1", "cust", "b-1", "1.00", "RUB", "")])
-    with Sandbox() as sb:
-        runner = BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url, password="wrong",
-                                                                return_url=sb.return_url, transport="rest"),
-                             tmp_path / "api.sqlite")
-        with pytest.raises(BatchConfigError) as info:
-            runner.run(file, dry_run=True)  # a dry run runs the whole pre-flight
+    runner = BatchRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url, password="wrong",
+                                                            return_url=sb.return_url, transport="rest"),
+                         tmp_path / "api.sqlite")
+    with pytest.raises(BatchConfigError) as info:
+        runner.run(file, dry_run=True)  # a dry run runs the whole pre-flight
     assert info.value.setting == "credentials" and "AccessDenied" in str(info.value)
 
 

@@ -102,29 +102,28 @@ class HoldCharges:
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])
-def test_a_second_signal_ends_at_once_and_the_next_run_reconciles(tmp_path, processes):
+def test_a_second_signal_ends_at_once_and_the_next_run_reconciles(tmp_path, processes, sb):
     rows = 20
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "hold.csv"
-        write_csv(file, [(f"H-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(rows)])
-        hold = HoldCharges(sb)
-        proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "2", "--processes", processes, "--quiet"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert hold.entered.wait(60), "no charge reached the sandbox"
-            proc.send_signal(signal.SIGINT)
-            first_notice = proc.stderr.readline()  # the runner has closed its gate: the next signal is the second
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)  # while the charge is still held by the sandbox
-            held_when_it_ended = not hold.release.is_set()
-        finally:
-            hold.release.set()
-        with open_journal(tmp_path / "hold.csv.journal.sqlite") as journal:
-            states = journal.counts()
-        resumed = subprocess.run(charge_cmd(sb, file, "--processes", processes), capture_output=True, text=True,
-                                 timeout=120)
-        final = sb.engine.charges_by_order_number()
+    binding = bind(sb, "cust")
+    file = tmp_path / "hold.csv"
+    write_csv(file, [(f"H-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(rows)])
+    hold = HoldCharges(sb)
+    proc = subprocess.Popen(charge_cmd(sb, file, "--concurrency", "2", "--processes", processes, "--quiet"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert hold.entered.wait(60), "no charge reached the sandbox"
+        proc.send_signal(signal.SIGINT)
+        first_notice = proc.stderr.readline()  # the runner has closed its gate: the next signal is the second
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)  # while the charge is still held by the sandbox
+        held_when_it_ended = not hold.release.is_set()
+    finally:
+        hold.release.set()
+    with open_journal(tmp_path / "hold.csv.journal.sqlite") as journal:
+        states = journal.counts()
+    resumed = subprocess.run(charge_cmd(sb, file, "--processes", processes), capture_output=True, text=True,
+                             timeout=120)
+    final = sb.engine.charges_by_order_number()
     assert "SIGINT: stopping; no new charge starts" in first_notice
     assert held_when_it_ended and proc.returncode == EXIT_INTERRUPTED
     assert "stopped at once by a second SIGINT" in err and out == ""

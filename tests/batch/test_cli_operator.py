@@ -16,7 +16,7 @@ import pytest
 
 from autopay_soap import AutopayClient, ConnectError, Money, TLSError
 from autopay_soap.cli import main
-from autopay_soap.sandbox import Sandbox, TestCards
+from autopay_soap.sandbox import TestCards
 
 CLI = [sys.executable, "-m", "autopay_soap.cli"]
 
@@ -45,16 +45,15 @@ def status(*arguments, env=None):
                           env={**os.environ, **(env or {})})
 
 
-def test_status_exit_codes_and_json_tell_found_missing_unreachable_and_refused_apart():
-    with Sandbox() as sb:
-        client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url)
-        first = client.start_first_payment("ST-OP-1", Money.of("12.34", "RUB"), "op-client")
-        sb.pay(first.payment_url(), TestCards.SUCCESS)
-        client.close()
-        where = ["--profile", "sandbox", "--sandbox-url", sb.url]
-        found = status("ST-OP-1", *where, "--json")
-        missing = status("NOPE-1", *where, "--json")
-        refused = status("ST-OP-1", *where, "--json", env={"AUTOPAY_PASSWORD": "not-the-password"})
+def test_status_exit_codes_and_json_tell_found_missing_unreachable_and_refused_apart(sb):
+    client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url)
+    first = client.start_first_payment("ST-OP-1", Money.of("12.34", "RUB"), "op-client")
+    sb.pay(first.payment_url(), TestCards.SUCCESS)
+    client.close()
+    where = ["--profile", "sandbox", "--sandbox-url", sb.url]
+    found = status("ST-OP-1", *where, "--json")
+    missing = status("NOPE-1", *where, "--json")
+    refused = status("ST-OP-1", *where, "--json", env={"AUTOPAY_PASSWORD": "not-the-password"})
     unreachable = status("ST-OP-1", "--profile", "sandbox", "--sandbox-url", f"http://127.0.0.1:{closed_port()}",
                          "--json")
     assert found.returncode == 0, found.stderr

@@ -42,45 +42,43 @@ def run(sb, transport, journal, lines):
 
 
 @pytest.mark.parametrize("transport", ["soap", "rest"])
-def test_one_of_each_difference_is_reported_once_on_rbs(tmp_path, transport):
-    with Sandbox() as sb:
-        journal = charged_journal(sb, transport, tmp_path)
-        make_one_of_each(sb, journal)
-        lines = []
-        summary = run(sb, transport, journal, lines)
-        found = sorted((line.kind.value, line.order_number) for line in lines)
-        assert found == [("amount_differs", "R-3"), ("gateway_only", "OUT-1"), ("gateway_only", "R-2"),
-                         ("refunded", "R-1"), ("resolved", "R-4")]
-        refund = next(line for line in lines if line.kind is Kind.REFUNDED)
-        assert (refund.refunded, refund.new_refunded, refund.gateway_status) == (500, 500, "REFUNDED")
-        amount = next(line for line in lines if line.kind is Kind.AMOUNT_DIFFERS)
-        assert (amount.journal_amount, amount.gateway_amount, amount.currency) == (600, 500, "RUB")
-        assert summary.complete and summary.cannot_see == () and summary.exit_code == EXIT_DIFFERENCES
-        assert (summary.gateway_orders, summary.ignored) == (8, 1)  # R-1..R-6, OUT-1; WEB-... is another system's
-        with open_journal(journal) as opened:  # the unknown row is settled; nothing else was changed
-            assert opened.get("R-4").state is RowState.PAID
-            assert opened.get("R-3").amount_minor == 600 and opened.get("R-2") is None
-        again = []
-        run(sb, transport, journal, again)  # the refund and the settled row are not reported twice
-        assert sorted((line.kind.value, line.order_number) for line in again) == [
-            ("amount_differs", "R-3"), ("gateway_only", "OUT-1"), ("gateway_only", "R-2")]
-        sb.cabinet.refund("R-5", 200)  # a partial refund, then the rest: each reported with its new part
-        partial = []
-        run(sb, transport, journal, partial)
-        sb.cabinet.refund("R-5")
-        rest = []
-        run(sb, transport, journal, rest)
+def test_one_of_each_difference_is_reported_once_on_rbs(tmp_path, transport, sb):
+    journal = charged_journal(sb, transport, tmp_path)
+    make_one_of_each(sb, journal)
+    lines = []
+    summary = run(sb, transport, journal, lines)
+    found = sorted((line.kind.value, line.order_number) for line in lines)
+    assert found == [("amount_differs", "R-3"), ("gateway_only", "OUT-1"), ("gateway_only", "R-2"),
+                     ("refunded", "R-1"), ("resolved", "R-4")]
+    refund = next(line for line in lines if line.kind is Kind.REFUNDED)
+    assert (refund.refunded, refund.new_refunded, refund.gateway_status) == (500, 500, "REFUNDED")
+    amount = next(line for line in lines if line.kind is Kind.AMOUNT_DIFFERS)
+    assert (amount.journal_amount, amount.gateway_amount, amount.currency) == (600, 500, "RUB")
+    assert summary.complete and summary.cannot_see == () and summary.exit_code == EXIT_DIFFERENCES
+    assert (summary.gateway_orders, summary.ignored) == (8, 1)  # R-1..R-6, OUT-1; WEB-... is another system's
+    with open_journal(journal) as opened:  # the unknown row is settled; nothing else was changed
+        assert opened.get("R-4").state is RowState.PAID
+        assert opened.get("R-3").amount_minor == 600 and opened.get("R-2") is None
+    again = []
+    run(sb, transport, journal, again)  # the refund and the settled row are not reported twice
+    assert sorted((line.kind.value, line.order_number) for line in again) == [
+        ("amount_differs", "R-3"), ("gateway_only", "OUT-1"), ("gateway_only", "R-2")]
+    sb.cabinet.refund("R-5", 200)  # a partial refund, then the rest: each reported with its new part
+    partial = []
+    run(sb, transport, journal, partial)
+    sb.cabinet.refund("R-5")
+    rest = []
+    run(sb, transport, journal, rest)
     assert [(x.refunded, x.new_refunded) for x in partial if x.kind is Kind.REFUNDED] == [(200, 200)]
     assert [(x.refunded, x.new_refunded) for x in rest if x.kind is Kind.REFUNDED] == [(500, 300)]
 
 
-def test_tbank_reports_what_it_can_see_and_says_what_it_cannot(tmp_path):
-    with Sandbox() as sb:
-        journal = charged_journal(sb, "tbank", tmp_path)
-        make_one_of_each(sb, journal)
-        sb.cabinet.reverse("R-5")
-        lines = []
-        summary = run(sb, "tbank", journal, lines)
+def test_tbank_reports_what_it_can_see_and_says_what_it_cannot(tmp_path, sb):
+    journal = charged_journal(sb, "tbank", tmp_path)
+    make_one_of_each(sb, journal)
+    sb.cabinet.reverse("R-5")
+    lines = []
+    summary = run(sb, "tbank", journal, lines)
     found = sorted((line.kind.value, line.order_number) for line in lines)
     assert found == [("amount_differs", "R-3"), ("refunded", "R-1"), ("resolved", "R-4"), ("reversed", "R-5")]
     assert summary.cannot_see == ("gateway_only",) and summary.gateway_orders == 0
@@ -88,29 +86,27 @@ def test_tbank_reports_what_it_can_see_and_says_what_it_cannot(tmp_path):
     assert summary.lookups == 6  # R-4 to settle, then, R-4 (now paid), R-5, R-6 (R-2 is gone)
 
 
-def test_a_journal_in_agreement_exits_0_and_a_paid_row_the_gateway_declined_is_reported(tmp_path):
-    with Sandbox() as sb:
-        journal = charged_journal(sb, "rest", tmp_path, rows=2)
-        lines = []
-        assert run(sb, "rest", journal, lines).exit_code == EXIT_OK and lines == []
-        with sqlite3.connect(journal) as db:  # a row the journal holds as paid, unknown to the gateway
-            db.execute("UPDATE charges SET order_number = 'GHOST-1' WHERE order_number = 'R-1'")
-        run(sb, "rest", journal, lines)
+def test_a_journal_in_agreement_exits_0_and_a_paid_row_the_gateway_declined_is_reported(tmp_path, sb):
+    journal = charged_journal(sb, "rest", tmp_path, rows=2)
+    lines = []
+    assert run(sb, "rest", journal, lines).exit_code == EXIT_OK and lines == []
+    with sqlite3.connect(journal) as db:  # a row the journal holds as paid, unknown to the gateway
+        db.execute("UPDATE charges SET order_number = 'GHOST-1' WHERE order_number = 'R-1'")
+    run(sb, "rest", journal, lines)
     kinds = sorted((line.kind.value, line.order_number) for line in lines)
     assert kinds == [("gateway_only", "R-1"), ("not_paid_at_gateway", "GHOST-1")]
     ghost = next(line for line in lines if line.order_number == "GHOST-1")
     assert "no order with this number" in ghost.detail and ghost.journal_state == "paid"
 
 
-def test_the_command_writes_the_report_and_a_json_summary(tmp_path, capsys):
-    with Sandbox() as sb:
-        journal = charged_journal(sb, "soap", tmp_path)
-        make_one_of_each(sb, journal)
-        since, until = window()
-        report = tmp_path / "differences.jsonl"
-        code = main(["reconcile", "--journal", str(journal), "--from", since.isoformat(), "--to", until.isoformat(),
-                     "--profile", "sandbox", "--sandbox-url", sb.url, "--report", str(report), "--ignore", "WEB-*",
-                     "--rate", "1000"])
+def test_the_command_writes_the_report_and_a_json_summary(tmp_path, capsys, sb):
+    journal = charged_journal(sb, "soap", tmp_path)
+    make_one_of_each(sb, journal)
+    since, until = window()
+    report = tmp_path / "differences.jsonl"
+    code = main(["reconcile", "--journal", str(journal), "--from", since.isoformat(), "--to", until.isoformat(),
+                 "--profile", "sandbox", "--sandbox-url", sb.url, "--report", str(report), "--ignore", "WEB-*",
+                 "--rate", "1000"])
     out = json.loads(capsys.readouterr().out)
     assert code == EXIT_DIFFERENCES == out["exit_code"]
     assert out["differences"]["gateway_only"] == 2 and out["differences"]["resolved"] == 1
@@ -154,26 +150,25 @@ def test_a_missing_journal_and_a_busy_one_are_refused(tmp_path, capsys):
     assert code == 6 and "reconcile once the charge run has ended" in capsys.readouterr().err
 
 
-def test_the_sandbox_list_pages_and_refuses_as_the_gateway_does():
+def test_the_sandbox_list_pages_and_refuses_as_the_gateway_does(sb):
     import requests
 
-    with Sandbox() as sb:
-        for number in range(5):
-            sb.cabinet.charge(f"P-{number}", 100 + number)
-        since, until = window()
-        form = {"userName": sb.username, "password": sb.password, "from": since.astimezone(
-            dt.timezone(dt.timedelta(hours=3))).strftime("%Y%m%d%H%M%S"),
-            "to": until.astimezone(dt.timezone(dt.timedelta(hours=3))).strftime("%Y%m%d%H%M%S"),
-            "transactionStates": "DEPOSITED", "size": "2"}
+    for number in range(5):
+        sb.cabinet.charge(f"P-{number}", 100 + number)
+    since, until = window()
+    form = {"userName": sb.username, "password": sb.password, "from": since.astimezone(
+        dt.timezone(dt.timedelta(hours=3))).strftime("%Y%m%d%H%M%S"),
+        "to": until.astimezone(dt.timezone(dt.timedelta(hours=3))).strftime("%Y%m%d%H%M%S"),
+        "transactionStates": "DEPOSITED", "size": "2"}
 
-        def ask(**changes):
-            return requests.post(sb.rest_url + "getLastOrdersForMerchants.do", data={**form, **changes},
-                                 timeout=10).json()
+    def ask(**changes):
+        return requests.post(sb.rest_url + "getLastOrdersForMerchants.do", data={**form, **changes},
+                             timeout=10).json()
 
-        pages = [ask(page=str(n)) for n in range(3)]
-        too_big, bad_state, no_window = ask(size="201"), ask(transactionStates="PAID"), ask(**{"from": ""})
-        with client_for(sb, "soap") as client:
-            soap_pages = [client.gateway.order_page(since, until, page=n, size=2) for n in range(3)]
+    pages = [ask(page=str(n)) for n in range(3)]
+    too_big, bad_state, no_window = ask(size="201"), ask(transactionStates="PAID"), ask(**{"from": ""})
+    with client_for(sb, "soap") as client:
+        soap_pages = [client.gateway.order_page(since, until, page=n, size=2) for n in range(3)]
     assert [[o["orderNumber"] for o in p["orderStatuses"]] for p in pages] == [["P-0", "P-1"], ["P-2", "P-3"],
                                                                               ["P-4"]]
     assert {(p["totalCount"], p["pageSize"]) for p in pages} == {(5, 2)} and [p["page"] for p in pages] == [0, 1, 2]

@@ -104,15 +104,14 @@ def test_the_watching_page_hook_runs_as_written(monkeypatch, sb):
     client.close()
 
 
-def test_the_migrating_page_escape_hatch_runs_as_written(monkeypatch):
-    with Sandbox() as sb:
-        monkeypatch.setenv("AUTOPAY_PROFILE", "sandbox")
-        monkeypatch.setenv("AUTOPAY_SANDBOX_URL", sb.url)
-        with AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url) as client:
-            started = client.start_first_payment("MIGRATE-1", Money.of("7.00", "RUB"), "m-cust")
-            sb.pay(started.form_url, TestCards.SUCCESS)
-        printed = []
-        names = {"ORDER_ID": started.order_id, "print": lambda *words: printed.append(words)}
-        exec(compile(snippet("migrating.rst"), str(DOCS / "migrating.rst"), "exec"), names)
-        names["client"].close()
+def test_the_migrating_page_escape_hatch_runs_as_written(monkeypatch, sb):
+    monkeypatch.setenv("AUTOPAY_PROFILE", "sandbox")
+    monkeypatch.setenv("AUTOPAY_SANDBOX_URL", sb.url)
+    with AutopayClient.from_profile("sandbox", sandbox_url=sb.url, return_url=sb.return_url) as client:
+        started = client.start_first_payment("MIGRATE-1", Money.of("7.00", "RUB"), "m-cust")
+        sb.pay(started.form_url, TestCards.SUCCESS)
+    printed = []
+    names = {"ORDER_ID": started.order_id, "print": lambda *words: printed.append(words)}
+    exec(compile(snippet("migrating.rst"), str(DOCS / "migrating.rst"), "exec"), names)
+    names["client"].close()
     assert printed == [("MIGRATE-1", 2, 700)]

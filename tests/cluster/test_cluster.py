@@ -264,44 +264,42 @@ def test_every_task_delivered_three_times_charges_each_row_once(tmp_path, pg_url
         assert charged == {f"DU-{i:03d}": 1 for i in range(30)}
 
 
-def test_a_merchant_decline_stops_the_cluster_batch(tmp_path, pg_url, redis_server):
-    with Sandbox() as sb:
-        bad = bind(sb, "shop-setting", TestCards.RECURRING_MERCHANT)
-        good = bind(sb, "cust")
-        file = tmp_path / "m.csv"
-        write_csv(file, [("MC-000", "shop-setting", bad, "1.00", "RUB", "")]
-                  + [(f"MC-{i:03d}", "cust", good, "1.00", "RUB", "") for i in range(1, 40)])
-        worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=1)
-        try:
-            summary = producer(sb, pg_url + "?merchant=shop&batch=mc", redis_server).run(
-                file, report=tmp_path / "m-report.csv")
-        finally:
-            worker.stop()
-        report = {r["order_number"]: r for r in csv.DictReader((tmp_path / "m-report.csv").open())}
+def test_a_merchant_decline_stops_the_cluster_batch(tmp_path, pg_url, redis_server, sb):
+    bad = bind(sb, "shop-setting", TestCards.RECURRING_MERCHANT)
+    good = bind(sb, "cust")
+    file = tmp_path / "m.csv"
+    write_csv(file, [("MC-000", "shop-setting", bad, "1.00", "RUB", "")]
+              + [(f"MC-{i:03d}", "cust", good, "1.00", "RUB", "") for i in range(1, 40)])
+    worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=1)
+    try:
+        summary = producer(sb, pg_url + "?merchant=shop&batch=mc", redis_server).run(
+            file, report=tmp_path / "m-report.csv")
+    finally:
+        worker.stop()
+    report = {r["order_number"]: r for r in csv.DictReader((tmp_path / "m-report.csv").open())}
     assert summary.exit_code == EXIT_CONFIG and "merchant" in summary.config_error
     assert report["MC-000"]["decline_kind"] == "merchant"
     assert summary.not_started > 0  # the rows after the stop were left for the next run
 
 
 def test_a_producer_without_workers_says_so_and_a_resumed_batch_does_not_count_queued_rows_done(
-        tmp_path, pg_url, redis_server):
+        tmp_path, pg_url, redis_server, sb):
     """Three operator defects of issue 28: with no worker running the producer said nothing; a
     resumed batch whose rows were all still queued showed ``10/10 done``; ``charged_this_run``
     counted rows merely queued."""
     import io
 
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "batch.csv"
-        write_csv(file, [(f"NW-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(10)])
-        journal = pg_url + "?merchant=shop&batch=nw"
-        runs = []
-        for _ in range(2):  # the second run resumes the batch its first left queued
-            shown = io.StringIO()
-            summary = producer(sb, journal, redis_server, quiet=False, progress=shown, progress_interval=0.05,
-                               give_up_after=0.6, no_worker_after=0.3).run(file)
-            runs.append((summary, shown.getvalue()))
-        assert sb.engine.charges_by_order_number().get("NW-000") is None  # no worker: nothing charged
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"NW-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(10)])
+    journal = pg_url + "?merchant=shop&batch=nw"
+    runs = []
+    for _ in range(2):  # the second run resumes the batch its first left queued
+        shown = io.StringIO()
+        summary = producer(sb, journal, redis_server, quiet=False, progress=shown, progress_interval=0.05,
+                           give_up_after=0.6, no_worker_after=0.3).run(file)
+        runs.append((summary, shown.getvalue()))
+    assert sb.engine.charges_by_order_number().get("NW-000") is None  # no worker: nothing charged
     for summary, shown in runs:
         assert summary.charged_this_run == 0 and summary.paid == 0 and summary.not_started == 10
         lines = [line for line in shown.splitlines() if " done " in line]

@@ -246,22 +246,21 @@ def test_the_producer_stops_with_journal_unavailable_and_the_cli_exits_8(tmp_pat
 
 # -- connections, leases, orphans, refused credentials ----------------------------------------------------
 
-def test_worker_connections_stay_bounded_over_ten_batches(tmp_path, pg_url, redis_server):
+def test_worker_connections_stay_bounded_over_ten_batches(tmp_path, pg_url, redis_server, sb):
     import psycopg
 
-    with Sandbox() as sb:
-        binding = bind(sb, "cust")
-        worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=2)
-        try:
-            for night in range(10):
-                file = tmp_path / f"n{night}.csv"
-                write_csv(file, [(f"N{night}-{i}", "cust", binding, "1.00", "RUB", "") for i in range(4)])
-                assert producer(sb, pg_url + f"?merchant=shop&batch=n{night}", redis_server).run(file).paid == 4
-            with psycopg.connect(pg_url) as db:
-                open_ = db.execute("SELECT COUNT(*) FROM pg_stat_activity "
-                                   "WHERE application_name = 'autopay_soap worker'").fetchone()[0]
-        finally:
-            worker.stop()
+    binding = bind(sb, "cust")
+    worker = Worker("w1", worker_env(sb, pg_url, redis_server), concurrency=2)
+    try:
+        for night in range(10):
+            file = tmp_path / f"n{night}.csv"
+            write_csv(file, [(f"N{night}-{i}", "cust", binding, "1.00", "RUB", "") for i in range(4)])
+            assert producer(sb, pg_url + f"?merchant=shop&batch=n{night}", redis_server).run(file).paid == 4
+        with psycopg.connect(pg_url) as db:
+            open_ = db.execute("SELECT COUNT(*) FROM pg_stat_activity "
+                               "WHERE application_name = 'autopay_soap worker'").fetchone()[0]
+    finally:
+        worker.stop()
     assert 1 <= open_ <= 2  # one a pool process, whatever the number of batches
 
 

@@ -150,12 +150,11 @@ def test_the_metrics_file_of_a_cron_run_parses_and_equals_the_summary(tmp_path):
     assert list(tmp_path.glob(".autopay.prom.*")) == []  # written whole: no temporary file left
 
 
-def test_a_metrics_file_in_a_missing_folder_is_refused_before_charging(tmp_path):
-    with Sandbox() as sb:
-        file = tmp_path / "subs.csv"
-        write_csv(file, [("M-1", "good", "b-1", "1.00", "RUB", "")])
-        out = subprocess.run(charge_cmd(sb, file, "--metrics-file", str(tmp_path / "no" / "a.prom")),
-                             capture_output=True, text=True, timeout=120)
-        assert out.returncode == 2 and "--metrics-file" in out.stderr
-        assert sb.engine.charges_by_order_number() == {}
+def test_a_metrics_file_in_a_missing_folder_is_refused_before_charging(tmp_path, sb):
+    file = tmp_path / "subs.csv"
+    write_csv(file, [("M-1", "good", "b-1", "1.00", "RUB", "")])
+    out = subprocess.run(charge_cmd(sb, file, "--metrics-file", str(tmp_path / "no" / "a.prom")),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--metrics-file" in out.stderr
+    assert sb.engine.charges_by_order_number() == {}
     assert list(csv.reader(file.open()))[0][0] == "order_number"

@@ -155,19 +155,18 @@ def test_200_autopayments_with_faults_on_init_charge_and_chargeqr(method):
         assert_exactly_once(f"tbank {method}", results, sb, plan, client)
 
 
-def test_operation_results_use_one_vocabulary_on_every_transport():
-    with Sandbox() as sb:
-        results = {}
-        for transport in ("rest", "tbank"):
-            client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport,
-                                                return_url=sb.return_url)
-            first = client.start_first_payment(f"VOC-{transport}", Money.of("10.00", "RUB"), "voc", two_stage=True)
-            sb.pay(first.form_url, TestCards.TBANK_SUCCESS if transport == "tbank" else TestCards.SUCCESS)
-            gateway = client.gateway
-            results[transport] = [gateway.deposit(first.order_id).operation,
-                                  gateway.refund(first.order_id, Money.of("1.00", "RUB"),
-                                                 external_refund_id="voc-1").operation]
-            client.close()
+def test_operation_results_use_one_vocabulary_on_every_transport(sb):
+    results = {}
+    for transport in ("rest", "tbank"):
+        client = AutopayClient.from_profile("sandbox", sandbox_url=sb.url, transport=transport,
+                                            return_url=sb.return_url)
+        first = client.start_first_payment(f"VOC-{transport}", Money.of("10.00", "RUB"), "voc", two_stage=True)
+        sb.pay(first.form_url, TestCards.TBANK_SUCCESS if transport == "tbank" else TestCards.SUCCESS)
+        gateway = client.gateway
+        results[transport] = [gateway.deposit(first.order_id).operation,
+                              gateway.refund(first.order_id, Money.of("1.00", "RUB"),
+                                             external_refund_id="voc-1").operation]
+        client.close()
     assert results["rest"] == results["tbank"] == ["deposit", "refund"]
 
 

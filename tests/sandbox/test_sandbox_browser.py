@@ -7,7 +7,7 @@ import pytest
 
 from autopay_soap import Money, OrderStatus
 from autopay_soap.gateways.rbs_soap import RbsSoapGateway
-from autopay_soap.sandbox import Sandbox, TestCards
+from autopay_soap.sandbox import TestCards
 
 from ..support.browser import Browser, chromium_path
 
@@ -89,32 +89,30 @@ def test_a_bad_card_names_the_field(browser, fields, named, sb):
     assert error.startswith(named + ":")
 
 
-def test_after_a_declined_card_the_return_page_says_declined(browser):
-    with Sandbox() as sb:
-        order = register(sb, "DECL-1")
-        browser.open(order.form_url)
-        browser.wait_for("document.getElementById('pay') !== null")
-        card = TestCards.INSUFFICIENT_FUNDS
-        browser.submit({"pan": card.pan, "expiry": card.expiry, "cvc": card.cvc}, "submit")
-        browser.wait_for("location.pathname === '/_sandbox/return'")
-        outcome = browser.wait_for("document.getElementById('outcome') && "
-                                   "document.getElementById('outcome').textContent")
-        text = browser.evaluate("document.body.innerText")
+def test_after_a_declined_card_the_return_page_says_declined(browser, sb):
+    order = register(sb, "DECL-1")
+    browser.open(order.form_url)
+    browser.wait_for("document.getElementById('pay') !== null")
+    card = TestCards.INSUFFICIENT_FUNDS
+    browser.submit({"pan": card.pan, "expiry": card.expiry, "cvc": card.cvc}, "submit")
+    browser.wait_for("location.pathname === '/_sandbox/return'")
+    outcome = browser.wait_for("document.getElementById('outcome') && "
+                               "document.getElementById('outcome').textContent")
+    text = browser.evaluate("document.body.innerText")
     assert outcome == "Payment declined" and "finished" not in text and "101.00 RUB was not paid" in text
 
 
-def test_the_dashboard_shows_money_with_its_currency_and_says_when_it_is_empty(browser):
-    with Sandbox() as sb:
-        browser.open(sb.url + "/_sandbox/")
-        browser.wait_for("document.getElementById('orders-empty') !== null")
-        assert browser.evaluate("document.getElementById('orders-empty').textContent") == "No orders yet."
-        for i in range(12):
-            order = register(sb, f"DASH-{i:02d}")
-            sb.pay(order.form_url, TestCards.SUCCESS)
-        browser.open(sb.url + "/_sandbox/")
-        browser.wait_for("document.getElementById('orders') !== null")
-        text = browser.evaluate("document.getElementById('orders').innerText")
-        heights = browser.evaluate("Array.from(document.querySelectorAll('#orders tr')).map(r => r.offsetHeight)")
-        line = browser.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 20")
+def test_the_dashboard_shows_money_with_its_currency_and_says_when_it_is_empty(browser, sb):
+    browser.open(sb.url + "/_sandbox/")
+    browser.wait_for("document.getElementById('orders-empty') !== null")
+    assert browser.evaluate("document.getElementById('orders-empty').textContent") == "No orders yet."
+    for i in range(12):
+        order = register(sb, f"DASH-{i:02d}")
+        sb.pay(order.form_url, TestCards.SUCCESS)
+    browser.open(sb.url + "/_sandbox/")
+    browser.wait_for("document.getElementById('orders') !== null")
+    text = browser.evaluate("document.getElementById('orders').innerText")
+    heights = browser.evaluate("Array.from(document.querySelectorAll('#orders tr')).map(r => r.offsetHeight)")
+    line = browser.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 20")
     assert "101.00 RUB" in text and "10100" not in text
     assert max(heights) < 2 * line  # an order id no longer wraps over several lines

@@ -38,15 +38,13 @@ def test_a_huge_body_is_refused_with_413_before_it_is_read():
 
 
 @pytest.mark.parametrize("length", ["abc", "-5", "1e3", "\u0661\u0662"])
-def test_a_bad_content_length_is_400(length):
-    with Sandbox() as sb:
-        answer = exchange(sb, post("/v2/Init", {"Content-Length": length}))
+def test_a_bad_content_length_is_400(length, sb):
+    answer = exchange(sb, post("/v2/Init", {"Content-Length": length}))
     assert answer.startswith(b"HTTP/1.1 400 ") and b"bad Content-Length" in answer
 
 
-def test_a_chunked_body_is_411():
-    with Sandbox() as sb:
-        answer = exchange(sb, post("/payment/rest/register.do", {"Transfer-Encoding": "chunked"}, b"0\r\n\r\n"))
+def test_a_chunked_body_is_411(sb):
+    answer = exchange(sb, post("/payment/rest/register.do", {"Transfer-Encoding": "chunked"}, b"0\r\n\r\n"))
     assert answer.startswith(b"HTTP/1.1 411 ")
 
 

@@ -274,14 +274,13 @@ def test_a_sandbox_restarted_after_stop_keeps_its_state_file(tmp_path):
 
 
 @pytest.mark.parametrize("body", [DEEP, '{"a":' * 5000 + "1" + "}" * 5000])
-def test_a_deeply_nested_request_to_the_sandbox_is_a_400_not_a_traceback(body):
-    with Sandbox() as sb:
-        clock = requests.post(sb.url + "/_sandbox/clock", data=body, timeout=30)
-        pay = requests.post(sb.url + "/_sandbox/pay", data=body, headers={"Content-Type": "application/json"},
-                            timeout=30)
-        tbank = requests.post(sb.tbank_url + "/Init", data=body, headers={"Content-Type": "application/json"},
-                              timeout=30)
-        assert requests.post(sb.url + "/_sandbox/clock", json={"advance_seconds": 60}, timeout=10).status_code == 200
+def test_a_deeply_nested_request_to_the_sandbox_is_a_400_not_a_traceback(body, sb):
+    clock = requests.post(sb.url + "/_sandbox/clock", data=body, timeout=30)
+    pay = requests.post(sb.url + "/_sandbox/pay", data=body, headers={"Content-Type": "application/json"},
+                        timeout=30)
+    tbank = requests.post(sb.tbank_url + "/Init", data=body, headers={"Content-Type": "application/json"},
+                          timeout=30)
+    assert requests.post(sb.url + "/_sandbox/clock", json={"advance_seconds": 60}, timeout=10).status_code == 200
     # Python 3.13's decoder reads 5,000 nested objects without a RecursionError: then the body is just
     # an object without the fields asked for (no step of the clock, no form to pay), never a traceback
     if clock.status_code == 200:
