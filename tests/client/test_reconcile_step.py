@@ -9,6 +9,7 @@ from autopay_soap.errors import (
     ConnectError,
     DuplicateOrderNumber,
     GatewaySystemError,
+    Interrupted,
     OrderNotFound,
     ResponseTimeout,
     TLSError,
@@ -73,8 +74,16 @@ def test_a_tls_error_is_never_sent_again():
 
 
 def test_a_read_sends_again_after_a_retryable_refusal_a_write_only_after_an_ambiguous_one():
-    busy = GatewaySystemError("system error")  # ambiguous and retryable
+    busy = GatewaySystemError("system error")  # ambiguous and retryable: both send again
     assert _client()._reconcile(Script(busy, "ok"), lambda s: AGAIN if s.error else s.answer, read=True) == "ok"
+    assert _client()._reconcile(Script(busy, "ok"), lambda s: AGAIN if s.error else s.answer) == "ok"
+    # a stop after a request left: ambiguous (a write looks the order up) but not worth another read
+    stopped = Interrupted("stopped")
+    assert _client()._reconcile(Script(stopped), lambda s: ("looked up", s.error)) == ("looked up", stopped)
+    read = Script(stopped, "ok")
+    with pytest.raises(Interrupted):
+        _client()._reconcile(read, lambda s: AGAIN if s.error else s.answer, read=True)
+    assert read.calls == 1
     not_found = OrderNotFound("none")  # neither: a read settles it only when asked to
     with pytest.raises(OrderNotFound):
         _client()._reconcile(Script(not_found), lambda s: s.answer, read=True)

@@ -4,6 +4,10 @@ again makes a second copy)."""
 
 import ast
 import pathlib
+import re
+import shlex
+import subprocess
+import sys
 
 TESTS = pathlib.Path(__file__).parent.parent
 
@@ -70,3 +74,32 @@ def test_a_test_that_only_needs_a_default_sandbox_takes_the_sb_fixture():
                     and not any("given" in ast.dump(d) for d in node.decorator_list)
                     and _only_a_default_sandbox_block(node))
     assert inline == []
+
+
+def _docs_text():
+    root = TESTS.parent
+    return {path.relative_to(root).as_posix(): path.read_text("utf-8")
+            for path in [root / "README.md", *sorted((root / "docs").glob("*.rst"))]}
+
+
+def test_every_test_path_the_docs_name_exists():
+    """A test file or folder named in the README or docs/ (``tests/gateways/test_tbank.py``) is
+    there: moving tests cannot leave a chapter pointing at nothing."""
+    missing = sorted(f"{page}: {name}" for page, text in _docs_text().items()
+                     for name in re.findall(r"tests/[A-Za-z0-9_/.\-]*[A-Za-z0-9_/]", text)
+                     if not (TESTS.parent / name).exists())
+    assert missing == []
+
+
+def test_the_pytest_commands_of_the_docs_select_tests_as_written():
+    """``pytest <path> [-k <words>]`` in the docs collects at least one test, as written (run with
+    ``--collect-only``: choosing them is what the command's words do; running them is the suite's)."""
+    commands = sorted({command for text in _docs_text().values()
+                       for command in re.findall(r"``pytest (tests/[^`]*?)(?: -s)?``", text)})
+    assert commands, "the docs name no pytest command: this test has nothing to check"
+    for command in commands:
+        done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                               *shlex.split(command)], cwd=TESTS.parent, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0 and re.search(r"^\d+(/\d+)? tests? collected", done.stdout, re.M), \
+            (command, done.stdout[-500:], done.stderr[-500:])
