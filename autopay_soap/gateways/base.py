@@ -162,8 +162,8 @@ class GatewayFeatures:
     card_checks: Tuple[str, ...] = ("VERIFY",)
     """How a card is saved without a payment: RBS ``VERIFY`` (an order), T-Bank's ``AddCard``
     check types."""
-    tii_mode: str = "none"
-    receipt_reports: str = "none"
+    tii_mode: str = attr.ib(default="none", validator=attr.validators.in_(("none", "optional", "required")))
+    receipt_reports: str = attr.ib(default="none", validator=attr.validators.in_(("call", "notification", "none")))
     closing_receipts: bool = False
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from autopay_soap import Money
 from autopay_soap.errors import ValidationError
+from autopay_soap.gateways.base import GatewayFeatures
 from autopay_soap.gateways.rbs_rest import RbsRestGateway
 from autopay_soap.gateways.rbs_soap import RbsSoapGateway
 from autopay_soap.sandbox import TestCards
@@ -101,3 +102,12 @@ def test_a_rest_gateways_tii_mode_is_its_own_declared_feature():
     assert (plain.features.tii_mode, RbsRestGateway.features.tii_mode) == ("none", "none")
     assert taking.features.receipt_reports == "call" and not taking.features.closing_receipts
     assert RbsSoapGateway.features.tii_mode == "none" and RbsSoapGateway.features.receipt_reports == "none"
+
+
+def test_a_feature_declared_with_a_word_the_client_does_not_know_is_refused_when_declared():
+    """A gateway of your own that declares ``tii_mode="sometimes"`` or ``receipt_reports="mail"``
+    is refused where it is declared, not read later as some other mode."""
+    for wrong in ({"tii_mode": "sometimes"}, {"receipt_reports": "mail"}):
+        with pytest.raises(ValueError, match=next(iter(wrong))):
+            GatewayFeatures(**wrong)
+    assert GatewayFeatures(tii_mode="optional", receipt_reports="call").tii_mode == "optional"
