@@ -11,7 +11,7 @@ meaning changed between gateway generations (``100``, ``151017``), :func:`by_tex
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ..errors import (
     AccessDenied,
@@ -23,12 +23,13 @@ from ..errors import (
     InvalidRequest,
     OrderNotFound,
 )
+from .reasons import DeclineReason
 from .table import DAY, HOUR, DeclineKind, Table
 
-__all__ = ["ACTION_3DS_FAILED", "ACTION_DECLINED", "ACTION_EXPIRED_CARD", "ACTION_INSUFFICIENT", "ACTION_NO_CVC_RIGHTS",
-           "ACTION_OK", "ACTION_SESSION_EXPIRED", "ACTION_STOLEN", "ACTION_TEXT", "BAD_VALUE", "BINDING", "DUPLICATE",
-           "FEATURE_CONFLICT", "LIMIT", "MISSING", "NOT_FOUND", "RBS", "STATE", "UNKNOWN_CURRENCY", "by_text",
-           "error_for_code"]
+__all__ = ["ACTION_3DS_FAILED", "ACTION_CANCELLED", "ACTION_DECLINED", "ACTION_EXPIRED_CARD", "ACTION_INSUFFICIENT",
+           "ACTION_NO_CVC_RIGHTS", "ACTION_OF", "ACTION_OK", "ACTION_SESSION_EXPIRED", "ACTION_STOLEN", "ACTION_TEXT",
+           "BAD_VALUE", "BINDING", "DUPLICATE", "FEATURE_CONFLICT", "LIMIT", "MISSING", "NOT_FOUND", "RBS",
+           "REASON_OF", "STATE", "UNKNOWN_CURRENCY", "by_text", "error_for_code"]
 
 # -- errorCode: what the gateway refused ------------------------------------------------------------
 DUPLICATE = 1
@@ -61,16 +62,23 @@ ACTION_SESSION_EXPIRED = -2007
 ACTION_STOLEN = 823
 ACTION_NO_CVC_RIGHTS = -2004
 """A payment without CVC the terminal may not make (an autopayment the merchant is not set up for)."""
-ACTION_TEXT = {
-    ACTION_OK: "Request processed successfully",
-    ACTION_DECLINED: "Declined by issuer",
-    ACTION_EXPIRED_CARD: "Card expired",
-    ACTION_INSUFFICIENT: "Insufficient funds",
-    ACTION_3DS_FAILED: "3-D Secure authentication failed",
-    ACTION_SESSION_EXPIRED: "Payment session expired",
-    ACTION_STOLEN: "Card reported stolen",
-    ACTION_NO_CVC_RIGHTS: "Payment via SSL without CVC is forbidden",
+ACTION_CANCELLED = 10
+"""No card data were entered, or the order was cancelled before it was paid."""
+ACTION_OF: Dict[DeclineReason, int] = {
+    DeclineReason.ISSUER_DECLINED: ACTION_DECLINED,
+    DeclineReason.INSUFFICIENT_FUNDS: ACTION_INSUFFICIENT,
+    DeclineReason.CARD_EXPIRED: ACTION_EXPIRED_CARD,
+    DeclineReason.CARD_STOLEN: ACTION_STOLEN,
+    DeclineReason.AUTOPAY_NOT_ALLOWED: ACTION_NO_CVC_RIGHTS,
+    DeclineReason.AUTHENTICATION_FAILED: ACTION_3DS_FAILED,
+    DeclineReason.SESSION_EXPIRED: ACTION_SESSION_EXPIRED,
+    DeclineReason.CANCELLED: ACTION_CANCELLED,
 }
+"""The ``actionCode`` of an order declined for each of the sandbox engine's reasons."""
+REASON_OF: Dict[int, DeclineReason] = {code: reason for reason, code in ACTION_OF.items()}
+"""The reason of each action code in :data:`ACTION_OF` (a sandbox state file of 0.x stored the codes)."""
+ACTION_TEXT = {ACTION_OK: "Request processed successfully",
+               **{code: reason.text for reason, code in ACTION_OF.items() if reason.text}}
 """The ``actionCodeDescription`` of each action code the sandbox gives."""
 
 _ACCESS_WORDS = ("access", "доступ", "password", "парол")

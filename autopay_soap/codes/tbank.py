@@ -24,7 +24,7 @@ from ..errors import (
     PaymentDeclined,
 )
 from ..models import OrderStatus
-from . import rbs
+from .reasons import DeclineReason
 from .table import DAY, HOUR, DeclineKind, Table
 
 __all__ = ["STATUS_MAP", "TBANK", "by_text", "decline_code", "error_for_tbank_code", "status_of"]
@@ -202,26 +202,28 @@ def by_text(code: object, text: Optional[str]) -> Optional[Tuple[DeclineKind, st
 
 
 # -- what the sandbox answers: T-Bank's ErrorCode of each decline reason ------------------------------
-# The sandbox's engine names why a payment was declined by an RBS action code (its test cards speak
-# them); a T-Bank payment declined for that reason carries this ErrorCode and Message.
-_CARD_DECLINE = {rbs.ACTION_INSUFFICIENT: (1051, "Недостаточно средств на карте"),
-                 rbs.ACTION_DECLINED: (1012, "Отказ эмитента"),
-                 rbs.ACTION_EXPIRED_CARD: (1054, "Истек срок действия карты"),
-                 rbs.ACTION_3DS_FAILED: (101, "Не пройдена идентификация 3DS"),
-                 rbs.ACTION_STOLEN: (1041, "Карта утеряна"),
-                 rbs.ACTION_NO_CVC_RIGHTS: (105, "Для автоплатежей по картам Maestro требуется настройка терминала")}
-"""T-Bank's ErrorCode of a card payment declined with each engine action code."""
-_SBP_DECLINE = {rbs.ACTION_INSUFFICIENT: (5060, "Недостаточно средств на счете"),
-                rbs.ACTION_DECLINED: (5043, "Отказ банка плательщика"),
-                rbs.ACTION_STOLEN: (5065, "Счет плательщика заблокирован"),
-                rbs.ACTION_EXPIRED_CARD: (5066, "Счет плательщика закрыт"),
-                rbs.ACTION_NO_CVC_RIGHTS: (3013, "Рекуррентные платежи недоступны")}
-"""T-Bank's ErrorCode of an SBP payment declined with each engine action code."""
+# The sandbox's engine names why a payment was declined in its own words (codes.reasons); a T-Bank
+# payment declined for that reason carries this ErrorCode and Message.
+_CARD_DECLINE = {DeclineReason.INSUFFICIENT_FUNDS: (1051, "Недостаточно средств на карте"),
+                 DeclineReason.ISSUER_DECLINED: (1012, "Отказ эмитента"),
+                 DeclineReason.CARD_EXPIRED: (1054, "Истек срок действия карты"),
+                 DeclineReason.AUTHENTICATION_FAILED: (101, "Не пройдена идентификация 3DS"),
+                 DeclineReason.CARD_STOLEN: (1041, "Карта утеряна"),
+                 DeclineReason.AUTOPAY_NOT_ALLOWED:
+                     (105, "Для автоплатежей по картам Maestro требуется настройка терминала")}
+"""T-Bank's ErrorCode of a card payment declined for each of the sandbox engine's reasons."""
+_SBP_DECLINE = {DeclineReason.INSUFFICIENT_FUNDS: (5060, "Недостаточно средств на счете"),
+                DeclineReason.ISSUER_DECLINED: (5043, "Отказ банка плательщика"),
+                DeclineReason.CARD_STOLEN: (5065, "Счет плательщика заблокирован"),
+                DeclineReason.CARD_EXPIRED: (5066, "Счет плательщика закрыт"),
+                DeclineReason.AUTOPAY_NOT_ALLOWED: (3013, "Рекуррентные платежи недоступны")}
+"""T-Bank's ErrorCode of an SBP payment declined for each of the sandbox engine's reasons."""
+_CARD_OTHER = (1012, "Отказ эмитента")
+_SBP_OTHER = (5032, "Отказ СБП или банка получателя")
 
 
-def decline_code(action_code: int, *, sbp: bool = False) -> Tuple[int, str]:
-    """T-Bank's ErrorCode and message of a payment declined for ``action_code``'s reason: a card's
-    (an unknown reason: 1012, the issuer's refusal) or an SBP payment's (5032)."""
-    if sbp:
-        return _SBP_DECLINE.get(action_code, (5032, "Отказ СБП или банка получателя"))
-    return _CARD_DECLINE.get(action_code, (1012, "Отказ эмитента"))
+def decline_code(reason: Optional[DeclineReason], *, sbp: bool = False) -> Tuple[int, str]:
+    """T-Bank's ErrorCode and message of a payment declined for ``reason``: a card's (another
+    reason: 1012, the issuer's refusal) or an SBP payment's (5032)."""
+    table, other = (_SBP_DECLINE, _SBP_OTHER) if sbp else (_CARD_DECLINE, _CARD_OTHER)
+    return other if reason is None else table.get(reason, other)

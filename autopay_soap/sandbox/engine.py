@@ -34,7 +34,7 @@ import hashlib
 import uuid
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from ..codes import rbs
+from ..codes.reasons import DeclineReason
 from ..models import OrderStatus
 from .card_check import CHECKS, CheckStep, first_step, holds_after_3ds
 from .cards import RECOVERY_DAYS, THREE_DS_CODE, Behaviour, card_behaviour, luhn_ok
@@ -65,13 +65,13 @@ __all__ = [  # the records live in .ledger; they are named here too, where the f
 KNOWN_CURRENCIES = {"643", "810", "840", "978", "398", "933", "156", "051"}
 DEFAULT_SESSION_TIMEOUT = 1200
 AUTOPAY_DECLINE = {
-    Behaviour.APPROVE_THEN_INSUFFICIENT: rbs.ACTION_INSUFFICIENT,
-    Behaviour.RECOVERING_FUNDS: rbs.ACTION_INSUFFICIENT,
-    Behaviour.RECURRING_STOLEN: rbs.ACTION_STOLEN,
-    Behaviour.RECURRING_EXPIRED: rbs.ACTION_EXPIRED_CARD,
-    Behaviour.RECURRING_MERCHANT: rbs.ACTION_NO_CVC_RIGHTS,
+    Behaviour.APPROVE_THEN_INSUFFICIENT: DeclineReason.INSUFFICIENT_FUNDS,
+    Behaviour.RECOVERING_FUNDS: DeclineReason.INSUFFICIENT_FUNDS,
+    Behaviour.RECURRING_STOLEN: DeclineReason.CARD_STOLEN,
+    Behaviour.RECURRING_EXPIRED: DeclineReason.CARD_EXPIRED,
+    Behaviour.RECURRING_MERCHANT: DeclineReason.AUTOPAY_NOT_ALLOWED,
 }
-"""The action code of an autopayment declined by a card (or SBP account) of each behaviour."""
+"""Why an autopayment by a card (or SBP account) of each behaviour is declined."""
 
 
 class Engine(Ledger):
@@ -94,7 +94,7 @@ class Engine(Ledger):
                                                   behaviour, created_at=now)
                 self._bindings[created.binding_id] = created
         order = self._transition(
-            order, step, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder, action_code=rbs.ACTION_OK,
+            order, step, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder,
             approval_code=hashlib.sha1(order.order_id.encode()).hexdigest()[:6].upper(), approved=order.amount,
             deposited=0 if order.two_stage else order.amount, paid_at=now, pending_3ds=None,
             binding_id=binding.binding_id if binding else order.binding_id, binding_created=created is not None)
@@ -120,7 +120,7 @@ class Engine(Ledger):
         elif not binding.active:
             binding.active = True  # the card checked again: its binding can be charged again
         order = self._transition(order, Step.VERIFY, masked_pan=masked_pan, card_expiry=expiry, cardholder=cardholder,
-                                 action_code=rbs.ACTION_OK, approved=0, deposited=0, paid_at=self.clock(),
+                                 approved=0, deposited=0, paid_at=self.clock(),
                                  pending_3ds=None, binding_id=binding.binding_id, binding_created=created is not None,
                                  reversed=hold)
         if hold:
@@ -137,16 +137,16 @@ class Engine(Ledger):
         if step is CheckStep.THREE_DS:
             return self._start_3ds(order, masked, expiry, cardholder, behaviour, None)
         if step in (CheckStep.DECLINE, CheckStep.NOT_3DS):
-            order = self._decline(order, rbs.ACTION_DECLINED)
+            order = self._decline(order, DeclineReason.ISSUER_DECLINED)
             text = ("Card does not support 3-D Secure" if step is CheckStep.NOT_3DS
-                    else rbs.ACTION_TEXT[rbs.ACTION_DECLINED])
+                    else DeclineReason.ISSUER_DECLINED.text)
             return PaymentResult(order, paid=False, declined=True, message=text)
         order = self._save_checked(order, masked_pan=masked, expiry=expiry, cardholder=cardholder,
                                    behaviour=behaviour, hold=step is CheckStep.SAVE_AFTER_HOLD)
         return PaymentResult(order, paid=True)
 
-    def _decline(self, order: Order, action_code: int) -> Order:
-        return self._transition(order, Step.DECLINE, action_code=action_code, pending_3ds=None)
+    def _decline(self, order: Order, reason: DeclineReason) -> Order:
+        return self._transition(order, Step.DECLINE, decline_reason=reason, pending_3ds=None)
 
     # -- orders ----------------------------------------------------------------------------
 
@@ -237,14 +237,15 @@ class Engine(Ledger):
             behaviour = card_behaviour(pan)
             today = dt.datetime.fromtimestamp(self.clock(), dt.timezone.utc).strftime("%Y%m")
             if expiry_yyyymm < today:
-                order = self._decline(order, rbs.ACTION_EXPIRED_CARD)
-                return PaymentResult(order, paid=False, declined=True, message="Card expired")
+                order = self._decline(order, DeclineReason.CARD_EXPIRED)
+                return PaymentResult(order, paid=False, declined=True, message=DeclineReason.CARD_EXPIRED.text)
             if order.card_check is not None:
                 return self._check_card(order, masked, expiry_yyyymm, cardholder, behaviour)
             if behaviour in (Behaviour.DECLINE, Behaviour.INSUFFICIENT_FUNDS):
-                code = rbs.ACTION_DECLINED if behaviour is Behaviour.DECLINE else rbs.ACTION_INSUFFICIENT
-                order = self._decline(order, code)
-                return PaymentResult(order, paid=False, declined=True, message=rbs.ACTION_TEXT[code])
+                reason = (DeclineReason.ISSUER_DECLINED if behaviour is Behaviour.DECLINE
+                          else DeclineReason.INSUFFICIENT_FUNDS)
+                order = self._decline(order, reason)
+                return PaymentResult(order, paid=False, declined=True, message=reason.text)
             if behaviour is Behaviour.APPROVE_3DS:
                 return self._start_3ds(order, masked, expiry_yyyymm, cardholder, behaviour, None)
             order = self._settle(order, masked_pan=masked, expiry=expiry_yyyymm, cardholder=cardholder,
@@ -272,9 +273,9 @@ class Engine(Ledger):
             if order.status is not OrderStatus.ACS_AUTH or not pending:
                 raise EngineError(Refusal.WRONG_STATE, "Order is not waiting for 3-D Secure")
             if pa_res != THREE_DS_CODE and pa_res != pares_for(order.order_id):
-                order = self._decline(order, rbs.ACTION_3DS_FAILED)
+                order = self._decline(order, DeclineReason.AUTHENTICATION_FAILED)
                 return PaymentResult(order, paid=False, declined=True,
-                                     message=rbs.ACTION_TEXT[rbs.ACTION_3DS_FAILED])
+                                     message=DeclineReason.AUTHENTICATION_FAILED.text)
             if order.card_check is not None:
                 order = self._save_checked(order, masked_pan=pending["masked"], expiry=pending["expiry"],
                                            cardholder=pending["cardholder"], behaviour=pending["behaviour"],
@@ -312,52 +313,50 @@ class Engine(Ledger):
             if tii is not None:
                 order = self._replace(order, tii=tii)
             if binding.expired(self.clock()):
-                order = self._decline(order, rbs.ACTION_EXPIRED_CARD)
-                return PaymentResult(order, paid=False, declined=True,
-                                     message=rbs.ACTION_TEXT[rbs.ACTION_EXPIRED_CARD])
+                order = self._decline(order, DeclineReason.CARD_EXPIRED)
+                return PaymentResult(order, paid=False, declined=True, message=DeclineReason.CARD_EXPIRED.text)
             if not order.auto_payment and not cvc and not merchant_initiated:
                 raise EngineError(Refusal.BAD_FIELD, "[cvc] is empty")
             behaviour = binding.behaviour
-            code = self.autopay_decline(behaviour, binding)
-            if code is not None:
-                order = self._decline(order, code)
-                return PaymentResult(order, paid=False, declined=True, message=rbs.ACTION_TEXT[code])
+            reason = self.autopay_decline(behaviour, binding)
+            if reason is not None:
+                order = self._decline(order, reason)
+                return PaymentResult(order, paid=False, declined=True, message=reason.text)
             if behaviour is Behaviour.APPROVE_3DS and not order.auto_payment and not merchant_initiated:
                 return self._start_3ds(order, binding.masked_pan, binding.expiry, None, behaviour, binding)
             order = self._settle(order, masked_pan=binding.masked_pan, expiry=binding.expiry, cardholder=None,
                                  behaviour=behaviour, binding=binding)
             return PaymentResult(order, paid=True)
 
-    def autopay_decline(self, behaviour: Behaviour, holder: Any) -> Optional[int]:
-        """The action code an autopayment by a card (or account) of ``behaviour`` is declined with
+    def autopay_decline(self, behaviour: Behaviour, holder: Any) -> Optional[DeclineReason]:
+        """Why an autopayment by a card (or account) of ``behaviour`` is declined with
         now, or None: it pays. ``holder`` (a binding, an SBP account) keeps ``declined_since``,
         the start of a RECOVERING_FUNDS card's bad days."""
-        code = AUTOPAY_DECLINE.get(behaviour)
+        reason = AUTOPAY_DECLINE.get(behaviour)
         if behaviour is Behaviour.RECOVERING_FUNDS:
             now = self.clock()
             if holder.declined_since is None:
                 holder.declined_since = now
             elif now >= holder.declined_since + RECOVERY_DAYS * 86400:
                 return None
-        return code
+        return reason
 
-    def pay_external(self, order_id: str, masked: str, *, decline_code: Optional[int] = None) -> PaymentResult:
-        """A payment without a card (SBP): settle the order, or decline it with ``decline_code``."""
+    def pay_external(self, order_id: str, masked: str, *, decline: Optional[DeclineReason] = None) -> PaymentResult:
+        """A payment without a card (SBP): settle the order, or decline it for ``decline``'s reason."""
         with self._changing():
             order = self._get(order_id)
             self._check_payable(order)
-            if decline_code is not None:
-                order = self._decline(order, decline_code)
-                return PaymentResult(order, paid=False, declined=True,
-                                     message=rbs.ACTION_TEXT.get(decline_code, "Declined"))
+            if decline is not None:
+                order = self._decline(order, decline)
+                return PaymentResult(order, paid=False, declined=True, message=decline.text or "Declined")
             order = self._settle(order, masked_pan=masked, expiry="", cardholder=None, behaviour=Behaviour.APPROVE,
                                  binding=None)
             return PaymentResult(order, paid=True)
 
-    def decline(self, order_id: str, action_code: int = 10) -> Order:
-        """``decline.do``: cancel an unpaid order."""
+    def decline(self, order_id: str) -> Order:
+        """``decline.do`` (T-Bank ``Cancel`` of an unpaid payment): cancel an unpaid order."""
         with self._changing():
-            return self._decline(self._get(order_id), action_code)
+            return self._decline(self._get(order_id), DeclineReason.CANCELLED)
 
     def deposit(self, order_id: str, amount: int) -> Order:
         """Capture a hold, up to the held amount (0 = all). Only from APPROVED."""

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import attr
 
-from ..codes.rbs import ACTION_SESSION_EXPIRED, ACTION_TEXT
+from ..codes.reasons import DeclineReason
 from ..models import OrderStatus
 from ._dirty import mark_dirty
 from .cards import Behaviour
@@ -87,7 +87,7 @@ class Order:
     expires_at: float
     callback_url: Optional[str] = None
     status: OrderStatus = OrderStatus.CREATED
-    action_code: Optional[int] = None
+    decline_reason: Optional[DeclineReason] = None  # why it ended DECLINED, in no gateway's words
     approved: int = 0
     deposited: int = 0
     refunded: int = 0
@@ -123,10 +123,6 @@ class Order:
             OrderStatus.DECLINED: "DECLINED",
         }.get(self.status, "CREATED")
 
-    @property
-    def action_text(self) -> str:
-        """The description of ``action_code``."""
-        return ACTION_TEXT.get(self.action_code or 0, "") if self.action_code is not None else ""
 
     def as_json(self) -> Dict[str, Any]:
         """A JSON-ready copy (no card number, no CVC: the sandbox never stores them)."""
@@ -134,7 +130,8 @@ class Order:
             "orderId": self.order_id, "orderNumber": self.order_number, "amount": self.amount,
             "currency": self.currency, "status": int(self.status), "statusName": self.status.name,
             "twoStage": self.two_stage, "clientId": self.client_id, "features": list(self.features),
-            "actionCode": self.action_code, "approvedAmount": self.approved,
+            "declineReason": self.decline_reason.value if self.decline_reason else None,
+            "approvedAmount": self.approved,
             "depositedAmount": self.deposited, "refundedAmount": self.refunded,
             "maskedPan": self.masked_pan, "bindingId": self.binding_id, "callbackUrl": self.callback_url,
             "createdAt": int(self.created_at * 1000), "expiresAt": int(self.expires_at * 1000),
@@ -282,7 +279,7 @@ class Ledger:
 
     def _expire(self, order: Order) -> Order:
         if order.status in TRANSITIONS[Step.EXPIRE].sources and self.clock() > order.expires_at:
-            return self._transition(order, Step.EXPIRE, action_code=ACTION_SESSION_EXPIRED)
+            return self._transition(order, Step.EXPIRE, decline_reason=DeclineReason.SESSION_EXPIRED)
         return order
 
     def order(self, order_id: Optional[str] = None, order_number: Optional[str] = None) -> Order:

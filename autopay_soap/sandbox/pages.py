@@ -117,7 +117,8 @@ def return_page(order: Optional[Order]) -> bytes:
     elif order.status is OrderStatus.APPROVED:
         title, css, text = "Payment authorised", "ok", f"Order {number}: {amount} held, to be captured."
     elif order.status is OrderStatus.DECLINED:
-        reason = f" ({html.escape(order.action_text)})" if order.action_text else ""
+        said = order.decline_reason.text if order.decline_reason else ""
+        reason = f" ({html.escape(said)})" if said else ""
         title, css, text = "Payment declined", "error", f"Order {number}: {amount} was not paid{reason}."
     elif order.status is OrderStatus.REVERSED:
         title, css, text = "Payment cancelled", "error", f"Order {number}: the hold of {amount} was released."

@@ -15,6 +15,7 @@ from .answer import Answer, Site
 from .cards import ACS_CODES, TestCard, TestCards
 from .engine import EngineError, Order, pares_for
 from .lifecycle import Refusal
+from .rbs_words import action_code
 
 __all__ = ["browser_finish_3ds", "browser_pay", "pay_as_payer"]
 
@@ -26,9 +27,10 @@ def pay_as_payer(sandbox: Site, body: bytes, content_type: str) -> Tuple[int, Di
     the card: a test card's name (``"SUCCESS"``, ``"SUCCESS_3DS"``, ``"TBANK_3DS_CHALLENGE"``...) or
     ``pan``/``expiry``/``cvc``; ``three_ds_code`` answers the ACS (default: the card's own code,
     so a 3-D Secure card passes; a wrong code fails it). Answers the order as JSON: ``orderId``,
-    ``paid``, ``orderStatus``, ``statusName``, ``actionCode`` and ``redirectUrl`` (the merchant's
-    return or fail URL); 400 for a request it cannot read, 404 for an unknown order, 409 when
-    the order cannot be paid.
+    ``paid``, ``orderStatus``, ``statusName``, ``declineReason`` (the sandbox's word for why it was
+    declined, see :class:`~autopay_soap.codes.reasons.DeclineReason`), ``actionCode`` (that reason
+    as RBS's code) and ``redirectUrl`` (the merchant's return or fail URL); 400 for a request it
+    cannot read, 404 for an unknown order, 409 when the order cannot be paid.
     """
     try:
         if "json" in content_type.lower() or body.lstrip().startswith(b"{"):
@@ -62,7 +64,9 @@ def pay_as_payer(sandbox: Site, body: bytes, content_type: str) -> Tuple[int, Di
     if not result.paid and not result.declined:
         return 409, {"error": result.message, "orderId": order_id}
     return 200, {"orderId": order_id, "paid": result.paid, "orderStatus": int(order.status),
-                 "statusName": order.status.name, "actionCode": order.action_code,
+                 "statusName": order.status.name,
+                 "declineReason": order.decline_reason.value if order.decline_reason else None,
+                 "actionCode": action_code(order),
                  "redirectUrl": _back_to_merchant(order, result.paid)}
 
 

@@ -17,7 +17,7 @@ from .engine import Engine, EngineError, Order, PaymentResult
 from .fiscal import FiscalLog, rbs_cart_problem
 from .lifecycle import Refusal
 from .order_list import listed_page, rest_time
-from .rbs_words import error_code
+from .rbs_words import action_code, action_text, error_code
 
 __all__ = ["BINDING_TYPES", "RestFrontEnd", "REST_METHODS", "of_binding_type"]
 
@@ -251,7 +251,7 @@ class RestFrontEnd:
             return {"ErrorCode": code, "ErrorMessage": exc.message, "errorCode": code, "errorMessage": exc.message}
         return {  # the legacy method answers in PascalCase
             "OrderStatus": int(order.status), "ErrorCode": "2" if order.status is OrderStatus.DECLINED else "0",
-            "ErrorMessage": order.action_text, "OrderNumber": order.order_number, "Pan": order.masked_pan,
+            "ErrorMessage": action_text(order), "OrderNumber": order.order_number, "Pan": order.masked_pan,
             "expiration": order.card_expiry, "cardholderName": order.cardholder, "Amount": order.amount,
             "currency": order.currency, "approvalCode": order.approval_code, "depositAmount": order.deposited,
             "clientId": order.client_id, "bindingId": order.binding_id, "Ip": None,
@@ -275,8 +275,8 @@ class RestFrontEnd:
         """``getOrderStatusExtended.do``'s JSON for an order."""
         body: Dict[str, Any] = {
             "errorCode": "0", "errorMessage": "Success", "orderNumber": order.order_number,
-            "orderStatus": int(order.status), "actionCode": order.action_code if order.action_code is not None else 0,
-            "actionCodeDescription": order.action_text, "amount": order.amount, "currency": order.currency,
+            "orderStatus": int(order.status), "actionCode": action_code(order) or 0,
+            "actionCodeDescription": action_text(order), "amount": order.amount, "currency": order.currency,
             "date": int(order.created_at * 1000), "orderDescription": order.description or "",
             "merchantOrderParams": [], "attributes": [{"name": "mdOrder", "value": order.order_id}],
             "paymentAmountInfo": {"paymentState": order.payment_state, "approvedAmount": order.approved,

@@ -21,7 +21,7 @@ from ..wsdl_bundle import MERCHANT_NS, SOAP_ENV_NS, WSSE_NS, UnsafeXML, envelope
 from .engine import Engine, EngineError, Order, PaymentResult
 from .fiscal import FiscalLog, rbs_cart_problem, soap_cart_json
 from .order_list import listed_page, soap_time
-from .rbs_words import error_code
+from .rbs_words import action_code, action_text, error_code
 from .rest import of_binding_type
 
 __all__ = ["SoapFrontEnd", "WSS_FAULT"]
@@ -275,7 +275,7 @@ class SoapFrontEnd:
                              authCode=0)
         return self._ret(
             errorCode=2 if order.status is OrderStatus.DECLINED else 0,
-            errorMessage=order.action_text or None, orderStatus=int(order.status),
+            errorMessage=action_text(order) or None, orderStatus=int(order.status),
             orderNumber=order.order_number, pan=order.masked_pan,
             expiration=order.card_expiry, cardholderName=order.cardholder, amount=order.amount,
             currency=order.currency, approvalCode=order.approval_code, authCode=2,
@@ -295,8 +295,8 @@ class SoapFrontEnd:
         """``ret`` filled as a ``getOrderStatusExtendedResponse`` of ``order``."""
         attributes = dict(
             orderNumber=order.order_number, orderStatus=int(order.status),
-            actionCode=order.action_code if order.action_code is not None else None,
-            actionCodeDescription=order.action_text or None, amount=order.amount, currency=order.currency,
+            actionCode=action_code(order),
+            actionCodeDescription=action_text(order) or None, amount=order.amount, currency=order.currency,
             date=_xs_datetime(order.created_at), orderDescription=order.description,
         )
         for key, value in attributes.items():

@@ -35,11 +35,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Type, U
 
 import attr
 
+from ..codes.reasons import DeclineReason
 from ..errors import ConfigurationError
 from ..models import OrderStatus
 from .cards import Behaviour
 from .clock import MAX_OFFSET, SandboxClock
 from .engine import BindingRecord, Engine, Movement, Order
+from .rbs_words import reason_of_action
 from .stored_types import check_fields, check_value
 from .tbank import TBankFrontEnd, TBankTerminal
 from .tbank.records import _Account, _Card, _Payment
@@ -56,7 +58,8 @@ class StateFileError(ConfigurationError, ValueError):
     """The sandbox's ``state`` file cannot be used: not a regular file, not one the sandbox
     wrote, or held by another sandbox. The message names the file; nothing in it was changed."""
 
-_ENUMS: Dict[str, Type[enum.Enum]] = {"OrderStatus": OrderStatus, "Behaviour": Behaviour}
+_ENUMS: Dict[str, Type[enum.Enum]] = {"OrderStatus": OrderStatus, "Behaviour": Behaviour,
+                                      "DeclineReason": DeclineReason}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
                                     PRIMARY KEY (kind, key));
@@ -109,11 +112,25 @@ def load(cls: Type[Any], text: str, where: str = "") -> Any:
     if not isinstance(data, dict):
         raise ValueError(f"{where or cls.__name__}: not a JSON object")
     fields = {name: _typed(value) for name, value in data.items()}
+    if cls is Order:
+        fields = _upgraded_order(fields, where or cls.__name__)
     check_fields(cls, fields, where or cls.__name__)
     known = {a.name for a in attr.fields(cls)}
     obj = cls(**{k: v for k, v in fields.items() if k in known})
     object.__setattr__(obj, "dirty", False)
     return obj
+
+
+def _upgraded_order(fields: Dict[str, Any], where: str) -> Dict[str, Any]:
+    """An order a sandbox of 0.x stored, with the RBS ``action_code`` it declined with, read with
+    the reason that code stands for (a code the sandbox never gave: ``ValueError``)."""
+    if "action_code" not in fields or "decline_reason" in fields:
+        return fields
+    fields = dict(fields)
+    code = fields.pop("action_code")
+    check_value(code, Optional[int], f"{where}: action_code")
+    fields["decline_reason"] = reason_of_action(code)
+    return fields
 
 
 def _clock_offset(state: "StateFile") -> float:

@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autopay_soap.codes import rbs
 from autopay_soap.codes.rbs import RBS
-from autopay_soap.codes.tbank import TBANK, error_for_tbank_code
+from autopay_soap.codes.reasons import DeclineReason
+from autopay_soap.codes.tbank import TBANK, decline_code, error_for_tbank_code
 from autopay_soap.declines import (
     DEFAULT_SCHEDULE,
     DeclineKind,
@@ -271,3 +273,27 @@ def test_a_code_no_table_can_hold_is_unknown_and_short_never_an_error(code):
     declined = PaymentDeclined("declined", action_code=None, gateway_code=code)
     assert classify_error(declined, "soap").known is False
     assert classify("rbs", "1" * 18).code == int("1" * 18)  # the longest run still read as a number
+
+
+AUTOPAY_REASONS = [DeclineReason.ISSUER_DECLINED, DeclineReason.INSUFFICIENT_FUNDS, DeclineReason.CARD_EXPIRED,
+                   DeclineReason.CARD_STOLEN, DeclineReason.AUTOPAY_NOT_ALLOWED]
+
+
+def test_every_decline_reason_of_the_sandbox_has_one_rbs_action_code():
+    assert set(rbs.ACTION_OF) == set(DeclineReason)
+    assert len(set(rbs.ACTION_OF.values())) == len(DeclineReason)
+    assert all(rbs.REASON_OF[code] is reason for reason, code in rbs.ACTION_OF.items())
+
+
+@pytest.mark.parametrize("reason", AUTOPAY_REASONS, ids=[r.name for r in AUTOPAY_REASONS])
+def test_an_autopayment_declined_for_one_reason_is_one_kind_on_every_gateway(reason):
+    """What a test card's autopayment decline means to the dunning does not depend on the gateway
+    the sandbox answers as: RBS's actionCode, T-Bank's card ErrorCode and its SBP ErrorCode."""
+    kinds = {RBS.get(rbs.ACTION_OF[reason]).kind, TBANK.get(decline_code(reason)[0]).kind,
+             TBANK.get(decline_code(reason, sbp=True)[0]).kind}
+    assert len(kinds) == 1, kinds
+
+
+def test_a_t_bank_payment_declined_for_no_listed_reason_is_the_issuers_refusal():
+    assert decline_code(None) == decline_code(DeclineReason.CANCELLED) == (1012, "Отказ эмитента")
+    assert decline_code(None, sbp=True)[0] == 5032

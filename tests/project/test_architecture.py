@@ -271,6 +271,19 @@ def test_action_codes_and_the_sandbox_decline_codes_are_the_gateways_code_module
     assert defined == []
 
 
+def test_the_sandbox_engine_speaks_no_gateways_codes():
+    """The engine, its books and the T-Bank front end name a decline by ``codes.reasons``'s
+    ``DeclineReason``; only the RBS words (``sandbox.rbs_words``) read ``codes.rbs``, and only
+    ``codes.tbank`` says what T-Bank answers for a reason."""
+    speaking_rbs = sorted(name for name, path in _modules() if name.startswith("sandbox.")
+                          and any(target == "codes.rbs" or target.startswith("codes.rbs.")
+                                  or target == "codes" and "import rbs" in path.read_text("utf-8")
+                                  for target in _imports(name, path)))
+    assert speaking_rbs == ["sandbox.rbs_words"]
+    ledger = (ROOT / "sandbox" / "ledger.py").read_text("utf-8")
+    assert "decline_reason: Optional[DeclineReason]" in ledger and "action_code" not in ledger
+
+
 def test_the_rbs_operations_are_written_once_for_both_bindings():
     """Registration and the money operations take their arguments and checks in
     ``gateways/rbs_operations.py``; the SOAP and REST bindings only put them on their wire."""

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from autopay_soap.codes.reasons import DeclineReason
 from autopay_soap.models import OrderStatus
 from autopay_soap.sandbox import Engine, EngineError, TestCards
 from autopay_soap.sandbox.rbs_words import error_code
@@ -74,13 +75,14 @@ def test_wrong_3ds_code_declines(engine):
     assert engine.order(order.order_id).status is OrderStatus.DECLINED
 
 
-@pytest.mark.parametrize("card, action", [(TestCards.DECLINED, 5), (TestCards.INSUFFICIENT_FUNDS, 116),
-                                          (TestCards.EXPIRED, 101)])
-def test_declining_cards(engine, card, action):
+@pytest.mark.parametrize("card, reason", [(TestCards.DECLINED, DeclineReason.ISSUER_DECLINED),
+                                          (TestCards.INSUFFICIENT_FUNDS, DeclineReason.INSUFFICIENT_FUNDS),
+                                          (TestCards.EXPIRED, DeclineReason.CARD_EXPIRED)])
+def test_declining_cards(engine, card, reason):
     order = register(engine, client_id="c1")
     assert pay(engine, order, card).declined
     order = engine.order(order.order_id)
-    assert order.status is OrderStatus.DECLINED and order.action_code == action
+    assert order.status is OrderStatus.DECLINED and order.decline_reason is reason
     assert engine.movements() == [] and engine.all_bindings() == []
 
 
@@ -95,7 +97,7 @@ def test_expiry_declines_by_timeout_without_waiting(engine, clock):
     order = register(engine, session_timeout_secs=60)
     clock.now += 61
     assert engine.order(order.order_id).status is OrderStatus.DECLINED
-    assert engine.order(order.order_id).action_code == -2007
+    assert engine.order(order.order_id).decline_reason is DeclineReason.SESSION_EXPIRED
     assert code_of(lambda: pay(engine, order)) == 7
     default = register(engine, "N2")
     clock.now += 1199
@@ -145,7 +147,7 @@ def test_recurring_card_declines_autopayments(engine):
     binding = bound(engine, card=TestCards.RECURRING_INSUFFICIENT)
     auto = register(engine, "AUTO", client_id="c1", features=["AUTO_PAYMENT"])
     result = engine.pay_with_binding(auto.order_id, binding)
-    assert result.declined and engine.order(auto.order_id).action_code == 116
+    assert result.declined and engine.order(auto.order_id).decline_reason is DeclineReason.INSUFFICIENT_FUNDS
 
 
 def test_reverse_once_and_refund_rules(engine):

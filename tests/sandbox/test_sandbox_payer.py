@@ -79,6 +79,8 @@ def test_a_wrong_3ds_code_and_a_declining_card_are_not_paid(server):
                                      timeout=10).json())
     assert [r["paid"] for r in results] == [False, False, True]
     assert results[0]["statusName"] == results[1]["statusName"] == "DECLINED"
+    assert [(r["declineReason"], r["actionCode"]) for r in results] == [
+        ("authentication_failed", 151017), ("issuer_declined", 5), (None, 0)]
     assert results[1]["redirectUrl"].startswith("https://s/fail?orderId=")
     assert requests.post(base + "/_sandbox/pay", json={"order_id": "nope", "card": "SUCCESS"},
                          timeout=10).status_code == 404

@@ -13,9 +13,12 @@ import requests
 import responses
 
 from autopay_soap import AutopayClient
+from autopay_soap.codes.reasons import DeclineReason
 from autopay_soap.errors import BadResponse, ConfigurationError
 from autopay_soap.sandbox import Sandbox, TestCards
+from autopay_soap.sandbox.rbs_words import action_code, action_text
 from autopay_soap.sandbox.state import StateFileError
+from autopay_soap.sandbox.tbank.rules import decline_of
 
 CLI = [sys.executable, "-m", "autopay_soap.cli"]
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -142,6 +145,22 @@ def order_id_missing(tmp):
     return edit(path, "UPDATE objects SET body = ? WHERE kind = 'order'", json.dumps(body))
 
 
+def as_stored_by_0x(path, action_code, **changes):
+    """An order as a sandbox of 0.x stored it: an RBS ``action_code``, no ``decline_reason``."""
+    body = order_body(path)
+    del body["decline_reason"]
+    body.update(action_code=action_code, **changes)
+    return edit(path, "UPDATE objects SET body = ? WHERE kind = 'order'", json.dumps(body))
+
+
+def old_action_code_unknown(tmp):
+    return as_stored_by_0x(good_state(tmp / "s"), 4242)
+
+
+def old_action_code_text(tmp):
+    return as_stored_by_0x(good_state(tmp / "s"), "116")
+
+
 def customers_wrong(tmp):
     return edit(good_state(tmp / "s"), "INSERT OR REPLACE INTO meta VALUES ('customers', '{\"a\": 1}')")
 
@@ -160,7 +179,8 @@ def movement_short(tmp):
 
 HOSTILE = [garbage, text, folder, fifo, symlink, dangling_symlink, device, truncated, foreign_sqlite, other_columns,
            deep_json, not_json, order_is_a_list, amount_is_text, amount_is_a_flag, unknown_status, unknown_enum,
-           order_id_missing, customers_wrong, notification_wrong, next_id_wrong, movement_short]
+           order_id_missing, old_action_code_unknown, old_action_code_text, customers_wrong, notification_wrong,
+           next_id_wrong, movement_short]
 
 
 def snapshot(path):
@@ -200,6 +220,8 @@ def test_a_hostile_state_file_is_one_line_naming_it_and_exit_2(tmp_path, make):
     (foreign_sqlite, "another program (table 'users')"), (deep_json, "nested too deeply"),
     (amount_is_text, "an order: amount: '100' is not a whole number"), (unknown_status, "99 is not a valid"),
     (order_id_missing, "an order: order_id is missing"), (customers_wrong, "customers"),
+    (old_action_code_unknown, "actionCode 4242 is not one the sandbox gives"),
+    (old_action_code_text, "an order: action_code: '116' is not"),
     (notification_wrong, "notifications[0]: url: 5 is not a str"), (movement_short, "movement 0: order_id is missing"),
 ])
 def test_the_line_says_what_is_wrong(tmp_path, make, says):
@@ -212,6 +234,22 @@ def test_a_state_file_the_sandbox_wrote_still_opens_with_everything_in_it(tmp_pa
     path = good_state(tmp_path / "s.sqlite")
     with Sandbox(state=path) as again:
         assert again.engine.order(order_number="H-1").amount == 100
+
+
+def test_an_order_a_0x_sandbox_stored_with_its_action_code_comes_back_with_its_reason(tmp_path):
+    """0.x kept an RBS ``action_code`` on a declined order; it is read as the engine's own reason,
+    and each front end answers for that reason as before: RBS its code, T-Bank its ErrorCode."""
+    declined = {"$enum": "OrderStatus", "value": 6}
+    path = as_stored_by_0x(good_state(tmp_path / "s"), 116, status=declined)
+    with Sandbox(state=path) as again:
+        order = again.engine.order(order_number="H-1")
+        assert order.decline_reason is DeclineReason.INSUFFICIENT_FUNDS
+        assert action_code(order) == 116 and action_text(order) == "Insufficient funds"
+        assert decline_of(order) == (1051, "Недостаточно средств на карте")
+    fresh = as_stored_by_0x(good_state(tmp_path / "t"), None)
+    with Sandbox(state=fresh) as again:
+        order = again.engine.order(order_number="H-1")
+        assert order.decline_reason is None and action_code(order) is None
 
 
 def test_an_empty_file_is_a_new_state(tmp_path):

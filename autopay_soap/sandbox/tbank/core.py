@@ -9,7 +9,7 @@ import itertools
 import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ...codes.rbs import ACTION_SESSION_EXPIRED
+from ...codes.reasons import DeclineReason
 from ...models import OrderStatus
 from ..engine import Engine, Order, PaymentResult
 from ..fiscal import FiscalLog, tbank_receipt_problem
@@ -133,7 +133,7 @@ class TBankCore:
             return "PARTIAL_REFUNDED" if order.refunded else "CONFIRMED"
         if payment.canceled:
             return "CANCELED"
-        if order.action_code == ACTION_SESSION_EXPIRED:
+        if order.decline_reason is DeclineReason.SESSION_EXPIRED:
             return "DEADLINE_EXPIRED"
         return "REJECTED"
 

@@ -119,7 +119,7 @@ class PaymentMethods:
         if order.status in (OrderStatus.CREATED, OrderStatus.ACS_AUTH):
             original = order.amount
             payment.canceled = True  # before the engine call: its event (the notification) reads it
-            front.engine.decline(payment.engine_id, action_code=10)
+            front.engine.decline(payment.engine_id)
             return original
         if order.status is OrderStatus.APPROVED:
             if amount and amount < order.approved:

@@ -38,7 +38,7 @@ INCOMPATIBLE = "Несопоставимые значения RebillId или Re
 
 def decline_of(order: Order, sbp: bool = False) -> Tuple[int, str]:
     """T-Bank's ErrorCode and message for the engine's decline reason (a card's, or an SBP payment's)."""
-    return decline_code(order.action_code or 0, sbp=sbp)
+    return decline_code(order.decline_reason, sbp=sbp)
 
 
 def refused(code: str, message: str, details: str = "", terminal: Optional[TBankTerminal] = None) -> Dict[str, Any]:

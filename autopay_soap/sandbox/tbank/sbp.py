@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Dict, Mapping, Optional
 
-from ...codes.rbs import ACTION_DECLINED, ACTION_SESSION_EXPIRED
+from ...codes.reasons import DeclineReason
 from ...models import OrderStatus
 from ...signing import make_token
 from ..cards import Behaviour
@@ -151,9 +151,9 @@ class SbpMethods:
         if not payment.qr or not payment.form_shown:
             raise TBankError(14, "Неверный платеж", "call GetQr first")
         if expired:
-            front.engine.pay_external(payment.engine_id, "", decline_code=ACTION_SESSION_EXPIRED)
+            front.engine.pay_external(payment.engine_id, "", decline=DeclineReason.SESSION_EXPIRED)
         elif rejected:
-            front.engine.pay_external(payment.engine_id, "", decline_code=ACTION_DECLINED)
+            front.engine.pay_external(payment.engine_id, "", decline=DeclineReason.ISSUER_DECLINED)
         else:
             front.engine.pay_external(payment.engine_id, "+7 *** ***-**-01")
         if payment.request_key:
@@ -173,9 +173,9 @@ class SbpMethods:
         if front.order(payment).status is not OrderStatus.CREATED:
             raise TBankError(8, "Неверный статус транзакции")
         payment.charged = True
-        code = front.engine.autopay_decline(Behaviour(account.behaviour), account) if account.behaviour else None
-        if code is not None:
-            front.engine.pay_external(payment.engine_id, "", decline_code=code)
+        reason = front.engine.autopay_decline(Behaviour(account.behaviour), account) if account.behaviour else None
+        if reason is not None:
+            front.engine.pay_external(payment.engine_id, "", decline=reason)
             raise TBankError(*decline_of(front.order(payment), sbp=True), status="REJECTED")
         result = front.engine.pay_external(payment.engine_id, f"SBP {BANK_MEMBER[1]}")
         return dict(front.payment_reply(terminal, payment, result), Currency=643)
