@@ -89,11 +89,13 @@ def engine(clock: FakeClock) -> Engine:
 # -- the sandbox and a notification receiver, for any test that asks ------------------------------
 
 @pytest.fixture
-def sb() -> Any:
-    """A sandbox with the default settings, on loopback (the name the tests give it); closed when
-    the test ends. A test that needs other settings, or looks at the sandbox after it closed,
-    starts its own with ``with Sandbox(...) as sb:``."""
-    with Sandbox() as started:
+def sb(request: Any) -> Any:
+    """A sandbox on loopback (the name the tests give it), closed when the test ends: the default
+    settings, or those of the test's ``@pytest.mark.sandbox(receipts_required=True, ...)`` (the
+    fields of :class:`~autopay_soap.sandbox.settings.SandboxSettings`). A test that looks at the
+    sandbox after it closed, or runs two, starts its own with ``with Sandbox(...) as sb:``."""
+    marker = request.node.get_closest_marker("sandbox")
+    with Sandbox(**(marker.kwargs if marker else {})) as started:
         yield started
 
 

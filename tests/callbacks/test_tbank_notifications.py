@@ -58,23 +58,23 @@ def test_the_receiver_answers_exactly_ok():
                  dict(V3, Token=V3_TOKEN))[0].startswith("500")
 
 
-def test_sandbox_notifications_carry_the_rebill_id_and_verify(receiver):
+@pytest.mark.sandbox(callback_retry_interval=0.01)
+def test_sandbox_notifications_carry_the_rebill_id_and_verify(receiver, sb):
     url, got = receiver
-    with Sandbox(callback_retry_interval=0.01) as sb:
-        client = tbank_client(sb, notification_url=url)
-        result = card_binding(sb, client, two_stage=True)
-        client.capture(result.order_id)
-        client.gateway.cancel(client.start_first_payment("FP-C", RUB("5.00"), "cust-1").order_id)
-        declined = client.start_first_payment("FP-D", RUB("5.00"), "cust-1")
-        sb.pay(declined.form_url, TestCards.TBANK_INSUFFICIENT_FUNDS)
-        assert sb.wait_for_callbacks()
-        assert [(n.status, n.success, n.error_code) for n in got] == [
-            ("AUTHORIZED", True, "0"), ("CONFIRMED", True, "0"), ("CANCELED", False, "1012"),
-            ("REJECTED", False, "1051")]
-        got = got[:2]
-        assert {n.rebill_id for n in got} == {result.binding.binding_id}
-        assert got[0].customer_key == "cust-1" and got[0].amount == 10000
-        assert all(d["status"] == 200 and d["delivered"] and d["attempts"] == 1 for d in sb.callbacks)
+    client = tbank_client(sb, notification_url=url)
+    result = card_binding(sb, client, two_stage=True)
+    client.capture(result.order_id)
+    client.gateway.cancel(client.start_first_payment("FP-C", RUB("5.00"), "cust-1").order_id)
+    declined = client.start_first_payment("FP-D", RUB("5.00"), "cust-1")
+    sb.pay(declined.form_url, TestCards.TBANK_INSUFFICIENT_FUNDS)
+    assert sb.wait_for_callbacks()
+    assert [(n.status, n.success, n.error_code) for n in got] == [
+        ("AUTHORIZED", True, "0"), ("CONFIRMED", True, "0"), ("CANCELED", False, "1012"),
+        ("REJECTED", False, "1051")]
+    got = got[:2]
+    assert {n.rebill_id for n in got} == {result.binding.binding_id}
+    assert got[0].customer_key == "cust-1" and got[0].amount == 10000
+    assert all(d["status"] == 200 and d["delivered"] and d["attempts"] == 1 for d in sb.callbacks)
 
 
 def test_a_notification_answered_without_ok_is_sent_again():

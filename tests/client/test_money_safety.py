@@ -76,16 +76,16 @@ def test_tbank_never_relies_on_a_refused_repeated_order_id():
         assert sb.engine.charges_by_order_number()["AP-1"] == 1
 
 
-def test_the_sandbox_switch_does_accept_a_repeated_order_id():
+@pytest.mark.sandbox(tbank_repeated_order_ids=True)
+def test_the_sandbox_switch_does_accept_a_repeated_order_id(sb):
     from autopay_soap.gateways.tbank import TBankGateway
 
-    with Sandbox(tbank_repeated_order_ids=True) as sb:
-        gw = TBankGateway(sb.tbank_terminal_key, sb.tbank_password, base_url=sb.tbank_url)
-        one = gw.init("SAME-1", RUB("10.00"))
-        two = gw.init("SAME-1", RUB("10.00"))
-        assert one["PaymentId"] != two["PaymentId"]
-        assert len(gw.check_order("SAME-1")["Payments"]) == 2
-        gw.close()
+    gw = TBankGateway(sb.tbank_terminal_key, sb.tbank_password, base_url=sb.tbank_url)
+    one = gw.init("SAME-1", RUB("10.00"))
+    two = gw.init("SAME-1", RUB("10.00"))
+    assert one["PaymentId"] != two["PaymentId"]
+    assert len(gw.check_order("SAME-1")["Payments"]) == 2
+    gw.close()
 
 
 @responses.activate

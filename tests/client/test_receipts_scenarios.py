@@ -91,15 +91,15 @@ def test_each_step_without_a_receipt_is_refused_as_the_gateway_refuses_it(transp
     assert "N-FIRST" not in charged and "N-AUTO" not in charged
 
 
-def test_a_receipt_that_does_not_add_up_is_refused_before_anything_is_sent():
-    with Sandbox(receipts_required=True) as sb:
-        for transport in ("soap", "rest", "tbank"):
-            client = client_for(sb, transport)
-            with pytest.raises(ValidationError) as info:
-                client.start_first_payment(f"SUM-{transport}", RUB("1499.00"), "c", receipt=cart())
-            assert info.value.field == "receipt" and "add up to 1500.00 RUB" in str(info.value)
-            client.close()
-        assert sb.engine.charges_by_order_number() == {} and not sb.engine._orders
+@pytest.mark.sandbox(receipts_required=True)
+def test_a_receipt_that_does_not_add_up_is_refused_before_anything_is_sent(sb):
+    for transport in ("soap", "rest", "tbank"):
+        client = client_for(sb, transport)
+        with pytest.raises(ValidationError) as info:
+            client.start_first_payment(f"SUM-{transport}", RUB("1499.00"), "c", receipt=cart())
+        assert info.value.field == "receipt" and "add up to 1500.00 RUB" in str(info.value)
+        client.close()
+    assert sb.engine.charges_by_order_number() == {} and not sb.engine._orders
 
 
 def test_the_soap_wire_carries_the_cart_in_the_2019_layout_and_the_bundled_schema_takes_it():

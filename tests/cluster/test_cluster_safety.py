@@ -357,8 +357,9 @@ def test_a_worker_with_a_refused_password_stops_the_batch(tmp_path, pg_url, redi
 
 # -- everything at once -------------------------------------------------------------------------------
 
+@pytest.mark.sandbox(latency=0.02)
 @pytest.mark.slow
-def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_pg):
+def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_pg, sb):
     """300 rows; two worker hosts each killed -9 twice, a PostgreSQL crash-restart, the broker
     killed and back empty, every task delivered twice, forged messages injected. The sandbox's
     ledger holds exactly one charge per queued row and nothing else; the producer never hangs and
@@ -383,78 +384,77 @@ def test_chaos_every_queued_row_is_charged_once_and_nothing_else(tmp_path, own_p
         executor = TwiceExecutor(broker, resend_after=resend_after, give_up_after=give_up_after)
         return BatchRunner(factory, journal, executor=executor, **options)
 
-    with Sandbox(latency=0.02) as sb:
-        binding = bind(sb, "cust")
-        file = tmp_path / "chaos.csv"
-        write_csv(file, [(f"CH-{i:03d}", "cust", binding, "2.00", "RUB", "") for i in range(rows)])
-        env = worker_env(sb, own_pg.url, broker.url, AUTOPAY_JOURNAL_RECONNECT="60")
-        journal = own_pg.url + "?merchant=shop&batch=chaos"
-        workers = {name: Worker(name, env, concurrency=3) for name in ("w1", "w2")}
-        everyone = list(workers.values())  # the killed ones too: their logs hold refusals
-        moments = threading.Semaphore(0)
-        charged = []
-        inner = sb.engine.on_event
+    binding = bind(sb, "cust")
+    file = tmp_path / "chaos.csv"
+    write_csv(file, [(f"CH-{i:03d}", "cust", binding, "2.00", "RUB", "") for i in range(rows)])
+    env = worker_env(sb, own_pg.url, broker.url, AUTOPAY_JOURNAL_RECONNECT="60")
+    journal = own_pg.url + "?merchant=shop&batch=chaos"
+    workers = {name: Worker(name, env, concurrency=3) for name in ("w1", "w2")}
+    everyone = list(workers.values())  # the killed ones too: their logs hold refusals
+    moments = threading.Semaphore(0)
+    charged = []
+    inner = sb.engine.on_event
 
-        def count(event):
-            if event.kind is EventKind.CHARGED and event.order.order_number.startswith("CH-"):
-                charged.append(1)
-                if len(charged) in (40, 80, 120, 160, 200, 240):
-                    moments.release()
-            inner(event)
+    def count(event):
+        if event.kind is EventKind.CHARGED and event.order.order_number.startswith("CH-"):
+            charged.append(1)
+            if len(charged) in (40, 80, 120, 160, 200, 240):
+                moments.release()
+        inner(event)
 
-        sb.engine.on_event = count
+    sb.engine.on_event = count
 
-        def make_runner():
-            from autopay_soap.client import AutopayClient
+    def make_runner():
+        from autopay_soap.client import AutopayClient
 
-            from ..support import no_wait
+        from ..support import no_wait
 
-            return TwiceRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url,
-                                                                  return_url=sb.return_url, sleep=no_wait),
-                               journal, broker=broker.url, quiet=True, resend_after=2.0, give_up_after=120.0)
+        return TwiceRunner(lambda: AutopayClient.from_profile("sandbox", sandbox_url=sb.url,
+                                                              return_url=sb.return_url, sleep=no_wait),
+                           journal, broker=broker.url, quiet=True, resend_after=2.0, give_up_after=120.0)
 
-        outcome = {}
-        run = threading.Thread(target=lambda: outcome.update(first=make_runner().run(file)),
-                                             daemon=True)
-        started = time.monotonic()
-        run.start()
-        try:
-            for strike in ("w1", "postgres", "w2", "broker", "w1", "w2"):
-                assert moments.acquire(timeout=180), f"the cluster never got to the {strike} strike"
-                if strike in workers:
-                    workers[strike].kill()  # a host dies with its requests in flight
-                    workers[strike] = Worker(strike, env, concurrency=3)
-                    everyone.append(workers[strike])
-                elif strike == "postgres":
-                    own_pg.crash()
-                    own_pg.start()
-                else:
-                    broker.restart()
-                for forged in ((("shop", "chaos", {"order_number": "CH-FORGED", "binding_id": binding,
-                                                  "amount_minor": 99999, "currency": "RUB"}),),
-                               ({"merchant": "ghost", "batch": "chaos", "order_number": "CH-000"},),
-                               ({"merchant": "shop", "batch": "chaos", "order_number": "CH-000",
-                                 "amount_minor": True},),
-                               (row_message("shop", "chaos", "CH-999"),)):
-                    try:  # through this broker, not the app's pooled connection to an earlier test's
-                        with app.connection_for_write(broker.url) as connection:
-                            app.send_task("autopay_soap.charge_row", args=forged, connection=connection)
-                    except Exception:  # noqa: BLE001 - the broker may be coming back: a lost forgery is fine
-                        pass
-            run.join(300)
-            assert not run.is_alive(), "the producer hung"
-            resumed = make_runner().run(file)  # the resume: reconciles whatever the first left
-        finally:
-            for worker in workers.values():
-                worker.stop()
-            broker.close()
-        assert time.monotonic() - started < 600
-        assert (resumed.paid, resumed.unknown, resumed.not_started, resumed.retry) == (rows, 0, 0, 0)
-        ledger = sb.engine.charges_by_order_number()
-        assert {n: c for n, c in ledger.items() if n != "FIRST-cust"} == {f"CH-{i:03d}": 1 for i in range(rows)}
-        assert [m for m in sb.ledger() if m.amount in (99999, 1)] == []
-        lines = "".join(line for worker in everyone for line in worker.lines)
-        assert "task refused, nothing charged" in lines
+    outcome = {}
+    run = threading.Thread(target=lambda: outcome.update(first=make_runner().run(file)),
+                                         daemon=True)
+    started = time.monotonic()
+    run.start()
+    try:
+        for strike in ("w1", "postgres", "w2", "broker", "w1", "w2"):
+            assert moments.acquire(timeout=180), f"the cluster never got to the {strike} strike"
+            if strike in workers:
+                workers[strike].kill()  # a host dies with its requests in flight
+                workers[strike] = Worker(strike, env, concurrency=3)
+                everyone.append(workers[strike])
+            elif strike == "postgres":
+                own_pg.crash()
+                own_pg.start()
+            else:
+                broker.restart()
+            for forged in ((("shop", "chaos", {"order_number": "CH-FORGED", "binding_id": binding,
+                                              "amount_minor": 99999, "currency": "RUB"}),),
+                           ({"merchant": "ghost", "batch": "chaos", "order_number": "CH-000"},),
+                           ({"merchant": "shop", "batch": "chaos", "order_number": "CH-000",
+                             "amount_minor": True},),
+                           (row_message("shop", "chaos", "CH-999"),)):
+                try:  # through this broker, not the app's pooled connection to an earlier test's
+                    with app.connection_for_write(broker.url) as connection:
+                        app.send_task("autopay_soap.charge_row", args=forged, connection=connection)
+                except Exception:  # noqa: BLE001 - the broker may be coming back: a lost forgery is fine
+                    pass
+        run.join(300)
+        assert not run.is_alive(), "the producer hung"
+        resumed = make_runner().run(file)  # the resume: reconciles whatever the first left
+    finally:
+        for worker in workers.values():
+            worker.stop()
+        broker.close()
+    assert time.monotonic() - started < 600
+    assert (resumed.paid, resumed.unknown, resumed.not_started, resumed.retry) == (rows, 0, 0, 0)
+    ledger = sb.engine.charges_by_order_number()
+    assert {n: c for n, c in ledger.items() if n != "FIRST-cust"} == {f"CH-{i:03d}": 1 for i in range(rows)}
+    assert [m for m in sb.ledger() if m.amount in (99999, 1)] == []
+    lines = "".join(line for worker in everyone for line in worker.lines)
+    assert "task refused, nothing charged" in lines
 
 
 def test_a_stop_without_a_reason_keeps_the_workers_reason(pg_url):

@@ -218,16 +218,16 @@ def test_the_sandbox_refuses_a_wrong_tii_as_the_facts_say(mode, tii, two_stage, 
             assert not sb.engine.order(order["orderId"]).status.is_paid  # nothing charged
 
 
-def test_a_gateway_that_refuses_tii_is_never_sent_one():
+@pytest.mark.sandbox(rbs_tii="absent")
+def test_a_gateway_that_refuses_tii_is_never_sent_one(sb):
     """A legacy sandbox refuses any tii: the legacy profile's client pays without sending one."""
-    with Sandbox(rbs_tii="absent") as sb:
-        client = _client(sb, "rest-legacy")
-        started = client.start_first_payment("F-2", Money.of("1.00", "RUB"), "c-2")
-        sb.pay(started.form_url, TestCards.SUCCESS)
-        binding = client.finish_first_payment(order_id=started.order_id, client_id="c-2").binding.binding_id
-        for initiator in (None, MIT_U, MIT_R, MIT_I):
-            assert client.autopay(_number(), Money.of("3.00", "RUB"), client_id="c-2", binding_id=binding,
-                                  initiator=initiator).outcome is ChargeOutcome.PAID
-        bpc = _client(sb, "rest-bpc")  # a profile that claims tii on a gateway that refuses it: refused, not paid
-        with pytest.raises(InvalidRequest):
-            bpc.autopay(_number(), Money.of("3.00", "RUB"), client_id="c-2", binding_id=binding)
+    client = _client(sb, "rest-legacy")
+    started = client.start_first_payment("F-2", Money.of("1.00", "RUB"), "c-2")
+    sb.pay(started.form_url, TestCards.SUCCESS)
+    binding = client.finish_first_payment(order_id=started.order_id, client_id="c-2").binding.binding_id
+    for initiator in (None, MIT_U, MIT_R, MIT_I):
+        assert client.autopay(_number(), Money.of("3.00", "RUB"), client_id="c-2", binding_id=binding,
+                              initiator=initiator).outcome is ChargeOutcome.PAID
+    bpc = _client(sb, "rest-bpc")  # a profile that claims tii on a gateway that refuses it: refused, not paid
+    with pytest.raises(InvalidRequest):
+        bpc.autopay(_number(), Money.of("3.00", "RUB"), client_id="c-2", binding_id=binding)

@@ -126,33 +126,33 @@ def test_two_merchants_and_a_second_terminal():
         assert set(sb.engine.charges_by_order_number()) == {"B-1", "FP-1"}
 
 
+@pytest.mark.sandbox(callback_retry_interval=0.01)
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["card", "sbp"])
-def test_200_autopayments_with_faults_on_init_charge_and_chargeqr(method):
+def test_200_autopayments_with_faults_on_init_charge_and_chargeqr(method, sb):
     """Every fault kind on Init, Charge/ChargeQr and the look-ups: no double and no lost charge."""
     per_kind = 0.3 / len(FAULT_KINDS)
-    with Sandbox(callback_retry_interval=0.01) as sb:
-        client = tbank_client(sb, timeout=0.4)
-        client.retry = RetryPolicy(attempts=8)
-        if method == "card":
-            good = {"binding_id": card_binding(sb, client).binding.binding_id}
-            bad = {"binding_id": card_binding(sb, client, "FP-2", "cust-2", TestCards.RECURRING_INSUFFICIENT)
-                   .binding.binding_id}
-        else:
-            tokens = []
-            for flag in (False, True):
-                qr = client.bind_sbp_account("Подписка")
-                sb.sbp_bind(qr.request_key, insufficient_funds=flag)
-                tokens.append(client.sbp_account(qr.request_key).account_token)
-            good, bad = {"account_token": tokens[0]}, {"account_token": tokens[1]}
-        plan = FaultPlan(seed=5, slow_seconds=0.6)
-        for operation in ("Init", "Charge" if method == "card" else "ChargeQr", "GetState", "CheckOrder"):
-            for kind in FAULT_KINDS:
-                plan.add(operation, kind, per_kind)
-        sb.faults = plan
-        results = [client.autopay(f"AP-{i:04d}", RUB("12.00"), **(bad if i % 10 == 0 else good)) for i in range(200)]
-        sb.faults = None
-        assert_exactly_once(f"tbank {method}", results, sb, plan, client)
+    client = tbank_client(sb, timeout=0.4)
+    client.retry = RetryPolicy(attempts=8)
+    if method == "card":
+        good = {"binding_id": card_binding(sb, client).binding.binding_id}
+        bad = {"binding_id": card_binding(sb, client, "FP-2", "cust-2", TestCards.RECURRING_INSUFFICIENT)
+               .binding.binding_id}
+    else:
+        tokens = []
+        for flag in (False, True):
+            qr = client.bind_sbp_account("Подписка")
+            sb.sbp_bind(qr.request_key, insufficient_funds=flag)
+            tokens.append(client.sbp_account(qr.request_key).account_token)
+        good, bad = {"account_token": tokens[0]}, {"account_token": tokens[1]}
+    plan = FaultPlan(seed=5, slow_seconds=0.6)
+    for operation in ("Init", "Charge" if method == "card" else "ChargeQr", "GetState", "CheckOrder"):
+        for kind in FAULT_KINDS:
+            plan.add(operation, kind, per_kind)
+    sb.faults = plan
+    results = [client.autopay(f"AP-{i:04d}", RUB("12.00"), **(bad if i % 10 == 0 else good)) for i in range(200)]
+    sb.faults = None
+    assert_exactly_once(f"tbank {method}", results, sb, plan, client)
 
 
 def test_operation_results_use_one_vocabulary_on_every_transport(sb):

@@ -9,6 +9,8 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 TESTS = pathlib.Path(__file__).parent.parent
 
 
@@ -52,28 +54,50 @@ def test_test_modules_are_grouped_by_the_layer_they_test():
     assert len(names) == len(set(names))
 
 
-def _only_a_default_sandbox_block(function):
-    """True when ``function``'s body, past its docstring and imports, is one ``with Sandbox() as x:``."""
-    body = [node for node in function.body if not isinstance(node, (ast.Import, ast.ImportFrom))]
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]
-    if len(body) != 1 or not isinstance(body[0], ast.With) or len(body[0].items) != 1:
+def _sandboxes(function):
+    return [node for node in ast.walk(function)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Sandbox"]
+
+
+def _a_sandbox_the_fixture_could_give(function):
+    """True when ``function`` ends in its only ``with Sandbox(...) as sb:`` block, with literal
+    settings (no state file): the ``sb`` fixture gives that sandbox, settings by the marker."""
+    last = function.body[-1]
+    if not isinstance(last, ast.With) or len(last.items) != 1 or len(_sandboxes(function)) != 1:
         return False
-    opened = body[0].items[0].context_expr
-    return (isinstance(opened, ast.Call) and getattr(opened.func, "id", None) == "Sandbox"
-            and not opened.args and not opened.keywords)
+    opened, name = last.items[0].context_expr, last.items[0].optional_vars
+    if not (isinstance(opened, ast.Call) and getattr(opened.func, "id", None) == "Sandbox" and not opened.args
+            and isinstance(name, ast.Name) and name.id == "sb"):
+        return False
+    for keyword in opened.keywords:
+        try:
+            ast.literal_eval(keyword.value)
+        except ValueError:
+            return False
+    return all(keyword.arg not in (None, "state") for keyword in opened.keywords)
 
 
-def test_a_test_that_only_needs_a_default_sandbox_takes_the_sb_fixture():
-    """A test whose whole body is one default ``with Sandbox() as sb:`` block takes the ``sb``
-    fixture instead (``conftest.py``); a sandbox with other settings, or one the test looks at
-    after it closed, is still started in the test."""
+def test_a_test_whose_sandbox_the_fixture_could_give_takes_the_sb_fixture():
+    """A test that ends in its only ``with Sandbox(...) as sb:`` block, the defaults or literal
+    settings, takes the ``sb`` fixture instead (``conftest.py``; settings by
+    ``@pytest.mark.sandbox(...)``). A sandbox with a state file, settings from a parameter, or
+    one the test looks at after it closed is still started in the test."""
     inline = sorted(f"{path.name}::{node.name}" for path in TESTS.rglob("test_*.py")
                     for node in ast.parse(path.read_text("utf-8")).body
                     if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
                     and not any("given" in ast.dump(d) for d in node.decorator_list)
-                    and _only_a_default_sandbox_block(node))
+                    and _a_sandbox_the_fixture_could_give(node))
     assert inline == []
+
+
+def test_the_sb_fixture_takes_the_markers_settings(sb, request):
+    """Without a marker the defaults; the marker's keywords are the settings (checked on one)."""
+    assert request.node.get_closest_marker("sandbox") is None and sb.settings.receipts_required is False
+
+
+@pytest.mark.sandbox(receipts_required=True, callback_retry_interval=0.5)
+def test_a_marked_test_gets_a_sandbox_with_those_settings(sb):
+    assert sb.settings.receipts_required is True and sb.settings.callback_retry_interval == 0.5
 
 
 def _docs_text():

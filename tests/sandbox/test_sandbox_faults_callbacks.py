@@ -52,15 +52,15 @@ def test_each_fault_kind_on_the_payment_step(kind, error, committed):
     assert plan.injected == {kind: 1}
 
 
-def test_drop_after_commit_charges_while_the_client_sees_a_dropped_connection():
-    with Sandbox(faults="paymentOrderBinding:drop_after=1") as sb:
-        gw = RbsSoapGateway(sb.soap_url, sb.username, sb.password)
-        auto, binding = _bound_order(sb, gw)
-        with pytest.raises(OutcomeUnknown):
-            gw.pay_with_binding(auto.order_id, binding)
-        holds = [m for m in sb.ledger() if m.order_number == "F-auto" and m.kind == "hold"]
-        assert len(holds) == 1
-        assert gw.order_status(order_id=auto.order_id).is_paid
+@pytest.mark.sandbox(faults="paymentOrderBinding:drop_after=1")
+def test_drop_after_commit_charges_while_the_client_sees_a_dropped_connection(sb):
+    gw = RbsSoapGateway(sb.soap_url, sb.username, sb.password)
+    auto, binding = _bound_order(sb, gw)
+    with pytest.raises(OutcomeUnknown):
+        gw.pay_with_binding(auto.order_id, binding)
+    holds = [m for m in sb.ledger() if m.order_number == "F-auto" and m.kind == "hold"]
+    assert len(holds) == 1
+    assert gw.order_status(order_id=auto.order_id).is_paid
 
 
 def test_slow_answer_is_a_timeout_after_commit():

@@ -48,11 +48,11 @@ def test_a_chunked_body_is_411(sb):
     assert answer.startswith(b"HTTP/1.1 411 ")
 
 
-def test_a_silent_connection_is_closed_after_the_connection_timeout():
-    with Sandbox(connection_timeout=0.3) as sb:
-        with socket.create_connection((sb.host, sb.port), timeout=10) as conn:
-            conn.sendall(b"POST /payment/rest/register.do HTTP/1.1\r\nContent-Length: 100\r\n\r\nonly-a-little")
-            assert conn.recv(1024) == b""  # closed by the server, well before our own 10 s
+@pytest.mark.sandbox(connection_timeout=0.3)
+def test_a_silent_connection_is_closed_after_the_connection_timeout(sb):
+    with socket.create_connection((sb.host, sb.port), timeout=10) as conn:
+        conn.sendall(b"POST /payment/rest/register.do HTTP/1.1\r\nContent-Length: 100\r\n\r\nonly-a-little")
+        assert conn.recv(1024) == b""  # closed by the server, well before our own 10 s
 
 
 def test_connections_beyond_the_bound_get_503_at_once():
