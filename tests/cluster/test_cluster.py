@@ -19,6 +19,15 @@ from ..support.cluster import Worker, producer, worker_env
 
 pytestmark = pytest.mark.postgres
 
+def _one_customers_batch(sb, tmp_path, prefix, rows, amount):
+    """A batch file of ``rows`` autopayments of ``amount`` roubles by one saved card
+    (``PREFIX-000``...)."""
+    binding = bind(sb, "cust")
+    file = tmp_path / "batch.csv"
+    write_csv(file, [(f"{prefix}-{i:03d}", "cust", binding, amount, "RUB", "") for i in range(rows)])
+    return file
+
+
 
 def test_a_cluster_needs_the_workers_postgresql_journal(tmp_path, redis_server):
     with pytest.raises(ValidationError) as info:
@@ -28,9 +37,7 @@ def test_a_cluster_needs_the_workers_postgresql_journal(tmp_path, redis_server):
 
 @pytest.mark.sandbox(latency=0.005)
 def test_two_workers_charge_every_row_once_and_a_rerun_charges_nothing(tmp_path, pg_url, redis_server, sb):
-    binding = bind(sb, "cust")
-    file = tmp_path / "batch.csv"
-    write_csv(file, [(f"CL-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(60)])
+    file = _one_customers_batch(sb, tmp_path, "CL", 60, "3.00")
     env = worker_env(sb, pg_url, redis_server)
     workers = [Worker("w1", env), Worker("w2", env)]
     try:
@@ -138,9 +145,7 @@ def _outcomes(report):
 
 @pytest.mark.sandbox(latency=0.05)
 def test_a_stop_starts_no_new_row_and_a_second_run_goes_on(tmp_path, pg_url, redis_server, sb):
-    binding = bind(sb, "cust")
-    file = tmp_path / "batch.csv"
-    write_csv(file, [(f"ST-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(40)])
+    file = _one_customers_batch(sb, tmp_path, "ST", 40, "1.00")
     env = worker_env(sb, pg_url, redis_server)
     worker = Worker("w1", env, concurrency=2)
     journal = pg_url + "?merchant=shop&batch=st"
@@ -181,9 +186,7 @@ def test_tasks_lost_by_the_broker_are_sent_again(tmp_path, pg_url, redis_server,
     import psycopg
     import redis
 
-    binding = bind(sb, "cust")
-    file = tmp_path / "batch.csv"
-    write_csv(file, [(f"LB-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(20)])
+    file = _one_customers_batch(sb, tmp_path, "LB", 20, "1.00")
     env = worker_env(sb, pg_url, redis_server)
     journal = pg_url + "?merchant=shop&batch=lb"
     runner = producer(sb, journal, redis_server, resend_after=1.0)
@@ -219,9 +222,7 @@ def test_tasks_lost_by_the_broker_are_sent_again(tmp_path, pg_url, redis_server,
 def test_one_rate_for_the_whole_cluster(tmp_path, pg_url, redis_server, sb):
     """AUTOPAY_RATE is the merchant's, not a worker's: two workers of 2 processes each at 20 a
     second together start 41 charges over at least 2 s (four separate limits would take 0.5 s)."""
-    binding = bind(sb, "cust")
-    file = tmp_path / "batch.csv"
-    write_csv(file, [(f"RT-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(41)])
+    file = _one_customers_batch(sb, tmp_path, "RT", 41, "1.00")
     env = worker_env(sb, pg_url, redis_server, AUTOPAY_RATE="20")
     workers = [Worker("w1", env), Worker("w2", env)]
     try:
@@ -242,9 +243,7 @@ def test_every_task_delivered_three_times_charges_each_row_once(tmp_path, pg_url
     from autopay_soap.batch.rows import read_rows
     from autopay_soap.celery import app, charge_row, row_message
 
-    binding = bind(sb, "cust")
-    file = tmp_path / "batch.csv"
-    write_csv(file, [(f"DU-{i:03d}", "cust", binding, "1.00", "RUB", "") for i in range(30)])
+    file = _one_customers_batch(sb, tmp_path, "DU", 30, "1.00")
     journal_url = pg_url + "?merchant=shop&batch=du"
     app.conf.broker_url = redis_server
     with open_journal(journal_url, runner_lock=False) as journal:
@@ -289,9 +288,7 @@ def test_a_producer_without_workers_says_so_and_a_resumed_batch_does_not_count_q
     counted rows merely queued."""
     import io
 
-    binding = bind(sb, "cust")
-    file = tmp_path / "batch.csv"
-    write_csv(file, [(f"NW-{i:03d}", "cust", binding, "3.00", "RUB", "") for i in range(10)])
+    file = _one_customers_batch(sb, tmp_path, "NW", 10, "3.00")
     journal = pg_url + "?merchant=shop&batch=nw"
     runs = []
     for _ in range(2):  # the second run resumes the batch its first left queued

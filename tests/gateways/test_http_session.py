@@ -127,6 +127,11 @@ def test_the_call_context_is_one_value_each_scope_replaces_and_restores():
         assert not was_sent()  # the call's flag is the call's, not the thread's
     assert seen_elsewhere == [(CallContext(), False)]  # another thread runs in a context of its own
     assert current_context() == outside
+    with pytest.raises(KeyError), gateway_call(GatewayCall()):  # left by an exception: restored too
+        with read_only():
+            assert current_context().call is not None and current_context().read_only
+            raise KeyError("a reply that could not be read")
+    assert current_context() is outside
 
 
 @pytest.mark.parametrize("binding", [RbsSoapGateway, RbsRestGateway])
