@@ -134,6 +134,38 @@ def test_the_call_context_is_one_value_each_scope_replaces_and_restores():
     assert current_context() is outside
 
 
+def test_asyncio_tasks_each_run_in_a_copy_of_the_call_context_they_were_started_in():
+    """A task sees the scopes it was started in; a scope one task enters is not another's, though
+    both run on one thread (a thread-local would leak the look-up's read-only into the charge)."""
+    import asyncio
+
+    from autopay_soap.http import current_context, deadline_scope, read_only
+
+    async def look_up(entered, seen):
+        with read_only():
+            entered.set()
+            await seen.wait()
+            return current_context()
+
+    async def charge(entered, seen):
+        await entered.wait()  # the look-up is inside its read-only scope now
+        context = current_context()
+        seen.set()
+        return context
+
+    async def scenario():
+        entered, seen = asyncio.Event(), asyncio.Event()
+        with deadline_scope(60):
+            started = current_context()
+            looked, charged = await asyncio.gather(look_up(entered, seen), charge(entered, seen))
+        return started, looked, charged, current_context()
+
+    started, looked, charged, after = asyncio.run(scenario())
+    assert looked.read_only and looked.deadline == started.deadline is not None
+    assert charged == started and not charged.read_only
+    assert after == current_context() and after.deadline is None
+
+
 @pytest.mark.parametrize("binding", [RbsSoapGateway, RbsRestGateway])
 def test_both_rbs_bindings_take_the_same_connection_keywords_checked_once(binding):
     """The connection keywords (:class:`Connection`) are written once and both bindings apply them
