@@ -329,8 +329,8 @@ class Engine(Ledger):
             return PaymentResult(order, paid=True)
 
     def autopay_decline(self, behaviour: Behaviour, holder: Any) -> Optional[DeclineReason]:
-        """Why an autopayment by a card (or account) of ``behaviour`` is declined with
-        now, or None: it pays. ``holder`` (a binding, an SBP account) keeps ``declined_since``,
+        """Why an autopayment by a card (or account) of ``behaviour`` is declined now, or None:
+        it pays. ``holder`` (a binding, an SBP account) keeps ``declined_since``,
         the start of a RECOVERING_FUNDS card's bad days."""
         reason = AUTOPAY_DECLINE.get(behaviour)
         if behaviour is Behaviour.RECOVERING_FUNDS:
