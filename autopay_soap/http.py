@@ -178,6 +178,10 @@ _CONTEXT: "contextvars.ContextVar[CallContext]" = contextvars.ContextVar("autopa
                                                                          default=_OUTSIDE)
 
 
+_CONTEXT_FIELDS = tuple(field.name for field in attr.fields(CallContext))
+"""The names a scope carries over from the context it replaces (every field: none is forgotten)."""
+
+
 def current_context() -> CallContext:
     """The :class:`CallContext` of this thread (or task) now."""
     return _CONTEXT.get()
@@ -197,8 +201,7 @@ class _context:  # noqa: N801 - used as a ``with`` statement's function, like co
 
     def __enter__(self) -> CallContext:
         now = _CONTEXT.get()
-        values = {"deadline": now.deadline, "stop": now.stop, "read_only": now.read_only,
-                  "exchange_deadline": now.exchange_deadline, "call": now.call}
+        values = {name: getattr(now, name) for name in _CONTEXT_FIELDS}
         values.update(self._changes)
         context = CallContext(**values)
         self._token = _CONTEXT.set(context)

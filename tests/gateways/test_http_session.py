@@ -132,6 +132,9 @@ def test_the_call_context_is_one_value_each_scope_replaces_and_restores():
             assert current_context().call is not None and current_context().read_only
             raise KeyError("a reply that could not be read")
     assert current_context() is outside
+    with deadline_scope(60), stop_scope(stop), read_only(), gateway_call(call):  # a scope keeps the others
+        every = current_context()
+        assert every.deadline is not None and every.stop is stop and every.read_only and every.call is call
 
 
 def test_asyncio_tasks_each_run_in_a_copy_of_the_call_context_they_were_started_in():
